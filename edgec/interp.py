@@ -1,0 +1,96 @@
+"""The reference executor: runs a Graph with the registry's numpy references.
+
+It is the golden model for every comparison edgec makes (passes, backends, devices), so it
+is deliberately plain: nodes in schedule order, one ``Op.run`` each, fused activations
+applied as the ops they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from edgec.errors import ShapeError, ValidationError, show_name
+from edgec.ir.graph import Graph, Node
+from edgec.ops import lookup, require_supported
+from edgec.ops.registry import get_op
+
+
+class Interpreter:
+    """Runs ``graph``; construction fails with one ``UnsupportedOpError`` listing every gap."""
+
+    def __init__(self, graph: Graph):
+        require_supported(graph)
+        self.graph = graph
+        # Index of the last node reading each value, so intermediates can be freed early.
+        self._last_use: dict[int, int] = {}
+        for i, node in enumerate(graph.nodes):
+            for v in node.inputs:
+                if v is not None:
+                    self._last_use[id(v)] = i
+        self._keep = {id(v) for v in graph.outputs}
+
+    def run(self, feeds: Mapping[str, np.ndarray], keep_all: bool = False) -> dict[str, np.ndarray]:
+        """Outputs by name (every value's data by name when ``keep_all``)."""
+        env: dict[int, np.ndarray] = {}
+        names: dict[int, str] = {}
+        for value in self.graph.inputs:
+            env[id(value)] = self._checked_feed(value, feeds)
+            names[id(value)] = value.name
+        for value in self.graph.constants():
+            env[id(value)] = value.const
+            names[id(value)] = value.name
+        kept: dict[str, np.ndarray] = {}
+        for index, node in enumerate(self.graph.nodes):
+            results = run_node(node, [env[id(v)] if v is not None else None for v in node.inputs])
+            for out, data in zip(node.outputs, results):
+                env[id(out)] = data
+                names[id(out)] = out.name
+                if keep_all:
+                    kept[out.name] = data
+            if not keep_all:
+                for v in node.inputs:
+                    if v is not None and self._last_use.get(id(v)) == index and id(v) not in self._keep:
+                        if not v.is_const:
+                            env.pop(id(v), None)
+        outputs = {v.name: env[id(v)] for v in self.graph.outputs}
+        return {**kept, **outputs} if keep_all else outputs
+
+    def _checked_feed(self, value, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        if value.name not in feeds:
+            raise ValidationError(f"no data for input {show_name(value.name)}")
+        data = np.asarray(feeds[value.name])
+        if data.shape != value.shape:
+            raise ShapeError(f"input {show_name(value.name)} expects shape {value.shape}, got {data.shape}")
+        if data.dtype != value.dtype:
+            raise ValidationError(f"input {show_name(value.name)} expects {value.dtype}, got {data.dtype}")
+        return data
+
+
+def run_node(node: Node, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    """One node's float reference, followed by its fused activation if any."""
+    results = lookup(node).run(node, inputs)
+    if node.fused is not None:
+        act = get_op(node.fused.op_type)
+        if node.fused.op_type == "Clip":
+            lo, hi = node.fused.attrs.get("min"), node.fused.attrs.get("max")
+            dtype = results[0].dtype
+            bounds = [None if b is None else np.asarray(b, dtype) for b in (lo, hi)]
+            results[0] = act.run(node, [results[0], *bounds])[0]
+        else:
+            results[0] = act.apply(_AttrView(node.fused.attrs), results[0]).astype(results[0].dtype)
+    return results
+
+
+class _AttrView:
+    """Stands in for a node so an activation's ``attr`` reads a fused activation's attributes."""
+
+    def __init__(self, attrs):
+        self.attrs = attrs
+        self.op_type, self.name = "fused", "fused"
+
+
+def run_graph(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Convenience: build an ``Interpreter`` and run it once."""
+    return Interpreter(graph).run(feeds)

@@ -1,0 +1,48 @@
+"""ONNX element types ↔ numpy dtypes, for the types edgec computes with."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto
+
+from edgec.errors import ModelError, node_error
+
+_ONNX_TO_NP = {
+    TensorProto.FLOAT: np.float32,
+    TensorProto.DOUBLE: np.float64,
+    TensorProto.FLOAT16: np.float16,
+    TensorProto.INT8: np.int8,
+    TensorProto.UINT8: np.uint8,
+    TensorProto.INT16: np.int16,
+    TensorProto.UINT16: np.uint16,
+    TensorProto.INT32: np.int32,
+    TensorProto.UINT32: np.uint32,
+    TensorProto.INT64: np.int64,
+    TensorProto.UINT64: np.uint64,
+    TensorProto.BOOL: np.bool_,
+}
+_NP_TO_ONNX = {np.dtype(v): k for k, v in _ONNX_TO_NP.items()}
+
+
+def np_dtype(elem_type: int, node=None) -> np.dtype:
+    """The numpy dtype of an ONNX element type; ``ModelError`` for types edgec cannot run."""
+    try:
+        return np.dtype(_ONNX_TO_NP[elem_type])
+    except KeyError:
+        name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() else elem_type
+        message = f"element type {name} is not supported"
+        if node is not None:
+            raise node_error(ModelError, node, message) from None
+        raise ModelError(message) from None
+
+
+def onnx_type(dtype: np.dtype) -> int:
+    """The ONNX element type of a numpy dtype."""
+    try:
+        return _NP_TO_ONNX[np.dtype(dtype)]
+    except KeyError:
+        raise ModelError(f"dtype {dtype} has no ONNX element type here") from None
+
+
+def is_supported_elem_type(elem_type: int) -> bool:
+    return elem_type in _ONNX_TO_NP

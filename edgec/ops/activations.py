@@ -1,0 +1,197 @@
+"""Activation functions and softmax-like normalizations (float references)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.ops.registry import Attr, Op, broadcast_shapes, normalize_axis, register
+
+
+class Activation(Op):
+    """A unary float function; ``apply`` is reused by fused activations."""
+
+    def apply(self, node, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run(self, node, inputs):
+        x = inputs[0]
+        return [np.asarray(self.apply(node, x), dtype=x.dtype)]
+
+
+@register
+class Relu(Activation):
+    op_type = "Relu"
+
+    def apply(self, node, x):
+        return np.maximum(x, np.zeros((), x.dtype))
+
+
+@register
+class Clip(Activation):
+    """Clip with optional ``min``/``max`` inputs (opset ≥ 11; older forms are upgraded)."""
+
+    op_type = "Clip"
+    num_inputs = (1, 3)
+    const_inputs = (1, 2)
+
+    def bounds(self, node, inputs) -> tuple[float | None, float | None]:
+        lo = inputs[1] if len(inputs) > 1 else None
+        hi = inputs[2] if len(inputs) > 2 else None
+        return (
+            None if lo is None else float(np.asarray(lo).reshape(())),
+            None if hi is None else float(np.asarray(hi).reshape(())),
+        )
+
+    def run(self, node, inputs):
+        x = inputs[0]
+        lo, hi = self.bounds(node, inputs)
+        out = x
+        if lo is not None:
+            out = np.maximum(out, np.asarray(lo, x.dtype))
+        if hi is not None:
+            out = np.minimum(out, np.asarray(hi, x.dtype))
+        return [np.asarray(out, dtype=x.dtype)]
+
+
+@register
+class LeakyRelu(Activation):
+    op_type = "LeakyRelu"
+    attributes = {"alpha": Attr("float", 0.01)}
+
+    def apply(self, node, x):
+        alpha = np.asarray(self.attr(node, "alpha"), x.dtype)
+        return np.where(x >= 0, x, x * alpha)
+
+
+@register
+class Sigmoid(Activation):
+    op_type = "Sigmoid"
+
+    def apply(self, node, x):
+        # Split by sign so exp never overflows.
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@register
+class Tanh(Activation):
+    op_type = "Tanh"
+
+    def apply(self, node, x):
+        return np.tanh(x)
+
+
+@register
+class HardSigmoid(Activation):
+    op_type = "HardSigmoid"
+    attributes = {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)}
+
+    def apply(self, node, x):
+        alpha = np.asarray(self.attr(node, "alpha"), x.dtype)
+        beta = np.asarray(self.attr(node, "beta"), x.dtype)
+        return np.clip(x * alpha + beta, 0, 1)
+
+
+@register
+class HardSwish(Activation):
+    op_type = "HardSwish"
+
+    def apply(self, node, x):
+        return x * np.clip(x * np.asarray(1 / 6, x.dtype) + np.asarray(0.5, x.dtype), 0, 1)
+
+
+@register
+class Elu(Activation):
+    op_type = "Elu"
+    attributes = {"alpha": Attr("float", 1.0)}
+
+    def apply(self, node, x):
+        alpha = self.attr(node, "alpha")
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+@register
+class Selu(Activation):
+    op_type = "Selu"
+    attributes = {
+        "alpha": Attr("float", 1.67326319217681884765625),
+        "gamma": Attr("float", 1.05070102214813232421875),
+    }
+
+    def apply(self, node, x):
+        alpha, gamma = self.attr(node, "alpha"), self.attr(node, "gamma")
+        return gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+@register
+class Softplus(Activation):
+    op_type = "Softplus"
+
+    def apply(self, node, x):
+        return np.logaddexp(x, np.zeros((), x.dtype))
+
+
+@register
+class Softsign(Activation):
+    op_type = "Softsign"
+
+    def apply(self, node, x):
+        return x / (1 + np.abs(x))
+
+
+@register
+class Shrink(Activation):
+    op_type = "Shrink"
+    attributes = {"bias": Attr("float", 0.0), "lambd": Attr("float", 0.5)}
+
+    def apply(self, node, x):
+        bias, lambd = self.attr(node, "bias"), self.attr(node, "lambd")
+        return np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0))
+
+
+@register
+class PRelu(Op):
+    op_type = "PRelu"
+    num_inputs = (2, 2)
+
+    def infer(self, node, ins):
+        return [(ins[0].dtype, broadcast_shapes(node, [ins[0].shape, ins[1].shape]))]
+
+    def run(self, node, inputs):
+        x, slope = inputs
+        return [np.where(x >= 0, x, x * slope).astype(x.dtype)]
+
+
+class SoftmaxBase(Op):
+    """Softmax over one axis (opset ≥ 13 semantics; older models are rewritten on import)."""
+
+    attributes = {"axis": Attr("int", -1)}
+
+    def run(self, node, inputs):
+        x = inputs[0]
+        axis = normalize_axis(node, self.attr(node, "axis"), x.ndim)
+        shifted = x - np.max(x, axis=axis, keepdims=True)
+        return [np.asarray(self.normalize(shifted, axis), dtype=x.dtype)]
+
+    @staticmethod
+    def normalize(shifted: np.ndarray, axis: int) -> np.ndarray:
+        e = np.exp(shifted)
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+@register
+class Softmax(SoftmaxBase):
+    op_type = "Softmax"
+
+
+@register
+class LogSoftmax(SoftmaxBase):
+    op_type = "LogSoftmax"
+
+    @staticmethod
+    def normalize(shifted, axis):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+# Activations a backend may fuse into the producing Conv/Gemm/MatMul as an output clamp.
+FUSABLE_ACTIVATIONS = ("Relu", "Clip")

@@ -1,0 +1,246 @@
+"""Ops with multiply-accumulate: Conv, ConvTranspose, Gemm, MatMul."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgec.errors import ShapeError, node_error
+from edgec.ops.registry import Attr, Op, TensorInfo, broadcast_shapes, register
+from edgec.ops.spatial import pad_spatial, resolve_window, windows
+
+_AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def _wide(x: np.ndarray) -> np.ndarray:
+    """Float inputs accumulate in float64: the reference must not depend on BLAS summation order."""
+    return x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else x
+
+
+class ConvLike(Op):
+    num_inputs = (2, 3)
+    attributes = {
+        "auto_pad": Attr("string", "NOTSET", _AUTO_PAD),
+        "dilations": Attr("ints", None),
+        "group": Attr("int", 1),
+        "kernel_shape": Attr("ints", None),
+        "pads": Attr("ints", None),
+        "strides": Attr("ints", None),
+    }
+
+    def _check_geometry(self, node, x: TensorInfo, w: TensorInfo, in_per_group_axis: int):
+        if x.shape is None or w.shape is None:
+            raise node_error(ShapeError, node, "input and weight shapes must be known")
+        if len(x.shape) < 3 or len(w.shape) != len(x.shape):
+            raise node_error(ShapeError, node, f"input {x.shape} and weight {w.shape} ranks differ")
+        kernel = self.attr(node, "kernel_shape")
+        if kernel and tuple(kernel) != tuple(w.shape[2:]):
+            raise node_error(ShapeError, node, f"kernel_shape {kernel} != weight {w.shape[2:]}")
+        group = self.attr(node, "group")
+        if group < 1 or x.shape[1] % group:
+            raise node_error(ShapeError, node, f"{x.shape[1]} channels not divisible by group {group}")
+        return group
+
+
+@register
+class Conv(ConvLike):
+    op_type = "Conv"
+
+    def infer(self, node, ins):
+        x, w = ins[0], ins[1]
+        group = self._check_geometry(node, x, w, 1)
+        if w.shape[1] * group != x.shape[1]:
+            raise node_error(
+                ShapeError, node, f"weight {w.shape} expects {w.shape[1] * group} input channels, got {x.shape[1]}"
+            )
+        if w.shape[0] % group:
+            raise node_error(ShapeError, node, f"{w.shape[0]} filters not divisible by group {group}")
+        if len(ins) > 2 and ins[2] is not None and ins[2].shape != (w.shape[0],):
+            raise node_error(ShapeError, node, f"bias shape {ins[2].shape} != ({w.shape[0]},)")
+        win = resolve_window(node, self, x.shape[2:], w.shape[2:])
+        return [(x.dtype, (x.shape[0], w.shape[0], *win.out))]
+
+    def run(self, node, inputs):
+        x, w = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        return [conv_reference(node, self, x, w, b)]
+
+    def macs(self, node):
+        x, w = node.inputs[0], node.inputs[1]
+        y = node.outputs[0]
+        return int(np.prod(y.shape, dtype=np.int64)) * int(np.prod(w.shape[1:], dtype=np.int64))
+
+
+def conv_reference(node, op: Op, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """N-d grouped convolution by im2col and one batched matmul per group."""
+    group = op.attr(node, "group")
+    n, c = x.shape[:2]
+    m = w.shape[0]
+    cg, mg = c // group, m // group
+    win = resolve_window(node, op, x.shape[2:], w.shape[2:])
+    nd = len(win.kernel)
+    cols = windows(pad_spatial(x, win, 0), win)  # (N, C, *out, *k)
+    out_size, k_size = math.prod(win.out), math.prod(win.kernel)
+    cols = cols.reshape(n, group, cg, *win.out, *win.kernel)
+    order = (1, 0, *range(3, 3 + nd), 2, *range(3 + nd, 3 + 2 * nd))
+    cols = cols.transpose(order).reshape(group, n * out_size, cg * k_size)
+    wg = w.reshape(group, mg, cg * k_size).transpose(0, 2, 1)
+    y = np.matmul(_wide(cols), _wide(wg))  # (G, N*O, Mg)
+    y = y.reshape(group, n, out_size, mg).transpose(1, 0, 3, 2).reshape(n, m, *win.out)
+    if b is not None:
+        y = y + b.reshape(1, m, *([1] * nd))
+    return y.astype(x.dtype, copy=False)
+
+
+@register
+class ConvTranspose(ConvLike):
+    op_type = "ConvTranspose"
+    attributes = {
+        **ConvLike.attributes,
+        "output_padding": Attr("ints", None),
+        "output_shape": Attr("ints", None),
+    }
+
+    def _geometry(self, node, x_shape, w_shape):
+        nd = len(x_shape) - 2
+        spatial, kernel = x_shape[2:], w_shape[2:]
+
+        def listed(name, fill):
+            v = self.attr(node, name)
+            return [int(i) for i in v] if v else [fill] * nd
+
+        strides, dilations = listed("strides", 1), listed("dilations", 1)
+        out_pad = listed("output_padding", 0)
+        extent = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+        full = [s * (i - 1) + op + e for s, i, op, e in zip(strides, spatial, out_pad, extent)]
+        output_shape = self.attr(node, "output_shape")
+        auto_pad = self.attr(node, "auto_pad")
+        if output_shape or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            target = list(output_shape)[-nd:] if output_shape else [i * s for i, s in zip(spatial, strides)]
+            total = [f - t for f, t in zip(full, target)]
+            if any(t < 0 for t in total):
+                raise node_error(ShapeError, node, f"output_shape {target} larger than {full}")
+            if auto_pad == "SAME_LOWER":
+                begin = [t - t // 2 for t in total]
+            else:
+                begin = [t // 2 for t in total]
+            end = [t - b for t, b in zip(total, begin)]
+        elif auto_pad == "VALID":
+            begin, end = [0] * nd, [0] * nd
+        else:
+            pads = listed("pads", 0) if self.attr(node, "pads") else [0] * (2 * nd)
+            begin, end = pads[:nd], pads[nd:]
+        out = [f - b - e for f, b, e in zip(full, begin, end)]
+        return strides, dilations, full, begin, out
+
+    def infer(self, node, ins):
+        x, w = ins[0], ins[1]
+        group = self._check_geometry(node, x, w, 0)
+        if w.shape[0] != x.shape[1]:
+            raise node_error(ShapeError, node, f"weight {w.shape} does not match {x.shape[1]} channels")
+        *_, out = self._geometry(node, x.shape, w.shape)
+        return [(x.dtype, (x.shape[0], w.shape[1] * group, *out))]
+
+    def run(self, node, inputs):
+        x, w = inputs[0], inputs[1]
+        b = inputs[2] if len(inputs) > 2 else None
+        group = self.attr(node, "group")
+        n, c = x.shape[:2]
+        cg, mg = c // group, w.shape[1]
+        nd = x.ndim - 2
+        strides, dilations, full, begin, out = self._geometry(node, x.shape, w.shape)
+        kernel = w.shape[2:]
+        xs = x.reshape(n, group, cg, -1).transpose(1, 0, 3, 2)  # (G, N, I, Cg)
+        wg = w.reshape(group, cg, mg * math.prod(kernel))
+        contrib = np.matmul(_wide(xs), _wide(wg)).reshape(group, n, *x.shape[2:], mg, *kernel)
+        y = np.zeros((n, group, mg, *full), dtype=np.float64)
+        for k_index in np.ndindex(*kernel):
+            part = contrib[(slice(None), slice(None), *([slice(None)] * nd), slice(None), *k_index)]
+            part = np.moveaxis(part, -1, 2).transpose(1, 0, 2, *range(3, 3 + nd))
+            target = tuple(
+                slice(k * d, k * d + s * (i - 1) + 1, s)
+                for k, d, s, i in zip(k_index, dilations, strides, x.shape[2:])
+            )
+            y[(slice(None), slice(None), slice(None), *target)] += part
+        y = y.reshape(n, group * mg, *full)
+        crop = tuple(slice(b0, b0 + o) for b0, o in zip(begin, out))
+        y = y[(slice(None), slice(None), *crop)]
+        if b is not None:
+            y = y + b.reshape(1, -1, *([1] * nd))
+        return [y.astype(x.dtype)]
+
+    def macs(self, node):
+        x, w = node.inputs[0], node.inputs[1]
+        return int(np.prod(x.shape, dtype=np.int64)) * int(np.prod(w.shape[1:], dtype=np.int64))
+
+
+@register
+class Gemm(Op):
+    """``Y = alpha * op(A) @ op(B) + beta * C`` with ``C`` broadcast to (M, N)."""
+
+    op_type = "Gemm"
+    num_inputs = (2, 3)
+    attributes = {
+        "alpha": Attr("float", 1.0),
+        "beta": Attr("float", 1.0),
+        "transA": Attr("int", 0, (0, 1)),
+        "transB": Attr("int", 0, (0, 1)),
+    }
+
+    def infer(self, node, ins):
+        a, b = ins[0], ins[1]
+        if len(a.shape) != 2 or len(b.shape) != 2:
+            raise node_error(ShapeError, node, f"A {a.shape} and B {b.shape} must be 2-d")
+        m, k = a.shape[::-1] if self.attr(node, "transA") else a.shape
+        k2, n = b.shape[::-1] if self.attr(node, "transB") else b.shape
+        if k != k2:
+            raise node_error(ShapeError, node, f"inner dims differ: A {a.shape}, B {b.shape}")
+        if len(ins) > 2 and ins[2] is not None:
+            if broadcast_shapes(node, [(m, n), ins[2].shape]) != (m, n):
+                raise node_error(ShapeError, node, f"C {ins[2].shape} does not broadcast to {(m, n)}")
+        return [(a.dtype, (m, n))]
+
+    def run(self, node, inputs):
+        a, b = inputs[0], inputs[1]
+        c = inputs[2] if len(inputs) > 2 else None
+        a = a.T if self.attr(node, "transA") else a
+        b = b.T if self.attr(node, "transB") else b
+        alpha, beta = self.attr(node, "alpha"), self.attr(node, "beta")
+        y = np.matmul(_wide(a), _wide(b))
+        if alpha != 1.0:
+            y = y * np.asarray(alpha, y.dtype)
+        if c is not None:
+            y = y + (c if beta == 1.0 else c * np.asarray(beta, c.dtype))
+        return [y.astype(inputs[0].dtype, copy=False)]
+
+    def macs(self, node):
+        m, n = node.outputs[0].shape
+        a = node.inputs[0].shape
+        k = a[0] if self.attr(node, "transA") else a[1]
+        return m * n * k
+
+
+@register
+class MatMul(Op):
+    op_type = "MatMul"
+    num_inputs = (2, 2)
+
+    def infer(self, node, ins):
+        a, b = ins[0].shape, ins[1].shape
+        if not a or not b:
+            raise node_error(ShapeError, node, "MatMul of a scalar")
+        a2 = (1, *a) if len(a) == 1 else a
+        b2 = (*b, 1) if len(b) == 1 else b
+        if a2[-1] != b2[-2]:
+            raise node_error(ShapeError, node, f"inner dims differ: {a} @ {b}")
+        batch = broadcast_shapes(node, [a2[:-2], b2[:-2]])
+        out = (*batch, *((a2[-2],) if len(a) > 1 else ()), *((b2[-1],) if len(b) > 1 else ()))
+        return [(ins[0].dtype, out)]
+
+    def run(self, node, inputs):
+        return [np.matmul(_wide(inputs[0]), _wide(inputs[1])).astype(inputs[0].dtype, copy=False)]
+
+    def macs(self, node):
+        a = node.inputs[0].shape
+        return int(np.prod(node.outputs[0].shape, dtype=np.int64)) * a[-1]

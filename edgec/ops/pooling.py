@@ -1,0 +1,133 @@
+"""Pooling and local normalization: MaxPool, AveragePool, global pools, LRN."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgec.errors import ModelError, ShapeError, node_error
+from edgec.ops.linear import _AUTO_PAD
+from edgec.ops.registry import Attr, Op, register
+from edgec.ops.spatial import Window, pad_spatial, resolve_window, windows
+
+
+class Pool(Op):
+    attributes = {
+        "auto_pad": Attr("string", "NOTSET", _AUTO_PAD),
+        "ceil_mode": Attr("int", 0, (0, 1)),
+        "dilations": Attr("ints", None),
+        "kernel_shape": Attr("ints"),
+        "pads": Attr("ints", None),
+        "strides": Attr("ints", None),
+    }
+
+    def window(self, node, shape) -> Window:
+        if shape is None or len(shape) < 3:
+            raise node_error(ShapeError, node, f"pooling needs an N, C, spatial… input, got {shape}")
+        kernel = tuple(int(k) for k in self.attr(node, "kernel_shape"))
+        if len(kernel) != len(shape) - 2:
+            raise node_error(ShapeError, node, f"kernel_shape {kernel} does not match input {shape}")
+        return resolve_window(node, self, tuple(shape[2:]), kernel)
+
+    def infer(self, node, ins):
+        win = self.window(node, ins[0].shape)
+        return [(ins[0].dtype, (*ins[0].shape[:2], *win.out))]
+
+
+def _reduce_windows(view: np.ndarray, nd: int, fn) -> np.ndarray:
+    return fn(view, axis=tuple(range(view.ndim - nd, view.ndim)))
+
+
+@register
+class MaxPool(Pool):
+    op_type = "MaxPool"
+    attributes = {**Pool.attributes, "storage_order": Attr("int", 0, (0, 1))}
+
+    def check(self, node):
+        super().check(node)
+        if len(node.outputs) > 1 and node.outputs[1].users:
+            raise node_error(ModelError, node, "the Indices output of MaxPool is not supported")
+
+    def run(self, node, inputs):
+        x = inputs[0]
+        win = self.window(node, x.shape)
+        lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        view = windows(pad_spatial(x, win, lowest), win)
+        return [_reduce_windows(view, len(win.kernel), np.max).astype(x.dtype)]
+
+
+MaxPool.num_outputs = (1, 2)
+
+
+@register
+class AveragePool(Pool):
+    """Average over the window; ``count_include_pad`` counts declared pads, never ceil overhang."""
+
+    op_type = "AveragePool"
+    attributes = {**Pool.attributes, "count_include_pad": Attr("int", 0, (0, 1))}
+
+    def run(self, node, inputs):
+        x = inputs[0]
+        win = self.window(node, x.shape)
+        nd = len(win.kernel)
+        sums = _reduce_windows(windows(pad_spatial(x, win, 0), win), nd, np.sum)
+        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+        if self.attr(node, "count_include_pad"):
+            # Declared pads count as elements; the ceil-mode overhang beyond them does not.
+            mask = pad_spatial(ones, win, 1, with_extra=False)
+            overhang = [(0, 0), (0, 0), *((0, e) for e in win.extra_end)]
+            mask = np.pad(mask, overhang, constant_values=0)
+        else:
+            mask = pad_spatial(ones, win, 0)
+        counts = _reduce_windows(windows(mask, win), nd, np.sum)
+        return [(sums / counts).astype(x.dtype)]
+
+
+class GlobalPool(Op):
+    fn = staticmethod(np.mean)
+
+    def infer(self, node, ins):
+        shape = ins[0].shape
+        if shape is None or len(shape) < 3:
+            raise node_error(ShapeError, node, f"needs an N, C, spatial… input, got {shape}")
+        return [(ins[0].dtype, (*shape[:2], *([1] * (len(shape) - 2))))]
+
+    def run(self, node, inputs):
+        x = inputs[0]
+        axes = tuple(range(2, x.ndim))
+        return [self.fn(x, axis=axes, keepdims=True).astype(x.dtype)]
+
+
+@register
+class GlobalAveragePool(GlobalPool):
+    op_type = "GlobalAveragePool"
+    fn = staticmethod(np.mean)
+
+
+@register
+class GlobalMaxPool(GlobalPool):
+    op_type = "GlobalMaxPool"
+    fn = staticmethod(np.max)
+
+
+@register
+class LRN(Op):
+    """Local response normalization across channels."""
+
+    op_type = "LRN"
+    attributes = {
+        "alpha": Attr("float", 0.0001),
+        "beta": Attr("float", 0.75),
+        "bias": Attr("float", 1.0),
+        "size": Attr("int"),
+    }
+
+    def run(self, node, inputs):
+        x = inputs[0]
+        size = self.attr(node, "size")
+        alpha, beta, bias = (self.attr(node, k) for k in ("alpha", "beta", "bias"))
+        before, after = math.floor((size - 1) / 2), math.ceil((size - 1) / 2)
+        squares = np.pad(np.square(x), [(0, 0), (before, after)] + [(0, 0)] * (x.ndim - 2))
+        window_sum = np.lib.stride_tricks.sliding_window_view(squares, size, axis=1).sum(axis=-1)
+        return [(x / (bias + alpha / size * window_sum) ** beta).astype(x.dtype)]

@@ -1,0 +1,199 @@
+"""The op registry: one ``Op`` subclass per ONNX op, found by op type.
+
+An ``Op`` owns the semantics of its ONNX op and nothing else (no C, no passes):
+
+* ``attributes`` declares every attribute of the op with its kind and default; ``check``
+  validates arity, attribute kinds and values, and which inputs must be constant;
+* ``infer`` is the shape rule: input ``TensorInfo`` (dtype, shape, constant data if known)
+  to output ``(dtype, shape)``;
+* ``run`` is the float numpy reference, the golden model of every comparison;
+* ``macs`` counts multiply-accumulates for reports.
+
+The IR keeps ops in their latest-opset form; the importer rewrites older forms (attributes
+that became inputs and the like) so that every ``Op`` implements one semantics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgec.errors import ModelError, ShapeError, UnsupportedOpError, node_error
+from edgec.ir.graph import Graph, Node, Shape
+
+REQUIRED = object()
+
+_KIND_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float, np.floating, np.integer)),
+    "string": lambda v: isinstance(v, str),
+    "ints": lambda v: isinstance(v, (list, tuple)) and all(_KIND_CHECKS["int"](x) for x in v),
+    "floats": lambda v: isinstance(v, (list, tuple)) and all(_KIND_CHECKS["float"](x) for x in v),
+    "strings": lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
+    "tensor": lambda v: isinstance(v, np.ndarray),
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    """An attribute's kind (``int``, ``float``, ``ints``…), default and allowed values."""
+
+    kind: str
+    default: Any = REQUIRED
+    choices: tuple | None = None
+
+
+@dataclass
+class TensorInfo:
+    """What shape inference knows of one input: dtype, shape and (when constant) data."""
+
+    dtype: np.dtype
+    shape: Shape | None
+    data: np.ndarray | None = None
+
+
+class Op:
+    """Base class of registry entries; subclasses set the class attributes and override."""
+
+    op_type: ClassVar[str]
+    domain: ClassVar[str] = ""
+    num_inputs: ClassVar[tuple[int, int]] = (1, 1)
+    num_outputs: ClassVar[tuple[int, int]] = (1, 1)
+    attributes: ClassVar[dict[str, Attr]] = {}
+    # Indices of inputs whose data must be known at compile time (shapes, axes, pads…).
+    const_inputs: ClassVar[tuple[int, ...]] = ()
+    # Whether outputs may be computed at compile time when every input is constant.
+    foldable: ClassVar[bool] = True
+
+    # ---- attributes -----------------------------------------------------------------------
+    def attr(self, node: Node, name: str) -> Any:
+        """The attribute's value, or its declared default."""
+        if name in node.attrs:
+            return node.attrs[name]
+        default = self.attributes[name].default
+        if default is REQUIRED:
+            raise node_error(ModelError, node, f"missing required attribute {name!r}")
+        return default
+
+    def check(self, node: Node) -> None:
+        """Validate arity and attributes; raise a typed error naming the node."""
+        lo, hi = self.num_inputs
+        present = len(node.inputs)
+        if not lo <= present <= hi:
+            raise node_error(ModelError, node, f"expects {lo}..{hi} inputs, got {present}")
+        for i in range(lo):
+            if node.inputs[i] is None:
+                raise node_error(ModelError, node, f"required input {i} is missing")
+        lo, hi = self.num_outputs
+        if not lo <= len(node.outputs) <= hi:
+            raise node_error(
+                ModelError, node, f"expects {lo}..{hi} outputs, got {len(node.outputs)}"
+            )
+        for name, value in node.attrs.items():
+            spec = self.attributes.get(name)
+            if spec is None:
+                raise node_error(ModelError, node, f"unknown attribute {name!r}")
+            if not _KIND_CHECKS[spec.kind](value):
+                raise node_error(
+                    ModelError, node, f"attribute {name!r} must be {spec.kind}, got {value!r}"
+                )
+            if spec.choices is not None and value not in spec.choices:
+                raise node_error(
+                    ModelError, node, f"attribute {name!r}={value!r} not one of {spec.choices}"
+                )
+        for name, spec in self.attributes.items():
+            if spec.default is REQUIRED and name not in node.attrs:
+                raise node_error(ModelError, node, f"missing required attribute {name!r}")
+
+    # ---- semantics ------------------------------------------------------------------------
+    def infer(self, node: Node, ins: list[TensorInfo | None]) -> list[tuple[np.dtype, Shape]]:
+        """Output dtypes and shapes. Default: one output like the first input."""
+        return [(ins[0].dtype, ins[0].shape)]
+
+    def run(self, node: Node, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def propagate(self, node: Node, ins: list[TensorInfo | None]) -> list[np.ndarray] | None:
+        """Output data computable at compile time (used by shape inference), else None."""
+        if not self.foldable:
+            return None
+        if any(i is not None and i.data is None for i in ins):
+            return None
+        return self.run(node, [i.data if i is not None else None for i in ins])
+
+    def macs(self, node: Node) -> int:
+        """Multiply-accumulates of one execution (0 for ops without products)."""
+        return 0
+
+    # ---- helpers for subclasses -----------------------------------------------------------
+    @staticmethod
+    def const_data(node: Node, ins: list[TensorInfo | None], index: int) -> np.ndarray | None:
+        """Data of input ``index`` (``None`` when omitted); a ShapeError if not constant."""
+        info = ins[index] if index < len(ins) else None
+        if info is None:
+            return None
+        if info.data is None:
+            raise node_error(
+                ShapeError, node, f"input {index} must be a compile-time constant"
+            )
+        return info.data
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Class decorator: add one instance of ``cls`` to the registry."""
+    if cls.op_type in REGISTRY:
+        raise RuntimeError(f"op {cls.op_type} registered twice")
+    REGISTRY[cls.op_type] = cls()
+    return cls
+
+
+def get_op(op_type: str, domain: str = "") -> Op | None:
+    if domain not in ("", "ai.onnx"):
+        return None
+    return REGISTRY.get(op_type)
+
+
+def lookup(node: Node) -> Op:
+    op = get_op(node.op_type, node.domain)
+    if op is None:
+        raise UnsupportedOpError({node.op_type: [node.name]})
+    return op
+
+
+def unsupported_ops(graph: Graph, also: Callable[[Node], bool] | None = None) -> dict[str, list[str]]:
+    """Op type → node names of every node without a registry entry (or failing ``also``)."""
+    found: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        missing = get_op(node.op_type, node.domain) is None
+        if missing or (also is not None and not also(node)):
+            key = node.op_type if not node.domain else f"{node.domain}.{node.op_type}"
+            found.setdefault(key, []).append(node.name)
+    return found
+
+
+def require_supported(graph: Graph, what: str = "the reference executor") -> None:
+    """Raise one ``UnsupportedOpError`` listing every unsupported op type and node."""
+    found = unsupported_ops(graph)
+    if found:
+        raise UnsupportedOpError(found, what)
+
+
+def normalize_axis(node: Node, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise node_error(ShapeError, node, f"axis {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+def broadcast_shapes(node: Node, shapes: Sequence[Shape]) -> Shape:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise node_error(
+            ShapeError, node, f"shapes {', '.join(map(str, shapes))} do not broadcast"
+        ) from None
