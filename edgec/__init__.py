@@ -1,3 +1,74 @@
-"""edgec: ONNX models to microcontrollers and ARM Linux boards, validated on the device."""
+"""edgec: ONNX models to microcontrollers and ARM Linux boards, validated on the device.
+
+The public API is importable from here; names load lazily so that ``import edgec`` (and
+``edgec --version``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name → the module that defines it.
+_EXPORTS = {
+    "Analysis": "edgec.analysis",
+    "analyze": "edgec.analysis",
+    "Graph": "edgec.ir.graph",
+    "Node": "edgec.ir.graph",
+    "Value": "edgec.ir.graph",
+    "load_model": "edgec.ir.onnx_import",
+    "save_onnx": "edgec.ir.onnx_export",
+    "to_onnx": "edgec.ir.onnx_export",
+    "Interpreter": "edgec.interp",
+    "EdgecError": "edgec.errors",
+    "ModelError": "edgec.errors",
+    "UnsupportedOpError": "edgec.errors",
+    "ShapeError": "edgec.errors",
+    "PassError": "edgec.errors",
+    "templates_dir": "edgec.resources",
+    "targets_dir": "edgec.resources",
+}
+
+__all__ = [
+    "Analysis",
+    "EdgecError",
+    "Graph",
+    "Interpreter",
+    "ModelError",
+    "Node",
+    "PassError",
+    "ShapeError",
+    "UnsupportedOpError",
+    "Value",
+    "__version__",
+    "analyze",
+    "load_model",
+    "save_onnx",
+    "targets_dir",
+    "templates_dir",
+    "to_onnx",
+]
+
+if TYPE_CHECKING:
+    from edgec.analysis import Analysis, analyze
+    from edgec.errors import EdgecError, ModelError, PassError, ShapeError, UnsupportedOpError
+    from edgec.interp import Interpreter
+    from edgec.ir.graph import Graph, Node, Value
+    from edgec.ir.onnx_export import save_onnx, to_onnx
+    from edgec.ir.onnx_import import load_model
+    from edgec.resources import targets_dir, templates_dir
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -39,7 +39,8 @@ class UnsupportedOpError(EdgecError):
             parts.append(f"{op} ({shown}{more})")
         count = len(self.ops)
         super().__init__(
-            f"{count} unsupported op type{'s' if count != 1 else ''} for {what}: " + "; ".join(parts)
+            f"{count} unsupported op type{'s' if count != 1 else ''} for {what}: "
+            + "; ".join(parts)
         )
 
 

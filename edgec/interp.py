@@ -33,27 +33,22 @@ class Interpreter:
 
     def run(self, feeds: Mapping[str, np.ndarray], keep_all: bool = False) -> dict[str, np.ndarray]:
         """Outputs by name (every value's data by name when ``keep_all``)."""
-        env: dict[int, np.ndarray] = {}
-        names: dict[int, str] = {}
+        env: dict[int, np.ndarray] = {id(v): v.const for v in self.graph.constants()}
         for value in self.graph.inputs:
             env[id(value)] = self._checked_feed(value, feeds)
-            names[id(value)] = value.name
-        for value in self.graph.constants():
-            env[id(value)] = value.const
-            names[id(value)] = value.name
         kept: dict[str, np.ndarray] = {}
         for index, node in enumerate(self.graph.nodes):
             results = run_node(node, [env[id(v)] if v is not None else None for v in node.inputs])
             for out, data in zip(node.outputs, results):
                 env[id(out)] = data
-                names[id(out)] = out.name
                 if keep_all:
                     kept[out.name] = data
-            if not keep_all:
-                for v in node.inputs:
-                    if v is not None and self._last_use.get(id(v)) == index and id(v) not in self._keep:
-                        if not v.is_const:
-                            env.pop(id(v), None)
+            if keep_all:
+                continue
+            for v in node.inputs:  # free intermediates after their last reader
+                last = v is not None and self._last_use.get(id(v)) == index
+                if last and id(v) not in self._keep and not v.is_const:
+                    env.pop(id(v), None)
         outputs = {v.name: env[id(v)] for v in self.graph.outputs}
         return {**kept, **outputs} if keep_all else outputs
 
@@ -62,25 +57,32 @@ class Interpreter:
             raise ValidationError(f"no data for input {show_name(value.name)}")
         data = np.asarray(feeds[value.name])
         if data.shape != value.shape:
-            raise ShapeError(f"input {show_name(value.name)} expects shape {value.shape}, got {data.shape}")
+            raise ShapeError(
+                f"input {show_name(value.name)} expects shape {value.shape}, got {data.shape}"
+            )
         if data.dtype != value.dtype:
-            raise ValidationError(f"input {show_name(value.name)} expects {value.dtype}, got {data.dtype}")
+            raise ValidationError(
+                f"input {show_name(value.name)} expects {value.dtype}, got {data.dtype}"
+            )
         return data
 
 
 def run_node(node: Node, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     """One node's float reference, followed by its fused activation if any."""
-    results = lookup(node).run(node, inputs)
-    if node.fused is not None:
-        act = get_op(node.fused.op_type)
-        if node.fused.op_type == "Clip":
-            lo, hi = node.fused.attrs.get("min"), node.fused.attrs.get("max")
-            dtype = results[0].dtype
-            bounds = [None if b is None else np.asarray(b, dtype) for b in (lo, hi)]
-            results[0] = act.run(node, [results[0], *bounds])[0]
-        else:
-            results[0] = act.apply(_AttrView(node.fused.attrs), results[0]).astype(results[0].dtype)
+    with np.errstate(all="ignore"):  # NaN and inf are results here, as in ONNX, not warnings
+        results = lookup(node).run(node, inputs)
+        if node.fused is not None:
+            results[0] = _apply_fused(node, results[0])
     return results
+
+
+def _apply_fused(node: Node, y: np.ndarray) -> np.ndarray:
+    act = get_op(node.fused.op_type)
+    if node.fused.op_type == "Clip":
+        lo, hi = node.fused.attrs.get("min"), node.fused.attrs.get("max")
+        bounds = [None if b is None else np.asarray(b, y.dtype) for b in (lo, hi)]
+        return act.run(node, [y, *bounds])[0]
+    return np.asarray(act.apply(_AttrView(node.fused.attrs), y), dtype=y.dtype)
 
 
 class _AttrView:

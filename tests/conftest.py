@@ -26,3 +26,40 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261122)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Counts of the ONNX conformance cases when they ran (tests/test_conformance.py)."""
+    outcomes: dict[str, dict[str, tuple[str, str]]] = {"conformance": {}, "node_conformance": {}}
+    for key in ("passed", "failed"):
+        for report in terminalreporter.stats.get(key, []):
+            properties = dict(getattr(report, "user_properties", ()))
+            for kind, cases in outcomes.items():
+                if kind in properties and report.when == "call":
+                    case = report.nodeid.split("[", 1)[-1].rstrip("]")
+                    cases[case] = (properties[kind], report.outcome)
+    if not any(outcomes.values()):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("ONNX conformance")
+    backend = outcomes["conformance"]
+    if backend:
+        supported = [c for c, (s, _) in backend.items() if s == "supported"]
+        passed = [c for c in supported if backend[c][1] == "passed"]
+        write(f"backend cases: {len(backend)}, supported {len(supported)}, passed {len(passed)}")
+        declined: dict[str, list[str]] = {}
+        for case, (status, outcome) in sorted(backend.items()):
+            if status != "supported":
+                mark = "" if outcome == "passed" else " (FAILED)"
+                reason = status.removeprefix("unsupported: ")
+                declined.setdefault(reason, []).append(case.split("/")[-1] + mark)
+        for reason, cases in declined.items():
+            write(f"  unsupported ({reason}): {', '.join(cases)}")
+    nodes = outcomes["node_conformance"]
+    if nodes:
+        reasons: dict[str, int] = {}
+        for status, _ in nodes.values():
+            reasons[status] = reasons.get(status, 0) + 1
+        failed = sum(1 for _, outcome in nodes.values() if outcome != "passed")
+        shown = ", ".join(f"{count} {status}" for status, count in sorted(reasons.items()))
+        write(f"onnx node cases of registered ops: {len(nodes)} ({shown}); {failed} failed")

@@ -24,16 +24,25 @@ _ONNX_TO_NP = {
 _NP_TO_ONNX = {np.dtype(v): k for k, v in _ONNX_TO_NP.items()}
 
 
-def np_dtype(elem_type: int, node=None) -> np.dtype:
-    """The numpy dtype of an ONNX element type; ``ModelError`` for types edgec cannot run."""
+def elem_type_name(elem_type: int) -> str:
+    """``FLOAT``, ``STRING``…: the ONNX name of an element type code."""
+    if elem_type in TensorProto.DataType.values():
+        return TensorProto.DataType.Name(elem_type)
+    return str(elem_type)
+
+
+def np_dtype(elem_type: int, node=None, what: str = "") -> np.dtype:
+    """The numpy dtype of an ONNX element type; ``ModelError`` for types edgec cannot run.
+
+    The error names ``node`` or, failing that, ``what`` (e.g. ``input 'x'``).
+    """
     try:
         return np.dtype(_ONNX_TO_NP[elem_type])
     except KeyError:
-        name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() else elem_type
-        message = f"element type {name} is not supported"
+        message = f"element type {elem_type_name(elem_type)} is not supported"
         if node is not None:
             raise node_error(ModelError, node, message) from None
-        raise ModelError(message) from None
+        raise ModelError(f"{what}: {message}" if what else message) from None
 
 
 def onnx_type(dtype: np.dtype) -> int:

@@ -296,7 +296,9 @@ class Graph:
                         f"{show_name(inp.name)}, produced by a node outside the graph"
                     )
                 pending[id(node)] += 1
-        ready = sorted((n for n in self.nodes if pending[id(n)] == 0), key=lambda n: position[id(n)])
+        ready = sorted(
+            (n for n in self.nodes if pending[id(n)] == 0), key=lambda n: position[id(n)]
+        )
         order: list[Node] = []
         import heapq
 
@@ -319,6 +321,7 @@ class Graph:
 
     def validate(self) -> None:
         """Check the invariants every pass must keep; raise ``ModelError`` on a violation."""
+        self._validate_use_lists()
         defined = {id(v) for v in self.inputs} | {id(v) for v in self.constants()}
         for node in self.nodes:
             for inp in node.inputs:
@@ -344,6 +347,24 @@ class Graph:
             if id(out) not in defined:
                 raise ModelError(f"graph output {show_name(out.name)} is never produced")
 
+    def _validate_use_lists(self) -> None:
+        """Every value lists each node of the graph once per input slot that reads it."""
+        in_graph = {id(n) for n in self.nodes}
+        for value in self._values.values():
+            for user in dict.fromkeys(value.users):
+                reads = sum(1 for i in user.inputs if i is value)
+                where = f"{user.op_type} node {show_name(user.name)}"
+                if id(user) not in in_graph:
+                    raise ModelError(
+                        f"use list of {show_name(value.name)} names {where}, "
+                        "which is not in the graph"
+                    )
+                if reads != value.users.count(user):
+                    raise ModelError(
+                        f"use list of {show_name(value.name)} names {where} "
+                        f"{value.users.count(user)} times; it reads the value {reads} times"
+                    )
+
     def copy(self) -> Graph:
         """A structural copy; constant arrays are shared (passes replace, never mutate, them)."""
         clone = Graph(self.name, self.opset)
@@ -358,7 +379,8 @@ class Graph:
                 node.op_type,
                 [mapping[id(i)] if i is not None else None for i in node.inputs],
                 [mapping[id(o)] for o in node.outputs],
-                dict(node.attrs),
+                # Lists are copied: a pass editing a copy's ``pads`` must not edit the original.
+                {k: list(a) if isinstance(a, list) else a for k, a in node.attrs.items()},
                 node.name,
             )
             new.domain = node.domain

@@ -21,7 +21,9 @@ def to_onnx(graph: Graph, producer: str = "edgec") -> onnx.ModelProto:
     nodes: list[onnx.NodeProto] = []
     for node in graph.nodes:
         nodes.extend(_export_node(graph, node))
-    initializers = [numpy_helper.from_array(np.asarray(v.const), v.name) for v in _used_constants(graph)]
+    initializers = [
+        numpy_helper.from_array(np.asarray(v.const), v.name) for v in _used_constants(graph)
+    ]
     inputs = [_value_info(v) for v in graph.inputs]
     outputs = [_value_info(v) for v in graph.outputs]
     io = {id(v) for v in (*graph.inputs, *graph.outputs)}
@@ -31,7 +33,9 @@ def to_onnx(graph: Graph, producer: str = "edgec") -> onnx.ModelProto:
         for v in n.outputs
         if id(v) not in io and v.shape is not None and v.dtype is not None
     ]
-    proto = helper.make_graph(nodes, graph.name, inputs, outputs, initializers, value_info=value_info)
+    proto = helper.make_graph(
+        nodes, graph.name, inputs, outputs, initializers, value_info=value_info
+    )
     model = helper.make_model(
         proto,
         opset_imports=[helper.make_opsetid("", EXPORT_OPSET)],
@@ -96,8 +100,13 @@ def _export_node(graph: Graph, node: Node) -> list[onnx.NodeProto]:
         else:
             act_attrs = dict(node.fused.attrs)
         extra.append(
-            helper.make_node(node.fused.op_type, act_inputs, [final], name=f"{node.name}_fused", **act_attrs)
+            helper.make_node(
+                node.fused.op_type, act_inputs, [final], name=f"{node.name}_fused", **act_attrs
+            )
         )
+    attrs = dict(node.attrs)
+    if node.op_type == "Split" and node.input(1) is None and not attrs.get("num_outputs"):
+        attrs["num_outputs"] = len(node.outputs)  # required at opset ≥ 18
     proto = helper.make_node(
         node.op_type,
         [v.name if v is not None else "" for v in node.inputs],
@@ -105,7 +114,7 @@ def _export_node(graph: Graph, node: Node) -> list[onnx.NodeProto]:
         name=node.name,
         domain=node.domain or None,
     )
-    proto.attribute.extend(_attribute(k, v) for k, v in sorted(node.attrs.items()) if v is not None)
+    proto.attribute.extend(_attribute(k, v) for k, v in sorted(attrs.items()) if v is not None)
     return [proto, *extra]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,9 @@ def read_model(path: str | os.PathLike) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and friends
-        raise ModelError(f"{path}: not a valid ONNX file ({_one_line(exc)})") from None
+        raise ModelError(
+            f"{path}: not a valid ONNX file, truncated or corrupt ({_one_line(exc)})"
+        ) from None
     _check_model_proto(model, str(path))
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
@@ -104,7 +107,9 @@ def model_to_graph(model: onnx.ModelProto, input_shapes: dict, notices: list[str
     if unknown:
         names = ", ".join(show_name(n) for n in sorted(unknown))
         raise ShapeError(f"--input-shape names no model input: {names}")
-    fixed = {i.name: _resolve_input_shape(i, input_shapes.get(i.name), notices) for i in runtime_inputs}
+    fixed = {
+        i.name: _resolve_input_shape(i, input_shapes.get(i.name), notices) for i in runtime_inputs
+    }
 
     inferred = _onnx_inferred_types(model, fixed)
     graph = Graph(g.name or "model", opset)
@@ -139,23 +144,24 @@ def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, n
     name = show_name(vi.name)
     if not vi.type.HasField("tensor_type"):
         raise ModelError(f"input {name} is not a tensor")
-    elem = vi.type.tensor_type.elem_type
-    if not is_supported_elem_type(elem):
-        np_dtype(elem)  # raises with the type's name
+    np_dtype(vi.type.tensor_type.elem_type, what=f"input {name}")  # raises for STRING and such
     has_shape = vi.type.tensor_type.HasField("shape")
     dims = list(vi.type.tensor_type.shape.dim) if has_shape else None
     if given is not None:
         given = tuple(int(d) for d in given)
         if dims is not None and len(dims) != len(given):
-            raise ShapeError(f"input {name} has rank {len(dims)}, --input-shape gives {len(given)} dims")
+            raise ShapeError(
+                f"input {name} has rank {len(dims)}, --input-shape gives {len(given)} dims"
+            )
         for i, (d, g) in enumerate(zip(dims or [], given)):
             if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != g:
                 raise ShapeError(f"input {name} dim {i} is {d.dim_value}, --input-shape gives {g}")
         if any(g <= 0 for g in given):
             raise ShapeError(f"input {name}: --input-shape dims must be positive")
         return given
+    hint = f"give it with --input-shape {_cli_name(vi.name)}=D0,D1,…"
     if dims is None:
-        raise ShapeError(f"input {name} has no shape; give it with --input-shape {vi.name}=D0,D1,…")
+        raise ShapeError(f"input {name} has no shape; {hint}")
     shape = []
     for i, d in enumerate(dims):
         if d.HasField("dim_value") and d.dim_value > 0:
@@ -163,14 +169,16 @@ def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, n
             continue
         label = d.dim_param or "?"
         if i == 0:
-            notices.append(f"input {name}: symbolic batch dim {label!r} set to 1")
+            notices.append(f"input {name}: symbolic batch dim {show_name(label)} set to 1")
             shape.append(1)
             continue
-        raise ShapeError(
-            f"input {name} dim {i} ({label!r}) is symbolic; give it with "
-            f"--input-shape {vi.name}=D0,D1,…"
-        )
+        raise ShapeError(f"input {name} dim {i} ({show_name(label)}) is symbolic; {hint}")
     return tuple(shape)
+
+
+def _cli_name(name: str) -> str:
+    """The name as typed after --input-shape: plain names bare, others quoted and escaped."""
+    return name if re.fullmatch(r"[\w.:/-]+", name) else show_name(name)
 
 
 def _onnx_inferred_types(model: onnx.ModelProto, fixed: dict[str, tuple]) -> dict[str, tuple]:
@@ -204,15 +212,21 @@ def _onnx_inferred_types(model: onnx.ModelProto, fixed: dict[str, tuple]) -> dic
 
 def _tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
     name = show_name(tensor.name)
-    if not is_supported_elem_type(tensor.data_type):
-        raise ModelError(f"initializer {name}: element type {tensor.data_type} is not supported")
+    dtype = np_dtype(tensor.data_type, what=f"initializer {name}")
+    if tensor.HasField("raw_data") and tensor.data_location != onnx.TensorProto.EXTERNAL:
+        need = int(np.prod(tensor.dims, dtype=np.int64)) * dtype.itemsize
+        if len(tensor.raw_data) != need:
+            raise ModelError(
+                f"initializer {name}: raw data holds {len(tensor.raw_data)} bytes, dims "
+                f"{list(tensor.dims)} of {dtype} need {need}"
+            )
     try:
         array = numpy_helper.to_array(tensor)
     except Exception as exc:
         raise ModelError(f"initializer {name}: unreadable data ({_one_line(exc)})") from None
     if array.shape != tuple(tensor.dims):
         raise ModelError(f"initializer {name}: data does not match dims {list(tensor.dims)}")
-    return np.ascontiguousarray(array)
+    return np.asarray(array, order="C")
 
 
 def attribute_value(attr: AttributeProto):
@@ -239,9 +253,11 @@ def _add_nodes(graph: Graph, nodes, inferred: dict[str, tuple]) -> None:
     produced = {o for n in nodes for o in n.output if o}
     taken_names: set[str] = set()
     for index, proto in enumerate(nodes):
-        name = proto.name or f"{proto.op_type}_{index}"
-        if name in taken_names:
-            name = f"{name}_{index}"
+        name = base = proto.name or f"{proto.op_type}_{index}"
+        suffix = index
+        while name in taken_names:  # duplicate names would break every later lookup by name
+            name = f"{base}_{suffix}"
+            suffix += 1
         taken_names.add(name)
         inputs: list[Value | None] = []
         for in_name in proto.input:
@@ -261,8 +277,9 @@ def _add_nodes(graph: Graph, nodes, inferred: dict[str, tuple]) -> None:
             if not out_name:
                 out_name = graph.unique_name(f"{name}_unused_{i}")
             existing = graph._values.get(out_name)
-            if existing is not None and (existing.producer is not None or existing.is_const
-                                         or existing in graph.inputs):
+            if existing is not None and (
+                existing.producer is not None or existing.is_const or existing in graph.inputs
+            ):
                 raise ModelError(f"value {show_name(out_name)} is defined twice")
             if existing is None:
                 existing = graph.add_value(Value(out_name, *inferred.get(out_name, (None, None))))

@@ -38,7 +38,9 @@ def infer_shapes(graph: Graph) -> None:
         results = op.infer(node, ins)
         if len(results) < len(node.outputs):
             raise node_error(
-                ModelError, node, f"declares {len(node.outputs)} outputs, the op gives {len(results)}"
+                ModelError,
+                node,
+                f"declares {len(node.outputs)} outputs, the op gives {len(results)}",
             )
         for out, (dtype, shape) in zip(node.outputs, results):
             out.dtype, out.shape = np.dtype(dtype), tuple(int(d) for d in shape)

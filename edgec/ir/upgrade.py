@@ -22,13 +22,12 @@ _INERT_ATTRS = {"consumed_inputs", "is_test"}
 def upgrade_graph(graph: Graph, opset: int) -> None:
     """Apply every rewrite whose opset boundary lies above ``opset``."""
     for node in list(graph.nodes):
+        if not node.domain:
+            for since, rewrite in _REWRITES.get(node.op_type, ()):
+                if opset < since and node in graph.nodes:
+                    rewrite(graph, node, opset)
         for key in _INERT_ATTRS & node.attrs.keys():
             del node.attrs[key]
-        if node.domain:
-            continue
-        for since, rewrite in _REWRITES.get(node.op_type, ()):
-            if opset < since and node in graph.nodes:
-                rewrite(graph, node, opset)
     for node in [n for n in graph.nodes if n.op_type == "Constant" and not n.domain]:
         _constant_to_value(graph, node)
 
@@ -46,7 +45,9 @@ def _attr_to_inputs(names: list[tuple[str, np.dtype | None]]) -> Callable:
         for name, dtype in names:
             if name in node.attrs:
                 raw = node.attrs.pop(name)
-                kind = dtype or (node.inputs[0].dtype if node.inputs[0].dtype is not None else np.float32)
+                kind = dtype or (
+                    node.inputs[0].dtype if node.inputs[0].dtype is not None else np.float32
+                )
                 slots.append(_const_input(graph, node, name, np.asarray(raw, dtype=kind)))
             else:
                 slots.append(None)
@@ -93,11 +94,24 @@ def _drop(*names: str) -> Callable:
 
 
 def _batchnorm(graph: Graph, node: Node, opset: int) -> None:
+    """Before opset 14 the running-statistics outputs meant training mode (batch statistics).
+
+    Opset 6 said so with ``is_test`` instead; there unused extra outputs are dropped.
+    """
     if node.attrs.pop("spatial", 1) != 1:
         raise node_error(ModelError, node, "BatchNormalization with spatial=0 is not supported")
+    if len(node.outputs) == 1:
+        return
+    inference = opset < 7 and node.attrs.get("is_test", 0) == 1
+    used = any(extra.users or graph.is_output(extra) for extra in node.outputs[1:])
+    if not inference or used:
+        raise node_error(
+            ModelError,
+            node,
+            "training-mode BatchNormalization (it declares the running-statistics outputs) "
+            "is not an inference op",
+        )
     for extra in node.outputs[1:]:
-        if extra.users or graph.is_output(extra):
-            raise node_error(ModelError, node, "training-mode BatchNormalization outputs are used")
         graph.remove_value(extra)
         extra.producer = None
     del node.outputs[1:]
@@ -134,14 +148,23 @@ def _prelu_channel_slope(graph: Graph, node: Node, opset: int) -> None:
     if slope.shape[0] == x.shape[1] and slope.shape[0] != 1:
         shaped = (slope.shape[0], *([1] * (len(x.shape) - 2)))
         if slope.is_const:
-            graph.set_input(node, 1, graph.add_constant(f"{slope.name}_chw", slope.const.reshape(shaped)))
+            graph.set_input(
+                node, 1, graph.add_constant(f"{slope.name}_chw", slope.const.reshape(shaped))
+            )
 
 
 def _upsample(graph: Graph, node: Node, opset: int) -> None:
-    """Upsample (opset 7–9) and Resize-10 are Resize with asymmetric, floor nearest sampling."""
+    """Upsample (opset 7–9) and Resize-10 are Resize with asymmetric nearest sampling.
+
+    Their nearest pixel is the floor of the source coordinate when an axis grows and its
+    ceiling when it shrinks (onnxruntime's reading of the old ops). A Resize-10 that both
+    grows and shrinks axes becomes two Resize nodes, shrinking first.
+    """
     mode = node.attrs.get("mode", "nearest")
     if node.op_type == "Upsample" and "scales" in node.attrs:
-        scales = _const_input(graph, node, "scales", np.asarray(node.attrs.pop("scales"), np.float32))
+        scales = _const_input(
+            graph, node, "scales", np.asarray(node.attrs.pop("scales"), np.float32)
+        )
     else:
         scales = node.inputs[1]
         scales.users.remove(node)
@@ -150,8 +173,37 @@ def _upsample(graph: Graph, node: Node, opset: int) -> None:
     node.inputs = [x, None, scales]
     scales.users.append(node)
     node.attrs = {"mode": mode}
-    if mode == "nearest":
-        node.attrs.update(coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    if mode != "nearest":
+        return
+    node.attrs.update(coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    factors = scales.const
+    if factors is None or not np.any(factors < 1):
+        return
+    if np.all(factors <= 1):
+        node.attrs["nearest_mode"] = "ceil"
+        return
+    shrink = np.where(factors < 1, factors, 1).astype(np.float32)
+    shrink_scales = graph.add_constant(f"{node.name}_shrink_scales", shrink)
+    shrunk_shape = None
+    if x.shape is not None:
+        shrunk_shape = tuple(int(d * f) for d, f in zip(x.shape, shrink))
+    shrunk = graph.new_value(f"{x.name}_shrunk", x.dtype, shrunk_shape)
+    graph.add_node(
+        "Resize",
+        [x, None, shrink_scales],
+        [shrunk],
+        {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "ceil"},
+        name=f"{node.name}_shrink",
+        before=node,
+    )
+    graph.set_input(node, 0, shrunk)
+    graph.set_input(node, 2, graph.add_constant(f"{node.name}_grow_scales", np.maximum(factors, 1)))
+
+
+def _split_num_outputs(graph: Graph, node: Node, opset: int) -> None:
+    """Opset 18 wants ``num_outputs`` when no ``split`` sizes are given (equal parts before)."""
+    if node.input(1) is None and "num_outputs" not in node.attrs:
+        node.attrs["num_outputs"] = len(node.outputs)
 
 
 def _concat_default_axis(graph: Graph, node: Node, opset: int) -> None:
@@ -161,13 +213,14 @@ def _concat_default_axis(graph: Graph, node: Node, opset: int) -> None:
 def _constant_to_value(graph: Graph, node: Node) -> None:
     from edgec.ops.tensor_ops import Constant
 
-    if "sparse_value" in node.attrs or any(not isinstance(v, (int, float, list, np.ndarray))
-                                           for v in node.attrs.values()):
+    if "sparse_value" in node.attrs or any(
+        not isinstance(v, (int, float, list, np.ndarray)) for v in node.attrs.values()
+    ):
         raise node_error(ModelError, node, "only dense numeric Constant values are supported")
     data = Constant().value(node)
     out = node.outputs[0]
     graph.remove_node(node)
-    out.const = np.ascontiguousarray(data)
+    out.const = np.asarray(data, order="C")
     out.dtype, out.shape = out.const.dtype, out.const.shape
 
 
@@ -182,19 +235,25 @@ _REWRITES: dict[str, list[tuple[int, Callable]]] = {
     "Pow": _BINARY_LEGACY,
     "Gemm": [(7, _drop("broadcast"))],
     "PRelu": [(7, _prelu_channel_slope)],
-    "BatchNormalization": [(9, _batchnorm)],
+    "BatchNormalization": [(14, _batchnorm)],
     "Dropout": [(12, _drop("ratio"))],
     "Clip": [(11, _attr_to_inputs([("min", None), ("max", None)]))],
     "Pad": [(11, _attr_to_inputs([("pads", _I64), ("value", None)]))],
     "Reshape": [(5, _attr_to_inputs([("shape", _I64)]))],
     "Squeeze": [(13, _attr_to_inputs([("axes", _I64)]))],
     "Unsqueeze": [(13, _attr_to_inputs([("axes", _I64)]))],
-    "Split": [(13, _attr_to_inputs([("split", _I64)]))],
+    "Split": [(13, _attr_to_inputs([("split", _I64)])), (18, _split_num_outputs)],
     "Slice": [(10, _attr_to_inputs([("starts", _I64), ("ends", _I64), ("axes", _I64)]))],
     "ReduceSum": [(13, _attr_to_inputs([("axes", _I64)]))],
     "ReduceMean": [(18, _attr_to_inputs([("axes", _I64)]))],
     "ReduceMax": [(18, _attr_to_inputs([("axes", _I64)]))],
     "ReduceMin": [(18, _attr_to_inputs([("axes", _I64)]))],
+    "ReduceProd": [(18, _attr_to_inputs([("axes", _I64)]))],
+    "ReduceL1": [(18, _attr_to_inputs([("axes", _I64)]))],
+    "ReduceL2": [(18, _attr_to_inputs([("axes", _I64)]))],
+    "ReduceLogSum": [(18, _attr_to_inputs([("axes", _I64)]))],
+    "ReduceLogSumExp": [(18, _attr_to_inputs([("axes", _I64)]))],
+    "ReduceSumSquare": [(18, _attr_to_inputs([("axes", _I64)]))],
     "Softmax": [(13, _softmax_2d)],
     "LogSoftmax": [(13, _softmax_2d)],
     "Upsample": [(99, _upsample)],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from edgec.ops.registry import Attr, Op, broadcast_shapes, normalize_axis, register
@@ -147,6 +149,62 @@ class Shrink(Activation):
     def apply(self, node, x):
         bias, lambd = self.attr(node, "bias"), self.attr(node, "lambd")
         return np.where(x < -lambd, x + bias, np.where(x > lambd, x - bias, 0))
+
+
+@register
+class Celu(Activation):
+    op_type = "Celu"
+    attributes = {"alpha": Attr("float", 1.0)}
+
+    def apply(self, node, x):
+        alpha = self.attr(node, "alpha")
+        return np.maximum(x, 0) + np.minimum(0, alpha * np.expm1(np.minimum(x, 0) / alpha))
+
+
+@register
+class ThresholdedRelu(Activation):
+    op_type = "ThresholdedRelu"
+    attributes = {"alpha": Attr("float", 1.0)}
+
+    def apply(self, node, x):
+        return np.where(x > self.attr(node, "alpha"), x, 0)
+
+
+@register
+class Mish(Activation):
+    op_type = "Mish"
+
+    def apply(self, node, x):
+        return x * np.tanh(np.logaddexp(x, np.zeros((), x.dtype)))
+
+
+# numpy has no erf; math.erf per element is exact to double precision (and only a reference).
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    return _ERF(np.asarray(x, dtype=np.float64)).astype(np.float64)
+
+
+@register
+class Erf(Activation):
+    op_type = "Erf"
+
+    def apply(self, node, x):
+        return erf(x)
+
+
+@register
+class Gelu(Activation):
+    op_type = "Gelu"
+    attributes = {"approximate": Attr("string", "none", ("none", "tanh"))}
+
+    def apply(self, node, x):
+        wide = x.astype(np.float64)
+        if self.attr(node, "approximate") == "tanh":
+            inner = math.sqrt(2 / math.pi) * (wide + 0.044715 * wide**3)
+            return 0.5 * wide * (1 + np.tanh(inner))
+        return 0.5 * wide * (1 + erf(wide / math.sqrt(2)))
 
 
 @register

@@ -39,7 +39,9 @@ class ConvLike(Op):
             raise node_error(ShapeError, node, f"kernel_shape {kernel} != weight {w.shape[2:]}")
         group = self.attr(node, "group")
         if group < 1 or x.shape[1] % group:
-            raise node_error(ShapeError, node, f"{x.shape[1]} channels not divisible by group {group}")
+            raise node_error(
+                ShapeError, node, f"{x.shape[1]} channels not divisible by group {group}"
+            )
         return group
 
 
@@ -52,10 +54,14 @@ class Conv(ConvLike):
         group = self._check_geometry(node, x, w, 1)
         if w.shape[1] * group != x.shape[1]:
             raise node_error(
-                ShapeError, node, f"weight {w.shape} expects {w.shape[1] * group} input channels, got {x.shape[1]}"
+                ShapeError,
+                node,
+                f"weight {w.shape} expects {w.shape[1] * group} input channels, got {x.shape[1]}",
             )
         if w.shape[0] % group:
-            raise node_error(ShapeError, node, f"{w.shape[0]} filters not divisible by group {group}")
+            raise node_error(
+                ShapeError, node, f"{w.shape[0]} filters not divisible by group {group}"
+            )
         if len(ins) > 2 and ins[2] is not None and ins[2].shape != (w.shape[0],):
             raise node_error(ShapeError, node, f"bias shape {ins[2].shape} != ({w.shape[0]},)")
         win = resolve_window(node, self, x.shape[2:], w.shape[2:])
@@ -67,8 +73,7 @@ class Conv(ConvLike):
         return [conv_reference(node, self, x, w, b)]
 
     def macs(self, node):
-        x, w = node.inputs[0], node.inputs[1]
-        y = node.outputs[0]
+        w, y = node.inputs[1], node.outputs[0]
         return int(np.prod(y.shape, dtype=np.int64)) * int(np.prod(w.shape[1:], dtype=np.int64))
 
 
@@ -103,6 +108,12 @@ class ConvTranspose(ConvLike):
     }
 
     def _geometry(self, node, x_shape, w_shape):
+        """Strides, dilations, full (uncropped) size, crop at the start, output size per axis.
+
+        As in onnxruntime, a SAME target larger than the full result yields the full result,
+        and an ``output_shape`` up to a stride larger extends it with zeros (plus bias) at
+        the end, like an implicit output_padding.
+        """
         nd = len(x_shape) - 2
         spatial, kernel = x_shape[2:], w_shape[2:]
 
@@ -117,28 +128,42 @@ class ConvTranspose(ConvLike):
         output_shape = self.attr(node, "output_shape")
         auto_pad = self.attr(node, "auto_pad")
         if output_shape or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            target = list(output_shape)[-nd:] if output_shape else [i * s for i, s in zip(spatial, strides)]
-            total = [f - t for f, t in zip(full, target)]
-            if any(t < 0 for t in total):
-                raise node_error(ShapeError, node, f"output_shape {target} larger than {full}")
-            if auto_pad == "SAME_LOWER":
-                begin = [t - t // 2 for t in total]
+            if output_shape:
+                target = list(output_shape)[-nd:]
             else:
+                target = [i * s for i, s in zip(spatial, strides)]
+            if output_shape and any(t >= f + s for f, t, s in zip(full, target, strides)):
+                raise node_error(ShapeError, node, f"output_shape {target} larger than {full}")
+            total = [max(0, f - t) for f, t in zip(full, target)]
+            # ONNX: SAME_UPPER puts the odd pad at the end; SAME_LOWER and NOTSET at the start.
+            if auto_pad == "SAME_UPPER":
                 begin = [t // 2 for t in total]
-            end = [t - b for t, b in zip(total, begin)]
+            else:
+                begin = [t - t // 2 for t in total]
+            out = target if output_shape else [f - t for f, t in zip(full, total)]
         elif auto_pad == "VALID":
-            begin, end = [0] * nd, [0] * nd
+            begin, out = [0] * nd, full
         else:
             pads = listed("pads", 0) if self.attr(node, "pads") else [0] * (2 * nd)
-            begin, end = pads[:nd], pads[nd:]
-        out = [f - b - e for f, b, e in zip(full, begin, end)]
+            if len(pads) != 2 * nd or any(p < 0 for p in pads):
+                raise node_error(ShapeError, node, f"pads {pads} invalid for {nd} spatial dims")
+            begin = pads[:nd]
+            out = [f - b - e for f, b, e in zip(full, begin, pads[nd:])]
+        if any(o < 1 for o in out):
+            raise node_error(ShapeError, node, f"output size {out} is empty")
         return strides, dilations, full, begin, out
 
     def infer(self, node, ins):
         x, w = ins[0], ins[1]
         group = self._check_geometry(node, x, w, 0)
         if w.shape[0] != x.shape[1]:
-            raise node_error(ShapeError, node, f"weight {w.shape} does not match {x.shape[1]} channels")
+            raise node_error(
+                ShapeError, node, f"weight {w.shape} does not match {x.shape[1]} channels"
+            )
+        if len(ins) > 2 and ins[2] is not None and ins[2].shape != (w.shape[1] * group,):
+            raise node_error(
+                ShapeError, node, f"bias shape {ins[2].shape} != ({w.shape[1] * group},)"
+            )
         *_, out = self._geometry(node, x.shape, w.shape)
         return [(x.dtype, (x.shape[0], w.shape[1] * group, *out))]
 
@@ -151,12 +176,14 @@ class ConvTranspose(ConvLike):
         nd = x.ndim - 2
         strides, dilations, full, begin, out = self._geometry(node, x.shape, w.shape)
         kernel = w.shape[2:]
+        # Every input pixel times every kernel tap: (G, N, *spatial, Mg, *kernel).
         xs = x.reshape(n, group, cg, -1).transpose(1, 0, 3, 2)  # (G, N, I, Cg)
-        wg = w.reshape(group, cg, mg * math.prod(kernel))
+        wg = w.reshape(group, 1, cg, mg * math.prod(kernel))
         contrib = np.matmul(_wide(xs), _wide(wg)).reshape(group, n, *x.shape[2:], mg, *kernel)
         y = np.zeros((n, group, mg, *full), dtype=np.float64)
+        spatial_axes = [slice(None)] * nd
         for k_index in np.ndindex(*kernel):
-            part = contrib[(slice(None), slice(None), *([slice(None)] * nd), slice(None), *k_index)]
+            part = contrib[(slice(None), slice(None), *spatial_axes, slice(None), *k_index)]
             part = np.moveaxis(part, -1, 2).transpose(1, 0, 2, *range(3, 3 + nd))
             target = tuple(
                 slice(k * d, k * d + s * (i - 1) + 1, s)
@@ -164,6 +191,9 @@ class ConvTranspose(ConvLike):
             )
             y[(slice(None), slice(None), slice(None), *target)] += part
         y = y.reshape(n, group * mg, *full)
+        after = [max(0, b0 + o - f) for b0, o, f in zip(begin, out, full)]
+        if any(after):
+            y = np.pad(y, [(0, 0), (0, 0), *((0, a) for a in after)])
         crop = tuple(slice(b0, b0 + o) for b0, o in zip(begin, out))
         y = y[(slice(None), slice(None), *crop)]
         if b is not None:
@@ -196,9 +226,9 @@ class Gemm(Op):
         k2, n = b.shape[::-1] if self.attr(node, "transB") else b.shape
         if k != k2:
             raise node_error(ShapeError, node, f"inner dims differ: A {a.shape}, B {b.shape}")
-        if len(ins) > 2 and ins[2] is not None:
-            if broadcast_shapes(node, [(m, n), ins[2].shape]) != (m, n):
-                raise node_error(ShapeError, node, f"C {ins[2].shape} does not broadcast to {(m, n)}")
+        c = ins[2] if len(ins) > 2 else None
+        if c is not None and broadcast_shapes(node, [(m, n), c.shape]) != (m, n):
+            raise node_error(ShapeError, node, f"C {ins[2].shape} does not broadcast to {(m, n)}")
         return [(a.dtype, (m, n))]
 
     def run(self, node, inputs):

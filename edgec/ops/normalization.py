@@ -26,6 +26,13 @@ class BatchNormalization(Op):
         "training_mode": Attr("int", 0, (0,)),
     }
 
+    def check(self, node):
+        if node.attrs.get("training_mode", 0):
+            raise node_error(
+                ModelError, node, "training_mode=1 (batch statistics) is not an inference op"
+            )
+        super().check(node)
+
     def infer(self, node, ins):
         x = ins[0].shape
         if len(x) < 2:

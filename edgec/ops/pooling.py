@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from edgec.errors import ModelError, ShapeError, node_error
+from edgec.errors import ShapeError, node_error
 from edgec.ops.linear import _AUTO_PAD
 from edgec.ops.registry import Attr, Op, register
 from edgec.ops.spatial import Window, pad_spatial, resolve_window, windows
@@ -24,10 +24,14 @@ class Pool(Op):
 
     def window(self, node, shape) -> Window:
         if shape is None or len(shape) < 3:
-            raise node_error(ShapeError, node, f"pooling needs an N, C, spatial… input, got {shape}")
+            raise node_error(
+                ShapeError, node, f"pooling needs an N, C, spatial… input, got {shape}"
+            )
         kernel = tuple(int(k) for k in self.attr(node, "kernel_shape"))
         if len(kernel) != len(shape) - 2:
-            raise node_error(ShapeError, node, f"kernel_shape {kernel} does not match input {shape}")
+            raise node_error(
+                ShapeError, node, f"kernel_shape {kernel} does not match input {shape}"
+            )
         return resolve_window(node, self, tuple(shape[2:]), kernel)
 
     def infer(self, node, ins):
@@ -41,23 +45,44 @@ def _reduce_windows(view: np.ndarray, nd: int, fn) -> np.ndarray:
 
 @register
 class MaxPool(Pool):
+    """Max over the window; the optional Indices output gives each maximum's flat position."""
+
     op_type = "MaxPool"
+    num_outputs = (1, 2)
     attributes = {**Pool.attributes, "storage_order": Attr("int", 0, (0, 1))}
 
-    def check(self, node):
-        super().check(node)
-        if len(node.outputs) > 1 and node.outputs[1].users:
-            raise node_error(ModelError, node, "the Indices output of MaxPool is not supported")
+    def infer(self, node, ins):
+        (out,) = super().infer(node, ins)
+        return [out, (np.dtype(np.int64), out[1])][: len(node.outputs)]
 
     def run(self, node, inputs):
         x = inputs[0]
         win = self.window(node, x.shape)
+        nd = len(win.kernel)
         lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
         view = windows(pad_spatial(x, win, lowest), win)
-        return [_reduce_windows(view, len(win.kernel), np.max).astype(x.dtype)]
+        results = [_reduce_windows(view, nd, np.max).astype(x.dtype)]
+        if len(node.outputs) > 1:
+            results.append(self.indices(node, x.shape, view, win))
+        return results
 
-
-MaxPool.num_outputs = (1, 2)
+    def indices(self, node, shape, view: np.ndarray, win) -> np.ndarray:
+        """Flat input index of each window's first maximum (pads excluded, as ONNX counts)."""
+        nd = len(win.kernel)
+        flat = view.reshape(*view.shape[: view.ndim - nd], -1)
+        taps = np.unravel_index(np.argmax(flat, axis=-1), win.kernel)
+        spatial = shape[2:]
+        grid = np.indices(view.shape[: view.ndim - nd], sparse=True)
+        coords = [
+            grid[2 + d] * win.strides[d] - win.pads_begin[d] + taps[d] * win.dilations[d]
+            for d in range(nd)
+        ]
+        # storage_order=1 counts the spatial dims column-major (the first one fastest).
+        order = range(nd) if self.attr(node, "storage_order") == 0 else reversed(range(nd))
+        index = grid[0] * shape[1] + grid[1]
+        for d in order:
+            index = index * spatial[d] + coords[d]
+        return np.asarray(index, dtype=np.int64)
 
 
 @register

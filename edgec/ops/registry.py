@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgec.errors import ModelError, ShapeError, UnsupportedOpError, node_error
+from edgec.errors import ModelError, ShapeError, UnsupportedOpError, node_error, show_name
 from edgec.ir.graph import Graph, Node, Shape
 
 REQUIRED = object()
@@ -136,8 +136,13 @@ class Op:
         if info is None:
             return None
         if info.data is None:
+            value = node.input(index)
+            name = f" ({show_name(value.name)})" if value is not None else ""
             raise node_error(
-                ShapeError, node, f"input {index} must be a compile-time constant"
+                ShapeError,
+                node,
+                f"input {index}{name} must be a compile-time constant: computed at run time "
+                "it would make the output shape data-dependent",
             )
         return info.data
 
@@ -166,7 +171,9 @@ def lookup(node: Node) -> Op:
     return op
 
 
-def unsupported_ops(graph: Graph, also: Callable[[Node], bool] | None = None) -> dict[str, list[str]]:
+def unsupported_ops(
+    graph: Graph, also: Callable[[Node], bool] | None = None
+) -> dict[str, list[str]]:
     """Op type → node names of every node without a registry entry (or failing ``also``)."""
     found: dict[str, list[str]] = {}
     for node in graph.nodes:

@@ -1,24 +1,57 @@
-"""Resize in nearest-neighbour mode (the mode integer backends can run exactly)."""
+"""Resize in nearest-neighbour mode (the mode integer backends can run exactly).
+
+Which input pixel an output pixel copies is decided by rounding a source coordinate, so
+the arithmetic follows onnxruntime's float32 formulas step by step: a tie such as
+``1.5 / 0.6`` lands on a different pixel in float64.
+"""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from edgec.errors import ShapeError, node_error
 from edgec.ops.registry import Attr, Op, normalize_axis, register
 
+F32 = np.float32
+
+
+def _half_pixel_symmetric(o, scale, n_in, n_out):
+    """half_pixel, re-centred for the fraction of an output pixel the integer size dropped."""
+    output_width = scale * F32(n_in)
+    offset = F32(n_in) / F32(2) * (F32(1) - F32(n_out) / output_width)
+    # onnxruntime sums this one in double before rounding to float.
+    total = offset.astype(np.float64) + (o.astype(np.float64) + 0.5) / float(scale) - 0.5
+    return total.astype(F32)
+
+
+# Source coordinate of output indices ``o`` (float32 array) along an axis of ``n_in`` pixels.
 _COORDINATES = {
-    "half_pixel": lambda o, scale, n_in, n_out: (o + 0.5) / scale - 0.5,
-    "pytorch_half_pixel": lambda o, scale, n_in, n_out: (o + 0.5) / scale - 0.5 if n_out > 1 else 0 * o,
+    "half_pixel": lambda o, scale, n_in, n_out: (o + F32(0.5)) / scale - F32(0.5),
+    "pytorch_half_pixel": lambda o, scale, n_in, n_out: (
+        (o + F32(0.5)) / scale - F32(0.5) if n_out > 1 else np.zeros_like(o)
+    ),
     "asymmetric": lambda o, scale, n_in, n_out: o / scale,
-    "tf_half_pixel_for_nn": lambda o, scale, n_in, n_out: (o + 0.5) / scale,
-    "align_corners": lambda o, scale, n_in, n_out: o * (n_in - 1) / (n_out - 1) if n_out > 1 else 0 * o,
+    "tf_half_pixel_for_nn": lambda o, scale, n_in, n_out: (o + F32(0.5)) / scale,
+    "align_corners": lambda o, scale, n_in, n_out: (
+        o * F32(n_in - 1) / F32(n_out - 1) if n_out > 1 else np.zeros_like(o)
+    ),
+    "half_pixel_symmetric": _half_pixel_symmetric,
 }
+
+
+def _round_half_down(x: np.ndarray) -> np.ndarray:
+    low = np.floor(x)
+    return low + (x - low > 0.5)
+
+
+def _round_half_up(x: np.ndarray) -> np.ndarray:
+    low = np.floor(x)
+    return low + (x - low >= 0.5)
+
+
 _ROUNDING = {
-    "round_prefer_floor": lambda x: np.ceil(x - 0.5),
-    "round_prefer_ceil": lambda x: np.floor(x + 0.5),
+    "round_prefer_floor": _round_half_down,
+    "round_prefer_ceil": _round_half_up,
     "floor": np.floor,
     "ceil": np.ceil,
 }
@@ -36,25 +69,44 @@ class Resize(Op):
         "cubic_coeff_a": Attr("float", -0.75),
         "exclude_outside": Attr("int", 0, (0,)),
         "extrapolation_value": Attr("float", 0.0),
-        "keep_aspect_ratio_policy": Attr("string", "stretch", ("stretch",)),
+        "keep_aspect_ratio_policy": Attr(
+            "string", "stretch", ("stretch", "not_larger", "not_smaller")
+        ),
         "mode": Attr("string", "nearest", ("nearest",)),
         "nearest_mode": Attr("string", "round_prefer_floor", tuple(_ROUNDING)),
     }
 
-    def plan(self, node, shape, scales, sizes) -> tuple[tuple[int, ...], list[float]]:
-        """Output shape and per-axis scale factors."""
+    def plan(self, node, shape, scales, sizes) -> tuple[tuple[int, ...], list[np.float32]]:
+        """Output shape and per-axis (float32) scale factors."""
         rank = len(shape)
         axes = self.attr(node, "axes")
         axes = list(range(rank)) if axes is None else [normalize_axis(node, a, rank) for a in axes]
-        out, factor = list(shape), [1.0] * rank
+        out, factor = list(shape), [F32(1)] * rank
         if sizes is not None and sizes.size:
-            for axis, size in zip(axes, sizes.reshape(-1)):
-                out[axis], factor[axis] = int(size), int(size) / shape[axis]
+            sizes = [int(v) for v in sizes.reshape(-1)]
+            if len(sizes) != len(axes) or min(sizes) < 1:
+                raise node_error(ShapeError, node, f"sizes {sizes} invalid for axes {axes}")
+            policy = self.attr(node, "keep_aspect_ratio_policy")
+            ratios = [F32(size) / F32(shape[axis]) for axis, size in zip(axes, sizes)]
+            if policy != "stretch":
+                # One scale for every resized axis: the largest that fits, or smallest that covers.
+                common = min(ratios) if policy == "not_larger" else max(ratios)
+                sizes = [int(np.floor(common * F32(shape[axis]) + F32(0.5))) for axis in axes]
+                ratios = [common] * len(axes)
+            for axis, size, ratio in zip(axes, sizes, ratios):
+                out[axis], factor[axis] = size, ratio
         elif scales is not None and scales.size:
-            for axis, scale in zip(axes, scales.reshape(-1)):
-                if scale <= 0:
+            scales = scales.reshape(-1).astype(F32)
+            if len(scales) != len(axes):
+                raise node_error(ShapeError, node, f"{len(scales)} scales for axes {axes}")
+            for axis, scale in zip(axes, scales):
+                if not scale > 0:
                     raise node_error(ShapeError, node, f"scale {scale} must be positive")
-                out[axis], factor[axis] = int(math.floor(shape[axis] * float(scale))), float(scale)
+                out[axis], factor[axis] = int(scale * F32(shape[axis])), scale
+            if min(out) < 1:
+                raise node_error(
+                    ShapeError, node, f"scales {list(scales)} give an empty output {out}"
+                )
         else:
             raise node_error(ShapeError, node, "needs scales or sizes")
         return tuple(out), factor
@@ -64,10 +116,10 @@ class Resize(Op):
         sizes = self.const_data(node, ins, 3) if len(ins) > 3 else None
         return [(ins[0].dtype, self.plan(node, ins[0].shape, scales, sizes)[0])]
 
-    def source_indices(self, node, n_in: int, n_out: int, scale: float) -> np.ndarray:
+    def source_indices(self, node, n_in: int, n_out: int, scale: np.float32) -> np.ndarray:
         """For each output index along one axis, the input index it copies."""
         coordinate = _COORDINATES[self.attr(node, "coordinate_transformation_mode")]
-        x = coordinate(np.arange(n_out, dtype=np.float64), scale, n_in, n_out)
+        x = coordinate(np.arange(n_out, dtype=F32), F32(scale), n_in, n_out).astype(F32)
         idx = _ROUNDING[self.attr(node, "nearest_mode")](x)
         return np.clip(idx, 0, n_in - 1).astype(np.int64)
 
@@ -78,6 +130,6 @@ class Resize(Op):
         out, factor = self.plan(node, x.shape, scales, sizes)
         y = x
         for axis, (n_in, n_out) in enumerate(zip(x.shape, out)):
-            if n_in != n_out or factor[axis] != 1.0:
+            if n_in != n_out or factor[axis] != 1:
                 y = np.take(y, self.source_indices(node, n_in, n_out, factor[axis]), axis=axis)
-        return [np.ascontiguousarray(y)]
+        return [np.asarray(y, order="C")]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.errors import ShapeError, node_error
+from edgec.errors import ModelError, ShapeError, node_error
 from edgec.ops.registry import Attr, Op, TensorInfo, normalize_axis, register
 
 
-def reshape_target(node, in_shape: tuple[int, ...], spec: np.ndarray, allowzero: int) -> tuple[int, ...]:
+def reshape_target(
+    node, in_shape: tuple[int, ...], spec: np.ndarray, allowzero: int
+) -> tuple[int, ...]:
     """Resolve an ONNX Reshape spec (0 copies a dim unless allowzero, -1 infers one)."""
     spec = [int(d) for d in np.asarray(spec).reshape(-1)]
     out = []
@@ -28,7 +30,9 @@ def reshape_target(node, in_shape: tuple[int, ...], spec: np.ndarray, allowzero:
             raise node_error(ShapeError, node, f"cannot reshape {in_shape} to {spec}")
         out[out.index(-1)] = total // known
     if int(np.prod(out, dtype=np.int64)) != total:
-        raise node_error(ShapeError, node, f"cannot reshape {in_shape} ({total} elements) to {spec}")
+        raise node_error(
+            ShapeError, node, f"cannot reshape {in_shape} ({total} elements) to {spec}"
+        )
     return tuple(out)
 
 
@@ -70,7 +74,10 @@ class Flatten(ShapeOnly):
             raise node_error(ShapeError, node, f"axis {axis} out of range for {shape}")
         if axis < 0:
             axis += len(shape)
-        return (int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64)))
+        return (
+            int(np.prod(shape[:axis], dtype=np.int64)),
+            int(np.prod(shape[axis:], dtype=np.int64)),
+        )
 
 
 @register
@@ -130,7 +137,7 @@ class Dropout(ShapeOnly):
     def target(self, node, ins):
         mode = self.const_data(node, ins, 2) if len(ins) > 2 and ins[2] is not None else None
         if mode is not None and bool(np.asarray(mode).reshape(())):
-            raise node_error(ShapeError, node, "training_mode=true is not an inference op")
+            raise node_error(ModelError, node, "training_mode=true is not an inference op")
         return ins[0].shape
 
     def infer(self, node, ins):
@@ -157,7 +164,9 @@ class Transpose(Op):
         if perm is None:
             return tuple(reversed(range(rank)))
         if sorted(perm) != list(range(rank)):
-            raise node_error(ShapeError, node, f"perm {list(perm)} is not a permutation of rank {rank}")
+            raise node_error(
+                ShapeError, node, f"perm {list(perm)} is not a permutation of rank {rank}"
+            )
         return tuple(int(p) for p in perm)
 
     def infer(self, node, ins):
@@ -166,7 +175,7 @@ class Transpose(Op):
 
     def run(self, node, inputs):
         x = inputs[0]
-        return [np.ascontiguousarray(np.transpose(x, self.perm(node, x.ndim)))]
+        return [np.asarray(np.transpose(x, self.perm(node, x.ndim)), order="C")]
 
 
 @register
@@ -213,13 +222,15 @@ class Expand(Op):
         try:
             shape = tuple(np.broadcast_shapes(ins[0].shape, target))
         except ValueError:
-            raise node_error(ShapeError, node, f"cannot expand {ins[0].shape} to {target}") from None
+            raise node_error(
+                ShapeError, node, f"cannot expand {ins[0].shape} to {target}"
+            ) from None
         return [(ins[0].dtype, shape)]
 
     def run(self, node, inputs):
         x, target = inputs
         shape = np.broadcast_shapes(x.shape, tuple(int(d) for d in target.reshape(-1)))
-        return [np.ascontiguousarray(np.broadcast_to(x, shape))]
+        return [np.asarray(np.broadcast_to(x, shape), order="C")]
 
 
 @register

@@ -34,7 +34,11 @@ def resolve_window(node, op, spatial: tuple[int, ...], kernel: tuple[int, ...]) 
     """Apply auto_pad / pads / strides / dilations / ceil_mode of ``node`` to ``spatial`` dims."""
     nd = len(spatial)
     strides = tuple(_attr_list(node, op, "strides", nd, 1))
-    dilations = tuple(_attr_list(node, op, "dilations", nd, 1)) if "dilations" in op.attributes else (1,) * nd
+    dilations = (
+        tuple(_attr_list(node, op, "dilations", nd, 1))
+        if "dilations" in op.attributes
+        else (1,) * nd
+    )
     ceil_mode = bool(op.attr(node, "ceil_mode")) if "ceil_mode" in op.attributes else False
     if any(s < 1 for s in strides) or any(d < 1 for d in dilations) or any(k < 1 for k in kernel):
         raise node_error(ShapeError, node, "kernel, strides and dilations must be positive")
@@ -74,7 +78,9 @@ def _attr_list(node, op, name: str, length: int, fill: int) -> list[int]:
     if value is None or len(value) == 0:
         return [fill] * length
     if len(value) != length:
-        raise node_error(ShapeError, node, f"attribute {name!r} needs {length} values, got {len(value)}")
+        raise node_error(
+            ShapeError, node, f"attribute {name!r} needs {length} values, got {len(value)}"
+        )
     return [int(v) for v in value]
 
 

@@ -23,7 +23,9 @@ class Concat(Op):
             if len(shape) != len(first) or any(
                 a != b for i, (a, b) in enumerate(zip(shape, first)) if i != axis
             ):
-                raise node_error(ShapeError, node, f"cannot concatenate {first} and {shape} on axis {axis}")
+                raise node_error(
+                    ShapeError, node, f"cannot concatenate {first} and {shape} on axis {axis}"
+                )
             total += shape[axis]
         return [(ins[0].dtype, (*first[:axis], total, *first[axis + 1 :]))]
 
@@ -61,7 +63,31 @@ class Split(Op):
         x = inputs[0]
         split = inputs[1] if len(inputs) > 1 else None
         bounds = np.cumsum(self.sizes(node, x.shape, split))[:-1]
-        return [np.ascontiguousarray(p) for p in np.split(x, bounds, axis=self.attr(node, "axis"))]
+        return [np.asarray(p, order="C") for p in np.split(x, bounds, axis=self.attr(node, "axis"))]
+
+
+_END_SENTINELS = (2**31 - 1, 2**63 - 1)
+
+
+def onnx_slice(node, dim: int, start: int, end: int, step: int) -> slice:
+    """ONNX's start/end clamping; an INT_MAX end means "to the end" in the step's direction.
+
+    (That last rule is onnxruntime's reading of the spec's advice to pass INT_MAX.)
+    """
+    if step == 0:
+        raise node_error(ShapeError, node, "slice step 0")
+    if end in _END_SENTINELS and step < 0:
+        end = -dim - 1
+    start += dim if start < 0 else 0
+    end += dim if end < 0 else 0
+    if step > 0:
+        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+    else:
+        start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+    if not range(start, end, step):
+        return slice(0, 0, 1)
+    # Only a negative step can end at -1 (before the first element): Python spells it None.
+    return slice(start, end if end >= 0 else None, step)
 
 
 @register
@@ -75,17 +101,16 @@ class Slice(Op):
         starts, ends = starts.reshape(-1), ends.reshape(-1)
         axes = range(len(starts)) if axes is None else axes.reshape(-1)
         steps = [1] * len(starts) if steps is None else steps.reshape(-1)
+        if not len(starts) == len(ends) == len(axes) == len(steps):
+            raise node_error(ShapeError, node, "starts, ends, axes and steps differ in length")
         out = [slice(None)] * rank
+        seen: set[int] = set()
         for start, end, axis, step in zip(starts, ends, axes, steps):
             axis = normalize_axis(node, int(axis), rank)
-            if step == 0:
-                raise node_error(ShapeError, node, "slice step 0")
-            dim = shape[axis]
-            # Clamp like ONNX (huge sentinels such as INT64_MAX mean "to the end").
-            start, end = int(np.clip(start, -dim - 1, dim)), int(np.clip(end, -dim - 1, dim))
-            if step < 0 and end < -dim:
-                end = None
-            out[axis] = slice(start, end, int(step))
+            if axis in seen:
+                raise node_error(ShapeError, node, f"axis {axis} is sliced twice")
+            seen.add(axis)
+            out[axis] = onnx_slice(node, shape[axis], int(start), int(end), int(step))
         return tuple(out)
 
     def infer(self, node, ins):
@@ -97,7 +122,7 @@ class Slice(Op):
     def run(self, node, inputs):
         args = [*inputs[1:], *([None] * (5 - len(inputs)))]
         x = inputs[0]
-        return [np.ascontiguousarray(x[self.slices(node, x.shape, *args)])]
+        return [np.asarray(x[self.slices(node, x.shape, *args)], order="C")]
 
 
 @register
@@ -109,23 +134,29 @@ class Pad(Op):
     const_inputs = (1, 2, 3)
     attributes = {"mode": Attr("string", "constant", ("constant", "reflect", "edge", "wrap"))}
 
-    def widths(self, node, shape, pads: np.ndarray, axes: np.ndarray | None) -> list[tuple[int, int]]:
+    def widths(
+        self, node, shape, pads: np.ndarray, axes: np.ndarray | None
+    ) -> list[tuple[int, int]]:
         rank = len(shape)
         pads = [int(p) for p in pads.reshape(-1)]
-        axes_list = list(range(rank)) if axes is None else [
-            normalize_axis(node, int(a), rank) for a in axes.reshape(-1)
-        ]
+        axes_list = (
+            list(range(rank))
+            if axes is None
+            else [normalize_axis(node, int(a), rank) for a in axes.reshape(-1)]
+        )
         if len(pads) != 2 * len(axes_list):
             raise node_error(ShapeError, node, f"{len(pads)} pads for {len(axes_list)} axes")
         widths = [(0, 0)] * rank
         for i, axis in enumerate(axes_list):
             widths[axis] = (pads[i], pads[i + len(axes_list)])
-        if any(b < 0 or a < 0 for b, a in widths):
-            raise node_error(ShapeError, node, f"negative pads {pads} are not supported")
+        if any(d + b + a < 0 for d, (b, a) in zip(shape, widths)):
+            raise node_error(ShapeError, node, f"pads {pads} crop more than {shape}")
         return widths
 
     def infer(self, node, ins):
-        widths = self.widths(node, ins[0].shape, self.const_data(node, ins, 1), self.const_data(node, ins, 3))
+        widths = self.widths(
+            node, ins[0].shape, self.const_data(node, ins, 1), self.const_data(node, ins, 3)
+        )
         return [(ins[0].dtype, tuple(d + b + a for d, (b, a) in zip(ins[0].shape, widths)))]
 
     def run(self, node, inputs):
@@ -133,11 +164,16 @@ class Pad(Op):
         value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
         axes = inputs[3] if len(inputs) > 3 else None
         widths = self.widths(node, x.shape, pads, axes)
+        # Negative pads crop first; the rest pads what is left.
+        x = x[tuple(slice(max(0, -b), d - max(0, -a)) for d, (b, a) in zip(x.shape, widths))]
+        widths = [(max(0, b), max(0, a)) for b, a in widths]
         mode = self.attr(node, "mode")
         if mode == "constant":
             fill = 0 if value is None else np.asarray(value).reshape(-1)[0]
             return [np.pad(x, widths, mode="constant", constant_values=fill)]
-        return [np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode])]
+        return [
+            np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode])
+        ]
 
 
 @register

@@ -1,5 +1,25 @@
 """Graph passes and the pass manager."""
 
+from edgec.passes.activation_fusion import FuseActivation
 from edgec.passes.base import Pass, PassManager, PassResult, run_passes
+from edgec.passes.batchnorm_fold import FoldBatchNorm
+from edgec.passes.constant_fold import ConstantFolding
+from edgec.passes.dead_code import EliminateDeadCode
+from edgec.passes.identity import EliminateIdentity
+from edgec.passes.pipelines import fold, fold_passes
+from edgec.passes.transpose_reshape import CanonicalizeTransposeReshape
 
-__all__ = ["Pass", "PassManager", "PassResult", "run_passes"]
+__all__ = [
+    "CanonicalizeTransposeReshape",
+    "ConstantFolding",
+    "EliminateDeadCode",
+    "EliminateIdentity",
+    "FoldBatchNorm",
+    "FuseActivation",
+    "Pass",
+    "PassManager",
+    "PassResult",
+    "fold",
+    "fold_passes",
+    "run_passes",
+]

@@ -79,9 +79,7 @@ class PassManager:
             if not self.fixed_point or not changed:
                 return PassResult(graph, changed_any)
             log.debug("pass list changed the graph; iteration %d", iteration + 1)
-        raise PassError(
-            "PassManager", f"no fixed point after {self.max_iterations} iterations"
-        )
+        raise PassError("PassManager", f"no fixed point after {self.max_iterations} iterations")
 
     __call__ = run
 

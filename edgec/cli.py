@@ -1,0 +1,308 @@
+"""The ``edgec`` command line.
+
+Each subcommand is a ``Subcommand`` in ``SUBCOMMANDS``: a function that adds its arguments
+and a function that runs it and returns the exit status. Library code raises ``EdgecError``;
+only ``main`` turns errors into one ``edgec: error: …`` line and an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from edgec import __version__
+from edgec.errors import BuildError, EdgecError, show_name
+
+log = logging.getLogger("edgec")
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in edgec, not in what the user gave it
+
+
+class UsageError(EdgecError):
+    """An argument is malformed (reported like any other error, with exit status 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ---- analyze --------------------------------------------------------------------------------
+def configure_analyze(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="the ONNX model file")
+    parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=D0,D1,…",
+        help="fix the shape of a model input (repeat for several inputs)",
+    )
+    parser.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="analyze the graph as imported, without the fold passes",
+    )
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from edgec.analysis import analyze
+
+    shapes = parse_input_shapes(args.input_shape)
+    result = analyze(args.model, input_shapes=shapes, fold=not args.no_fold)
+    for notice in result.notices:
+        print(f"edgec: note: {_printable(notice)}", file=sys.stderr)
+    if args.json:
+        print(result.to_json())
+    else:
+        print_analysis(result)
+    return 0
+
+
+def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """``["x=1,3,32,32", …]`` → ``{"x": (1, 3, 32, 32)}``; ``UsageError`` if malformed."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs:
+        name, sep, dims_text = spec.rpartition("=")
+        expected = "expected NAME=D0,D1,… with positive integer dims"
+        if not sep or not name:
+            raise UsageError(f"--input-shape {show_name(spec)}: {expected}")
+        try:
+            dims = tuple(int(d) for d in dims_text.split(","))
+        except ValueError:
+            raise UsageError(f"--input-shape {show_name(spec)}: {expected}") from None
+        if any(d <= 0 for d in dims):
+            raise UsageError(f"--input-shape {show_name(spec)}: {expected}")
+        if name in shapes:
+            raise UsageError(f"--input-shape gives input {show_name(name)} twice")
+        shapes[name] = dims
+    return shapes
+
+
+def print_analysis(result, out: TextIO | None = None) -> None:
+    """The analysis as a table and totals: rich on a terminal, plain columns otherwise."""
+    from rich.console import Console
+
+    console = Console(file=out or sys.stdout, highlight=False)
+    header = ["#", "op", "output shape", "params", "MACs", "name"]
+    body = [
+        [
+            str(i),
+            _printable(row.op),
+            ", ".join(_shape_text(s) for s in row.shapes),
+            f"{row.params:,}",
+            f"{row.macs:,}" if row.macs is not None else "?",
+            _printable(row.name),
+        ]
+        for i, row in enumerate(result.rows)
+    ]
+    if console.is_terminal:
+        _print_rich_table(console, _printable(result.model), header, body)
+    else:
+        _print_plain_table(console.file, header, body)
+    for line in _summary_lines(result):
+        print(line, file=console.file)
+
+
+def _print_rich_table(console, title: str, header: list[str], body: list[list[str]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title), title_justify="left")
+    # Every column but the last, the (long, model-supplied) name, keeps its full width;
+    # the name gets what is left of the terminal and is cut with an ellipsis.
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    borders = 3 * len(header) + 1
+    name_width = max(8, console.width - sum(widths[:-1]) - borders)
+    for i, name in enumerate(header):
+        last = i == len(header) - 1
+        table.add_column(
+            name,
+            justify="right" if name in ("#", "params", "MACs") else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=None if last else widths[i],
+            max_width=name_width if last else None,
+        )
+    for cells in body:
+        table.add_row(*(Text(c) for c in cells))  # Text: names never parse as markup
+    console.print(table)
+
+
+def _print_plain_table(out: TextIO, header: list[str], body: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    right = {0, 3, 4}
+    for cells in [header, *body]:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        parts[-1] = cells[-1]  # the name is last and never padded
+        print("  ".join(parts), file=out)
+
+
+def _summary_lines(result) -> list[str]:
+    t = result.totals
+    unknown = " (lower bound: some layers are unknown)"
+    lines = [""]
+    for label, specs in (("inputs", result.inputs), ("outputs", result.outputs)):
+        shown = ", ".join(
+            f"{_printable(s.name)} {s.dtype or '?'} {_shape_text(s.shape)}" for s in specs
+        )
+        lines.append(f"{label + ':':<19}{shown}")
+    lines += [
+        f"{'layers:':<19}{len(result.rows)}" + ("" if result.folded else " (not folded)"),
+        f"{'parameters:':<19}{t.params:,}",
+        f"{'MACs:':<19}{t.macs:,}" + ("" if t.macs_complete else unknown),
+        f"{'weights:':<19}{_bytes_text(t.weight_bytes_float32)} at float32, "
+        f"{_bytes_text(t.weight_bytes_int8)} at int8",
+        f"{'peak activations:':<19}{_bytes_text(t.peak_activation_bytes)} at the model's dtypes, "
+        f"{_bytes_text(t.peak_activation_bytes_int8)} at int8"
+        + _peak_where(result)
+        + ("" if t.activations_complete else unknown),
+    ]
+    if result.unsupported_ops:
+        listed = "; ".join(
+            f"{op} ({', '.join(_printable(n) for n in names)})"
+            for op, names in result.unsupported_ops.items()
+        )
+        lines.append(f"{'unsupported ops:':<19}{listed}")
+    return lines
+
+
+def _peak_where(result) -> str:
+    names = [row.name for row in result.rows]
+    if result.totals.peak_at not in names:
+        return ""
+    index = names.index(result.totals.peak_at)
+    return f" (at layer #{index}, {_printable(result.rows[index].op)})"
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "?"
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def _bytes_text(count: int) -> str:
+    return f"{count:,} B ({count / 1024:.1f} KiB)" if count >= 1024 else f"{count:,} B"
+
+
+# ---- the command table ----------------------------------------------------------------------
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand(
+        "analyze",
+        "per-layer shapes, parameters and MACs; weight and activation memory",
+        configure_analyze,
+        run_analyze,
+    ),
+]
+
+
+def _verbosity_option(default) -> argparse.ArgumentParser:
+    """A parent parser with -v; each parser needs its own (argparse shares action objects)."""
+    holder = argparse.ArgumentParser(add_help=False)
+    holder.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log progress (-vv for debug output); show tracebacks of internal errors",
+    )
+    return holder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgec",
+        description="ONNX models to microcontrollers and ARM Linux boards: "
+        "optimize, quantize, generate code, validate on the device.",
+        parents=[_verbosity_option(0)],
+    )
+    parser.add_argument("--version", action="version", version=f"edgec {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for sub in SUBCOMMANDS:
+        sub_parser = commands.add_parser(
+            sub.name,
+            help=sub.help,
+            description=sub.help,
+            # -v also works after the subcommand; SUPPRESS keeps it from resetting a count.
+            parents=[_verbosity_option(argparse.SUPPRESS)],
+        )
+        sub.configure(sub_parser)
+        sub_parser.set_defaults(run=sub.run)
+    return parser
+
+
+# ---- entry point ----------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (the console script exits with it)."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.run(args)
+    except EdgecError as exc:
+        if args.verbose and isinstance(exc, BuildError) and exc.output:
+            print(exc.output.rstrip(), file=sys.stderr)
+        print(f"edgec: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _detach_stdout()  # the reader went away (`edgec … | head`): stop quietly
+        return 1
+    except Exception as exc:
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        print(_internal_error_line(exc, bool(args.verbose)), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _internal_error_line(exc: BaseException, verbose: bool) -> str:
+    what = _one_line(f"{type(exc).__name__}: {exc}")
+    hint = "" if verbose else "; rerun with --verbose for the traceback"
+    return (
+        f"edgec: internal error: {what} (a bug in edgec {__version__}; please report it on "
+        f"the edgec issue tracker with the command line and, if you can, the model{hint})"
+    )
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("edgec: %(levelname)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _one_line(text: str) -> str:
+    return _printable(" ".join(text.split()))
+
+
+def _printable(text: str) -> str:
+    """Text safe to print on one line: control characters escaped."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _detach_stdout(stream: TextIO | None = None) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, (stream or sys.stdout).fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
