@@ -2,7 +2,10 @@
 
 It is the golden model for every comparison edgec makes (passes, backends, devices), so it
 is deliberately plain: nodes in schedule order, one ``Op.run`` each, fused activations
-applied as the ops they came from.
+applied as the ops they came from. Integer nodes of a quantized graph (see
+``edgec.ops.integer``) run their TFLite Micro integer reference instead; ``rounding``
+selects TFLM's fixed-point requantization (default) or the float32 rescale of
+onnxruntime / LiteRT.
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ import numpy as np
 from edgec.errors import ShapeError, ValidationError, show_name
 from edgec.ir.graph import Graph, Node
 from edgec.ops import lookup, require_supported
+from edgec.ops.integer import integer_params, is_integer_node, run_integer
 from edgec.ops.registry import get_op
 
 
 class Interpreter:
     """Runs ``graph``; construction fails with one ``UnsupportedOpError`` listing every gap."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, rounding: str = "tflm"):
         require_supported(graph)
         self.graph = graph
+        self.rounding = rounding
+        # Integer kernel parameters, derived once per node (as TFLM's Prepare does).
+        self._int_params = {id(n): integer_params(n) for n in graph.nodes if is_integer_node(n)}
         # Index of the last node reading each value, so intermediates can be freed early.
         self._last_use: dict[int, int] = {}
         for i, node in enumerate(graph.nodes):
@@ -38,7 +45,11 @@ class Interpreter:
             env[id(value)] = self._checked_feed(value, feeds)
         kept: dict[str, np.ndarray] = {}
         for index, node in enumerate(self.graph.nodes):
-            results = run_node(node, [env[id(v)] if v is not None else None for v in node.inputs])
+            inputs = [env[id(v)] if v is not None else None for v in node.inputs]
+            if id(node) in self._int_params:
+                results = run_integer(node, inputs, self._int_params[id(node)], self.rounding)
+            else:
+                results = run_node(node, inputs)
             for out, data in zip(node.outputs, results):
                 env[id(out)] = data
                 if keep_all:
@@ -93,6 +104,6 @@ class _AttrView:
         self.op_type, self.name = "fused", "fused"
 
 
-def run_graph(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_graph(graph: Graph, feeds: Mapping[str, np.ndarray], rounding: str = "tflm") -> dict[str, np.ndarray]:
     """Convenience: build an ``Interpreter`` and run it once."""
-    return Interpreter(graph).run(feeds)
+    return Interpreter(graph, rounding).run(feeds)

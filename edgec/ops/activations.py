@@ -23,6 +23,7 @@ class Activation(Op):
 @register
 class Relu(Activation):
     op_type = "Relu"
+    integer = "arith"
 
     def apply(self, node, x):
         return np.maximum(x, np.zeros((), x.dtype))
@@ -33,6 +34,8 @@ class Clip(Activation):
     """Clip with optional ``min``/``max`` inputs (opset ≥ 11; older forms are upgraded)."""
 
     op_type = "Clip"
+
+    integer = "arith"
     num_inputs = (1, 3)
     const_inputs = (1, 2)
 
@@ -58,6 +61,7 @@ class Clip(Activation):
 @register
 class LeakyRelu(Activation):
     op_type = "LeakyRelu"
+    integer = "arith"
     attributes = {"alpha": Attr("float", 0.01)}
 
     def apply(self, node, x):
@@ -68,6 +72,7 @@ class LeakyRelu(Activation):
 @register
 class Sigmoid(Activation):
     op_type = "Sigmoid"
+    integer = "arith"
 
     def apply(self, node, x):
         # Split by sign so exp never overflows.
@@ -78,6 +83,7 @@ class Sigmoid(Activation):
 @register
 class Tanh(Activation):
     op_type = "Tanh"
+    integer = "arith"
 
     def apply(self, node, x):
         return np.tanh(x)
@@ -97,6 +103,7 @@ class HardSigmoid(Activation):
 @register
 class HardSwish(Activation):
     op_type = "HardSwish"
+    integer = "arith"
 
     def apply(self, node, x):
         return x * np.clip(x * np.asarray(1 / 6, x.dtype) + np.asarray(0.5, x.dtype), 0, 1)
@@ -240,6 +247,7 @@ class SoftmaxBase(Op):
 @register
 class Softmax(SoftmaxBase):
     op_type = "Softmax"
+    integer = "arith"
 
 
 @register

@@ -26,6 +26,7 @@ class Binary(Op):
 @register
 class Add(Binary):
     op_type = "Add"
+    integer = "arith"
     fn = staticmethod(np.add)
 
 
@@ -38,6 +39,7 @@ class Sub(Binary):
 @register
 class Mul(Binary):
     op_type = "Mul"
+    integer = "arith"
     fn = staticmethod(np.multiply)
 
 

@@ -48,6 +48,7 @@ class ConvLike(Op):
 @register
 class Conv(ConvLike):
     op_type = "Conv"
+    integer = "arith"
 
     def infer(self, node, ins):
         x, w = ins[0], ins[1]
@@ -210,6 +211,8 @@ class Gemm(Op):
     """``Y = alpha * op(A) @ op(B) + beta * C`` with ``C`` broadcast to (M, N)."""
 
     op_type = "Gemm"
+
+    integer = "arith"
     num_inputs = (2, 3)
     attributes = {
         "alpha": Attr("float", 1.0),
@@ -254,6 +257,7 @@ class Gemm(Op):
 @register
 class MatMul(Op):
     op_type = "MatMul"
+    integer = "arith"
     num_inputs = (2, 2)
 
     def infer(self, node, ins):

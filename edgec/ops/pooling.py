@@ -48,6 +48,8 @@ class MaxPool(Pool):
     """Max over the window; the optional Indices output gives each maximum's flat position."""
 
     op_type = "MaxPool"
+
+    integer = "arith"
     num_outputs = (1, 2)
     attributes = {**Pool.attributes, "storage_order": Attr("int", 0, (0, 1))}
 
@@ -90,6 +92,8 @@ class AveragePool(Pool):
     """Average over the window; ``count_include_pad`` counts declared pads, never ceil overhang."""
 
     op_type = "AveragePool"
+
+    integer = "arith"
     attributes = {**Pool.attributes, "count_include_pad": Attr("int", 0, (0, 1))}
 
     def run(self, node, inputs):
@@ -127,6 +131,7 @@ class GlobalPool(Op):
 @register
 class GlobalAveragePool(GlobalPool):
     op_type = "GlobalAveragePool"
+    integer = "arith"
     fn = staticmethod(np.mean)
 
 

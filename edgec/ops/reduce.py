@@ -47,6 +47,7 @@ class Reduce(Op):
 @register
 class ReduceMean(Reduce):
     op_type = "ReduceMean"
+    integer = "arith"
     fn = staticmethod(np.mean)
 
 

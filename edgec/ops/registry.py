@@ -67,6 +67,10 @@ class Op:
     const_inputs: ClassVar[tuple[int, ...]] = ()
     # Whether outputs may be computed at compile time when every input is constant.
     foldable: ClassVar[bool] = True
+    # How the op runs on quantized (integer) tensors: "arith" has its own integer reference
+    # (edgec/ops/integer.py, TFLite Micro semantics); "move" only moves data and keeps the
+    # input's quantization; None means float only.
+    integer: ClassVar[str | None] = None
 
     # ---- attributes -----------------------------------------------------------------------
     def attr(self, node: Node, name: str) -> Any:

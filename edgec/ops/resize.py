@@ -60,6 +60,7 @@ _ROUNDING = {
 @register
 class Resize(Op):
     op_type = "Resize"
+    integer = "move"
     num_inputs = (1, 4)
     const_inputs = (1, 2, 3)
     attributes = {

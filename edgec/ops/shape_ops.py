@@ -53,6 +53,7 @@ class ShapeOnly(Op):
 @register
 class Reshape(ShapeOnly):
     op_type = "Reshape"
+    integer = "move"
     num_inputs = (2, 2)
     const_inputs = (1,)
     attributes = {"allowzero": Attr("int", 0, (0, 1))}
@@ -65,6 +66,7 @@ class Reshape(ShapeOnly):
 @register
 class Flatten(ShapeOnly):
     op_type = "Flatten"
+    integer = "move"
     attributes = {"axis": Attr("int", 1)}
 
     def target(self, node, ins):
@@ -83,6 +85,7 @@ class Flatten(ShapeOnly):
 @register
 class Squeeze(ShapeOnly):
     op_type = "Squeeze"
+    integer = "move"
     num_inputs = (1, 2)
     const_inputs = (1,)
 
@@ -100,6 +103,7 @@ class Squeeze(ShapeOnly):
 @register
 class Unsqueeze(ShapeOnly):
     op_type = "Unsqueeze"
+    integer = "move"
     num_inputs = (2, 2)
     const_inputs = (1,)
 
@@ -119,6 +123,7 @@ class Unsqueeze(ShapeOnly):
 @register
 class Identity(ShapeOnly):
     op_type = "Identity"
+    integer = "move"
 
     def target(self, node, ins):
         return ins[0].shape
@@ -129,6 +134,8 @@ class Dropout(ShapeOnly):
     """Inference-mode dropout: the identity (``training_mode`` must be false)."""
 
     op_type = "Dropout"
+
+    integer = "move"
     num_inputs = (1, 3)
     num_outputs = (1, 2)
     const_inputs = (2,)
@@ -157,6 +164,7 @@ class Dropout(ShapeOnly):
 @register
 class Transpose(Op):
     op_type = "Transpose"
+    integer = "move"
     attributes = {"perm": Attr("ints", None)}
 
     def perm(self, node, rank: int) -> tuple[int, ...]:

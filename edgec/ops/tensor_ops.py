@@ -11,6 +11,7 @@ from edgec.ops.registry import Attr, Op, TensorInfo, normalize_axis, register
 @register
 class Concat(Op):
     op_type = "Concat"
+    integer = "arith"
     num_inputs = (1, 2**31)
     attributes = {"axis": Attr("int")}
 
@@ -36,6 +37,7 @@ class Concat(Op):
 @register
 class Split(Op):
     op_type = "Split"
+    integer = "move"
     num_inputs = (1, 2)
     num_outputs = (1, 2**31)
     const_inputs = (1,)
@@ -93,6 +95,7 @@ def onnx_slice(node, dim: int, start: int, end: int, step: int) -> slice:
 @register
 class Slice(Op):
     op_type = "Slice"
+    integer = "move"
     num_inputs = (3, 5)
     const_inputs = (1, 2, 3, 4)
 
@@ -130,6 +133,8 @@ class Pad(Op):
     """Pad with ``pads`` (and optional ``constant_value``, ``axes``) inputs."""
 
     op_type = "Pad"
+
+    integer = "arith"
     num_inputs = (2, 4)
     const_inputs = (1, 2, 3)
     attributes = {"mode": Attr("string", "constant", ("constant", "reflect", "edge", "wrap"))}
@@ -179,6 +184,7 @@ class Pad(Op):
 @register
 class Gather(Op):
     op_type = "Gather"
+    integer = "move"
     num_inputs = (2, 2)
     attributes = {"axis": Attr("int", 0)}
 

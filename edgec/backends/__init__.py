@@ -1,0 +1,1 @@
+"""Code generators: ``c`` for microcontrollers, ``tvm`` for ARM Linux boards."""

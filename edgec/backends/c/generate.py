@@ -1,0 +1,108 @@
+"""Graph → generated C files: lower, plan the arena, render, describe memory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from edgec.backends.c.lower import lower
+from edgec.backends.c.planner import Buffer, Plan, check_plan, plan_arena
+from edgec.backends.c.program import Program
+from edgec.backends.c.render import render, weight_bytes
+from edgec.ir.graph import Graph
+from edgec.resources import templates_dir
+
+
+@dataclass
+class GeneratedC:
+    """Everything ``edgec compile`` writes for the C backend, still in memory."""
+
+    prefix: str
+    program: Program
+    plan: Plan
+    files: dict[str, str] = field(default_factory=dict)
+    kernel_files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.plan.arena_bytes
+
+    @property
+    def weight_bytes(self) -> int:
+        return weight_bytes(self.program)
+
+
+def plan_program(program: Program, alignment: int = 16) -> Plan:
+    """Give every buffer an arena offset (see planner.py for the algorithm)."""
+    end = len(program.calls)
+    buffers = []
+    for buf in program.buffers.values():
+        first = buf.first
+        last = max(buf.last, first)
+        buffers.append(Buffer(buf.name, buf.nbytes, first, min(last, end), buf.alias_of))
+    plan = plan_arena(buffers, alignment)
+    check_plan(plan)
+    for name, planned in plan.buffers.items():
+        program.buffers[name].offset = planned.offset
+    program.arena_bytes = plan.arena_bytes
+    return plan
+
+
+def generate_c(
+    graph: Graph,
+    prefix: str = "model",
+    sha256: str = "",
+    io_layout: str = "declared",
+    alignment: int = 16,
+) -> GeneratedC:
+    """Lower a folded (optionally quantized) graph and render its C sources."""
+    program = lower(graph, io_layout)
+    plan = plan_program(program, alignment)
+    files = render(program, prefix, sha256, alignment)
+    kernels = templates_dir() / "c" / "kernels"
+    kernel_files = {
+        name: (kernels / name).read_text() for name in ("edgec_kernels.h", "edgec_kernels_int.h")
+    }
+    for source in sorted(program.kernel_sources):
+        kernel_files[source] = (kernels / source).read_text()
+    generated = GeneratedC(prefix, program, plan, files, kernel_files)
+    files["memory.json"] = json.dumps(memory_report(generated), indent=2) + "\n"
+    return generated
+
+
+def memory_report(gen: GeneratedC) -> dict:
+    """memory.json: arena size, each tensor's offset/size/lifetime, flash bytes of weights."""
+    program = gen.program
+    return {
+        "arena_bytes": program.arena_bytes,
+        "weight_bytes": gen.weight_bytes,
+        "steps": [
+            {
+                "step": i,
+                "op": c.op,
+                "node": c.node,
+                "kernel": c.kernel,
+                "macs": c.macs,
+                "output": c.outputs[0],
+            }
+            for i, c in enumerate(program.calls)
+        ],
+        "tensors": [
+            {
+                "buffer": b.name,
+                "value": b.source,
+                "dtype": str(b.dtype),
+                "shape": list(b.shape),
+                "offset": b.offset,
+                "bytes": b.nbytes,
+                "first_step": b.first,
+                "last_step": b.last,
+                "alias_of": b.alias_of,
+            }
+            for b in program.buffers.values()
+        ],
+        "weights": [
+            {"name": w.name, "dtype": str(w.data.dtype), "bytes": w.nbytes, "what": w.comment}
+            for w in program.weights.values()
+        ],
+    }

@@ -1,0 +1,232 @@
+"""Graph → Program: one or more kernel calls per node, buffers in channels-last where it pays.
+
+The emitters (``emit_*.py``) are table-driven: op type → function that reads the node and
+asks this module's ``Lowering`` for buffers, weights and calls. Every node is checked
+against the tables before anything is emitted, so all unsupported ops are reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgec.backends.c import layout as L
+from edgec.backends.c.program import IOPort, KernelCall, Program, Ref, TensorBuffer, WeightArray
+from edgec.errors import ShapeError, UnsupportedOpError, show_name
+from edgec.ir.graph import Graph, Node, Value
+
+
+@dataclass(frozen=True)
+class Emitter:
+    """How one op lowers: ``emit(lowering, node)``; ``check(node)`` gives a reason it cannot."""
+
+    emit: Callable[[Lowering, Node], None]
+    check: Callable[[Node], str | None] = lambda node: None
+
+
+class Lowering:
+    """Builds a Program; emitters call ``read``/``write``/``alias``/``weight``/``call``."""
+
+    def __init__(self, graph: Graph, io_layout: str = "declared"):
+        self.graph = graph
+        self.program = Program()
+        self.io_layout = io_layout
+        self._stored: dict[tuple[int, str], str] = {}
+        self._primary: dict[int, str] = {}
+        self._count = {"t": 0, "w": 0}
+
+    # ---- naming ---------------------------------------------------------------------------
+    def _fresh(self, kind: str) -> str:
+        self._count[kind] += 1
+        return f"{kind}{self._count[kind] - 1}"
+
+    # ---- buffers --------------------------------------------------------------------------
+    def stored_layout(self, value: Value) -> str:
+        return self._primary[id(value)]
+
+    def _new_buffer(self, value: Value, layout: str, first: int) -> str:
+        name = self._fresh("t")
+        shape = L.memory_shape(value.shape, layout)
+        self.program.buffers[name] = TensorBuffer(
+            name, np.dtype(value.dtype), shape, value.name, first=first
+        )
+        self._stored[(id(value), layout)] = name
+        self._primary.setdefault(id(value), layout)
+        return name
+
+    def add_input(self, value: Value, layout: str) -> str:
+        layout = L.normalize(len(value.shape), layout)
+        return self._new_buffer(value, layout, first=-1)
+
+    def read(self, value: Value, layout: str) -> str:
+        """A buffer holding ``value`` in ``layout``; emits a permute when it lives elsewhere."""
+        if value.is_const:
+            raise ShapeError(f"constant {show_name(value.name)} read as an activation")
+        layout = L.normalize(len(value.shape), layout)
+        key = (id(value), layout)
+        if key in self._stored:
+            return self._stored[key]
+        have = self.stored_layout(value)
+        source = self._stored[(id(value), have)]
+        if L.same_bytes(value.shape, have, layout):
+            name = self._fresh("t")
+            self.program.buffers[name] = TensorBuffer(
+                name,
+                np.dtype(value.dtype),
+                L.memory_shape(value.shape, layout),
+                value.name,
+                first=len(self.program.calls),
+                alias_of=source,
+            )
+        else:
+            name = self._new_buffer(value, layout, first=len(self.program.calls))
+            self._emit_permute(value, have, layout, source, name)
+        self._stored[key] = name
+        return name
+
+    def _emit_permute(self, value: Value, src_layout: str, dst_layout: str, src: str, dst: str):
+        from edgec.backends.c.emit_move import permute_fields
+
+        rank = len(value.shape)
+        src_perm = L.to_memory_perm(rank, src_layout)
+        dst_perm = L.to_memory_perm(rank, dst_layout)
+        # Memory axis i of the destination holds logical axis dst_perm[i], found in the
+        # source's memory at position src_perm.index(dst_perm[i]).
+        perm = tuple(src_perm.index(a) for a in dst_perm)
+        fields = permute_fields(L.memory_shape(value.shape, src_layout), perm, value.dtype.itemsize)
+        self.call(
+            "edgec_permute",
+            "edgec_permute_t",
+            fields,
+            [src],
+            [dst],
+            f"layout of {value.name}",
+            "Transpose",
+            sources={"move.c"},
+        )
+
+    def write(self, value: Value, layout: str) -> str:
+        """Declare the buffer a node's output is written into."""
+        layout = L.normalize(len(value.shape), layout)
+        return self._new_buffer(value, layout, first=len(self.program.calls))
+
+    def temp(self, shape: tuple[int, ...], dtype: np.dtype, source: str) -> str:
+        """A scratch buffer (memory order ``shape``) that no IR value owns."""
+        name = self._fresh("t")
+        self.program.buffers[name] = TensorBuffer(
+            name, np.dtype(dtype), tuple(shape), source, first=len(self.program.calls)
+        )
+        return name
+
+    def alias(self, value: Value, source_buffer: str, layout: str) -> str:
+        """``value`` shares ``source_buffer``'s storage (same bytes, new shape)."""
+        layout = L.normalize(len(value.shape), layout)
+        name = self._fresh("t")
+        self.program.buffers[name] = TensorBuffer(
+            name,
+            np.dtype(value.dtype),
+            L.memory_shape(value.shape, layout),
+            value.name,
+            first=len(self.program.calls),
+            alias_of=source_buffer,
+        )
+        self._stored[(id(value), layout)] = name
+        self._primary.setdefault(id(value), layout)
+        return name
+
+    # ---- constants and calls ----------------------------------------------------------------
+    def weight(self, data: np.ndarray, comment: str = "") -> Ref:
+        name = self._fresh("w")
+        self.program.weights[name] = WeightArray(name, np.ascontiguousarray(data), comment)
+        return Ref(name)
+
+    def call(
+        self,
+        kernel: str,
+        struct: str | None,
+        fields: dict,
+        inputs: list[str],
+        outputs: list[str],
+        node: str,
+        op: str,
+        sources: set[str],
+        macs: int = 0,
+        variadic: bool = False,
+    ) -> None:
+        index = len(self.program.calls)
+        for name in inputs:
+            if name in self.program.buffers:
+                self.program.buffers[name].last = index
+        for name in outputs:
+            buf = self.program.buffers[name]
+            buf.first = index if buf.first < 0 else buf.first
+            buf.last = max(buf.last, index)
+        self.program.calls.append(
+            KernelCall(
+                kernel, struct, fields, list(inputs), list(outputs), node, op, macs, variadic
+            )
+        )
+        self.program.kernel_sources |= sources
+
+
+def emitter_for(node: Node) -> Emitter | None:
+    from edgec.backends.c.emit_float import BOUNDARY_EMITTERS, FLOAT_EMITTERS
+    from edgec.backends.c.emit_move import MOVE_EMITTERS
+
+    if node.op_type in BOUNDARY_EMITTERS:
+        return BOUNDARY_EMITTERS[node.op_type]
+    if node.op_type in MOVE_EMITTERS:
+        return MOVE_EMITTERS[node.op_type]
+    out = node.outputs[0]
+    if out.dtype == np.float32 and node.op_type in FLOAT_EMITTERS:
+        return FLOAT_EMITTERS[node.op_type]
+    if out.quant is not None or (out.dtype is not None and np.issubdtype(out.dtype, np.integer)):
+        try:
+            from edgec.backends.c.emit_int import INT_EMITTERS
+        except ImportError:
+            return None
+        return INT_EMITTERS.get(node.op_type)
+    return None
+
+
+def check_supported(graph: Graph) -> None:
+    """Raise one UnsupportedOpError naming every node the C backend cannot lower, and why."""
+    missing: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        em = emitter_for(node)
+        reason = "no C kernel" if em is None else em.check(node)
+        if reason is not None:
+            dtype = node.outputs[0].dtype
+            key = f"{node.op_type} ({reason}; {dtype})"
+            missing.setdefault(key, []).append(node.name)
+    if missing:
+        raise UnsupportedOpError(missing, "the C backend")
+
+
+def lower(graph: Graph, io_layout: str = "declared") -> Program:
+    """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
+    check_supported(graph)
+    lw = Lowering(graph, io_layout)
+    for value in graph.inputs:
+        layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
+        buf = lw.add_input(value, layout)
+        lw.program.inputs.append(_port(value, buf, lw))
+    for node in graph.nodes:
+        emitter_for(node).emit(lw, node)
+    for value in graph.outputs:
+        layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
+        buf = lw.read(value, layout)
+        lw.program.buffers[buf].last = len(lw.program.calls)
+        lw.program.outputs.append(_port(value, buf, lw))
+    return lw.program
+
+
+def _port(value: Value, buffer: str, lw: Lowering) -> IOPort:
+    buf = lw.program.buffers[buffer]
+    scale = zero_point = None
+    if value.quant is not None and value.quant.axis is None:
+        scale = float(value.quant.scale)
+        zero_point = int(value.quant.zero_point)
+    return IOPort(value.name, buffer, np.dtype(value.dtype), buf.shape, None, scale, zero_point)

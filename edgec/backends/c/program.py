@@ -1,0 +1,98 @@
+"""The lowered form of a model for the C backend: kernel calls over arena buffers.
+
+``lower.py`` turns a Graph into a ``Program``; ``planner.py`` gives each buffer an arena
+offset; ``render.py`` prints the program as C. Nothing here knows about ONNX names: buffers,
+weights and calls carry generated identifiers, and the original names only reach the C
+text as escaped comments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class TensorBuffer:
+    """An activation in the arena (or the caller's I/O memory)."""
+
+    name: str  # generated identifier, e.g. "t12"
+    dtype: np.dtype
+    shape: tuple[int, ...]  # in memory order
+    source: str  # the IR value name it holds (for comments, dumps, memory.json)
+    first: int = -1  # first call index that writes it (-1: written before the first call)
+    last: int = -1  # last call index that reads it
+    alias_of: str | None = None
+    offset: int = -1
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+@dataclass
+class WeightArray:
+    """A constant array emitted as ``static const`` data in flash."""
+
+    name: str
+    data: np.ndarray
+    comment: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A C expression naming a weight array or a parameter struct in a field value."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A nested struct value (printed as a designated initializer)."""
+
+    fields: dict[str, Any]
+
+
+@dataclass
+class KernelCall:
+    """One call in the schedule: ``kernel(&params, inputs..., outputs...)``."""
+
+    kernel: str
+    struct: str | None  # C type of the params struct, None for kernels without one
+    fields: dict[str, Any]
+    inputs: list[str]  # buffer names (or weight names for constant operands)
+    outputs: list[str]
+    node: str  # the IR node it implements (for comments, dumps)
+    op: str
+    macs: int = 0
+    variadic_inputs: bool = False  # inputs passed as an array of pointers
+
+
+@dataclass
+class Program:
+    calls: list[KernelCall] = field(default_factory=list)
+    buffers: dict[str, TensorBuffer] = field(default_factory=dict)
+    weights: dict[str, WeightArray] = field(default_factory=dict)
+    inputs: list[IOPort] = field(default_factory=list)
+    outputs: list[IOPort] = field(default_factory=list)
+    kernel_sources: set[str] = field(default_factory=set)
+    arena_bytes: int = 0
+
+
+@dataclass
+class IOPort:
+    """A model input or output as the generated API presents it."""
+
+    name: str  # the ONNX name (escaped when printed)
+    buffer: str  # the arena buffer holding it in memory order
+    dtype: np.dtype
+    shape: tuple[int, ...]  # the API's shape (declared layout unless --io-layout nhwc)
+    perm_to_buffer: tuple[int, ...] | None  # API order → buffer order permutation, if any
+    scale: float | None = None
+    zero_point: int | None = None

@@ -1,0 +1,1 @@
+"""Running generated models on devices and judging their outputs."""

@@ -1,0 +1,252 @@
+"""``edgec validate``: run a compiled model on a device and judge every output.
+
+For each sample the device's output is compared with (a) the host reference executor on
+the compiled graph (integer models must match bit for bit), (b) the source ONNX model in
+onnxruntime, and (c) the labels when there are any. The report is written even when the
+device fails part-way, for the samples that completed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgec.compiler import file_sha256, has_qdq, load_manifest
+from edgec.data import Dataset, PortSpec, load_dataset
+from edgec.errors import EdgecError, ValidationError
+from edgec.harness import metrics
+from edgec.interp import Interpreter
+from edgec.ir import Graph, load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ValidateOptions:
+    data: str
+    labels: str | None = None
+    device: str = "host"
+    samples: int | None = None
+    per_layer: bool = False
+    report_dir: str | None = None
+    save_outputs: str | None = None
+    input_dtype: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    data_scale: float | None = None
+    data_zero_point: int | None = None
+    sanitize: bool = False
+    progress: bool = True
+
+
+@dataclass
+class DeviceRun:
+    """What a device returned: outputs per sample, and per-inference counts if measured."""
+
+    outputs: list[list[np.ndarray]]
+    counts: list[int] = field(default_factory=list)
+    count_unit: str | None = None  # "instructions" or "cycles"
+    memory: dict = field(default_factory=dict)
+    error: str | None = None
+    device: str = "host"
+    layers: list[list[np.ndarray]] = field(default_factory=list)  # per sample, per step (--per-layer)
+
+
+def reference_graph(out_dir: Path) -> Graph:
+    """The processed graph the generated code implements, rebuilt from reference.onnx."""
+    from edgec.passes import fold
+    from edgec.quantize.qdq import lower_qdq
+
+    graph = fold(load_model(out_dir / "reference.onnx"))
+    if has_qdq(graph):
+        graph = fold(lower_qdq(graph))
+    return graph
+
+
+def port_specs(manifest: dict, kind: str = "inputs") -> list[PortSpec]:
+    return [
+        PortSpec(
+            p["name"], np.dtype(p["dtype"]), tuple(p["shape"]), p.get("scale"), p.get("zero_point")
+        )
+        for p in manifest[kind]
+    ]
+
+
+def run_device(
+    out_dir: Path, manifest: dict, dataset: Dataset, options: ValidateOptions
+) -> DeviceRun:
+    if options.device == "host":
+        from edgec.harness.host import run_on_host
+
+        return run_on_host(out_dir, manifest, dataset, options)
+    from edgec.harness.link import is_serial_spec
+
+    if options.device == "emulator" or is_serial_spec(options.device):
+        from edgec.harness.device import run_on_device
+
+        return run_on_device(out_dir, manifest, dataset, options)
+    raise ValidationError(f"device {options.device!r} is not available for this output folder")
+
+
+def float_outputs(manifest: dict, dataset: Dataset) -> list[np.ndarray] | None:
+    """The source model's outputs in onnxruntime, or None when it is not at hand."""
+    import onnxruntime as ort
+
+    source = Path(manifest.get("source_model", ""))
+    if not source.is_file():
+        log.warning("source model %s not found: no comparison with the float model", source)
+        return None
+    if file_sha256(source) != manifest["model_sha256"]:
+        raise ValidationError(
+            f"{source} changed since it was compiled (SHA-256 differs); recompile"
+        )
+    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    feeds_spec = session.get_inputs()
+    specs = port_specs(manifest)
+    results = [[] for _ in session.get_outputs()]
+    for i in range(len(dataset)):
+        feeds = {}
+        for meta, spec in zip(feeds_spec, specs):
+            data = dataset.inputs[spec.name][i]
+            wanted = np.dtype(_ort_dtype(meta.type))
+            if data.dtype != wanted and spec.scale is not None:
+                data = (
+                    (data.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
+                ).astype(wanted)
+            feeds[meta.name] = data.reshape(
+                [d if isinstance(d, int) else 1 for d in meta.shape] or data.shape
+            )
+        for k, out in enumerate(session.run(None, feeds)):
+            results[k].append(out)
+    return [np.stack(r) for r in results]
+
+
+def _ort_dtype(type_name: str) -> str:
+    return {
+        "tensor(float)": "float32",
+        "tensor(int8)": "int8",
+        "tensor(uint8)": "uint8",
+        "tensor(int16)": "int16",
+        "tensor(double)": "float64",
+    }.get(type_name, "float32")
+
+
+def dequantized(data: np.ndarray, spec: dict) -> np.ndarray:
+    if spec.get("scale") is None or np.issubdtype(data.dtype, np.floating):
+        return data.astype(np.float64)
+    return (data.astype(np.float64) - spec["zero_point"]) * spec["scale"]
+
+
+def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
+    """Run the validation and write ``report.json``; returns the report."""
+    out_dir = Path(out_dir)
+    manifest = load_manifest(out_dir)
+    specs = port_specs(manifest)
+    dataset = load_dataset(
+        options.data,
+        specs,
+        options.labels,
+        options.input_dtype,
+        options.input_shape,
+        options.data_scale,
+        options.data_zero_point,
+        options.samples,
+    )
+    graph = reference_graph(out_dir)
+    started = time.monotonic()
+    run = run_device(out_dir, manifest, dataset, options)
+    done = len(run.outputs)
+    subset = dataset.subset(slice(0, done))
+    interpreter = Interpreter(graph)
+    reference = [interpreter.run(subset.sample(i)) for i in range(done)]
+    report = build_report(manifest, graph, subset, run, reference, float_outputs(manifest, subset))
+    report["wall_seconds"] = round(time.monotonic() - started, 3)
+    write_report(report, run, options, out_dir)
+    if run.error:
+        raise EdgecError(f"{run.error} (report written for {done} completed samples)")
+    return report
+
+
+def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, float_outs) -> dict:
+    outs_spec = manifest["outputs"]
+    n = len(run.outputs)
+    device = [
+        np.stack([s[k] for s in run.outputs]) if n else np.zeros((0,))
+        for k in range(len(outs_spec))
+    ]
+    ref = [
+        np.stack([r[spec["name"]] for r in reference]) if n else np.zeros((0,))
+        for spec in outs_spec
+    ]
+    integer = all(not np.issubdtype(np.dtype(s["dtype"]), np.floating) for s in outs_spec)
+    report = {
+        "samples": n,
+        "target": manifest.get("target") or "host",
+        "device": run.device,
+        "model_sha256": manifest["model_sha256"],
+        "bit_exact": sum(
+            int(
+                all(
+                    np.array_equal(run.outputs[i][k], reference[i][s["name"]])
+                    for k, s in enumerate(outs_spec)
+                )
+            )
+            for i in range(n)
+        )
+        if integer
+        else None,
+    }
+    primary_device = dequantized(device[0], outs_spec[0]) if n else None
+    report["vs_reference"] = (
+        metrics.error_stats(primary_device, dequantized(ref[0], outs_spec[0])) if n else {}
+    )
+    if float_outs is not None and n:
+        primary_float = (
+            dequantized(float_outs[0], outs_spec[0])
+            if not np.issubdtype(float_outs[0].dtype, np.floating)
+            else float_outs[0].astype(np.float64)
+        )
+        primary_float = primary_float.reshape(primary_device.shape)
+        report["agreement"] = metrics.agreement(primary_device, primary_float)
+        report.update(metrics.error_stats(primary_device, primary_float))
+    if data.labels is not None and n:
+        report["accuracy"] = {"device": metrics.accuracy(primary_device, data.labels)}
+        if float_outs is not None:
+            report["accuracy"]["float"] = metrics.accuracy(primary_float, data.labels)
+    if run.count_unit and run.counts:
+        report[run.count_unit] = metrics.summary(run.counts)
+    report["memory"] = {
+        "flash_bytes": run.memory.get("flash_bytes", manifest["weight_bytes"]),
+        "arena_bytes": manifest["arena_bytes"],
+        "stack_bytes": run.memory.get("stack_bytes"),
+    }
+    report["outputs"] = device
+    return report
+
+
+def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir: Path) -> None:
+    outputs = report.pop("outputs")
+    if options.save_outputs:
+        np.save(
+            options.save_outputs,
+            outputs[0]
+            if len(outputs) == 1
+            else np.concatenate([o.reshape(len(o), -1) for o in outputs], axis=1),
+        )
+    report_dir = Path(options.report_dir) if options.report_dir else out_dir / "validation"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "report.json").write_text(
+        json.dumps(report, indent=2, default=_json_default) + "\n"
+    )
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    raise TypeError(type(value))

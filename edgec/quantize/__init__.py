@@ -1,0 +1,1 @@
+"""Quantization: fixed-point requantization helpers, integer reference kernels, QDQ lowering."""

@@ -1,0 +1,69 @@
+"""Integer IR → QDQ float graph, so a quantized model opens in Netron and runs in onnxruntime.
+
+Each arithmetic integer op becomes ``DequantizeLinear`` on its integer inputs, the float op,
+and ``QuantizeLinear`` into its integer output — the inverse of ``qdq.LowerQDQ``. Ops that
+only move integer data (and keep its quantization) stay as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.ir.graph import Graph, Node, QuantParams, Value
+from edgec.ops import get_op
+
+
+def _is_integer_arith(node: Node) -> bool:
+    op = get_op(node.op_type, node.domain)
+    if op is None or node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+        return False
+    quantized = any(v is not None and v.quant is not None for v in (*node.inputs, *node.outputs))
+    return quantized and getattr(op, "integer", None) == "arith"
+
+
+def _param_constants(graph: Graph, base: str, q: QuantParams) -> tuple[Value, Value]:
+    scale = graph.add_constant(f"{base}_scale", np.asarray(q.scale, np.float32))
+    zero = graph.add_constant(f"{base}_zero_point", np.asarray(q.zero_point).astype(q.dtype))
+    return scale, zero
+
+
+def to_qdq(graph: Graph) -> Graph:
+    """A float QDQ copy of an integer graph (the input graph is not changed)."""
+    g = graph.copy()
+    dequantized: dict[int, Value] = {}
+    for node in list(g.nodes):
+        if not _is_integer_arith(node):
+            continue
+        for index, value in enumerate(node.inputs):
+            if value is None or value.quant is None:
+                continue
+            if id(value) not in dequantized:
+                q = value.quant
+                scale, zero = _param_constants(g, value.name, q)
+                floated = g.new_value(f"{value.name}_dq", np.float32, value.shape)
+                attrs = {"axis": int(q.axis)} if q.axis is not None else {}
+                g.add_node(
+                    "DequantizeLinear",
+                    [value, scale, zero],
+                    [floated],
+                    attrs,
+                    name=g.unique_node_name(f"{value.name}_dq"),
+                    before=node,
+                )
+                dequantized[id(value)] = floated
+            g.set_input(node, index, dequantized[id(value)])
+        out = node.outputs[0]
+        if out.quant is not None:
+            floated = g.new_value(f"{out.name}_f", np.float32, out.shape)
+            node.outputs[0] = floated
+            floated.producer = node
+            out.producer = None
+            scale, zero = _param_constants(g, out.name, out.quant)
+            g.add_node(
+                "QuantizeLinear",
+                [floated, scale, zero],
+                [out],
+                name=g.unique_node_name(f"{out.name}_q"),
+                after=node,
+            )
+    return g

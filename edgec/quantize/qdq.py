@@ -1,0 +1,195 @@
+"""Lower pre-quantized ONNX (QDQ form) to edgec's integer IR.
+
+A QDQ model writes each quantized op as ``DequantizeLinear → float op → QuantizeLinear``
+(TFLite conversions, tf2onnx, onnxruntime's quantizer). Lowering makes the op read the
+integer tensors directly: the integer values carry ``QuantParams`` (scale, zero point,
+axis), the DQ/Q pairs disappear, and the op's integer reference (TFLite semantics) applies.
+
+What cannot be lowered stays as it was: a DQ or Q that remains is a real conversion between
+an integer and a float region, run by its own kernel. QOperator models (QLinearConv…) are
+reported up front as unsupported ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.errors import QuantizationError, UnsupportedOpError, node_error
+from edgec.ir.graph import Graph, Node, QuantParams, Value
+from edgec.ops import get_op
+from edgec.passes.base import Pass, PassResult
+
+# onnxruntime's QOperator format: integer ops with quantization parameters as inputs.
+QOPERATOR_OPS = {
+    "QLinearConv",
+    "QLinearMatMul",
+    "QGemm",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearSigmoid",
+    "QLinearLeakyRelu",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+    "QLinearConcat",
+    "QLinearSoftmax",
+    "QLinearReduceMean",
+    "QLinearWhere",
+    "ConvInteger",
+    "MatMulInteger",
+    "DynamicQuantizeLinear",
+    "QAttention",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+}
+
+
+def reject_qoperator_ops(graph: Graph) -> None:
+    """QOperator nodes have no lowering: name them all in one ``UnsupportedOpError``."""
+    found: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        if node.op_type in QOPERATOR_OPS:
+            found.setdefault(node.op_type, []).append(node.name)
+    if found:
+        raise UnsupportedOpError(found, "edgec (QOperator format; export the model as QDQ instead)")
+
+
+def quant_params_of(node: Node) -> QuantParams:
+    """The QuantParams described by a constant-parameter QuantizeLinear/DequantizeLinear."""
+    scale = node.input(1)
+    zp = node.input(2)
+    if scale is None or not scale.is_const or (zp is not None and not zp.is_const):
+        raise node_error(QuantizationError, node, "scale and zero point must be constants")
+    if node.op_type == "QuantizeLinear":
+        dtype = zp.dtype if zp is not None else node.outputs[0].dtype
+    else:
+        dtype = node.inputs[0].dtype
+    zero = zp.const if zp is not None else np.zeros(scale.const.shape, dtype)
+    per_axis = scale.const.size > 1
+    axis = node.attrs.get("axis", 1) if per_axis else None
+    if axis is not None:
+        rank = len(node.inputs[0].shape)
+        axis %= rank
+    if np.any(scale.const <= 0) or not np.all(np.isfinite(scale.const)):
+        raise node_error(QuantizationError, node, "scales must be positive and finite")
+    return QuantParams(
+        scale.const.reshape(-1) if per_axis else scale.const.reshape(()),
+        zero.reshape(-1) if per_axis else zero.reshape(()),
+        dtype,
+        axis,
+    )
+
+
+def _same_params(a: QuantParams, b: QuantParams) -> bool:
+    return (
+        a.dtype == b.dtype
+        and a.axis == b.axis
+        and np.array_equal(a.scale, b.scale)
+        and np.array_equal(a.zero_point, b.zero_point)
+    )
+
+
+def _attach(node: Node, value: Value, params: QuantParams) -> None:
+    if value.quant is not None and not _same_params(value.quant, params):
+        raise node_error(
+            QuantizationError,
+            node,
+            f"value {value.name!r} is quantized with two different parameter sets",
+        )
+    value.quant = params
+
+
+class LowerQDQ(Pass):
+    """Absorb DQ/Q pairs into the ops between them; see the module docstring."""
+
+    def run(self, graph: Graph) -> PassResult:
+        reject_qoperator_ops(graph)
+        changed = False
+        for node in list(graph.nodes):
+            if node in graph.nodes and node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+                changed |= self._lower(graph, node)
+        changed |= _remove_unused_qdq(graph)
+        changed |= _propagate_through_moves(graph)
+        return PassResult(graph, changed)
+
+    def _lower(self, graph: Graph, node: Node) -> bool:
+        op = get_op(node.op_type, node.domain)
+        if op is None or getattr(op, "integer", None) is None or not node.outputs:
+            return False
+        sources: list[tuple[Value, QuantParams] | None] = []
+        for index, value in enumerate(node.inputs):
+            if value is None:
+                sources.append(None)
+                continue
+            dq = value.producer
+            if dq is not None and dq.op_type == "DequantizeLinear":
+                sources.append((dq.inputs[0], quant_params_of(dq)))
+            elif index in op.const_inputs and value.is_const:
+                sources.append(None)  # shape/axes/pads operands stay as they are
+            elif value.dtype is not None and np.issubdtype(value.dtype, np.integer) and value.quant:
+                sources.append((value, value.quant))
+            else:
+                return False
+        if not any(s is not None for s in sources):
+            return False
+        out = node.outputs[0]
+        readers = graph.consumers(out)
+        if len(node.outputs) != 1 or graph.is_output(out) or len(readers) != 1:
+            return False
+        q = readers[0]
+        if q.op_type != "QuantizeLinear":
+            return False
+        out_params = quant_params_of(q)
+        if out_params.axis is not None:
+            raise node_error(
+                QuantizationError, q, "per-axis quantization of activations is not supported"
+            )
+        for index, source in enumerate(sources):
+            if source is None:
+                continue
+            value, params = source
+            _attach(node, value, params)
+            graph.set_input(node, index, value)
+        result = q.outputs[0]
+        _attach(q, result, out_params)
+        graph.remove_node(q)
+        node.outputs[0] = result
+        result.producer = node
+        graph.remove_value(out)
+        return True
+
+
+def _remove_unused_qdq(graph: Graph) -> bool:
+    changed = False
+    for node in reversed(list(graph.nodes)):
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            out = node.outputs[0]
+            if not out.users and not graph.is_output(out):
+                graph.remove_node(node)
+                graph.remove_value(out)
+                changed = True
+    return changed
+
+
+def _propagate_through_moves(graph: Graph) -> bool:
+    """Data-movement ops on integer tensors pass the input's quantization to their output."""
+    changed = False
+    for node in graph.nodes:
+        op = get_op(node.op_type, node.domain)
+        if op is None or getattr(op, "integer", None) != "move":
+            continue
+        src = node.inputs[0]
+        for out in node.outputs[:1]:
+            if (
+                src is not None
+                and src.quant is not None
+                and out.quant is None
+                and src.quant.axis is None
+            ):
+                out.quant = src.quant
+                changed = True
+    return changed
+
+
+def lower_qdq(graph: Graph) -> Graph:
+    """Run :class:`LowerQDQ` once (it reaches its fixed point in one sweep)."""
+    return LowerQDQ().run(graph).graph

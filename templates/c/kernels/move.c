@@ -1,0 +1,144 @@
+/* edgec data-movement kernels: byte copies, independent of the element type. */
+#include <string.h>
+
+#include "edgec_kernels.h"
+
+void edgec_permute(const edgec_permute_t *p, const void *input, void *output)
+{
+    const uint8_t *in = (const uint8_t *)input;
+    uint8_t *out = (uint8_t *)output;
+    const int32_t elem = p->elem_size;
+    int32_t in_stride[EDGEC_MAX_RANK];
+    int32_t out_shape[EDGEC_MAX_RANK];
+    int32_t stride[EDGEC_MAX_RANK]; /* input stride walked by each output axis */
+    int32_t k;
+    int32_t step = 1;
+    for (k = EDGEC_MAX_RANK - 1; k >= 0; --k) {
+        in_stride[k] = step;
+        step *= p->in_shape[k];
+    }
+    for (k = 0; k < EDGEC_MAX_RANK; ++k) {
+        out_shape[k] = p->in_shape[p->perm[k]];
+        stride[k] = in_stride[p->perm[k]];
+    }
+    {
+        int32_t i0, i1, i2, i3, i4, i5;
+        for (i0 = 0; i0 < out_shape[0]; ++i0)
+            for (i1 = 0; i1 < out_shape[1]; ++i1)
+                for (i2 = 0; i2 < out_shape[2]; ++i2)
+                    for (i3 = 0; i3 < out_shape[3]; ++i3)
+                        for (i4 = 0; i4 < out_shape[4]; ++i4) {
+                            const int32_t base = i0 * stride[0] + i1 * stride[1] + i2 * stride[2] +
+                                                 i3 * stride[3] + i4 * stride[4];
+                            for (i5 = 0; i5 < out_shape[5]; ++i5) {
+                                memcpy(out, in + (size_t)(base + i5 * stride[5]) * elem, (size_t)elem);
+                                out += elem;
+                            }
+                        }
+    }
+}
+
+void edgec_concat(const edgec_concat_t *p, const void *const *inputs, void *output)
+{
+    uint8_t *out = (uint8_t *)output;
+    int32_t o, i;
+    for (o = 0; o < p->outer; ++o) {
+        for (i = 0; i < p->n_inputs; ++i) {
+            const int32_t bytes = p->inner_bytes[i];
+            memcpy(out, (const uint8_t *)inputs[i] + (size_t)o * bytes, (size_t)bytes);
+            out += bytes;
+        }
+    }
+}
+
+void edgec_pad(const edgec_pad_t *p, const void *input, void *output)
+{
+    const uint8_t *in = (const uint8_t *)input;
+    uint8_t *out = (uint8_t *)output;
+    const int32_t elem = p->elem_size;
+    int32_t out_shape[EDGEC_MAX_RANK];
+    int32_t idx[EDGEC_MAX_RANK] = {0, 0, 0, 0, 0, 0};
+    int32_t k, total = 1;
+    for (k = 0; k < EDGEC_MAX_RANK; ++k) {
+        out_shape[k] = p->before[k] + p->in_shape[k] + p->after[k];
+        total *= out_shape[k];
+    }
+    while (total-- > 0) {
+        int32_t inside = 1, offset = 0;
+        for (k = 0; k < EDGEC_MAX_RANK; ++k) {
+            const int32_t i = idx[k] - p->before[k];
+            if (i < 0 || i >= p->in_shape[k]) {
+                inside = 0;
+            }
+            offset = offset * p->in_shape[k] + i;
+        }
+        memcpy(out, inside ? in + (size_t)offset * elem : (const uint8_t *)p->fill, (size_t)elem);
+        out += elem;
+        for (k = EDGEC_MAX_RANK - 1; k >= 0; --k) {
+            if (++idx[k] < out_shape[k]) {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+}
+
+void edgec_slice(const edgec_slice_t *p, const void *input, void *output)
+{
+    const uint8_t *in = (const uint8_t *)input;
+    uint8_t *out = (uint8_t *)output;
+    const int32_t elem = p->elem_size;
+    int32_t in_stride[EDGEC_MAX_RANK];
+    int32_t idx[EDGEC_MAX_RANK] = {0, 0, 0, 0, 0, 0};
+    int32_t k, total = 1, step = 1;
+    for (k = EDGEC_MAX_RANK - 1; k >= 0; --k) {
+        in_stride[k] = step;
+        step *= p->in_shape[k];
+        total *= p->out_shape[k];
+    }
+    while (total-- > 0) {
+        int32_t offset = 0;
+        for (k = 0; k < EDGEC_MAX_RANK; ++k) {
+            offset += (p->start[k] + idx[k] * p->step[k]) * in_stride[k];
+        }
+        memcpy(out, in + (size_t)offset * elem, (size_t)elem);
+        out += elem;
+        for (k = EDGEC_MAX_RANK - 1; k >= 0; --k) {
+            if (++idx[k] < p->out_shape[k]) {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+}
+
+void edgec_gather(const edgec_gather_t *p, const void *input, void *output)
+{
+    const uint8_t *in = (const uint8_t *)input;
+    uint8_t *out = (uint8_t *)output;
+    const size_t row = (size_t)p->inner * (size_t)p->elem_size;
+    int32_t o, i;
+    for (o = 0; o < p->outer; ++o) {
+        for (i = 0; i < p->count; ++i) {
+            memcpy(out, in + ((size_t)o * p->axis_size + (size_t)p->indices[i]) * row, row);
+            out += row;
+        }
+    }
+}
+
+void edgec_resize_nearest(const edgec_resize_nearest_t *p, const void *input, void *output)
+{
+    const uint8_t *in = (const uint8_t *)input;
+    uint8_t *out = (uint8_t *)output;
+    const size_t pixel = (size_t)p->channels * (size_t)p->elem_size;
+    int32_t b, y, x;
+    for (b = 0; b < p->batch; ++b) {
+        for (y = 0; y < p->out_h; ++y) {
+            const uint8_t *row = in + ((size_t)b * p->in_h + (size_t)p->h_index[y]) * p->in_w * pixel;
+            for (x = 0; x < p->out_w; ++x) {
+                memcpy(out, row + (size_t)p->w_index[x] * pixel, pixel);
+                out += pixel;
+            }
+        }
+    }
+}

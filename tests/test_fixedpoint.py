@@ -1,0 +1,251 @@
+"""edgec.quantize.fixedpoint against independent references written here.
+
+The references use Python's unbounded integers and fractions, from the mathematical
+definitions (round half up for SRDHM, half away from zero for the rounding shift), not from
+the code under test; the edge cases are the ones TFLite documents: multiplier normalization,
+shifts -31..30, the INT32_MIN * INT32_MIN saturation, ties on negative values.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgec.errors import QuantizationError
+from edgec.quantize import fixedpoint as fp
+
+FAST = settings(max_examples=400, derandomize=True, deadline=None, database=None)
+int32s = st.integers(fp.INT32_MIN, fp.INT32_MAX)
+
+
+def ref_quantize_multiplier(real: float) -> tuple[int, int]:
+    """real = m * 2**(s - 31), m in [2**30, 2**31) rounded half away from zero, exactly."""
+    if real == 0:
+        return 0, 0
+    exact = Fraction(real)
+    sign = -1 if exact < 0 else 1
+    exact = abs(exact)
+    shift = 0
+    while exact >= 1:
+        exact /= 2
+        shift += 1
+    while exact < Fraction(1, 2):
+        exact *= 2
+        shift -= 1
+    scaled = exact * 2**31
+    m = math.floor(scaled + Fraction(1, 2))
+    if m == 2**31:
+        m, shift = 2**30, shift + 1
+    if shift < -31:
+        return 0, 0
+    return sign * m, shift
+
+
+def ref_srdhm(a: int, b: int) -> int:
+    if a == b == fp.INT32_MIN:
+        return fp.INT32_MAX
+    return math.floor(Fraction(a * b, 2**31) + Fraction(1, 2))  # ties toward +infinity
+
+
+def ref_rounding_shift(x: int, exponent: int) -> int:
+    if exponent == 0:
+        return x
+    magnitude = (abs(x) + (1 << (exponent - 1))) >> exponent  # ties away from zero
+    return magnitude if x >= 0 else -magnitude
+
+
+def ref_mbqm(x: int, m: int, shift: int) -> int:
+    sign = -1 if m < 0 else 1
+    shifted = x * 2 ** max(shift, 0)
+    return sign * ref_rounding_shift(ref_srdhm(shifted, abs(m)), max(-shift, 0))
+
+
+# ------------------------------------------------------------------- quantize_multiplier
+
+
+@pytest.mark.parametrize(
+    ("real", "expected"),
+    [
+        (0.5, (1 << 30, 0)),
+        (1.0, (1 << 30, 1)),
+        (0.75, (3 << 29, 0)),
+        (1.0 - 2.0**-40, (1 << 30, 1)),  # rounds up to 2**31: halved, shift + 1
+        (2.0**-31, (1 << 30, -30)),
+        (2.0**-32 * 0.9, (0, 0)),  # below 2**-32: flushed to zero
+        (0.0, (0, 0)),
+        (-0.25, (-(1 << 30), -1)),
+    ],
+)
+def test_quantize_multiplier_edge_cases(real, expected):
+    assert fp.quantize_multiplier(real) == expected == ref_quantize_multiplier(real)
+
+
+@FAST
+@given(st.floats(2.0**-40, 2.0**20, allow_nan=False, allow_infinity=False))
+def test_quantize_multiplier_matches_exact_rounding(real):
+    multiplier, shift = fp.quantize_multiplier(real)
+    assert (multiplier, shift) == ref_quantize_multiplier(real)
+    if multiplier:
+        assert 1 << 30 <= multiplier < 1 << 31
+        assert abs(multiplier * 2.0 ** (shift - 31) / real - 1) <= 2.0**-30
+
+
+def test_quantize_multipliers_vectorized_and_nonfinite_rejected():
+    reals = np.array([0.1, 0.2, 3.0, 1e-12])
+    mult, shift = fp.quantize_multipliers(reals)
+    assert list(zip(mult.tolist(), shift.tolist())) == [ref_quantize_multiplier(r) for r in reals]
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(QuantizationError):
+            fp.quantize_multiplier(bad)
+
+
+# ------------------------------------------------------------------- SRDHM and the rounding shift
+
+
+def test_srdhm_saturates_only_int32_min_squared():
+    assert fp.saturating_rounding_doubling_high_mul(fp.INT32_MIN, fp.INT32_MIN) == fp.INT32_MAX
+    assert fp.saturating_rounding_doubling_high_mul(fp.INT32_MIN, fp.INT32_MAX) == -fp.INT32_MAX
+    assert fp.saturating_rounding_doubling_high_mul(fp.INT32_MAX, fp.INT32_MAX) == fp.INT32_MAX - 1
+
+
+def test_ties_round_up_in_srdhm_and_away_from_zero_in_the_shift():
+    # 5 * 2**30 / 2**31 = 2.5 -> 3; -2.5 -> -2 (SRDHM rounds ties toward +infinity)
+    assert fp.saturating_rounding_doubling_high_mul([5, -5], 1 << 30).tolist() == [3, -2]
+    # 6 / 4 = 1.5 -> 2 and -1.5 -> -2 (the rounding shift rounds ties away from zero)
+    assert fp.rounding_divide_by_pot([6, -6, 5, -5], 2).tolist() == [2, -2, 1, -1]
+    # the two roundings compound: 5 * 0.25 = 1.25 becomes 2 ("double rounding", as TFLM)
+    assert fp.multiply_by_quantized_multiplier(5, 1 << 30, -1) == 2
+
+
+@FAST
+@given(int32s, int32s)
+def test_srdhm_matches_reference(a, b):
+    assert fp.saturating_rounding_doubling_high_mul(a, b) == ref_srdhm(a, b)
+
+
+@FAST
+@given(int32s, st.integers(0, 31))
+def test_rounding_divide_by_pot_matches_reference(x, exponent):
+    assert fp.rounding_divide_by_pot(x, exponent) == ref_rounding_shift(x, exponent)
+
+
+@FAST
+@given(st.data(), st.integers(-31, 30), st.integers(1 << 30, fp.INT32_MAX), st.booleans())
+def test_multiply_by_quantized_multiplier_matches_reference(data, shift, multiplier, negative):
+    limit = fp.INT32_MAX >> max(shift, 0)
+    x = data.draw(st.integers(-limit, limit))
+    m = -multiplier if negative else multiplier
+    assert fp.multiply_by_quantized_multiplier(x, m, shift) == ref_mbqm(x, m, shift)
+
+
+def test_multiply_by_quantized_multiplier_broadcasts_per_channel():
+    x = np.arange(-6, 6).reshape(2, 3, 2)
+    multipliers, shifts = np.array([1 << 30, 3 << 29, fp.INT32_MAX]), np.array([-1, 0, -31])
+    out = fp.multiply_by_quantized_multiplier(
+        x, multipliers.reshape(1, 3, 1), shifts.reshape(1, 3, 1)
+    )
+    expected = [
+        [[ref_mbqm(int(v), int(multipliers[c]), int(shifts[c])) for v in x[b, c]] for c in range(3)]
+        for b in range(2)
+    ]
+    assert out.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("x", "multiplier", "shift"),
+    [
+        (2**31, 1 << 30, 0),  # x beyond int32
+        (1, fp.INT32_MIN, 0),  # -INT32_MIN is not an int32
+        (1, 1 << 30, 31),  # shift above 30
+        (1, 1 << 30, -32),  # shift below -31
+        (1 << 20, 1 << 30, 12),  # x << shift overflows int32
+    ],
+)
+def test_out_of_range_arguments_raise(x, multiplier, shift):
+    with pytest.raises(ValueError):
+        fp.multiply_by_quantized_multiplier(x, multiplier, shift)
+
+
+# ------------------------------------------------------------------- the int64 variant (16x8)
+
+
+def ref_mbqm_int64(x: int, m: int, shift: int) -> int:
+    reduced = 0x7FFF if m >= 0x7FFF0000 else (m + (1 << 15)) >> 16
+    value = math.floor(Fraction(x * reduced, 2 ** (15 - shift)) + Fraction(1, 2))
+    return (value + 2**31) % 2**32 - 2**31  # the C cast to int32 wraps
+
+
+@FAST
+@given(st.integers(-(1 << 47), (1 << 47) - 1), st.integers(0, fp.INT32_MAX), st.integers(-31, 7))
+def test_int64_multiplier_matches_reference(x, multiplier, shift):
+    assert fp.multiply_by_quantized_multiplier_int64(x, multiplier, shift) == ref_mbqm_int64(
+        x, multiplier, shift
+    )
+
+
+def test_int64_multiplier_rejects_out_of_range():
+    for args in [(1 << 47, 1, 0), (1, -1, 0), (1, 1, 8), (1, 1, -32)]:
+        with pytest.raises(ValueError):
+            fp.multiply_by_quantized_multiplier_int64(*args)
+
+
+# ------------------------------------------------------------------- float requantization
+
+
+def test_float_requantization_rounds_half_to_even_after_float32_scaling():
+    acc = np.array([5, 7, -5, -7, 1000, -1000])
+    out = fp.requantize_float(acc, 0.5, 0, -128, 127)
+    assert out.tolist() == [2, 4, -2, -4, 127, -128]  # 2.5 -> 2, 3.5 -> 4, clamped ends
+    assert fp.requantize_float([3], 0.5, 10, -128, 127).tolist() == [12]  # 1.5 -> 2, then + zp
+
+
+@FAST
+@given(st.integers(-(1 << 24), 1 << 24), st.floats(2.0**-20, 2.0**-4))
+def test_float_requantization_matches_python_rounding(acc, scale):
+    value = float(np.float32(np.float32(acc) * np.float32(scale)))
+    expected = min(max(round(value) + 3, -128), 127)  # Python's round is half to even
+    assert fp.requantize_float([acc], scale, 3, -128, 127).tolist() == [expected]
+
+
+# ------------------------------------------------------------------- gemmlowp functions
+
+
+def q(value: float, integer_bits: int) -> np.ndarray:
+    return np.array([round(value * 2 ** (31 - integer_bits))])
+
+
+@pytest.mark.parametrize("value", [0.0, -0.01, -0.25, -0.5, -1.0, -2.5, -7.9, -15.0, -31.0])
+def test_exp_on_negative_values_is_close_to_exp(value):
+    result = fp.exp_on_negative_values(q(value, 5), 5)[0] / 2**31
+    assert abs(result - math.exp(value)) < 2e-9 + 5e-7 * math.exp(value)  # gemmlowp: ~1e-7
+
+
+@pytest.mark.parametrize("value", [-7.5, -3.0, -1.0, -0.1, 0.0, 0.1, 0.5, 2.0, 7.9])
+def test_logistic_and_tanh_are_close_to_the_functions(value):
+    assert abs(fp.logistic(q(value, 4), 4)[0] / 2**31 - 1 / (1 + math.exp(-value))) < 5e-7
+    assert abs(fp.tanh(q(value, 4), 4)[0] / 2**31 - math.tanh(value)) < 5e-7
+
+
+@pytest.mark.parametrize("value", [1.0, 1.5, 3.0, 100.0, 4000.0])
+def test_get_reciprocal(value):
+    raw, bits_over_unit = fp.get_reciprocal(q(value, 12), 12)
+    assert abs(raw[0] / 2**31 * 2.0 ** -bits_over_unit[0] - 1 / value) < 1e-8 / value
+
+
+def test_helpers_reproduce_c_integer_semantics():
+    assert fp.wrap_int32(2**31).tolist() == fp.INT32_MIN
+    assert fp.wrap_int16([32768, -32769]).tolist() == [-32768, 32767]
+    assert fp.trunc_div([-7, 7, -7], [2, -2, -2]).tolist() == [-3, -3, 3]
+    assert fp.round_half_away([0.5, -0.5, 1.5, -2.5, 0.49999997]).tolist() == [1, -1, 2, -3, 0]
+    assert fp.count_leading_zeros32([0, 1, 2**31 - 1, -1]).tolist() == [32, 31, 1, 0]
+    assert fp.rounding_half_sum([1, -1, 2], [2, -2, 2]).tolist() == [2, -2, 2]
+    assert fp.saturating_rounding_multiply_by_pot([1 << 29, -(1 << 29), 3], 2).tolist() == [
+        fp.INT32_MAX,
+        fp.INT32_MIN,
+        12,
+    ]
