@@ -262,6 +262,20 @@ def _pad(node: Node, ins, p, rounding):
     return ew.pad(ins[0], widths, scale_zp(node.inputs[0])[1], constant)
 
 
+def _quantize_params(node: Node):
+    """QuantizeLinear: float → int (ONNX rounding), or int → int requantization (TFLite QUANTIZE)."""
+    x, y = node.inputs[0], node.outputs[0]
+    if np.issubdtype(np.dtype(x.dtype), np.floating):
+        return None
+    return ew.requantize_params(*scale_zp(x), *scale_zp(y), _dtype(node))
+
+
+def _quantize(node: Node, ins, p, rounding):
+    if p is None:
+        return ew.quantize_linear(ins[0], *scale_zp(node.outputs[0]), _dtype(node))
+    return ew.requantize(ins[0], p, rounding)
+
+
 @dataclass(frozen=True)
 class IntegerKernel:
     params: Callable[[Node], object]
@@ -294,6 +308,7 @@ INTEGER_KERNELS: dict[str, IntegerKernel] = {
     "Clip": IntegerKernel(_clamp_params, _clamp),
     "Concat": IntegerKernel(lambda n: None, _concat),
     "Pad": IntegerKernel(_pad_params, _pad),
+    "QuantizeLinear": IntegerKernel(_quantize_params, _quantize),
 }
 
 

@@ -45,6 +45,8 @@ class QuantBase(Op):
 @register
 class QuantizeLinear(QuantBase):
     op_type = "QuantizeLinear"
+    # With an integer input (and quantized output) it requantizes, like TFLite's QUANTIZE.
+    integer = "arith"
     attributes = {
         **QuantBase.attributes,
         "output_dtype": Attr("int", 0),

@@ -120,6 +120,9 @@ def _entropy_range(hist: np.ndarray, edges: np.ndarray, bits: int) -> tuple[floa
     magnitude = np.zeros(size)
     magnitude[: len(positive)] += positive
     magnitude[: len(negative)] += negative
+    # The bin holding 0 is exact whatever the threshold; its spike (ReLU outputs) would
+    # otherwise dominate the divergence and pull the threshold far too low.
+    magnitude[0] = 0.0
     levels = 2 ** (bits - 1) if len(negative) and negative.sum() > 0 else 2**bits - 1
     if size <= levels:
         return float(edges[0]), float(edges[-1])

@@ -1,0 +1,393 @@
+"""Device firmware: the compiled model plus start-up, UART, counters and the protocol loop.
+
+``build_firmware(out_dir, target)`` renders ``templates/firmware`` for the target, compiles
+it with the generated model sources using ``arm-none-eabi-gcc`` and links ``fw.elf`` into
+``out_dir/firmware/<target>/``. A model whose weights or arena cannot fit the target is a
+``TargetError`` before anything is compiled; the flash and RAM really used are read back
+from the linked ELF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from edgec import __version__
+from edgec.backends.c.build import find_compiler, run_compiler
+from edgec.compiler import load_manifest
+from edgec.errors import BuildError, TargetError
+from edgec.harness.protocol import MAX_PAYLOAD
+from edgec.resources import templates_dir
+from edgec.targets import NRF_UARTE_BAUD, Target, load_target
+
+FIRMWARE_WARNINGS = ["-Wall", "-Wextra", "-Werror"]
+MODEL_WARNINGS = ["-Wall", "-Wextra"]
+COMMON_FLAGS = ["-std=c99", "-g", "-ffunction-sections", "-fdata-sections", "-fno-common"]
+# RAM the firmware itself needs besides arena, stack and I/O buffers: the receive ring
+# (2 KB), two frame decoders and the reply buffer (~1 KB each) and the fault stack (1 KB).
+FIRMWARE_RAM_BYTES = 6 * 1024 + 3 * MAX_PAYLOAD
+FIRMWARE_FLASH_BYTES = 16 * 1024  # start-up, drivers, protocol, kernels, libc pieces (rough)
+UART_DRIVERS = {
+    "cmsdk": "fw_uart_cmsdk.c",
+    "stm32_usart_f4": "fw_uart_stm32.c",
+    "stm32_usart": "fw_uart_stm32.c",
+    "stm32_lpuart": "fw_uart_stm32.c",
+    "nrf_uarte": "fw_uart_nrf_uarte.c",
+}
+PLAIN_SOURCES = [
+    "fw_link.c",
+    "fw_link.h",
+    "fw_uart.c",
+    "fw_uart.h",
+    "fw_cortexm.h",
+    "fw_system.c",
+    "fw_system.h",
+]
+RENDERED = {
+    "fw_board.h.j2": "fw_board.h",
+    "fw_startup.c.j2": "fw_startup.c",
+    "fw_main.c.j2": "fw_main.c",
+    "fw_linker.ld.j2": "fw_linker.ld",
+}
+
+
+@dataclass
+class FirmwareBuild:
+    """A linked firmware image and what it occupies."""
+
+    elf: Path
+    map_file: Path
+    target: str
+    text: int
+    data: int
+    bss: int
+    flash_bytes: int  # code, constants and the initial values of .data
+    ram_bytes: int  # .data + .bss + the reserved stack
+    flash_capacity: int
+    ram_capacity: int
+    stack_reserved: int
+    arena_bytes: int  # size of the model's arena symbol in the ELF
+    warnings: list[str] = field(default_factory=list)
+    stamp: str = ""
+    reused: bool = False
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["elf"], data["map_file"] = self.elf.name, self.map_file.name
+        data.pop("reused")
+        return data
+
+
+def firmware_dir(out_dir: str | Path, target: Target) -> Path:
+    return Path(out_dir) / "firmware" / target.name
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / "firmware")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def count_ratio(target: Target) -> tuple[int, int]:
+    """(NUM, DEN) with count = round(ticks * NUM / DEN).
+
+    Under ``-icount shift=S`` an instruction takes 2^S ns and a SysTick tick 1e9/f ns.
+    """
+    if target.timer != "systick_icount":
+        return 1, 1
+    num, den = 10**9, target.clock_hz * (1 << target.qemu.icount_shift)
+    g = math.gcd(num, den)
+    return num // g, den // g
+
+
+def _uart_context(target: Target) -> dict:
+    uart = target.uart
+    context: dict = {"stm32": None, "nrf": None}
+    if uart.kind.startswith("stm32"):
+        scale = 256 if uart.kind == "stm32_lpuart" else 1
+        tx, rx = (re.match(r"P([A-K])(\d+)", p).groups() for p in (uart.tx_pin, uart.rx_pin))
+        context["stm32"] = {
+            "brr": round(scale * uart.clock_hz / uart.baud),
+            "tx_port": ord(tx[0]) - ord("A"),
+            "tx_pin": int(tx[1]),
+            "rx_port": ord(rx[0]) - ord("A"),
+            "rx_pin": int(rx[1]),
+        }
+    elif uart.kind == "nrf_uarte":
+
+        def psel(pin: str) -> int:
+            port, number = re.match(r"P(\d)\.(\d+)", pin).groups()
+            return int(port) * 32 + int(number)
+
+        context["nrf"] = {
+            "tx": psel(uart.tx_pin),
+            "rx": psel(uart.rx_pin),
+            "baud": NRF_UARTE_BAUD[uart.baud],
+        }
+    return context
+
+
+def render_firmware(manifest: dict, target: Target) -> dict[str, str]:
+    """The firmware's own sources for ``manifest``'s model on ``target``, by file name."""
+    prefix = manifest["prefix"]
+    n_in, n_out = len(manifest["inputs"]), len(manifest["outputs"])
+    num, den = count_ratio(target)
+    context = {
+        "banner": f"Generated by edgec {__version__}",
+        "target": target,
+        "armv8m": target.cpu
+        in ("cortex-m23", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"),
+        "max_payload": MAX_PAYLOAD,
+        "count_num": num,
+        "count_den": den,
+        "prefix": prefix,
+        "PREFIX": prefix.upper(),
+        "n_inputs": n_in,
+        "n_outputs": n_out,
+        "call_args": ", ".join(
+            [f"input{i}" for i in range(n_in)] + [f"output{i}" for i in range(n_out)]
+        ),
+        "hooked_args": ", ".join(
+            [f"input{i}" for i in range(n_in)] + [f"scratch{i}" for i in range(n_out)]
+        ),
+        **_uart_context(target),
+    }
+    env = _environment()
+    files = {out: env.get_template(name).render(**context) for name, out in RENDERED.items()}
+    folder = templates_dir() / "firmware"
+    for name in [*PLAIN_SOURCES, UART_DRIVERS[target.uart.kind]]:
+        files[name] = (folder / name).read_text()
+    return files
+
+
+def io_bytes(manifest: dict) -> int:
+    """Bytes of the firmware's input and output buffers (outputs twice: DUMP scratch)."""
+
+    def nbytes(spec, shape):
+        return math.prod(shape) * _itemsize(spec["dtype"])
+
+    shapes = manifest["io_shapes"]
+    ins = sum(nbytes(s, sh) for s, sh in zip(manifest["inputs"], shapes["inputs"]))
+    outs = sum(nbytes(s, sh) for s, sh in zip(manifest["outputs"], shapes["outputs"]))
+    return ins + 2 * outs
+
+
+def _itemsize(dtype: str) -> int:
+    import numpy as np
+
+    return np.dtype(dtype).itemsize
+
+
+def check_fits(manifest: dict, target: Target) -> None:
+    """``TargetError`` with the numbers when the model cannot fit the target's memories."""
+    weights, arena = int(manifest["weight_bytes"]), int(manifest["arena_bytes"])
+    flash_need = weights + FIRMWARE_FLASH_BYTES
+    if flash_need > target.flash.length:
+        raise TargetError(
+            f"the model does not fit {target.name}'s flash: {weights} B of weights"
+            f" + ~{FIRMWARE_FLASH_BYTES} B of code = {flash_need} B > {target.flash.length} B"
+        )
+    io = io_bytes(manifest)
+    ram_need = arena + target.stack_bytes + io + FIRMWARE_RAM_BYTES
+    if ram_need > target.ram.length:
+        raise TargetError(
+            f"the model does not fit {target.name}'s RAM: arena {arena} B"
+            f" + stack {target.stack_bytes} B + I/O buffers {io} B"
+            f" + firmware {FIRMWARE_RAM_BYTES} B = {ram_need} B > {target.ram.length} B"
+        )
+
+
+def _stamp(out_dir: Path, files: dict[str, str], target: Target, opt: str) -> str:
+    """A digest of everything that goes into the image, to skip needless rebuilds."""
+    digest = hashlib.sha256(
+        f"{__version__}|{target.cflags}|{opt}|{target.path.read_text()}".encode()
+    )
+    for path in [*sorted(out_dir.glob("*.[ch]")), out_dir / "manifest.json"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode())
+    return digest.hexdigest()
+
+
+def _tool(target: Target, name: str) -> str:
+    """A binutils program beside the target's compiler (``arm-none-eabi-size`` …)."""
+    cc = find_compiler(target.cc)
+    prefix = Path(cc).name.rsplit("gcc", 1)[0]
+    sibling = Path(cc).with_name(prefix + name)
+    return str(sibling) if sibling.exists() else find_compiler(prefix + name)
+
+
+def _compile(cc: str, flags: list[str], source: Path, obj: Path) -> str:
+    return run_compiler([cc, *flags, "-c", str(source), "-o", str(obj)])
+
+
+def build_firmware(
+    out_dir: str | Path,
+    target: str | Target | None = None,
+    opt: str | None = None,
+    force: bool = False,
+) -> FirmwareBuild:
+    """Build (or reuse, when nothing changed) ``out_dir/firmware/<target>/fw.elf``."""
+    out_dir = Path(out_dir)
+    manifest = load_manifest(out_dir)
+    target = load_target(target or manifest.get("target"))
+    opt = opt or target.opt
+    check_fits(manifest, target)
+    files = render_firmware(manifest, target)
+    stamp = _stamp(out_dir, files, target, opt)
+    final = firmware_dir(out_dir, target)
+    previous = final / "firmware.json"
+    if not force and previous.is_file() and (final / "fw.elf").is_file():
+        info = json.loads(previous.read_text())
+        if info.get("stamp") == stamp:
+            return _from_json(final, info, reused=True)
+    cc = find_compiler(target.cc)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
+    try:
+        build = _build_in(work, out_dir, manifest, target, files, cc, opt)
+        build.stamp = stamp
+        (work / "firmware.json").write_text(json.dumps(build.to_json(), indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return _from_json(final, build.to_json(), reused=False)
+
+
+def _from_json(folder: Path, info: dict, reused: bool) -> FirmwareBuild:
+    data = dict(info)
+    data["elf"], data["map_file"] = folder / info["elf"], folder / info["map_file"]
+    return FirmwareBuild(**data, reused=reused)
+
+
+def _build_in(
+    work: Path,
+    out_dir: Path,
+    manifest: dict,
+    target: Target,
+    files: dict[str, str],
+    cc: str,
+    opt: str,
+) -> FirmwareBuild:
+    src, obj = work / "src", work / "obj"
+    src.mkdir()
+    obj.mkdir()
+    for name, text in files.items():
+        (src / name).write_text(text)
+    model_sources = sorted(p for p in out_dir.glob("*.c") if p.name != "host_runner.c")
+    for header in out_dir.glob("*.h"):
+        shutil.copy(header, src / header.name)
+    base = [*target.cflags, opt, *COMMON_FLAGS, f"-I{src}"]
+    jobs = [(src / n, [*base, *FIRMWARE_WARNINGS]) for n in sorted(files) if n.endswith(".c")]
+    jobs += [(p, [*base, *MODEL_WARNINGS]) for p in model_sources]
+    objects = [obj / (p.stem + ".o") for p, _ in jobs]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        outputs = list(
+            pool.map(lambda job: _compile(cc, job[1], job[0], obj / (job[0].stem + ".o")), jobs)
+        )
+    warnings = [line for text in outputs for line in text.splitlines() if "warning:" in line]
+    elf, map_file = work / "fw.elf", work / "fw.map"
+    link = [
+        cc,
+        *target.cflags,
+        opt,
+        "-nostartfiles",
+        "--specs=nano.specs",
+        "-Wl,--gc-sections",
+        f"-Wl,-Map={map_file}",
+        "-Wl,--no-warn-rwx-segments",
+        "-T",
+        str(src / "fw_linker.ld"),
+        *map(str, objects),
+        "-lm",
+        "-lc",
+        "-lgcc",
+        "-o",
+        str(elf),
+    ]
+    try:
+        run_compiler(link)
+    except BuildError as exc:
+        overflow = re.findall(r"region `(\w+)' overflowed by (\d+) bytes", exc.output)
+        if overflow:
+            detail = "; ".join(f"{region} overflowed by {n} B" for region, n in overflow)
+            raise TargetError(
+                f"the firmware does not fit {target.name} (flash {target.flash.length} B, "
+                f"RAM {target.ram.length} B): {detail}"
+            ) from None
+        raise
+    return _measure(elf, map_file, manifest, target, warnings)
+
+
+def section_sizes(elf: Path, target: Target) -> dict[str, tuple[int, int]]:
+    """Allocated sections of ``elf``: name → (address, size), from ``readelf -S``."""
+    text = subprocess.run(
+        [_tool(target, "readelf"), "-S", "-W", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    row = re.compile(
+        r"\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([A-Za-z]*)\s"
+    )
+    sections = {}
+    for line in text.splitlines():
+        match = row.search(line)
+        if match and "A" in match.group(4) and int(match.group(3), 16):
+            sections[match.group(1)] = (int(match.group(2), 16), int(match.group(3), 16))
+    return sections
+
+
+def symbol_size(elf: Path, target: Target, name: str) -> int | None:
+    text = subprocess.run(
+        [_tool(target, "nm"), "-S", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3] == name:
+            return int(parts[1], 16)
+    return None
+
+
+def _measure(
+    elf: Path, map_file: Path, manifest: dict, target: Target, warnings: list[str]
+) -> FirmwareBuild:
+    sections = section_sizes(elf, target)
+    in_flash = {
+        n: s for n, (a, s) in sections.items() if target.flash.origin <= a < target.flash.end
+    }
+    in_ram = {n: s for n, (a, s) in sections.items() if target.ram.origin <= a < target.ram.end}
+    data = in_ram.get(".data", 0)
+    stack = in_ram.get(".stack", 0)
+    arena = symbol_size(elf, target, f"{manifest['prefix']}_arena") or 0
+    return FirmwareBuild(
+        elf=elf,
+        map_file=map_file,
+        target=target.name,
+        text=sum(in_flash.values()),
+        data=data,
+        bss=in_ram.get(".bss", 0),
+        flash_bytes=sum(in_flash.values()) + data,
+        ram_bytes=sum(in_ram.values()),
+        flash_capacity=target.flash.length,
+        ram_capacity=target.ram.length,
+        stack_reserved=stack,
+        arena_bytes=arena,
+        warnings=warnings,
+    )

@@ -1,0 +1,71 @@
+"""Run the float graph over calibration samples and collect per-tensor statistics."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+import numpy as np
+
+from edgec.data import Dataset
+from edgec.errors import QuantizationError
+from edgec.interp import Interpreter
+from edgec.ir.graph import Graph
+from edgec.quantize.observers import TensorStats
+
+
+def progress(items: Iterable, total: int, label: str):
+    """Iterate with a progress bar on a terminal (plain iteration otherwise)."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def activation_names(graph: Graph) -> list[str]:
+    """Float activations to observe: graph inputs and node outputs (not constants)."""
+    names = [v.name for v in graph.inputs]
+    for node in graph.nodes:
+        names += [v.name for v in node.outputs if np.issubdtype(np.dtype(v.dtype), np.floating)]
+    return names
+
+
+def channel_means(data: np.ndarray) -> np.ndarray:
+    """Mean over every axis but 1 (the channel axis of N, C, … tensors; features of 2-d)."""
+    if data.ndim < 2:
+        return np.atleast_1d(data.astype(np.float64).mean())
+    axes = tuple(i for i in range(data.ndim) if i != 1)
+    return data.astype(np.float64).mean(axis=axes)
+
+
+def calibrate(graph: Graph, data: Dataset, histogram: bool = True) -> dict[str, TensorStats]:
+    """Statistics (range, histogram, channel means) of every activation over ``data``."""
+    if len(data) == 0:
+        raise QuantizationError("the calibration data holds no samples")
+    interpreter = Interpreter(graph)
+    names = activation_names(graph)
+    stats = {name: TensorStats() for name in names}
+    sums: dict[str, np.ndarray] = {}
+    passes = 2 if histogram else 1
+    for step in range(passes):
+        label = "calibrating (ranges)" if step == 0 else "calibrating (histograms)"
+        for i in progress(range(len(data)), len(data), label):
+            values = interpreter.run(data.sample(i), keep_all=True)
+            feeds = data.sample(i)
+            for name in names:
+                x = values.get(name, feeds.get(name))
+                if step == 0:
+                    stats[name].update_range(x)
+                    mean = channel_means(x)
+                    sums[name] = mean if name not in sums else sums[name] + mean
+                else:
+                    stats[name].update_histogram(x)
+    for name, total in sums.items():
+        stats[name].extra["channel_mean"] = total / len(data)
+    return stats

@@ -1,0 +1,346 @@
+"""Post-training quantization of a float graph to edgec's integer IR (TFLite's scheme).
+
+- weights: int8, symmetric, per output channel (``max|w| / 127``);
+- activations: int8 asymmetric per tensor from the calibration range (or int16 symmetric
+  in 16×8 mode); outputs of Softmax / Sigmoid / Tanh use TFLite's fixed parameters, and
+  pooling and data-movement ops keep their input's parameters (their kernels require it);
+- biases: int32 (int64 in 16×8) at scale ``s_in * s_w``, optionally corrected for the
+  mean error the weight rounding causes (``b -= (W_q - W) · E[x]``, from calibration);
+- ``auto``: quantize in int8, measure each layer's output SQNR against the float graph on the
+  calibration data, and move the layers below the threshold to 16×8.
+
+Ops without an integer kernel stay float between DequantizeLinear / QuantizeLinear nodes;
+a tensor read at another precision passes through a requantizing QuantizeLinear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgec.data import Dataset
+from edgec.errors import QuantizationError, node_error
+from edgec.ir.graph import Graph, Node, QuantParams, Value
+from edgec.ops import get_op
+from edgec.ops.integer import INTEGER_KERNELS
+from edgec.quantize.calibrate import calibrate
+from edgec.quantize.kernels.softmax import OUTPUT_QUANTIZATION
+from edgec.quantize.observers import METHODS, TensorStats, choose_range
+
+MODES = ("int8", "int16x8", "auto")
+DTYPES = {"int8": np.dtype(np.int8), "int16": np.dtype(np.int16)}
+WEIGHTED = ("Conv", "Gemm", "MatMul")
+# Outputs with fixed parameters in TFLite's integer kernels: (scale, zero point) per dtype.
+FIXED_OUTPUT = {
+    ("Sigmoid", "int8"): (1 / 256, -128),
+    ("Tanh", "int8"): (1 / 128, 0),
+    ("Sigmoid", "int16"): (1 / 32768, 0),
+    ("Tanh", "int16"): (1 / 32768, 0),
+    ("Softmax", "int8"): OUTPUT_QUANTIZATION[("int8", "int8")],
+    ("Softmax", "int16"): OUTPUT_QUANTIZATION[("int16", "int16")],
+}
+SAME_AS_INPUT = ("MaxPool", "AveragePool", "Pad")
+INT8_ONLY = ("HardSwish",)
+
+
+@dataclass
+class PTQConfig:
+    mode: str = "int8"
+    method: str = "minmax"
+    percentile: float = 99.99
+    per_channel: bool = True
+    bias_correction: bool = True
+    float_io: bool = False
+    sqnr_threshold_db: float = 40.0
+    input_params: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise QuantizationError(f"quantization mode {self.mode!r}: choose from {', '.join(MODES)}")
+        if self.method not in METHODS:
+            raise QuantizationError(f"calibration method {self.method!r}: choose from {', '.join(METHODS)}")
+
+
+@dataclass
+class QuantizedModel:
+    graph: Graph
+    precision: dict[str, str]  # layer name → "int8" | "int16"
+    layer_sqnr: dict[str, float] = field(default_factory=dict)
+
+
+def quantizable(node: Node) -> bool:
+    """Whether ``node`` gets an integer kernel (else it stays a float island)."""
+    op = get_op(node.op_type, node.domain)
+    if op is None or op.integer != "arith" or node.op_type not in INTEGER_KERNELS:
+        return False
+    if node.op_type == "QuantizeLinear" or not node.outputs:
+        return False
+    if not np.issubdtype(np.dtype(node.outputs[0].dtype), np.floating):
+        return False
+    if node.op_type in WEIGHTED:
+        weights_const = node.inputs[1].is_const and (node.input(2) is None or node.inputs[2].is_const)
+        if not weights_const or node.inputs[0].is_const:
+            return False
+        if node.op_type == "Gemm" and get_op("Gemm").attr(node, "transA"):
+            return False
+        if node.op_type == "MatMul" and len(node.inputs[1].shape) != 2:
+            return False
+    if node.op_type in ("Add", "Mul") and all(v.is_const for v in node.inputs):
+        return False
+    if node.op_type == "MaxPool" and len(node.outputs) > 1:
+        return False
+    return not (node.op_type in ("Relu", "Clip") and node.fused is not None)
+
+
+def activation_params(stats: TensorStats, dtype: str, config: PTQConfig) -> QuantParams:
+    lo, hi = choose_range(stats, config.method, 8 if dtype == "int8" else 16, config.percentile)
+    if dtype == "int16":
+        scale = max(abs(lo), abs(hi)) / 32767.0
+        return QuantParams(np.float32(scale or 1e-8), 0, np.int16)
+    scale = (hi - lo) / 255.0 or 1e-8
+    zero_point = int(np.clip(np.round(-128 - lo / scale), -128, 127))
+    return QuantParams(np.float32(scale), zero_point, np.int8)
+
+
+def quantize_weights(w: np.ndarray, axis: int, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 weights (range ±127) and their scales (per ``axis`` or one)."""
+    w = w.astype(np.float64)
+    if per_channel:
+        amax = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).max(axis=1)
+    else:
+        amax = np.array([np.abs(w).max()])
+    scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    shape = [1] * w.ndim
+    if per_channel:
+        shape[axis] = -1
+    q = np.clip(np.rint(w / scales.astype(np.float64).reshape(shape)), -127, 127).astype(np.int8)
+    return q, scales
+
+
+class _Builder:
+    """Rewrites a copy of the float graph into the integer IR for one precision assignment."""
+
+    def __init__(self, graph: Graph, stats: dict[str, TensorStats], precision: dict[str, str], config: PTQConfig):
+        self.g = graph.copy()
+        self.stats = stats
+        self.precision = precision
+        self.config = config
+        self.views: dict[tuple[int, str], Value] = {}
+        self.source_name: dict[int, str] = {}  # integer view → the float value it stands for
+
+    def params_for(self, value: Value, dtype: str) -> QuantParams:
+        if value.name in self.config.input_params and any(value is v for v in self.g.inputs):
+            scale, zp = self.config.input_params[value.name]
+            return QuantParams(np.float32(scale), zp, DTYPES[dtype])
+        if value.name not in self.stats:
+            raise QuantizationError(f"no calibration statistics for {value.name!r}")
+        return activation_params(self.stats[value.name], dtype, self.config)
+
+    def _quantize_node(self, source: Value, params: QuantParams, before: Node | None, base: str) -> Value:
+        scale = self.g.add_constant(f"{base}_scale", np.asarray(params.scale, np.float32))
+        zero = self.g.add_constant(f"{base}_zero_point", np.asarray(params.zero_point, params.dtype))
+        out = self.g.new_value(base, params.dtype, source.shape)
+        out.quant = params
+        self.g.add_node("QuantizeLinear", [source, scale, zero], [out], before=before,
+                        name=self.g.unique_node_name(base))
+        return out
+
+    def int_view(self, value: Value, dtype: str, reader: Node) -> Value:
+        """``value`` as an integer tensor of ``dtype`` (quantizing or requantizing if needed)."""
+        current = value.dtype.name if value.quant is not None else None
+        if current == dtype:
+            return value
+        key = (id(value), dtype)
+        if key not in self.views:
+            params = self.params_for(value, dtype)
+            view = self._quantize_node(value, params, reader, f"{value.name}_{dtype}")
+            self.source_name[id(view)] = self.source_name.get(id(value), value.name)
+            self.views[key] = view
+        return self.views[key]
+
+    def float_view(self, value: Value, reader: Node | None) -> Value:
+        if value.quant is None:
+            return value
+        key = (id(value), "float")
+        if key not in self.views:
+            q = value.quant
+            scale = self.g.add_constant(f"{value.name}_scale", np.asarray(q.scale, np.float32))
+            zero = self.g.add_constant(f"{value.name}_zero_point", np.asarray(q.zero_point, q.dtype))
+            out = self.g.new_value(f"{value.name}_dq", np.float32, value.shape)
+            self.g.add_node("DequantizeLinear", [value, scale, zero], [out], before=reader,
+                            name=self.g.unique_node_name(f"{value.name}_dq"))
+            self.views[key] = out
+        return self.views[key]
+
+    def build(self) -> Graph:
+        g = self.g
+        first_dtype = self._input_dtypes()
+        for value in list(g.inputs):
+            dtype = first_dtype.get(value.name)
+            if dtype is None or self.config.float_io:
+                continue
+            value.quant = self.params_for(value, dtype)
+            value.dtype = value.quant.dtype
+        for node in list(g.nodes):
+            if node.name in self.precision:
+                self._integer_node(node, self.precision[node.name])
+            elif get_op(node.op_type).integer == "move" and node.inputs[0].quant is not None:
+                for out in node.outputs:
+                    out.quant, out.dtype = node.inputs[0].quant, node.inputs[0].dtype
+            else:
+                for i, value in enumerate(node.inputs):
+                    if value is not None and value.quant is not None:
+                        g.set_input(node, i, self.float_view(value, node))
+        self._float_outputs()
+        g.topo_sort()
+        return g
+
+    def _input_dtypes(self) -> dict[str, str]:
+        """Each graph input's precision: that of its first integer reader."""
+        found = {}
+        for node in self.g.nodes:
+            if node.name not in self.precision:
+                continue
+            for v in node.inputs:
+                if v is not None and any(v is i for i in self.g.inputs):
+                    found.setdefault(v.name, self.precision[node.name])
+        return found
+
+    def _integer_node(self, node: Node, dtype: str) -> None:
+        g = self.g
+        op_type = node.op_type
+        data_inputs = [0] if op_type in WEIGHTED else [
+            i for i, v in enumerate(node.inputs)
+            if v is not None and i not in get_op(op_type).const_inputs
+        ]
+        for i in data_inputs:
+            value = node.inputs[i]
+            if value.is_const:  # a constant operand of Add/Mul: quantize it like an activation
+                q = activation_params(_const_stats(value.const), dtype, self.config)
+                from edgec.ops.quant import quantize
+
+                data = quantize(value.const, q.scale, q.zero_point, q.dtype)
+                const = g.add_constant(f"{value.name}_q", data)
+                const.quant = q
+                g.set_input(node, i, const)
+            else:
+                g.set_input(node, i, self.int_view(value, dtype, node))
+        if op_type in WEIGHTED:
+            self._weights(node, dtype)
+        out = node.outputs[0]
+        fixed = FIXED_OUTPUT.get((op_type, dtype))
+        if fixed is not None:
+            out.quant = QuantParams(np.float32(fixed[0]), fixed[1], DTYPES[dtype])
+        elif op_type in SAME_AS_INPUT:
+            out.quant = node.inputs[0].quant
+        else:
+            out.quant = self.params_for(out, dtype)
+        out.dtype = out.quant.dtype
+
+    def _weights(self, node: Node, dtype: str) -> None:
+        g = self.g
+        x, w = node.inputs[0], node.inputs[1]
+        bias = node.input(2)
+        weights = w.const.astype(np.float64)
+        b = None if bias is None else bias.const.astype(np.float64)
+        if node.op_type == "Gemm":
+            op = get_op("Gemm")
+            weights = weights * op.attr(node, "alpha")
+            if b is not None:
+                b = b * op.attr(node, "beta")
+            node.attrs.pop("alpha", None)
+            node.attrs.pop("beta", None)
+            trans_b = bool(op.attr(node, "transB"))
+            n_out = weights.shape[0] if trans_b else weights.shape[1]
+            if b is not None:
+                b = np.broadcast_to(b.reshape(-1) if b.size == n_out else b, (n_out,)).copy()
+            axis = 0 if trans_b else 1
+        elif node.op_type == "MatMul":
+            axis, n_out = 1, weights.shape[1]
+        else:
+            axis, n_out = 0, weights.shape[0]
+        q, scales = quantize_weights(weights, axis, self.config.per_channel)
+        source = self.source_name.get(id(x), x.name)
+        mean = self.stats[source].extra.get("channel_mean") if source in self.stats else None
+        if self.config.bias_correction and mean is not None:
+            shift = _bias_shift(node, q, scales, weights, axis, mean)
+            b = -shift if b is None else b - shift
+        wq = g.add_constant(f"{w.name}_q", q)
+        if self.config.per_channel:
+            wq.quant = QuantParams(scales, np.zeros(scales.shape, np.int64), np.int8, axis)
+        else:
+            wq.quant = QuantParams(scales.reshape(()), 0, np.int8)
+        g.set_input(node, 1, wq)
+        if b is not None:
+            bias_scale = np.broadcast_to(np.float64(x.quant.scale) * scales.astype(np.float64), (n_out,))
+            wide = dtype == "int16"
+            limit = 2**63 - 1 if wide else 2**31 - 1
+            bq = np.clip(np.rint(b / bias_scale), -limit, limit).astype(np.int64 if wide else np.int32)
+            bq_value = g.add_constant(f"{(bias.name if bias is not None else node.name)}_q", bq)
+            bq_value.quant = QuantParams(bias_scale.astype(np.float32), np.zeros(n_out, np.int64), bq.dtype, 0)
+            if bias is None:
+                node.inputs.append(None)
+            g.set_input(node, 2, bq_value)
+
+    def _float_outputs(self) -> None:
+        g = self.g
+        for index, value in enumerate(list(g.outputs)):
+            if value.quant is None or not self.config.float_io:
+                continue
+            name = value.name
+            g.rename_value(value, g.unique_name(f"{name}_q"))
+            floated = self.float_view(value, None)
+            g.rename_value(floated, name)
+            g.outputs[index] = floated
+
+
+def _const_stats(data: np.ndarray) -> TensorStats:
+    stats = TensorStats()
+    stats.update_range(np.asarray(data, np.float64))
+    return stats
+
+
+def _bias_shift(node: Node, q: np.ndarray, scales: np.ndarray, w: np.ndarray, axis: int, mean: np.ndarray) -> np.ndarray:
+    """Mean output error per channel caused by weight rounding: (W_q - W) · E[x]."""
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    delta = q.astype(np.float64) * scales.astype(np.float64).reshape(shape if scales.size > 1 else [1] * w.ndim) - w
+    if node.op_type == "Conv":
+        group = node.attrs.get("group", 1)
+        out_ch, in_per_group = delta.shape[:2]
+        per_in = delta.reshape(out_ch, in_per_group, -1).sum(axis=2)  # [O, Cg]
+        groups = np.arange(out_ch) // (out_ch // group)
+        idx = groups[:, None] * in_per_group + np.arange(in_per_group)[None, :]
+        return (per_in * mean[idx]).sum(axis=1)
+    rows = delta if axis == 0 else delta.T  # [out, in]
+    return rows @ mean.reshape(-1)
+
+
+def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> QuantizedModel:
+    """Calibrate ``graph`` on ``data`` and return its integer version."""
+    for node in graph.nodes:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            raise node_error(QuantizationError, node, "the model is already quantized")
+    stats = calibrate(graph, data, histogram=config.method != "minmax")
+    base = "int16" if config.mode == "int16x8" else "int8"
+    precision = {}
+    for node in graph.nodes:
+        if quantizable(node):
+            if base == "int16" and node.op_type in INT8_ONLY:
+                continue
+            precision[node.name] = base
+    model = QuantizedModel(_Builder(graph, stats, precision, config).build(), dict(precision))
+    if config.mode == "auto":
+        from edgec.quantize.report import layer_sqnr
+
+        model.layer_sqnr = layer_sqnr(graph, model.graph, data)
+        for name, db in model.layer_sqnr.items():
+            if name in precision and db < config.sqnr_threshold_db and graph_op(graph, name) not in INT8_ONLY:
+                precision[name] = "int16"
+        model = QuantizedModel(_Builder(graph, stats, precision, config).build(), dict(precision), model.layer_sqnr)
+    return model
+
+
+def graph_op(graph: Graph, node_name: str) -> str:
+    return next(n.op_type for n in graph.nodes if n.name == node_name)

@@ -1,0 +1,355 @@
+"""Board descriptions: ``targets/<name>.toml`` loaded and checked into a ``Target``.
+
+A target says what the firmware must be built for (core, FPU/DSP/MVE, compiler flags),
+where it lives (flash and RAM), how it talks (UART), how it measures time (DWT cycle
+counter on real silicon, SysTick under ``-icount`` on QEMU, which counts instructions)
+and, for emulated boards, how QEMU runs it. Every problem in a file is a ``TargetError``
+naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgec.errors import TargetError
+from edgec.resources import targets_dir
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli backport
+    import tomli as tomllib
+
+DEFAULT_TARGET = "mps2-an386"
+
+UART_KINDS = ("cmsdk", "stm32_usart_f4", "stm32_usart", "stm32_lpuart", "nrf_uarte")
+TIMER_METHODS = ("dwt", "systick_icount")
+FLOAT_ABIS = ("soft", "softfp", "hard")
+MVE_KINDS = ("none", "int", "float")
+_STM32_PIN = re.compile(r"^P([A-K])(\d{1,2})$")
+_NRF_PIN = re.compile(r"^P([01])\.(\d{2})$")
+# UARTE BAUDRATE register values (nRF52840 product specification, UARTE chapter).
+NRF_UARTE_BAUD = {
+    9600: 0x00275000,
+    14400: 0x003AF000,
+    19200: 0x004EA000,
+    28800: 0x0075C000,
+    38400: 0x009D0000,
+    57600: 0x00EB0000,
+    76800: 0x013A9000,
+    115200: 0x01D60000,
+    230400: 0x03B00000,
+    250000: 0x04000000,
+    460800: 0x07400000,
+    921600: 0x0F000000,
+    1000000: 0x10000000,
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    """A contiguous memory range."""
+
+    origin: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        return self.origin + self.length
+
+
+@dataclass(frozen=True)
+class RegisterBit:
+    """One bit the firmware sets before using the UART (clock gates, power domains)."""
+
+    register: int
+    bit: int
+    what: str
+
+
+@dataclass(frozen=True)
+class Uart:
+    kind: str
+    base: int
+    irq: int
+    clock_hz: int
+    baud: int
+    tx_pin: str | None = None
+    rx_pin: str | None = None
+    pin_af: int | None = None
+    gpio_base: int | None = None
+    gpio_stride: int = 0x400
+    enable: tuple[RegisterBit, ...] = ()
+
+
+@dataclass(frozen=True)
+class Qemu:
+    machine: str
+    icount_shift: int = 6
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One board, as ``targets/<name>.toml`` describes it."""
+
+    name: str
+    description: str
+    path: Path
+    cpu: str
+    fpu: str
+    float_abi: str
+    dsp: bool
+    mve: str
+    clock_hz: int
+    irq_count: int
+    secure: bool
+    cc: str
+    opt: str
+    extra_cflags: tuple[str, ...]
+    flash: Region
+    ram: Region
+    stack_bytes: int
+    uart: Uart
+    timer: str
+    qemu: Qemu | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def emulated(self) -> bool:
+        return self.qemu is not None
+
+    @property
+    def count_unit(self) -> str:
+        """What a RUN measures: QEMU counts instructions, silicon counts cycles."""
+        return "instructions" if self.timer == "systick_icount" else "cycles"
+
+    @property
+    def hard_float(self) -> bool:
+        return self.float_abi != "soft"
+
+    @property
+    def cflags(self) -> list[str]:
+        """Code-generation flags for ``arm-none-eabi-gcc``."""
+        flags = [f"-mcpu={self.cpu}", "-mthumb", f"-mfloat-abi={self.float_abi}"]
+        if self.fpu != "none":
+            flags.append(f"-mfpu={self.fpu}")
+        return flags + list(self.extra_cflags)
+
+    def summary(self) -> str:
+        where = f"QEMU -M {self.qemu.machine}" if self.qemu else "real board"
+        return (
+            f"{self.name:15s} {self.cpu:11s} flash {self.flash.length // 1024:5d} KB  "
+            f"RAM {self.ram.length // 1024:5d} KB  {self.count_unit:12s} {where}"
+        )
+
+
+class _Table:
+    """Typed access to one TOML table; errors name the file and the dotted field."""
+
+    def __init__(self, data: dict, file: Path, prefix: str = ""):
+        self.data, self.file, self.prefix = data, file, prefix
+
+    def error(self, key: str, message: str) -> TargetError:
+        return TargetError(f"{self.file}: {self.prefix}{key}: {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is ...:
+                raise self.error(key, "missing")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) and kind is int:
+            raise self.error(key, f"expected an integer, got {value!r}")
+        if not isinstance(value, kind):
+            name = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise self.error(key, f"expected {name}, got {value!r}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = ...) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def positive(self, key: str, default: Any = ...) -> int:
+        value = self.get(key, int, default)
+        if value is not None and value <= 0:
+            raise self.error(key, f"must be positive, got {value}")
+        return value
+
+    def table(self, key: str, required: bool = True) -> _Table | None:
+        if key not in self.data:
+            if required:
+                raise self.error(key, "missing table")
+            return None
+        return _Table(self.get(key, dict), self.file, f"{self.prefix}{key}.")
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in values):
+            raise self.error(key, "expected a list of strings")
+        return tuple(values)
+
+
+def _region(parent: _Table, key: str) -> Region:
+    table = parent.table(key)
+    origin = table.get("origin", int)
+    length = table.positive("length")
+    if origin < 0 or origin + length > 1 << 32:
+        raise parent.error(
+            key, f"range 0x{origin:x}+0x{length:x} is outside the 32-bit address space"
+        )
+    return Region(origin, length)
+
+
+def _uart(table: _Table) -> Uart:
+    kind = table.choice("kind", UART_KINDS)
+    uart = Uart(
+        kind=kind,
+        base=table.get("base", int),
+        irq=table.get("irq", int),
+        clock_hz=table.positive("clock_hz"),
+        baud=table.positive("baud"),
+        tx_pin=table.get("tx_pin", str, None),
+        rx_pin=table.get("rx_pin", str, None),
+        pin_af=table.get("pin_af", int, None),
+        gpio_base=table.get("gpio_base", int, None),
+        gpio_stride=table.positive("gpio_stride", 0x400),
+        enable=tuple(
+            _register_bit(table, i, item) for i, item in enumerate(table.get("enable", list, []))
+        ),
+    )
+    if uart.irq < 0:
+        raise table.error("irq", f"must be >= 0, got {uart.irq}")
+    if kind == "cmsdk" and uart.clock_hz // uart.baud < 16:
+        # QEMU's CMSDK UART silently transmits nothing when BAUDDIV < 16.
+        raise table.error("baud", f"{uart.baud} needs BAUDDIV < 16 at {uart.clock_hz} Hz")
+    if kind.startswith("stm32"):
+        for key in ("tx_pin", "rx_pin"):
+            pin = getattr(uart, key)
+            if pin is None or not _STM32_PIN.match(pin):
+                raise table.error(key, f"expected a pin like 'PD8', got {pin!r}")
+        if uart.pin_af is None or not 0 <= uart.pin_af <= 15:
+            raise table.error(
+                "pin_af", f"expected an alternate function 0..15, got {uart.pin_af!r}"
+            )
+        if uart.gpio_base is None:
+            raise table.error("gpio_base", "missing (address of GPIOA)")
+    if kind == "nrf_uarte":
+        for key in ("tx_pin", "rx_pin"):
+            pin = getattr(uart, key)
+            if pin is None or not _NRF_PIN.match(pin):
+                raise table.error(key, f"expected a pin like 'P0.06', got {pin!r}")
+        if uart.baud not in NRF_UARTE_BAUD:
+            raise table.error(
+                "baud", f"UARTE cannot run at {uart.baud}; choose from {sorted(NRF_UARTE_BAUD)}"
+            )
+    return uart
+
+
+def _register_bit(table: _Table, index: int, item: Any) -> RegisterBit:
+    if not isinstance(item, dict):
+        raise table.error(f"enable[{index}]", "expected { register = 0x…, bit = N, what = '…' }")
+    entry = _Table(item, table.file, f"{table.prefix}enable[{index}].")
+    bit = entry.get("bit", int)
+    if not 0 <= bit <= 31:
+        raise entry.error("bit", f"must be 0..31, got {bit}")
+    return RegisterBit(entry.get("register", int), bit, entry.get("what", str, ""))
+
+
+def parse_target(data: dict, file: Path) -> Target:
+    """Check a parsed TOML document and build its ``Target``."""
+    top = _Table(data, file)
+    core = top.table("core")
+    toolchain = top.table("toolchain")
+    memory = top.table("memory")
+    qemu_table = top.table("qemu", required=False)
+    cpu = core.get("cpu", str)
+    if not re.fullmatch(r"cortex-m\d+(plus)?", cpu):
+        raise core.error("cpu", f"expected a Cortex-M core like 'cortex-m4', got {cpu!r}")
+    float_abi = core.choice("float_abi", FLOAT_ABIS)
+    fpu = core.get("fpu", str)
+    if (fpu == "none") != (float_abi == "soft"):
+        raise core.error("fpu", f"fpu {fpu!r} does not go with float_abi {float_abi!r}")
+    mve = core.choice("mve", MVE_KINDS, "none")
+    if mve != "none" and cpu not in ("cortex-m55", "cortex-m85"):
+        raise core.error("mve", f"{cpu} has no MVE (Helium)")
+    flash, ram = _region(memory, "flash"), _region(memory, "ram")
+    stack = memory.positive("stack_bytes")
+    if stack >= ram.length:
+        raise memory.error("stack_bytes", f"{stack} does not fit in {ram.length} bytes of RAM")
+    if flash.origin < ram.end and ram.origin < flash.end:
+        raise memory.error("ram", "overlaps flash")
+    timer = top.table("timer").choice("method", TIMER_METHODS)
+    qemu = None
+    if qemu_table is not None:
+        shift = qemu_table.get("icount_shift", int, 6)
+        if not 0 <= shift <= 10:
+            raise qemu_table.error("icount_shift", f"must be 0..10, got {shift}")
+        qemu = Qemu(qemu_table.get("machine", str), shift, qemu_table.strings("flags"))
+    if timer == "systick_icount" and qemu is None:
+        raise top.table("timer").error(
+            "method", "systick_icount needs an emulated board ([qemu] table)"
+        )
+    name = top.get("name", str)
+    if name != file.stem:
+        raise top.error("name", f"{name!r} differs from the file name {file.stem!r}")
+    return Target(
+        name=name,
+        description=top.get("description", str, ""),
+        path=file,
+        cpu=cpu,
+        fpu=fpu,
+        float_abi=float_abi,
+        dsp=core.get("dsp", bool, False),
+        mve=mve,
+        clock_hz=core.positive("clock_hz"),
+        irq_count=core.positive("irq_count"),
+        secure=core.get("secure", bool, False),
+        cc=toolchain.get("cc", str, "arm-none-eabi-gcc"),
+        opt=toolchain.get("opt", str, "-Os"),
+        extra_cflags=toolchain.strings("cflags"),
+        flash=flash,
+        ram=ram,
+        stack_bytes=stack,
+        uart=_uart(top.table("uart")),
+        timer=timer,
+        qemu=qemu,
+    )
+
+
+def load_target_file(path: str | Path) -> Target:
+    """Read and check one target file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise TargetError(f"{path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{path}: not valid TOML ({exc})") from None
+    return parse_target(data, path)
+
+
+def target_names() -> list[str]:
+    return sorted(p.stem for p in targets_dir().glob("*.toml"))
+
+
+def load_target(name: str | Target | None = None) -> Target:
+    """The target called ``name`` (default: the emulated ``mps2-an386``)."""
+    if isinstance(name, Target):
+        return name
+    name = name or DEFAULT_TARGET
+    path = targets_dir() / f"{name}.toml"
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not path.is_file():
+        raise TargetError(f"unknown target {name!r}; choose from {', '.join(target_names())}")
+    return load_target_file(path)
+
+
+def list_targets() -> list[Target]:
+    """Every target shipped with edgec, sorted by name."""
+    return [load_target(name) for name in target_names()]
