@@ -201,6 +201,30 @@ def _bytes_text(count: int) -> str:
 
 
 # ---- the command table ----------------------------------------------------------------------
+def _build_subcommands() -> list[Subcommand]:
+    from edgec import cli_build as b
+
+    return [
+        Subcommand(
+            "compile",
+            "compile a model to C for a target (optionally quantized)",
+            b.configure_compile,
+            b.run_compile,
+        ),
+        Subcommand(
+            "validate",
+            "run a compiled model on a device and compare every output",
+            b.configure_validate,
+            b.run_validate,
+        ),
+        Subcommand(
+            "targets", "list the boards edgec can build for", b.configure_targets, b.run_targets
+        ),
+    ]
+
+
+BUILD_SUBCOMMANDS = _build_subcommands()
+
 SUBCOMMANDS: list[Subcommand] = [
     Subcommand(
         "analyze",
@@ -208,6 +232,7 @@ SUBCOMMANDS: list[Subcommand] = [
         configure_analyze,
         run_analyze,
     ),
+    *BUILD_SUBCOMMANDS,
 ]
 
 

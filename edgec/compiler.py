@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from edgec.errors import EdgecError
 from edgec.ir import Graph, load_model, to_onnx
 from edgec.ir.onnx_import import read_model
 from edgec.outdir import check_destination, write_atomically, write_files
+from edgec.quantize.export import to_qdq
+from edgec.quantize.report import dumps
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,16 @@ class CompileOptions:
     io_layout: str = "declared"
     input_shapes: dict[str, Sequence[int]] = field(default_factory=dict)
     force: bool = False
+    # Post-training quantization (``--quantize``): calibration data and how to read it.
+    calib_method: str = "percentile"
+    calib_samples: int | None = None
+    calib_dtype: str | None = None
+    calib_shape: tuple[int, ...] | None = None
+    data_scale: float | None = None
+    data_zero_point: int | None = None
+    float_io: bool = False
+    bias_correction: bool = True
+    sqnr_threshold_db: float = 40.0
 
 
 @dataclass
@@ -48,6 +60,7 @@ class CompileResult:
     graph: Graph
     manifest: dict
     notices: list[str]
+    reports: dict = field(default_factory=dict)
 
     @property
     def arena_bytes(self) -> int:
@@ -74,6 +87,7 @@ def prepare_graph(
     model: str | Path | onnx.ModelProto,
     options: CompileOptions,
     notices: list[str] | None = None,
+    reports: dict | None = None,
 ) -> Graph:
     """Import and process a model the way ``compile`` does, without generating code."""
     from edgec.passes import fold
@@ -88,10 +102,40 @@ def prepare_graph(
         graph = lower_qdq(graph)
         graph = fold(graph)
     elif options.quantize not in ("none", None):
-        from edgec.quantize.ptq import quantize_graph
-
-        graph = quantize_graph(graph, options)
+        graph, report = quantize_with_options(graph, options)
+        if reports is not None:
+            reports["quantization"] = report
     return graph
+
+
+def quantize_with_options(graph: Graph, options: CompileOptions) -> tuple[Graph, dict]:
+    """PTQ of a folded float graph as ``compile --quantize`` asks; returns it and its report."""
+    from edgec.data import PortSpec, load_dataset
+    from edgec.quantize.ptq import PTQConfig, quantize_float_graph
+    from edgec.quantize.report import quantization_report
+
+    if not options.calib:
+        raise EdgecError(f"--quantize {options.quantize} needs calibration data (--calib DATA)")
+    specs = [PortSpec(v.name, np.dtype(v.dtype), tuple(v.shape)) for v in graph.inputs]
+    data = load_dataset(
+        options.calib, specs, None, options.calib_dtype, options.calib_shape,
+        options.data_scale, options.data_zero_point, options.calib_samples,
+    )
+    mode = {"int8": "int8", "int16x8": "int16x8", "auto": "auto"}[options.quantize]
+    input_params = {}
+    if options.data_scale is not None and mode == "int8" and not options.float_io:
+        # Integer data given with its parameters: the int8 model takes it unchanged.
+        input_params = {s.name: (options.data_scale, options.data_zero_point or 0) for s in specs}
+    config = PTQConfig(
+        mode=mode, method=options.calib_method, float_io=options.float_io,
+        bias_correction=options.bias_correction, sqnr_threshold_db=options.sqnr_threshold_db,
+        input_params=input_params,
+    )
+    model = quantize_float_graph(graph, data, config)
+    report = quantization_report(graph, model.graph, data, model.precision, options.rounding)
+    if model.layer_sqnr:
+        report["int8_layer_sqnr_db"] = model.layer_sqnr
+    return model.graph, report
 
 
 def port_specs(values) -> list[dict]:
@@ -112,12 +156,18 @@ def compile_model(
         raise EdgecError(f"unknown backend {options.backend!r}; choose from {', '.join(BACKENDS)}")
     if options.quantize not in QUANTIZE_MODES:
         raise EdgecError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}")
+    if options.rounding != "tflm":
+        raise EdgecError(
+            f"--rounding {options.rounding}: the C backend implements TFLite Micro's rounding "
+            "only; the other modes run in the reference executor (edgec.interp.Interpreter)"
+        )
     out_dir = Path(out_dir)
     check_destination(out_dir, options.force)
     read_model(model_path)  # a clear error for unreadable files before anything else
     sha = file_sha256(model_path)
     notices: list[str] = []
-    graph = prepare_graph(model_path, options, notices)
+    reports: dict = {}
+    graph = prepare_graph(model_path, options, notices, reports)
 
     from edgec.backends.c import generate_c
 
@@ -146,10 +196,12 @@ def compile_model(
         write_files(folder, generated.files)
         write_files(folder, generated.kernel_files)
         write_files(folder, {"manifest.json": json.dumps(manifest, indent=2) + "\n"})
-        onnx.save(to_onnx(graph), str(folder / "reference.onnx"))
+        onnx.save(to_onnx(to_qdq(graph)), str(folder / "reference.onnx"))
+        if "quantization" in reports:
+            write_files(folder, {"quantization.json": dumps(reports["quantization"])})
 
     final = write_atomically(out_dir, fill, options.force)
-    return CompileResult(final, graph, manifest, notices)
+    return CompileResult(final, graph, manifest, notices, reports)
 
 
 def load_manifest(out_dir: str | Path) -> dict:
@@ -160,17 +212,3 @@ def load_manifest(out_dir: str | Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise EdgecError(f"{path}: unreadable manifest ({exc})") from None
-
-
-def input_shapes_arg(specs: Sequence[str]) -> Mapping[str, tuple[int, ...]]:
-    """Parse ``NAME=D0,D1,…`` items of ``--input-shape``."""
-    shapes = {}
-    for spec in specs:
-        name, sep, dims = spec.rpartition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            shapes[name] = tuple(int(d) for d in dims.split(","))
-        except ValueError:
-            raise EdgecError(f"--input-shape {spec!r}: expected NAME=D0,D1,…") from None
-    return shapes

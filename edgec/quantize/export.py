@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.errors import QuantizationError
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ops import get_op
 
@@ -27,17 +28,36 @@ def _param_constants(graph: Graph, base: str, q: QuantParams) -> tuple[Value, Va
     return scale, zero
 
 
+# ONNX dequantizes at most int32: int64 biases (16x8 mode) are stored as int32 and named in
+# this metadata entry so that importing the file restores them exactly.
+INT64_BIAS_KEY = "edgec.int64_bias"
+
+
+def _narrow_int64(g: Graph, value: Value) -> None:
+    data = value.const
+    if data is None or np.abs(data).max(initial=0) > 2**31 - 1:
+        raise QuantizationError(f"bias {value.name!r} does not fit the int32 of an ONNX QDQ file")
+    value.const = data.astype(np.int32)
+    value.dtype = value.const.dtype
+    value.quant = QuantParams(value.quant.scale, value.quant.zero_point, np.int32, value.quant.axis)
+    names = [n for n in g.metadata.get(INT64_BIAS_KEY, "").split(",") if n]
+    g.metadata[INT64_BIAS_KEY] = ",".join([*names, value.name])
+
+
 def to_qdq(graph: Graph) -> Graph:
     """A float QDQ copy of an integer graph (the input graph is not changed)."""
     g = graph.copy()
     dequantized: dict[int, Value] = {}
     for node in list(g.nodes):
-        if not _is_integer_arith(node):
+        requantize = node.op_type == "QuantizeLinear" and node.inputs[0].quant is not None
+        if not (_is_integer_arith(node) or requantize):
             continue
         for index, value in enumerate(node.inputs):
             if value is None or value.quant is None:
                 continue
             if id(value) not in dequantized:
+                if value.dtype == np.int64:
+                    _narrow_int64(g, value)
                 q = value.quant
                 scale, zero = _param_constants(g, value.name, q)
                 floated = g.new_value(f"{value.name}_dq", np.float32, value.shape)
@@ -53,7 +73,7 @@ def to_qdq(graph: Graph) -> Graph:
                 dequantized[id(value)] = floated
             g.set_input(node, index, dequantized[id(value)])
         out = node.outputs[0]
-        if out.quant is not None:
+        if out.quant is not None and not requantize:
             floated = g.new_value(f"{out.name}_f", np.float32, out.shape)
             node.outputs[0] = floated
             floated.producer = node

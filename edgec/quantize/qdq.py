@@ -108,7 +108,10 @@ class LowerQDQ(Pass):
             if node in graph.nodes and node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
                 changed |= self._lower(graph, node)
         changed |= _remove_unused_qdq(graph)
+        changed |= _lower_boundaries(graph)
+        changed |= _remove_unused_qdq(graph)
         changed |= _propagate_through_moves(graph)
+        changed |= _restore_int64_biases(graph)
         return PassResult(graph, changed)
 
     def _lower(self, graph: Graph, node: Node) -> bool:
@@ -168,6 +171,44 @@ def _remove_unused_qdq(graph: Graph) -> bool:
                 graph.remove_value(out)
                 changed = True
     return changed
+
+
+def _lower_boundaries(graph: Graph) -> bool:
+    """Q/DQ nodes that stay: their integer side carries its parameters, and a DQ → Q pair
+    becomes one requantizing QuantizeLinear (an integer input, as TFLite's QUANTIZE)."""
+    changed = False
+    for node in list(graph.nodes):
+        if node.op_type == "DequantizeLinear" and node.inputs[0].quant is None:
+            _attach(node, node.inputs[0], quant_params_of(node))
+            changed = True
+        if node.op_type != "QuantizeLinear":
+            continue
+        out = node.outputs[0]
+        if out.quant is None:
+            _attach(node, out, quant_params_of(node))
+            changed = True
+        dq = node.inputs[0].producer
+        if dq is not None and dq.op_type == "DequantizeLinear":
+            source = dq.inputs[0]
+            _attach(dq, source, quant_params_of(dq))
+            graph.set_input(node, 0, source)
+            changed = True
+    return changed
+
+
+def _restore_int64_biases(graph: Graph) -> bool:
+    """Biases edgec stored as int32 for ONNX's sake (metadata ``edgec.int64_bias``)."""
+    from edgec.quantize.export import INT64_BIAS_KEY
+
+    names = [n for n in graph.metadata.pop(INT64_BIAS_KEY, "").split(",") if n]
+    for name in names:
+        if graph.has_value(name):
+            value = graph.value(name)
+            value.const = value.const.astype(np.int64)
+            value.dtype = value.const.dtype
+            if value.quant is not None:
+                value.quant = QuantParams(value.quant.scale, value.quant.zero_point, np.int64, value.quant.axis)
+    return bool(names)
 
 
 def _propagate_through_moves(graph: Graph) -> bool:

@@ -1,0 +1,301 @@
+"""The ``compile``, ``validate`` and ``targets`` subcommands (registered in ``edgec.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from edgec.errors import EdgecError
+
+
+def split_shapes(items: list[str]) -> tuple[list[str], tuple[int, ...] | None]:
+    """``--input-shape`` items: ``NAME=dims`` fix model inputs; a bare ``dims`` is the data's."""
+    from edgec.cli import UsageError
+
+    named = [i for i in items if "=" in i]
+    bare = [i for i in items if "=" not in i]
+    if len(bare) > 1:
+        raise UsageError("--input-shape without NAME= (the sample shape) may be given once")
+    if not bare:
+        return named, None
+    try:
+        dims = tuple(int(d) for d in bare[0].split(","))
+    except ValueError:
+        raise UsageError(f"--input-shape {bare[0]!r}: expected D0,D1,…") from None
+    return named, dims
+
+
+def _add_data_options(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_argument_group(f"reading {what} data")
+    group.add_argument(
+        "--input-dtype", help="dtype of raw .bin samples (default: the model input's)"
+    )
+    group.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="[NAME=]D0,D1,…",
+        help="D0,D1,…: shape of one raw .bin sample (default: the model input's); "
+        "NAME=D0,D1,…: fix a symbolic dim of model input NAME (compile; repeatable)",
+    )
+    group.add_argument(
+        "--data-scale",
+        type=float,
+        help="scale of integer sample data (dequantized for float inputs)",
+    )
+    group.add_argument(
+        "--data-zero-point", type=int, default=0, help="zero point of integer sample data"
+    )
+
+
+# ---- compile ----------------------------------------------------------------------------------
+def configure_compile(parser: argparse.ArgumentParser) -> None:
+    from edgec.compiler import QUANTIZE_MODES
+    from edgec.quantize.observers import METHODS
+
+    parser.add_argument("model", metavar="MODEL", help="the ONNX model file")
+    parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder")
+    parser.add_argument("--backend", default="c", choices=["c"], help="code generator (default c)")
+    parser.add_argument("--target", help="board from `edgec targets` (default mps2-an386)")
+    parser.add_argument("--prefix", default="model", help="C symbol prefix (default model)")
+    parser.add_argument(
+        "--quantize",
+        default="none",
+        choices=QUANTIZE_MODES,
+        help="post-training quantization of a float model",
+    )
+    parser.add_argument("--calib", metavar="DATA", help="calibration data (.npz or a folder)")
+    parser.add_argument(
+        "--calib-method",
+        default="percentile",
+        choices=METHODS,
+        help="how activation ranges are chosen (default percentile)",
+    )
+    parser.add_argument("--calib-samples", type=int, metavar="N", help="use the first N samples")
+    parser.add_argument(
+        "--float-io", action="store_true", help="keep float inputs and outputs on a quantized model"
+    )
+    parser.add_argument(
+        "--no-bias-correction",
+        action="store_true",
+        help="do not correct biases for the mean weight-rounding error",
+    )
+    parser.add_argument(
+        "--sqnr-threshold",
+        type=float,
+        default=40.0,
+        metavar="DB",
+        help="--quantize auto: layers below this int8 SQNR run in 16x8",
+    )
+    parser.add_argument(
+        "--rounding",
+        default="tflm",
+        choices=["tflm", "float", "litert"],
+        help="requantization rounding (the C backend implements tflm)",
+    )
+    parser.add_argument(
+        "--io-layout",
+        default="declared",
+        choices=["declared", "nhwc"],
+        help="I/O layout of the generated API (default: the model's)",
+    )
+    parser.add_argument(
+        "--firmware",
+        action="store_true",
+        help="also build the target's firmware image (arm-none-eabi-gcc)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _add_data_options(parser, "calibration")
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    from edgec.cli import parse_input_shapes
+    from edgec.compiler import CompileOptions, compile_model
+    from edgec.targets import DEFAULT_TARGET, load_target
+
+    target = load_target(args.target or DEFAULT_TARGET)
+    named, data_shape = split_shapes(args.input_shape)
+    options = CompileOptions(
+        backend=args.backend,
+        target=target.name,
+        prefix=args.prefix,
+        quantize=args.quantize,
+        calib=args.calib,
+        rounding=args.rounding,
+        io_layout=args.io_layout,
+        input_shapes=parse_input_shapes(named),
+        force=args.force,
+        calib_method=args.calib_method,
+        calib_samples=args.calib_samples,
+        calib_dtype=args.input_dtype,
+        calib_shape=data_shape,
+        data_scale=args.data_scale,
+        data_zero_point=args.data_zero_point,
+        float_io=args.float_io,
+        bias_correction=not args.no_bias_correction,
+        sqnr_threshold_db=args.sqnr_threshold,
+    )
+    result = compile_model(args.model, args.out, options)
+    for notice in result.notices:
+        print(f"edgec: note: {notice}", file=sys.stderr)
+    print(f"wrote {result.out_dir}")
+    print(f"  arena    {result.arena_bytes:>10,} B")
+    print(f"  weights  {result.weight_bytes:>10,} B (flash)")
+    quant = result.reports.get("quantization")
+    if quant:
+        worst = min(
+            (r for r in quant["tensors"] if r["sqnr_db"] is not None),
+            key=lambda r: r["sqnr_db"],
+            default=None,
+        )
+        kinds = sorted(set(quant["precision"].values()))
+        line = f"  quantized {len(quant['precision'])} layers ({', '.join(kinds)})"
+        if worst:
+            line += f"; lowest SQNR {worst['sqnr_db']:.1f} dB at {worst['name']!r}"
+        print(line + " (quantization.json)")
+    if args.firmware:
+        from edgec.firmware import build_firmware
+
+        fw = build_firmware(result.out_dir, target)
+        print(
+            f"  firmware {fw.elf} ({target.name}): flash {fw.flash_bytes:,} of "
+            f"{fw.flash_capacity:,} B, RAM {fw.ram_bytes:,} of {fw.ram_capacity:,} B"
+        )
+    return 0
+
+
+# ---- validate ---------------------------------------------------------------------------------
+def configure_validate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", metavar="OUT", help="a folder written by `edgec compile`")
+    parser.add_argument("--data", required=True, metavar="DATA", help=".npz or a folder of samples")
+    parser.add_argument("--labels", metavar="CSV", help="labels (file,…,label rows)")
+    parser.add_argument(
+        "--device",
+        help="host | emulator | a serial port or URL "
+        "(default: emulator for emulated targets, else host)",
+    )
+    parser.add_argument("--samples", type=int, metavar="N", help="validate the first N samples")
+    parser.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="dump every layer on the device and name the first that diverges",
+    )
+    parser.add_argument("--report", metavar="DIR", help="report folder (default OUT/validation)")
+    parser.add_argument("--save-outputs", metavar="FILE.npy", help="write the device outputs")
+    parser.add_argument(
+        "--sanitize",
+        action="store_true",
+        help="--device host: build with AddressSanitizer and UBSan",
+    )
+    _add_data_options(parser, "sample")
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from edgec.compiler import load_manifest
+    from edgec.harness.validate import ValidateOptions, validate
+    from edgec.targets import load_target
+
+    manifest = load_manifest(args.out)
+    named, data_shape = split_shapes(args.input_shape)
+    if named:
+        from edgec.cli import UsageError
+
+        raise UsageError("validate takes the model's shapes from OUT; give --input-shape D0,D1,…")
+    device = args.device
+    if device is None:
+        target = manifest.get("target")
+        device = "emulator" if target and load_target(target).qemu is not None else "host"
+    options = ValidateOptions(
+        data=args.data,
+        labels=args.labels,
+        device=device,
+        samples=args.samples,
+        per_layer=args.per_layer,
+        report_dir=args.report,
+        save_outputs=args.save_outputs,
+        input_dtype=args.input_dtype,
+        input_shape=data_shape,
+        data_scale=args.data_scale,
+        data_zero_point=args.data_zero_point,
+        sanitize=args.sanitize,
+    )
+    report = validate(args.out, options)
+    print_report(report)
+    return 0 if report.get("bit_exact") in (None, report["samples"]) else 1
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "exact" if value > 0 else "-inf"
+        return f"{value:.{digits}g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def print_report(report: dict) -> None:
+    rows = [
+        ("samples", report["samples"]),
+        ("device", report.get("device")),
+        ("target", report.get("target")),
+    ]
+    if report.get("bit_exact") is not None:
+        rows.append(("bit-exact vs reference", f"{report['bit_exact']}/{report['samples']}"))
+    accuracy = report.get("accuracy") or {}
+    for key in ("device", "float"):
+        if key in accuracy:
+            rows.append((f"accuracy ({key})", f"{100 * accuracy[key]:.2f} %"))
+    if "agreement" in report:
+        rows.append(("top-1 agreement vs float", f"{100 * report['agreement']:.2f} %"))
+    for key, label in (
+        ("snr_db", "SNR vs float (dB)"),
+        ("max_abs_error", "max |error| vs float"),
+        ("cosine", "cosine vs float"),
+    ):
+        if key in report:
+            rows.append((label, _fmt(report[key])))
+    for unit in ("instructions", "cycles"):
+        if unit in report:
+            s = report[unit]
+            rows.append(
+                (
+                    f"{unit} / inference",
+                    f"{_fmt(int(s['median']))} (min {_fmt(int(s['min']))}, "
+                    f"max {_fmt(int(s['max']))})",
+                )
+            )
+    memory = report.get("memory", {})
+    for key in ("flash_bytes", "arena_bytes", "stack_bytes"):
+        if memory.get(key) is not None:
+            rows.append((key.replace("_", " "), f"{memory[key]:,} B"))
+    if report.get("first_divergent_layer"):
+        rows.append(("first divergent layer", report["first_divergent_layer"]))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {_fmt(value) if not isinstance(value, str) else value}")
+
+
+# ---- targets ----------------------------------------------------------------------------------
+def configure_targets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the targets as JSON")
+
+
+def run_targets(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from edgec.targets import DEFAULT_TARGET, list_targets
+
+    targets = list_targets()
+    if not targets:
+        raise EdgecError("no targets found")
+    if args.json:
+        print(json.dumps([dataclasses.asdict(t) for t in targets], indent=2, default=str))
+        return 0
+    for t in targets:
+        mark = "*" if t.name == DEFAULT_TARGET else " "
+        print(f"{mark} {t.summary()}")
+    print("(* = default target)")
+    return 0
