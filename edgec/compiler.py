@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from edgec import __version__
-from edgec.errors import EdgecError
+from edgec.errors import EdgecError, QuantizationError, ValidationError
 from edgec.ir import Graph, load_model, to_onnx
 from edgec.ir.onnx_import import read_model
 from edgec.outdir import check_destination, write_atomically, write_files
@@ -117,18 +117,30 @@ def quantize_with_options(graph: Graph, options: CompileOptions) -> tuple[Graph,
     if not options.calib:
         raise EdgecError(f"--quantize {options.quantize} needs calibration data (--calib DATA)")
     specs = [PortSpec(v.name, np.dtype(v.dtype), tuple(v.shape)) for v in graph.inputs]
-    data = load_dataset(
-        options.calib, specs, None, options.calib_dtype, options.calib_shape,
-        options.data_scale, options.data_zero_point, options.calib_samples,
-    )
+    try:
+        data = load_dataset(
+            options.calib,
+            specs,
+            None,
+            options.calib_dtype,
+            options.calib_shape,
+            options.data_scale,
+            options.data_zero_point,
+            options.calib_samples,
+        )
+    except ValidationError as exc:
+        raise QuantizationError(f"calibration data: {exc}") from None
     mode = {"int8": "int8", "int16x8": "int16x8", "auto": "auto"}[options.quantize]
     input_params = {}
     if options.data_scale is not None and mode == "int8" and not options.float_io:
         # Integer data given with its parameters: the int8 model takes it unchanged.
         input_params = {s.name: (options.data_scale, options.data_zero_point or 0) for s in specs}
     config = PTQConfig(
-        mode=mode, method=options.calib_method, float_io=options.float_io,
-        bias_correction=options.bias_correction, sqnr_threshold_db=options.sqnr_threshold_db,
+        mode=mode,
+        method=options.calib_method,
+        float_io=options.float_io,
+        bias_correction=options.bias_correction,
+        sqnr_threshold_db=options.sqnr_threshold_db,
         input_params=input_params,
     )
     model = quantize_float_graph(graph, data, config)

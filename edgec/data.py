@@ -195,10 +195,10 @@ def _convert(
     data: np.ndarray, spec: PortSpec, scale: float | None, zero_point: int | None
 ) -> np.ndarray:
     """Bring sample data to the input's dtype (dequantize or quantize as needed)."""
-    if data.dtype == spec.dtype:
-        return np.ascontiguousarray(data)
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         raise ValidationError(f"input {show_name(spec.name)}: the data holds NaN or Inf")
+    if data.dtype == spec.dtype:
+        return np.ascontiguousarray(data)
     if np.issubdtype(spec.dtype, np.floating):
         if np.issubdtype(data.dtype, np.integer):
             if scale is None:

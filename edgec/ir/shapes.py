@@ -11,7 +11,6 @@ import numpy as np
 
 from edgec.errors import ModelError, node_error
 from edgec.ir.graph import Graph, Value
-from edgec.ops.registry import TensorInfo, get_op
 
 # Largest output (in elements) computed at compile time just to learn shapes.
 PROPAGATE_LIMIT = 4096
@@ -19,9 +18,12 @@ PROPAGATE_LIMIT = 4096
 
 def infer_shapes(graph: Graph) -> None:
     """Set dtype and shape of every node output; validate every supported node."""
+    # Imported here: the registry's op modules import the IR, so the IR cannot import them first.
+    from edgec.ops.registry import TensorInfo, get_op
+
     known: dict[int, np.ndarray] = {}
 
-    def info(v: Value | None) -> TensorInfo | None:
+    def info(v: Value | None):
         if v is None:
             return None
         data = v.const if v.const is not None else known.get(id(v))

@@ -57,7 +57,9 @@ def weight_scales(node: Node, w: Value, out_axis: int) -> np.ndarray:
         raise node_error(QuantizationError, node, "weights have no quantization parameters")
     scales = np.atleast_1d(q.scale).astype(np.float32)
     if scales.size > 1 and q.axis != out_axis:
-        raise node_error(QuantizationError, node, f"weights quantized along axis {q.axis}, not the output axis")
+        raise node_error(
+            QuantizationError, node, f"weights quantized along axis {q.axis}, not the output axis"
+        )
     if np.any(np.asarray(q.zero_point) != 0):
         raise node_error(QuantizationError, node, "weights must be symmetric (zero point 0)")
     return scales
@@ -72,18 +74,31 @@ def conv_geometry(node: Node) -> dict:
     x, w = node.inputs[0], node.inputs[1]
     win = resolve_window(node, get_op("Conv"), tuple(x.shape[2:]), tuple(w.shape[2:]))
     if len(win.kernel) == 1:
-        return {"strides": (1, *win.strides), "dilations": (1, *win.dilations),
-                "pads": (0, win.pads_begin[0], 0, win.pads_end[0])}
-    return {"strides": win.strides, "dilations": win.dilations,
-            "pads": (win.pads_begin[0], win.pads_begin[1], win.pads_end[0], win.pads_end[1])}
+        return {
+            "strides": (1, *win.strides),
+            "dilations": (1, *win.dilations),
+            "pads": (0, win.pads_begin[0], 0, win.pads_end[0]),
+        }
+    return {
+        "strides": win.strides,
+        "dilations": win.dilations,
+        "pads": (win.pads_begin[0], win.pads_begin[1], win.pads_end[0], win.pads_end[1]),
+    }
 
 
 def _conv_params(node: Node):
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     (s_in, z_in), (s_out, z_out) = scale_zp(x), scale_zp(y)
     return linear.conv_params(
-        s_in, z_in, weight_scales(node, w, 0), s_out, z_out, dtype=_dtype(node),
-        group=node.attrs.get("group", 1), activation=fused_bounds(node), wide=_wide(node),
+        s_in,
+        z_in,
+        weight_scales(node, w, 0),
+        s_out,
+        z_out,
+        dtype=_dtype(node),
+        group=node.attrs.get("group", 1),
+        activation=fused_bounds(node),
+        wide=_wide(node),
         **conv_geometry(node),
     )
 
@@ -96,7 +111,9 @@ def _wide(node: Node) -> bool | None:
 def _conv(node: Node, ins, p, rounding):
     x, w = ins[0], ins[1]
     if x.ndim == 3:  # 1-d: a 2-d conv over H = 1
-        y = linear.conv2d(x[:, :, None, :], w[:, :, None, :], ins[2] if len(ins) > 2 else None, p, rounding)
+        y = linear.conv2d(
+            x[:, :, None, :], w[:, :, None, :], ins[2] if len(ins) > 2 else None, p, rounding
+        )
         return y[:, :, 0, :]
     return linear.conv2d(x, w, ins[2] if len(ins) > 2 else None, p, rounding)
 
@@ -118,8 +135,14 @@ def _fc_params(node: Node):
     _, axis = fc_layout(node)
     (s_in, z_in), (s_out, z_out) = scale_zp(x), scale_zp(y)
     return linear.fully_connected_params(
-        s_in, z_in, weight_scales(node, w, axis), s_out, z_out, dtype=_dtype(node),
-        activation=fused_bounds(node), wide=_wide(node),
+        s_in,
+        z_in,
+        weight_scales(node, w, axis),
+        s_out,
+        z_out,
+        dtype=_dtype(node),
+        activation=fused_bounds(node),
+        wide=_wide(node),
     )
 
 
@@ -135,7 +158,9 @@ def _fc(node: Node, ins, p, rounding):
 def _binary_params(node: Node):
     a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
     make = ew.add_params if node.op_type == "Add" else ew.mul_params
-    return make(*scale_zp(a), *scale_zp(b), *scale_zp(y), dtype=_dtype(node), activation=fused_bounds(node))
+    return make(
+        *scale_zp(a), *scale_zp(b), *scale_zp(y), dtype=_dtype(node), activation=fused_bounds(node)
+    )
 
 
 def _binary(node: Node, ins, p, rounding):
@@ -157,8 +182,14 @@ def _pool_params(node: Node):
     else:
         strides, pads = win.strides, (win.pads_begin[0], win.pads_begin[1], end[0], end[1])
     return pooling.pool_params(
-        *scale_zp(x), *scale_zp(y), kernel, strides=strides, pads=pads, dtype=_dtype(node),
-        activation=fused_bounds(node), count_include_pad=include_pad,
+        *scale_zp(x),
+        *scale_zp(y),
+        kernel,
+        strides=strides,
+        pads=pads,
+        dtype=_dtype(node),
+        activation=fused_bounds(node),
+        count_include_pad=include_pad,
     )
 
 
@@ -166,7 +197,11 @@ def _pool(node: Node, ins, p, rounding):
     x = ins[0]
     squeeze = x.ndim == 3
     x = x[:, :, None, :] if squeeze else x
-    y = pooling.avg_pool(x, p, rounding) if node.op_type == "AveragePool" else pooling.max_pool(x, p)
+    y = (
+        pooling.avg_pool(x, p, rounding)
+        if node.op_type == "AveragePool"
+        else pooling.max_pool(x, p)
+    )
     return y[:, :, 0, :] if squeeze else y
 
 
@@ -174,7 +209,9 @@ def _mean_axes(node: Node) -> tuple[int, ...]:
     rank = len(node.inputs[0].shape)
     if node.op_type == "GlobalAveragePool":
         return tuple(range(2, rank))
-    axes = get_op("ReduceMean").axes(node, rank, node.input(1).const if node.input(1) is not None else None)
+    axes = get_op("ReduceMean").axes(
+        node, rank, node.input(1).const if node.input(1) is not None else None
+    )
     return tuple(axes) if axes else tuple(range(rank))
 
 
@@ -196,7 +233,8 @@ def _softmax_params(node: Node):
     s_out, z_out = scale_zp(y)
     if want is None or not np.isclose(s_out, want[0], rtol=1e-6) or z_out != want[1]:
         raise node_error(
-            QuantizationError, node,
+            QuantizationError,
+            node,
             f"integer Softmax output must be quantized as {want} (TFLite), got ({s_out}, {z_out})",
         )
     return softmax.softmax_params(scale_zp(x)[0], dtype=in_dtype, output_dtype=out_dtype)
@@ -208,13 +246,20 @@ def _softmax(node: Node, ins, p, rounding):
 
 def _sigmoid_like_params(node: Node):
     kind = "logistic" if node.op_type == "Sigmoid" else "tanh"
-    return act.sigmoid_like_params(kind, *scale_zp(node.inputs[0]), *scale_zp(node.outputs[0]), dtype=_dtype(node))
+    return act.sigmoid_like_params(
+        kind, *scale_zp(node.inputs[0]), *scale_zp(node.outputs[0]), dtype=_dtype(node)
+    )
 
 
 def _leaky_params(node: Node):
     alpha = float(get_op("LeakyRelu").attr(node, "alpha"))
-    return act.leaky_relu_params(scale_zp(node.inputs[0])[0], scale_zp(node.inputs[0])[1], alpha,
-                                 *scale_zp(node.outputs[0]), dtype=_dtype(node))
+    return act.leaky_relu_params(
+        scale_zp(node.inputs[0])[0],
+        scale_zp(node.inputs[0])[1],
+        alpha,
+        *scale_zp(node.outputs[0]),
+        dtype=_dtype(node),
+    )
 
 
 def _clamp_params(node: Node):
@@ -223,8 +268,14 @@ def _clamp_params(node: Node):
     if node.op_type == "Relu":
         lo, hi = 0.0, None
     else:
-        lo, hi = get_op("Clip").bounds(node, [None, *(v.const if v is not None else None for v in node.inputs[1:])])
-    rescale = None if scale_zp(x) == scale_zp(y) else ew.requantize_params(*scale_zp(x), *scale_zp(y), _dtype(node))
+        lo, hi = get_op("Clip").bounds(
+            node, [None, *(v.const if v is not None else None for v in node.inputs[1:])]
+        )
+    rescale = (
+        None
+        if scale_zp(x) == scale_zp(y)
+        else ew.requantize_params(*scale_zp(x), *scale_zp(y), _dtype(node))
+    )
     return rescale, activation_range(_dtype(node), *scale_zp(y), lo, hi)
 
 
@@ -236,7 +287,9 @@ def _clamp(node: Node, ins, p, rounding):
 
 def _concat(node: Node, ins, p, rounding):
     params = [scale_zp(v) for v in node.inputs]
-    return ew.concat(ins, params, scale_zp(node.outputs[0]), get_op("Concat").attr(node, "axis"), rounding)
+    return ew.concat(
+        ins, params, scale_zp(node.outputs[0]), get_op("Concat").attr(node, "axis"), rounding
+    )
 
 
 def _pad_params(node: Node):
@@ -252,8 +305,11 @@ def _pad_params(node: Node):
     constant = None
     if value is not None and value.const is not None:
         raw = value.const.reshape(-1)[0]
-        constant = int(raw) if np.issubdtype(value.const.dtype, np.integer) else int(
-            ew.quantize_linear(np.array([raw], np.float32), *scale_zp(x), _dtype(node))[0])
+        constant = (
+            int(raw)
+            if np.issubdtype(value.const.dtype, np.integer)
+            else int(ew.quantize_linear(np.array([raw], np.float32), *scale_zp(x), _dtype(node))[0])
+        )
     return widths, constant
 
 
@@ -263,7 +319,7 @@ def _pad(node: Node, ins, p, rounding):
 
 
 def _quantize_params(node: Node):
-    """QuantizeLinear: float → int (ONNX rounding), or int → int requantization (TFLite QUANTIZE)."""
+    """QuantizeLinear: float → int (ONNX rounding) or int → int (TFLite QUANTIZE)."""
     x, y = node.inputs[0], node.outputs[0]
     if np.issubdtype(np.dtype(x.dtype), np.floating):
         return None

@@ -51,10 +51,13 @@ class TensorStats:
         self.histogram = counts if self.histogram is None else self.histogram + counts
 
     def bounds(self) -> tuple[float, float]:
-        """The observed range widened to include 0 (and never empty)."""
+        """The observed range widened to include 0; an all-zero tensor cannot be quantized."""
         lo, hi = min(self.lo, 0.0), max(self.hi, 0.0)
         if hi == lo:
-            hi = lo + 1e-8
+            raise QuantizationError(
+                "the tensor is 0 on every calibration sample, so it has no range to quantize "
+                "(check the calibration data, or remove the dead layer)"
+            )
         return lo, hi
 
 

@@ -57,9 +57,13 @@ class PTQConfig:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise QuantizationError(f"quantization mode {self.mode!r}: choose from {', '.join(MODES)}")
+            raise QuantizationError(
+                f"quantization mode {self.mode!r}: choose from {', '.join(MODES)}"
+            )
         if self.method not in METHODS:
-            raise QuantizationError(f"calibration method {self.method!r}: choose from {', '.join(METHODS)}")
+            raise QuantizationError(
+                f"calibration method {self.method!r}: choose from {', '.join(METHODS)}"
+            )
 
 
 @dataclass
@@ -79,7 +83,9 @@ def quantizable(node: Node) -> bool:
     if not np.issubdtype(np.dtype(node.outputs[0].dtype), np.floating):
         return False
     if node.op_type in WEIGHTED:
-        weights_const = node.inputs[1].is_const and (node.input(2) is None or node.inputs[2].is_const)
+        weights_const = node.inputs[1].is_const and (
+            node.input(2) is None or node.inputs[2].is_const
+        )
         if not weights_const or node.inputs[0].is_const:
             return False
         if node.op_type == "Gemm" and get_op("Gemm").attr(node, "transA"):
@@ -121,7 +127,13 @@ def quantize_weights(w: np.ndarray, axis: int, per_channel: bool) -> tuple[np.nd
 class _Builder:
     """Rewrites a copy of the float graph into the integer IR for one precision assignment."""
 
-    def __init__(self, graph: Graph, stats: dict[str, TensorStats], precision: dict[str, str], config: PTQConfig):
+    def __init__(
+        self,
+        graph: Graph,
+        stats: dict[str, TensorStats],
+        precision: dict[str, str],
+        config: PTQConfig,
+    ):
         self.g = graph.copy()
         self.stats = stats
         self.precision = precision
@@ -135,15 +147,27 @@ class _Builder:
             return QuantParams(np.float32(scale), zp, DTYPES[dtype])
         if value.name not in self.stats:
             raise QuantizationError(f"no calibration statistics for {value.name!r}")
-        return activation_params(self.stats[value.name], dtype, self.config)
+        try:
+            return activation_params(self.stats[value.name], dtype, self.config)
+        except QuantizationError as exc:
+            raise QuantizationError(f"tensor {value.name!r}: {exc}") from None
 
-    def _quantize_node(self, source: Value, params: QuantParams, before: Node | None, base: str) -> Value:
+    def _quantize_node(
+        self, source: Value, params: QuantParams, before: Node | None, base: str
+    ) -> Value:
         scale = self.g.add_constant(f"{base}_scale", np.asarray(params.scale, np.float32))
-        zero = self.g.add_constant(f"{base}_zero_point", np.asarray(params.zero_point, params.dtype))
+        zero = self.g.add_constant(
+            f"{base}_zero_point", np.asarray(params.zero_point, params.dtype)
+        )
         out = self.g.new_value(base, params.dtype, source.shape)
         out.quant = params
-        self.g.add_node("QuantizeLinear", [source, scale, zero], [out], before=before,
-                        name=self.g.unique_node_name(base))
+        self.g.add_node(
+            "QuantizeLinear",
+            [source, scale, zero],
+            [out],
+            before=before,
+            name=self.g.unique_node_name(base),
+        )
         return out
 
     def int_view(self, value: Value, dtype: str, reader: Node) -> Value:
@@ -166,10 +190,17 @@ class _Builder:
         if key not in self.views:
             q = value.quant
             scale = self.g.add_constant(f"{value.name}_scale", np.asarray(q.scale, np.float32))
-            zero = self.g.add_constant(f"{value.name}_zero_point", np.asarray(q.zero_point, q.dtype))
+            zero = self.g.add_constant(
+                f"{value.name}_zero_point", np.asarray(q.zero_point, q.dtype)
+            )
             out = self.g.new_value(f"{value.name}_dq", np.float32, value.shape)
-            self.g.add_node("DequantizeLinear", [value, scale, zero], [out], before=reader,
-                            name=self.g.unique_node_name(f"{value.name}_dq"))
+            self.g.add_node(
+                "DequantizeLinear",
+                [value, scale, zero],
+                [out],
+                before=reader,
+                name=self.g.unique_node_name(f"{value.name}_dq"),
+            )
             self.views[key] = out
         return self.views[key]
 
@@ -210,10 +241,15 @@ class _Builder:
     def _integer_node(self, node: Node, dtype: str) -> None:
         g = self.g
         op_type = node.op_type
-        data_inputs = [0] if op_type in WEIGHTED else [
-            i for i, v in enumerate(node.inputs)
-            if v is not None and i not in get_op(op_type).const_inputs
-        ]
+        data_inputs = (
+            [0]
+            if op_type in WEIGHTED
+            else [
+                i
+                for i, v in enumerate(node.inputs)
+                if v is not None and i not in get_op(op_type).const_inputs
+            ]
+        )
         for i in data_inputs:
             value = node.inputs[i]
             if value.is_const:  # a constant operand of Add/Mul: quantize it like an activation
@@ -273,12 +309,18 @@ class _Builder:
             wq.quant = QuantParams(scales.reshape(()), 0, np.int8)
         g.set_input(node, 1, wq)
         if b is not None:
-            bias_scale = np.broadcast_to(np.float64(x.quant.scale) * scales.astype(np.float64), (n_out,))
+            bias_scale = np.broadcast_to(
+                np.float64(x.quant.scale) * scales.astype(np.float64), (n_out,)
+            )
             wide = dtype == "int16"
             limit = 2**63 - 1 if wide else 2**31 - 1
-            bq = np.clip(np.rint(b / bias_scale), -limit, limit).astype(np.int64 if wide else np.int32)
+            bq = np.clip(np.rint(b / bias_scale), -limit, limit).astype(
+                np.int64 if wide else np.int32
+            )
             bq_value = g.add_constant(f"{(bias.name if bias is not None else node.name)}_q", bq)
-            bq_value.quant = QuantParams(bias_scale.astype(np.float32), np.zeros(n_out, np.int64), bq.dtype, 0)
+            bq_value.quant = QuantParams(
+                bias_scale.astype(np.float32), np.zeros(n_out, np.int64), bq.dtype, 0
+            )
             if bias is None:
                 node.inputs.append(None)
             g.set_input(node, 2, bq_value)
@@ -301,11 +343,17 @@ def _const_stats(data: np.ndarray) -> TensorStats:
     return stats
 
 
-def _bias_shift(node: Node, q: np.ndarray, scales: np.ndarray, w: np.ndarray, axis: int, mean: np.ndarray) -> np.ndarray:
+def _bias_shift(
+    node: Node, q: np.ndarray, scales: np.ndarray, w: np.ndarray, axis: int, mean: np.ndarray
+) -> np.ndarray:
     """Mean output error per channel caused by weight rounding: (W_q - W) · E[x]."""
     shape = [1] * w.ndim
     shape[axis] = -1
-    delta = q.astype(np.float64) * scales.astype(np.float64).reshape(shape if scales.size > 1 else [1] * w.ndim) - w
+    delta = (
+        q.astype(np.float64)
+        * scales.astype(np.float64).reshape(shape if scales.size > 1 else [1] * w.ndim)
+        - w
+    )
     if node.op_type == "Conv":
         group = node.attrs.get("group", 1)
         out_ch, in_per_group = delta.shape[:2]
@@ -336,9 +384,15 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
 
         model.layer_sqnr = layer_sqnr(graph, model.graph, data)
         for name, db in model.layer_sqnr.items():
-            if name in precision and db < config.sqnr_threshold_db and graph_op(graph, name) not in INT8_ONLY:
+            if (
+                name in precision
+                and db < config.sqnr_threshold_db
+                and graph_op(graph, name) not in INT8_ONLY
+            ):
                 precision[name] = "int16"
-        model = QuantizedModel(_Builder(graph, stats, precision, config).build(), dict(precision), model.layer_sqnr)
+        model = QuantizedModel(
+            _Builder(graph, stats, precision, config).build(), dict(precision), model.layer_sqnr
+        )
     return model
 
 

@@ -207,7 +207,9 @@ def _restore_int64_biases(graph: Graph) -> bool:
             value.const = value.const.astype(np.int64)
             value.dtype = value.const.dtype
             if value.quant is not None:
-                value.quant = QuantParams(value.quant.scale, value.quant.zero_point, np.int64, value.quant.axis)
+                value.quant = QuantParams(
+                    value.quant.scale, value.quant.zero_point, np.int64, value.quant.axis
+                )
     return bool(names)
 
 

@@ -30,9 +30,13 @@ class TensorError:
     max_abs_error: float
 
 
-def _compare(float_graph: Graph, int_graph: Graph, data: Dataset, rounding: str = "tflm") -> list[TensorError]:
+def _compare(
+    float_graph: Graph, int_graph: Graph, data: Dataset, rounding: str = "tflm"
+) -> list[TensorError]:
     float_run, int_run = Interpreter(float_graph), Interpreter(int_graph, rounding)
-    int_values = {v.name: v for v in int_graph.values() if v.quant is not None and v.quant.axis is None}
+    int_values = {
+        v.name: v for v in int_graph.values() if v.quant is not None and v.quant.axis is None
+    }
     producers = {o.name: n.op_type for n in float_graph.nodes for o in n.outputs}
     signal: dict[str, float] = {}
     noise: dict[str, float] = {}
@@ -53,7 +57,13 @@ def _compare(float_graph: Graph, int_graph: Graph, data: Dataset, rounding: str 
             noise[name] = noise.get(name, 0.0) + float(np.sum(err * err))
             worst[name] = max(worst.get(name, 0.0), float(np.max(np.abs(err))) if err.size else 0.0)
     return [
-        TensorError(name, producers[name], int_values[name].dtype.name, snr_db(signal[name], noise[name]), worst[name])
+        TensorError(
+            name,
+            producers[name],
+            int_values[name].dtype.name,
+            snr_db(signal[name], noise[name]),
+            worst[name],
+        )
         for name in signal
     ]
 
@@ -81,10 +91,20 @@ def _int_feeds(graph: Graph, feeds: dict) -> dict:
 def layer_sqnr(float_graph: Graph, int_graph: Graph, data: Dataset) -> dict[str, float]:
     """SQNR (dB) of each layer's output, keyed by the float graph's node names."""
     by_output = {e.name: e.sqnr_db for e in _compare(float_graph, int_graph, data)}
-    return {n.name: by_output[n.outputs[0].name] for n in float_graph.nodes if n.outputs[0].name in by_output}
+    return {
+        n.name: by_output[n.outputs[0].name]
+        for n in float_graph.nodes
+        if n.outputs[0].name in by_output
+    }
 
 
-def quantization_report(float_graph: Graph, int_graph: Graph, data: Dataset, precision: dict[str, str], rounding: str = "tflm") -> dict:
+def quantization_report(
+    float_graph: Graph,
+    int_graph: Graph,
+    data: Dataset,
+    precision: dict[str, str],
+    rounding: str = "tflm",
+) -> dict:
     """The per-tensor table plus the chosen precision of each layer, as a JSON-ready dict."""
     rows = _compare(float_graph, int_graph, data, rounding)
     order = {o.name: i for i, n in enumerate(float_graph.nodes) for o in n.outputs}
@@ -97,7 +117,9 @@ def quantization_report(float_graph: Graph, int_graph: Graph, data: Dataset, pre
 
 
 def _finite(row: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()
+    }
 
 
 def format_report(report: dict) -> str:
@@ -105,7 +127,8 @@ def format_report(report: dict) -> str:
     for row in report["tensors"]:
         sqnr = "exact" if row["sqnr_db"] is None else f"{row['sqnr_db']:.1f}"
         name = row["name"] if len(row["name"]) <= 40 else row["name"][:37] + "..."
-        lines.append(f"{name!s:<40} {row['op']:<18} {row['dtype']:<6} {sqnr:>8} {row['max_abs_error']:>10.4g}")
+        error = row["max_abs_error"]
+        lines.append(f"{name!s:<40} {row['op']:<18} {row['dtype']:<6} {sqnr:>8} {error:>10.4g}")
     return "\n".join(lines)
 
 
