@@ -1,5 +1,5 @@
 # edgec developer tasks. Every target sets up .venv first when needed (and only then).
-#   make demo   the main job (for now: analyze the keyword-spotting model)
+#   make demo   the main job: the int8 digits CNN compiled for mps2-an386, validated on QEMU
 #   make test   the test suite, two workers
 #   make lint   ruff check and ruff format --check
 
@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Touched after a successful install; reinstalls when pyproject.toml changes.
 STAMP := $(VENV)/.edgec-installed
-DEMO_MODEL ?= ../shared/models/kws_dscnn/kws_ref_model_float32.onnx
+DEMO_OUT ?= build/demo
 
 .PHONY: setup test lint demo clean
 
@@ -26,8 +26,13 @@ lint: setup
 	$(BIN)/ruff check edgec tests
 	$(BIN)/ruff format --check edgec tests
 
+# The project's own model and data (examples/digits): quantize to int8 with 200 calibration
+# images, generate C, build the Cortex-M4F firmware, run all 359 test digits on the
+# emulated board and print the report (bit-exact count, accuracy, instructions, memory).
 demo: setup
-	$(BIN)/edgec analyze $(DEMO_MODEL)
+	$(BIN)/edgec compile examples/digits/digits_cnn.onnx -o $(DEMO_OUT) --target mps2-an386 \
+		--quantize int8 --calib examples/digits/calib.npz --force
+	$(BIN)/edgec validate $(DEMO_OUT) --data examples/digits/test.npz --device emulator
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

@@ -63,3 +63,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
         failed = sum(1 for _, outcome in nodes.values() if outcome != "passed")
         shown = ", ".join(f"{count} {status}" for status, count in sorted(reasons.items()))
         write(f"onnx node cases of registered ops: {len(nodes)} ({shown}); {failed} failed")
+
+
+def needs_tools(*tools: str):
+    """Skip when an external tool is missing, except in CI, where .ci/run installs them all:
+    there the test runs and fails, so a missing toolchain never hides behind a skip."""
+    import shutil
+
+    missing = [t for t in tools if shutil.which(t) is None]
+    return pytest.mark.skipif(
+        bool(missing) and not os.environ.get("CI"), reason=f"needs {', '.join(missing)}"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 import time
@@ -22,11 +21,9 @@ from edgec.harness.device import DeviceClient, run_on_device
 from edgec.harness.emulator import Emulator
 from edgec.harness.host import run_on_host
 from edgec.harness.validate import ValidateOptions, port_specs
+from tests.conftest import needs_tools
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc",
-)
+pytestmark = needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
 KWS_SCALE, KWS_ZERO = 0.5847029089927673, 83  # the float model takes (q - 83) * scale
 SAMPLES = 20
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -13,10 +12,9 @@ from edgec.compiler import CompileOptions, compile_model
 from edgec.errors import TargetError
 from edgec.firmware import build_firmware
 from edgec.targets import list_targets, load_target
+from tests.conftest import needs_tools
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("arm-none-eabi-gcc") is None, reason="no ARM toolchain"
-)
+pytestmark = needs_tools("arm-none-eabi-gcc")
 
 # What readelf -A must say for each core: the flags in the target file reached the compiler.
 CPU_ATTRIBUTES = {

@@ -5,7 +5,6 @@ clear error naming the sample; a wrong number is never accepted."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import struct
 import sys
@@ -27,13 +26,11 @@ from edgec.harness.device import DeviceClient, DeviceOptions, DeviceResetError, 
 from edgec.harness.emulator import Emulator
 from edgec.harness.link import Link, PipeLink, SerialLink, is_serial_spec, open_link
 from edgec.harness.validate import ValidateOptions, port_specs
+from tests.conftest import needs_tools
 
 SAMPLES = 6
 KWS_SCALE, KWS_ZERO = 0.5847029089927673, 83
-needs_qemu = pytest.mark.skipif(
-    shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-    reason="needs qemu-system-arm and arm-none-eabi-gcc",
-)
+needs_qemu = needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
 
 
 class FaultProxy:

@@ -8,7 +8,6 @@ device fails part-way, for the samples that completed.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from edgec.compiler import file_sha256, has_qdq, load_manifest
 from edgec.data import Dataset, PortSpec, load_dataset
 from edgec.errors import EdgecError, ValidationError
 from edgec.harness import metrics
+from edgec.harness.report import load_memory, predictions, write_html, write_json
 from edgec.interp import Interpreter
 from edgec.ir import Graph, load_model
 
@@ -53,7 +53,9 @@ class DeviceRun:
     memory: dict = field(default_factory=dict)
     error: str | None = None
     device: str = "host"
-    layers: list[list[np.ndarray]] = field(default_factory=list)  # per sample, per step (--per-layer)
+    layers: list[list[np.ndarray]] = field(
+        default_factory=list
+    )  # per sample, per step (--per-layer)
 
 
 def reference_graph(out_dir: Path) -> Graph:
@@ -165,6 +167,12 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     report = build_report(manifest, graph, subset, run, reference, float_outputs(manifest, subset))
     report["wall_seconds"] = round(time.monotonic() - started, 3)
+    if run.layers:
+        from edgec.harness.layers import compare_layers
+
+        report.update(compare_layers(manifest, load_memory(out_dir), graph, subset, run))
+    if run.error:
+        report["error"] = run.error
     write_report(report, run, options, out_dir)
     if run.error:
         raise EdgecError(f"{run.error} (report written for {done} completed samples)")
@@ -217,6 +225,9 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
         report["accuracy"] = {"device": metrics.accuracy(primary_device, data.labels)}
         if float_outs is not None:
             report["accuracy"]["float"] = metrics.accuracy(primary_float, data.labels)
+        report["predictions"] = predictions(
+            primary_device, data.labels, primary_float if float_outs is not None else None
+        )
     if run.count_unit and run.counts:
         report[run.count_unit] = metrics.summary(run.counts)
     report["memory"] = {
@@ -239,14 +250,5 @@ def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir
         )
     report_dir = Path(options.report_dir) if options.report_dir else out_dir / "validation"
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.json").write_text(
-        json.dumps(report, indent=2, default=_json_default) + "\n"
-    )
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    raise TypeError(type(value))
+    write_json(report, report_dir / "report.json")
+    write_html(report, load_memory(out_dir), report_dir / "report.html")

@@ -70,8 +70,11 @@ class FuseActivation(Pass):
             if producer is None:
                 continue
             fused = as_fused(act)
-            if not graph.bypass(act.outputs[0], act.inputs[0]):
+            name, source = act.outputs[0].name, act.inputs[0]
+            if not graph.bypass(act.outputs[0], source):
                 continue
+            if not graph.has_value(name):  # the fused value keeps the activation's name
+                graph.rename_value(source, name)
             graph.remove_node(act)
             producer.fused = fused
             for bound in act.inputs[1:]:

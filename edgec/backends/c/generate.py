@@ -98,6 +98,7 @@ def memory_report(gen: GeneratedC) -> dict:
                 "first_step": b.first,
                 "last_step": b.last,
                 "alias_of": b.alias_of,
+                "layout": b.layout,
             }
             for b in program.buffers.values()
         ],

@@ -50,7 +50,7 @@ class Lowering:
         name = self._fresh("t")
         shape = L.memory_shape(value.shape, layout)
         self.program.buffers[name] = TensorBuffer(
-            name, np.dtype(value.dtype), shape, value.name, first=first
+            name, np.dtype(value.dtype), shape, value.name, first=first, layout=layout
         )
         self._stored[(id(value), layout)] = name
         self._primary.setdefault(id(value), layout)
@@ -79,6 +79,7 @@ class Lowering:
                 value.name,
                 first=len(self.program.calls),
                 alias_of=source,
+                layout=layout,
             )
         else:
             name = self._new_buffer(value, layout, first=len(self.program.calls))
@@ -131,6 +132,7 @@ class Lowering:
             value.name,
             first=len(self.program.calls),
             alias_of=source_buffer,
+            layout=layout,
         )
         self._stored[(id(value), layout)] = name
         self._primary.setdefault(id(value), layout)
@@ -177,18 +179,30 @@ def emitter_for(node: Node) -> Emitter | None:
 
     if node.op_type in BOUNDARY_EMITTERS:
         return BOUNDARY_EMITTERS[node.op_type]
-    if node.op_type in MOVE_EMITTERS:
-        return MOVE_EMITTERS[node.op_type]
     out = node.outputs[0]
+    integer = out.quant is not None or (
+        out.dtype is not None and np.issubdtype(out.dtype, np.integer)
+    )
+    if node.op_type in MOVE_EMITTERS:
+        move = MOVE_EMITTERS[node.op_type]
+        # A byte copy that declines an integer node (e.g. Concat of differently quantized
+        # inputs) hands it to the integer kernel of the same op, if there is one.
+        if integer and move.check(node) is not None:
+            return _int_emitters().get(node.op_type, move)
+        return move
     if out.dtype == np.float32 and node.op_type in FLOAT_EMITTERS:
         return FLOAT_EMITTERS[node.op_type]
-    if out.quant is not None or (out.dtype is not None and np.issubdtype(out.dtype, np.integer)):
-        try:
-            from edgec.backends.c.emit_int import INT_EMITTERS
-        except ImportError:
-            return None
-        return INT_EMITTERS.get(node.op_type)
+    if integer:
+        return _int_emitters().get(node.op_type)
     return None
+
+
+def _int_emitters() -> dict[str, Emitter]:
+    try:
+        from edgec.backends.c.emit_int import INT_EMITTERS
+    except ImportError:
+        return {}
+    return INT_EMITTERS
 
 
 def check_supported(graph: Graph) -> None:

@@ -26,6 +26,7 @@ class TensorBuffer:
     last: int = -1  # last call index that reads it
     alias_of: str | None = None
     offset: int = -1
+    layout: str = "logical"  # "logical" (ONNX order) or "channels_last"
 
     @property
     def nbytes(self) -> int:
