@@ -91,7 +91,7 @@ def prepare_graph(
 ) -> Graph:
     """Import and process a model the way ``compile`` does, without generating code."""
     from edgec.passes import fold
-    from edgec.quantize.qdq import lower_qdq
+    from edgec.quantize.qdq import lower_and_fold
 
     notices = notices if notices is not None else []
     graph = load_model(model, options.input_shapes, notices)
@@ -99,8 +99,7 @@ def prepare_graph(
     if has_qdq(graph):
         if options.quantize not in ("none", None):
             raise EdgecError("the model is already quantized (QDQ); drop --quantize")
-        graph = lower_qdq(graph)
-        graph = fold(graph)
+        graph = lower_and_fold(graph)
     elif options.quantize not in ("none", None):
         graph, report = quantize_with_options(graph, options)
         if reports is not None:

@@ -16,6 +16,7 @@ from edgec.passes import (
     EliminateIdentity,
     FoldBatchNorm,
     FuseActivation,
+    FuseMatMulAdd,
     Pass,
     PassManager,
     PassResult,
@@ -131,6 +132,7 @@ def test_fold_passes_order():
         ConstantFolding,
         FoldBatchNorm,
         CanonicalizeTransposeReshape,
+        FuseMatMulAdd,
         FuseActivation,
         EliminateDeadCode,
     ]

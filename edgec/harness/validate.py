@@ -61,11 +61,11 @@ class DeviceRun:
 def reference_graph(out_dir: Path) -> Graph:
     """The processed graph the generated code implements, rebuilt from reference.onnx."""
     from edgec.passes import fold
-    from edgec.quantize.qdq import lower_qdq
+    from edgec.quantize.qdq import lower_and_fold
 
     graph = fold(load_model(out_dir / "reference.onnx"))
     if has_qdq(graph):
-        graph = fold(lower_qdq(graph))
+        graph = lower_and_fold(graph)
     return graph
 
 
@@ -230,6 +230,7 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
         )
     if run.count_unit and run.counts:
         report[run.count_unit] = metrics.summary(run.counts)
+        report[f"{run.count_unit}_per_sample"] = [int(c) for c in run.counts]
     report["memory"] = {
         "flash_bytes": run.memory.get("flash_bytes", manifest["weight_bytes"]),
         "arena_bytes": manifest["arena_bytes"],

@@ -5,6 +5,7 @@ from edgec.passes.base import Pass, PassManager, PassResult, run_passes
 from edgec.passes.batchnorm_fold import FoldBatchNorm
 from edgec.passes.constant_fold import ConstantFolding
 from edgec.passes.dead_code import EliminateDeadCode
+from edgec.passes.gemm_fusion import FuseMatMulAdd
 from edgec.passes.identity import EliminateIdentity
 from edgec.passes.pipelines import fold, fold_passes
 from edgec.passes.transpose_reshape import CanonicalizeTransposeReshape
@@ -16,6 +17,7 @@ __all__ = [
     "EliminateIdentity",
     "FoldBatchNorm",
     "FuseActivation",
+    "FuseMatMulAdd",
     "Pass",
     "PassManager",
     "PassResult",

@@ -8,18 +8,20 @@ from edgec.passes.base import Pass, PassManager
 from edgec.passes.batchnorm_fold import FoldBatchNorm
 from edgec.passes.constant_fold import ConstantFolding
 from edgec.passes.dead_code import EliminateDeadCode
+from edgec.passes.gemm_fusion import FuseMatMulAdd
 from edgec.passes.identity import EliminateIdentity
 from edgec.passes.transpose_reshape import CanonicalizeTransposeReshape
 
 
 def fold_passes(keep_qdq: bool = True) -> list[Pass]:
     """Identity removal, constant folding, BN folding, transpose/reshape canonicalization,
-    activation fusion and dead-code elimination, in that order."""
+    MatMul + Add → Gemm, activation fusion and dead-code elimination, in that order."""
     return [
         EliminateIdentity(),
         ConstantFolding(keep_qdq=keep_qdq),
         FoldBatchNorm(),
         CanonicalizeTransposeReshape(),
+        FuseMatMulAdd(),
         FuseActivation(),
         EliminateDeadCode(),
     ]

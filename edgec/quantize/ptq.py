@@ -308,6 +308,11 @@ class _Builder:
         else:
             wq.quant = QuantParams(scales.reshape(()), 0, np.int8)
         g.set_input(node, 1, wq)
+        if b is not None and node.op_type == "MatMul":
+            if len(x.shape) == 2:
+                node.op_type = "Gemm"  # a bias needs Gemm's C input (B stays [K, N])
+            else:
+                b = None  # a batched MatMul has no bias slot: no correction
         if b is not None:
             bias_scale = np.broadcast_to(
                 np.float64(x.quant.scale) * scales.astype(np.float64), (n_out,)

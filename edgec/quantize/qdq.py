@@ -178,7 +178,11 @@ def _lower_boundaries(graph: Graph) -> bool:
     becomes one requantizing QuantizeLinear (an integer input, as TFLite's QUANTIZE)."""
     changed = False
     for node in list(graph.nodes):
-        if node.op_type == "DequantizeLinear" and node.inputs[0].quant is None:
+        if (
+            node.op_type == "DequantizeLinear"
+            and node.inputs[0].quant is None
+            and not node.inputs[0].is_const
+        ):
             _attach(node, node.inputs[0], quant_params_of(node))
             changed = True
         if node.op_type != "QuantizeLinear":
@@ -231,6 +235,14 @@ def _propagate_through_moves(graph: Graph) -> bool:
                 out.quant = src.quant
                 changed = True
     return changed
+
+
+def lower_and_fold(graph: Graph) -> Graph:
+    """Lower a folded QDQ graph, then fold again; DQ nodes left on constants (weights of ops
+    that stay float) fold into float weights, remaining Q/DQ are real conversions."""
+    from edgec.passes import fold
+
+    return fold(lower_qdq(graph), keep_qdq=False)
 
 
 def lower_qdq(graph: Graph) -> Graph:
