@@ -52,7 +52,9 @@ def emit_alias(lw: Lowering, node: Node) -> None:
 
 
 def check_alias(node: Node) -> str | None:
-    if not _same_quant([node.inputs[0], node.outputs[0]]) and node.outputs[0].quant is not None:
+    x, y = node.inputs[0], node.outputs[0]
+    # An unquantized integer input (a model input the QDQ form left bare) is taken as is.
+    if x.quant is not None and y.quant is not None and not _same_quant([x, y]):
         return "input and output quantization differ"
     return None
 
@@ -162,6 +164,8 @@ def emit_pad(lw: Lowering, node: Node) -> None:
 
 
 def check_pad(node: Node) -> str | None:
+    if node.outputs[0].quant is not None and not _same_quant([node.inputs[0], node.outputs[0]]):
+        return "input and output quantization differ"
     if get_op("Pad").attr(node, "mode") != "constant":
         return "only constant padding"
     pads = node.input(1).const if node.input(1) is not None else None

@@ -177,12 +177,15 @@ def emitter_for(node: Node) -> Emitter | None:
     from edgec.backends.c.emit_float import BOUNDARY_EMITTERS, FLOAT_EMITTERS
     from edgec.backends.c.emit_move import MOVE_EMITTERS
 
-    if node.op_type in BOUNDARY_EMITTERS:
-        return BOUNDARY_EMITTERS[node.op_type]
     out = node.outputs[0]
     integer = out.quant is not None or (
         out.dtype is not None and np.issubdtype(out.dtype, np.integer)
     )
+    if node.op_type in BOUNDARY_EMITTERS:
+        x = node.inputs[0]
+        if integer and x.dtype is not None and np.issubdtype(x.dtype, np.integer):
+            return _int_emitters().get(node.op_type)  # int → int: a requantization
+        return BOUNDARY_EMITTERS[node.op_type]
     if node.op_type in MOVE_EMITTERS:
         move = MOVE_EMITTERS[node.op_type]
         # A byte copy that declines an integer node (e.g. Concat of differently quantized

@@ -1,5 +1,265 @@
-/* edgec integer kernels (int8, 16x8): TFLite Micro semantics. Included by edgec_kernels.h. */
+/*
+ * edgec integer kernels (int8, and 16x8: int16 activations with int8 weights), with the
+ * semantics of TensorFlow Lite Micro's reference kernels, bit for bit. Included by
+ * edgec_kernels.h; the portable C sources are the reference that optimized variants must match.
+ *
+ * Conventions (beyond edgec_kernels.h)
+ * - Activations are affine-quantized per tensor: real = scale * (q - zero_point). Parameters
+ *   derived from scales (multipliers, shifts, clamps) are computed by the compiler exactly as
+ *   TFLM's Prepare does and written into the parameter struct.
+ * - Requantization is TFLM's MultiplyByQuantizedMultiplier (see edgec_fixedpoint.h): a
+ *   multiplier in [2^30, 2^31) (0 for a zero scale) and a shift in [-31, 30].
+ * - Per-channel arrays (out_mult, out_shift, bias) have one entry per output channel.
+ * - Weights are int8, symmetric (zero point 0). Biases are int32 for int8 activations and
+ *   int64 for int16 activations (`wide` selects the int64 requantization; wide = 0 means
+ *   TFLM's 32-bit accumulator path, used when the model stored an int32 bias).
+ * - act_min/act_max are quantized clamp bounds within the activation type's range.
+ * - int16 activations have zero point 0 (the s16 conv and FC structs have no zero points).
+ * - Accumulators: int32 for int8 (exact while taps * 255 * 128 + |bias| < 2^31, about 65,000
+ *   taps per output, as in TFLM), int64 for 16x8.
+ * - Outputs must not overlap inputs (the planner never lets them), except that the
+ *   elementwise kernels (same element type) also work in place.
+ * - Private helpers live in edgec_fixedpoint.h, included only by the kernel sources.
+ */
 #ifndef EDGEC_KERNELS_INT_H
 #define EDGEC_KERNELS_INT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- convolution (NHWC input and output) --------------------------------------------- */
+
+/* General and grouped convolution; weights [out_c][kh][kw][in_c / groups]. The 1x1 variant
+ * (kh = kw = 1, no padding, groups = 1) reads one input pixel per output pixel. */
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t groups;
+    int32_t input_zero_point, output_zero_point;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int32_t *bias; /* [out_c] or NULL */
+    const int32_t *out_mult, *out_shift;
+} edgec_conv_s8_t;
+void edgec_conv_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *output);
+void edgec_conv_1x1_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t groups;
+    int32_t wide;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int64_t *bias; /* [out_c] or NULL */
+    const int32_t *out_mult, *out_shift;
+} edgec_conv_s16_t;
+void edgec_conv_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output);
+
+/* Depthwise convolution; output channel o reads input channel o / depth_multiplier;
+ * weights [kh][kw][out_c]. */
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t depth_multiplier;
+    int32_t input_zero_point, output_zero_point;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *out_mult, *out_shift;
+} edgec_dwconv_s8_t;
+void edgec_dwconv_s8(const edgec_dwconv_s8_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t depth_multiplier;
+    int32_t wide;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int64_t *bias;
+    const int32_t *out_mult, *out_shift;
+} edgec_dwconv_s16_t;
+void edgec_dwconv_s16(const edgec_dwconv_s16_t *p, const int16_t *input, int16_t *output);
+
+/* ---- fully connected: out[b][o] = requant(sum_i (in[b][i] - zp) * weights[o][i] + bias[o]) */
+typedef struct {
+    int32_t batches, in_features, out_features;
+    int32_t input_zero_point, output_zero_point;
+    int32_t act_min, act_max;
+    const int8_t *weights; /* [out_features][in_features] */
+    const int32_t *bias;
+    const int32_t *out_mult, *out_shift;
+} edgec_fc_s8_t;
+void edgec_fc_s8(const edgec_fc_s8_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t batches, in_features, out_features;
+    int32_t wide;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int64_t *bias;
+    const int32_t *out_mult, *out_shift;
+} edgec_fc_s16_t;
+void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output);
+
+/* ---- broadcasting Add and Mul over a 4-d loop (strides in elements, 0 = broadcast) ----- */
+
+/* Both inputs are shifted left by left_shift (20 for int8, 15 for int16), rescaled to a common
+ * scale, summed, and rescaled to the output. */
+typedef struct {
+    int32_t dims[4];
+    int32_t a_stride[4], b_stride[4];
+    int32_t a_zero_point, b_zero_point, output_zero_point;
+    int32_t left_shift;
+    int32_t a_mult, a_shift, b_mult, b_shift, out_mult, out_shift;
+    int32_t act_min, act_max;
+} edgec_add_int_t;
+void edgec_add_s8(const edgec_add_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_add_s16(const edgec_add_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* The product of the centered inputs, requantized once. */
+typedef struct {
+    int32_t dims[4];
+    int32_t a_stride[4], b_stride[4];
+    int32_t a_zero_point, b_zero_point, output_zero_point;
+    int32_t out_mult, out_shift;
+    int32_t act_min, act_max;
+} edgec_mul_int_t;
+void edgec_mul_s8(const edgec_mul_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_mul_s16(const edgec_mul_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* ---- pooling (NHWC; input and output share the quantization) --------------------------- */
+
+/* The average rounds half away from zero and divides by the window positions inside the input;
+ * with count_include_pad the padded positions count as input_zero_point and the divisor is
+ * kh * kw. The max never picks padding. */
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+    int32_t count_include_pad;
+    int32_t input_zero_point;
+    int32_t act_min, act_max;
+} edgec_pool_int_t;
+void edgec_avgpool_s8(const edgec_pool_int_t *p, const int8_t *input, int8_t *output);
+void edgec_avgpool_s16(const edgec_pool_int_t *p, const int16_t *input, int16_t *output);
+void edgec_maxpool_s8(const edgec_pool_int_t *p, const int8_t *input, int8_t *output);
+void edgec_maxpool_s16(const edgec_pool_int_t *p, const int16_t *input, int16_t *output);
+
+/* TFLM MEAN over the middle axis of [outer][count][inner]: the centered sum, requantized once
+ * (1 / count is folded into out_mult / out_shift). */
+typedef struct {
+    int32_t outer, count, inner;
+    int32_t input_zero_point, output_zero_point;
+    int32_t out_mult, out_shift;
+} edgec_mean_int_t;
+void edgec_mean_s8(const edgec_mean_int_t *p, const int8_t *input, int8_t *output);
+void edgec_mean_s16(const edgec_mean_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- softmax over the middle axis of [outer][axis_size][inner] --------------------------- */
+
+/* int8 input: gemmlowp exp of the difference to the row maximum scaled to Q5.26
+ * (input_mult, input_left_shift), differences below diff_min contribute nothing. Output int8
+ * (scale 1/256, zero point -128) or int16 (1/65536, -32768).
+ * int16 input (scale 1/32768 out, zero point 0): interpolated 513-entry tables exp on [-10, 0]
+ * and 1 / (1 + x) on [0, 1]; input_mult / input_left_shift are a multiplier and shift. */
+typedef struct {
+    int32_t outer, axis_size, inner;
+    int32_t input_mult, input_left_shift, diff_min;
+    const int16_t *exp_table;        /* int16 input only, else NULL */
+    const int16_t *reciprocal_table; /* int16 input only, else NULL */
+} edgec_softmax_int_t;
+void edgec_softmax_s8(const edgec_softmax_int_t *p, const int8_t *input, int8_t *output);
+void edgec_softmax_s8_s16(const edgec_softmax_int_t *p, const int8_t *input, int16_t *output);
+void edgec_softmax_s16(const edgec_softmax_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- elementwise activations --------------------------------------------------------------- */
+
+/* Logistic and Tanh. int8: the centered input rescaled to Q4 (input_mult, input_left_shift);
+ * |x - zp| >= input_range_radius saturates; output scale 1/256, zp -128 (Logistic) or 1/128, 0
+ * (Tanh). int16: the input scaled by input_mult >> input_left_shift (input_mult = 0: a
+ * power-of-two input scale, factor 3) interpolates TFLite's 256-entry sigmoid table `table`. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point;
+    int32_t input_mult, input_left_shift, input_range_radius;
+    const uint16_t *table; /* int16 only, else NULL */
+} edgec_sigmoid_int_t;
+void edgec_logistic_s8(const edgec_sigmoid_int_t *p, const int8_t *input, int8_t *output);
+void edgec_logistic_s16(const edgec_sigmoid_int_t *p, const int16_t *input, int16_t *output);
+void edgec_tanh_s8(const edgec_sigmoid_int_t *p, const int8_t *input, int8_t *output);
+void edgec_tanh_s16(const edgec_sigmoid_int_t *p, const int16_t *input, int16_t *output);
+
+/* HardSwish in 16-bit fixed point (TFLite reference_ops::HardSwish); int16 multipliers. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t output_mult, output_exponent; /* exponent in [-15, 0] */
+    int32_t reluish_mult, reluish_exponent; /* exponent in [-15, 16] */
+} edgec_hard_swish_s8_t;
+void edgec_hard_swish_s8(const edgec_hard_swish_s8_t *p, const int8_t *input, int8_t *output);
+
+/* LeakyRelu: identity_* requantizes x >= zero point, alpha_* (a negative multiplier for a
+ * negative alpha) the rest; saturates to the type's range. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t identity_mult, identity_shift, alpha_mult, alpha_shift;
+} edgec_leaky_relu_int_t;
+void edgec_leaky_relu_s8(const edgec_leaky_relu_int_t *p, const int8_t *input, int8_t *output);
+void edgec_leaky_relu_s16(const edgec_leaky_relu_int_t *p, const int16_t *input, int16_t *output);
+
+/* Relu / Relu6 / Clip: optional requantization (requantize != 0), then clamp to
+ * [act_min, act_max]. */
+typedef struct {
+    int32_t size;
+    int32_t requantize;
+    int32_t input_zero_point, output_zero_point;
+    int32_t mult, shift;
+    int32_t act_min, act_max;
+} edgec_clamp_int_t;
+void edgec_clamp_s8(const edgec_clamp_int_t *p, const int8_t *input, int8_t *output);
+void edgec_clamp_s16(const edgec_clamp_int_t *p, const int16_t *input, int16_t *output);
+
+/* Requantization between integer tensors (TFLite QUANTIZE, ONNX QuantizeLinear of an integer
+ * input): out = saturate(requant(in - input_zero_point) + output_zero_point). */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t mult, shift;
+} edgec_requantize_int_t;
+void edgec_requantize_s8_s8(const edgec_requantize_int_t *p, const int8_t *input, int8_t *output);
+void edgec_requantize_s8_s16(const edgec_requantize_int_t *p, const int8_t *input, int16_t *output);
+void edgec_requantize_s16_s8(const edgec_requantize_int_t *p, const int16_t *input, int8_t *output);
+void edgec_requantize_s16_s16(const edgec_requantize_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- concatenation with requantization ----------------------------------------------------- */
+
+/* For each of `outer` steps, input i contributes inner[i] elements; an input whose quantization
+ * differs from the output's (requantize[i] != 0) is rescaled on the way (TFLite's QUANTIZE). */
+typedef struct {
+    int32_t n_inputs;
+    int32_t outer;
+    int32_t output_zero_point;
+    const int32_t *inner;
+    const int32_t *requantize;
+    const int32_t *input_zero_point;
+    const int32_t *mult;
+    const int32_t *shift;
+} edgec_concat_int_t;
+void edgec_concat_s8(const edgec_concat_int_t *p, const void *const *inputs, int8_t *output);
+void edgec_concat_s16(const edgec_concat_int_t *p, const void *const *inputs, int16_t *output);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* EDGEC_KERNELS_INT_H */

@@ -1,0 +1,268 @@
+/*
+ * edgec fixed-point helpers of the integer kernels (private to the kernel sources).
+ *
+ * The C twin of edgec/quantize/fixedpoint.py, function for function: TFLite Micro's
+ * requantization (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT, and the int64
+ * variant of the 16x8 kernels) and the gemmlowp fixed-point functions that Softmax, Logistic
+ * and Tanh use. A Q(m) value is an int32 with m integer bits and 31 - m fractional bits.
+ *
+ * Portability: sums that the numpy reference wraps to 32 bits wrap here through uint32
+ * (signed overflow would be undefined); left shifts of possibly negative values are
+ * multiplications; right shifts of negative values are arithmetic (as on every compiler
+ * edgec targets: GCC, Clang, Arm Compiler, IAR).
+ */
+#ifndef EDGEC_FIXEDPOINT_H
+#define EDGEC_FIXEDPOINT_H
+
+#include <stdint.h>
+
+#define EDGEC_INT32_MIN (-2147483647 - 1)
+#define EDGEC_INT32_MAX 2147483647
+
+static inline int32_t edgec_fp_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b); /* two's-complement wrap */
+}
+
+static inline int32_t edgec_fp_sub(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+static inline int32_t edgec_fp_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* round(a * b / 2^31), ties away from zero; INT32_MIN * INT32_MIN saturates (ARM VQRDMULH). */
+static inline int32_t edgec_fp_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab, nudge;
+    if (a == b && a == EDGEC_INT32_MIN) {
+        return EDGEC_INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates */
+}
+
+/* x / 2^exponent rounded to nearest, ties away from zero; exponent in [0, 31]. */
+static inline int32_t edgec_fp_rdbpot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/*
+ * TFLM MultiplyByQuantizedMultiplier: x * multiplier * 2^(shift - 31), double rounding.
+ * Valid ranges: multiplier in (INT32_MIN, INT32_MAX] (negative only for LeakyRelu's alpha,
+ * computed as -(x * |multiplier|)), shift in [-31, 30], x * 2^max(shift, 0) within int32.
+ * The compiler checks these when it derives the parameters.
+ */
+static inline int32_t edgec_fp_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    const int32_t magnitude = multiplier < 0 ? -multiplier : multiplier;
+    const int32_t result = edgec_fp_rdbpot(edgec_fp_srdhm(x * (int32_t)(1 << left), magnitude), right);
+    return multiplier < 0 ? -result : result;
+}
+
+/*
+ * The int64-accumulator variant (16x8 kernels): the multiplier is reduced to 16 bits, then one
+ * rounding (half up) shift by 15 - shift. Ranges: x in [-2^47, 2^47), multiplier in
+ * [0, INT32_MAX], shift in [-31, 7]. The result is truncated to 32 bits as TFLM's cast does.
+ */
+static inline int32_t edgec_fp_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced =
+        multiplier < 0x7FFF0000 ? ((int64_t)multiplier + (1 << 15)) >> 16 : (int64_t)0x7FFF;
+    const int32_t total = 15 - shift;
+    const int64_t result = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
+    return (int32_t)(uint32_t)(uint64_t)result;
+}
+
+/* ---- gemmlowp fixed point (Softmax, Logistic, Tanh) ------------------------------------ */
+
+/* (a + b) / 2 rounded to nearest, ties away from zero (ARM VRHADD). */
+static inline int32_t edgec_fp_rounding_half_sum(int32_t a, int32_t b)
+{
+    const int64_t total = (int64_t)a + (int64_t)b;
+    return (int32_t)((total + (total >= 0 ? 1 : -1)) / 2);
+}
+
+/* x * 2^exponent: saturating for exponent > 0, rounding for exponent < 0. */
+static inline int32_t edgec_fp_mul_pot(int32_t x, int32_t exponent)
+{
+    int32_t threshold;
+    if (exponent == 0) {
+        return x;
+    }
+    if (exponent < 0) {
+        return edgec_fp_rdbpot(x, -exponent);
+    }
+    threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
+    if (x > threshold) {
+        return EDGEC_INT32_MAX;
+    }
+    if (x < -threshold) {
+        return EDGEC_INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* Change the number of integer bits of a fixed-point value (gemmlowp Rescale). */
+static inline int32_t edgec_fp_rescale(int32_t x, int32_t src_bits, int32_t dst_bits)
+{
+    return edgec_fp_mul_pot(x, src_bits - dst_bits);
+}
+
+/* exp(a) for a in [-1/4, 0), Q0 in and out: Taylor series around -1/8. */
+static inline int32_t edgec_fp_exp_quarter(int32_t a)
+{
+    const int32_t constant_term = 1895147668; /* exp(-1/8) */
+    const int32_t one_third = 715827883;
+    const int32_t x = edgec_fp_add(a, 1 << 28);
+    const int32_t x2 = edgec_fp_srdhm(x, x);
+    const int32_t x3 = edgec_fp_srdhm(x2, x);
+    const int32_t x4 = edgec_fp_srdhm(x2, x2);
+    const int32_t x4_over_4 = edgec_fp_mul_pot(x4, -2);
+    const int32_t poly = edgec_fp_mul_pot(
+        edgec_fp_add(edgec_fp_srdhm(edgec_fp_add(x4_over_4, x3), one_third), x2), -1);
+    return edgec_fp_add(constant_term, edgec_fp_srdhm(constant_term, edgec_fp_add(x, poly)));
+}
+
+/* exp(a) for a <= 0 in Q(integer_bits), integer_bits in [1, 30]; returns Q0. */
+static inline int32_t edgec_fp_exp_on_negative_values(int32_t a, int32_t integer_bits)
+{
+    /* exp(-2^k) in Q0 for k = -2 .. 4: the barrel shifter over the remainder's bits. */
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                      39332535,   720401,     242};
+    const int32_t fractional_bits = 31 - integer_bits;
+    const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+    const int32_t a_mod_quarter_minus_quarter = edgec_fp_sub(a & (one_quarter - 1), one_quarter);
+    const int32_t remainder = edgec_fp_sub(a_mod_quarter_minus_quarter, a);
+    int32_t result = edgec_fp_exp_quarter(edgec_fp_rescale(a_mod_quarter_minus_quarter, integer_bits, 0));
+    int32_t k;
+    for (k = -2; k <= 4; ++k) {
+        if (integer_bits > k) {
+            const uint32_t bit = (uint32_t)1 << (fractional_bits + k);
+            if (((uint32_t)remainder & bit) != 0u) {
+                result = edgec_fp_srdhm(result, barrel[k + 2]);
+            }
+        }
+    }
+    if (integer_bits > 5 && a < -((int32_t)1 << (36 - integer_bits))) {
+        result = 0; /* below -32: exp rounds to zero */
+    }
+    return a == 0 ? EDGEC_INT32_MAX : result;
+}
+
+/* Three Newton-Raphson steps for 1 / half_denominator; the result is Q2. */
+static inline int32_t edgec_fp_newton_reciprocal(int32_t half_denominator)
+{
+    const int32_t one_q2 = 1 << 29;
+    int32_t x = edgec_fp_add(1515870810, edgec_fp_srdhm(half_denominator, -1010580540));
+    int32_t i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus = edgec_fp_sub(one_q2, edgec_fp_srdhm(half_denominator, x));
+        x = edgec_fp_add(x, edgec_fp_rescale(edgec_fp_srdhm(x, one_minus), 4, 2));
+    }
+    return x;
+}
+
+/* 1 / (1 + a) for Q0 a in [0, 1); returns Q0. */
+static inline int32_t edgec_fp_one_over_one_plus_x(int32_t a)
+{
+    const int32_t x = edgec_fp_newton_reciprocal(edgec_fp_rounding_half_sum(a, EDGEC_INT32_MAX));
+    return edgec_fp_rescale(x, 1, 0);
+}
+
+/* (1 - a) / (1 + a) for Q0 a in [0, 1); returns Q0. */
+static inline int32_t edgec_fp_one_minus_x_over_one_plus_x(int32_t a)
+{
+    const int32_t x = edgec_fp_newton_reciprocal(edgec_fp_rounding_half_sum(a, EDGEC_INT32_MAX));
+    return edgec_fp_rescale(edgec_fp_sub(x, 1 << 29), 2, 0);
+}
+
+static inline int32_t edgec_fp_neg(int32_t a)
+{
+    return (int32_t)(0u - (uint32_t)a);
+}
+
+/* gemmlowp logistic of a Q(integer_bits) value; returns Q0. */
+static inline int32_t edgec_fp_logistic(int32_t a, int32_t integer_bits)
+{
+    const int32_t absolute = a > 0 ? a : edgec_fp_neg(a);
+    const int32_t if_positive =
+        edgec_fp_one_over_one_plus_x(edgec_fp_exp_on_negative_values(edgec_fp_neg(absolute), integer_bits));
+    if (a == 0) {
+        return 1 << 30;
+    }
+    return a > 0 ? if_positive : edgec_fp_sub(EDGEC_INT32_MAX, if_positive);
+}
+
+/* gemmlowp tanh of a Q(integer_bits) value; returns Q0. */
+static inline int32_t edgec_fp_tanh(int32_t a, int32_t integer_bits)
+{
+    const int32_t n = a < 0 ? a : edgec_fp_neg(a);
+    const int32_t t =
+        edgec_fp_one_minus_x_over_one_plus_x(edgec_fp_exp_on_negative_values(n, integer_bits + 1));
+    if (a == 0) {
+        return 0;
+    }
+    return a < 0 ? edgec_fp_neg(t) : t;
+}
+
+/* Leading zero bits of x read as uint32 (32 for zero). */
+static inline int32_t edgec_fp_clz32(uint32_t x)
+{
+#if defined(__GNUC__)
+    return x == 0u ? 32 : __builtin_clz(x);
+#else
+    int32_t n = 0;
+    if (x == 0u) {
+        return 32;
+    }
+    while ((x & 0x80000000u) == 0u) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
+/* TFLite GetReciprocal: 1 / x for positive Q(x_integer_digits) x; Q0 result and its exponent. */
+static inline int32_t edgec_fp_reciprocal(int32_t x, int32_t x_integer_digits, int32_t *num_bits_over_unit)
+{
+    const int32_t headroom_plus_one = edgec_fp_clz32((uint32_t)x);
+    const uint32_t shifted = headroom_plus_one >= 32 ? 0u : (uint32_t)x << headroom_plus_one;
+    *num_bits_over_unit = x_integer_digits - headroom_plus_one;
+    return edgec_fp_one_over_one_plus_x((int32_t)(shifted - 0x80000000u));
+}
+
+/* ---- 16-bit fixed point (HardSwish) ------------------------------------------------------- */
+
+/* gemmlowp SRDHM on int16 (ARM VQRDMULH.S16). */
+static inline int32_t edgec_fp_srdhm16(int32_t a, int32_t b)
+{
+    const int32_t ab = a * b;
+    const int32_t nudged = ab + (ab >= 0 ? (1 << 14) : (1 - (1 << 14)));
+    if (a == b && a == -32768) {
+        return 32767;
+    }
+    return (int16_t)(uint16_t)(uint32_t)(nudged / (1 << 15));
+}
+
+/* SRDHM without the rounding nudge (ARM SQDMULH.S16): truncates toward zero. */
+static inline int32_t edgec_fp_sdhm16(int32_t a, int32_t b)
+{
+    if (a == b && a == -32768) {
+        return 32767;
+    }
+    return (int16_t)(uint16_t)(uint32_t)((a * b) / (1 << 15));
+}
+
+#endif /* EDGEC_FIXEDPOINT_H */
