@@ -1,8 +1,8 @@
 """``fold`` over the ONNX backend test cases of the onnx wheel (pytorch-converted,
 pytorch-operator, simple): outputs stay equal to the stored ``test_data_set_0`` outputs.
 
-Cases that edgec's importer or reference executor declines are skipped here; the
-conformance suite (tests/test_conformance.py) checks that they fail the way they should.
+The cases edgec declines by design are left out here; the conformance suite
+(tests/test_conformance.py) checks that they fail the way they should.
 """
 
 from __future__ import annotations
@@ -11,24 +11,20 @@ from pathlib import Path
 
 import pytest
 from onnx_cases import assert_close, case_data, conformance_cases, run_ort
+from test_conformance import UNSUPPORTED
 
-from edgec.errors import EdgecError
 from edgec.interp import Interpreter
 from edgec.ir import Graph, load_model, to_onnx
 from edgec.passes import fold
 
-CASES = conformance_cases()
+CASES = [c for c in conformance_cases() if c.name not in UNSUPPORTED]
 IDS = [f"{c.parent.name}/{c.name}" for c in CASES]
 RTOL, ATOL = 1e-4, 1e-5  # as in tests/test_conformance.py
 
 
 def folded_case(case: Path) -> tuple[Graph, Graph]:
-    """(graph as imported, folded copy); skips the cases edgec declines to import or run."""
-    try:
-        graph = load_model(case / "model.onnx")
-        Interpreter(graph)
-    except EdgecError as exc:
-        pytest.skip(f"declined by edgec: {exc}")
+    """(graph as imported, folded copy)."""
+    graph = load_model(case / "model.onnx")
     return graph, fold(graph.copy())
 
 
@@ -44,15 +40,8 @@ def test_fold_keeps_backend_case_outputs_interp(case: Path):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_fold_keeps_backend_case_outputs_onnxruntime(case: Path):
-    imported, folded = folded_case(case)
+    _, folded = folded_case(case)
     feeds, expected = case_data(case)
-    try:
-        results = run_ort(to_onnx(folded), feeds)
-    except Exception as exc:
-        try:
-            run_ort(to_onnx(imported), feeds)
-        except Exception:
-            pytest.skip(f"onnxruntime rejects the export without folding too: {exc}")
-        raise
+    results = run_ort(to_onnx(folded), feeds)
     for value, got, want in zip(folded.outputs, results, expected):
         assert_close(got, want, RTOL, ATOL, f"{case.name} {value.name}")
