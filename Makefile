@@ -23,8 +23,8 @@ test: setup
 	$(BIN)/python -m pytest -n 2
 
 lint: setup
-	$(BIN)/ruff check edgec tests
-	$(BIN)/ruff format --check edgec tests
+	$(BIN)/ruff check edgec tests bench examples
+	$(BIN)/ruff format --check edgec tests bench examples
 
 # The project's own model and data (examples/digits): quantize to int8 with 200 calibration
 # images, generate C, build the Cortex-M4F firmware, run all 359 test digits on the

@@ -32,8 +32,12 @@ from edgec.targets import list_targets
 
 def run(out: Path, data: str, samples: int | None, report: Path, **extra) -> dict:
     start = time.monotonic()
-    result = validate(out, ValidateOptions(data=data, device="emulator", samples=samples,
-                                           report_dir=str(report), **extra))
+    result = validate(
+        out,
+        ValidateOptions(
+            data=data, device="emulator", samples=samples, report_dir=str(report), **extra
+        ),
+    )
     keys = ("samples", "bit_exact", "accuracy", "agreement", "snr_db", "instructions", "memory")
     row = {k: result.get(k) for k in keys}
     row["seconds"] = round(time.monotonic() - start, 1)
@@ -42,22 +46,36 @@ def run(out: Path, data: str, samples: int | None, report: Path, **extra) -> dic
 
 def kws(work: Path, samples: int) -> dict:
     out = work / "kws"
-    compile_model(MODELS / "kws_dscnn/kws_ref_model_int8_qdq.onnx", out,
-                  CompileOptions(prefix="kws", target="mps2-an386"))
+    compile_model(
+        MODELS / "kws_dscnn/kws_ref_model_int8_qdq.onnx",
+        out,
+        CompileOptions(prefix="kws", target="mps2-an386"),
+    )
     runs = []
     for i in range(2):
         save = work / f"kws_outputs_{i}.npy"
-        row = run(out, str(DATA / "kws01"), samples, work / f"kws_report_{i}", save_outputs=str(save))
+        row = run(
+            out, str(DATA / "kws01"), samples, work / f"kws_report_{i}", save_outputs=str(save)
+        )
         counts = json.loads((work / f"kws_report_{i}" / "report.json").read_text())
-        row["tflm_bit_exact"] = int(np.sum(np.all(
-            np.load(save).reshape(-1, 12) == np.load(DATA / "kws01" / "tflm_int8_outputs.npy")[: len(np.load(save))],
-            axis=1)))
+        row["tflm_bit_exact"] = int(
+            np.sum(
+                np.all(
+                    np.load(save).reshape(-1, 12)
+                    == np.load(DATA / "kws01" / "tflm_int8_outputs.npy")[: len(np.load(save))],
+                    axis=1,
+                )
+            )
+        )
         runs.append((row, counts))
         print("kws run", i, row, flush=True)
     first, second = runs[0][1], runs[1][1]
     counts = first.get("instructions_per_sample")
-    return {"run": runs[0][0], "instructions_identical_in_two_runs":
-            bool(counts) and counts == second.get("instructions_per_sample")}
+    return {
+        "run": runs[0][0],
+        "instructions_identical_in_two_runs": bool(counts)
+        and counts == second.get("instructions_per_sample"),
+    }
 
 
 def mnist(work: Path, samples: int) -> dict:
@@ -67,8 +85,13 @@ def mnist(work: Path, samples: int) -> dict:
     rows = {}
     for target in ("mps2-an500", "mps3-an547"):
         out = work / f"mnist_{target}"
-        compile_model(MODELS / "mnist8/model.onnx", out, CompileOptions(
-            prefix="mnist", target=target, quantize="int8", calib=str(work / "calib.npz")))
+        compile_model(
+            MODELS / "mnist8/model.onnx",
+            out,
+            CompileOptions(
+                prefix="mnist", target=target, quantize="int8", calib=str(work / "calib.npz")
+            ),
+        )
         rows[target] = run(out, str(work / "test.npz"), None, work / f"mnist_{target}_report")
         print("mnist", target, rows[target], flush=True)
     return rows
@@ -79,7 +102,9 @@ def shared_int8(work: Path, samples: int) -> dict:
     rng = np.random.default_rng(2026)
     for name, (onnx_path, _) in INT8.items():
         out = work / f"int8_{name}"
-        result = compile_model(MODELS / onnx_path, out, CompileOptions(prefix=name, target="mps2-an386"))
+        result = compile_model(
+            MODELS / onnx_path, out, CompileOptions(prefix=name, target="mps2-an386")
+        )
         spec = result.manifest["inputs"][0]
         x = rng.integers(-128, 128, size=(samples, *spec["shape"]), dtype=np.int8)
         np.savez(work / f"{name}.npz", x=x)

@@ -36,7 +36,10 @@ INT8 = {
     ),
     "vww": ("vww_mobilenet/vww_96_int8_qdq.onnx", "vww_mobilenet/vww_96_int8.tflite"),
     "ad01": ("ad_autoencoder/ad01_int8_qdq.onnx", "ad_autoencoder/ad01_int8.tflite"),
-    "hello_world": ("hello_world_sine/hello_world_int8_qdq.onnx", "hello_world_sine/hello_world_int8.tflite"),
+    "hello_world": (
+        "hello_world_sine/hello_world_int8_qdq.onnx",
+        "hello_world_sine/hello_world_int8.tflite",
+    ),
 }
 
 
@@ -59,7 +62,9 @@ def tflm_arena(tflite: Path) -> dict:
                 os.close(copy)
         capture.seek(0)
         text = capture.read().decode(errors="replace")
-    found = {k: int(v) for k, v in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)}
+    found = {
+        k: int(v) for k, v in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)
+    }
     return {"total": found["total"], "activations": found["head"], "persistent": found["tail"]}
 
 
@@ -69,9 +74,14 @@ def library_sizes(folder: Path) -> dict:
         objects = []
         for source in sorted(folder.glob("*.c")):
             obj = Path(tmp) / (source.stem + ".o")
-            subprocess.run(["arm-none-eabi-gcc", *M4, f"-I{folder}", "-c", str(source), "-o", str(obj)], check=True)
+            subprocess.run(
+                ["arm-none-eabi-gcc", *M4, f"-I{folder}", "-c", str(source), "-o", str(obj)],
+                check=True,
+            )
             objects.append(str(obj))
-        out = subprocess.run(["arm-none-eabi-size", "-t", *objects], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            ["arm-none-eabi-size", "-t", *objects], check=True, capture_output=True, text=True
+        )
     text, data, bss = (int(v) for v in out.stdout.strip().splitlines()[-1].split()[:3])
     return {"text": text, "data": data, "bss": bss}
 
@@ -83,7 +93,11 @@ def measure(name: str, model: Path, options: CompileOptions, work: Path) -> dict
         "arena_bytes": result.arena_bytes,
         "weight_bytes": result.weight_bytes,
         "library": library_sizes(result.out_dir),
-        "firmware": {"flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes, "stack_reserved": fw.stack_reserved},
+        "firmware": {
+            "flash_bytes": fw.flash_bytes,
+            "ram_bytes": fw.ram_bytes,
+            "stack_reserved": fw.stack_reserved,
+        },
     }
 
 
@@ -95,7 +109,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, (onnx_path, tflite) in INT8.items():
-            row = measure(name, MODELS / onnx_path, CompileOptions(prefix=name, target="mps2-an386"), work)
+            row = measure(
+                name, MODELS / onnx_path, CompileOptions(prefix=name, target="mps2-an386"), work
+            )
             row["tflm_arena"] = tflm_arena(MODELS / tflite)
             results[name] = row
             print(name, row, flush=True)
@@ -106,16 +122,27 @@ def main() -> None:
         for i in range(200):
             x[i].tofile(calib / f"{i:04d}.bin")
         results["kws (float, quantized by edgec)"] = measure(
-            "kws_ptq", MODELS / "kws_dscnn" / "kws_ref_model_float32.onnx",
-            CompileOptions(prefix="kws", target="mps2-an386", quantize="int8", calib=str(calib),
-                           calib_dtype="int8", data_scale=KWS_SCALE, data_zero_point=KWS_ZERO_POINT),
+            "kws_ptq",
+            MODELS / "kws_dscnn" / "kws_ref_model_float32.onnx",
+            CompileOptions(
+                prefix="kws",
+                target="mps2-an386",
+                quantize="int8",
+                calib=str(calib),
+                calib_dtype="int8",
+                data_scale=KWS_SCALE,
+                data_zero_point=KWS_ZERO_POINT,
+            ),
             work,
         )
         images, _ = mnist_data()
         np.savez(work / "mnist.npz", x=images[:500])
         results["mnist8 (quantized by edgec)"] = measure(
-            "mnist_ptq", MODELS / "mnist8" / "model.onnx",
-            CompileOptions(prefix="mnist", target="mps2-an386", quantize="int8", calib=str(work / "mnist.npz")),
+            "mnist_ptq",
+            MODELS / "mnist8" / "model.onnx",
+            CompileOptions(
+                prefix="mnist", target="mps2-an386", quantize="int8", calib=str(work / "mnist.npz")
+            ),
             work,
         )
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")

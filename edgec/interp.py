@@ -104,6 +104,8 @@ class _AttrView:
         self.op_type, self.name = "fused", "fused"
 
 
-def run_graph(graph: Graph, feeds: Mapping[str, np.ndarray], rounding: str = "tflm") -> dict[str, np.ndarray]:
+def run_graph(
+    graph: Graph, feeds: Mapping[str, np.ndarray], rounding: str = "tflm"
+) -> dict[str, np.ndarray]:
     """Convenience: build an ``Interpreter`` and run it once."""
     return Interpreter(graph, rounding).run(feeds)

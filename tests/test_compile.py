@@ -24,8 +24,17 @@ def kws_out(tmp_path_factory):
 
 def test_output_folder_is_self_contained(kws_out):
     names = {p.name for p in kws_out.iterdir()}
-    assert {"kws.h", "kws.c", "kws_weights.c", "CMakeLists.txt", "kws.mk", "memory.json",
-            "manifest.json", "reference.onnx", "edgec_kernels.h"} <= names
+    assert {
+        "kws.h",
+        "kws.c",
+        "kws_weights.c",
+        "CMakeLists.txt",
+        "kws.mk",
+        "memory.json",
+        "manifest.json",
+        "reference.onnx",
+        "edgec_kernels.h",
+    } <= names
     manifest = json.loads((kws_out / "manifest.json").read_text())
     memory = json.loads((kws_out / "memory.json").read_text())
     assert manifest["arena_bytes"] == memory["arena_bytes"] > 0
@@ -74,10 +83,16 @@ def test_validate_on_host_against_onnxruntime(kws_out, tmp_path):
     x = ((q.astype(np.float32) - 83) * np.float32(0.5847029089927673)).astype(np.float32)
     labels = np.array([int(f.stem.rsplit("_", 1)[1]) for f in files])
     np.savez(tmp_path / "d.npz", x=x, y=labels)
-    report = validate(kws_out, ValidateOptions(
-        data=str(tmp_path / "d.npz"), device="host", report_dir=str(tmp_path / "r"),
-        save_outputs=str(tmp_path / "o.npy"), sanitize=True,
-    ))
+    report = validate(
+        kws_out,
+        ValidateOptions(
+            data=str(tmp_path / "d.npz"),
+            device="host",
+            report_dir=str(tmp_path / "r"),
+            save_outputs=str(tmp_path / "o.npy"),
+            sanitize=True,
+        ),
+    )
     assert report["samples"] == 20 and report["bit_exact"] is None
     assert report["max_abs_error"] < 1e-5 and report["agreement"] == 1.0
     assert report["accuracy"]["device"] == report["accuracy"]["float"]

@@ -22,8 +22,13 @@ def test_npz_accepts_both_stackings(tmp_path, rng):
 
 
 def test_npz_by_input_name(tmp_path):
-    specs = [PortSpec("a", np.dtype(np.float32), (1, 2)), PortSpec("b", np.dtype(np.float32), (1, 3))]
-    np.savez(tmp_path / "d.npz", a=np.ones((2, 1, 2), np.float32), b=np.zeros((2, 1, 3), np.float32))
+    specs = [
+        PortSpec("a", np.dtype(np.float32), (1, 2)),
+        PortSpec("b", np.dtype(np.float32), (1, 3)),
+    ]
+    np.savez(
+        tmp_path / "d.npz", a=np.ones((2, 1, 2), np.float32), b=np.zeros((2, 1, 3), np.float32)
+    )
     data = load_dataset(tmp_path / "d.npz", specs)
     assert len(data) == 2 and data.sample(1)["b"].shape == (1, 3)
 
@@ -40,7 +45,12 @@ def test_bin_folder_with_labels_and_dequantization(tmp_path):
         np.array([i, -i, 1, 2, 3, 4], np.int8).tofile(tmp_path / f"f{i}.bin")
     (tmp_path / "labels.csv").write_text("f0.bin,9,4\nf1.bin,9,5\nf2.bin,9,6\n")
     data = load_dataset(
-        tmp_path, [SPEC], tmp_path / "labels.csv", input_dtype="int8", data_scale=0.5, data_zero_point=1
+        tmp_path,
+        [SPEC],
+        tmp_path / "labels.csv",
+        input_dtype="int8",
+        data_scale=0.5,
+        data_zero_point=1,
     )
     assert data.labels.tolist() == [4, 5, 6]
     assert data.inputs["x"][2].reshape(-1)[:2].tolist() == [0.5, -1.5]  # (q - 1) * 0.5
@@ -50,8 +60,14 @@ def test_bin_folder_with_labels_and_dequantization(tmp_path):
     ("setup", "match"),
     [
         (lambda d: np.savez(d / "x.npz", x=np.zeros((2, 5), np.float32)), "does not fit"),
-        (lambda d: np.savez(d / "x.npz", z=np.zeros((2, 1, 2, 3), np.float32)), "no array for input"),
-        (lambda d: np.savez(d / "x.npz", x=np.full((2, 1, 2, 3), np.inf, np.float32)), "NaN or Inf"),
+        (
+            lambda d: np.savez(d / "x.npz", z=np.zeros((2, 1, 2, 3), np.float32)),
+            "no array for input",
+        ),
+        (
+            lambda d: np.savez(d / "x.npz", x=np.full((2, 1, 2, 3), np.inf, np.float32)),
+            "NaN or Inf",
+        ),
         (lambda d: (d / "x.npz").write_bytes(b"not a zip"), "unreadable"),
     ],
 )

@@ -161,7 +161,9 @@ def test_03_quantize_is_bit_exact_and_keeps_the_accuracy(tmp_path):
     assert report["bit_exact"] == samples
     quant = json.loads((out / "quantization.json").read_text())
     layers = {t["name"]: t["dtype"] for t in quant["tensors"]}
-    assert all(layers.get(name) == "int8" for name in ("r1", "r2", "logits")), layers  # fused Conv+Relu outputs carry the Relu names
+    assert all(layers.get(name) == "int8" for name in ("r1", "r2", "logits")), (
+        layers
+    )  # fused Conv+Relu outputs carry the Relu names
     # The int8 device outputs, dequantized, against the float model in onnxruntime.
     spec = json.loads((out / "manifest.json").read_text())["outputs"][0]
     device = np.load(out / "device_outputs.npy").reshape(samples, 10)

@@ -96,7 +96,9 @@ def test_kws_int8_agrees_with_float_on_held_out_samples(kws_setup):
         graph, calib, PTQConfig(method="percentile", input_params={name: (KWS_SCALE, KWS_ZP)})
     )
     q = model.graph
-    assert q.inputs[0].dtype == np.int8 and float(q.inputs[0].quant.scale) == pytest.approx(KWS_SCALE)
+    assert q.inputs[0].dtype == np.int8 and float(q.inputs[0].quant.scale) == pytest.approx(
+        KWS_SCALE
+    )
     agreement = np.mean(top1(q, x[200:]) == top1(graph, x_float[200:]))
     assert agreement >= 0.97
 
@@ -131,14 +133,20 @@ def test_auto_moves_layers_below_the_threshold_to_16x8(kws_setup):
     assert low, "the threshold was chosen so that some layers fall below it"
     assert {n for n, p in model.precision.items() if p == "int16"} == low
     # A tensor read at both precisions passes through a requantizing QuantizeLinear.
-    assert any(n.op_type == "QuantizeLinear" and n.inputs[0].quant is not None for n in model.graph.nodes)
+    assert any(
+        n.op_type == "QuantizeLinear" and n.inputs[0].quant is not None for n in model.graph.nodes
+    )
 
 
 def test_compile_options_path_reads_raw_bins_with_their_parameters(tmp_path, kws_setup):
-    graph, x, _ = kws_setup
+    _, x, _ = kws_setup
     options = CompileOptions(
-        quantize="int8", calib=str(shared_path("data", "kws01")), calib_samples=40,
-        calib_dtype="int8", data_scale=KWS_SCALE, data_zero_point=KWS_ZP,
+        quantize="int8",
+        calib=str(shared_path("data", "kws01")),
+        calib_samples=40,
+        calib_dtype="int8",
+        data_scale=KWS_SCALE,
+        data_zero_point=KWS_ZP,
     )
     q = prepare_graph(shared_path("models", "kws_dscnn", "kws_ref_model_float32.onnx"), options)
     assert int(q.inputs[0].quant.zero_point) == KWS_ZP

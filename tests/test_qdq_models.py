@@ -22,10 +22,16 @@ from tests.conftest import shared_path
 
 INT8_MODELS = {
     "kws": ("kws_dscnn/kws_ref_model_int8_qdq.onnx", "kws_dscnn/kws_ref_model.tflite"),
-    "ic": ("ic_resnet8/pretrainedResnet_quant_int8_qdq.onnx", "ic_resnet8/pretrainedResnet_quant.tflite"),
+    "ic": (
+        "ic_resnet8/pretrainedResnet_quant_int8_qdq.onnx",
+        "ic_resnet8/pretrainedResnet_quant.tflite",
+    ),
     "vww": ("vww_mobilenet/vww_96_int8_qdq.onnx", "vww_mobilenet/vww_96_int8.tflite"),
     "ad": ("ad_autoencoder/ad01_int8_qdq.onnx", "ad_autoencoder/ad01_int8.tflite"),
-    "hello": ("hello_world_sine/hello_world_int8_qdq.onnx", "hello_world_sine/hello_world_int8.tflite"),
+    "hello": (
+        "hello_world_sine/hello_world_int8_qdq.onnx",
+        "hello_world_sine/hello_world_int8.tflite",
+    ),
 }
 
 
@@ -102,7 +108,9 @@ def test_qdq_export_round_trip_is_exact(name, rng):
     x0 = graph.inputs[0]
     for _ in range(5):
         x = rng.integers(-128, 128, size=x0.shape).astype(x0.dtype)
-        assert np.array_equal(a.run({x0.name: x})[graph.outputs[0].name], b.run({x0.name: x})[again.outputs[0].name])
+        assert np.array_equal(
+            a.run({x0.name: x})[graph.outputs[0].name], b.run({x0.name: x})[again.outputs[0].name]
+        )
 
 
 def test_qoperator_models_are_named_in_one_error():
@@ -113,8 +121,16 @@ def test_qoperator_models_are_named_in_one_error():
         for n, t, v in [("s", TensorProto.FLOAT, 0.1), ("z", TensorProto.UINT8, 0)]
     ]
     nodes = [
-        helper.make_node("QLinearAdd", ["x", "s", "z", "x", "s", "z", "s", "z"], ["a"], domain="com.microsoft", name="add1"),
-        helper.make_node("QLinearSigmoid", ["a", "s", "z", "s", "z"], ["y"], domain="com.microsoft", name="sig1"),
+        helper.make_node(
+            "QLinearAdd",
+            ["x", "s", "z", "x", "s", "z", "s", "z"],
+            ["a"],
+            domain="com.microsoft",
+            name="add1",
+        ),
+        helper.make_node(
+            "QLinearSigmoid", ["a", "s", "z", "s", "z"], ["y"], domain="com.microsoft", name="sig1"
+        ),
     ]
     model = helper.make_model(
         helper.make_graph(nodes, "q", [x], [y], consts),
