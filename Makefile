@@ -1,6 +1,6 @@
 # edgec developer tasks. Every target sets up .venv first when needed (and only then).
 #   make demo   the main job: the int8 digits CNN compiled for mps2-an386, validated on QEMU
-#   make test   the test suite, two workers
+#   make test   the test suite, two workers (needs the system packages too)
 #   make lint   ruff check and ruff format --check
 
 PYTHON ?= python3
@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgec-installed
 DEMO_OUT ?= build/demo
 
-.PHONY: setup test lint demo clean
+.PHONY: setup system test lint demo clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
-test: setup
+# arm-none-eabi-gcc and qemu-system-arm (apt-get, only when missing).
+system:
+	bash .ci/system-packages
+
+test: setup system
 	$(BIN)/python -m pytest -n 2
 
 lint: setup
@@ -29,7 +33,7 @@ lint: setup
 # The project's own model and data (examples/digits): quantize to int8 with 200 calibration
 # images, generate C, build the Cortex-M4F firmware, run all 359 test digits on the
 # emulated board and print the report (bit-exact count, accuracy, instructions, memory).
-demo: setup
+demo: setup system
 	$(BIN)/edgec compile examples/digits/digits_cnn.onnx -o $(DEMO_OUT) --target mps2-an386 \
 		--quantize int8 --calib examples/digits/calib.npz --force
 	$(BIN)/edgec validate $(DEMO_OUT) --data examples/digits/test.npz --device emulator

@@ -22,43 +22,88 @@ _EXPORTS = {
     "save_onnx": "edgec.ir.onnx_export",
     "to_onnx": "edgec.ir.onnx_export",
     "Interpreter": "edgec.interp",
+    "CompileOptions": "edgec.compiler",
+    "CompileResult": "edgec.compiler",
+    "compile_model": "edgec.compiler",
+    "ValidateOptions": "edgec.harness.validate",
+    "validate": "edgec.harness.validate",
+    "load_dataset": "edgec.data",
+    "load_target": "edgec.targets",
+    "build_firmware": "edgec.firmware",
     "EdgecError": "edgec.errors",
     "ModelError": "edgec.errors",
     "UnsupportedOpError": "edgec.errors",
     "ShapeError": "edgec.errors",
     "PassError": "edgec.errors",
+    "QuantizationError": "edgec.errors",
+    "TargetError": "edgec.errors",
+    "BuildError": "edgec.errors",
+    "LinkError": "edgec.errors",
+    "DeviceError": "edgec.errors",
+    "ValidationError": "edgec.errors",
     "templates_dir": "edgec.resources",
     "targets_dir": "edgec.resources",
 }
 
 __all__ = [
     "Analysis",
+    "BuildError",
+    "CompileOptions",
+    "CompileResult",
+    "DeviceError",
     "EdgecError",
     "Graph",
     "Interpreter",
+    "LinkError",
     "ModelError",
     "Node",
     "PassError",
+    "QuantizationError",
     "ShapeError",
+    "TargetError",
     "UnsupportedOpError",
+    "ValidateOptions",
+    "ValidationError",
     "Value",
     "__version__",
     "analyze",
+    "build_firmware",
+    "compile_model",
+    "load_dataset",
     "load_model",
+    "load_target",
     "save_onnx",
     "targets_dir",
     "templates_dir",
     "to_onnx",
+    "validate",
 ]
 
 if TYPE_CHECKING:
     from edgec.analysis import Analysis, analyze
-    from edgec.errors import EdgecError, ModelError, PassError, ShapeError, UnsupportedOpError
+    from edgec.compiler import CompileOptions, CompileResult, compile_model
+    from edgec.data import load_dataset
+    from edgec.errors import (
+        BuildError,
+        DeviceError,
+        EdgecError,
+        LinkError,
+        ModelError,
+        PassError,
+        QuantizationError,
+        ShapeError,
+        TargetError,
+        UnsupportedOpError,
+        ValidationError,
+    )
+    from edgec.firmware import build_firmware
+    from edgec.harness.validate import ValidateOptions, validate
     from edgec.interp import Interpreter
     from edgec.ir.graph import Graph, Node, Value
     from edgec.ir.onnx_export import save_onnx, to_onnx
     from edgec.ir.onnx_import import load_model
     from edgec.resources import targets_dir, templates_dir
+    from edgec.targets import load_target
 
 
 def __getattr__(name: str) -> Any:

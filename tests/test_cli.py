@@ -207,3 +207,16 @@ def test_model_names_cannot_break_lines(tmp_path):
     result = run_edgec("analyze", str(model))
     assert result.returncode == 0, result.stderr
     assert "evil\\nname [bold]x[/bold]" in result.stdout
+
+
+def test_public_api_names_resolve_to_the_objects_the_modules_define():
+    import edgec.compiler
+    import edgec.harness.validate
+
+    for name in edgec.__all__:
+        assert getattr(edgec, name) is not None, name
+    assert edgec.compile_model is edgec.compiler.compile_model
+    assert edgec.validate is edgec.harness.validate.validate
+    assert issubclass(edgec.LinkError, edgec.EdgecError)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = edgec.nope

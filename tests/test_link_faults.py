@@ -279,6 +279,31 @@ def test_device_reset_mid_run_is_recovered_exactly(kws, clean, monkeypatch):
 # --- transports without a device ---------------------------------------------------------
 
 
+def test_socket_link_keeps_bytes_sent_at_connect_and_reports_a_close():
+    # A QEMU board may boot and send its BOOT frame before the host has finished opening the
+    # link; those bytes must not be thrown away (pyserial's socket:// open() discards them).
+    server = socket.create_server(("127.0.0.1", 0))
+    address = server.getsockname()[1]
+
+    def serve():
+        peer, _ = server.accept()
+        peer.sendall(b"\xa5boot")
+        assert peer.recv(5) == b"hello"
+        peer.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with open_link(f"socket://127.0.0.1:{address}") as link:
+        time.sleep(0.2)  # the bytes are in our receive buffer before the first read
+        assert link.read(1.0) == b"\xa5boot"
+        link.write(b"hello")
+        thread.join(5)
+        with pytest.raises(LinkError, match="connection lost"):
+            while True:
+                link.read(1.0)
+    server.close()
+
+
 def test_serial_url_loopback_and_errors():
     with SerialLink("loop://") as link:
         link.write(b"\xa5hello")
@@ -290,7 +315,9 @@ def test_serial_url_loopback_and_errors():
     address = port.getsockname()[1]
     port.close()
     with pytest.raises(LinkError, match="cannot open socket://"):
-        SerialLink(f"socket://127.0.0.1:{address}")
+        open_link(f"socket://127.0.0.1:{address}")
+    with pytest.raises(LinkError, match="expected socket://HOST:PORT"):
+        open_link("socket://127.0.0.1")
     assert (
         is_serial_spec("/dev/ttyACM0")
         and is_serial_spec("socket://h:1")

@@ -99,7 +99,10 @@ def test_duplicated_byte_rejected_and_next_frame_found(frame, where):
     where = 1 + where % (len(a) - 2)  # inside the frame: doubling the last byte changes nothing
     a.insert(where, a[where])
     b = P.encode_frame(9, 3, b"next")
-    got = P.Decoder().feed(bytes(a) + b)
+    # One time in 256 the shifted header still passes its CRC-8 and announces a long frame:
+    # the decoder then waits for its body, as it must. The zeros the client sends after a
+    # silence (FLUSH) complete that bogus frame, whose CRC-32 fails, and the rescan finds b.
+    got = P.Decoder().feed(bytes(a) + b + FLUSH)
     assert P.Frame(9, 3, b"next") in got
     assert all(f == P.Frame(9, 3, b"next") for f in got)
 

@@ -20,7 +20,7 @@ import weakref
 from pathlib import Path
 
 from edgec.errors import LinkError, TargetError
-from edgec.harness.link import SerialLink, connect_tcp
+from edgec.harness.link import SocketLink, connect_tcp
 from edgec.targets import Target, load_target
 
 QEMU = "qemu-system-arm"
@@ -67,7 +67,7 @@ class Emulator:
         self.extra_args = tuple(extra_args)
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
-        self.link: SerialLink | None = None
+        self.link: SocketLink | None = None
         self.started_at: float | None = None
         self._tmp = None
         self._log = None
@@ -153,7 +153,7 @@ class Emulator:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def connect(self, timeout: float = 10.0) -> SerialLink:
+    def connect(self, timeout: float = 10.0) -> SocketLink:
         """Open the serial link (this starts the virtual machine)."""
         if self.link is None:
             self.link = connect_tcp("127.0.0.1", self.port, timeout, alive=lambda: self.alive)

@@ -62,7 +62,7 @@ def is_serial_spec(spec: str) -> bool:
 
 
 class SerialLink(Link):
-    """A pyserial port: a path like ``/dev/ttyACM0`` or a URL like ``socket://host:port``."""
+    """A pyserial port: a path like ``/dev/ttyACM0`` or a URL like ``rfc2217://host:port``."""
 
     def __init__(self, url: str, baud: int = DEFAULT_BAUD):
         import serial
@@ -72,10 +72,6 @@ class SerialLink(Link):
             self.port = serial.serial_for_url(url, baudrate=baud, timeout=0, write_timeout=10)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise LinkError(f"cannot open {url}: {exc}") from None
-        sock = getattr(self.port, "_socket", None)
-        if isinstance(sock, socket.socket):
-            # Without TCP_NODELAY every small frame waits for Nagle: ~44 ms per round trip.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def write(self, data: bytes) -> None:
         import serial
@@ -97,8 +93,7 @@ class SerialLink(Link):
             self.port.timeout = 0  # then whatever else is already there, without waiting
             return first + self.port.read(65536)
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-            # pyserial's socket backend raises SerialException when the peer closes; a port
-            # closed under our feet surfaces as TypeError/AttributeError.
+            # A port closed under our feet surfaces as TypeError/AttributeError.
             raise LinkError(f"{self.name}: connection lost ({exc})") from None
 
     def close(self) -> None:
@@ -172,16 +167,76 @@ class PipeLink(Link):
         self.process.wait()
 
 
+class SocketLink(Link):
+    """A TCP serial bridge, ``socket://host:port`` (QEMU's UART, ser2net, a board's Wi-Fi bridge).
+
+    Not pyserial's ``socket://`` handler: its ``open()`` discards whatever has already arrived,
+    and a QEMU machine that boots between our connect and that discard loses its BOOT frame.
+    """
+
+    def __init__(self, url: str, connect_timeout: float = 5.0):
+        self.name = url
+        host, port = _parse_socket_url(url)
+        try:
+            self.sock = socket.create_connection((host, port), timeout=connect_timeout)
+        except OSError as exc:
+            raise LinkError(f"cannot open {url}: {exc}") from None
+        # Without TCP_NODELAY every small frame waits for Nagle: ~44 ms per round trip.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(10.0)  # for writes; reads wait in select
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.sock, selectors.EVENT_READ)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise LinkError(f"{self.name}: connection lost while writing ({exc})") from None
+
+    def read(self, timeout: float) -> bytes:
+        try:
+            if not self.selector.select(max(timeout, 0)):
+                return b""
+            data = self.sock.recv(65536)
+        except (OSError, ValueError) as exc:  # ValueError: the socket was closed under us
+            raise LinkError(f"{self.name}: connection lost ({exc})") from None
+        if not data:
+            raise LinkError(f"{self.name}: connection lost (the other end closed it)")
+        return data
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.selector.close()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def _parse_socket_url(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "socket" or not parts.hostname or port is None:
+        raise LinkError(f"cannot open {url}: expected socket://HOST:PORT")
+    return parts.hostname, port
+
+
 def open_link(spec: str, baud: int = DEFAULT_BAUD) -> Link:
-    """A ``SerialLink`` for a path or pyserial URL, or a ``PipeLink`` for ``exec:COMMAND``."""
+    """A ``SocketLink`` for ``socket://``, a ``PipeLink`` for ``exec:COMMAND``, otherwise a
+    ``SerialLink`` (a port path or another pyserial URL)."""
     if spec.startswith("exec:"):
         import shlex
 
         return PipeLink(shlex.split(spec[5:]))
+    if spec.startswith("socket://"):
+        return SocketLink(spec)
     return SerialLink(spec, baud)
 
 
-def connect_tcp(host: str, port: int, timeout: float, alive=lambda: True) -> SerialLink:
+def connect_tcp(host: str, port: int, timeout: float, alive=lambda: True) -> SocketLink:
     """Connect to ``socket://host:port``, retrying while the server is not listening yet.
 
     No probe connection is made: a QEMU waiting with ``wait=on`` takes the first connection
@@ -191,7 +246,7 @@ def connect_tcp(host: str, port: int, timeout: float, alive=lambda: True) -> Ser
     last: LinkError | None = None
     while time.monotonic() < deadline and alive():
         try:
-            return SerialLink(f"socket://{host}:{port}")
+            return SocketLink(f"socket://{host}:{port}", connect_timeout=max(0.1, timeout))
         except LinkError as exc:
             last = exc
             time.sleep(0.02)

@@ -449,29 +449,21 @@ def _scalar_params(node: Node) -> tuple[float, int]:
 
 
 def emit_quantize(lw: Lowering, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    layout = lw.stored_layout(x)
-    src, dst = lw.read(x, layout), lw.write(y, layout)
-    scale, zp = _scalar_params(node)
-    kernel = f"edgec_quantize_f32_{QUANT_SUFFIX[np.dtype(y.dtype)]}"
-    lw.call(
-        kernel,
-        "edgec_quantize_t",
-        {"size": x.size, "scale": scale, "zero_point": zp},
-        [src],
-        [dst],
-        node.name,
-        node.op_type,
-        {"quant_f32.c"},
-    )
+    dtype = QUANT_SUFFIX[np.dtype(node.outputs[0].dtype)]
+    _emit_quant_conversion(lw, node, f"edgec_quantize_f32_{dtype}")
 
 
 def emit_dequantize(lw: Lowering, node: Node) -> None:
+    dtype = QUANT_SUFFIX[np.dtype(node.inputs[0].dtype)]
+    _emit_quant_conversion(lw, node, f"edgec_dequantize_{dtype}_f32")
+
+
+def _emit_quant_conversion(lw: Lowering, node: Node, kernel: str) -> None:
+    """float ↔ integer with a per-tensor scale and zero point (same layout both sides)."""
     x, y = node.inputs[0], node.outputs[0]
     layout = lw.stored_layout(x)
     src, dst = lw.read(x, layout), lw.write(y, layout)
     scale, zp = _scalar_params(node)
-    kernel = f"edgec_dequantize_{QUANT_SUFFIX[np.dtype(x.dtype)]}_f32"
     lw.call(
         kernel,
         "edgec_quantize_t",

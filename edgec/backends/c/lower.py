@@ -71,16 +71,7 @@ class Lowering:
         have = self.stored_layout(value)
         source = self._stored[(id(value), have)]
         if L.same_bytes(value.shape, have, layout):
-            name = self._fresh("t")
-            self.program.buffers[name] = TensorBuffer(
-                name,
-                np.dtype(value.dtype),
-                L.memory_shape(value.shape, layout),
-                value.name,
-                first=len(self.program.calls),
-                alias_of=source,
-                layout=layout,
-            )
+            name = self._alias_buffer(value, source, layout)
         else:
             name = self._new_buffer(value, layout, first=len(self.program.calls))
             self._emit_permute(value, have, layout, source, name)
@@ -124,6 +115,12 @@ class Lowering:
     def alias(self, value: Value, source_buffer: str, layout: str) -> str:
         """``value`` shares ``source_buffer``'s storage (same bytes, new shape)."""
         layout = L.normalize(len(value.shape), layout)
+        name = self._alias_buffer(value, source_buffer, layout)
+        self._stored[(id(value), layout)] = name
+        self._primary.setdefault(id(value), layout)
+        return name
+
+    def _alias_buffer(self, value: Value, source_buffer: str, layout: str) -> str:
         name = self._fresh("t")
         self.program.buffers[name] = TensorBuffer(
             name,
@@ -134,8 +131,6 @@ class Lowering:
             alias_of=source_buffer,
             layout=layout,
         )
-        self._stored[(id(value), layout)] = name
-        self._primary.setdefault(id(value), layout)
         return name
 
     # ---- constants and calls ----------------------------------------------------------------
