@@ -101,6 +101,13 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="I/O layout of the generated API (default: the model's)",
     )
     parser.add_argument(
+        "--kernels",
+        default="auto",
+        choices=["auto", "portable", "optimized"],
+        help="int8 kernels: optimized (DSP paths, bit-exact with portable) or portable C "
+        "(default auto: optimized where the target core has the DSP extension)",
+    )
+    parser.add_argument(
         "--firmware",
         action="store_true",
         help="also build the target's firmware image (arm-none-eabi-gcc)",
@@ -124,6 +131,7 @@ def run_compile(args: argparse.Namespace) -> int:
         calib=args.calib,
         rounding=args.rounding,
         io_layout=args.io_layout,
+        kernels=args.kernels,
         input_shapes=parse_input_shapes(named),
         force=args.force,
         calib_method=args.calib_method,

@@ -40,6 +40,8 @@ class CompileOptions:
     calib: str | None = None
     rounding: str = "tflm"
     io_layout: str = "declared"
+    # "auto": the optimized int8 kernels on cores with the DSP extension, else the portable.
+    kernels: str = "auto"
     input_shapes: dict[str, Sequence[int]] = field(default_factory=dict)
     force: bool = False
     # Post-training quantization (``--quantize``): calibration data and how to read it.
@@ -159,6 +161,20 @@ def port_specs(values) -> list[dict]:
     return specs
 
 
+KERNEL_CHOICES = ("auto", "portable", "optimized")
+
+
+def resolve_kernels(options: CompileOptions) -> str:
+    """``--kernels auto``: optimized where the target core has the DSP extension."""
+    if options.kernels not in KERNEL_CHOICES:
+        raise EdgecError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}")
+    if options.kernels != "auto":
+        return options.kernels
+    from edgec.targets import load_target
+
+    return "optimized" if load_target(options.target).dsp else "portable"
+
+
 def compile_model(
     model_path: str | Path, out_dir: str | Path, options: CompileOptions
 ) -> CompileResult:
@@ -172,6 +188,7 @@ def compile_model(
             f"--rounding {options.rounding}: the C backend implements TFLite Micro's rounding "
             "only; the other modes run in the reference executor (edgec.interp.Interpreter)"
         )
+    kernels = resolve_kernels(options)
     out_dir = Path(out_dir)
     check_destination(out_dir, options.force)
     read_model(model_path)  # a clear error for unreadable files before anything else
@@ -182,7 +199,7 @@ def compile_model(
 
     from edgec.backends.c import generate_c
 
-    generated = generate_c(graph, options.prefix, sha, options.io_layout)
+    generated = generate_c(graph, options.prefix, sha, options.io_layout, kernels=kernels)
     manifest = {
         "edgec_version": __version__,
         "source_model": str(Path(model_path).resolve()),
@@ -191,6 +208,7 @@ def compile_model(
         "backend": options.backend,
         "target": options.target,
         "prefix": options.prefix,
+        "kernels": kernels,
         "inputs": port_specs(graph.inputs),
         "outputs": port_specs(graph.outputs),
         "io_shapes": {

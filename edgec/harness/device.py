@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import struct
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class DeviceOptions:
     gap_timeout: float = 0.05  # silence inside a frame that means a byte was lost
     run_timeout: float = 60.0  # seconds for one inference, once the device has acknowledged it
     retries: int = 6  # repeats of one request after a timeout or a damaged frame
+    # Further repeats while answers keep arriving damaged: a noisy link is alive, and a long
+    # answer on it may need many tries; a silent one stops after ``retries``.
+    noisy_retries: int = 40
     chunk: int = 512  # bytes per SET_INPUT frame, halved on a noisy link (reads: whole frames)
     connect_timeout: float = 10.0
     baud: int = 115200
@@ -77,17 +81,22 @@ class DeviceClient:
         base = self.options.request_timeout + nbytes / self.options.bytes_per_second
         return base * 2 ** min(attempt, 3)
 
-    def request(self, cmd: P.Command, payload: bytes = b"", long_running: bool = False) -> bytes:
+    def request(
+        self, cmd: P.Command, payload: bytes = b"", long_running: bool = False, persist: bool = True
+    ) -> bytes:
         """Send ``cmd`` and return the body of its answer, retrying where that is safe.
 
         ``long_running`` commands (RUN, DUMP) are acknowledged at once with a RUNNING status;
-        only then does the host wait up to ``run_timeout`` for the result.
+        only then does the host wait up to ``run_timeout`` for the result. ``persist``: keep
+        trying (``noisy_retries``) while damaged answers show the link is alive; a caller that
+        can shrink its request instead (SET_INPUT) passes False.
         """
         seq = self._next_seq()
         frame = P.encode_frame(seq, cmd, payload)
         self.stats.requests += 1
         silent = 0
-        for attempt in range(self.options.retries + 1):
+        attempt = 0
+        while True:
             wire = frame
             if attempt:
                 self.stats.retries += 1
@@ -103,8 +112,14 @@ class DeviceClient:
             if answer is not None:
                 return P.response_body(answer, cmd)
             silent = 0 if heard else silent + 1
+            attempt += 1
+            # Three silent attempts in a row: a dead link, not a noisy one.
+            noisy = persist and silent < 3
+            limit = self.options.retries + (self.options.noisy_retries if noisy else 0)
+            if attempt > limit:
+                break
         raise LinkError(
-            f"no valid answer to {cmd.name} after {self.options.retries + 1} attempts "
+            f"no valid answer to {cmd.name} after {attempt} attempts "
             f"({self.decoder.errors} corrupted frames so far)"
         )
 
@@ -206,6 +221,7 @@ class DeviceClient:
                 self.request(
                     P.Command.SET_INPUT,
                     P.set_input_payload(port, offset, data[offset : offset + step]),
+                    persist=self.upload_chunk <= MIN_CHUNK,  # else a smaller chunk is tried
                 )
             except LinkError:
                 if self.upload_chunk <= MIN_CHUNK:
@@ -221,6 +237,16 @@ class DeviceClient:
 
     def run(self) -> P.RunResult:
         return P.parse_run(self.request(P.Command.RUN, long_running=True))
+
+    def profile(self) -> P.Profile:
+        """Run the model once on its current inputs and count every schedule step."""
+        steps: list[int] = []
+        while True:
+            body = self.request(P.Command.PROFILE, struct.pack("<H", len(steps)), long_running=True)
+            part = P.parse_profile(body)
+            steps += part.counts
+            if len(steps) >= part.total_steps or not part.counts:
+                return P.Profile(part.count_unit, part.total_steps, steps)
 
     def get_output(self, port: int, nbytes: int) -> bytes:
         step = P.MAX_PAYLOAD - 1
@@ -465,3 +491,32 @@ def _sample_with_reboot_retry(
             log.warning("the device rebooted during a sample; sending it again")
             check_info(client.get_info(), manifest)
     raise AssertionError("unreachable")
+
+
+def profile_steps(
+    out_dir: Path, manifest: dict, inputs: list[np.ndarray], target=None
+) -> list[dict]:
+    """Boot the compiled model's firmware on its emulated board, run ``inputs`` (one sample,
+    model layout) once with a counter read after every step, and return one row per step of
+    memory.json with its ``count`` (instructions under QEMU) and ``count_unit``."""
+    from edgec.firmware import build_firmware
+    from edgec.harness.emulator import Emulator
+    from edgec.harness.host import device_layout
+    from edgec.targets import load_target
+
+    out_dir = Path(out_dir)
+    target = load_target(target or manifest.get("target"))
+    build = build_firmware(out_dir, target)
+    steps = json.loads((out_dir / "memory.json").read_text())["steps"]
+    with Emulator(target, build.elf) as emulator:
+        client = DeviceClient(emulator.connect())
+        client.wait_boot(10)
+        check_info(client.get_info(), manifest)
+        shapes = manifest["io_shapes"]["inputs"]
+        for port, (spec, shape, data) in enumerate(zip(manifest["inputs"], shapes, inputs)):
+            client.set_input(port, device_layout(data, spec["shape"], shape).tobytes())
+        profile = client.profile()
+    return [
+        {**step, "count": count, "count_unit": profile.count_unit}
+        for step, count in zip(steps, profile.counts)
+    ]

@@ -45,6 +45,7 @@ class Command(IntEnum):
     RESET = 0x06
     LOOP = 0x07  # run a loop of known length: checks the instruction counter
     CRASH = 0x08  # execute an undefined instruction: checks the fault report
+    PROFILE = 0x09  # run once, counting each schedule step
     NAK = 0x7D  # from the device: a frame with this sequence number arrived damaged
     BOOT = 0x7E  # unsolicited, sent once after every reset
     FAULT = 0x7F  # unsolicited or in answer to anything after a fault
@@ -303,6 +304,21 @@ def parse_run(body: bytes) -> RunResult:
     return RunResult(
         COUNT_UNITS.get(unit, f"unit{unit}"), count, ticks, stack, peak, crc_in, crc_out
     )
+
+
+@dataclass
+class Profile:
+    count_unit: str
+    total_steps: int  # steps in the model's schedule
+    counts: list[int]  # instructions or cycles of the steps asked for, in order
+
+
+def parse_profile(body: bytes) -> Profile:
+    unit, n, total = _Reader(body, "PROFILE").take("<BBH")
+    if len(body) != 4 + 4 * n:
+        raise LinkError(f"PROFILE answer of {len(body)} bytes for {n} steps")
+    counts = list(struct.unpack_from(f"<{n}I", body, 4))
+    return Profile(COUNT_UNITS.get(unit, f"unit{unit}"), total, counts)
 
 
 def parse_dump(body: bytes) -> tuple[int, int, bytes]:

@@ -40,6 +40,7 @@ from edgec.backends.c.int_checks import (
     same_dtype,
 )
 from edgec.backends.c.lower import Emitter, Lowering
+from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
 from edgec.ops.integer import fc_layout, integer_params, scale_zp
@@ -99,18 +100,32 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     geometry = window_fields(node, x, tuple(w.shape[2:]))
     weights = conv_weights_layout(w.const.astype(np.int8), depthwise)
     bias = node.input(2).const if node.input(2) is not None else None
+    multiplier = channels // x.shape[1] if depthwise else 0
+    kernel, struct = (f"edgec_dwconv_{sfx}", f"edgec_dwconv_{sfx}_t") if depthwise else (None, None)
+    sources = _sources("conv_int.c")
+    bias_ref = None
+    if lw.optimized and sfx == "s8" and (multiplier == 1 if depthwise else p.group == 1):
+        # The fast kernels fold the input offset over every tap into the bias. Weights are
+        # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
+        rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
+        folded = _folded_bias(rows, bias, p.input_zero_point)
+        if folded is not None and not depthwise:
+            _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst)
+            return
+        if folded is not None:
+            bias_ref = lw.weight(folded, f"{node.name} bias + input offset x weight sums")
+            kernel, sources = "edgec_dwconv_fast_s8", _sources("fast_int.c")
     fields = {
         "in": dims(x.shape),
         "out": dims(y.shape),
         **geometry,
         **_zero_points(node, p),
         "weights": lw.weight(weights, f"{node.name} weights"),
-        "bias": _bias(lw, node, bias, channels, sfx == "s16"),
+        "bias": bias_ref or _bias(lw, node, bias, channels, sfx == "s16"),
         **_requant_fields(lw, node, p.requant, channels),
     }
     if depthwise:
-        fields["depth_multiplier"] = channels // x.shape[1]
-        kernel, struct = f"edgec_dwconv_{sfx}", f"edgec_dwconv_{sfx}_t"
+        fields["depth_multiplier"] = multiplier
     else:
         fields["groups"] = p.group
         kernel, struct = f"edgec_conv_{sfx}", f"edgec_conv_{sfx}_t"
@@ -128,8 +143,71 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         [dst],
         node.name,
         node.op_type,
-        _sources("conv_int.c"),
+        sources,
         macs=macs,
+    )
+
+
+# ---- optimized int8 kernels (fast_int.c) -------------------------------------------------------
+def _folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray | None:
+    """bias + input_offset * sum_k w[o][k] (the fast kernels' inner loop skips the offset);
+    None when that does not fit int32 (the portable kernel then runs the layer)."""
+    rows = weights.astype(np.int64)
+    folded = -int(input_zero_point) * rows.sum(axis=1)
+    if bias is not None:
+        folded = folded + np.broadcast_to(np.asarray(bias, np.int64).reshape(-1), folded.shape)
+    limit = 2**31 - 1 - 255 * 127 * rows.shape[1]  # room for the sum of products
+    if np.abs(folded).max(initial=0) > limit:
+        return None
+    return folded.astype(np.int32)
+
+
+def _gemm_fields(lw: Lowering, node: Node, p, weights: np.ndarray, folded: np.ndarray) -> Struct:
+    n = weights.shape[0]
+    return Struct(
+        {
+            "rows": 0,
+            "k": int(weights.size // n),
+            "n": n,
+            "output_zero_point": int(p.requant.zero_point),
+            "act_min": int(p.requant.act_min),
+            "act_max": int(p.requant.act_max),
+            "weights": lw.weight(weights.reshape(n, -1), f"{node.name} weights"),
+            "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
+            "out_mult": lw.weight(
+                _per_channel(p.requant.multiplier, n), f"{node.name} multipliers"
+            ),
+            "out_shift": lw.weight(_per_channel(p.requant.shift, n), f"{node.name} shifts"),
+        }
+    )
+
+
+def _emit_conv_fast(lw, node, p, geometry, weights, folded, src: str, dst: str) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    gemm = _gemm_fields(lw, node, p, weights, folded)
+    direct = geometry["kh"] == geometry["kw"] == 1 and not any(
+        geometry[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")
+    )
+    outputs = [dst]
+    if not direct:  # two im2col rows
+        outputs.append(lw.temp((2 * gemm.fields["k"],), np.int8, f"{node.name} im2col"))
+    fields = {
+        "in": dims(x.shape),
+        "out": dims(y.shape),
+        **{k: v for k, v in geometry.items() if k not in ("pad_bottom", "pad_right")},
+        "input_zero_point": int(p.input_zero_point),
+        "gemm": gemm,
+    }
+    lw.call(
+        "edgec_conv_1x1_fast_s8" if direct else "edgec_conv_fast_s8",
+        "edgec_conv_fast_s8_t",
+        fields,
+        [src],
+        outputs,
+        node.name,
+        node.op_type,
+        _sources("fast_int.c"),
+        macs=get_op("Conv").macs(node),
     )
 
 
@@ -143,6 +221,23 @@ def emit_fc(lw: Lowering, node: Node) -> None:
     out_features = weights.shape[0]
     bias = node.input(2).const if node.input(2) is not None else None  # MatMul may carry one
     src, dst = lw.read(x, L.LOGICAL), lw.write(y, L.LOGICAL)
+    if lw.optimized and sfx == "s8":
+        folded = _folded_bias(weights, bias, p.input_zero_point)
+        if folded is not None:
+            gemm = _gemm_fields(lw, node, p, weights, folded)
+            gemm.fields["rows"] = math.prod(x.shape[:-1])
+            lw.call(
+                "edgec_fc_fast_s8",
+                "edgec_gemm_s8_t",
+                gemm.fields,
+                [src],
+                [dst],
+                node.name,
+                node.op_type,
+                _sources("fast_int.c"),
+                macs=get_op(node.op_type).macs(node),
+            )
+            return
     fields = {
         "batches": math.prod(x.shape[:-1]),
         "in_features": x.shape[-1],

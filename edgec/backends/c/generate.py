@@ -54,9 +54,11 @@ def generate_c(
     sha256: str = "",
     io_layout: str = "declared",
     alignment: int = 16,
+    kernels: str = "portable",
 ) -> GeneratedC:
-    """Lower a folded (optionally quantized) graph and render its C sources."""
-    program = lower(graph, io_layout)
+    """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
+    "optimized" uses fast_int.c's int8 kernels where they apply."""
+    program = lower(graph, io_layout, kernels)
     plan = plan_program(program, alignment)
     files = render(program, prefix, sha256, alignment)
     kernels = templates_dir() / "c" / "kernels"

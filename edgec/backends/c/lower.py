@@ -17,6 +17,8 @@ from edgec.backends.c.program import IOPort, KernelCall, Program, Ref, TensorBuf
 from edgec.errors import ShapeError, UnsupportedOpError, show_name
 from edgec.ir.graph import Graph, Node, Value
 
+KERNEL_SETS = ("portable", "optimized")
+
 
 @dataclass(frozen=True)
 class Emitter:
@@ -29,10 +31,12 @@ class Emitter:
 class Lowering:
     """Builds a Program; emitters call ``read``/``write``/``alias``/``weight``/``call``."""
 
-    def __init__(self, graph: Graph, io_layout: str = "declared"):
+    def __init__(self, graph: Graph, io_layout: str = "declared", kernels: str = "portable"):
         self.graph = graph
         self.program = Program()
         self.io_layout = io_layout
+        # "optimized": int8 kernels of fast_int.c where they apply; "portable": conv_int.c …
+        self.optimized = kernels == "optimized"
         self._stored: dict[tuple[int, str], str] = {}
         self._primary: dict[int, str] = {}
         self._count = {"t": 0, "w": 0}
@@ -217,10 +221,12 @@ def check_supported(graph: Graph) -> None:
         raise UnsupportedOpError(missing, "the C backend")
 
 
-def lower(graph: Graph, io_layout: str = "declared") -> Program:
+def lower(graph: Graph, io_layout: str = "declared", kernels: str = "portable") -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
+    if kernels not in KERNEL_SETS:
+        raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph)
-    lw = Lowering(graph, io_layout)
+    lw = Lowering(graph, io_layout, kernels)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)

@@ -34,16 +34,18 @@ static inline int32_t edgec_fp_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* round(a * b / 2^31), ties away from zero; INT32_MIN * INT32_MIN saturates (ARM VQRDMULH). */
+/* TFLM's SaturatingRoundingDoublingHighMul: (a * b + nudge) / 2^31 truncated toward zero,
+ * nudge = 2^30 for a * b >= 0, else 1 - 2^30; INT32_MIN * INT32_MIN saturates (ARM VQRDMULH).
+ * Both signs reduce to floor((a * b + 2^30) / 2^31): for a * b < 0 the value v = a * b +
+ * 1 - 2^30 is negative, and trunc(v / 2^31) = floor((v + 2^31 - 1) / 2^31). An arithmetic
+ * shift (no 64-bit division: that is a library call on Cortex-M); >> of a negative value is
+ * arithmetic on every compiler edgec supports. */
 static inline int32_t edgec_fp_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab, nudge;
     if (a == b && a == EDGEC_INT32_MIN) {
         return EDGEC_INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates */
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero; exponent in [0, 31]. */

@@ -110,6 +110,35 @@ typedef struct {
 } edgec_fc_s16_t;
 void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output);
 
+/* ---- optimized int8 kernels (fast_int.c), bit-exact with the portable ones -------------
+ * A matrix product out[r][o] = requant(sum_k in[r][k] * weights[o][k] + bias[o]) where bias
+ * already holds input_offset * sum_k weights[o][k] (folded at compile time). */
+typedef struct {
+    int32_t rows, k, n;
+    int32_t output_zero_point;
+    int32_t act_min, act_max;
+    const int8_t *weights; /* [n][k] */
+    const int32_t *bias;   /* [n], never NULL */
+    const int32_t *out_mult, *out_shift;
+} edgec_gemm_s8_t;
+void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
+
+/* Convolution (groups 1) as that product over output pixels, k = kh * kw * in_c; scratch
+ * holds two im2col rows (2 * k bytes). The 1x1 variant (no padding) reads the input pixels
+ * in place and needs no scratch. */
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_zero_point;
+    edgec_gemm_s8_t gemm; /* weights [out_c][kh][kw][in_c] */
+} edgec_conv_fast_s8_t;
+void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output);
+
+/* Depthwise with depth_multiplier 1 (same parameters as edgec_dwconv_s8). */
+void edgec_dwconv_fast_s8(const edgec_dwconv_s8_t *p, const int8_t *input, int8_t *output);
+
 /* ---- broadcasting Add and Mul over a 4-d loop (strides in elements, 0 = broadcast) ----- */
 
 /* Both inputs are shifted left by left_shift (20 for int8, 15 for int16), rescaled to a common

@@ -1,0 +1,141 @@
+"""The optimized int8 kernels (templates/c/kernels/fast_int.c) against the integer reference.
+
+A float CNN built here with awkward shapes for those kernels — reduction lengths that are not
+multiples of 4, odd channel counts, padding and stride 2 (im2col), dilation, a strided 1x1,
+depthwise layers with a channel tail and with border pixels, an odd FC and a batch of three
+rows — is quantized to int8 by edgec and compiled with ``kernels="optimized"``. Its outputs
+equal the reference executor's bit for bit on the host (C versions of the DSP instructions,
+AddressSanitizer and UBSan) and on the emulated Cortex-M4F (the SMLAD/SXTB16 path). The
+portable and optimized builds are also checked to choose the kernels they claim.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgec.compiler import CompileOptions, compile_model
+from edgec.data import load_dataset
+from edgec.errors import EdgecError
+from edgec.harness.validate import ValidateOptions, port_specs, validate
+from tests.conftest import needs_tools
+
+SAMPLES = 12
+INPUT = (1, 3, 11, 9)  # NCHW
+
+
+def awkward_cnn(seed: int = 3) -> onnx.ModelProto:
+    rng = np.random.default_rng(seed)
+    shapes = {
+        "w1": (6, 3, 3, 3),  # k = 27: a tail after the 4-wide steps; pads, stride 2
+        "w2": (7, 6, 1, 1),  # 1x1 with k = 6 and an odd channel count
+        "w3": (7, 1, 3, 3),  # depthwise, 7 channels: one block of 4 and a tail of 3
+        "w4": (8, 7, 3, 3),  # dilation 2 with padding
+        "w5": (8, 1, 3, 3),  # depthwise with dilation 2, stride 2
+        "w6": (5, 8, 1, 1),  # strided 1x1 (rows are read in place)
+        "w7": (6, 5, 2, 2),  # 2x2 kernel, padding only at the top and left
+    }
+    arrays = {n: rng.normal(0, 0.4, s) for n, s in shapes.items()}
+    arrays.update({f"b{n[1:]}": rng.normal(0, 0.2, s[0]) for n, s in shapes.items()})
+    arrays["wf"] = rng.normal(0, 0.5, (5, 8))
+    arrays["bf"] = rng.normal(0, 0.1, 5)
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()]
+
+    def conv(i, x, y, **attrs):
+        return helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y], name=f"conv{i}", **attrs)
+
+    nodes = [
+        conv(1, "x", "c1", pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        conv(2, "r1", "c2"),
+        conv(3, "c2", "c3", pads=[1, 1, 1, 1], group=7),
+        helper.make_node("Clip", ["c3", "lo", "hi"], ["r3"]),
+        conv(4, "r3", "c4", pads=[2, 2, 2, 2], dilations=[2, 2]),
+        conv(5, "c4", "c5", pads=[2, 1, 2, 1], dilations=[2, 2], strides=[2, 2], group=8),
+        helper.make_node("Relu", ["c5"], ["r5"]),
+        conv(6, "r5", "c6", strides=[2, 1]),
+        conv(7, "c6", "c7", pads=[1, 1, 0, 0]),  # [1, 6, 2, 2]
+        helper.make_node("Reshape", ["c7", "shape"], ["rows"]),  # [3, 8]: an FC batch of 3
+        helper.make_node("Gemm", ["rows", "wf", "bf"], ["y"], name="fc", transB=1),
+    ]
+    inits += [
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+        numpy_helper.from_array(np.array([3, -1], np.int64), "shape"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "awkward",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(INPUT))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fast")
+    model = work / "awkward.onnx"
+    onnx.save(awkward_cnn(), model)
+    rng = np.random.default_rng(7)
+    np.savez(work / "calib.npz", x=rng.uniform(-2, 2, (40, *INPUT)).astype(np.float32))
+    np.savez(work / "data.npz", x=rng.uniform(-2, 2, (SAMPLES, *INPUT)).astype(np.float32))
+    results = {}
+    for kernels in ("portable", "optimized"):
+        options = CompileOptions(
+            quantize="int8", calib=str(work / "calib.npz"), kernels=kernels, target="mps2-an386"
+        )
+        results[kernels] = compile_model(model, work / kernels, options)
+    return work, results
+
+
+def kernel_names(result) -> list[str]:
+    steps = json.loads((result.out_dir / "memory.json").read_text())["steps"]
+    return [s["kernel"] for s in steps]
+
+
+def test_each_build_uses_the_kernels_it_claims(compiled):
+    _, results = compiled
+    portable, optimized = kernel_names(results["portable"]), kernel_names(results["optimized"])
+    assert not any("fast" in k for k in portable)
+    assert results["optimized"].manifest["kernels"] == "optimized"
+    # conv1, conv4, conv7: im2col; conv2, conv6: 1x1 in place; conv3, conv5: depthwise; fc
+    assert optimized.count("edgec_conv_fast_s8") == 3
+    assert optimized.count("edgec_conv_1x1_fast_s8") == 2
+    assert optimized.count("edgec_dwconv_fast_s8") == 2
+    assert optimized.count("edgec_fc_fast_s8") == 1
+    # The same arithmetic: the same graph, the same reference, different kernels.
+    assert len(portable) == len(optimized)
+
+
+def test_kernels_option_is_checked(tmp_path):
+    with pytest.raises(EdgecError, match="--kernels must be one of"):
+        compile_model("unused.onnx", tmp_path / "x", CompileOptions(kernels="fastest"))
+
+
+@pytest.mark.parametrize("kernels", ["portable", "optimized"])
+def test_host_build_is_bit_exact_with_the_reference(compiled, kernels):
+    work, results = compiled
+    report = validate(
+        results[kernels].out_dir,
+        ValidateOptions(data=str(work / "data.npz"), device="host", sanitize=True),
+    )
+    assert report["samples"] == SAMPLES and report["bit_exact"] == SAMPLES
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_dsp_path_on_the_emulated_cortex_m4_is_bit_exact(compiled):
+    work, results = compiled
+    options = ValidateOptions(data=str(work / "data.npz"), device="emulator")
+    optimized = validate(results["optimized"].out_dir, options)
+    portable = validate(results["portable"].out_dir, options)
+    assert optimized["bit_exact"] == SAMPLES and portable["bit_exact"] == SAMPLES
+    dataset = load_dataset(work / "data.npz", port_specs(results["optimized"].manifest))
+    assert len(dataset) == SAMPLES
+    # Not a speed target (that is bench/): the DSP path must at least not be slower.
+    assert optimized["instructions"]["median"] < portable["instructions"]["median"]
