@@ -1,6 +1,7 @@
 """Write BENCHMARKS.md from the benchmark results (bench/results_*.json).
 
     python bench/ptq.py && python bench/memory.py && python bench/device.py
+    python bench/kernels.py
     python bench/report.py
 
 Every figure in BENCHMARKS.md comes from one of those JSON files; nothing is typed by hand.
@@ -135,7 +136,8 @@ def device_section(dev: dict) -> list[str]:
         "## On the emulated boards (issue: on-device validation)",
         "",
         "Command: `python bench/device.py` (QEMU with `-icount shift=6`: exact instruction "
-        "counts; portable C kernels, firmware built with `-Os`).",
+        "counts; the default build: optimized int8 kernels on DSP cores, firmware glue `-Os`, "
+        "model `-O2`).",
         "",
         "### KWS int8 (`kws_ref_model_int8_qdq.onnx`) on mps2-an386, all of kws01",
         "",
@@ -220,6 +222,97 @@ def device_section(dev: dict) -> list[str]:
     return out
 
 
+# Reference figures for KWS on the same emulated Cortex-M4F (exact instruction counts),
+# measured by the project (issue: performance) with ARM's CMSIS-NN built from source at -O2,
+# the TFLM interpreter with those kernels, and onnx2c's float code. Quoted, not re-measured.
+KWS_REFERENCES = [
+    ("CMSIS-NN alone (int8)", 7_697_109, 55_118, "~17.1 KB (16,000 activations + 736 stack)"),
+    ("TFLite Micro + CMSIS-NN (int8)", 7_701_531, 141_066, "~25.1 KB (22,820 arena + stack)"),
+    ("TFLite Micro reference kernels (int8)", 43_100_000, None, "–"),
+    ("onnx2c (float)", 25_000_000, 93_000, "64 KB"),
+]
+
+
+def kernels_section(res: dict) -> list[str]:
+    out = [
+        "## Portable vs optimized int8 kernels (issue: performance)",
+        "",
+        "Command: `python bench/kernels.py` (the shared int8 models as converted by TFLite, "
+        "5 seeded random inputs each, all bit-exact with edgec's integer reference; QEMU "
+        "`-icount`: exact instruction counts, identical run to run; firmware glue `-Os`, "
+        "model and kernels `-O2`). The optimized kernels use the DSP extension (SMLAD, "
+        "SXTB16); the Cortex-M55 runs the same DSP code, its MVE (Helium) paths are not "
+        "written yet.",
+        "",
+    ]
+    rows = []
+    for model, targets in res.items():
+        for target, r in targets.items():
+            p, o = r["portable"], r["optimized"]
+            rows.append(
+                [
+                    model,
+                    target,
+                    f"{n(p['instructions'])} ({p['per_mac']:.2f})",
+                    f"{n(o['instructions'])} ({o['per_mac']:.2f})",
+                    f"{r['speedup']:.2f}×",
+                    f"{n(o['bit_exact'])}/{n(o['samples'])}",
+                    n(o["flash_bytes"]),
+                    f"{n(p['arena_bytes'])} / {n(o['arena_bytes'])}",
+                    n(o["stack_bytes"]),
+                ]
+            )
+    out += table(
+        [
+            "model",
+            "board",
+            "portable: instructions (per MAC)",
+            "optimized: instructions (per MAC)",
+            "speed-up",
+            "bit-exact",
+            "flash (optimized)",
+            "arena portable / optimized",
+            "stack",
+        ],
+        rows,
+    )
+    out += ["", "### Where the instructions go (optimized, mps2-an386, per kernel)", ""]
+    rows = []
+    for model, targets in res.items():
+        r = targets.get("mps2-an386", {}).get("optimized")
+        if not r:
+            continue
+        for kernel, k in sorted(r["by_kernel"].items(), key=lambda kv: -kv[1]["instructions"]):
+            per_mac = f"{k['instructions'] / k['macs']:.2f}" if k["macs"] else "–"
+            rows.append([model, kernel, n(k["steps"]), n(k["macs"]), n(k["instructions"]), per_mac])
+    out += table(["model", "kernel", "steps", "MACs", "instructions", "per MAC"], rows)
+    kws = res.get("kws", {}).get("mps2-an386", {}).get("optimized")
+    if kws:
+        out += [
+            "",
+            "### KWS on mps2-an386 against the reference figures",
+            "",
+            "The other rows are the project's measurements on the same emulated board "
+            "(quoted from the performance issue, not re-run by this script).",
+            "",
+        ]
+        rows = [
+            [
+                "edgec, optimized int8 kernels",
+                n(kws["instructions"]),
+                f"{kws['instructions'] / kws['macs']:.2f}",
+                n(kws["flash_bytes"]),
+                f"{n(kws['arena_bytes'])} arena + {n(kws['stack_bytes'])} stack",
+            ]
+        ]
+        rows += [
+            [name, n(ins), f"{ins / kws['macs']:.2f}", n(flash), ram]
+            for name, ins, flash, ram in KWS_REFERENCES
+        ]
+        out += table(["KWS", "instructions", "per MAC", "flash (bytes)", "RAM"], rows)
+    return [*out, ""]
+
+
 def main() -> None:
     sections = [
         "# Benchmarks",
@@ -232,6 +325,7 @@ def main() -> None:
         ("ptq", ptq_section),
         ("memory", memory_section),
         ("device", device_section),
+        ("kernels", kernels_section),
     ):
         data = load(name)
         sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]

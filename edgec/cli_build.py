@@ -108,6 +108,13 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "(default auto: optimized where the target core has the DSP extension)",
     )
     parser.add_argument(
+        "--kernel-scratch",
+        default="free",
+        choices=["free", "always"],
+        help="working memory for the optimized kernels: only where it does not grow the "
+        "arena (free, the default) or everywhere (always: faster, more RAM)",
+    )
+    parser.add_argument(
         "--firmware",
         action="store_true",
         help="also build the target's firmware image (arm-none-eabi-gcc)",
@@ -132,6 +139,7 @@ def run_compile(args: argparse.Namespace) -> int:
         rounding=args.rounding,
         io_layout=args.io_layout,
         kernels=args.kernels,
+        kernel_scratch=args.kernel_scratch,
         input_shapes=parse_input_shapes(named),
         force=args.force,
         calib_method=args.calib_method,
@@ -196,6 +204,11 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="--device host: build with AddressSanitizer and UBSan",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="count every layer's instructions (QEMU) or cycles once, on the last sample",
+    )
     _add_data_options(parser, "sample")
 
 
@@ -227,6 +240,7 @@ def run_validate(args: argparse.Namespace) -> int:
         data_scale=args.data_scale,
         data_zero_point=args.data_zero_point,
         sanitize=args.sanitize,
+        profile=args.profile,
     )
     report = validate(args.out, options)
     print_report(report)
@@ -278,6 +292,16 @@ def print_report(report: dict) -> None:
     for key in ("flash_bytes", "arena_bytes", "stack_bytes"):
         if memory.get(key) is not None:
             rows.append((key.replace("_", " "), f"{memory[key]:,} B"))
+    profile = report.get("profile") or []
+    unit = next((u for u in ("instructions", "cycles") if profile and u in profile[0]), None)
+    for row in sorted(profile, key=lambda r: -r[unit])[:3] if unit else []:
+        per_mac = f", {row['per_mac']:.2f}/MAC" if row["per_mac"] else ""
+        rows.append(
+            (
+                f"step {row['step']} ({row['op']})",
+                f"{_fmt(row[unit])} {unit}{per_mac}, {row['kernel']}",
+            )
+        )
     if report.get("first_divergent_layer"):
         rows.append(("first divergent layer", report["first_divergent_layer"]))
     width = max(len(k) for k, _ in rows)

@@ -42,6 +42,9 @@ class CompileOptions:
     io_layout: str = "declared"
     # "auto": the optimized int8 kernels on cores with the DSP extension, else the portable.
     kernels: str = "auto"
+    # "free": optimized kernels get scratch memory only where it does not grow the arena;
+    # "always": everywhere (faster, a little more RAM)
+    kernel_scratch: str = "free"
     input_shapes: dict[str, Sequence[int]] = field(default_factory=dict)
     force: bool = False
     # Post-training quantization (``--quantize``): calibration data and how to read it.
@@ -168,6 +171,8 @@ def resolve_kernels(options: CompileOptions) -> str:
     """``--kernels auto``: optimized where the target core has the DSP extension."""
     if options.kernels not in KERNEL_CHOICES:
         raise EdgecError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}")
+    if options.kernel_scratch not in ("free", "always"):
+        raise EdgecError("--kernel-scratch must be free or always")
     if options.kernels != "auto":
         return options.kernels
     from edgec.targets import load_target
@@ -199,7 +204,14 @@ def compile_model(
 
     from edgec.backends.c import generate_c
 
-    generated = generate_c(graph, options.prefix, sha, options.io_layout, kernels=kernels)
+    generated = generate_c(
+        graph,
+        options.prefix,
+        sha,
+        options.io_layout,
+        kernels=kernels,
+        scratch=options.kernel_scratch,
+    )
     manifest = {
         "edgec_version": __version__,
         "source_model": str(Path(model_path).resolve()),

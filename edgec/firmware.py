@@ -247,10 +247,11 @@ def build_firmware(
     out_dir = Path(out_dir)
     manifest = load_manifest(out_dir)
     target = load_target(target or manifest.get("target"))
-    opt = opt or target.opt
+    # One opt overrides both; by default the glue is built for size, the model for speed.
+    opts = (opt, opt) if opt else (target.opt, target.kernel_opt)
     check_fits(manifest, target)
     files = render_firmware(manifest, target)
-    stamp = _stamp(out_dir, files, target, opt)
+    stamp = _stamp(out_dir, files, target, " ".join(opts))
     final = firmware_dir(out_dir, target)
     previous = final / "firmware.json"
     if not force and previous.is_file() and (final / "fw.elf").is_file():
@@ -261,7 +262,7 @@ def build_firmware(
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
     try:
-        build = _build_in(work, out_dir, manifest, target, files, cc, opt)
+        build = _build_in(work, out_dir, manifest, target, files, cc, opts)
         build.stamp = stamp
         (work / "firmware.json").write_text(json.dumps(build.to_json(), indent=2) + "\n")
         if final.exists():
@@ -286,7 +287,7 @@ def _build_in(
     target: Target,
     files: dict[str, str],
     cc: str,
-    opt: str,
+    opts: tuple[str, str],
 ) -> FirmwareBuild:
     src, obj = work / "src", work / "obj"
     src.mkdir()
@@ -296,9 +297,10 @@ def _build_in(
     model_sources = sorted(p for p in out_dir.glob("*.c") if p.name != "host_runner.c")
     for header in out_dir.glob("*.h"):
         shutil.copy(header, src / header.name)
-    base = [*target.cflags, opt, *COMMON_FLAGS, f"-I{src}"]
-    jobs = [(src / n, [*base, *FIRMWARE_WARNINGS]) for n in sorted(files) if n.endswith(".c")]
-    jobs += [(p, [*base, *MODEL_WARNINGS]) for p in model_sources]
+    base = [*target.cflags, *COMMON_FLAGS, f"-I{src}"]
+    glue, model = [*base, opts[0], *FIRMWARE_WARNINGS], [*base, opts[1], *MODEL_WARNINGS]
+    jobs = [(src / n, glue) for n in sorted(files) if n.endswith(".c")]
+    jobs += [(p, model) for p in model_sources]
     objects = [obj / (p.stem + ".o") for p, _ in jobs]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         outputs = list(
@@ -309,7 +311,7 @@ def _build_in(
     link = [
         cc,
         *target.cflags,
-        opt,
+        opts[0],
         "-nostartfiles",
         "--specs=nano.specs",
         "-Wl,--gc-sections",

@@ -107,7 +107,8 @@ class Target:
     irq_count: int
     secure: bool
     cc: str
-    opt: str
+    opt: str  # firmware glue (size)
+    kernel_opt: str  # the model and its kernels (speed)
     extra_cflags: tuple[str, ...]
     flash: Region
     ram: Region
@@ -313,6 +314,7 @@ def parse_target(data: dict, file: Path) -> Target:
         secure=core.get("secure", bool, False),
         cc=toolchain.get("cc", str, "arm-none-eabi-gcc"),
         opt=toolchain.get("opt", str, "-Os"),
+        kernel_opt=toolchain.get("kernel_opt", str, "-O2"),
         extra_cflags=toolchain.strings("cflags"),
         flash=flash,
         ram=ram,

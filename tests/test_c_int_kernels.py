@@ -136,14 +136,22 @@ def _runner(prefixes: list[str], cases: list[Case]) -> str:
 
 def run_cases(cases: list[Case], tmp_path: Path, kernels: str = "portable") -> None:
     """Generate, build (sanitized) and run every case; compare with the reference bit for bit.
-    ``kernels="optimized"``: fast_int.c where it applies (its C versions of the DSP
-    instructions on this computer)."""
+    ``kernels``: "portable"; "optimized" (fast_int.c where it applies, with its C versions
+    of the DSP instructions on this computer, always given scratch memory); "optimized-lean"
+    (the same with the default scratch policy: in a one-op graph the scratch would grow the
+    arena, so the variants without scratch run)."""
     find_compiler("gcc")
     folder = tmp_path / "c"
     folder.mkdir()
     prefixes = [f"m{i}" for i in range(len(cases))]
     for prefix, case in zip(prefixes, cases):
-        gen = generate_c(case.graph, prefix=prefix, sha256="0" * 64, kernels=kernels)
+        gen = generate_c(
+            case.graph,
+            prefix=prefix,
+            sha256="0" * 64,
+            kernels=kernels.split("-")[0],
+            scratch="free" if kernels.endswith("-lean") else "always",
+        )
         for name, text in {**gen.files, **gen.kernel_files}.items():
             (folder / name).write_text(text)
     runner = folder / "host_runner.c"
@@ -256,7 +264,12 @@ def draw_conv(draw, dtype: str, index: int):
 
 
 # The optimized kernels exist for int8 only (16x8 layers keep the portable ones).
-KERNEL_VARIANTS = [("int8", "portable"), ("int16", "portable"), ("int8", "optimized")]
+KERNEL_VARIANTS = [
+    ("int8", "portable"),
+    ("int16", "portable"),
+    ("int8", "optimized"),
+    ("int8", "optimized-lean"),
+]
 
 
 @pytest.mark.parametrize("dtype,kernels", KERNEL_VARIANTS)

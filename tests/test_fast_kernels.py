@@ -86,11 +86,21 @@ def compiled(tmp_path_factory):
     np.savez(work / "calib.npz", x=rng.uniform(-2, 2, (40, *INPUT)).astype(np.float32))
     np.savez(work / "data.npz", x=rng.uniform(-2, 2, (SAMPLES, *INPUT)).astype(np.float32))
     results = {}
-    for kernels in ("portable", "optimized"):
+    # "optimized": the default scratch policy (none where it would grow the arena);
+    # "always": every optimized kernel gets its scratch memory
+    for build, kernels, scratch in (
+        ("portable", "portable", "free"),
+        ("optimized", "optimized", "free"),
+        ("always", "optimized", "always"),
+    ):
         options = CompileOptions(
-            quantize="int8", calib=str(work / "calib.npz"), kernels=kernels, target="mps2-an386"
+            quantize="int8",
+            calib=str(work / "calib.npz"),
+            kernels=kernels,
+            kernel_scratch=scratch,
+            target="mps2-an386",
         )
-        results[kernels] = compile_model(model, work / kernels, options)
+        results[build] = compile_model(model, work / build, options)
     return work, results
 
 
@@ -101,16 +111,70 @@ def kernel_names(result) -> list[str]:
 
 def test_each_build_uses_the_kernels_it_claims(compiled):
     _, results = compiled
-    portable, optimized = kernel_names(results["portable"]), kernel_names(results["optimized"])
+    portable = kernel_names(results["portable"])
+    optimized, always = kernel_names(results["optimized"]), kernel_names(results["always"])
     assert not any("fast" in k for k in portable)
     assert results["optimized"].manifest["kernels"] == "optimized"
     # conv1, conv4, conv7: im2col; conv2, conv6: 1x1 in place; conv3, conv5: depthwise; fc
-    assert optimized.count("edgec_conv_fast_s8") == 3
-    assert optimized.count("edgec_conv_1x1_fast_s8") == 2
-    assert optimized.count("edgec_dwconv_fast_s8") == 2
-    assert optimized.count("edgec_fc_fast_s8") == 1
+    assert always.count("edgec_conv_fast_s8") == 3
+    assert always.count("edgec_conv_1x1_fast_s8") == 2
+    assert always.count("edgec_dwconv_fast_s8") == 2
+    assert always.count("edgec_fc_fast_s8") == 1
     # The same arithmetic: the same graph, the same reference, different kernels.
-    assert len(portable) == len(optimized)
+    assert len(portable) == len(optimized) == len(always)
+
+
+def single_conv(seed: int = 5) -> onnx.ModelProto:
+    """One 3x3 convolution: its input and output are the arena's peak, so im2col scratch
+    memory would add to it."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.4, (6, 4, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.normal(0, 0.2, 6).astype(np.float32), "b"),
+    ]
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", pads=[1, 1, 1, 1])
+    graph = helper.make_graph(
+        [node],
+        "one",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_scratch_memory_never_grows_the_arena_by_default(tmp_path):
+    onnx.save(single_conv(), tmp_path / "conv.onnx")
+    rng = np.random.default_rng(11)
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-2, 2, (6, 1, 4, 8, 8)).astype(np.float32))
+    results = {}
+    for build, kernels, scratch in (
+        ("portable", "portable", "free"),
+        ("optimized", "optimized", "free"),
+        ("always", "optimized", "always"),
+    ):
+        options = CompileOptions(
+            quantize="int8",
+            calib=str(tmp_path / "data.npz"),
+            kernels=kernels,
+            kernel_scratch=scratch,
+            io_layout="nhwc",  # no layout permutes: the convolution step is the peak
+        )
+        results[build] = compile_model(tmp_path / "conv.onnx", tmp_path / build, options)
+    arena = {build: r.arena_bytes for build, r in results.items()}
+    assert arena["optimized"] == arena["portable"] < arena["always"]
+    memory = json.loads((results["optimized"].out_dir / "memory.json").read_text())
+    assert memory["lean_nodes"] == ["conv"]
+    assert [s["kernel"] for s in memory["steps"]] == ["edgec_conv_s8"]  # no im2col
+    always = json.loads((results["always"].out_dir / "memory.json").read_text())
+    assert [s["kernel"] for s in always["steps"]] == ["edgec_conv_fast_s8"]
+    assert [t["scratch_for"] for t in always["tensors"] if t["scratch_for"]] == ["conv"]
+    for result in results.values():
+        report = validate(
+            result.out_dir,
+            ValidateOptions(data=str(tmp_path / "data.npz"), device="host", sanitize=True),
+        )
+        assert report["bit_exact"] == report["samples"] == 6
 
 
 def test_kernels_option_is_checked(tmp_path):
@@ -118,11 +182,11 @@ def test_kernels_option_is_checked(tmp_path):
         compile_model("unused.onnx", tmp_path / "x", CompileOptions(kernels="fastest"))
 
 
-@pytest.mark.parametrize("kernels", ["portable", "optimized"])
-def test_host_build_is_bit_exact_with_the_reference(compiled, kernels):
+@pytest.mark.parametrize("build", ["portable", "optimized", "always"])
+def test_host_build_is_bit_exact_with_the_reference(compiled, build):
     work, results = compiled
     report = validate(
-        results[kernels].out_dir,
+        results[build].out_dir,
         ValidateOptions(data=str(work / "data.npz"), device="host", sanitize=True),
     )
     assert report["samples"] == SAMPLES and report["bit_exact"] == SAMPLES
@@ -134,8 +198,29 @@ def test_dsp_path_on_the_emulated_cortex_m4_is_bit_exact(compiled):
     options = ValidateOptions(data=str(work / "data.npz"), device="emulator")
     optimized = validate(results["optimized"].out_dir, options)
     portable = validate(results["portable"].out_dir, options)
-    assert optimized["bit_exact"] == SAMPLES and portable["bit_exact"] == SAMPLES
+    always = validate(results["always"].out_dir, options)
+    assert optimized["bit_exact"] == portable["bit_exact"] == always["bit_exact"] == SAMPLES
     dataset = load_dataset(work / "data.npz", port_specs(results["optimized"].manifest))
     assert len(dataset) == SAMPLES
     # Not a speed target (that is bench/): the DSP path must at least not be slower.
     assert optimized["instructions"]["median"] < portable["instructions"]["median"]
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_profile_counts_every_step_and_adds_up_to_the_inference(compiled):
+    work, results = compiled
+    result = results["optimized"]
+    options = ValidateOptions(data=str(work / "data.npz"), device="emulator", samples=1)
+    options.profile = True
+    report = validate(result.out_dir, options)
+    steps = report["profile"]
+    memory = json.loads((result.out_dir / "memory.json").read_text())
+    assert [s["step"] for s in steps] == [s["step"] for s in memory["steps"]]
+    assert [s["kernel"] for s in steps] == [s["kernel"] for s in memory["steps"]]
+    assert all(s["instructions"] > s["macs"] // 4 for s in steps if s["macs"])  # 2 per SMLAD
+    # The same inference, counted whole (RUN) and step by step (PROFILE): they differ only by
+    # the profiling hook's own instructions, a few dozen per step.
+    whole, summed = report["instructions"]["median"], sum(s["instructions"] for s in steps)
+    assert 0 <= summed - whole <= 60 * len(steps), (summed, whole)
+    with pytest.raises(EdgecError, match="--profile counts instructions or cycles on a device"):
+        validate(result.out_dir, ValidateOptions(data="unused", device="host", profile=True))

@@ -156,6 +156,16 @@ def test_run_and_dump_payloads():
     assert P.get_output_payload(1, 2, 3) == bytes([1, 2, 0, 0, 0, 3, 0])
 
 
+def test_profile_payload_written_by_hand():
+    body = struct.pack("<BBH3I", 0, 3, 40, 100, 2_000, 7)
+    profile = P.parse_profile(body)
+    assert profile == P.Profile("instructions", 40, [100, 2_000, 7])
+    with pytest.raises(LinkError, match="PROFILE answer of 15 bytes for 3 steps"):
+        P.parse_profile(body[:-1])
+    with pytest.raises(LinkError, match="too short"):
+        P.parse_profile(b"\x00")
+
+
 def test_error_status_and_fault_become_device_errors():
     ok = P.Frame(4, P.Command.RUN | P.RESPONSE, b"\x00body")
     assert P.response_body(ok, P.Command.RUN) == b"body"

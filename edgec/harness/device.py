@@ -457,6 +457,11 @@ def run_on_device(
             if layers is not None:
                 run.layers.append(result.layers)
             progress(i + 1)
+        if getattr(options, "profile", False) and run.error is None and run.outputs:
+            try:  # the last sample's inputs are still on the device
+                run.profile = client.profile()
+            except EdgecError as exc:
+                run.error = f"profile: {exc}"
         run.memory["stack_bytes"] = stack_peak or None
         run.memory["arena_bytes"] = info.arena_bytes
         log.info("link: %s", client.stats)
@@ -491,32 +496,3 @@ def _sample_with_reboot_retry(
             log.warning("the device rebooted during a sample; sending it again")
             check_info(client.get_info(), manifest)
     raise AssertionError("unreachable")
-
-
-def profile_steps(
-    out_dir: Path, manifest: dict, inputs: list[np.ndarray], target=None
-) -> list[dict]:
-    """Boot the compiled model's firmware on its emulated board, run ``inputs`` (one sample,
-    model layout) once with a counter read after every step, and return one row per step of
-    memory.json with its ``count`` (instructions under QEMU) and ``count_unit``."""
-    from edgec.firmware import build_firmware
-    from edgec.harness.emulator import Emulator
-    from edgec.harness.host import device_layout
-    from edgec.targets import load_target
-
-    out_dir = Path(out_dir)
-    target = load_target(target or manifest.get("target"))
-    build = build_firmware(out_dir, target)
-    steps = json.loads((out_dir / "memory.json").read_text())["steps"]
-    with Emulator(target, build.elf) as emulator:
-        client = DeviceClient(emulator.connect())
-        client.wait_boot(10)
-        check_info(client.get_info(), manifest)
-        shapes = manifest["io_shapes"]["inputs"]
-        for port, (spec, shape, data) in enumerate(zip(manifest["inputs"], shapes, inputs)):
-            client.set_input(port, device_layout(data, spec["shape"], shape).tobytes())
-        profile = client.profile()
-    return [
-        {**step, "count": count, "count_unit": profile.count_unit}
-        for step, count in zip(steps, profile.counts)
-    ]

@@ -19,6 +19,7 @@ from edgec.compiler import file_sha256, has_qdq, load_manifest
 from edgec.data import Dataset, PortSpec, load_dataset
 from edgec.errors import EdgecError, ValidationError
 from edgec.harness import metrics
+from edgec.harness import protocol as P
 from edgec.harness.report import load_memory, predictions, write_html, write_json
 from edgec.interp import Interpreter
 from edgec.ir import Graph, load_model
@@ -40,6 +41,7 @@ class ValidateOptions:
     data_scale: float | None = None
     data_zero_point: int | None = None
     sanitize: bool = False
+    profile: bool = False  # count every schedule step once (a device, not the host)
     progress: bool = True
 
 
@@ -56,6 +58,7 @@ class DeviceRun:
     layers: list[list[np.ndarray]] = field(
         default_factory=list
     )  # per sample, per step (--per-layer)
+    profile: P.Profile | None = None  # --profile: every step's count, on the last sample
 
 
 def reference_graph(out_dir: Path) -> Graph:
@@ -147,6 +150,11 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     """Run the validation and write ``report.json``; returns the report."""
     out_dir = Path(out_dir)
     manifest = load_manifest(out_dir)
+    if options.profile and options.device == "host":
+        raise ValidationError(
+            "--profile counts instructions or cycles on a device: use --device emulator or a "
+            "serial port (on the host, use a profiler on the host build)"
+        )
     specs = port_specs(manifest)
     dataset = load_dataset(
         options.data,
@@ -167,6 +175,8 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     report = build_report(manifest, graph, subset, run, reference, float_outputs(manifest, subset))
     report["wall_seconds"] = round(time.monotonic() - started, 3)
+    if run.profile is not None:
+        report["profile"] = profile_rows(load_memory(out_dir), run.profile)
     if run.layers:
         from edgec.harness.layers import compare_layers
 
@@ -177,6 +187,25 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     if run.error:
         raise EdgecError(f"{run.error} (report written for {done} completed samples)")
     return report
+
+
+def profile_rows(memory: dict, profile: P.Profile) -> list[dict]:
+    """One row per schedule step: what it runs, its MACs, its count and count per MAC."""
+    rows = []
+    for step, count in zip(memory["steps"], profile.counts):
+        macs = int(step["macs"])
+        rows.append(
+            {
+                "step": step["step"],
+                "op": step["op"],
+                "node": step["node"],
+                "kernel": step["kernel"],
+                "macs": macs,
+                profile.count_unit: int(count),
+                "per_mac": round(count / macs, 3) if macs else None,
+            }
+        )
+    return rows
 
 
 def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, float_outs) -> dict:

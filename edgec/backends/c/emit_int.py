@@ -109,10 +109,14 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
         rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
         folded = _folded_bias(rows, bias, p.input_zero_point)
-        if folded is not None and not depthwise:
-            _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst)
+        pointwise = geometry["kh"] == geometry["kw"] == 1 and not any(
+            geometry[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")
+        )
+        # im2col needs scratch: a node that must run lean takes the portable kernel
+        if folded is not None and not depthwise and (pointwise or node.name not in lw.lean):
+            _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise)
             return
-        if folded is not None:
+        if folded is not None and depthwise:
             bias_ref = lw.weight(folded, f"{node.name} bias + input offset x weight sums")
             kernel, sources = "edgec_dwconv_fast_s8", _sources("fast_int.c")
     fields = {
@@ -124,7 +128,13 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         "bias": bias_ref or _bias(lw, node, bias, channels, sfx == "s16"),
         **_requant_fields(lw, node, p.requant, channels),
     }
-    if depthwise:
+    if kernel == "edgec_dwconv_fast_s8":
+        fields["depth_multiplier"] = multiplier
+        # what taps in the padding read: the input zero point for every channel (flash)
+        padding = np.full(channels, p.input_zero_point, np.int8)
+        fields = {"conv": Struct(fields), "padding": lw.weight(padding, f"{node.name} padding")}
+        struct = "edgec_dwconv_fast_s8_t"
+    elif depthwise:
         fields["depth_multiplier"] = multiplier
     else:
         fields["groups"] = p.group
@@ -182,15 +192,9 @@ def _gemm_fields(lw: Lowering, node: Node, p, weights: np.ndarray, folded: np.nd
     )
 
 
-def _emit_conv_fast(lw, node, p, geometry, weights, folded, src: str, dst: str) -> None:
+def _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise) -> None:
     x, y = node.inputs[0], node.outputs[0]
     gemm = _gemm_fields(lw, node, p, weights, folded)
-    direct = geometry["kh"] == geometry["kw"] == 1 and not any(
-        geometry[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")
-    )
-    outputs = [dst]
-    if not direct:  # two im2col rows
-        outputs.append(lw.temp((2 * gemm.fields["k"],), np.int8, f"{node.name} im2col"))
     fields = {
         "in": dims(x.shape),
         "out": dims(y.shape),
@@ -198,8 +202,11 @@ def _emit_conv_fast(lw, node, p, geometry, weights, folded, src: str, dst: str) 
         "input_zero_point": int(p.input_zero_point),
         "gemm": gemm,
     }
+    outputs = [dst]
+    if not pointwise:  # two im2col rows
+        outputs.append(lw.scratch(node, 2 * gemm.fields["k"], "im2col rows"))
     lw.call(
-        "edgec_conv_1x1_fast_s8" if direct else "edgec_conv_fast_s8",
+        "edgec_conv_1x1_fast_s8" if pointwise else "edgec_conv_fast_s8",
         "edgec_conv_fast_s8_t",
         fields,
         [src],

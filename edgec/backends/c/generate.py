@@ -48,6 +48,53 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
     return plan
 
 
+SCRATCH_POLICIES = ("free", "always")
+
+
+def lower_and_plan(
+    graph: Graph, io_layout: str, kernels: str, alignment: int, scratch: str = "free"
+) -> tuple[Program, Plan]:
+    """Lower and plan, never letting a kernel's scratch memory grow the arena.
+
+    Optimized kernels may ask for working memory (im2col rows, rows widened to int16). Where
+    that memory is live at the arena's peak, those nodes are lowered again "lean" (a kernel
+    variant without scratch, or the portable kernel), as long as that lowers the arena: RAM
+    is not traded for speed behind the user's back (``scratch="always"`` trades it).
+    """
+    if scratch not in SCRATCH_POLICIES:
+        raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
+    lean: frozenset[str] = frozenset()
+    program = lower(graph, io_layout, kernels, lean)
+    plan = plan_program(program, alignment)
+    while scratch == "free" and (culprits := scratch_at_peak(program, alignment) - lean):
+        trial = lower(graph, io_layout, kernels, lean | culprits)
+        trial_plan = plan_program(trial, alignment)
+        if trial.arena_bytes >= program.arena_bytes:
+            break
+        lean, program, plan = lean | culprits, trial, trial_plan
+    program.lean_nodes = sorted(lean)
+    return program, plan
+
+
+def scratch_at_peak(program: Program, alignment: int) -> frozenset[str]:
+    """Nodes whose scratch buffers are live at a step where the most bytes are live."""
+    steps = len(program.calls)
+    owners = [b for b in program.buffers.values() if b.alias_of is None and b.offset >= 0]
+    spans = {  # buffer → the steps it is live (inputs are live from the start)
+        b.name: range(max(b.first, 0), min(max(b.last, b.first), steps - 1) + 1) for b in owners
+    }
+    live = [0] * steps
+    for b in owners:
+        for step in spans[b.name]:
+            live[step] += -(-b.nbytes // alignment) * alignment
+    peak = max(live, default=0)
+    return frozenset(
+        b.scratch_for
+        for b in owners
+        if b.scratch_for and any(live[s] == peak for s in spans[b.name])
+    )
+
+
 def generate_c(
     graph: Graph,
     prefix: str = "model",
@@ -55,11 +102,12 @@ def generate_c(
     io_layout: str = "declared",
     alignment: int = 16,
     kernels: str = "portable",
+    scratch: str = "free",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
-    "optimized" uses fast_int.c's int8 kernels where they apply."""
-    program = lower(graph, io_layout, kernels)
-    plan = plan_program(program, alignment)
+    "optimized" uses fast_int.c's int8 kernels where they apply; ``scratch`` "free" gives
+    them working memory only where it does not grow the arena, "always" everywhere."""
+    program, plan = lower_and_plan(graph, io_layout, kernels, alignment, scratch)
     files = render(program, prefix, sha256, alignment)
     kernels = templates_dir() / "c" / "kernels"
     kernel_files = {
@@ -78,6 +126,8 @@ def memory_report(gen: GeneratedC) -> dict:
     return {
         "arena_bytes": program.arena_bytes,
         "weight_bytes": gen.weight_bytes,
+        # nodes whose kernels run without scratch memory, which would have grown the arena
+        "lean_nodes": program.lean_nodes,
         "steps": [
             {
                 "step": i,
@@ -101,6 +151,7 @@ def memory_report(gen: GeneratedC) -> dict:
                 "last_step": b.last,
                 "alias_of": b.alias_of,
                 "layout": b.layout,
+                "scratch_for": b.scratch_for,
             }
             for b in program.buffers.values()
         ],

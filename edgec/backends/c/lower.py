@@ -31,12 +31,19 @@ class Emitter:
 class Lowering:
     """Builds a Program; emitters call ``read``/``write``/``alias``/``weight``/``call``."""
 
-    def __init__(self, graph: Graph, io_layout: str = "declared", kernels: str = "portable"):
+    def __init__(
+        self,
+        graph: Graph,
+        io_layout: str = "declared",
+        kernels: str = "portable",
+        lean: frozenset[str] = frozenset(),
+    ):
         self.graph = graph
         self.program = Program()
         self.io_layout = io_layout
         # "optimized": int8 kernels of fast_int.c where they apply; "portable": conv_int.c …
         self.optimized = kernels == "optimized"
+        self.lean = lean  # nodes whose kernels must do without scratch memory
         self._stored: dict[tuple[int, str], str] = {}
         self._primary: dict[int, str] = {}
         self._count = {"t": 0, "w": 0}
@@ -108,11 +115,17 @@ class Lowering:
         layout = L.normalize(len(value.shape), layout)
         return self._new_buffer(value, layout, first=len(self.program.calls))
 
-    def temp(self, shape: tuple[int, ...], dtype: np.dtype, source: str) -> str:
-        """A scratch buffer (memory order ``shape``) that no IR value owns."""
+    def scratch(self, node: Node, nbytes: int, what: str) -> str:
+        """Working memory for ``node``'s next kernel call (an emitter asks only for nodes
+        not in ``lean``: their scratch would grow the arena)."""
         name = self._fresh("t")
         self.program.buffers[name] = TensorBuffer(
-            name, np.dtype(dtype), tuple(shape), source, first=len(self.program.calls)
+            name,
+            np.dtype(np.int8),
+            (nbytes,),
+            f"{node.name} {what}",
+            first=len(self.program.calls),
+            scratch_for=node.name,
         )
         return name
 
@@ -221,12 +234,17 @@ def check_supported(graph: Graph) -> None:
         raise UnsupportedOpError(missing, "the C backend")
 
 
-def lower(graph: Graph, io_layout: str = "declared", kernels: str = "portable") -> Program:
+def lower(
+    graph: Graph,
+    io_layout: str = "declared",
+    kernels: str = "portable",
+    lean: frozenset[str] = frozenset(),
+) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels)
+    lw = Lowering(graph, io_layout, kernels, lean)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)

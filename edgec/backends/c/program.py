@@ -27,6 +27,7 @@ class TensorBuffer:
     alias_of: str | None = None
     offset: int = -1
     layout: str = "logical"  # "logical" (ONNX order) or "channels_last"
+    scratch_for: str | None = None  # a kernel's working memory: the node it serves
 
     @property
     def nbytes(self) -> int:
@@ -84,6 +85,7 @@ class Program:
     outputs: list[IOPort] = field(default_factory=list)
     kernel_sources: set[str] = field(default_factory=set)
     arena_bytes: int = 0
+    lean_nodes: list[str] = field(default_factory=list)  # see generate.lower_and_plan
 
 
 @dataclass

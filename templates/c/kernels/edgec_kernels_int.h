@@ -112,7 +112,9 @@ void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output
 
 /* ---- optimized int8 kernels (fast_int.c), bit-exact with the portable ones -------------
  * A matrix product out[r][o] = requant(sum_k in[r][k] * weights[o][k] + bias[o]) where bias
- * already holds input_offset * sum_k weights[o][k] (folded at compile time). */
+ * already holds input_offset * sum_k weights[o][k] (folded at compile time). Rows are taken
+ * two at a time and widened to int16 in the part of the output not written yet (no scratch
+ * memory). */
 typedef struct {
     int32_t rows, k, n;
     int32_t output_zero_point;
@@ -123,9 +125,8 @@ typedef struct {
 } edgec_gemm_s8_t;
 void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
 
-/* Convolution (groups 1) as that product over output pixels, k = kh * kw * in_c; scratch
- * holds two im2col rows (2 * k bytes). The 1x1 variant (no padding) reads the input pixels
- * in place and needs no scratch. */
+/* Convolution (groups 1) as that product over output pixels, k = kh * kw * in_c. Scratch:
+ * two im2col rows (2 * k bytes). The 1x1 variant (no padding) reads its rows in place. */
 typedef struct {
     edgec_dims_t in, out;
     int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
@@ -136,8 +137,14 @@ typedef struct {
 void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output);
 
-/* Depthwise with depth_multiplier 1 (same parameters as edgec_dwconv_s8). */
-void edgec_dwconv_fast_s8(const edgec_dwconv_s8_t *p, const int8_t *input, int8_t *output);
+/* Depthwise with depth_multiplier 1: the parameters of edgec_dwconv_s8, except that bias
+ * holds bias + input_offset * the sum of each channel's weights (never NULL); padding is a
+ * constant row of out.c bytes equal to the input zero point. */
+typedef struct {
+    edgec_dwconv_s8_t conv;
+    const int8_t *padding;
+} edgec_dwconv_fast_s8_t;
+void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output);
 
 /* ---- broadcasting Add and Mul over a 4-d loop (strides in elements, 0 = broadcast) ----- */
 

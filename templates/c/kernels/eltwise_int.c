@@ -3,7 +3,7 @@
 #include "edgec_kernels.h"
 #include "edgec_fixedpoint.h"
 
-static int32_t add_one(const edgec_add_int_t *p, int32_t a, int32_t b)
+static inline int32_t add_one(const edgec_add_int_t *p, int32_t a, int32_t b)
 {
     /* |x - zp| < 2^16, so the shifted values fit in 32 bits (left_shift <= 20 for int8). */
     const int32_t va = edgec_fp_mbqm((a - p->a_zero_point) * (1 << p->left_shift), p->a_mult, p->a_shift);
@@ -12,16 +12,20 @@ static int32_t add_one(const edgec_add_int_t *p, int32_t a, int32_t b)
     return edgec_fp_clamp(sum, p->act_min, p->act_max);
 }
 
-static int32_t mul_one(const edgec_mul_int_t *p, int32_t a, int32_t b)
+static inline int32_t mul_one(const edgec_mul_int_t *p, int32_t a, int32_t b)
 {
     const int32_t product = (a - p->a_zero_point) * (b - p->b_zero_point);
     const int32_t value = edgec_fp_mbqm(product, p->out_mult, p->out_shift) + p->output_zero_point;
     return edgec_fp_clamp(value, p->act_min, p->act_max);
 }
 
-/* The 4-d broadcasting loop shared by Add and Mul of both element types. */
-#define EDGEC_BROADCAST_LOOP(T, P, A, B, OUT, ONE)                                              \
+/* The 4-d broadcasting loop shared by Add and Mul of both element types. The parameters are
+ * copied first: a store through `out` may alias *P, and would force every field to be
+ * reloaded for every element. */
+#define EDGEC_BROADCAST_LOOP(T, PT, PARAMS, A, B, OUT, ONE)                                     \
     do {                                                                                          \
+        const PT local_ = *(PARAMS);                                                              \
+        const PT *const P = &local_;                                                              \
         int32_t i0, i1, i2, i3;                                                                   \
         T *out_ = (OUT);                                                                          \
         for (i0 = 0; i0 < (P)->dims[0]; ++i0) {                                                   \
@@ -41,22 +45,22 @@ static int32_t mul_one(const edgec_mul_int_t *p, int32_t a, int32_t b)
 
 void edgec_add_s8(const edgec_add_int_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int8_t, p, a, b, output, add_one);
+    EDGEC_BROADCAST_LOOP(int8_t, edgec_add_int_t, p, a, b, output, add_one);
 }
 
 void edgec_add_s16(const edgec_add_int_t *p, const int16_t *a, const int16_t *b, int16_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int16_t, p, a, b, output, add_one);
+    EDGEC_BROADCAST_LOOP(int16_t, edgec_add_int_t, p, a, b, output, add_one);
 }
 
 void edgec_mul_s8(const edgec_mul_int_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int8_t, p, a, b, output, mul_one);
+    EDGEC_BROADCAST_LOOP(int8_t, edgec_mul_int_t, p, a, b, output, mul_one);
 }
 
 void edgec_mul_s16(const edgec_mul_int_t *p, const int16_t *a, const int16_t *b, int16_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int16_t, p, a, b, output, mul_one);
+    EDGEC_BROADCAST_LOOP(int16_t, edgec_mul_int_t, p, a, b, output, mul_one);
 }
 
 /* ---- unary ------------------------------------------------------------------------------ */

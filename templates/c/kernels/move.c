@@ -3,6 +3,36 @@
 
 #include "edgec_kernels.h"
 
+/* count elements, `stride` elements apart in the input, to consecutive output elements. A
+ * memcpy of a constant size compiles to a plain load and store (any alignment); a variable
+ * size would be a library call per element. */
+#define GATHER(size)                                                                \
+    for (i = 0; i < count; ++i) {                                                   \
+        memcpy(out + (size_t)i * (size), in + (size_t)i * stride * (size), (size)); \
+    }
+
+static uint8_t *gather(uint8_t *out, const uint8_t *in, int32_t count, int32_t stride, int32_t elem)
+{
+    int32_t i;
+    switch (elem) {
+    case 1:
+        for (i = 0; i < count; ++i) {
+            out[i] = in[(size_t)i * stride];
+        }
+        break;
+    case 2:
+        GATHER(2)
+        break;
+    case 4:
+        GATHER(4)
+        break;
+    default:
+        GATHER((size_t)elem)
+        break;
+    }
+    return out + (size_t)count * elem;
+}
+
 void edgec_permute(const edgec_permute_t *p, const void *input, void *output)
 {
     const uint8_t *in = (const uint8_t *)input;
@@ -22,7 +52,7 @@ void edgec_permute(const edgec_permute_t *p, const void *input, void *output)
         stride[k] = in_stride[p->perm[k]];
     }
     {
-        int32_t i0, i1, i2, i3, i4, i5;
+        int32_t i0, i1, i2, i3, i4;
         for (i0 = 0; i0 < out_shape[0]; ++i0)
             for (i1 = 0; i1 < out_shape[1]; ++i1)
                 for (i2 = 0; i2 < out_shape[2]; ++i2)
@@ -30,10 +60,7 @@ void edgec_permute(const edgec_permute_t *p, const void *input, void *output)
                         for (i4 = 0; i4 < out_shape[4]; ++i4) {
                             const int32_t base = i0 * stride[0] + i1 * stride[1] + i2 * stride[2] +
                                                  i3 * stride[3] + i4 * stride[4];
-                            for (i5 = 0; i5 < out_shape[5]; ++i5) {
-                                memcpy(out, in + (size_t)(base + i5 * stride[5]) * elem, (size_t)elem);
-                                out += elem;
-                            }
+                            out = gather(out, in + (size_t)base * elem, out_shape[5], stride[5], elem);
                         }
     }
 }

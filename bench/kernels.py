@@ -1,0 +1,113 @@
+"""Portable vs optimized int8 kernels, side by side, on the emulated boards (exact counts).
+
+    python bench/kernels.py [--out bench/results_kernels.json] [--samples 5]
+
+For every int8 shared model (the TFLite conversions, as QDQ ONNX) and for each of
+mps2-an386 (Cortex-M4F, DSP) and mps3-an547 (Cortex-M55, DSP; its MVE paths are not written
+yet): compile with ``--kernels portable`` and ``--kernels optimized``, build the firmware
+with the target's flags (glue -Os, model -O2), and record
+
+- instructions per inference (QEMU ``-icount``: exact, the same in every run) and per MAC,
+  over ``--samples`` seeded random inputs, all bit-exact with edgec's integer reference
+  (which is bit-exact with TensorFlow Lite Micro);
+- the instructions of every schedule step (``validate --profile``), summed by kernel;
+- flash (code + weights), the arena, the measured stack, and the compile time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import MODELS
+from bench.memory import INT8
+from edgec.compiler import CompileOptions, compile_model
+from edgec.harness.validate import ValidateOptions, validate
+
+TARGETS = ("mps2-an386", "mps3-an547")
+MODELS_MEASURED = ("kws", "ic_resnet8", "vww", "ad01")
+
+
+def measure(model: str, target: str, kernels: str, work: Path, samples: int) -> dict:
+    out = work / f"{model}_{target}_{kernels}"
+    start = time.monotonic()
+    result = compile_model(
+        MODELS / INT8[model][0], out, CompileOptions(target=target, kernels=kernels)
+    )
+    compile_seconds = time.monotonic() - start
+    spec = result.manifest["inputs"][0]
+    rng = np.random.default_rng(2026)
+    x = rng.integers(-128, 128, size=(samples, *spec["shape"]), dtype=np.int8)
+    np.savez(work / f"{model}.npz", x=x)
+    options = ValidateOptions(data=str(work / f"{model}.npz"), device="emulator", profile=True)
+    report = validate(out, options)
+    steps = report["profile"]
+    macs = sum(s["macs"] for s in steps)
+    by_kernel: dict[str, dict] = defaultdict(lambda: {"steps": 0, "macs": 0, "instructions": 0})
+    for s in steps:
+        row = by_kernel[s["kernel"]]
+        row["steps"] += 1
+        row["macs"] += s["macs"]
+        row["instructions"] += s["instructions"]
+    instructions = report["instructions"]
+    return {
+        "samples": report["samples"],
+        "bit_exact": report["bit_exact"],
+        "instructions": int(instructions["median"]),
+        "instructions_identical": instructions["min"] == instructions["max"],
+        "macs": macs,
+        "per_mac": round(instructions["median"] / macs, 3),
+        "flash_bytes": report["memory"]["flash_bytes"],
+        "arena_bytes": report["memory"]["arena_bytes"],
+        "stack_bytes": report["memory"]["stack_bytes"],
+        "compile_seconds": round(compile_seconds, 2),
+        "by_kernel": dict(by_kernel),
+        "steps": [
+            {k: s[k] for k in ("step", "op", "kernel", "macs", "instructions")} for s in steps
+        ],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results_kernels.json")))
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--models", nargs="*", default=list(MODELS_MEASURED))
+    args = parser.parse_args()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models:
+            for target in TARGETS:
+                for kernels in ("portable", "optimized"):
+                    row = measure(model, target, kernels, Path(tmp), args.samples)
+                    results.setdefault(model, {}).setdefault(target, {})[kernels] = row
+                    print(
+                        f"{model:11s} {target:11s} {kernels:9s} "
+                        f"{row['instructions']:>12,} instr  {row['per_mac']:6.2f}/MAC  "
+                        f"bit-exact {row['bit_exact']}/{row['samples']}  "
+                        f"flash {row['flash_bytes']:,}  arena {row['arena_bytes']:,}",
+                        flush=True,
+                    )
+    for targets in results.values():
+        for rows in targets.values():
+            rows["speedup"] = round(
+                rows["portable"]["instructions"] / rows["optimized"]["instructions"], 2
+            )
+            rows["compile_seconds_median"] = statistics.median(
+                r["compile_seconds"] for k, r in rows.items() if isinstance(r, dict)
+            )
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
