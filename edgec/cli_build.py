@@ -109,10 +109,10 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--kernel-scratch",
-        default="free",
-        choices=["free", "always"],
-        help="working memory for the optimized kernels: only where it does not grow the "
-        "arena (free, the default) or everywhere (always: faster, more RAM)",
+        default="always",
+        choices=["always", "free"],
+        help="im2col rows for the optimized convolutions: always (the default), or only "
+        "where they do not grow the arena (free: the smallest RAM, slower convolutions)",
     )
     parser.add_argument(
         "--firmware",

@@ -42,9 +42,9 @@ class CompileOptions:
     io_layout: str = "declared"
     # "auto": the optimized int8 kernels on cores with the DSP extension, else the portable.
     kernels: str = "auto"
-    # "free": optimized kernels get scratch memory only where it does not grow the arena;
-    # "always": everywhere (faster, a little more RAM)
-    kernel_scratch: str = "free"
+    # "always": optimized kernels get their scratch memory (im2col rows) even where it grows
+    # the arena; "free": only where it does not (the portable kernel runs instead)
+    kernel_scratch: str = "always"
     input_shapes: dict[str, Sequence[int]] = field(default_factory=dict)
     force: bool = False
     # Post-training quantization (``--quantize``): calibration data and how to read it.

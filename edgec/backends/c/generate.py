@@ -48,18 +48,19 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
     return plan
 
 
-SCRATCH_POLICIES = ("free", "always")
+SCRATCH_POLICIES = ("always", "free")
 
 
 def lower_and_plan(
-    graph: Graph, io_layout: str, kernels: str, alignment: int, scratch: str = "free"
+    graph: Graph, io_layout: str, kernels: str, alignment: int, scratch: str = "always"
 ) -> tuple[Program, Plan]:
-    """Lower and plan, never letting a kernel's scratch memory grow the arena.
+    """Lower and plan; with ``scratch="free"``, never let a kernel's scratch memory grow the
+    arena.
 
-    Optimized kernels may ask for working memory (im2col rows, rows widened to int16). Where
-    that memory is live at the arena's peak, those nodes are lowered again "lean" (a kernel
-    variant without scratch, or the portable kernel), as long as that lowers the arena: RAM
-    is not traded for speed behind the user's back (``scratch="always"`` trades it).
+    The optimized convolutions ask for working memory (two im2col rows). Under "free", the
+    nodes whose scratch is live at the arena's peak are lowered again "lean" (the portable
+    kernel, which needs none), as long as that lowers the arena: the smallest RAM, at the
+    price of those layers' speed.
     """
     if scratch not in SCRATCH_POLICIES:
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
@@ -102,11 +103,11 @@ def generate_c(
     io_layout: str = "declared",
     alignment: int = 16,
     kernels: str = "portable",
-    scratch: str = "free",
+    scratch: str = "always",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
-    "optimized" uses fast_int.c's int8 kernels where they apply; ``scratch`` "free" gives
-    them working memory only where it does not grow the arena, "always" everywhere."""
+    "optimized" uses fast_int.c's int8 kernels where they apply; ``scratch`` "always" gives
+    them their working memory, "free" only where it does not grow the arena."""
     program, plan = lower_and_plan(graph, io_layout, kernels, alignment, scratch)
     files = render(program, prefix, sha256, alignment)
     kernels = templates_dir() / "c" / "kernels"
