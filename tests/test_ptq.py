@@ -13,7 +13,12 @@ from edgec.ir import load_model
 from edgec.ops.quant import quantize
 from edgec.passes import fold
 from edgec.quantize.observers import TensorStats, choose_range, expected_error
-from edgec.quantize.ptq import PTQConfig, quantize_float_graph, quantize_weights
+from edgec.quantize.ptq import (
+    PTQConfig,
+    activation_params,
+    quantize_float_graph,
+    quantize_weights,
+)
 from tests.conftest import shared_path
 
 KWS_SCALE, KWS_ZP = 0.5847029089927673, 83
@@ -54,11 +59,15 @@ def test_entropy_keeps_the_bulk_of_a_relu_distribution(rng):
     assert lo == 0.0 and 1.5 < hi <= values.max()
 
 
-def test_all_zero_tensor_is_a_clear_error():
-    stats = TensorStats()
-    stats.update_range(np.zeros(10))
-    with pytest.raises(QuantizationError, match="0 on every calibration sample"):
-        choose_range(stats, "minmax")
+@pytest.mark.parametrize("method", ["minmax", "percentile", "mse", "entropy"])
+def test_all_zero_tensor_is_quantized_so_that_zero_is_exact(method):
+    # A dead ReLU is 0 on every calibration sample: any scale holds its one value exactly.
+    stats = observed(np.zeros(1000))
+    assert stats.extra["all_zero"]
+    lo, hi = choose_range(stats, method)
+    assert lo == 0.0 and hi > 0.0
+    params = activation_params(stats, "int8", PTQConfig(method=method))
+    assert params.zero_point == -128 and params.scale > 0  # real 0 is the code -128
 
 
 def test_weights_are_symmetric_per_channel(rng):

@@ -51,13 +51,12 @@ class TensorStats:
         self.histogram = counts if self.histogram is None else self.histogram + counts
 
     def bounds(self) -> tuple[float, float]:
-        """The observed range widened to include 0; an all-zero tensor cannot be quantized."""
+        """The observed range widened to include 0. A tensor that is 0 on every sample (a
+        dead ReLU) gets [0, 1]: any scale represents its only value, 0, exactly."""
         lo, hi = min(self.lo, 0.0), max(self.hi, 0.0)
         if hi == lo:
-            raise QuantizationError(
-                "the tensor is 0 on every calibration sample, so it has no range to quantize "
-                "(check the calibration data, or remove the dead layer)"
-            )
+            self.extra["all_zero"] = True
+            return 0.0, 1.0
         return lo, hi
 
 
