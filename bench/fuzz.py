@@ -21,31 +21,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edgec.errors import UnsupportedOpError
-from tests.c_cases import run_cases
 from tests.graph_gen import Picker, random_cnn
-from tests.test_differential import float_case, int8_case
-
-PATHS = ("float", "int8-portable", "int8-optimized")
+from tests.test_differential import PATHS, build_cases, check_cases
 
 
 def check(path: str, seeds: list[int], work: Path) -> tuple[int, list[int]]:
     """Run one batch; (declined, failing seeds)."""
-    cases, declined = [], 0
-    for seed in seeds:
-        model = random_cnn(Picker(seed=seed), seed)
-        if path == "float":
-            cases.append(float_case(model, seed, work))
-            continue
-        try:
-            cases.append(int8_case(model, seed, work))
-        except UnsupportedOpError:
-            declined += 1
+    models = [(random_cnn(Picker(seed=seed), seed), seed) for seed in seeds]
+    cases, declined = build_cases(path, models, work)
     try:
-        if path == "float":
-            run_cases(cases, work, tolerance=(1e-4, 1e-4))
-        else:
-            run_cases(cases, work, kernels=path.split("-")[1])
+        check_cases(path, cases, work)
         return declined, []
     except AssertionError:
         if len(seeds) == 1:

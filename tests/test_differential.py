@@ -24,6 +24,7 @@ from edgec.interp import Interpreter
 from tests.c_cases import Case, random_int, run_cases
 from tests.graph_gen import Picker, random_cnn
 
+PATHS = ("float", "int8-portable", "int8-optimized")
 GRAPHS_PER_BUILD = 25
 BUILDS = 8  # per path: 200 graphs
 SAMPLES = 3
@@ -66,15 +67,10 @@ def int8_case(model: onnx.ModelProto, seed: int, work) -> Case | None:
     return case
 
 
-@pytest.mark.parametrize("path", ["float", "int8-portable", "int8-optimized"])
-@BATCH
-@given(data=st.data())
-def test_random_cnns_match_the_references(path, data, tmp_path_factory):
-    work = tmp_path_factory.mktemp("diff")
+def build_cases(path: str, models: list[tuple[onnx.ModelProto, int]], work) -> tuple[list, int]:
+    """The cases of one build for ``path``, and how many models the int8 backend declined."""
     cases, declined = [], 0
-    for _ in range(GRAPHS_PER_BUILD):
-        seed = data.draw(st.integers(0, 2**32 - 1))
-        model = random_cnn(Picker(data.draw), seed)
+    for model, seed in models:
         if path == "float":
             cases.append(float_case(model, seed, work))
             continue
@@ -82,8 +78,24 @@ def test_random_cnns_match_the_references(path, data, tmp_path_factory):
             cases.append(int8_case(model, seed, work))
         except UnsupportedOpError:
             declined += 1
-    assert declined <= GRAPHS_PER_BUILD // 5, f"{declined} graphs declined by the int8 backend"
+    return cases, declined
+
+
+def check_cases(path: str, cases: list, work) -> None:
+    """Build and run the cases; an AssertionError names the first case that differs."""
     if path == "float":
         run_cases(cases, work, tolerance=(1e-4, 1e-4))
     else:
         run_cases(cases, work, kernels=path.split("-")[1])
+
+
+@pytest.mark.parametrize("path", PATHS)
+@BATCH
+@given(data=st.data())
+def test_random_cnns_match_the_references(path, data, tmp_path_factory):
+    work = tmp_path_factory.mktemp("diff")
+    seeds = [data.draw(st.integers(0, 2**32 - 1)) for _ in range(GRAPHS_PER_BUILD)]
+    models = [(random_cnn(Picker(data.draw), seed), seed) for seed in seeds]
+    cases, declined = build_cases(path, models, work)
+    assert declined <= GRAPHS_PER_BUILD // 5, f"{declined} graphs declined by the int8 backend"
+    check_cases(path, cases, work)

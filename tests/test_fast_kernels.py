@@ -85,22 +85,23 @@ def compiled(tmp_path_factory):
     rng = np.random.default_rng(7)
     np.savez(work / "calib.npz", x=rng.uniform(-2, 2, (40, *INPUT)).astype(np.float32))
     np.savez(work / "data.npz", x=rng.uniform(-2, 2, (SAMPLES, *INPUT)).astype(np.float32))
+    return work, compile_three(model, work / "calib.npz", work, target="mps2-an386")
+
+
+def compile_three(model, calib, work, **options) -> dict:
+    """int8 builds: "portable"; "optimized" with scratch only where it does not grow the
+    arena (--kernel-scratch free); "always", the default optimized build."""
     results = {}
-    # "optimized": scratch only where it does not grow the arena; "always": the default
     for build, kernels, scratch in (
         ("portable", "portable", "always"),
         ("optimized", "optimized", "free"),
         ("always", "optimized", "always"),
     ):
-        options = CompileOptions(
-            quantize="int8",
-            calib=str(work / "calib.npz"),
-            kernels=kernels,
-            kernel_scratch=scratch,
-            target="mps2-an386",
+        settings = CompileOptions(
+            quantize="int8", calib=str(calib), kernels=kernels, kernel_scratch=scratch, **options
         )
-        results[build] = compile_model(model, work / build, options)
-    return work, results
+        results[build] = compile_model(model, work / build, settings)
+    return results
 
 
 def kernel_names(result) -> list[str]:
@@ -146,20 +147,10 @@ def test_free_scratch_policy_never_grows_the_arena(tmp_path):
     onnx.save(single_conv(), tmp_path / "conv.onnx")
     rng = np.random.default_rng(11)
     np.savez(tmp_path / "data.npz", x=rng.uniform(-2, 2, (6, 1, 4, 8, 8)).astype(np.float32))
-    results = {}
-    for build, kernels, scratch in (
-        ("portable", "portable", "always"),
-        ("optimized", "optimized", "free"),
-        ("always", "optimized", "always"),
-    ):
-        options = CompileOptions(
-            quantize="int8",
-            calib=str(tmp_path / "data.npz"),
-            kernels=kernels,
-            kernel_scratch=scratch,
-            io_layout="nhwc",  # no layout permutes: the convolution step is the peak
-        )
-        results[build] = compile_model(tmp_path / "conv.onnx", tmp_path / build, options)
+    # io_layout nhwc: no layout permutes, so the convolution step is the arena's peak
+    results = compile_three(
+        tmp_path / "conv.onnx", tmp_path / "data.npz", tmp_path, io_layout="nhwc"
+    )
     arena = {build: r.arena_bytes for build, r in results.items()}
     assert arena["optimized"] == arena["portable"] < arena["always"]
     memory = json.loads((results["optimized"].out_dir / "memory.json").read_text())
