@@ -1,7 +1,7 @@
 """Write BENCHMARKS.md from the benchmark results (bench/results_*.json).
 
     python bench/ptq.py && python bench/memory.py && python bench/device.py
-    python bench/kernels.py
+    python bench/kernels.py && python bench/fuzz.py
     python bench/report.py
 
 Every figure in BENCHMARKS.md comes from one of those JSON files; nothing is typed by hand.
@@ -222,6 +222,23 @@ def device_section(dev: dict) -> list[str]:
     return out
 
 
+def fuzz_section(res: dict) -> list[str]:
+    out = [
+        "## Differential fuzzing (issue: reliability)",
+        "",
+        "Command: `python bench/fuzz.py --graphs 5000` (random CNNs from `tests/graph_gen.py`; "
+        "float C against onnxruntime, rtol/atol 1e-4; int8 C against edgec's integer "
+        "reference, bit for bit; every build with AddressSanitizer and UBSan).",
+        "",
+    ]
+    rows = [
+        [path, n(r["graphs"]), n(r["declined"]), n(len(r["failing_seeds"])), n(r["seconds"])]
+        for path, r in res.items()
+    ]
+    out += table(["path", "graphs", "declined", "failing", "seconds"], rows)
+    return [*out, ""]
+
+
 # Reference figures for KWS on the same emulated Cortex-M4F (exact instruction counts),
 # measured by the project (issue: performance) with ARM's CMSIS-NN built from source at -O2,
 # the TFLM interpreter with those kernels, and onnx2c's float code. Quoted, not re-measured.
@@ -326,6 +343,7 @@ def main() -> None:
         ("memory", memory_section),
         ("device", device_section),
         ("kernels", kernels_section),
+        ("fuzz", fuzz_section),
     ):
         data = load(name)
         sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]

@@ -11,8 +11,10 @@ from __future__ import annotations
 _MAX_NAME = 80
 
 
-def show_name(name: str) -> str:
+def show_name(name: str | bytes) -> str:
     """Quote a model-supplied name for a one-line message (escaped, truncated)."""
+    if isinstance(name, bytes):  # not valid UTF-8 in the model file
+        name = name.decode("utf-8", errors="replace")
     text = name if len(name) <= _MAX_NAME else name[: _MAX_NAME - 3] + "..."
     return repr(text)
 

@@ -83,6 +83,27 @@ def _check_model_proto(model: onnx.ModelProto, where: str) -> None:
         raise ModelError(f"{where}: not an ONNX model (no IR version or graph)")
     if not model.graph.output:
         raise ModelError(f"{where}: the graph has no outputs")
+    _check_names_are_text(model.graph, where)
+
+
+def _text(value: str | bytes) -> str:
+    """A descriptive string (doc string, metadata): invalid UTF-8 is replaced, not fatal."""
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _check_names_are_text(g: onnx.GraphProto, where: str) -> None:
+    """ONNX's protobuf is proto2: a name that is not valid UTF-8 parses as bytes."""
+    named = [*g.input, *g.output, *g.initializer, *g.value_info]
+    for item in named:
+        if not isinstance(item.name, str):
+            raise ModelError(f"{where}: a tensor name is not valid UTF-8 text ({item.name!r})")
+    for index, node in enumerate(g.node):
+        attributes = [a.name for a in node.attribute]
+        for text in (node.name, node.op_type, node.domain, *node.input, *node.output, *attributes):
+            if not isinstance(text, str):
+                raise ModelError(
+                    f"{where}: node {index} has a name that is not valid UTF-8 text ({text!r})"
+                )
 
 
 def default_opset(model: onnx.ModelProto) -> int:
@@ -112,9 +133,9 @@ def model_to_graph(model: onnx.ModelProto, input_shapes: dict, notices: list[str
     }
 
     inferred = _onnx_inferred_types(model, fixed)
-    graph = Graph(g.name or "model", opset)
-    graph.doc_string = model.doc_string or g.doc_string
-    graph.metadata = {p.key: p.value for p in model.metadata_props}
+    graph = Graph(_text(g.name) or "model", opset)
+    graph.doc_string = _text(model.doc_string) or _text(g.doc_string)
+    graph.metadata = {_text(p.key): _text(p.value) for p in model.metadata_props}
 
     for tensor in g.initializer:
         graph.add_value(Value(tensor.name, None, None, const=_tensor_to_array(tensor)))

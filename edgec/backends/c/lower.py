@@ -16,6 +16,7 @@ from edgec.backends.c import layout as L
 from edgec.backends.c.program import IOPort, KernelCall, Program, Ref, TensorBuffer, WeightArray
 from edgec.errors import ShapeError, UnsupportedOpError, show_name
 from edgec.ir.graph import Graph, Node, Value
+from edgec.ops import get_op
 
 KERNEL_SETS = ("portable", "optimized")
 
@@ -224,8 +225,14 @@ def check_supported(graph: Graph) -> None:
     """Raise one UnsupportedOpError naming every node the C backend cannot lower, and why."""
     missing: dict[str, list[str]] = {}
     for node in graph.nodes:
-        em = emitter_for(node)
-        reason = "no C kernel" if em is None else em.check(node)
+        values = [v for v in (*node.inputs, *node.outputs) if v is not None]
+        if get_op(node.op_type, node.domain) is None:
+            reason = "an op edgec does not know"
+        elif any(v.shape is None or v.dtype is None for v in values):
+            reason = "shape unknown (it follows an op edgec does not know)"
+        else:
+            em = emitter_for(node)
+            reason = "no C kernel" if em is None else em.check(node)
         if reason is not None:
             dtype = node.outputs[0].dtype
             key = f"{node.op_type} ({reason}; {dtype})"
