@@ -164,6 +164,28 @@ def port_specs(values) -> list[dict]:
     return specs
 
 
+def _target_memory_check(target_name: str | None):
+    """A check that the weights fit the target's flash and the arena its RAM."""
+    from edgec.errors import TargetError
+    from edgec.targets import load_target
+
+    target = load_target(target_name)
+
+    def fits(weight_bytes: int, arena_bytes: int) -> None:
+        problems = []
+        if weight_bytes > target.flash.length:
+            problems.append(f"weights {weight_bytes:,} B > flash {target.flash.length:,} B")
+        if arena_bytes > target.ram.length:
+            problems.append(f"arena {arena_bytes:,} B > RAM {target.ram.length:,} B")
+        if problems:
+            raise TargetError(
+                f"the model does not fit {target.name}: {'; '.join(problems)} "
+                "(choose a larger target with --target, or quantize with --quantize int8)"
+            )
+
+    return fits
+
+
 KERNEL_CHOICES = ("auto", "portable", "optimized")
 
 
@@ -211,6 +233,7 @@ def compile_model(
         options.io_layout,
         kernels=kernels,
         scratch=options.kernel_scratch,
+        fits=_target_memory_check(options.target),
     )
     manifest = {
         "edgec_version": __version__,

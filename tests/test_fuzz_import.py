@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgec.compiler import CompileOptions, compile_model
-from edgec.errors import EdgecError, ModelError
+from edgec.errors import EdgecError, ModelError, TargetError
 from tests.conftest import shared_path
 
 MODELS = [
@@ -99,3 +99,51 @@ def test_random_bytes_are_never_a_model(tmp_path):
     rng = np.random.default_rng(3)
     for size in (1, 7, 100, 5000):
         compile_or_clear_error(rng.integers(0, 256, size, dtype=np.uint8).tobytes(), tmp_path)
+
+
+# ---- resource limits: refused before anything that size is allocated -----------------------
+def _constant_of_shape_model(input_shape: list[int], constant_shape: list[int]):
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array(constant_shape, np.int64), "shape")
+    value = helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["c"], name="fill", value=value),
+        helper.make_node("Add", ["x", "c"], ["y"], name="add"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [shape],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_a_huge_declared_tensor_is_refused_at_once(tmp_path):
+    import onnx
+
+    from edgec import analyze
+
+    path = tmp_path / "huge_input.onnx"
+    onnx.save(_constant_of_shape_model([1, 20000, 20000], [1]), path)
+    with alarm(10), pytest.raises(ModelError, match=r"input 'x' has shape .*400,000,000 elements"):
+        analyze(path)
+    path = tmp_path / "huge_constant.onnx"
+    onnx.save(_constant_of_shape_model([1], [1, 30000, 30000]), path)
+    with alarm(10), pytest.raises(ModelError, match=r"'fill'.*900,000,000 elements"):
+        analyze(path)
+
+
+def test_a_model_larger_than_the_target_is_refused_before_its_c_is_written(tmp_path):
+    import onnx
+
+    path = tmp_path / "large_constant.onnx"
+    onnx.save(_constant_of_shape_model([1], [1, 1500, 1500]), path)  # a 9 MB float constant
+    with (
+        alarm(30),
+        pytest.raises(TargetError, match=r"does not fit mps2-an386: weights 9,000,000 B"),
+    ):
+        compile_model(path, tmp_path / "out", CompileOptions(target="mps2-an386"))
+    assert not (tmp_path / "out").exists()

@@ -16,7 +16,7 @@ from onnx import AttributeProto, numpy_helper
 from edgec.errors import ModelError, ShapeError, show_name
 from edgec.ir.dtypes import is_supported_elem_type, np_dtype
 from edgec.ir.graph import Graph, Node, Value
-from edgec.ir.shapes import infer_shapes
+from edgec.ir.shapes import check_tensor_size, infer_shapes
 from edgec.ir.upgrade import upgrade_graph
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,7 @@ def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, n
                 raise ShapeError(f"input {name} dim {i} is {d.dim_value}, --input-shape gives {g}")
         if any(g <= 0 for g in given):
             raise ShapeError(f"input {name}: --input-shape dims must be positive")
+        check_tensor_size(given, f"input {name}")
         return given
     hint = f"give it with --input-shape {_cli_name(vi.name)}=D0,D1,…"
     if dims is None:
@@ -194,6 +195,7 @@ def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, n
             shape.append(1)
             continue
         raise ShapeError(f"input {name} dim {i} ({show_name(label)}) is symbolic; {hint}")
+    check_tensor_size(shape, f"input {name}")
     return tuple(shape)
 
 

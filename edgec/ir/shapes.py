@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.errors import ModelError, node_error
+from edgec.errors import ModelError, node_error, show_name
 from edgec.ir.graph import Graph, Value
 
 # Largest output (in elements) computed at compile time just to learn shapes.
 PROPAGATE_LIMIT = 4096
+# Largest tensor edgec accepts: 2^27 elements (512 MiB of float32; the largest weight of the
+# ONNX zoo's VGG-19 has 103 M) is far beyond any model for a microcontroller or a small
+# Linux board. A larger one is a corrupt or hostile file, refused before anything that
+# size is allocated (constant folding would materialize it).
+MAX_TENSOR_ELEMENTS = 1 << 27
+
+
+def check_tensor_size(shape, what: str) -> None:
+    elements = int(np.prod(np.asarray(shape, dtype=object))) if len(shape) else 1
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise ModelError(
+            f"{what} has shape {tuple(shape)}: {elements:,} elements, more than the "
+            f"{MAX_TENSOR_ELEMENTS:,} edgec accepts"
+        )
 
 
 def infer_shapes(graph: Graph) -> None:
@@ -45,7 +59,12 @@ def infer_shapes(graph: Graph) -> None:
                 f"declares {len(node.outputs)} outputs, the op gives {len(results)}",
             )
         for out, (dtype, shape) in zip(node.outputs, results):
-            out.dtype, out.shape = np.dtype(dtype), tuple(int(d) for d in shape)
+            shape = tuple(int(d) for d in shape)
+            try:
+                check_tensor_size(shape, f"output {show_name(out.name)}")
+            except ModelError as exc:
+                raise node_error(ModelError, node, str(exc)) from None
+            out.dtype, out.shape = np.dtype(dtype), shape
         small = all(int(np.prod(o.shape, dtype=np.int64)) <= PROPAGATE_LIMIT for o in node.outputs)
         if small:
             data = op.propagate(node, ins)

@@ -104,11 +104,15 @@ def generate_c(
     alignment: int = 16,
     kernels: str = "portable",
     scratch: str = "always",
+    fits=None,
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses fast_int.c's int8 kernels where they apply; ``scratch`` "always" gives
-    them their working memory, "free" only where it does not grow the arena."""
+    them their working memory, "free" only where it does not grow the arena. ``fits(weight
+    bytes, arena bytes)`` may refuse the program before its C is rendered."""
     program, plan = lower_and_plan(graph, io_layout, kernels, alignment, scratch)
+    if fits is not None:
+        fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C
     files = render(program, prefix, sha256, alignment)
     kernels = templates_dir() / "c" / "kernels"
     kernel_files = {
