@@ -1,7 +1,7 @@
 """Write BENCHMARKS.md from the benchmark results (bench/results_*.json).
 
     python bench/ptq.py && python bench/memory.py && python bench/device.py
-    python bench/kernels.py && python bench/fuzz.py
+    python bench/kernels.py && python bench/link.py && python bench/fuzz.py
     python bench/report.py
 
 Every figure in BENCHMARKS.md comes from one of those JSON files; nothing is typed by hand.
@@ -222,6 +222,46 @@ def device_section(dev: dict) -> list[str]:
     return out
 
 
+def link_section(res: dict) -> list[str]:
+    out = [
+        "## KWS over a damaged link (issue: reliability)",
+        "",
+        "Command: `python bench/link.py` (KWS int8 on mps2-an386 through a relay that damages "
+        "the bytes both ways at seeded rates; outputs compared with a clean run's).",
+        "",
+    ]
+    clean = res["clean"]
+    rows = [["clean", n(clean["samples"]), "–", "–", "–", "–", n(clean["seconds"])]]
+    for label, r in res.items():
+        if label == "clean":
+            continue
+        damaged = sum(r["bytes_damaged"].values())
+        rows.append(
+            [
+                label,
+                n(r["samples"]),
+                n(r["identical_to_clean"]),
+                "yes" if r["instructions_identical"] else "no",
+                n(damaged),
+                r["error"] or "none",
+                n(r["seconds"]),
+            ]
+        )
+    out += table(
+        [
+            "link",
+            "samples",
+            "outputs identical to the clean run",
+            "instruction counts identical",
+            "bytes damaged",
+            "error",
+            "seconds",
+        ],
+        rows,
+    )
+    return [*out, ""]
+
+
 def fuzz_section(res: dict) -> list[str]:
     out = [
         "## Differential fuzzing (issue: reliability)",
@@ -343,6 +383,7 @@ def main() -> None:
         ("memory", memory_section),
         ("device", device_section),
         ("kernels", kernels_section),
+        ("link", link_section),
         ("fuzz", fuzz_section),
     ):
         data = load(name)

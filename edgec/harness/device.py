@@ -86,8 +86,9 @@ class DeviceClient:
     ) -> bytes:
         """Send ``cmd`` and return the body of its answer, retrying where that is safe.
 
-        ``long_running`` commands (RUN, DUMP) are acknowledged at once with a RUNNING status;
-        only then does the host wait up to ``run_timeout`` for the result. ``persist``: keep
+        ``long_running`` commands (RUN, DUMP, PROFILE, LOOP) are always acknowledged at once
+        with a RUNNING status, even when the device answers from its last reply; only then
+        does the host wait up to ``run_timeout`` for the result. ``persist``: keep
         trying (``noisy_retries``) while damaged answers show the link is alive; a caller that
         can shrink its request instead (SET_INPUT) passes False.
         """
@@ -268,8 +269,10 @@ class DeviceClient:
         parts = []
         for offset in range(0, total, chunk):
             length = min(chunk, total - offset)
-            size, part_crc, part = P.parse_dump(
-                self.request(P.Command.DUMP, P.dump_payload(step, offset, length))
+            size, part_crc, part = P.parse_dump(  # acknowledged first, as every DUMP
+                self.request(
+                    P.Command.DUMP, P.dump_payload(step, offset, length), long_running=True
+                )
             )
             if size != total or part_crc != crc or len(part) != length:
                 raise DeviceResetError(f"the output of step {step} changed while it was read")
