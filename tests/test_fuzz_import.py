@@ -147,3 +147,24 @@ def test_a_model_larger_than_the_target_is_refused_before_its_c_is_written(tmp_p
     ):
         compile_model(path, tmp_path / "out", CompileOptions(target="mps2-an386"))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_graph_with_too_many_nodes_is_refused_at_once(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgec import analyze
+
+    nodes = [
+        helper.make_node("Relu", ["x" if i == 0 else f"v{i - 1}"], [f"v{i}"]) for i in range(10_001)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "deep",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("v10000", TensorProto.FLOAT, None)],
+    )
+    path = tmp_path / "deep.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with alarm(10), pytest.raises(ModelError, match="10,001 nodes, more than the 10,000"):
+        analyze(path)

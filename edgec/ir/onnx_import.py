@@ -77,12 +77,21 @@ def _one_line(exc: BaseException) -> str:
     return text[:200] if text else type(exc).__name__
 
 
+# Far beyond any model for a microcontroller or a small Linux board (MobileNets have ~100
+# nodes, a BERT-base export ~2,000); a larger graph is refused before any work on it.
+MAX_NODES = 10_000
+
+
 def _check_model_proto(model: onnx.ModelProto, where: str) -> None:
     """Reject protobufs that parsed but are not models (protobuf accepts many byte strings)."""
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise ModelError(f"{where}: not an ONNX model (no IR version or graph)")
     if not model.graph.output:
         raise ModelError(f"{where}: the graph has no outputs")
+    if len(model.graph.node) > MAX_NODES:
+        raise ModelError(
+            f"{where}: {len(model.graph.node):,} nodes, more than the {MAX_NODES:,} edgec accepts"
+        )
     _check_names_are_text(model.graph, where)
 
 
