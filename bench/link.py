@@ -99,7 +99,7 @@ def main() -> None:
                 "seconds": round(time.monotonic() - start, 1),
             }
             print(label, rows[label], flush=True)
-    Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+            Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")  # after every run
     print(f"wrote {args.out}")
 
 
