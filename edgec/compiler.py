@@ -164,12 +164,9 @@ def port_specs(values) -> list[dict]:
     return specs
 
 
-def _target_memory_check(target_name: str | None):
+def _target_memory_check(target):
     """A check that the weights fit the target's flash and the arena its RAM."""
     from edgec.errors import TargetError
-    from edgec.targets import load_target
-
-    target = load_target(target_name)
 
     def fits(weight_bytes: int, arena_bytes: int) -> None:
         problems = []
@@ -186,20 +183,18 @@ def _target_memory_check(target_name: str | None):
     return fits
 
 
-KERNEL_CHOICES = ("auto", "portable", "optimized")
-
-
-def resolve_kernels(options: CompileOptions) -> str:
+def resolve_kernels(options: CompileOptions, target) -> str:
     """``--kernels auto``: optimized where the target core has the DSP extension."""
-    if options.kernels not in KERNEL_CHOICES:
-        raise EdgecError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}")
-    if options.kernel_scratch not in ("free", "always"):
-        raise EdgecError("--kernel-scratch must be free or always")
+    from edgec.backends.c.generate import SCRATCH_POLICIES
+    from edgec.backends.c.lower import KERNEL_SETS
+
+    if options.kernels not in ("auto", *KERNEL_SETS):
+        raise EdgecError(f"--kernels must be one of {', '.join(('auto', *KERNEL_SETS))}")
+    if options.kernel_scratch not in SCRATCH_POLICIES:
+        raise EdgecError(f"--kernel-scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     if options.kernels != "auto":
         return options.kernels
-    from edgec.targets import load_target
-
-    return "optimized" if load_target(options.target).dsp else "portable"
+    return "optimized" if target.dsp else "portable"
 
 
 def compile_model(
@@ -215,7 +210,10 @@ def compile_model(
             f"--rounding {options.rounding}: the C backend implements TFLite Micro's rounding "
             "only; the other modes run in the reference executor (edgec.interp.Interpreter)"
         )
-    kernels = resolve_kernels(options)
+    from edgec.targets import load_target
+
+    target = load_target(options.target)
+    kernels = resolve_kernels(options, target)
     out_dir = Path(out_dir)
     check_destination(out_dir, options.force)
     read_model(model_path)  # a clear error for unreadable files before anything else
@@ -233,7 +231,7 @@ def compile_model(
         options.io_layout,
         kernels=kernels,
         scratch=options.kernel_scratch,
-        fits=_target_memory_check(options.target),
+        fits=_target_memory_check(target),
     )
     manifest = {
         "edgec_version": __version__,

@@ -101,6 +101,9 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     weights = conv_weights_layout(w.const.astype(np.int8), depthwise)
     bias = node.input(2).const if node.input(2) is not None else None
     multiplier = channels // x.shape[1] if depthwise else 0
+    pointwise = geometry["kh"] == geometry["kw"] == 1 and not any(
+        geometry[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")
+    )
     kernel, struct = (f"edgec_dwconv_{sfx}", f"edgec_dwconv_{sfx}_t") if depthwise else (None, None)
     sources = _sources("conv_int.c")
     bias_ref = None
@@ -109,9 +112,6 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
         rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
         folded = _folded_bias(rows, bias, p.input_zero_point)
-        pointwise = geometry["kh"] == geometry["kw"] == 1 and not any(
-            geometry[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")
-        )
         # im2col needs scratch: a node that must run lean takes the portable kernel
         if folded is not None and not depthwise and (pointwise or node.name not in lw.lean):
             _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise)
@@ -139,9 +139,6 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     else:
         fields["groups"] = p.group
         kernel, struct = f"edgec_conv_{sfx}", f"edgec_conv_{sfx}_t"
-        pointwise = geometry["kh"] == geometry["kw"] == 1 and not any(
-            geometry[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")
-        )
         if pointwise and p.group == 1 and sfx == "s8":
             kernel = "edgec_conv_1x1_s8"
     macs = get_op("Conv").macs(node)
@@ -172,11 +169,15 @@ def _folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray
     return folded.astype(np.int32)
 
 
-def _gemm_fields(lw: Lowering, node: Node, p, weights: np.ndarray, folded: np.ndarray) -> Struct:
+def _gemm_fields(
+    lw: Lowering, node: Node, p, weights: np.ndarray, folded: np.ndarray, rows: int = 0
+) -> Struct:
+    """``edgec_gemm_s8_t``; ``rows`` only for a fully connected layer (a convolution's rows
+    are its output pixels)."""
     n = weights.shape[0]
     return Struct(
         {
-            "rows": 0,
+            "rows": rows,
             "k": int(weights.size // n),
             "n": n,
             "output_zero_point": int(p.requant.zero_point),
@@ -231,8 +232,7 @@ def emit_fc(lw: Lowering, node: Node) -> None:
     if lw.optimized and sfx == "s8":
         folded = _folded_bias(weights, bias, p.input_zero_point)
         if folded is not None:
-            gemm = _gemm_fields(lw, node, p, weights, folded)
-            gemm.fields["rows"] = math.prod(x.shape[:-1])
+            gemm = _gemm_fields(lw, node, p, weights, folded, rows=math.prod(x.shape[:-1]))
             lw.call(
                 "edgec_fc_fast_s8",
                 "edgec_gemm_s8_t",

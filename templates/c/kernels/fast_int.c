@@ -66,7 +66,7 @@ static inline int32_t SMLATT(int32_t a, int32_t b, int32_t acc)
 }
 #endif
 
-/* Inlined into each call site, so that constant arguments (border, kernel size) specialize it. */
+/* Inlined into each call site: the compiler keeps the per-layer values in registers. */
 #if defined(__GNUC__)
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
@@ -82,17 +82,14 @@ static inline int32_t load4(const int8_t *p)
 }
 
 /* edgec_fp_mbqm, then the zero point and the clamp. Convolution and FC multipliers are never
- * negative (nor INT32_MIN), so the sign handling and the saturation case of the general
- * helper drop out; the result is the same. */
+ * negative (nor INT32_MIN), so the sign handling of mbqm and the saturation case of
+ * edgec_fp_srdhm drop out; the result is the same. */
 ALWAYS_INLINE int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
 {
     const int32_t left = shift > 0 ? shift : 0;
-    const int32_t right = left - shift;
     const int32_t x = (int32_t)((uint32_t)acc << left);
     const int32_t high = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
-    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
-    const int32_t rounded = (high >> right) + ((high & mask) > (mask >> 1) + (high < 0) ? 1 : 0);
-    return (int8_t)edgec_fp_clamp(rounded + zp, lo, hi);
+    return (int8_t)edgec_fp_clamp(edgec_fp_rdbpot(high, left - shift) + zp, lo, hi);
 }
 
 /* Two rows widened to int16 for the inner loop, which then splits only the weights (a row
@@ -290,7 +287,7 @@ static const int8_t *conv_row(const edgec_conv_fast_s8_t *p, const int8_t *input
 
 /* scratch: the two im2col rows (2 * k bytes; NULL for the 1x1 variant, which reads its rows
  * in place). The widened rows go to the output's unwritten tail. */
-static void conv_fast(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
     const int32_t n = p->gemm.n, k = p->gemm.k;
@@ -307,22 +304,18 @@ static void conv_fast(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t
     }
 }
 
-void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
-{
-    conv_fast(p, input, output, scratch);
-}
-
 void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output)
 {
-    conv_fast(p, input, output, NULL);
+    edgec_conv_fast_s8(p, input, output, NULL);
 }
 
 /* Depthwise, depth multiplier 1. As in the matrix kernels the input offset is folded into
  * the bias (over all kh * kw taps), so a tap in the padding must read the input zero point:
- * `zeros` (a constant row of `channels` bytes, in flash) holds it for every channel. For each output pixel a
- * table gives every tap's input pixel, or `zeros`; then, four channels at a time, SXTB16
- * splits inputs and weights into channels (0, 2) and (1, 3) and SMLABB/SMLATT accumulate
- * each channel. Windows of more than EDGEC_DW_MAX_TAPS taps take the one-channel loop. */
+ * `zeros` (a constant row of `channels` bytes, in flash) holds it for every channel. For
+ * each output pixel a table gives every tap's input pixel, or `zeros`; then, four channels
+ * at a time, SXTB16 splits inputs and weights into channels (0, 2) and (1, 3) and
+ * SMLABB/SMLATT accumulate each channel. Windows of more than EDGEC_DW_MAX_TAPS taps take
+ * the one-channel loop. */
 #define EDGEC_DW_MAX_TAPS 25
 
 static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const int8_t *zeros, int32_t y0,
