@@ -120,7 +120,33 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="also build the target's firmware image (arm-none-eabi-gcc)",
     )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _add_compression_options(parser)
     _add_data_options(parser, "calibration")
+
+
+def _add_compression_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("compression (float models, re-fitted on --calib)")
+    group.add_argument(
+        "--prune",
+        metavar="SPEC",
+        help="channels:RATIO: remove RATIO of the output channels of every prunable layer",
+    )
+    group.add_argument(
+        "--prune-budget",
+        type=float,
+        metavar="POINTS",
+        help="choose per-layer channel ratios losing at most POINTS of top-1 agreement "
+        "(held-out calibration folds)",
+    )
+    group.add_argument(
+        "--prune-metric",
+        default="agreement",
+        choices=["agreement", "accuracy"],
+        help="what --prune-budget counts (accuracy needs labels with --calib)",
+    )
+    group.add_argument(
+        "--lowrank", metavar="SPEC", help="energy:E or rank:R: SVD-split Gemm/MatMul/1x1 Conv"
+    )
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -151,6 +177,10 @@ def run_compile(args: argparse.Namespace) -> int:
         float_io=args.float_io,
         bias_correction=not args.no_bias_correction,
         sqnr_threshold_db=args.sqnr_threshold,
+        prune=args.prune,
+        prune_budget=args.prune_budget,
+        prune_metric=args.prune_metric,
+        lowrank=args.lowrank,
     )
     result = compile_model(args.model, args.out, options)
     for notice in result.notices:
@@ -158,6 +188,7 @@ def run_compile(args: argparse.Namespace) -> int:
     print(f"wrote {result.out_dir}")
     print(f"  arena    {result.arena_bytes:>10,} B")
     print(f"  weights  {result.weight_bytes:>10,} B (flash)")
+    _print_compression(result.reports.get("compression"))
     quant = result.reports.get("quantization")
     if quant:
         worst = min(
@@ -179,6 +210,17 @@ def run_compile(args: argparse.Namespace) -> int:
             f"{fw.flash_capacity:,} B, RAM {fw.ram_bytes:,} of {fw.ram_capacity:,} B"
         )
     return 0
+
+
+def _print_compression(report: dict | None) -> None:
+    for entry in (report or {}).get("passes", []):
+        t = entry["totals"]
+        print(
+            f"  {entry['pass']}: params {t['params'][0]:,} -> {t['params'][1]:,}, "
+            f"MACs {t['macs'][0]:,} -> {t['macs'][1]:,}, int8 weights "
+            f"{t['weight_bytes_int8'][0]:,} -> {t['weight_bytes_int8'][1]:,} B "
+            f"({entry['seconds']:.1f} s; compression.json)"
+        )
 
 
 # ---- validate ---------------------------------------------------------------------------------

@@ -57,6 +57,11 @@ class CompileOptions:
     float_io: bool = False
     bias_correction: bool = True
     sqnr_threshold_db: float = 40.0
+    # Compression before quantization (edgec/compress.py), re-fitted on the --calib data.
+    prune: str | None = None  # channels:RATIO
+    prune_budget: float | None = None  # points of top-1 agreement (or accuracy) to spend
+    prune_metric: str = "agreement"
+    lowrank: str | None = None  # energy:E | rank:R
 
 
 @dataclass
@@ -101,6 +106,7 @@ def prepare_graph(
     notices = notices if notices is not None else []
     graph = load_model(model, options.input_shapes, notices)
     graph = fold(graph)
+    graph = _compress(graph, options, reports)
     if has_qdq(graph):
         if options.quantize not in ("none", None):
             raise EdgecError("the model is already quantized (QDQ); drop --quantize")
@@ -109,6 +115,24 @@ def prepare_graph(
         graph, report = quantize_with_options(graph, options)
         if reports is not None:
             reports["quantization"] = report
+    return graph
+
+
+def _compress(graph: Graph, options: CompileOptions, reports: dict | None) -> Graph:
+    """Pruning / low-rank of the float graph when asked (``compression.json``)."""
+    from edgec.compress import calibration_data, compress_graph, wants_compression
+
+    if not wants_compression(options):
+        return graph
+    if has_qdq(graph):
+        raise EdgecError("pruning and low-rank apply to float models; this one is quantized")
+    try:
+        data = calibration_data(graph, options)
+    except ValidationError as exc:
+        raise EdgecError(f"calibration data: {exc}") from None
+    graph, report = compress_graph(graph, options, data)
+    if reports is not None:
+        reports["compression"] = report
     return graph
 
 
@@ -261,6 +285,8 @@ def compile_model(
         onnx.save(to_onnx(to_qdq(graph)), str(folder / "reference.onnx"))
         if "quantization" in reports:
             write_files(folder, {"quantization.json": dumps(reports["quantization"])})
+        if "compression" in reports:
+            write_files(folder, {"compression.json": dumps(reports["compression"])})
 
     final = write_atomically(out_dir, fill, options.force)
     return CompileResult(final, graph, manifest, notices, reports)
