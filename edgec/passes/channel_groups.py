@@ -214,13 +214,15 @@ class _Analysis:
                 return False
             in_axis, out_axis, per_channel = 0, 1, 1
         layout = self.layout(x) or [(None, x.shape[1], 1)]
+        # The weight is cut along its input axis (channels of a Conv's 4-d weight); the
+        # re-fit sees features (a Conv's channel c is its kh*kw im2col columns).
         offset = 0
         for gid, count, block in layout:
             if gid is not None:
                 group = self.group(gid)
-                group.cuts.append(Cut(node, 1, in_axis, offset, block * per_channel))
-                group.consumers.append(Consumer(node, offset, block * per_channel))
-            offset += count * block * per_channel
+                group.cuts.append(Cut(node, 1, in_axis, offset, block))
+                group.consumers.append(Consumer(node, offset * per_channel, block * per_channel))
+            offset += count * block
         gid = self.new_group(out.shape[1])
         group = self.groups[gid]
         group.producers.append(node)

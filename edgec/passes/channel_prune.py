@@ -27,7 +27,7 @@ from edgec.errors import EdgecError
 from edgec.ir.graph import Graph, Node
 from edgec.ir.shapes import infer_shapes
 from edgec.passes.base import Pass, PassResult
-from edgec.passes.channel_groups import ChannelGroup, prunable_groups
+from edgec.passes.channel_groups import ChannelGroup, Cut, prunable_groups
 from edgec.passes.refit import (
     Normal,
     collect,
@@ -42,12 +42,11 @@ log = logging.getLogger(__name__)
 
 def remove_channels(graph: Graph, group: ChannelGroup, channels) -> None:
     """Remove ``channels`` (group-local indices) everywhere the group reaches; shapes follow."""
-    positions: dict[tuple[int, int], tuple[object, set[int]]] = {}
+    # One deletion per (node, input, axis): a layer both producing and consuming the group
+    # (a residual block's inner conv) loses rows and columns of the same weight.
+    positions: dict[tuple[int, int, int], tuple[Cut, set[int]]] = {}
     for cut in group.cuts:
-        key = (id(cut.node), cut.index)
-        entry = positions.setdefault(key, (cut, set()))
-        if entry[0].axis != cut.axis:
-            raise EdgecError(f"channel cuts of {cut.node.name!r} disagree on the axis")
+        entry = positions.setdefault((id(cut.node), cut.index, cut.axis), (cut, set()))
         entry[1].update(int(p) for p in cut.positions(channels))
     for cut, where in positions.values():
         data = cut.node.inputs[cut.index].const
@@ -104,12 +103,13 @@ def removal_order(problems: list[tuple[Normal, np.ndarray]], count: int) -> list
     return removed
 
 
-def refit(graph: Graph, node: Node, normal: Normal, removed: np.ndarray) -> None:
-    """Re-solve ``node`` (already cut) over the features left after ``removed``."""
+def refit(graph: Graph, node: Node, normal: Normal, removed: np.ndarray, columns=None) -> None:
+    """Re-solve ``node`` (already cut) over the features left after ``removed``, for its
+    output ``columns`` among those the normal equations cover (default all)."""
     keep = np.setdiff1d(np.arange(normal.gram.shape[0] - int(normal.bias)), removed)
     w, b = weight_matrix(node)
     prior = w if not normal.bias else np.concatenate([w, _column(b, w.shape[0])], axis=1)
-    solved = normal.solve(keep, prior)
+    solved = normal.solve(keep, prior, columns)
     if normal.bias:
         set_weight_matrix(graph, node, solved[:, :-1], solved[:, -1])
     else:
@@ -121,12 +121,21 @@ def _column(b: np.ndarray | None, rows: int) -> np.ndarray:
 
 
 class Teacher:
-    """The original model and its consumer inputs on the calibration samples."""
+    """The original model and its consumer inputs on the calibration samples; which of its
+    output channels each pruned producer still has."""
 
     def __init__(self, graph: Graph, data: Dataset, names: list[str]):
         self.graph = graph.copy()
         self.data = data
         self.inputs = collect(self.graph, data, names)
+        self.kept: dict[int, np.ndarray] = {}
+
+    def outputs(self, node: Node) -> np.ndarray | None:
+        return self.kept.get(id(node))
+
+    def drop_outputs(self, node: Node, channels) -> None:
+        current = self.kept.get(id(node), np.arange(node.outputs[0].shape[1]))
+        self.kept[id(node)] = np.delete(current, list(channels))
 
     def twin(self, student: Graph, node: Node) -> Node:
         # Pruning never adds, removes or reorders nodes: positions pair them.
@@ -149,13 +158,26 @@ def prune_group(
             teacher.inputs[name],
             teacher.twin(graph, node),
             bias=node.op_type != "MatMul",
+            outputs=teacher.outputs(node),
         )
         problems.append((normal, blocks))
     channels = removal_order(problems, count)
+    for producer in group.producers:
+        teacher.drop_outputs(producer, channels)
     remove_channels(graph, group, channels)
-    for (node, blocks), (normal, _) in zip(consumers.values(), problems):
-        refit(graph, node, normal, blocks[channels].reshape(-1))
+    refit_consumers(graph, group, consumers, problems, channels)
     return channels
+
+
+def refit_consumers(graph, group, consumers, problems, channels) -> None:
+    """Re-fit every consumer of ``group`` after ``channels`` were removed; a consumer that
+    is also one of its producers (inside a residual block) keeps only its other outputs."""
+    producers = {id(p) for p in group.producers}
+    for (node, blocks), (normal, _) in zip(consumers.values(), problems):
+        columns = None
+        if id(node) in producers:
+            columns = np.delete(np.arange(normal.cross.shape[1]), list(channels))
+        refit(graph, node, normal, blocks[channels].reshape(-1), columns)
 
 
 def channels_to_remove(size: int, ratio: float) -> int:

@@ -32,7 +32,7 @@ from edgec.passes.channel_prune import (
     Teacher,
     channels_to_remove,
     consumer_blocks,
-    refit,
+    refit_consumers,
     removal_order,
     remove_channels,
 )
@@ -167,9 +167,8 @@ class PruneBudget(Pass):
                 g = graph.copy()
                 twin_group = next(x for x in prunable_groups(g) if x.key == group.key)
                 remove_channels(g, twin_group, order[:count])
-                for (node, blocks), (normal, _) in zip(consumers.values(), problems):
-                    twin = g.nodes[graph.nodes.index(node)]
-                    refit(g, twin, normal, blocks[order[:count]].reshape(-1))
+                twins = consumer_blocks(twin_group)
+                refit_consumers(g, twin_group, twins, problems, order[:count])
                 hits = float(score(outputs(g, held), ref, labels).sum())
                 correct[group.key][ratio] = correct[group.key].get(ratio, 0.0) + hits
 

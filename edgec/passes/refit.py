@@ -129,13 +129,15 @@ class Normal:
     def ridge(self) -> float:
         return RIDGE * float(np.mean(np.diag(self.gram))) + 1e-12
 
-    def solve(self, keep: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    def solve(self, keep: np.ndarray, prior: np.ndarray, columns=None) -> np.ndarray:
         """Ridge solution over the features ``keep`` (bias column implied), pulled towards
-        ``prior`` [out, len(keep) (+1)]. Returns [out, len(keep) (+1)]."""
+        ``prior`` [out, len(keep) (+1)], for the outputs ``columns`` (default all).
+        Returns [out, len(keep) (+1)]."""
         index = np.append(keep, self.gram.shape[0] - 1) if self.bias else np.asarray(keep)
         g = self.gram[np.ix_(index, index)]
         lam = self.ridge()
-        rhs = self.cross[index] + lam * prior.T
+        cross = self.cross if columns is None else self.cross[:, columns]
+        rhs = cross[index] + lam * prior.T
         return np.linalg.solve(g + lam * np.eye(len(index)), rhs).T
 
 
@@ -145,9 +147,11 @@ def normal_equations(
     teacher_x: np.ndarray,
     teacher_node: Node,
     bias: bool = True,
+    outputs: np.ndarray | None = None,
 ) -> Normal:
     """Normal equations of ``node`` reading ``student_x`` towards the pre-activation output
-    of ``teacher_node`` on ``teacher_x`` (both [N, …], the same samples)."""
+    of ``teacher_node`` on ``teacher_x`` (both [N, …], the same samples); ``outputs``: the
+    teacher's output channels that ``node`` still has (default all)."""
     w_t, b_t = weight_matrix(teacher_node)
     normal: Normal | None = None
     for start in range(0, student_x.shape[0], CHUNK):
@@ -155,6 +159,8 @@ def normal_equations(
         target = features(teacher_node, teacher_x[start : start + CHUNK]) @ w_t.T
         if b_t is not None:
             target += b_t
+        if outputs is not None:
+            target = target[:, outputs]
         if normal is None:
             normal = Normal(p.shape[1], target.shape[1], bias)
         normal.add(p, target)
