@@ -104,10 +104,46 @@ def flatten_gemm(reshape: bool = False) -> Graph:
     return b.done(b.gemm(h, 3, name="fc2"))
 
 
+def mlp_graph(rank: int = 6, in_dim: int = 48, hidden: int = 40):
+    """x → fc1 (a weight of rank ``rank`` plus noise, Relu) → fc2 → y; and a 1x1 conv net."""
+    b = Builder("mlp", (1, in_dim))
+    rng = b.rng
+    low = rng.standard_normal((hidden, rank)) @ rng.standard_normal((rank, in_dim)) / in_dim
+    w = low + 1e-3 * rng.standard_normal((hidden, in_dim))
+    h = b.op(
+        "Gemm",
+        [
+            b.x,
+            b.g.add_constant("w1", w.astype("f4")),
+            b.g.add_constant("b1", np.ones(hidden, "f4")),
+        ],
+        (1, hidden),
+        {"transB": 1},
+        name="fc1",
+    )
+    next(n for n in b.g.nodes if n.name == "fc1").fused = FusedActivation("Relu")
+    return b.done(b.gemm(h, 5, name="fc2"))
+
+
 def samples(graph: Graph, count: int, seed: int = 3) -> Dataset:
     """Seeded random inputs for every graph input."""
     rng = np.random.default_rng(seed)
     inputs = {
         v.name: rng.standard_normal((count, *v.shape)).astype(np.float32) for v in graph.inputs
     }
+    return Dataset(inputs, None, [f"s{i}" for i in range(count)])
+
+
+def correlated_samples(graph: Graph, count: int, seed: int = 3, latent: int = 6) -> Dataset:
+    """Inputs whose channels mix ``latent`` sources (plus a little noise): data on which a
+    data-aware fit differs from a data-blind one. One fixed mixing for every seed."""
+    mixing_rng, rng = np.random.default_rng(99), np.random.default_rng(seed)
+    inputs = {}
+    for v in graph.inputs:
+        channels = v.shape[1]
+        mixing = mixing_rng.standard_normal((channels, latent))
+        z = rng.standard_normal((count, latent, *v.shape[2:]))
+        x = np.einsum("cl,nl...->nc...", mixing, z)
+        x += 0.05 * rng.standard_normal(x.shape)
+        inputs[v.name] = x.reshape(count, *v.shape).astype(np.float32)
     return Dataset(inputs, None, [f"s{i}" for i in range(count)])
