@@ -41,6 +41,9 @@ _EXPORTS = {
     "LinkError": "edgec.errors",
     "DeviceError": "edgec.errors",
     "ValidationError": "edgec.errors",
+    "ChannelPrune": "edgec.passes.channel_prune",
+    "PruneBudget": "edgec.passes.prune_budget",
+    "LowRank": "edgec.passes.lowrank",
     "templates_dir": "edgec.resources",
     "targets_dir": "edgec.resources",
 }
@@ -48,6 +51,7 @@ _EXPORTS = {
 __all__ = [
     "Analysis",
     "BuildError",
+    "ChannelPrune",
     "CompileOptions",
     "CompileResult",
     "DeviceError",
@@ -55,9 +59,11 @@ __all__ = [
     "Graph",
     "Interpreter",
     "LinkError",
+    "LowRank",
     "ModelError",
     "Node",
     "PassError",
+    "PruneBudget",
     "QuantizationError",
     "ShapeError",
     "TargetError",
@@ -102,6 +108,9 @@ if TYPE_CHECKING:
     from edgec.ir.graph import Graph, Node, Value
     from edgec.ir.onnx_export import save_onnx, to_onnx
     from edgec.ir.onnx_import import load_model
+    from edgec.passes.channel_prune import ChannelPrune
+    from edgec.passes.lowrank import LowRank
+    from edgec.passes.prune_budget import PruneBudget
     from edgec.resources import targets_dir, templates_dir
     from edgec.targets import load_target
 
