@@ -23,6 +23,7 @@ from edgec.ir.shapes import infer_shapes
 from edgec.passes.base import Pass, PassResult
 from edgec.passes.refit import (
     collect,
+    features,
     normal_equations,
     replace_input,
     set_weight_matrix,
@@ -67,6 +68,33 @@ def choose_rank(singular: np.ndarray, energy: float | None, rank: int | None) ->
     return int(np.searchsorted(share, energy - 1e-12) + 1)
 
 
+def factors(
+    node: Node, w: np.ndarray, rank: int, x: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(second [out, r], first [r, in]) with ``second @ first`` ≈ ``w``, balanced.
+
+    With the layer's input samples ``x`` the approximation is the best of its rank for the
+    layer's *outputs* on them: the SVD of ``w`` seen through the inputs' second-moment
+    factor (W·L with L Lᵀ = E[x xᵀ]), mapped back through L⁻¹. Without data, plain SVD.
+    """
+    whiten = None
+    if x is not None:
+        p = features(node, x)
+        moment = p.T @ p / max(p.shape[0], 1)
+        jitter = 1e-6 * float(np.mean(np.diag(moment))) + 1e-12
+        try:
+            whiten = np.linalg.cholesky(moment + jitter * np.eye(len(moment)))
+        except np.linalg.LinAlgError:
+            whiten = None
+    if whiten is None:
+        u, s, vt = np.linalg.svd(w, full_matrices=False)
+    else:
+        u, s, zt = np.linalg.svd(w @ whiten, full_matrices=False)
+        vt = np.linalg.solve(whiten.T, zt.T).T  # rows of Zᵀ L⁻¹
+    root = np.sqrt(s[:rank])
+    return u[:, :rank] * root, root[:, None] * vt[:rank]
+
+
 class LowRank(Pass):
     """Split every factorable layer where it pays; re-fit the second factor on ``data``."""
 
@@ -88,14 +116,11 @@ class LowRank(Pass):
             if not factorable(node):
                 continue
             w, _ = weight_matrix(node)
-            u, s, vt = np.linalg.svd(w, full_matrices=False)
+            s = np.linalg.svd(w, compute_uv=False)
             r = choose_rank(s, self.energy, self.rank)
             out_dim, in_dim = w.shape
-            if r * (in_dim + out_dim) >= in_dim * out_dim:
-                continue
-            kept = float(np.sum(s[:r] ** 2) / max(np.sum(s**2), 1e-30))
-            root = np.sqrt(s[:r])
-            plan.append((node, u[:, :r] * root, root[:, None] * vt[:r], kept))
+            if r * (in_dim + out_dim) < in_dim * out_dim:
+                plan.append((node, r, float(np.sum(s[:r] ** 2) / max(np.sum(s**2), 1e-30))))
         if not plan:
             return PassResult(graph, False)
         teacher = graph.copy() if self.data is not None else None
@@ -103,10 +128,14 @@ class LowRank(Pass):
         if teacher is not None:
             names = [node.inputs[0].name for node, *_ in plan]
             teacher_inputs = collect(teacher, self.data, names)
-        for node, second, first, kept in plan:
+        for node, rank, kept in plan:
+            w, _ = weight_matrix(node)
+            x = None
+            if teacher is not None:
+                x = collect(graph, self.data, [node.inputs[0].name])[node.inputs[0].name]
+            second, first = factors(node, w, rank, x)
             hidden = self._split(graph, node, first, second)
-            shape = (second.shape[0], first.shape[1])
-            self.factored.append(Factored(node.name, shape, first.shape[0], kept))
+            self.factored.append(Factored(node.name, w.shape, rank, kept))
             if teacher is None:
                 continue
             h = collect(graph, self.data, [hidden.name])[hidden.name]
@@ -120,7 +149,7 @@ class LowRank(Pass):
                 set_weight_matrix(graph, node, solved[:, :-1], solved[:, -1])
             else:
                 set_weight_matrix(graph, node, normal.solve(np.arange(w.shape[1]), w), None)
-            log.info("low-rank %s: rank %d of %s", node.name, first.shape[0], w.shape)
+            log.info("low-rank %s: rank %d of %s", node.name, rank, w.shape)
         return PassResult(graph, True)
 
     def _split(self, graph: Graph, node: Node, first: np.ndarray, second: np.ndarray) -> Value:
