@@ -40,6 +40,7 @@ KWS_SETTINGS = {
     "channels:0.125": {"prune": "channels:0.125"},
     "channels:0.25": {"prune": "channels:0.25"},
     "budget 2 points": {"prune_budget": 2.0},
+    "budget 3 points": {"prune_budget": 3.0},
     "budget 4 points": {"prune_budget": 4.0},
 }
 AD_SETTINGS = {

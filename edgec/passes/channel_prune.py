@@ -205,8 +205,9 @@ class ChannelPrune(Pass):
         plan = {k: r for k, r in plan.items() if r > 0}
         if not plan:
             return PassResult(graph, False)
-        names = [c.node.inputs[0].name for g in groups if g.key in plan for c in g.consumers]
-        teacher = Teacher(graph, self.data, names)
+        linear = [n for n in graph.nodes if refittable(n)]
+        teacher = Teacher(graph, self.data, [n.inputs[0].name for n in linear])
+        refitted: set[int] = set()
         for key, ratio in plan.items():
             group = next((g for g in prunable_groups(graph) if g.key == key), None)
             if group is None:
@@ -215,5 +216,47 @@ class ChannelPrune(Pass):
             if count <= 0:
                 continue
             self.removed[key] = prune_group(graph, group, count, teacher, self.data)
+            refitted.update(id(c.node) for c in group.consumers)
             log.info("pruned %d of %d channels of %s", count, group.size, key)
+        if self.removed:
+            refit_downstream(graph, teacher, self.data, linear, refitted)
         return PassResult(graph, bool(self.removed))
+
+
+def refittable(node: Node) -> bool:
+    """A Conv (group 1), Gemm or MatMul with constant float weights on a plain input."""
+    w = node.input(1)
+    if node.op_type not in ("Conv", "Gemm", "MatMul") or node.domain or w is None:
+        return False
+    if not w.is_const or w.quant is not None or node.inputs[0].is_const:
+        return False
+    if node.op_type == "Conv":
+        return node.attrs.get("group", 1) == 1
+    if node.op_type == "Gemm":
+        return not node.attrs.get("transA", 0) and len(node.inputs[0].shape) == 2
+    return len(node.inputs[0].shape) == 2 and w.const.ndim == 2
+
+
+def refit_downstream(graph, teacher: Teacher, data, linear: list[Node], done: set[int]) -> None:
+    """Re-fit, in schedule order, every linear layer whose input changed but that no prune
+    re-fitted (it reads an unpruned group downstream of a pruned one): the error that
+    reached it is absorbed there too."""
+    order = {id(n): i for i, n in enumerate(graph.nodes)}
+    first = min((order[i] for i in done), default=len(graph.nodes))
+    for node in linear:
+        if id(node) in done or order[id(node)] < first:
+            continue
+        name = node.inputs[0].name
+        student = collect(graph, data, [name])[name]
+        twin = teacher.twin(graph, node)
+        if np.array_equal(student, teacher.inputs[name]):
+            continue
+        normal = normal_equations(
+            node,
+            student,
+            teacher.inputs[name],
+            twin,
+            bias=node.op_type != "MatMul",
+            outputs=teacher.outputs(node),
+        )
+        refit(graph, node, normal, np.array([], dtype=np.int64))

@@ -176,7 +176,14 @@ class PruneBudget(Pass):
         """Each accepted step's allocation, in order (the greedy path)."""
         levels = {k: [0.0, *sorted(d)] for k, d in loss.items()}
         current = dict.fromkeys(levels, 0.0)
-        cost = {k: {0.0: 0.0, **{r: max(v, 0.0) for r, v in d.items()}} for k, d in loss.items()}
+        # Pruning more cannot truly help: a dip in a measured curve is noise, so each ratio
+        # costs at least what any smaller one did.
+        cost = {}
+        for key, by_ratio in loss.items():
+            running, cost[key] = 0.0, {0.0: 0.0}
+            for ratio in sorted(by_ratio):
+                running = max(running, by_ratio[ratio])
+                cost[key][ratio] = running
         macs = plan_macs(graph, {})
         path = []
         while True:
