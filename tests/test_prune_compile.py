@@ -4,6 +4,7 @@ in TVM, ``compression.json``, the command line's errors, and KWS pruned for real
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -43,6 +44,9 @@ def test_compressed_int8_c_is_bit_exact_with_the_integer_reference(tmp_path, bui
     report = json.loads((result.out_dir / "compression.json").read_text())
     totals = report["totals"]
     assert totals["params"][1] < totals["params"][0]
+    first = report["passes"][0]["layers"]
+    assert any(r["params"][1] is not None and r["params"][1] < r["params"][0] for r in first)
+    assert sum(r["macs"][1] or 0 for r in report["passes"][-1]["layers"]) == totals["macs"][1]
     assert totals["macs"][1] < totals["macs"][0]
     assert [p["pass"].split()[0] for p in report["passes"]] == [
         k.replace("_", "-") for k in ("prune", "lowrank") if k in extra
@@ -52,8 +56,11 @@ def test_compressed_int8_c_is_bit_exact_with_the_integer_reference(tmp_path, bui
 
 
 def test_pruned_graph_runs_in_tvm_like_the_reference():
-    relax = pytest.importorskip("tvm.relax")
+    # apache-tvm is a dev dependency (the TVM backend's): in CI a missing one fails here.
+    if not os.environ.get("CI"):
+        pytest.importorskip("tvm.relax")
     import tvm
+    from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
 
     from edgec.passes.channel_prune import ChannelPrune
