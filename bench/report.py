@@ -371,8 +371,15 @@ def kernels_section(res: dict) -> list[str]:
     return [*out, ""]
 
 
-def _saved(value, base) -> str:
-    return "–" if not base else f"{100 * (1 - value / base):.1f} %"
+def _with_change(value, base) -> str:
+    """``12,345 (−20.1 %)``; the base row itself shows the figure alone."""
+    if value == base or not base:
+        return n(value)
+    return f"{n(value)} ({100 * (value / base - 1):+.1f} %)".replace("-", "−")
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}".replace("-", "−")
 
 
 def compress_section(res: dict) -> list[str]:
@@ -394,20 +401,20 @@ def compress_section(res: dict) -> list[str]:
             budget = r.get("budget")
             note = ""
             if budget:
+                ratios = ", ".join(f"{r:g}" for r in budget["ratios"].values())
                 note = (
-                    f"{len(budget['ratios'])} groups pruned; held-out loss "
-                    f"{budget['measured_loss']:.1f} pts; search {budget['seconds']:.0f} s"
+                    f"ratios {ratios} on {len(budget['ratios'])} of 5 groups; held-out "
+                    f"loss {budget['measured_loss']:.1f} pts; {budget['seconds']:.0f} s"
                 )
             rows.append(
                 [
                     name,
-                    f"{n(r['macs'])} (−{_saved(r['macs'], base['macs'])})",
-                    f"{n(r['weight_bytes'])} (−{_saved(r['weight_bytes'], base['weight_bytes'])})",
-                    f"{n(r['firmware_flash_bytes'])} "
-                    f"(−{_saved(r['firmware_flash_bytes'], base['firmware_flash_bytes'])})",
-                    n(r["arena_bytes"]),
+                    _with_change(r["macs"], base["macs"]),
+                    _with_change(r["weight_bytes"], base["weight_bytes"]),
+                    _with_change(r["firmware_flash_bytes"], base["firmware_flash_bytes"]),
+                    _with_change(r["arena_bytes"], base["arena_bytes"]),
                     pct(r["accuracy"]),
-                    f"{100 * (r['accuracy'] - base['accuracy']):+.2f}",
+                    _signed(100 * (r["accuracy"] - base["accuracy"])),
                     f"{r['host_bit_exact'][0]}/{r['host_bit_exact'][1]}, "
                     f"{r['device_bit_exact'][0]}/{r['device_bit_exact'][1]}",
                     n(r.get("instructions_median")),
@@ -425,10 +432,10 @@ def compress_section(res: dict) -> list[str]:
                     "firmware flash",
                     "arena",
                     "accuracy",
-                    "points vs int8",
+                    "points vs unpruned",
                     "bit-exact host, board",
                     "instructions (median)",
-                    "budget search",
+                    "budget search (agreement points)",
                 ],
                 rows,
             ),
@@ -441,10 +448,10 @@ def compress_section(res: dict) -> list[str]:
             [
                 name,
                 n(r["params"]),
-                f"{n(r['weight_bytes'])} (−{_saved(r['weight_bytes'], base['weight_bytes'])})",
-                f"{n(r['firmware_flash_bytes'])}",
+                _with_change(r["weight_bytes"], base["weight_bytes"]),
+                _with_change(r["firmware_flash_bytes"], base["firmware_flash_bytes"]),
                 f"{r['reconstruction_mse']:.3f}",
-                f"{100 * (r['reconstruction_mse'] / base['reconstruction_mse'] - 1):+.2f} %",
+                _signed(100 * (r["reconstruction_mse"] / base["reconstruction_mse"] - 1)) + " %",
                 f"{r['host_bit_exact'][0]}/{r['host_bit_exact'][1]}, "
                 f"{r['device_bit_exact'][0]}/{r['device_bit_exact'][1]}",
             ]
