@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import needs_tools, shared_path
 from prune_graphs import correlated_samples, depthwise, mlp_graph, residual
 
 from edgec.cli import main
@@ -53,6 +53,21 @@ def test_compressed_int8_c_is_bit_exact_with_the_integer_reference(tmp_path, bui
     ]
     checked = validate(result.out_dir, ValidateOptions(data=test, device="host", progress=False))
     assert checked["bit_exact"] == checked["samples"] == 20
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_pruned_int8_model_is_bit_exact_on_the_emulated_board(tmp_path):
+    graph = depthwise()
+    model = tmp_path / "model.onnx"
+    save_onnx(graph, model)
+    calib = write_data(tmp_path / "calib.npz", correlated_samples(graph, 32, seed=1))
+    test = write_data(tmp_path / "test.npz", correlated_samples(graph, 5, seed=2))
+    options = CompileOptions(quantize="int8", calib=calib, prune="channels:0.5")
+    result = compile_model(model, tmp_path / "out", options)
+    checked = validate(
+        result.out_dir, ValidateOptions(data=test, device="emulator", progress=False)
+    )
+    assert checked["bit_exact"] == checked["samples"] == 5
 
 
 def test_pruned_graph_runs_in_tvm_like_the_reference():

@@ -154,3 +154,19 @@ def test_budget_zero_changes_nothing_a_large_budget_prunes():
     assert big.report.macs_after < big.report.macs_before
     assert big.report.sensitivity and big.report.ratios
     check_runs_in_onnxruntime(pruned, data)
+
+
+def test_budget_on_accuracy_needs_labels_and_enough_samples():
+    from edgec.errors import EdgecError
+    from edgec.passes.prune_budget import PruneBudget
+
+    g = depthwise()
+    with pytest.raises(EdgecError, match="needs labels"):
+        PruneBudget(samples(g, 32), 1.0, metric="accuracy")
+    with pytest.raises(EdgecError, match="at least 8 calibration samples"):
+        PruneBudget(samples(g, 5), 1.0)
+    labelled = samples(g, 32)
+    labelled.labels = np.arange(32) % 4
+    budget = PruneBudget(labelled, 100.0, metric="accuracy")
+    budget.run(g)
+    assert budget.report.metric == "accuracy" and budget.report.ratios
