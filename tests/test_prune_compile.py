@@ -137,3 +137,29 @@ def test_kws_pruned_lightly_keeps_its_answers(tmp_path):
     )
     assert checked["bit_exact"] == checked["samples"] == 60
     assert checked["agreement"] >= 0.9
+
+
+def test_resnet8_residual_groups_prune_to_a_valid_graph():
+    """ResNet-8's residual Adds tie the convs on each side of a skip into one group: pruned
+    together, the graph still runs in onnxruntime exactly like the reference executor."""
+    from onnx_cases import run_ort
+
+    from edgec.analysis import analyze_graph
+    from edgec.data import Dataset
+    from edgec.ir import load_model
+    from edgec.passes import fold
+    from edgec.passes.channel_groups import prunable_groups
+    from edgec.passes.channel_prune import ChannelPrune
+
+    graph = fold(load_model(shared_path("models", "ic_resnet8", "pretrainedResnet.onnx")))
+    assert any(len(g.producers) > 1 for g in prunable_groups(graph))  # a residual group
+    rng = np.random.default_rng(5)
+    name = graph.inputs[0].name
+    x = rng.uniform(0, 255, (8, *graph.inputs[0].shape)).astype(np.float32)
+    data = Dataset({name: x}, None, [f"s{i}" for i in range(8)])
+    before = analyze_graph(graph).totals.macs
+    ChannelPrune(data, 0.25).run(graph)
+    assert analyze_graph(graph).totals.macs < 0.75 * before
+    feeds = data.sample(0)
+    want = Interpreter(graph).run(feeds)[graph.outputs[0].name]
+    np.testing.assert_allclose(run_ort(to_onnx(graph), feeds)[0], want, rtol=1e-4, atol=1e-6)
