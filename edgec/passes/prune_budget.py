@@ -8,8 +8,9 @@
    *accuracy* against the labels.
 2. Allocation: greedily raise the ratio of the group whose next step saves the most MACs
    per point of loss, while the summed losses stay within the budget.
-3. Check: the whole allocation is pruned in sequence on each fold and scored held out; while
-   the measured loss exceeds the budget, the last step of the allocation is undone.
+3. Check: the whole allocation is pruned in sequence on each fold and scored held out; when
+   the measured loss exceeds the budget, the allocation's last step is forbidden and the
+   greedy goes on from the state before it (a bounded number of checks).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 RATIOS = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75)
 TIE = 0.25  # points: a step's loss counts at least this much when ranking steps
+CHECKS = 8  # held-out checks of whole allocations (each prunes every fold once)
 
 
 @dataclass
@@ -128,15 +130,8 @@ class PruneBudget(Pass):
             for key, by_ratio in correct.items()
         }
         report.sensitivity = {k: {str(r): v for r, v in d.items()} for k, d in loss.items()}
-        steps = self._allocate(graph, loss)
         report.macs_before = analyze_graph(graph).totals.macs
-        while True:
-            ratios = steps[-1] if steps else {}
-            measured = self._check(graph, ratios, splits, references, base_correct, total)
-            log.info("budget: ratios %s lose %.2f points held out", ratios, measured)
-            if measured <= report.budget or not steps:
-                break
-            steps.pop()
+        ratios, measured = self._search(graph, loss, splits, references, base_correct, total)
         report.ratios = ratios
         report.predicted_loss = sum(loss[k][r] for k, r in ratios.items())
         report.measured_loss = measured
@@ -172,10 +167,29 @@ class PruneBudget(Pass):
                 hits = float(score(outputs(g, held), ref, labels).sum())
                 correct[group.key][ratio] = correct[group.key].get(ratio, 0.0) + hits
 
-    def _allocate(self, graph: Graph, loss) -> list[dict[str, float]]:
-        """Each accepted step's allocation, in order (the greedy path)."""
+    def _search(self, graph, loss, splits, references, base_correct, total):
+        """Greedy allocation, checked held out; a step whose check fails is forbidden and
+        the greedy goes on from the state before it (at most ``CHECKS`` checks)."""
+        forbidden: set[tuple[str, float]] = set()
+        trail: list[dict[str, float]] = [{}]  # the states of the greedy path so far
+        for _ in range(CHECKS):
+            trail += self._allocate(graph, loss, trail[-1], forbidden)
+            if len(trail) == 1:
+                break
+            ratios = trail[-1]
+            measured = self._check(graph, ratios, splits, references, base_correct, total)
+            log.info("budget: ratios %s lose %.2f points held out", ratios, measured)
+            if measured <= self.report.budget:
+                return ratios, measured
+            trail.pop()
+            forbidden |= set(ratios.items()) - set(trail[-1].items())
+        return {}, 0.0
+
+    def _allocate(self, graph: Graph, loss, start, forbidden) -> list[dict[str, float]]:
+        """Each accepted step's allocation from ``start``, in order (the greedy path),
+        never taking a (group, ratio) step in ``forbidden``."""
         levels = {k: [0.0, *sorted(d)] for k, d in loss.items()}
-        current = dict.fromkeys(levels, 0.0)
+        current = {k: start.get(k, 0.0) for k in levels}
         # Pruning more cannot truly help: a dip in a measured curve is noise, so each ratio
         # costs at least what any smaller one did.
         cost = {}
@@ -184,14 +198,14 @@ class PruneBudget(Pass):
             for ratio in sorted(by_ratio):
                 running = max(running, by_ratio[ratio])
                 cost[key][ratio] = running
-        macs = plan_macs(graph, {})
+        macs = plan_macs(graph, {k: r for k, r in current.items() if r})
         path = []
         while True:
             spent = sum(cost[k][r] for k, r in current.items())
             best = None
             for key, ratio in current.items():
                 i = levels[key].index(ratio)
-                if i + 1 >= len(levels[key]):
+                if i + 1 >= len(levels[key]) or (key, levels[key][i + 1]) in forbidden:
                     continue
                 nxt = levels[key][i + 1]
                 extra = cost[key][nxt] - cost[key][ratio]
