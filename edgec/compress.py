@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from edgec.analysis import _int8_bytes_per_element as int8_bytes_per_element
 from edgec.analysis import analyze_graph, const_data, parameter_inputs
 from edgec.data import Dataset
 from edgec.errors import EdgecError
@@ -60,11 +61,10 @@ def layer_figures(graph: Graph) -> tuple[dict[str, dict], dict]:
     analysis = analyze_graph(graph)
     layers = {}
     for node, row in zip(graph.nodes, analysis.rows):
-        weight = 0
-        for index, value in parameter_inputs(node):
-            size = int(const_data(value).size)
-            is_bias = node.op_type in ("Conv", "Gemm") and index == 2
-            weight += size * (4 if is_bias or node.op_type not in ("Conv", "Gemm", "MatMul") else 1)
+        weight = sum(
+            int(const_data(value).size) * int8_bytes_per_element(node, index)
+            for index, value in parameter_inputs(node)
+        )
         out = sum(int(np.prod(v.shape)) for v in node.outputs if v.shape is not None)
         layers[node.name] = {
             "op": row.op,
