@@ -221,6 +221,14 @@ def _print_compression(report: dict | None) -> None:
             f"{t['weight_bytes_int8'][0]:,} -> {t['weight_bytes_int8'][1]:,} B "
             f"({entry['seconds']:.1f} s; compression.json)"
         )
+        budget = entry.get("budget")
+        if budget:
+            chosen = ", ".join(f"{r:g}" for r in budget["ratios"].values()) or "none"
+            print(
+                f"    ratios {chosen} on {len(budget['ratios'])} channel groups; held-out "
+                f"{budget['metric']} loss {budget['measured_loss']:.2f} of "
+                f"{budget['budget']:g} points"
+            )
 
 
 # ---- validate ---------------------------------------------------------------------------------
