@@ -115,6 +115,25 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "where they do not grow the arena (free: the smallest RAM, slower convolutions)",
     )
     parser.add_argument(
+        "--prune",
+        metavar="SPEC",
+        help="magnitude:SPARSITY[:global]: zero the smallest weights of each Conv/Gemm/MatMul "
+        "(per layer, or one threshold over all layers) before quantization",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="K[:channel]",
+        help="at most K (2-16) distinct int8 weights per layer (or per output channel), "
+        "stored as 4-bit indices and a table",
+    )
+    parser.add_argument(
+        "--weight-storage",
+        default="auto",
+        choices=["auto", "dense"],
+        help="int8 weight matrices sparse or clustered where that saves flash (auto, the "
+        "default), or always dense (for comparison)",
+    )
+    parser.add_argument(
         "--firmware",
         action="store_true",
         help="also build the target's firmware image (arm-none-eabi-gcc)",
@@ -151,6 +170,9 @@ def run_compile(args: argparse.Namespace) -> int:
         float_io=args.float_io,
         bias_correction=not args.no_bias_correction,
         sqnr_threshold_db=args.sqnr_threshold,
+        prune=args.prune,
+        cluster=args.cluster,
+        weight_storage=args.weight_storage,
     )
     result = compile_model(args.model, args.out, options)
     for notice in result.notices:
@@ -158,6 +180,13 @@ def run_compile(args: argparse.Namespace) -> int:
     print(f"wrote {result.out_dir}")
     print(f"  arena    {result.arena_bytes:>10,} B")
     print(f"  weights  {result.weight_bytes:>10,} B (flash)")
+    storage = result.manifest.get("weight_storage", [])
+    compact = [s for s in storage if s["storage"] != "dense"]
+    if compact:
+        saved = sum(s["dense_bytes"] - s["stored_bytes"] for s in compact)
+        print(
+            f"  compact  {len(compact)} of {len(storage)} layers, {saved:,} B saved (memory.json)"
+        )
     quant = result.reports.get("quantization")
     if quant:
         worst = min(

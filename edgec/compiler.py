@@ -57,6 +57,11 @@ class CompileOptions:
     float_io: bool = False
     bias_correction: bool = True
     sqnr_threshold_db: float = 40.0
+    # Compression: "magnitude:SPARSITY[:global]" (float weights, before quantization);
+    # clustering "K[:layer|:channel]" (int8 weights); the C backend's weight storage.
+    prune: str | None = None
+    cluster: str | None = None
+    weight_storage: str = "auto"
 
 
 @dataclass
@@ -95,12 +100,21 @@ def prepare_graph(
     reports: dict | None = None,
 ) -> Graph:
     """Import and process a model the way ``compile`` does, without generating code."""
+    from edgec.data import PortSpec
     from edgec.passes import fold
     from edgec.quantize.qdq import lower_and_fold
 
     notices = notices if notices is not None else []
     graph = load_model(model, options.input_shapes, notices)
     graph = fold(graph)
+    if options.prune and options.prune.startswith("magnitude"):
+        from edgec.weight_compression import prune_magnitude
+
+        graph, report = prune_magnitude(graph, options.prune)
+        if reports is not None:
+            reports["pruning"] = report
+    # what --calib holds: the model's own inputs (before quantization changes their dtype)
+    data_specs = [PortSpec(v.name, np.dtype(v.dtype), tuple(v.shape)) for v in graph.inputs]
     if has_qdq(graph):
         if options.quantize not in ("none", None):
             raise EdgecError("the model is already quantized (QDQ); drop --quantize")
@@ -109,6 +123,14 @@ def prepare_graph(
         graph, report = quantize_with_options(graph, options)
         if reports is not None:
             reports["quantization"] = report
+    if options.cluster:
+        from edgec.weight_compression import calibration_data, cluster_weights
+
+        graph, report = cluster_weights(
+            graph, options.cluster, calibration_data(data_specs, options)
+        )
+        if reports is not None:
+            reports["clustering"] = report
     return graph
 
 
@@ -214,6 +236,8 @@ def compile_model(
 
     target = load_target(options.target)
     kernels = resolve_kernels(options, target)
+    if options.weight_storage not in ("auto", "dense"):
+        raise EdgecError("--weight-storage must be one of auto, dense")
     out_dir = Path(out_dir)
     check_destination(out_dir, options.force)
     read_model(model_path)  # a clear error for unreadable files before anything else
@@ -232,6 +256,7 @@ def compile_model(
         kernels=kernels,
         scratch=options.kernel_scratch,
         fits=_target_memory_check(target),
+        weight_storage=options.weight_storage,
     )
     manifest = {
         "edgec_version": __version__,
@@ -250,6 +275,7 @@ def compile_model(
         },
         "arena_bytes": generated.arena_bytes,
         "weight_bytes": generated.weight_bytes,
+        "weight_storage": generated.program.weight_storage,
         "reference_graph": "reference.onnx",
         "notices": notices,
     }
@@ -261,6 +287,9 @@ def compile_model(
         onnx.save(to_onnx(to_qdq(graph)), str(folder / "reference.onnx"))
         if "quantization" in reports:
             write_files(folder, {"quantization.json": dumps(reports["quantization"])})
+        for name in ("pruning", "clustering"):
+            if name in reports:
+                write_files(folder, {f"{name}.json": dumps(reports[name])})
 
     final = write_atomically(out_dir, fill, options.force)
     return CompileResult(final, graph, manifest, notices, reports)
