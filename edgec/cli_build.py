@@ -121,6 +121,12 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "(per layer, or one threshold over all layers) before quantization",
     )
     parser.add_argument(
+        "--no-prune-refit",
+        action="store_true",
+        help="keep the surviving weights as they are (default: refit them by least squares "
+        "to the unpruned model's outputs on the --calib data)",
+    )
+    parser.add_argument(
         "--cluster",
         metavar="K[:channel]",
         help="at most K (2-16) distinct int8 weights per layer (or per output channel), "
@@ -171,6 +177,7 @@ def run_compile(args: argparse.Namespace) -> int:
         bias_correction=not args.no_bias_correction,
         sqnr_threshold_db=args.sqnr_threshold,
         prune=args.prune,
+        prune_refit=not args.no_prune_refit,
         cluster=args.cluster,
         weight_storage=args.weight_storage,
     )

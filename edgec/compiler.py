@@ -60,6 +60,7 @@ class CompileOptions:
     # Compression: "magnitude:SPARSITY[:global]" (float weights, before quantization);
     # clustering "K[:layer|:channel]" (int8 weights); the C backend's weight storage.
     prune: str | None = None
+    prune_refit: bool = True  # refit pruned layers to the unpruned model on --calib data
     cluster: str | None = None
     weight_storage: str = "auto"
 
@@ -107,14 +108,18 @@ def prepare_graph(
     notices = notices if notices is not None else []
     graph = load_model(model, options.input_shapes, notices)
     graph = fold(graph)
-    if options.prune and options.prune.startswith("magnitude"):
-        from edgec.weight_compression import prune_magnitude
-
-        graph, report = prune_magnitude(graph, options.prune)
-        if reports is not None:
-            reports["pruning"] = report
     # what --calib holds: the model's own inputs (before quantization changes their dtype)
     data_specs = [PortSpec(v.name, np.dtype(v.dtype), tuple(v.shape)) for v in graph.inputs]
+    if options.prune and options.prune.startswith("magnitude"):
+        from edgec.weight_compression import calibration_data, prune_magnitude
+
+        graph, report = prune_magnitude(
+            graph,
+            options.prune,
+            calibration_data(data_specs, options) if options.prune_refit else None,
+        )
+        if reports is not None:
+            reports["pruning"] = report
     if has_qdq(graph):
         if options.quantize not in ("none", None):
             raise EdgecError("the model is already quantized (QDQ); drop --quantize")

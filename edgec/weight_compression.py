@@ -21,11 +21,24 @@ from edgec.passes.weight_clustering import ClusterWeights, clusterable, parse_cl
 MEAN_SAMPLES = 200  # calibration samples for the bias correction and the report
 
 
-def prune_magnitude(graph: Graph, spec: str) -> tuple[Graph, dict]:
-    """Apply ``magnitude:SPARSITY[:global]`` to a float graph; returns it and the report."""
+REFIT_SAMPLES = 256  # calibration samples for refitting pruned layers
+
+
+def prune_magnitude(graph: Graph, spec: str, data: Dataset | None = None) -> tuple[Graph, dict]:
+    """Apply ``magnitude:SPARSITY[:global]`` to a float graph; with calibration ``data`` the
+    pruned layers are then refitted to the unpruned model's outputs (prune_refit.py).
+    Returns the graph and the report."""
+    from edgec.passes.prune_refit import RefitPruned
+
     sparsity, scope = parse_magnitude_spec(spec)
+    teacher = graph.copy()
     prune = MagnitudePrune(sparsity, scope)
     graph = run_passes(graph, [prune], fixed_point=False)
+    refit = data is not None and len(data) > 0 and sparsity > 0
+    if refit:
+        pruned = [r["node"] for r in prune.report if r["zeros"] > r["zeros_before"]]
+        sample = data.subset(slice(0, REFIT_SAMPLES))
+        graph = run_passes(graph, [RefitPruned(teacher, sample, pruned)], fixed_point=False)
     total = sum(r["weights"] for r in prune.report)
     zeros = sum(r["zeros"] for r in prune.report)
     return graph, {
@@ -33,6 +46,7 @@ def prune_magnitude(graph: Graph, spec: str) -> tuple[Graph, dict]:
         "scope": scope,
         "sparsity_asked": sparsity,
         "sparsity": round(zeros / total, 4) if total else 0.0,
+        "refit_on_calibration_data": refit,
         "layers": prune.report,
     }
 
