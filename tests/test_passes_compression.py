@@ -28,6 +28,7 @@ from edgec.passes.base import run_passes
 from edgec.passes.magnitude_prune import MagnitudePrune, parse_magnitude_spec, prunable
 from edgec.passes.weight_clustering import ClusterWeights, clusterable, parse_cluster_spec
 from edgec.quantize.export import to_qdq
+from tests.conftest import needs_tools
 
 INPUT = (1, 3, 8, 8)
 
@@ -245,3 +246,27 @@ def test_refit_on_calibration_data_moves_only_survivors_and_cuts_the_error(rng):
     # random weights and inputs leave the survivors little to exploit (real models gain
     # more: mnist-8 at 80 % sparsity keeps its accuracy only with the refit, bench/)
     assert error(refit) < 0.9 * error(plain)
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_compact_layers_on_the_emulated_cortex_m4_are_bit_exact(model_and_data):
+    """Pruned (sparse storage) and clustered (4-bit) builds: the firmware links, is smaller,
+    and the device answers as the integer reference does."""
+    work = model_and_data
+    common = dict(quantize="int8", calib=str(work / "calib.npz"), force=True, target="mps2-an386")
+    builds = {
+        "dense": CompileOptions(prune="magnitude:0.85", weight_storage="dense", **common),
+        "sparse": CompileOptions(prune="magnitude:0.85", **common),
+        "clustered": CompileOptions(cluster="4", **common),
+    }
+    reports = {}
+    for name, options in builds.items():
+        result = compile_model(work / "small.onnx", work / f"fw_{name}", options)
+        kinds = {s["storage"] for s in result.manifest["weight_storage"]}
+        assert kinds == ({"dense"} if name == "dense" else {name}), (name, kinds)
+        reports[name] = validate(
+            result.out_dir, ValidateOptions(data=str(work / "data.npz"), device="emulator")
+        )
+        assert reports[name]["bit_exact"] == reports[name]["samples"] == 8
+    flash = {name: r["memory"]["flash_bytes"] for name, r in reports.items()}
+    assert flash["sparse"] < flash["dense"], flash

@@ -123,14 +123,28 @@ static const int8_t *pixel_row(const edgec_compact_conv_t *p, const int8_t *inpu
     if (dst == NULL) {
         return image + ((size_t)y0 * p->in.w + x0) * c;
     }
-    for (ky = 0; ky < p->kh; ++ky) {
+    for (ky = 0; ky < p->kh; ++ky, out += (size_t)p->kw * c) {
         const int32_t iy = y0 + ky * p->dil_h;
-        for (kx = 0; kx < p->kw; ++kx, out += c) {
-            const int32_t ix = x0 + kx * p->dil_w;
-            if (iy < 0 || iy >= p->in.h || ix < 0 || ix >= p->in.w) {
-                memset(out, (int8_t)p->input_zero_point, (size_t)c);
-            } else {
-                memcpy(out, image + ((size_t)iy * p->in.w + ix) * c, (size_t)c);
+        const int8_t *src = image + (size_t)(iy < 0 ? 0 : iy) * p->in.w * c; /* read if iy is inside */
+        if (iy < 0 || iy >= p->in.h) {
+            memset(out, (int8_t)p->input_zero_point, (size_t)p->kw * c);
+        } else if (p->dil_w == 1) { /* the row's taps are contiguous: one copy, padding around */
+            const int32_t first = x0 < 0 ? (-x0 < p->kw ? -x0 : p->kw) : 0;
+            const int32_t last = p->in.w - x0 < p->kw ? p->in.w - x0 : p->kw;
+            const int32_t end = last > first ? last : first;
+            memset(out, (int8_t)p->input_zero_point, (size_t)first * c);
+            if (end > first) {
+                memcpy(out + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
+            }
+            memset(out + (size_t)end * c, (int8_t)p->input_zero_point, (size_t)(p->kw - end) * c);
+        } else {
+            for (kx = 0; kx < p->kw; ++kx) {
+                const int32_t ix = x0 + kx * p->dil_w;
+                if (ix < 0 || ix >= p->in.w) {
+                    memset(out + (size_t)kx * c, (int8_t)p->input_zero_point, (size_t)c);
+                } else {
+                    memcpy(out + (size_t)kx * c, src + (size_t)ix * c, (size_t)c);
+                }
             }
         }
     }
