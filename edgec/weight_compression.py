@@ -57,9 +57,10 @@ def _feeds(graph: Graph, sample: dict) -> dict:
     return _int_feeds(graph, sample)
 
 
-def input_means(graph: Graph, data: Dataset) -> dict[str, np.ndarray]:
-    """Per clusterable node: the mean of its integer input minus the zero point, per input
-    channel (axis 1 of a convolution's NCHW input, the last axis of a matrix product's)."""
+def input_stats(graph: Graph, data: Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per clusterable node: the mean and the mean square of its integer input minus the
+    zero point, per input channel (axis 1 of a convolution's NCHW input, the last axis of a
+    matrix product's)."""
     nodes = [n for n in graph.nodes if clusterable(n)]
     interp = Interpreter(graph)
     sums: dict[str, np.ndarray] = {}
@@ -69,9 +70,10 @@ def input_means(graph: Graph, data: Dataset) -> dict[str, np.ndarray]:
         for node in nodes:
             x = values[node.inputs[0].name].astype(np.float64) - node.inputs[0].quant.zero_point
             x = np.moveaxis(x, 1, -1) if node.op_type == "Conv" else x
-            mean = x.reshape(-1, x.shape[-1]).mean(axis=0)
-            sums[node.name] = sums.get(node.name, 0) + mean
-    return {name: total / len(data) for name, total in sums.items()}
+            x = x.reshape(-1, x.shape[-1])
+            both = np.stack([x.mean(axis=0), (x * x).mean(axis=0)])
+            sums[node.name] = sums.get(node.name, 0) + both
+    return {name: tuple(total / len(data)) for name, total in sums.items()}
 
 
 def output_change(before: Graph, after: Graph, data: Dataset) -> dict:
@@ -116,14 +118,14 @@ def cluster_weights(graph: Graph, spec, data: Dataset | None) -> tuple[Graph, di
             "(add --quantize int8, or compile an int8 model)"
         )
     sample = data.subset(slice(0, MEAN_SAMPLES)) if data is not None else None
-    means = input_means(graph, sample) if sample is not None else {}
+    stats = input_stats(graph, sample) if sample is not None else {}
     before = graph.copy()
-    clusters = ClusterWeights(k, scope, means)
+    clusters = ClusterWeights(k, scope, stats)
     graph = run_passes(graph, [clusters], fixed_point=False)
     report = {
         "clusters": k,
         "scope": scope,
-        "bias_correction": bool(means),
+        "calibrated": bool(stats),  # importance-weighted k-means and bias correction
         "layers": clusters.report,
     }
     if sample is not None:

@@ -195,7 +195,7 @@ def test_compile_clusters_and_stores_4_bit_indices_bit_exactly(model_and_data):
         work / "small.onnx", work / "clustered", CompileOptions(cluster="8", **common)
     )
     report = json.loads((result.out_dir / "clustering.json").read_text())
-    assert report["bias_correction"] and report["calibration"]["samples"] == 32
+    assert report["calibrated"] and report["calibration"]["samples"] == 32
     assert all(layer["distinct_after"] <= 8 for layer in report["layers"])
     storage = {s["node"]: s for s in result.manifest["weight_storage"]}
     # the FC (192 x 10) and conv2 (8 x 12) pay for a table; conv1's 27 x 8 pays too

@@ -7,11 +7,12 @@ a table (``backends/c/weight_storage.py``). Tables per layer cost K bytes; per o
 channel K bytes a channel but fit each channel's own distribution.
 
 k-means is deterministic: centres start at weighted quantiles, Lloyd iterations run on the
-histogram of the 255 codes (cheap for any layer size). With per-channel scales a layer
-table weighs each code by its channel's scale squared (the error in real units). A zero,
-where the layer has any (pruned weights), stays a centre so that pruning survives.
-Optionally (``input_means``) the bias absorbs the mean output shift the clustering causes,
-as the quantizer's bias correction does for rounding.
+histogram of the 255 codes (cheap for any layer size). A zero, where the layer has any
+(pruned weights), stays a centre so that pruning survives.
+With calibration data (``input_stats``) k-means weighs each weight by the variance of the
+input it multiplies (an error on a busy input costs more: the diagonal of the layer's
+Hessian, less the mean, which the bias absorbs), and the bias absorbs the mean output shift
+the clustering causes, as the quantizer's bias correction does for rounding.
 """
 
 from __future__ import annotations
@@ -96,32 +97,47 @@ def snap(codes: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return centres[index].astype(np.int8)
 
 
-def cluster_rows(rows: np.ndarray, scales: np.ndarray, k: int, scope: str) -> np.ndarray:
-    """``rows`` [n][k'] int8 clustered per layer (weighting by scale²) or per row."""
+def cluster_rows(rows: np.ndarray, importance: np.ndarray, k: int, scope: str) -> np.ndarray:
+    """``rows`` [n][k'] int8 clustered per layer or per row; k-means weighs each weight's
+    squared error by ``importance`` (same shape)."""
+    codes = rows.astype(np.int64) + 128
     if scope == "channel":
         out = np.empty_like(rows)
         for o, row in enumerate(rows):
-            hist = np.bincount(row.astype(np.int64) + 128, minlength=256).astype(np.float64)
-            out[o] = snap(row, kmeans_codes(hist, k))
+            out[o] = snap(row, kmeans_codes(np.bincount(codes[o], importance[o], 256), k))
         return out
-    weight = np.broadcast_to(np.asarray(scales, np.float64).reshape(-1, 1) ** 2, rows.shape)
-    hist = np.bincount(rows.reshape(-1).astype(np.int64) + 128, weight.reshape(-1), 256)
+    hist = np.bincount(codes.reshape(-1), importance.reshape(-1), 256)
     return snap(rows, kmeans_codes(hist, k))
+
+
+def weight_importance(node: Node, shape, spread) -> np.ndarray:
+    """The [n][k'] weights' importance: the variance of the input each one multiplies (1
+    without data). Not times the channel's scale²: on the AD autoencoder that made a layer
+    table serve the widest channels and doubled the reconstruction error it costs."""
+    n, width = shape
+    per_input = np.ones(width)
+    if spread is not None:
+        spread = np.asarray(spread, np.float64).reshape(-1)
+        # Conv rows are ONNX [o][c][kh][kw]: a channel's variance at every tap
+        per_input = np.repeat(spread, width // spread.size) if node.op_type == "Conv" else spread
+        per_input = np.maximum(per_input, 1e-3 * max(float(per_input.mean()), 1e-12))
+    return np.broadcast_to(per_input.reshape(1, width), (n, width))
 
 
 class ClusterWeights(Pass):
     """Cluster the int8 weights of every clusterable layer to at most ``k`` values.
 
-    ``input_means``: node name → mean of its integer input minus the zero point, per input
-    channel (from calibration data); where given, the int32 bias is corrected by the mean
-    change of the accumulator. ``report`` lists each layer's distinct values and error.
+    ``input_stats``: node name → (mean, mean square) of its integer input minus the zero
+    point, per input channel (from calibration data); where given, k-means weighs each
+    weight by its input's mean square and the int32 bias is corrected by the mean change of
+    the accumulator. ``report`` lists each layer's distinct values and error.
     """
 
-    def __init__(self, k: int, scope: str = "layer", input_means: dict | None = None):
+    def __init__(self, k: int, scope: str = "layer", input_stats: dict | None = None):
         if not 2 <= k <= MAX_CLUSTERS or scope not in SCOPES:
             raise ValueError(f"k in [2, {MAX_CLUSTERS}] and scope in {SCOPES}")
         self.k, self.scope = k, scope
-        self.input_means = input_means or {}
+        self.input_stats = input_stats or {}
         self.report: list[dict] = []
 
     def run(self, graph: Graph) -> PassResult:
@@ -134,7 +150,11 @@ class ClusterWeights(Pass):
             shape = rows.shape
             rows = rows.reshape(shape[0], -1)
             scales = np.broadcast_to(np.asarray(w.quant.scale, np.float64).reshape(-1), shape[:1])
-            clustered = cluster_rows(rows, scales, self.k, self.scope)
+            mean, moment = self.input_stats.get(node.name, (None, None))
+            # the bias correction absorbs the mean: what remains costs the input's variance
+            spread = None if moment is None else np.asarray(moment) - np.asarray(mean) ** 2
+            importance = weight_importance(node, rows.shape, spread)
+            clustered = cluster_rows(rows, importance, self.k, self.scope)
             self.report.append(self._describe(node, rows, clustered, scales))
             if np.array_equal(clustered, rows):
                 continue
@@ -143,8 +163,8 @@ class ClusterWeights(Pass):
             value.quant = w.quant
             graph.set_input(node, 1, value)
             drop_if_unused(graph, w)
-            if node.name in self.input_means:
-                self._correct_bias(graph, node, rows, clustered, self.input_means[node.name])
+            if mean is not None:
+                self._correct_bias(graph, node, rows, clustered, mean)
             changed = True
         return PassResult(graph, changed)
 
