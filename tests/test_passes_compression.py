@@ -270,3 +270,13 @@ def test_compact_layers_on_the_emulated_cortex_m4_are_bit_exact(model_and_data):
         assert reports[name]["bit_exact"] == reports[name]["samples"] == 8
     flash = {name: r["memory"]["flash_bytes"] for name, r in reports.items()}
     assert flash["sparse"] < flash["dense"], flash
+
+
+def test_bad_compression_options_are_one_line_errors(model_and_data, capsys):
+    from edgec.cli import main
+
+    work = model_and_data
+    for option in (["--prune", "magnitude:1.2"], ["--cluster", "32"]):
+        code = main(["compile", str(work / "small.onnx"), "-o", str(work / "bad"), *option])
+        err = capsys.readouterr().err
+        assert code != 0 and err.count("\n") == 1 and err.startswith("edgec: error: --")
