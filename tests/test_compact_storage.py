@@ -81,6 +81,7 @@ def cases_and_storage():
     g.append((fc_graph(sparse_matrix(rng, (9, 700), 0.03), 3, 1), "sparse"))
     g.append((fc_graph(sparse_matrix(rng, (5, 64), 0.2), 1, 2), "sparse"))
     g.append((fc_graph(clustered_matrix(rng, (6, 37), 8), 2, 3), "clustered"))  # odd k
+    g.append((fc_graph(clustered_matrix(rng, (3, 30), 5), 3, 12), "clustered"))  # k % 4 = 2
     g.append((fc_graph(clustered_matrix(rng, (6, 81), 12, per_row=True), 1, 4), "clustered"))
     g.append((fc_graph(random_int(rng, (6, 40), np.int8), 2, 5), "dense"))
     # 1x1 convolution, strided, read in place
@@ -107,11 +108,20 @@ def storages(graph, **options) -> list[dict]:
     return gen.program.weight_storage, gen
 
 
-@pytest.mark.parametrize("kernels", ["portable", "optimized"])
+@pytest.mark.parametrize("kernels", ["portable", "optimized", "optimized-lean"])
 def test_compact_kernels_are_bit_exact_with_the_reference(kernels, tmp_path):
+    """Every variant: with scratch (a one-table layer expands its table), and lean (a
+    one-op graph's scratch would grow the arena: the clustered kernels go without)."""
     cases = []
     for index, (graph, expected) in enumerate(cases_and_storage()):
-        (record,), _ = storages(graph, kernels=kernels)
+        scratch = "free" if kernels.endswith("lean") else "always"
+        (record,), _ = storages(graph, kernels=kernels.split("-")[0], scratch=scratch)
+        kernel = record["kernel"]
+        if scratch == "free" and kernel == "dense":
+            expected = "dense"  # a 3x3 compact layer without its scratch falls back to dense
+        if expected == "clustered":  # only a one-table layer with scratch expands its table
+            expanded = scratch == "always" and record["table_stride"] == 0
+            assert ("_lean" in kernel) == (not expanded and kernel != "edgec_conv_clustered_s8")
         assert record["storage"] == expected, (index, record)
         case = prepare(graph, seed=100 + index)
         assert case is not None

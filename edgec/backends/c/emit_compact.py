@@ -19,7 +19,7 @@ from edgec.backends.c.weight_storage import Storage, choose
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 
-SOURCES = {"compact_int.c", "edgec_fixedpoint.h"}
+SOURCES = {"compact_int.c", "edgec_fixedpoint.h", "edgec_dsp.h"}
 
 
 def _record(lw: Lowering, node: Node, storage: Storage, n: int, k: int, kernel: str) -> None:
@@ -46,8 +46,17 @@ def _weights_struct(lw: Lowering, node: Node, storage: Storage, out: Struct) -> 
             storage.arrays[name], f"{node.name} weights ({storage.kind}: {name})"
         )
     if storage.kind == "clustered":
+        table = storage.arrays["table"]
+        fields["table_size"] = storage.table_stride or int(table.size)
         fields["table_stride"] = storage.table_stride
     return Struct(fields)
+
+
+PAIRS_BYTES = 1024  # EDGEC_CLUSTER_PAIRS_BYTES: a one-table layer's table, expanded
+
+
+def _pairs_scratch(storage: Storage) -> int:
+    return PAIRS_BYTES if storage.kind == "clustered" and storage.table_stride == 0 else 0
 
 
 def _out_struct(
@@ -85,18 +94,24 @@ def try_fc(lw: Lowering, node: Node, p, weights: np.ndarray, bias, src: str, dst
     n, k = weights.shape
     folded = _folded_bias(weights, bias, p.input_zero_point)
     storage = _storage(lw, weights, folded)
-    kernel = f"edgec_fc_{storage.kind}_s8"
+    # a clustered layer takes scratch for its expanded table unless it must run lean
+    pairs = _pairs_scratch(storage) if node.name not in lw.lean else 0
+    lean = "_lean" if storage.kind == "clustered" and not pairs else ""
+    kernel = f"edgec_fc_{storage.kind}{lean}_s8"
     _record(lw, node, storage, n, k, kernel if storage.kind != "dense" else "dense")
     if storage.kind == "dense":
         return False
     out = _out_struct(lw, node, p, folded, n, k, rows=math.prod(x.shape[:-1]))
     struct = _weights_struct(lw, node, storage, out)
+    outputs = [dst]
+    if pairs:
+        outputs.append(lw.scratch(node, pairs, "expanded weight table"))
     lw.call(
         kernel,
         f"edgec_{storage.kind}_s8_t",
         struct.fields,
         [src],
-        [dst],
+        outputs,
         node.name,
         node.op_type,
         SOURCES,
@@ -117,10 +132,12 @@ def try_conv(
     matrix = weights.reshape(n, -1)
     k = matrix.shape[1]
     folded = _folded_bias(matrix, bias, p.input_zero_point)
-    lean = not pointwise and node.name in lw.lean
-    storage = _storage(lw, matrix, None if lean else folded)
+    lean = node.name in lw.lean
+    storage = _storage(lw, matrix, None if lean and not pointwise else folded)
     variant = "1x1_" if pointwise else ""
-    kernel = f"edgec_conv_{variant}{storage.kind}_s8"
+    pairs = _pairs_scratch(storage) if not lean else 0
+    suffix = "_lean" if storage.kind == "clustered" and pointwise and not pairs else ""
+    kernel = f"edgec_conv_{variant}{storage.kind}{suffix}_s8"
     _record(lw, node, storage, n, k, kernel if storage.kind != "dense" else "dense")
     if storage.kind == "dense":
         return False
@@ -133,8 +150,11 @@ def try_conv(
     out = _out_struct(lw, node, p, folded, n, k, rows=0)
     fields = {"conv": Struct(conv), "weights": _weights_struct(lw, node, storage, out)}
     outputs = [dst]
-    if not pointwise:  # two im2col rows
-        outputs.append(lw.scratch(node, 2 * k, "im2col rows"))
+    if not pointwise:  # two im2col rows (a word-aligned end), then any expanded table
+        rows = -(-2 * k // 4) * 4 if storage.kind == "clustered" else 2 * k
+        outputs.append(lw.scratch(node, rows + pairs, "im2col rows"))
+    elif pairs:
+        outputs.append(lw.scratch(node, pairs, "expanded weight table"))
     lw.call(
         kernel,
         f"edgec_conv_{storage.kind}_s8_t",

@@ -11,7 +11,8 @@ sparse storage at moderate sparsity, instructions).
   previous one (uint8; the first from column 0); a step over 255 is split by filler
   entries of value 0 and step 255. Bytes: 2 per entry + 2 per row (its entry count).
 - clustered: at most 16 distinct values in the layer (one table) or in every row (a table
-  per row); two 4-bit indices per byte, low nibble first, each row starting on a byte.
+  per row); 4-bit indices, each row starting on a byte, in the order ``pack_indices`` gives
+  (the one the kernels' SXTB16 split wants).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Storage:
             "storage": self.kind,
             "dense_bytes": self.dense_bytes,
             "stored_bytes": self.stored_bytes,
+            "table_stride": self.table_stride,
             "candidates": dict(self.candidates),
             "density": self.density,
         }
@@ -111,17 +113,40 @@ def encode_clustered(matrix: np.ndarray) -> tuple[dict[str, np.ndarray], int] | 
         for o, (row, values) in enumerate(zip(matrix, per_row, strict=True)):
             table[o, : values.size] = values
             index[o] = np.searchsorted(values, row)
-    padded = np.zeros((n, k + (k % 2)), np.uint8)
-    padded[:, :k] = index
-    codes = padded[:, 0::2] | (padded[:, 1::2] << 4)
-    return {"codes": codes.astype(np.uint8), "table": table.astype(np.int8)}, stride
+    return {"codes": pack_indices(index), "table": table.astype(np.int8)}, stride
+
+
+def pack_indices(index: np.ndarray) -> np.ndarray:
+    """[n][k] indices (< 16) → [n][ceil(k/2)] bytes: each group of four (i0..i3) as the bytes
+    (i0 | i2 << 4), (i1 | i3 << 4) — the pairs SXTB16 splits four inputs into — then the
+    last k % 4 indices in plain order, low nibble first."""
+    index = np.asarray(index, np.uint8)
+    n, k = index.shape
+    k4 = k - k % 4
+    groups = index[:, :k4].reshape(n, -1, 4)
+    body = np.stack(
+        [groups[..., 0] | groups[..., 2] << 4, groups[..., 1] | groups[..., 3] << 4], -1
+    )
+    tail = np.zeros((n, (k - k4 + 1) // 2 * 2), np.uint8)
+    tail[:, : k - k4] = index[:, k4:]
+    return np.hstack([body.reshape(n, -1), tail[:, 0::2] | tail[:, 1::2] << 4]).astype(np.uint8)
+
+
+def unpack_indices(codes: np.ndarray, k: int) -> np.ndarray:
+    codes = np.asarray(codes, np.int64)
+    n, k4 = codes.shape[0], k - k % 4
+    body = codes[:, : k4 // 2].reshape(n, -1, 2)
+    groups = np.stack(
+        [body[..., 0] & 15, body[..., 1] & 15, body[..., 0] >> 4, body[..., 1] >> 4], -1
+    )
+    tail = np.stack([codes[:, k4 // 2 :] & 15, codes[:, k4 // 2 :] >> 4], -1).reshape(n, -1)
+    return np.hstack([groups.reshape(n, -1), tail[:, : k - k4]])
 
 
 def decode_clustered(arrays: dict[str, np.ndarray], stride: int, k: int) -> np.ndarray:
-    codes = arrays["codes"].astype(np.int64)
-    index = np.stack([codes & 15, codes >> 4], axis=-1).reshape(codes.shape[0], -1)[:, :k]
+    index = unpack_indices(arrays["codes"], k)
     table = arrays["table"].reshape(-1, stride) if stride else arrays["table"].reshape(1, -1)
-    rows = np.arange(codes.shape[0])[:, None] if stride else np.zeros((1, 1), np.int64)
+    rows = np.arange(index.shape[0])[:, None] if stride else np.zeros((1, 1), np.int64)
     return table[rows, index].astype(np.int8)
 
 
