@@ -15,7 +15,7 @@ from edgec.errors import EdgecError
 from edgec.interp import Interpreter
 from edgec.ir.graph import Graph
 from edgec.passes.base import run_passes
-from edgec.passes.magnitude_prune import MagnitudePrune, parse_magnitude_spec
+from edgec.passes.magnitude_prune import MagnitudePrune, parse_magnitude_spec, prunable
 from edgec.passes.weight_clustering import ClusterWeights, clusterable, parse_cluster_spec
 
 MEAN_SAMPLES = 200  # calibration samples for the bias correction and the report
@@ -31,6 +31,11 @@ def prune_magnitude(graph: Graph, spec: str, data: Dataset | None = None) -> tup
     from edgec.passes.prune_refit import RefitPruned
 
     sparsity, scope = parse_magnitude_spec(spec)
+    if not any(prunable(n) for n in graph.nodes):
+        raise EdgecError(
+            f"--prune {spec}: the model has no float Conv/Gemm/MatMul with constant weights "
+            "(a model quantized elsewhere cannot be pruned: prune its float original)"
+        )
     teacher = graph.copy()
     prune = MagnitudePrune(sparsity, scope)
     graph = run_passes(graph, [prune], fixed_point=False)

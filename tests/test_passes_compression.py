@@ -212,10 +212,20 @@ def _fc_codes(result):
     return fc.inputs[1].const
 
 
-def test_clustering_a_float_model_is_refused(model_and_data):
+def test_clustering_a_float_model_and_pruning_an_int8_one_are_refused(model_and_data):
     work = model_and_data
     with pytest.raises(EdgecError, match="no int8 Conv/Gemm/MatMul"):
         compile_model(work / "small.onnx", work / "f", CompileOptions(cluster="8", force=True))
+    onnx.save(
+        to_onnx(to_qdq(prepare_graph(work / "small.onnx", quantized_options(work)))),
+        work / "q.onnx",
+    )
+    with pytest.raises(EdgecError, match="cannot be pruned: prune its float original"):
+        compile_model(work / "q.onnx", work / "p", CompileOptions(prune="magnitude:0.5"))
+
+
+def quantized_options(work) -> CompileOptions:
+    return CompileOptions(quantize="int8", calib=str(work / "calib.npz"))
 
 
 def test_prunable_and_clusterable_skip_depthwise():
