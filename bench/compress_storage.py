@@ -196,8 +196,21 @@ def main() -> None:
         "--out", default=str(Path(__file__).with_name("results_compress_storage.json"))
     )
     parser.add_argument("--quick", action="store_true", help="score mnist on 1,000 images")
+    parser.add_argument(
+        "--only", choices=["mnist8", "ad01"], help="rerun one model's rows, keep the others'"
+    )
     args = parser.parse_args()
-    rows = run_storage_rows(quick=args.quick)
+    if args.only:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.only == "mnist8":
+                fresh = mnist_rows(Path(tmp), args.quick)
+            else:
+                fresh = ad_rows(Path(tmp))
+        kept = json.loads(Path(args.out).read_text())["rows"] if Path(args.out).is_file() else []
+        rows = [r for r in kept if r["model"] != args.only] + fresh
+        rows.sort(key=lambda r: r["model"] != "mnist8")  # mnist-8 first, as a full run
+    else:
+        rows = run_storage_rows(quick=args.quick)
     Path(args.out).write_text(json.dumps({"rows": rows}, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
 

@@ -81,6 +81,38 @@ def input_stats(graph: Graph, data: Dataset) -> dict[str, tuple[np.ndarray, np.n
     return {name: tuple(total / len(data)) for name, total in sums.items()}
 
 
+def row_covariances(graph: Graph, data: Dataset) -> dict[str, np.ndarray]:
+    """Per clusterable node small enough to refit (weight_clustering.REFIT_LIMIT): the
+    covariance of its input rows (minus the zero point; im2col rows for a convolution)."""
+    from edgec.passes.prune_refit import layer_rows, matrix_of
+    from edgec.passes.weight_clustering import MAX_CLUSTERS, REFIT_LIMIT
+
+    nodes = [
+        n
+        for n in graph.nodes
+        if clusterable(n)
+        and n.inputs[1].const.size * matrix_of(n, n.inputs[1].const).shape[1] * MAX_CLUSTERS
+        <= REFIT_LIMIT
+    ]
+    interp = Interpreter(graph)
+    sums: dict[str, list] = {}
+    for i in range(len(data)):
+        feeds = _feeds(graph, data.sample(i))
+        values = {**feeds, **interp.run(feeds, keep_all=True)}
+        for node in nodes:
+            x = values[node.inputs[0].name].astype(np.float64) - node.inputs[0].quant.zero_point
+            rows = layer_rows(node, x)
+            total = sums.setdefault(node.name, [0.0, 0.0, 0])
+            total[0] = total[0] + rows.T @ rows
+            total[1] = total[1] + rows.sum(axis=0)
+            total[2] += rows.shape[0]
+    out = {}
+    for name, (gram, first, count) in sums.items():
+        mean = first / count
+        out[name] = gram / count - np.outer(mean, mean)
+    return out
+
+
 def output_change(before: Graph, after: Graph, data: Dataset) -> dict:
     """The clustered model against the unclustered one on ``data`` (integer reference,
     dequantized outputs): SNR, mean |difference|, top-1 agreement for vector outputs."""
@@ -124,8 +156,9 @@ def cluster_weights(graph: Graph, spec, data: Dataset | None) -> tuple[Graph, di
         )
     sample = data.subset(slice(0, MEAN_SAMPLES)) if data is not None else None
     stats = input_stats(graph, sample) if sample is not None else {}
+    covariances = row_covariances(graph, sample) if sample is not None and scope == "layer" else {}
     before = graph.copy()
-    clusters = ClusterWeights(k, scope, stats)
+    clusters = ClusterWeights(k, scope, stats, covariances)
     graph = run_passes(graph, [clusters], fixed_point=False)
     report = {
         "clusters": k,

@@ -290,3 +290,24 @@ def test_bad_compression_options_are_one_line_errors(model_and_data, capsys):
         code = main(["compile", str(work / "small.onnx"), "-o", str(work / "bad"), *option])
         err = capsys.readouterr().err
         assert code != 0 and err.count("\n") == 1 and err.startswith("edgec: error: --")
+
+
+def test_table_refit_lowers_the_output_error_over_the_input_covariance():
+    from edgec.passes.weight_clustering import cluster_rows, refit_table
+
+    rng = np.random.default_rng(4)
+    rows = rng.integers(-127, 128, (12, 40)).astype(np.int8)
+    rows[:, :8] = 0  # pruned inputs: the zero centre must stay
+    mix = rng.normal(size=(40, 40))
+    covariance = mix @ mix.T / 40 + np.diag(rng.uniform(0, 5, 40))  # correlated inputs
+    scales = rng.uniform(0.5, 2.0, 12)
+    kmeans = cluster_rows(rows, np.ones(rows.shape), 6, "layer")
+    refit = refit_table(rows, kmeans, scales, covariance)
+
+    def error(c):
+        d = (c.astype(np.float64) - rows) * scales[:, None]
+        return float(np.einsum("ok,kl,ol->", d, covariance, d))
+
+    assert np.unique(refit).size <= 6 and 0 in np.unique(refit)
+    assert np.all(refit[:, :8] == 0)
+    assert error(refit) < error(kmeans)

@@ -12,7 +12,9 @@ histogram of the 255 codes (cheap for any layer size). A zero, where the layer h
 With calibration data (``input_stats``) k-means weighs each weight by the variance of the
 input it multiplies (an error on a busy input costs more: the diagonal of the layer's
 Hessian, less the mean, which the bias absorbs), and the bias absorbs the mean output shift
-the clustering causes, as the quantizer's bias correction does for rounding.
+the clustering causes, as the quantizer's bias correction does for rounding. A layer table
+is then re-solved by least squares (``covariances``: each weight keeps its cluster, the
+table values best reproduce the unclustered layer's outputs over the input covariance).
 """
 
 from __future__ import annotations
@@ -124,6 +126,36 @@ def weight_importance(node: Node, shape, spread) -> np.ndarray:
     return np.broadcast_to(per_input.reshape(1, width), (n, width))
 
 
+REFIT_LIMIT = 2e9  # multiply-adds a table refit may take (n x k² x K)
+
+
+def refit_table(
+    rows: np.ndarray, clustered: np.ndarray, scales: np.ndarray, covariance: np.ndarray
+) -> np.ndarray:
+    """One layer table's values re-solved by least squares: with each weight's cluster
+    fixed, the table that best reproduces the unclustered layer's outputs (real units) over
+    the inputs' ``covariance`` [k][k]; a zero centre stays zero. Returns the new weights."""
+    centres = np.unique(clustered).astype(np.int64)
+    index = np.searchsorted(centres, clustered)
+    free = centres != 0
+    k, size = rows.shape[1], centres.size
+    lhs, rhs = np.zeros((size, size)), np.zeros(size)
+    for o in range(rows.shape[0]):
+        onehot = np.zeros((k, size))
+        onehot[np.arange(k), index[o]] = 1.0
+        grouped = covariance @ onehot  # [k][K]
+        weight = float(scales[o]) ** 2
+        lhs += weight * (onehot.T @ grouped)
+        rhs += weight * (grouped.T @ rows[o].astype(np.float64))
+    sub = lhs[np.ix_(free, free)]
+    sub += 1e-9 * max(float(np.trace(sub)), 1e-30) * np.eye(sub.shape[0])
+    table = centres.astype(np.float64)
+    table[free] = np.linalg.solve(sub, rhs[free])
+    table = np.clip(np.rint(table), -127, 127)
+    table[~free] = 0
+    return table[index].astype(np.int8)
+
+
 class ClusterWeights(Pass):
     """Cluster the int8 weights of every clusterable layer to at most ``k`` values.
 
@@ -133,11 +165,19 @@ class ClusterWeights(Pass):
     the accumulator. ``report`` lists each layer's distinct values and error.
     """
 
-    def __init__(self, k: int, scope: str = "layer", input_stats: dict | None = None):
+    def __init__(
+        self,
+        k: int,
+        scope: str = "layer",
+        input_stats: dict | None = None,
+        covariances: dict | None = None,
+    ):
         if not 2 <= k <= MAX_CLUSTERS or scope not in SCOPES:
             raise ValueError(f"k in [2, {MAX_CLUSTERS}] and scope in {SCOPES}")
         self.k, self.scope = k, scope
         self.input_stats = input_stats or {}
+        # node name → covariance [k][k] of its input rows: one-table layers refit the table
+        self.covariances = covariances or {}
         self.report: list[dict] = []
 
     def run(self, graph: Graph) -> PassResult:
@@ -155,6 +195,9 @@ class ClusterWeights(Pass):
             spread = None if moment is None else np.asarray(moment) - np.asarray(mean) ** 2
             importance = weight_importance(node, rows.shape, spread)
             clustered = cluster_rows(rows, importance, self.k, self.scope)
+            covariance = self.covariances.get(node.name)
+            if covariance is not None and self.scope == "layer":
+                clustered = refit_table(rows, clustered, scales, covariance)
             self.report.append(self._describe(node, rows, clustered, scales))
             if np.array_equal(clustered, rows):
                 continue
