@@ -18,9 +18,7 @@ from edgec.passes.base import run_passes
 from edgec.passes.magnitude_prune import MagnitudePrune, parse_magnitude_spec, prunable
 from edgec.passes.weight_clustering import ClusterWeights, clusterable, parse_cluster_spec
 
-MEAN_SAMPLES = 200  # calibration samples for the bias correction and the report
-
-
+MEAN_SAMPLES = 200  # calibration samples for clustering's statistics and its report
 REFIT_SAMPLES = 256  # calibration samples for refitting pruned layers
 
 
