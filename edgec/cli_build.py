@@ -125,11 +125,19 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_compression_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("compression (float models, re-fitted on --calib)")
+    group = parser.add_argument_group("compression (re-fitted on --calib)")
     group.add_argument(
         "--prune",
         metavar="SPEC",
-        help="channels:RATIO: remove RATIO of the output channels of every prunable layer",
+        help="channels:RATIO: remove RATIO of the output channels of every prunable layer; "
+        "magnitude:SPARSITY[:global]: zero the smallest weights of each Conv/Gemm/MatMul "
+        "(per layer, or one threshold over all layers) before quantization",
+    )
+    group.add_argument(
+        "--no-prune-refit",
+        action="store_true",
+        help="magnitude pruning keeps the surviving weights as they are (default: refit them "
+        "by least squares to the unpruned model's outputs on the --calib data)",
     )
     group.add_argument(
         "--prune-budget",
@@ -146,6 +154,19 @@ def _add_compression_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--lowrank", metavar="SPEC", help="energy:E or rank:R: SVD-split Gemm/MatMul/1x1 Conv"
+    )
+    group.add_argument(
+        "--cluster",
+        metavar="K[:channel]",
+        help="at most K (2-16) distinct int8 weights per layer (or per output channel), "
+        "stored as 4-bit indices and a table",
+    )
+    group.add_argument(
+        "--weight-storage",
+        default="auto",
+        choices=["auto", "dense"],
+        help="int8 weight matrices sparse or clustered where that saves flash (auto, the "
+        "default), or always dense (for comparison)",
     )
 
 
@@ -181,6 +202,9 @@ def run_compile(args: argparse.Namespace) -> int:
         prune_budget=args.prune_budget,
         prune_metric=args.prune_metric,
         lowrank=args.lowrank,
+        prune_refit=not args.no_prune_refit,
+        cluster=args.cluster,
+        weight_storage=args.weight_storage,
     )
     result = compile_model(args.model, args.out, options)
     for notice in result.notices:
@@ -189,6 +213,13 @@ def run_compile(args: argparse.Namespace) -> int:
     print(f"  arena    {result.arena_bytes:>10,} B")
     print(f"  weights  {result.weight_bytes:>10,} B (flash)")
     _print_compression(result.reports.get("compression"))
+    storage = result.manifest.get("weight_storage", [])
+    compact = [s for s in storage if s["storage"] != "dense"]
+    if compact:
+        saved = sum(s["dense_bytes"] - s["stored_bytes"] for s in compact)
+        print(
+            f"  compact  {len(compact)} of {len(storage)} layers, {saved:,} B saved (memory.json)"
+        )
     quant = result.reports.get("quantization")
     if quant:
         worst = min(

@@ -18,7 +18,8 @@ import numpy as np
 import onnx
 
 from edgec import __version__
-from edgec.errors import EdgecError, QuantizationError, ValidationError
+from edgec.data import calibration_dataset, input_specs
+from edgec.errors import EdgecError
 from edgec.ir import Graph, load_model, to_onnx
 from edgec.ir.onnx_import import read_model
 from edgec.outdir import check_destination, write_atomically, write_files
@@ -57,11 +58,16 @@ class CompileOptions:
     float_io: bool = False
     bias_correction: bool = True
     sqnr_threshold_db: float = 40.0
-    # Compression before quantization (edgec/compress.py), re-fitted on the --calib data.
-    prune: str | None = None  # channels:RATIO
+    # Compression before quantization (edgec/compress.py), re-fitted on the --calib data:
+    # "channels:RATIO" or "magnitude:SPARSITY[:global]" (weights zeroed, stored sparse).
+    prune: str | None = None
     prune_budget: float | None = None  # points of top-1 agreement (or accuracy) to spend
     prune_metric: str = "agreement"
+    prune_refit: bool = True  # refit magnitude-pruned layers to the unpruned model
     lowrank: str | None = None  # energy:E | rank:R
+    # Clustering "K[:layer|:channel]" of int8 weights; the C backend's weight storage.
+    cluster: str | None = None
+    weight_storage: str = "auto"
 
 
 @dataclass
@@ -106,7 +112,16 @@ def prepare_graph(
     notices = notices if notices is not None else []
     graph = load_model(model, options.input_shapes, notices)
     graph = fold(graph)
-    graph = _compress(graph, options, reports)
+    # what --calib holds: the model's own inputs (before quantization changes their dtype)
+    data_specs = input_specs(graph)
+    graph = _compress(graph, options, data_specs, reports)
+    if options.prune and options.prune.startswith("magnitude"):
+        from edgec.weight_compression import prune_magnitude
+
+        data = calibration_dataset(data_specs, options) if options.prune_refit else None
+        graph, report = prune_magnitude(graph, options.prune, data)
+        if reports is not None:
+            reports["pruning"] = report
     if has_qdq(graph):
         if options.quantize not in ("none", None):
             raise EdgecError("the model is already quantized (QDQ); drop --quantize")
@@ -115,21 +130,25 @@ def prepare_graph(
         graph, report = quantize_with_options(graph, options)
         if reports is not None:
             reports["quantization"] = report
+    if options.cluster:
+        from edgec.weight_compression import cluster_weights
+
+        data = calibration_dataset(data_specs, options)
+        graph, report = cluster_weights(graph, options.cluster, data)
+        if reports is not None:
+            reports["clustering"] = report
     return graph
 
 
-def _compress(graph: Graph, options: CompileOptions, reports: dict | None) -> Graph:
-    """Pruning / low-rank of the float graph when asked (``compression.json``)."""
-    from edgec.compress import calibration_data, compress_graph, wants_compression
+def _compress(graph: Graph, options: CompileOptions, specs, reports: dict | None) -> Graph:
+    """Channel pruning / low-rank of the float graph when asked (``compression.json``)."""
+    from edgec.compress import compress_graph, wants_compression
 
     if not wants_compression(options):
         return graph
     if has_qdq(graph):
         raise EdgecError("pruning and low-rank apply to float models; this one is quantized")
-    try:
-        data = calibration_data(graph, options)
-    except ValidationError as exc:
-        raise EdgecError(f"calibration data: {exc}") from None
+    data = calibration_dataset(specs, options)
     graph, report = compress_graph(graph, options, data)
     if reports is not None:
         reports["compression"] = report
@@ -138,26 +157,13 @@ def _compress(graph: Graph, options: CompileOptions, reports: dict | None) -> Gr
 
 def quantize_with_options(graph: Graph, options: CompileOptions) -> tuple[Graph, dict]:
     """PTQ of a folded float graph as ``compile --quantize`` asks; returns it and its report."""
-    from edgec.data import PortSpec, load_dataset
     from edgec.quantize.ptq import PTQConfig, quantize_float_graph
     from edgec.quantize.report import quantization_report
 
     if not options.calib:
         raise EdgecError(f"--quantize {options.quantize} needs calibration data (--calib DATA)")
-    specs = [PortSpec(v.name, np.dtype(v.dtype), tuple(v.shape)) for v in graph.inputs]
-    try:
-        data = load_dataset(
-            options.calib,
-            specs,
-            None,
-            options.calib_dtype,
-            options.calib_shape,
-            options.data_scale,
-            options.data_zero_point,
-            options.calib_samples,
-        )
-    except ValidationError as exc:
-        raise QuantizationError(f"calibration data: {exc}") from None
+    specs = input_specs(graph)
+    data = calibration_dataset(specs, options)
     mode = {"int8": "int8", "int16x8": "int16x8", "auto": "auto"}[options.quantize]
     input_params = {}
     if options.data_scale is not None and mode == "int8" and not options.float_io:
@@ -238,6 +244,8 @@ def compile_model(
 
     target = load_target(options.target)
     kernels = resolve_kernels(options, target)
+    if options.weight_storage not in ("auto", "dense"):
+        raise EdgecError("--weight-storage must be one of auto, dense")
     out_dir = Path(out_dir)
     check_destination(out_dir, options.force)
     read_model(model_path)  # a clear error for unreadable files before anything else
@@ -256,6 +264,7 @@ def compile_model(
         kernels=kernels,
         scratch=options.kernel_scratch,
         fits=_target_memory_check(target),
+        weight_storage=options.weight_storage,
     )
     manifest = {
         "edgec_version": __version__,
@@ -274,6 +283,7 @@ def compile_model(
         },
         "arena_bytes": generated.arena_bytes,
         "weight_bytes": generated.weight_bytes,
+        "weight_storage": generated.program.weight_storage,
         "reference_graph": "reference.onnx",
         "notices": notices,
     }
@@ -285,8 +295,9 @@ def compile_model(
         onnx.save(to_onnx(to_qdq(graph)), str(folder / "reference.onnx"))
         if "quantization" in reports:
             write_files(folder, {"quantization.json": dumps(reports["quantization"])})
-        if "compression" in reports:
-            write_files(folder, {"compression.json": dumps(reports["compression"])})
+        for name in ("compression", "pruning", "clustering"):
+            if name in reports:
+                write_files(folder, {f"{name}.json": dumps(reports[name])})
 
     final = write_atomically(out_dir, fill, options.force)
     return CompileResult(final, graph, manifest, notices, reports)

@@ -20,14 +20,23 @@ from edgec.data import Dataset
 from edgec.errors import EdgecError
 from edgec.ir.graph import Graph
 
-PRUNE_KINDS = ("channels",)
+# channels: removed here (structured); magnitude: weights zeroed (weight_compression.py).
+PRUNE_KINDS = ("channels", "magnitude")
+
+
+def prune_kind(spec: str) -> str:
+    kind = spec.partition(":")[0]
+    if kind not in PRUNE_KINDS:
+        raise EdgecError(
+            f"unknown prune spec {spec!r}: expected channels:RATIO or magnitude:SPARSITY[:global]"
+        )
+    return kind
 
 
 def parse_prune(spec: str) -> tuple[str, float]:
-    """``channels:RATIO`` → ("channels", RATIO); other kinds are not known (yet)."""
-    kind, _, value = spec.partition(":")
-    if kind not in PRUNE_KINDS:
-        raise EdgecError(f"unknown prune spec {spec!r}: expected channels:RATIO")
+    """``channels:RATIO`` → ("channels", RATIO)."""
+    kind = prune_kind(spec)
+    value = spec.partition(":")[2]
     try:
         ratio = float(value)
     except ValueError:
@@ -105,7 +114,7 @@ def compress_graph(graph: Graph, options, data: Dataset | None) -> tuple[Graph, 
     steps = []
     if options.prune and options.prune_budget is not None:
         raise EdgecError("give --prune or --prune-budget, not both")
-    if options.prune:
+    if structured_prune(options):
         _, ratio = parse_prune(options.prune)
         steps.append((f"prune {options.prune}", "channels", {"ratio": ratio}))
     if options.prune_budget is not None:
@@ -155,24 +164,10 @@ def _details(p) -> dict:
     return {"removed_channels": {k: len(v) for k, v in p.removed.items()}}
 
 
-def calibration_data(graph: Graph, options) -> Dataset | None:
-    """The ``--calib`` samples for ``graph``'s inputs, read as ``compile`` reads them."""
-    from edgec.data import PortSpec, load_dataset
-
-    if not options.calib:
-        return None
-    specs = [PortSpec(v.name, np.dtype(v.dtype), tuple(v.shape)) for v in graph.inputs]
-    return load_dataset(
-        options.calib,
-        specs,
-        None,
-        options.calib_dtype,
-        options.calib_shape,
-        options.data_scale,
-        options.data_zero_point,
-        options.calib_samples,
-    )
+def structured_prune(options) -> bool:
+    """Whether ``--prune`` removes channels (magnitude pruning runs elsewhere)."""
+    return bool(options.prune) and prune_kind(options.prune) == "channels"
 
 
 def wants_compression(options) -> bool:
-    return bool(options.prune or options.prune_budget is not None or options.lowrank)
+    return structured_prune(options) or options.prune_budget is not None or bool(options.lowrank)

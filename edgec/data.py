@@ -90,6 +90,33 @@ def load_dataset(
     return Dataset(inputs, labels, names)
 
 
+def input_specs(graph) -> list[PortSpec]:
+    """The graph's inputs as the ports a dataset is read for."""
+    return [PortSpec(v.name, np.dtype(v.dtype), tuple(v.shape)) for v in graph.inputs]
+
+
+def calibration_dataset(specs: Sequence[PortSpec], options) -> Dataset | None:
+    """``compile --calib`` read for ``specs`` as every data-driven step reads it (quantization,
+    pruning, low-rank, clustering); None without ``--calib``."""
+    from edgec.errors import QuantizationError
+
+    if not options.calib:
+        return None
+    try:
+        return load_dataset(
+            options.calib,
+            specs,
+            None,
+            options.calib_dtype,
+            options.calib_shape,
+            options.data_scale,
+            options.data_zero_point,
+            options.calib_samples,
+        )
+    except ValidationError as exc:
+        raise QuantizationError(f"calibration data: {exc}") from None
+
+
 def _samples_shape(array: np.ndarray, spec: PortSpec, where: str) -> np.ndarray:
     """``[N, *shape]`` from ``[N, *shape]`` or ``shape`` with its batch dim replaced by N."""
     shape = tuple(spec.shape)

@@ -96,7 +96,7 @@ def test_pruned_graph_runs_in_tvm_like_the_reference():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--prune", "magnitude:0.5", "--calib", "CALIB"], "unknown prune spec"),
+        (["--prune", "blocks:0.5", "--calib", "CALIB"], "unknown prune spec"),
         (["--prune", "channels:1.5", "--calib", "CALIB"], "RATIO must be in"),
         (["--prune", "channels:0.5"], "needs calibration data"),
         (["--lowrank", "energy:2", "--calib", "CALIB"], "--lowrank"),

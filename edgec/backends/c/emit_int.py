@@ -107,6 +107,11 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     kernel, struct = (f"edgec_dwconv_{sfx}", f"edgec_dwconv_{sfx}_t") if depthwise else (None, None)
     sources = _sources("conv_int.c")
     bias_ref = None
+    if sfx == "s8" and not depthwise and p.group == 1:
+        from edgec.backends.c.emit_compact import try_conv
+
+        if try_conv(lw, node, p, geometry, weights, bias, src, dst, pointwise):
+            return
     if lw.optimized and sfx == "s8" and (multiplier == 1 if depthwise else p.group == 1):
         # The fast kernels fold the input offset over every tap into the bias. Weights are
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
@@ -229,6 +234,11 @@ def emit_fc(lw: Lowering, node: Node) -> None:
     out_features = weights.shape[0]
     bias = node.input(2).const if node.input(2) is not None else None  # MatMul may carry one
     src, dst = lw.read(x, L.LOGICAL), lw.write(y, L.LOGICAL)
+    if sfx == "s8":
+        from edgec.backends.c.emit_compact import try_fc
+
+        if try_fc(lw, node, p, weights, bias, src, dst):
+            return
     if lw.optimized and sfx == "s8":
         folded = _folded_bias(weights, bias, p.input_zero_point)
         if folded is not None:

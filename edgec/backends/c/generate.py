@@ -52,7 +52,12 @@ SCRATCH_POLICIES = ("always", "free")
 
 
 def lower_and_plan(
-    graph: Graph, io_layout: str, kernels: str, alignment: int, scratch: str = "always"
+    graph: Graph,
+    io_layout: str,
+    kernels: str,
+    alignment: int,
+    scratch: str = "always",
+    weight_storage: str = "auto",
 ) -> tuple[Program, Plan]:
     """Lower and plan; with ``scratch="free"``, never let a kernel's scratch memory grow the
     arena.
@@ -65,10 +70,10 @@ def lower_and_plan(
     if scratch not in SCRATCH_POLICIES:
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     lean: frozenset[str] = frozenset()
-    program = lower(graph, io_layout, kernels, lean)
+    program = lower(graph, io_layout, kernels, lean, weight_storage)
     plan = plan_program(program, alignment)
     while scratch == "free" and (culprits := scratch_at_peak(program, alignment) - lean):
-        trial = lower(graph, io_layout, kernels, lean | culprits)
+        trial = lower(graph, io_layout, kernels, lean | culprits, weight_storage)
         trial_plan = plan_program(trial, alignment)
         if trial.arena_bytes >= program.arena_bytes:
             break
@@ -105,18 +110,22 @@ def generate_c(
     kernels: str = "portable",
     scratch: str = "always",
     fits=None,
+    weight_storage: str = "auto",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses fast_int.c's int8 kernels where they apply; ``scratch`` "always" gives
     them their working memory, "free" only where it does not grow the arena. ``fits(weight
-    bytes, arena bytes)`` may refuse the program before its C is rendered."""
-    program, plan = lower_and_plan(graph, io_layout, kernels, alignment, scratch)
+    bytes, arena bytes)`` may refuse the program before its C is rendered; ``weight_storage``
+    "auto" stores int8 weight matrices sparse or clustered where that saves flash, "dense"
+    never (see weight_storage.py)."""
+    program, plan = lower_and_plan(graph, io_layout, kernels, alignment, scratch, weight_storage)
     if fits is not None:
         fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C
     files = render(program, prefix, sha256, alignment)
     kernels = templates_dir() / "c" / "kernels"
     kernel_files = {
-        name: (kernels / name).read_text() for name in ("edgec_kernels.h", "edgec_kernels_int.h")
+        name: (kernels / name).read_text()
+        for name in ("edgec_kernels.h", "edgec_kernels_int.h", "edgec_kernels_compact.h")
     }
     for source in sorted(program.kernel_sources):
         kernel_files[source] = (kernels / source).read_text()
@@ -133,6 +142,9 @@ def memory_report(gen: GeneratedC) -> dict:
         "weight_bytes": gen.weight_bytes,
         # nodes whose kernels run without scratch memory, which would have grown the arena
         "lean_nodes": program.lean_nodes,
+        # each int8 matrix-product layer's weight storage: dense, sparse or clustered, and
+        # the bytes of each format that applies (compact kept only where it pays)
+        "weight_storage": program.weight_storage,
         "steps": [
             {
                 "step": i,

@@ -38,8 +38,11 @@ class Lowering:
         io_layout: str = "declared",
         kernels: str = "portable",
         lean: frozenset[str] = frozenset(),
+        weight_storage: str = "auto",
     ):
         self.graph = graph
+        # "auto": int8 weight matrices sparse or clustered where that saves flash (emit_compact)
+        self.weight_storage = weight_storage
         self.program = Program()
         self.io_layout = io_layout
         # "optimized": int8 kernels of fast_int.c where they apply; "portable": conv_int.c …
@@ -246,12 +249,13 @@ def lower(
     io_layout: str = "declared",
     kernels: str = "portable",
     lean: frozenset[str] = frozenset(),
+    weight_storage: str = "auto",
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels, lean)
+    lw = Lowering(graph, io_layout, kernels, lean, weight_storage)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)

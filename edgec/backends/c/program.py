@@ -86,6 +86,7 @@ class Program:
     kernel_sources: set[str] = field(default_factory=set)
     arena_bytes: int = 0
     lean_nodes: list[str] = field(default_factory=list)  # see generate.lower_and_plan
+    weight_storage: list[dict] = field(default_factory=list)  # see emit_compact
 
 
 @dataclass

@@ -183,5 +183,7 @@ void edgec_dequantize_u8_f32(const edgec_quantize_t *p, const uint8_t *input, fl
 
 /* Integer (int8 and 16x8) kernels, TFLite Micro semantics. */
 #include "edgec_kernels_int.h"
+/* int8 kernels on sparse or clustered weight storage. */
+#include "edgec_kernels_compact.h"
 
 #endif /* EDGEC_KERNELS_H */

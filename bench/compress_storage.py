@@ -1,0 +1,219 @@
+"""Compact weight storage: magnitude pruning (sparse) and clustering (4-bit), measured.
+
+    python bench/compress_storage.py [--out bench/results_compress_storage.json] [--quick]
+
+- mnist-8: calibrate (and refit the pruned layers) on the first 500 MNIST test images,
+  score on the other 9,500 with the generated C built for this computer (each output also
+  checked bit for bit against the integer reference); at sparsities 0, 0.5, 0.7, 0.8,
+  0.9 (per layer, refitted), plus 0.8 without the refit and 0.8 global.
+- AD autoencoder (ad01_fp32.onnx): int8, then clustered to 16 and 8 values per layer and
+  per output channel; calibrate on windows 0-97 of the AD sample, score on 98-195: mean
+  reconstruction error (mean squared difference between a window and its reconstruction,
+  the anomaly score) against the unclustered int8 model's.
+
+Every build is compiled twice: weight storage auto (sparse / clustered where it pays) and
+dense; each firmware for mps2-an386 is built and run on QEMU (3 inferences) for flash and
+instructions. Flash is the firmware's (text + data), weights the emitted weight arrays.
+The core is ``run_storage_rows`` (rows of dicts), for bench/compress.py to fold in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import MODELS, ad_windows, mnist_data
+from edgec.compiler import CompileOptions, compile_model
+from edgec.harness.validate import ValidateOptions, validate
+
+MNIST_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9)
+AD_CLUSTERS = (None, "16", "8", "16:channel", "8:channel")
+DEVICE_SAMPLES = 3
+
+
+def _device(out: Path, data: Path) -> dict:
+    """Firmware flash and instructions per inference on the emulated Cortex-M4F."""
+    report = validate(
+        out, ValidateOptions(data=str(data), device="emulator", samples=DEVICE_SAMPLES)
+    )
+    return {
+        "flash_bytes": report["memory"]["flash_bytes"],
+        "instructions": report["instructions"]["median"],
+        "device_bit_exact": f"{report['bit_exact']}/{report['samples']}",
+    }
+
+
+def _storage(result) -> list[dict]:
+    return [
+        {k: s[k] for k in ("node", "storage", "dense_bytes", "stored_bytes", "density")}
+        for s in result.manifest["weight_storage"]
+    ]
+
+
+def _build_pair(model: Path, work: Path, name: str, options: dict, device_data: Path) -> dict:
+    """The same graph compiled with compact (auto) and dense weight storage, both on QEMU."""
+    row: dict = {}
+    for storage in ("auto", "dense"):
+        result = compile_model(
+            model,
+            work / f"{name}_{storage}",
+            CompileOptions(weight_storage=storage, force=True, target="mps2-an386", **options),
+        )
+        measured = _device(result.out_dir, device_data)
+        row[storage] = {
+            "weight_bytes": result.weight_bytes,
+            "arena_bytes": result.arena_bytes,
+            **measured,
+        }
+        if storage == "auto":
+            row["layers"] = _storage(result)
+            row["out_dir"] = result.out_dir
+            row["reports"] = result.reports
+    return row
+
+
+def mnist_rows(work: Path, quick: bool = False) -> list[dict]:
+    x, y = mnist_data()
+    calib, test = work / "mnist_calib.npz", work / "mnist_test.npz"
+    np.savez(calib, x=x[:500], y=y[:500])
+    score = slice(500, 1500) if quick else slice(500, None)
+    np.savez(test, x=x[score], y=y[score])
+    device_data = work / "mnist_device.npz"
+    np.savez(device_data, x=x[500 : 500 + DEVICE_SAMPLES], y=y[500 : 500 + DEVICE_SAMPLES])
+    model = MODELS / "mnist8" / "model.onnx"
+    configs = [(f"magnitude:{s}", True) for s in MNIST_SPARSITIES]
+    configs += [("magnitude:0.8", False), ("magnitude:0.8:global", True)]
+    rows = []
+    for spec, refit in configs:
+        start = time.time()
+        name = spec.replace(":", "_") + ("" if refit else "_norefit")
+        options = dict(quantize="int8", calib=str(calib), prune=spec, prune_refit=refit)
+        pair = _build_pair(model, work, name, options, device_data)
+        checked = validate(pair["out_dir"], ValidateOptions(data=str(test), device="host"))
+        pruning = pair["reports"].get("pruning", {})
+        rows.append(
+            {
+                "model": "mnist8",
+                "compression": f"prune {spec}" + ("" if refit else " (no refit)"),
+                "sparsity": pruning.get("sparsity", 0.0),
+                "refit": refit,
+                "compact": pair["auto"],
+                "dense": pair["dense"],
+                "accuracy": checked["accuracy"]["device"],
+                "accuracy_float": checked["accuracy"]["float"],
+                "scored": checked["samples"],
+                "host_bit_exact": checked["bit_exact"],
+                "layers": pair["layers"],
+                "seconds": round(time.time() - start, 1),
+            }
+        )
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _reconstruction_error(out_dir: Path, test: Path, windows: np.ndarray) -> tuple[float, int]:
+    """Mean over windows of mean((window - reconstruction)²), from the host C build."""
+    outputs = out_dir / "outputs.npy"
+    checked = validate(
+        out_dir,
+        ValidateOptions(data=str(test), device="host", save_outputs=str(outputs)),
+    )
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    spec = manifest["outputs"][0]
+    q = np.load(outputs).astype(np.float64).reshape(windows.shape)
+    recon = (q - spec.get("zero_point", 0)) * spec.get("scale", 1.0)
+    error = np.mean((windows.astype(np.float64) - recon) ** 2, axis=(1, 2))
+    return float(error.mean()), checked["bit_exact"]
+
+
+def ad_rows(work: Path) -> list[dict]:
+    windows = ad_windows()
+    calib, test = work / "ad_calib.npz", work / "ad_test.npz"
+    np.savez(calib, x=windows[:98])
+    np.savez(test, x=windows[98:])
+    device_data = work / "ad_device.npz"
+    np.savez(device_data, x=windows[98 : 98 + DEVICE_SAMPLES])
+    model = MODELS / "ad_autoencoder" / "ad01_fp32.onnx"
+    rows, base = [], None
+    for cluster in AD_CLUSTERS:
+        start = time.time()
+        name = f"ad_{cluster or 'int8'}".replace(":", "_")
+        options = dict(quantize="int8", calib=str(calib), cluster=cluster)
+        pair = _build_pair(model, work, name, options, device_data)
+        error, exact = _reconstruction_error(pair["out_dir"], test, windows[98:])
+        base = base if base is not None else error
+        clustering = pair["reports"].get("clustering", {})
+        rows.append(
+            {
+                "model": "ad01",
+                "compression": f"cluster {cluster}" if cluster else "int8",
+                "compact": pair["auto"],
+                "dense": pair["dense"],
+                "reconstruction_error": round(error, 5),
+                "reconstruction_error_vs_int8_pct": round(100 * (error - base) / base, 2),
+                "calibration_snr_db": clustering.get("calibration", {}).get("snr_db"),
+                "scored": len(windows) - 98,
+                "host_bit_exact": exact,
+                "layers": pair["layers"],
+                "seconds": round(time.time() - start, 1),
+            }
+        )
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _line(row: dict) -> str:
+    c, d = row["compact"], row["dense"]
+    quality = (
+        f"accuracy {row['accuracy']:.4f}"
+        if "accuracy" in row
+        else f"recon error {row['reconstruction_error_vs_int8_pct']:+.2f} %"
+    )
+    return (
+        f"{row['model']:7} {row['compression']:28} flash {c['flash_bytes']:>8,} "
+        f"(dense {d['flash_bytes']:>8,})  instr {c['instructions']:>10,} "
+        f"(dense {d['instructions']:>10,})  {quality}"
+    )
+
+
+def run_storage_rows(work: Path | None = None, quick: bool = False) -> list[dict]:
+    """Every mnist-8 and AD row (see the module docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(work or tmp)
+        return mnist_rows(folder, quick) + ad_rows(folder)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--out", default=str(Path(__file__).with_name("results_compress_storage.json"))
+    )
+    parser.add_argument("--quick", action="store_true", help="score mnist on 1,000 images")
+    parser.add_argument(
+        "--only", choices=["mnist8", "ad01"], help="rerun one model's rows, keep the others'"
+    )
+    args = parser.parse_args()
+    if args.only:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.only == "mnist8":
+                fresh = mnist_rows(Path(tmp), args.quick)
+            else:
+                fresh = ad_rows(Path(tmp))
+        kept = json.loads(Path(args.out).read_text())["rows"] if Path(args.out).is_file() else []
+        rows = [r for r in kept if r["model"] != args.only] + fresh
+        rows.sort(key=lambda r: r["model"] != "mnist8")  # mnist-8 first, as a full run
+    else:
+        rows = run_storage_rows(quick=args.quick)
+    Path(args.out).write_text(json.dumps({"rows": rows}, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
