@@ -82,15 +82,14 @@ def input_stats(graph: Graph, data: Dataset) -> dict[str, tuple[np.ndarray, np.n
 def row_covariances(graph: Graph, data: Dataset) -> dict[str, np.ndarray]:
     """Per clusterable node small enough to refit (weight_clustering.REFIT_LIMIT): the
     covariance of its input rows (minus the zero point; im2col rows for a convolution)."""
-    from edgec.passes.prune_refit import layer_rows, matrix_of
+    from edgec.passes.refit import features, weight_matrix
     from edgec.passes.weight_clustering import MAX_CLUSTERS, REFIT_LIMIT
 
     nodes = [
         n
         for n in graph.nodes
         if clusterable(n)
-        and n.inputs[1].const.size * matrix_of(n, n.inputs[1].const).shape[1] * MAX_CLUSTERS
-        <= REFIT_LIMIT
+        and n.inputs[1].const.size * weight_matrix(n)[0].shape[1] * MAX_CLUSTERS <= REFIT_LIMIT
     ]
     interp = Interpreter(graph)
     sums: dict[str, list] = {}
@@ -99,7 +98,7 @@ def row_covariances(graph: Graph, data: Dataset) -> dict[str, np.ndarray]:
         values = {**feeds, **interp.run(feeds, keep_all=True)}
         for node in nodes:
             x = values[node.inputs[0].name].astype(np.float64) - node.inputs[0].quant.zero_point
-            rows = layer_rows(node, x)
+            rows = features(node, x)
             total = sums.setdefault(node.name, [0.0, 0.0, 0])
             total[0] = total[0] + rows.T @ rows
             total[1] = total[1] + rows.sum(axis=0)

@@ -40,9 +40,10 @@ def collect(graph: Graph, data: Dataset, names: Iterable[str]) -> dict[str, np.n
 
 
 def features(node: Node, x: np.ndarray) -> np.ndarray:
-    """The layer's input as a matrix [rows, features] (im2col for a Conv)."""
+    """The layer's input as a matrix [rows, features] (im2col for a Conv; a matrix product's
+    leading axes become rows)."""
     if node.op_type != "Conv":
-        return x.reshape(x.shape[0], -1).astype(np.float64)
+        return x.reshape(-1, x.shape[-1]).astype(np.float64)
     w = node.inputs[1]
     op = get_op("Conv")
     win = resolve_window(node, op, x.shape[2:], w.shape[2:])
