@@ -44,6 +44,7 @@ from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
 from edgec.ops.integer import fc_layout, integer_params, scale_zp
+from edgec.quantize.fixedpoint import right_shift_requant_params
 from edgec.quantize.kernels.tables import SIGMOID_TABLE_UINT16
 
 FIXEDPOINT = "edgec_fixedpoint.h"  # private header of the integer kernel sources
@@ -112,11 +113,13 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
         rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
         folded = _folded_bias(rows, bias, p.input_zero_point)
+        requant = _fast_requant(p.requant, channels)
+        fast = folded is not None and requant is not None
         # im2col needs scratch: a node that must run lean takes the portable kernel
-        if folded is not None and not depthwise and (pointwise or node.name not in lw.lean):
-            _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise)
+        if fast and not depthwise and (pointwise or node.name not in lw.lean):
+            _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, pointwise)
             return
-        if folded is not None and depthwise:
+        if fast and depthwise:
             bias_ref = lw.weight(folded, f"{node.name} bias + input offset x weight sums")
             kernel, sources = "edgec_dwconv_fast_s8", _sources("fast_int.c")
     fields = {
@@ -126,13 +129,21 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         **_zero_points(node, p),
         "weights": lw.weight(weights, f"{node.name} weights"),
         "bias": bias_ref or _bias(lw, node, bias, channels, sfx == "s16"),
-        **_requant_fields(lw, node, p.requant, channels),
     }
+    if kernel == "edgec_dwconv_fast_s8":  # the requant table replaces out_mult and out_shift
+        fields.update(act_min=int(p.requant.act_min), act_max=int(p.requant.act_max))
+        fields.update(out_mult=None, out_shift=None)
+    else:
+        fields.update(_requant_fields(lw, node, p.requant, channels))
     if kernel == "edgec_dwconv_fast_s8":
         fields["depth_multiplier"] = multiplier
         # what taps in the padding read: the input zero point for every channel (flash)
         padding = np.full(channels, p.input_zero_point, np.int8)
-        fields = {"conv": Struct(fields), "padding": lw.weight(padding, f"{node.name} padding")}
+        fields = {
+            "conv": Struct(fields),
+            "padding": lw.weight(padding, f"{node.name} padding"),
+            "requant": lw.weight(requant, f"{node.name} requantization"),
+        }
         struct = "edgec_dwconv_fast_s8_t"
     elif depthwise:
         fields["depth_multiplier"] = multiplier
@@ -169,8 +180,22 @@ def _folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray
     return folded.astype(np.int32)
 
 
+def _fast_requant(requant, channels: int) -> np.ndarray | None:
+    """The fast kernels' requantization table (multiplier, 2**(r-2), r-1 per channel), or
+    None when a channel's scale is 1/4 or more (the portable kernel then runs the layer)."""
+    return right_shift_requant_params(
+        _per_channel(requant.multiplier, channels), _per_channel(requant.shift, channels)
+    )
+
+
 def _gemm_fields(
-    lw: Lowering, node: Node, p, weights: np.ndarray, folded: np.ndarray, rows: int = 0
+    lw: Lowering,
+    node: Node,
+    p,
+    weights: np.ndarray,
+    folded: np.ndarray,
+    requant: np.ndarray,
+    rows: int = 0,
 ) -> Struct:
     """``edgec_gemm_s8_t``; ``rows`` only for a fully connected layer (a convolution's rows
     are its output pixels)."""
@@ -185,17 +210,14 @@ def _gemm_fields(
             "act_max": int(p.requant.act_max),
             "weights": lw.weight(weights.reshape(n, -1), f"{node.name} weights"),
             "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
-            "out_mult": lw.weight(
-                _per_channel(p.requant.multiplier, n), f"{node.name} multipliers"
-            ),
-            "out_shift": lw.weight(_per_channel(p.requant.shift, n), f"{node.name} shifts"),
+            "requant": lw.weight(requant, f"{node.name} requantization"),
         }
     )
 
 
-def _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise) -> None:
+def _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, pointwise):
     x, y = node.inputs[0], node.outputs[0]
-    gemm = _gemm_fields(lw, node, p, weights, folded)
+    gemm = _gemm_fields(lw, node, p, weights, folded, requant)
     fields = {
         "in": dims(x.shape),
         "out": dims(y.shape),
@@ -231,8 +253,10 @@ def emit_fc(lw: Lowering, node: Node) -> None:
     src, dst = lw.read(x, L.LOGICAL), lw.write(y, L.LOGICAL)
     if lw.optimized and sfx == "s8":
         folded = _folded_bias(weights, bias, p.input_zero_point)
-        if folded is not None:
-            gemm = _gemm_fields(lw, node, p, weights, folded, rows=math.prod(x.shape[:-1]))
+        requant = _fast_requant(p.requant, out_features)
+        if folded is not None and requant is not None:
+            rows = math.prod(x.shape[:-1])
+            gemm = _gemm_fields(lw, node, p, weights, folded, requant, rows=rows)
             lw.call(
                 "edgec_fc_fast_s8",
                 "edgec_gemm_s8_t",

@@ -121,7 +121,7 @@ typedef struct {
     int32_t act_min, act_max;
     const int8_t *weights; /* [n][k] */
     const int32_t *bias;   /* [n], never NULL */
-    const int32_t *out_mult, *out_shift;
+    const int32_t *requant; /* [n][3]: multiplier, 2^(r-2), r-1 (edgec_fp_mbqm_right) */
 } edgec_gemm_s8_t;
 void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
 
@@ -139,10 +139,12 @@ void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, 
 
 /* Depthwise with depth_multiplier 1: the parameters of edgec_dwconv_s8, except that bias
  * holds bias + input_offset * the sum of each channel's weights (never NULL); padding is a
- * constant row of out.c bytes equal to the input zero point. */
+ * constant row of out.c bytes equal to the input zero point; requant replaces out_mult and
+ * out_shift. */
 typedef struct {
-    edgec_dwconv_s8_t conv;
+    edgec_dwconv_s8_t conv; /* its out_mult and out_shift are NULL */
     const int8_t *padding;
+    const int32_t *requant; /* [out.c][3], as edgec_gemm_s8_t's */
 } edgec_dwconv_fast_s8_t;
 void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output);
 

@@ -81,15 +81,12 @@ static inline int32_t load4(const int8_t *p)
     return v;
 }
 
-/* edgec_fp_mbqm, then the zero point and the clamp. Convolution and FC multipliers are never
- * negative (nor INT32_MIN), so the sign handling of mbqm and the saturation case of
- * edgec_fp_srdhm drop out; the result is the same. */
-ALWAYS_INLINE int8_t requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+/* edgec_fp_mbqm (as edgec_fp_mbqm_right: the compiler gives these kernels only multipliers
+ * >= 0 with shifts <= -2), then the zero point and the clamp. rq: the channel's row of the
+ * requant table. */
+ALWAYS_INLINE int8_t requant_s8(int32_t acc, const int32_t *rq, int32_t zp, int32_t lo, int32_t hi)
 {
-    const int32_t left = shift > 0 ? shift : 0;
-    const int32_t x = (int32_t)((uint32_t)acc << left);
-    const int32_t high = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);
-    return (int8_t)edgec_fp_clamp(edgec_fp_rdbpot(high, left - shift) + zp, lo, hi);
+    return (int8_t)edgec_fp_clamp(edgec_fp_mbqm_right(acc, rq[0], rq[1], rq[2]) + zp, lo, hi);
 }
 
 /* Two rows widened to int16 for the inner loop, which then splits only the weights (a row
@@ -135,7 +132,7 @@ static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *
     /* Fields in locals: every int8 store may alias *g, which would force reloads. */
     const int32_t k = g->k, n = g->n, k4 = g->k & ~3;
     const int32_t zp = g->output_zero_point, lo = g->act_min, hi = g->act_max;
-    const int32_t *const bias = g->bias, *const mult = g->out_mult, *const shift = g->out_shift;
+    const int32_t *const bias = g->bias, *const rq = g->requant;
     const int8_t *const weights = g->weights;
     int32_t oc;
     if (r1 != NULL && wide != NULL) {
@@ -172,8 +169,8 @@ static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *
                 s11 += (int32_t)r1[i] * w1[i];
             }
             {
-                const int8_t q10 = requant_s8(s10, mult[oc], shift[oc], zp, lo, hi);
-                const int8_t q11 = requant_s8(s11, mult[oc + 1], shift[oc + 1], zp, lo, hi);
+                const int8_t q10 = requant_s8(s10, rq + 3 * (oc), zp, lo, hi);
+                const int8_t q11 = requant_s8(s11, rq + 3 * (oc + 1), zp, lo, hi);
                 o1[oc] = q10;
                 o1[oc + 1] = q11;
             }
@@ -192,8 +189,8 @@ static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *
             }
         }
         {
-            const int8_t q00 = requant_s8(s00, mult[oc], shift[oc], zp, lo, hi);
-            const int8_t q01 = requant_s8(s01, mult[oc + 1], shift[oc + 1], zp, lo, hi);
+            const int8_t q00 = requant_s8(s00, rq + 3 * (oc), zp, lo, hi);
+            const int8_t q01 = requant_s8(s01, rq + 3 * (oc + 1), zp, lo, hi);
             o0[oc] = q00;
             o0[oc + 1] = q01;
         }
@@ -209,8 +206,8 @@ static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *
             }
         }
         {
-            const int8_t q0 = requant_s8(s0, mult[oc], shift[oc], zp, lo, hi);
-            const int8_t q1 = r1 != NULL ? requant_s8(s1, mult[oc], shift[oc], zp, lo, hi) : 0;
+            const int8_t q0 = requant_s8(s0, rq + 3 * (oc), zp, lo, hi);
+            const int8_t q1 = r1 != NULL ? requant_s8(s1, rq + 3 * (oc), zp, lo, hi) : 0;
             o0[oc] = q0;
             if (r1 != NULL) {
                 o1[oc] = q1;
@@ -332,7 +329,7 @@ static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const
     }
 }
 
-ALWAYS_INLINE void dw_block4(const edgec_dwconv_s8_t *p, const int8_t *const *taps, int32_t ntaps, int32_t c,
+ALWAYS_INLINE void dw_block4(const edgec_dwconv_s8_t *p, const int32_t *rq, const int8_t *const *taps, int32_t ntaps, int32_t c,
                              const int32_t clamp[3], int8_t *out)
 {
     const ptrdiff_t channels = p->out.c;
@@ -349,10 +346,10 @@ ALWAYS_INLINE void dw_block4(const edgec_dwconv_s8_t *p, const int8_t *const *ta
         a3 = SMLATT(vo, uo, a3);
     }
     {
-        const int8_t r0 = requant_s8(a0, p->out_mult[c], p->out_shift[c], clamp[0], clamp[1], clamp[2]);
-        const int8_t r1 = requant_s8(a1, p->out_mult[c + 1], p->out_shift[c + 1], clamp[0], clamp[1], clamp[2]);
-        const int8_t r2 = requant_s8(a2, p->out_mult[c + 2], p->out_shift[c + 2], clamp[0], clamp[1], clamp[2]);
-        const int8_t r3 = requant_s8(a3, p->out_mult[c + 3], p->out_shift[c + 3], clamp[0], clamp[1], clamp[2]);
+        const int8_t r0 = requant_s8(a0, rq + 3 * (c), clamp[0], clamp[1], clamp[2]);
+        const int8_t r1 = requant_s8(a1, rq + 3 * (c + 1), clamp[0], clamp[1], clamp[2]);
+        const int8_t r2 = requant_s8(a2, rq + 3 * (c + 2), clamp[0], clamp[1], clamp[2]);
+        const int8_t r3 = requant_s8(a3, rq + 3 * (c + 3), clamp[0], clamp[1], clamp[2]);
         out[c] = r0; /* stored last: an int8 store may alias *p */
         out[c + 1] = r1;
         out[c + 2] = r2;
@@ -364,6 +361,7 @@ void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, 
 {
     const edgec_dwconv_s8_t *const p = &q->conv;
     const int8_t *const zeros = q->padding;
+    const int32_t *const rq = q->requant;
     const int32_t channels = p->out.c, ntaps = p->kh * p->kw;
     const int32_t clamp[3] = {p->output_zero_point, p->act_min, p->act_max};
     const int8_t *taps[EDGEC_DW_MAX_TAPS];
@@ -379,7 +377,7 @@ void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, 
                 if (ntaps <= EDGEC_DW_MAX_TAPS) {
                     dw_pixel_taps(p, image, zeros, y0, x0, taps);
                     for (; c + 4 <= channels; c += 4) {
-                        dw_block4(p, taps, ntaps, c, clamp, out);
+                        dw_block4(p, rq, taps, ntaps, c, clamp, out);
                     }
                 }
                 for (; c < channels; ++c) { /* the last channels (or a large window), one at a time */
@@ -396,7 +394,7 @@ void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, 
                             acc += x * (int32_t)*w;
                         }
                     }
-                    out[c] = requant_s8(acc, p->out_mult[c], p->out_shift[c], clamp[0], clamp[1], clamp[2]);
+                    out[c] = requant_s8(acc, rq + 3 * (c), clamp[0], clamp[1], clamp[2]);
                 }
             }
         }
