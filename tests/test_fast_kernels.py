@@ -214,3 +214,55 @@ def test_profile_counts_every_step_and_adds_up_to_the_inference(compiled):
     assert 0 <= summed - whole <= 60 * len(steps), (summed, whole)
     with pytest.raises(EdgecError, match="--profile counts instructions or cycles on a device"):
         validate(result.out_dir, ValidateOptions(data="unused", device="host", profile=True))
+
+
+def depthwise_variants(seed: int = 13) -> onnx.ModelProto:
+    """Depthwise windows other than 3x3 (5x5, 2x2: the per-tap loop), a 3x3 with stride 2
+    and 12 channels, and clamped activations (not the whole int8 range) next to full ones."""
+    rng = np.random.default_rng(seed)
+    shapes = {"w1": (12, 1, 5, 5), "w2": (12, 1, 2, 2), "w3": (12, 1, 3, 3)}
+    arrays = {n: rng.normal(0, 0.4, s) for n, s in shapes.items()}
+    arrays.update({f"b{n[1:]}": rng.normal(0, 0.2, s[0]) for n, s in shapes.items()})
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()]
+    inits += [
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "hi"),
+    ]
+
+    def dw(i, x, y, **attrs):
+        return helper.make_node(
+            "Conv", [x, f"w{i}", f"b{i}"], [y], name=f"dw{i}", group=12, **attrs
+        )
+
+    nodes = [
+        dw(1, "x", "c1", pads=[2, 2, 2, 2]),
+        helper.make_node("Clip", ["c1", "lo", "hi"], ["r1"]),
+        dw(2, "r1", "c2", pads=[1, 0, 0, 1]),
+        dw(3, "c2", "y", pads=[1, 1, 1, 1], strides=[2, 2]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dw",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 7, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_depthwise_variants_are_bit_exact_on_host_and_cortex_m4(tmp_path):
+    onnx.save(depthwise_variants(), tmp_path / "dw.onnx")
+    rng = np.random.default_rng(17)
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-2, 2, (30, 1, 12, 7, 6)).astype(np.float32))
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-2, 2, (8, 1, 12, 7, 6)).astype(np.float32))
+    options = CompileOptions(
+        quantize="int8", calib=str(tmp_path / "calib.npz"), kernels="optimized", target="mps2-an386"
+    )
+    result = compile_model(tmp_path / "dw.onnx", tmp_path / "out", options)
+    assert [k for k in kernel_names(result) if "conv" in k] == ["edgec_dwconv_fast_s8"] * 3
+    for device in ("host", "emulator"):
+        report = validate(
+            result.out_dir, ValidateOptions(data=str(tmp_path / "data.npz"), device=device)
+        )
+        assert report["bit_exact"] == report["samples"] == 8, device

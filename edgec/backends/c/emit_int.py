@@ -143,6 +143,7 @@ def emit_conv(lw: Lowering, node: Node) -> None:
             "conv": Struct(fields),
             "padding": lw.weight(padding, f"{node.name} padding"),
             "requant": lw.weight(requant, f"{node.name} requantization"),
+            "wide": lw.weight(_dw_wide_weights(weights), f"{node.name} weights split in pairs"),
         }
         struct = "edgec_dwconv_fast_s8_t"
     elif depthwise:
@@ -178,6 +179,19 @@ def _folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray
     if np.abs(folded).max(initial=0) > limit:
         return None
     return folded.astype(np.int32)
+
+
+def _dw_wide_weights(weights: np.ndarray) -> np.ndarray:
+    """Depthwise weights [kh][kw][c] as edgec_dwconv_fast_s8's words: per block of four
+    channels and per tap, (w0 | w2 << 16) and (w1 | w3 << 16) (int16 halves, what SXTB16
+    makes of four inputs); the c % 4 last channels are left out (the int8 array has them)."""
+    taps = weights.reshape(-1, weights.shape[-1]).astype(np.int64)  # [tap][c]
+    blocks = taps.shape[1] // 4
+    quads = taps[:, : 4 * blocks].reshape(taps.shape[0], blocks, 4).transpose(1, 0, 2)
+    even = (quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16)
+    odd = (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)
+    words = np.stack([even, odd], axis=-1)  # [block][tap][2]
+    return words.astype(np.int32) if blocks else np.zeros(2, np.int32)
 
 
 def _fast_requant(requant, channels: int) -> np.ndarray | None:

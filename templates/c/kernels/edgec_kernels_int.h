@@ -145,6 +145,7 @@ typedef struct {
     edgec_dwconv_s8_t conv; /* its out_mult and out_shift are NULL */
     const int8_t *padding;
     const int32_t *requant; /* [out.c][3], as edgec_gemm_s8_t's */
+    const int32_t *wide;    /* [out.c / 4][kh * kw][2]: the int16 pairs (w0, w2), (w1, w3) */
 } edgec_dwconv_fast_s8_t;
 void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output);
 

@@ -66,6 +66,13 @@ static inline int32_t SMLATT(int32_t a, int32_t b, int32_t acc)
 }
 #endif
 
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT == 1
+#include <arm_acle.h>
+#define SSAT8(x) __ssat((x), 8)
+#else
+#define SSAT8(x) edgec_fp_clamp((x), -128, 127)
+#endif
+
 /* Inlined into each call site: the compiler keeps the per-layer values in registers. */
 #if defined(__GNUC__)
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -87,6 +94,14 @@ static inline int32_t load4(const int8_t *p)
 ALWAYS_INLINE int8_t requant_s8(int32_t acc, const int32_t *rq, int32_t zp, int32_t lo, int32_t hi)
 {
     return (int8_t)edgec_fp_clamp(edgec_fp_mbqm_right(acc, rq[0], rq[1], rq[2]) + zp, lo, hi);
+}
+
+/* requant_s8 with the clamp [act_min, act_max] given as {zero point, act_min, act_max};
+ * full (a constant at each call site): that range is the whole of int8, one saturation. */
+ALWAYS_INLINE int8_t requant_out(int32_t acc, const int32_t *rq, const int32_t clamp[3], int full)
+{
+    const int32_t v = edgec_fp_mbqm_right(acc, rq[0], rq[1], rq[2]) + clamp[0];
+    return (int8_t)(full ? SSAT8(v) : edgec_fp_clamp(v, clamp[1], clamp[2]));
 }
 
 /* Two rows widened to int16 for the inner loop, which then splits only the weights (a row
@@ -308,11 +323,16 @@ void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, 
 
 /* Depthwise, depth multiplier 1. As in the matrix kernels the input offset is folded into
  * the bias (over all kh * kw taps), so a tap in the padding must read the input zero point:
- * `zeros` (a constant row of `channels` bytes, in flash) holds it for every channel. For
- * each output pixel a table gives every tap's input pixel, or `zeros`; then, four channels
- * at a time, SXTB16 splits inputs and weights into channels (0, 2) and (1, 3) and
- * SMLABB/SMLATT accumulate each channel. Windows of more than EDGEC_DW_MAX_TAPS taps take
- * the one-channel loop. */
+ * `zeros` (a constant row of `channels` bytes, in flash) holds it for every channel.
+ *
+ * Four channels at a time: SXTB16 splits four inputs into channels (0, 2) and (1, 3), and
+ * SMLABB/SMLATT accumulate each channel against weights split the same way at compile time
+ * (`wide`: per block of four channels and per tap, the words (w0, w2) and (w1, w3) as int16
+ * pairs), so a tap costs one input load, two SXTB16, one LDRD and four MACs. A 3x3 window
+ * (dilation 1) whose taps are all inside the image reads them at fixed offsets; other
+ * pixels go through a table of tap addresses (taps in the padding read `zeros`). The
+ * k % 4 last channels (and windows of more than EDGEC_DW_MAX_TAPS taps) take a
+ * one-channel loop over the int8 weights. */
 #define EDGEC_DW_MAX_TAPS 25
 
 static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const int8_t *zeros, int32_t y0,
@@ -329,58 +349,136 @@ static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const
     }
 }
 
-ALWAYS_INLINE void dw_block4(const edgec_dwconv_s8_t *p, const int32_t *rq, const int8_t *const *taps, int32_t ntaps, int32_t c,
-                             const int32_t clamp[3], int8_t *out)
+/* One tap of a block of four channels: v the four inputs, w its two weight words. */
+#define DW_TAP(v, w)                               \
+    do {                                           \
+        const int32_t v_ = (v);                    \
+        const int32_t ve_ = SXTB16(v_);            \
+        const int32_t vo_ = SXTB16_ROR8(v_);       \
+        const int32_t we_ = (w)[0], wo_ = (w)[1]; \
+        a0 = SMLABB(ve_, we_, a0);                 \
+        a2 = SMLATT(ve_, we_, a2);                 \
+        a1 = SMLABB(vo_, wo_, a1);                 \
+        a3 = SMLATT(vo_, wo_, a3);                 \
+    } while (0)
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+/* requant_out (full range) of accumulator a against the table row at byte offset k of rq,
+ * stored to out[i]: edgec_fp_mbqm_right, the zero point, SSAT. Volatile: its only effect is
+ * the stores. */
+#define RQ_FULL_ASM(a, k, i)                                \
+    "ldrd %[m], %[rh], [%[rq], #" #k "]\n"                  \
+    "ldr %[sh], [%[rq], #" #k " + 8]\n"                     \
+    "and %[t], %[" #a "], #0x80000000\n"                    \
+    "orr %[t], %[t], #0x40000000\n"                         \
+    "add %[rh], %[rh], %[" #a "], asr #31\n"                \
+    "smlal %[t], %[rh], %[" #a "], %[m]\n"                  \
+    "asr %[" #a "], %[rh], %[sh]\n"                         \
+    "add %[" #a "], %[" #a "], %[zp]\n"                     \
+    "ssat %[" #a "], #8, %[" #a "]\n"                       \
+    "strb %[" #a "], [%[out], #" #i "]\n"
+#endif
+
+ALWAYS_INLINE void dw_store4(int8_t *out, int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *rq,
+                             const int32_t clamp[3], int full)
 {
-    const ptrdiff_t channels = p->out.c;
-    const int8_t *w = p->weights + c;
-    int32_t a0 = p->bias[c], a1 = p->bias[c + 1], a2 = p->bias[c + 2], a3 = p->bias[c + 3];
-    int32_t t;
-    for (t = 0; t < ntaps; ++t, w += channels) {
-        const int32_t v = load4(taps[t] + c), u = load4(w);
-        const int32_t ve = SXTB16(v), vo = SXTB16_ROR8(v);
-        const int32_t ue = SXTB16(u), uo = SXTB16_ROR8(u);
-        a0 = SMLABB(ve, ue, a0);
-        a2 = SMLATT(ve, ue, a2);
-        a1 = SMLABB(vo, uo, a1);
-        a3 = SMLATT(vo, uo, a3);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+    if (full) {
+        int32_t m, rh, sh, t;
+        __asm__ volatile(RQ_FULL_ASM(a0, 0, 0) RQ_FULL_ASM(a1, 12, 1) RQ_FULL_ASM(a2, 24, 2) RQ_FULL_ASM(a3, 36, 3)
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [m] "=&r"(m), [rh] "=&r"(rh),
+                  [sh] "=&r"(sh), [t] "=&r"(t)
+                : [rq] "r"(rq), [out] "r"(out), [zp] "r"(clamp[0])
+                : "memory");
+        return;
     }
+#endif
     {
-        const int8_t r0 = requant_s8(a0, rq + 3 * (c), clamp[0], clamp[1], clamp[2]);
-        const int8_t r1 = requant_s8(a1, rq + 3 * (c + 1), clamp[0], clamp[1], clamp[2]);
-        const int8_t r2 = requant_s8(a2, rq + 3 * (c + 2), clamp[0], clamp[1], clamp[2]);
-        const int8_t r3 = requant_s8(a3, rq + 3 * (c + 3), clamp[0], clamp[1], clamp[2]);
-        out[c] = r0; /* stored last: an int8 store may alias *p */
-        out[c + 1] = r1;
-        out[c + 2] = r2;
-        out[c + 3] = r3;
+        const int8_t r0 = requant_out(a0, rq, clamp, full);
+        const int8_t r1 = requant_out(a1, rq + 3, clamp, full);
+        const int8_t r2 = requant_out(a2, rq + 6, clamp, full);
+        const int8_t r3 = requant_out(a3, rq + 9, clamp, full);
+        out[0] = r0;
+        out[1] = r1;
+        out[2] = r2;
+        out[3] = r3;
     }
 }
 
-void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, int8_t *output)
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+/* DW_TAP as assembly (the compiler's allocation spills): tap k of the table `taps` at
+ * channel offset `c`, its weight words post-incremented from `w`. */
+#define DW_TAP_ASM(k)                                  \
+    "ldr %[v], [%[taps], #" #k "]\n"                   \
+    "ldr %[v], [%[v], %[c]]\n"                         \
+    "ldrd %[we], %[wo], [%[w]], #8\n"                  \
+    "sxtb16 %[ve], %[v]\n"                             \
+    "sxtb16 %[v], %[v], ror #8\n"                      \
+    "smlabb %[a0], %[ve], %[we], %[a0]\n"              \
+    "smlatt %[a2], %[ve], %[we], %[a2]\n"              \
+    "smlabb %[a1], %[v], %[wo], %[a1]\n"               \
+    "smlatt %[a3], %[v], %[wo], %[a3]\n"
+#define DW_ASM_OPERANDS                                                                          \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v), \
+      [ve] "=&r"(ve), [we] "=&r"(we), [wo] "=&r"(wo)                                          \
+    : [taps] "r"(taps), [c] "r"(c)                                                              \
+    : "memory"
+#endif
+
+/* The blocks of four channels of one pixel through its table of taps (ntaps of them). */
+ALWAYS_INLINE void dw_pixel_blocks(const edgec_dwconv_fast_s8_t *q, const int8_t *const *taps, int32_t ntaps,
+                                   int32_t blocks, const int32_t clamp[3], int8_t *out, int full)
+{
+    const int32_t *w = q->wide, *rq = q->requant, *bias = q->conv.bias;
+    int32_t b, t;
+    for (b = 0; b < blocks; ++b, out += 4, rq += 12, bias += 4) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+        const int32_t c = 4 * b;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+        int32_t v, ve, we, wo;
+        if (ntaps == 9) {
+            __asm__(DW_TAP_ASM(0) DW_TAP_ASM(4) DW_TAP_ASM(8) DW_TAP_ASM(12) DW_TAP_ASM(16) DW_TAP_ASM(20)
+                        DW_TAP_ASM(24) DW_TAP_ASM(28) DW_TAP_ASM(32) DW_ASM_OPERANDS);
+        } else {
+            for (t = 0; t < ntaps; ++t) {
+                const int8_t *const *one = taps + t;
+                __asm__(DW_TAP_ASM(0)
+                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v),
+                          [ve] "=&r"(ve), [we] "=&r"(we), [wo] "=&r"(wo)
+                        : [taps] "r"(one), [c] "r"(c)
+                        : "memory");
+            }
+        }
+#else
+        for (t = 0; t < ntaps; ++t, w += 2) {
+            DW_TAP(load4(taps[t] + c), w);
+        }
+#endif
+        dw_store4(out, a0, a1, a2, a3, rq, clamp, full);
+    }
+}
+
+ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *input, int8_t *output, int full)
 {
     const edgec_dwconv_s8_t *const p = &q->conv;
-    const int8_t *const zeros = q->padding;
-    const int32_t *const rq = q->requant;
     const int32_t channels = p->out.c, ntaps = p->kh * p->kw;
+    const int32_t blocks = ntaps <= EDGEC_DW_MAX_TAPS ? channels / 4 : 0;
     const int32_t clamp[3] = {p->output_zero_point, p->act_min, p->act_max};
+    const ptrdiff_t row = (ptrdiff_t)p->in.w * channels;
     const int8_t *taps[EDGEC_DW_MAX_TAPS];
     int32_t b, oy, ox, c;
     for (b = 0; b < p->out.n; ++b) {
-        const int8_t *image = input + (size_t)b * p->in.h * p->in.w * channels;
+        const int8_t *image = input + (size_t)b * p->in.h * row;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
             for (ox = 0; ox < p->out.w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 int8_t *out = output + (((size_t)b * p->out.h + oy) * p->out.w + ox) * channels;
-                c = 0;
-                if (ntaps <= EDGEC_DW_MAX_TAPS) {
-                    dw_pixel_taps(p, image, zeros, y0, x0, taps);
-                    for (; c + 4 <= channels; c += 4) {
-                        dw_block4(p, rq, taps, ntaps, c, clamp, out);
-                    }
+                if (blocks > 0) {
+                    dw_pixel_taps(p, image, q->padding, y0, x0, taps);
+                    dw_pixel_blocks(q, taps, ntaps, blocks, clamp, out, full);
                 }
-                for (; c < channels; ++c) { /* the last channels (or a large window), one at a time */
+                for (c = 4 * blocks; c < channels; ++c) { /* the last channels, one at a time */
                     int32_t acc = p->bias[c];
                     const int8_t *w = p->weights + c;
                     int32_t ky, kx;
@@ -394,9 +492,18 @@ void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, 
                             acc += x * (int32_t)*w;
                         }
                     }
-                    out[c] = requant_s8(acc, rq + 3 * (c), clamp[0], clamp[1], clamp[2]);
+                    out[c] = requant_out(acc, q->requant + 3 * c, clamp, full);
                 }
             }
         }
+    }
+}
+
+void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, int8_t *output)
+{
+    if (q->conv.act_min == -128 && q->conv.act_max == 127) {
+        dwconv_fast(q, input, output, 1);
+    } else {
+        dwconv_fast(q, input, output, 0);
     }
 }
