@@ -194,6 +194,18 @@ def _dw_wide_weights(weights: np.ndarray) -> np.ndarray:
     return words.astype(np.int32) if blocks else np.zeros(2, np.int32)
 
 
+def _gemm_pair_layout(rows: np.ndarray) -> np.ndarray:
+    """Weights [n][k] in the order edgec_gemm_s8_t reads them: per pair of rows, their first
+    k4 = k - k % 4 values interleaved in groups of four (one LDRD loads both rows' group),
+    then the k % 4 last of each row; an odd last row stays as it is."""
+    n, k = rows.shape
+    k4, pairs = k - k % 4, n // 2
+    pair = rows[: 2 * pairs].reshape(pairs, 2, k)
+    groups = pair[:, :, :k4].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3)
+    blocks = np.concatenate([groups.reshape(pairs, 2 * k4), pair[:, :, k4:].reshape(pairs, -1)], 1)
+    return np.concatenate([blocks.reshape(-1), rows[2 * pairs :].reshape(-1)])
+
+
 def _fast_requant(requant, channels: int) -> np.ndarray | None:
     """The fast kernels' requantization table (multiplier, 2**(r-2), r-1 per channel), or
     None when a channel's scale is 1/4 or more (the portable kernel then runs the layer)."""
@@ -222,7 +234,7 @@ def _gemm_fields(
             "output_zero_point": int(p.requant.zero_point),
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
-            "weights": lw.weight(weights.reshape(n, -1), f"{node.name} weights"),
+            "weights": lw.weight(_gemm_pair_layout(weights.reshape(n, -1)), f"{node.name} weights"),
             "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
             "requant": lw.weight(requant, f"{node.name} requantization"),
         }

@@ -138,15 +138,92 @@ static inline int32_t load_pair(const int16_t *p)
         s11 = SMLAD(bo_, vo, SMLAD(be_, ve, s11)); \
     } while (0)
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+/* One group of four k of MAC_2X2 from the widened rows (q) and a pair's interleaved weights
+ * (w), both post-incremented: 15 instructions for 16 products. LDRD needs a word-aligned
+ * address: the weights of a pair are 2 * k bytes, so for an odd k every other pair loads its
+ * two words with two LDRs (GEMM_LOAD_W_UNALIGNED). */
+#define GEMM_LOAD_W_ALIGNED "ldrd %[u], %[v], [%[w]], #8\n"
+#define GEMM_LOAD_W_UNALIGNED "ldr %[v], [%[w], #4]\nldr %[u], [%[w]], #8\n"
+#define GEMM_GROUP_ASM(load_w)                     \
+    load_w                                         \
+    "ldrd %[xe], %[xo], [%[q]], #8\n"              \
+    "sxtb16 %[ue], %[u]\n"                         \
+    "sxtb16 %[u], %[u], ror #8\n"                  \
+    "sxtb16 %[ve], %[v]\n"                         \
+    "sxtb16 %[v], %[v], ror #8\n"                  \
+    "smlad %[s00], %[xe], %[ue], %[s00]\n"         \
+    "smlad %[s00], %[xo], %[u], %[s00]\n"          \
+    "smlad %[s01], %[xe], %[ve], %[s01]\n"         \
+    "smlad %[s01], %[xo], %[v], %[s01]\n"          \
+    "ldrd %[xe], %[xo], [%[q]], #8\n"              \
+    "smlad %[s10], %[xe], %[ue], %[s10]\n"         \
+    "smlad %[s10], %[xo], %[u], %[s10]\n"          \
+    "smlad %[s11], %[xe], %[ve], %[s11]\n"         \
+    "smlad %[s11], %[xo], %[v], %[s11]\n"
+#define GEMM_ASM_OPERANDS                                                                              \
+    : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [w] "+r"(w), [q] "+r"(q), \
+      [u] "=&r"(u), [v] "=&r"(v), [ue] "=&r"(ue), [ve] "=&r"(ve), [xe] "=&r"(xe), [xo] "=&r"(xo)
+#endif
+
+/* The pair's k4 products with two widened rows; w, q advance past them. groups: k4 / 4 >= 1. */
+ALWAYS_INLINE void gemm_2x2_wide(const int8_t **wp, const int16_t **qp, int32_t groups, int32_t acc[4])
+{
+    const int8_t *w = *wp;
+    const int16_t *q = *qp;
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+    int32_t u, v, ue, ve, xe, xo;
+    const int16_t *const end = q + 8 * groups; /* after the odd group, pairs of groups */
+    if (((uintptr_t)w & 3u) == 0u) {
+        if (groups & 1) {
+            __asm__(GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) GEMM_ASM_OPERANDS : : "memory");
+        }
+        if (groups > 1) {
+            __asm__("1:\n" GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED)
+                    "cmp %[q], %[end]\n"
+                    "bne 1b\n" GEMM_ASM_OPERANDS
+                    : [end] "r"(end)
+                    : "cc", "memory");
+        }
+    } else {
+        if (groups & 1) {
+            __asm__(GEMM_GROUP_ASM(GEMM_LOAD_W_UNALIGNED) GEMM_ASM_OPERANDS : : "memory");
+        }
+        if (groups > 1) {
+            __asm__("1:\n" GEMM_GROUP_ASM(GEMM_LOAD_W_UNALIGNED) GEMM_GROUP_ASM(GEMM_LOAD_W_UNALIGNED)
+                    "cmp %[q], %[end]\n"
+                    "bne 1b\n" GEMM_ASM_OPERANDS
+                    : [end] "r"(end)
+                    : "cc", "memory");
+        }
+    }
+#else
+    int32_t g;
+    for (g = 0; g < groups; ++g, w += 8, q += 8) {
+        const int32_t u = load4(w), v = load4(w + 4);
+        const int32_t ue = SXTB16(u), uo = SXTB16_ROR8(u);
+        const int32_t ve = SXTB16(v), vo = SXTB16_ROR8(v);
+        MAC_2X2(load_pair(q), load_pair(q + 2), load_pair(q + 4), load_pair(q + 6));
+    }
+#endif
+    acc[0] = s00, acc[1] = s01, acc[2] = s10, acc[3] = s11;
+    *wp = w;
+    *qp = q;
+}
+
 /* Rows r0 and r1 (r1 may be NULL) times every weight row; o0/o1 receive n outputs each.
  * wide: scratch for the two widened rows (2 * k int16), or NULL to split the int8 rows in
- * the inner loop (a little slower, no scratch). */
-static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int16_t *wide, int8_t *o0,
-                      int8_t *o1)
+ * the inner loop (a little slower, no scratch). Weights: per pair of output channels, their
+ * k4 = k & ~3 first values interleaved in groups of four (w0[0..3], w1[0..3], w0[4..7], ...),
+ * then the k - k4 last of w0, then those of w1 (2 * k bytes a pair); an odd last channel's
+ * row follows as it is. */
+ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int16_t *wide,
+                                  int8_t *o0, int8_t *o1, int full)
 {
     /* Fields in locals: every int8 store may alias *g, which would force reloads. */
-    const int32_t k = g->k, n = g->n, k4 = g->k & ~3;
-    const int32_t zp = g->output_zero_point, lo = g->act_min, hi = g->act_max;
+    const int32_t k = g->k, n = g->n, k4 = g->k & ~3, tail = g->k - (g->k & ~3);
+    const int32_t clamp[3] = {g->output_zero_point, g->act_min, g->act_max};
     const int32_t *const bias = g->bias, *const rq = g->requant;
     const int8_t *const weights = g->weights;
     int32_t oc;
@@ -154,58 +231,55 @@ static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *
         widen_rows(r0, r1, wide, k);
     }
     for (oc = 0; oc + 2 <= n; oc += 2) {
-        const int8_t *w0 = weights + (size_t)oc * k;
-        const int8_t *w1 = w0 + k;
+        const int8_t *w = weights + (size_t)oc * k;
+        const int8_t *const t0 = w + 2 * k4, *const t1 = t0 + tail;
         int32_t s00 = bias[oc], s01 = bias[oc + 1];
-        int32_t s10 = s00, s11 = s01;
         int32_t i;
         if (r1 != NULL) {
-            if (wide != NULL) { /* the rows already split (widened) */
+            int32_t s10 = s00, s11 = s01;
+            if (wide != NULL && k4 > 0) { /* the rows already split (widened) */
                 const int16_t *q = wide;
-                for (i = 0; i < k4; i += 4, q += 8) {
-                    const int32_t u = load4(w0 + i), v = load4(w1 + i);
-                    const int32_t ue = SXTB16(u), uo = SXTB16_ROR8(u);
-                    const int32_t ve = SXTB16(v), vo = SXTB16_ROR8(v);
-                    MAC_2X2(load_pair(q), load_pair(q + 2), load_pair(q + 4), load_pair(q + 6));
-                }
+                int32_t acc[4] = {s00, s01, s10, s11};
+                gemm_2x2_wide(&w, &q, k4 / 4, acc);
+                s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
             } else { /* no room to widen them: split both rows as they come */
-                for (i = 0; i < k4; i += 4) {
+                for (i = 0; i < k4; i += 4, w += 8) {
                     const int32_t x = load4(r0 + i), y = load4(r1 + i);
-                    const int32_t u = load4(w0 + i), v = load4(w1 + i);
+                    const int32_t u = load4(w), v = load4(w + 4);
                     const int32_t ue = SXTB16(u), uo = SXTB16_ROR8(u);
                     const int32_t ve = SXTB16(v), vo = SXTB16_ROR8(v);
                     MAC_2X2(SXTB16(x), SXTB16_ROR8(x), SXTB16(y), SXTB16_ROR8(y));
                 }
             }
-            for (; i < k; ++i) {
-                s00 += (int32_t)r0[i] * w0[i];
-                s01 += (int32_t)r0[i] * w1[i];
-                s10 += (int32_t)r1[i] * w0[i];
-                s11 += (int32_t)r1[i] * w1[i];
+            for (i = 0; i < tail; ++i) {
+                s00 += (int32_t)r0[k4 + i] * t0[i];
+                s01 += (int32_t)r0[k4 + i] * t1[i];
+                s10 += (int32_t)r1[k4 + i] * t0[i];
+                s11 += (int32_t)r1[k4 + i] * t1[i];
             }
             {
-                const int8_t q10 = requant_s8(s10, rq + 3 * (oc), zp, lo, hi);
-                const int8_t q11 = requant_s8(s11, rq + 3 * (oc + 1), zp, lo, hi);
+                const int8_t q10 = requant_out(s10, rq + 3 * oc, clamp, full);
+                const int8_t q11 = requant_out(s11, rq + 3 * (oc + 1), clamp, full);
                 o1[oc] = q10;
                 o1[oc + 1] = q11;
             }
         } else { /* one row (a batch-1 FC, an odd last pixel): split it as it comes */
-            for (i = 0; i < k4; i += 4) {
-                const int32_t x = load4(r0 + i), u = load4(w0 + i), v = load4(w1 + i);
+            for (i = 0; i < k4; i += 4, w += 8) {
+                const int32_t x = load4(r0 + i), u = load4(w), v = load4(w + 4);
                 const int32_t xe = SXTB16(x), xo = SXTB16_ROR8(x);
                 s00 = SMLAD(xe, SXTB16(u), s00);
                 s00 = SMLAD(xo, SXTB16_ROR8(u), s00);
                 s01 = SMLAD(xe, SXTB16(v), s01);
                 s01 = SMLAD(xo, SXTB16_ROR8(v), s01);
             }
-            for (; i < k; ++i) {
-                s00 += (int32_t)r0[i] * w0[i];
-                s01 += (int32_t)r0[i] * w1[i];
+            for (i = 0; i < tail; ++i) {
+                s00 += (int32_t)r0[k4 + i] * t0[i];
+                s01 += (int32_t)r0[k4 + i] * t1[i];
             }
         }
         {
-            const int8_t q00 = requant_s8(s00, rq + 3 * (oc), zp, lo, hi);
-            const int8_t q01 = requant_s8(s01, rq + 3 * (oc + 1), zp, lo, hi);
+            const int8_t q00 = requant_out(s00, rq + 3 * oc, clamp, full);
+            const int8_t q01 = requant_out(s01, rq + 3 * (oc + 1), clamp, full);
             o0[oc] = q00;
             o0[oc + 1] = q01;
         }
@@ -221,13 +295,23 @@ static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *
             }
         }
         {
-            const int8_t q0 = requant_s8(s0, rq + 3 * (oc), zp, lo, hi);
-            const int8_t q1 = r1 != NULL ? requant_s8(s1, rq + 3 * (oc), zp, lo, hi) : 0;
+            const int8_t q0 = requant_out(s0, rq + 3 * oc, clamp, full);
+            const int8_t q1 = r1 != NULL ? requant_out(s1, rq + 3 * oc, clamp, full) : 0;
             o0[oc] = q0;
             if (r1 != NULL) {
                 o1[oc] = q1;
             }
         }
+    }
+}
+
+static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int16_t *wide, int8_t *o0,
+                      int8_t *o1)
+{
+    if (g->act_min == -128 && g->act_max == 127) {
+        gemm_rows_body(g, r0, r1, wide, o0, o1, 1);
+    } else {
+        gemm_rows_body(g, r0, r1, wide, o0, o1, 0);
     }
 }
 
