@@ -272,22 +272,36 @@ def right_edge_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @FAST
-@given(int32s, st.one_of(st.just(0), st.integers(1 << 30, fp.INT32_MAX)), st.integers(-31, -2))
-def test_right_shift_requantization_matches_reference(x, multiplier, shift):
-    params = fp.right_shift_requant_params(multiplier, shift)
-    assert fp.multiply_by_quantized_multiplier_right(x, params) == ref_mbqm(x, multiplier, shift)
+@given(
+    int32s,
+    st.one_of(st.just(0), st.integers(1 << 30, fp.INT32_MAX)),
+    st.integers(-31, -2),
+    st.integers(-128, 127),
+)
+def test_right_shift_requantization_matches_reference(x, multiplier, shift, zero_point):
+    params = fp.right_shift_requant_params(multiplier, shift, zero_point)
+    if params is None:  # the zero point times 2**(r-1) would overflow the high word
+        assert abs(zero_point) * 2 ** (-shift - 1) + 2 ** (-shift - 2) >= 2**30 - 1
+        return
+    result = fp.multiply_by_quantized_multiplier_right(x, params)
+    assert result == ref_mbqm(x, multiplier, shift) + zero_point
 
 
-def test_right_shift_requantization_on_every_edge_value():
+@pytest.mark.parametrize("zero_point", [0, -128, 127, 5])
+def test_right_shift_requantization_on_every_edge_value(zero_point):
     x, m, s = right_edge_grid()
-    params = fp.right_shift_requant_params(m, s)
-    expected = fp.multiply_by_quantized_multiplier(x, m, s)
+    keep = s >= -22  # where every int8 zero point fits the high word
+    x, m, s = x[keep], m[keep], s[keep]
+    params = fp.right_shift_requant_params(m, s, zero_point)
+    expected = fp.multiply_by_quantized_multiplier(x, m, s) + zero_point
     assert (fp.multiply_by_quantized_multiplier_right(x, params) == expected).all()
 
 
 def test_right_shift_requant_params_refuse_what_they_cannot_do():
     assert fp.right_shift_requant_params([1 << 30, 1 << 30], [-2, -1]) is None
     assert fp.right_shift_requant_params(-(1 << 30), -5) is None
+    assert fp.right_shift_requant_params(1 << 30, -24, -128) is None  # 128 * 2**23 + 2**22
+    assert fp.right_shift_requant_params(1 << 30, -23, -128) is not None
     # a zero multiplier works with any shift (its result is 0)
     assert fp.right_shift_requant_params([0, 1 << 30], [3, -9]).tolist() == [
         [0, 1, 1],
@@ -300,7 +314,14 @@ def test_c_right_shift_requantization_is_the_reference(tmp_path):
     """edgec_fp_mbqm_right (the C the optimized kernels inline) on the host compiler, with
     the sanitizers, over the edge grid: equal to the numpy reference everywhere."""
     x, m, s = right_edge_grid()
-    params = fp.right_shift_requant_params(m, s)
+    # the most negative zero point where it fits the high word, else 0
+    order = np.argsort(s, kind="stable")
+    x, m, s = x[order], m[order], s[order]
+    zero_point = np.where(s >= -22, -128, 0)
+    shifts = np.unique(s)
+    params = np.concatenate(
+        [fp.right_shift_requant_params(m[s == k], k, -128 if k >= -22 else 0) for k in shifts]
+    )
     rows = ",\n".join(
         f"{{{a}, {p[0]}, {p[1]}, {p[2]}}}" for a, p in zip(x.tolist(), params.tolist())
     )
@@ -331,5 +352,5 @@ def test_c_right_shift_requantization_is_the_reference(tmp_path):
         cwd=tmp_path,
     )
     out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout
-    expected = fp.multiply_by_quantized_multiplier(x, m, s)
+    expected = fp.multiply_by_quantized_multiplier(x, m, s) + zero_point
     assert [int(v) for v in out.split()] == expected.tolist()

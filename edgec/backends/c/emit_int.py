@@ -132,7 +132,7 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     }
     if kernel == "edgec_dwconv_fast_s8":  # the requant table replaces out_mult and out_shift
         fields.update(act_min=int(p.requant.act_min), act_max=int(p.requant.act_max))
-        fields.update(out_mult=None, out_shift=None)
+        fields.update(out_mult=None, out_shift=None, output_zero_point=requant[1])
     else:
         fields.update(_requant_fields(lw, node, p.requant, channels))
     if kernel == "edgec_dwconv_fast_s8":
@@ -142,7 +142,7 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         fields = {
             "conv": Struct(fields),
             "padding": lw.weight(padding, f"{node.name} padding"),
-            "requant": lw.weight(requant, f"{node.name} requantization"),
+            "requant": lw.weight(requant[0], f"{node.name} requantization"),
             "wide": lw.weight(_dw_wide_weights(weights), f"{node.name} weights split in pairs"),
         }
         struct = "edgec_dwconv_fast_s8_t"
@@ -202,16 +202,24 @@ def _gemm_pair_layout(rows: np.ndarray) -> np.ndarray:
     k4, pairs = k - k % 4, n // 2
     pair = rows[: 2 * pairs].reshape(pairs, 2, k)
     groups = pair[:, :, :k4].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3)
-    blocks = np.concatenate([groups.reshape(pairs, 2 * k4), pair[:, :, k4:].reshape(pairs, -1)], 1)
+    tails = pair[:, :, k4:].reshape(pairs, 2 * (k - k4))
+    blocks = np.concatenate([groups.reshape(pairs, 2 * k4), tails], axis=1)
     return np.concatenate([blocks.reshape(-1), rows[2 * pairs :].reshape(-1)])
 
 
-def _fast_requant(requant, channels: int) -> np.ndarray | None:
-    """The fast kernels' requantization table (multiplier, 2**(r-2), r-1 per channel), or
-    None when a channel's scale is 1/4 or more (the portable kernel then runs the layer)."""
-    return right_shift_requant_params(
-        _per_channel(requant.multiplier, channels), _per_channel(requant.shift, channels)
-    )
+def _fast_requant(requant, channels: int) -> tuple[np.ndarray, int] | None:
+    """The fast kernels' requantization table (multiplier, 2**(r-2) + zero point * 2**(r-1),
+    r-1 per channel) and the zero point left to add: 0 when the table holds it, else (the
+    high word has no room for it) a table without it. None when a channel's scale is 1/4 or
+    more: the portable kernel then runs the layer."""
+    m = _per_channel(requant.multiplier, channels)
+    s = _per_channel(requant.shift, channels)
+    zero_point = int(requant.zero_point)
+    table = right_shift_requant_params(m, s, zero_point)
+    if table is not None:
+        return table, 0
+    table = right_shift_requant_params(m, s)
+    return None if table is None else (table, zero_point)
 
 
 def _gemm_fields(
@@ -220,7 +228,7 @@ def _gemm_fields(
     p,
     weights: np.ndarray,
     folded: np.ndarray,
-    requant: np.ndarray,
+    requant: tuple[np.ndarray, int],
     rows: int = 0,
 ) -> Struct:
     """``edgec_gemm_s8_t``; ``rows`` only for a fully connected layer (a convolution's rows
@@ -231,12 +239,12 @@ def _gemm_fields(
             "rows": rows,
             "k": int(weights.size // n),
             "n": n,
-            "output_zero_point": int(p.requant.zero_point),
+            "output_zero_point": requant[1],  # what the table leaves to add
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
             "weights": lw.weight(_gemm_pair_layout(weights.reshape(n, -1)), f"{node.name} weights"),
             "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
-            "requant": lw.weight(requant, f"{node.name} requantization"),
+            "requant": lw.weight(requant[0], f"{node.name} requantization"),
         }
     )
 

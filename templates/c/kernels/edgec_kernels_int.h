@@ -117,11 +117,11 @@ void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output
  * memory). */
 typedef struct {
     int32_t rows, k, n;
-    int32_t output_zero_point;
+    int32_t output_zero_point; /* what requant leaves to add: 0 when the table holds it */
     int32_t act_min, act_max;
     const int8_t *weights; /* [n][k] */
     const int32_t *bias;   /* [n], never NULL */
-    const int32_t *requant; /* [n][3]: multiplier, 2^(r-2), r-1 (edgec_fp_mbqm_right) */
+    const int32_t *requant; /* [n][3]: multiplier, 2^(r-2) (+ zp * 2^(r-1)), r-1 (edgec_fp_mbqm_right) */
 } edgec_gemm_s8_t;
 void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
 
@@ -142,7 +142,7 @@ void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, 
  * constant row of out.c bytes equal to the input zero point; requant replaces out_mult and
  * out_shift. */
 typedef struct {
-    edgec_dwconv_s8_t conv; /* its out_mult and out_shift are NULL */
+    edgec_dwconv_s8_t conv; /* out_mult, out_shift NULL; output_zero_point as edgec_gemm_s8_t's */
     const int8_t *padding;
     const int32_t *requant; /* [out.c][3], as edgec_gemm_s8_t's */
     const int32_t *wide;    /* [out.c / 4][kh * kw][2]: the int16 pairs (w0, w2), (w1, w3) */

@@ -88,20 +88,21 @@ static inline int32_t load4(const int8_t *p)
     return v;
 }
 
-/* edgec_fp_mbqm (as edgec_fp_mbqm_right: the compiler gives these kernels only multipliers
- * >= 0 with shifts <= -2), then the zero point and the clamp. rq: the channel's row of the
- * requant table. */
-ALWAYS_INLINE int8_t requant_s8(int32_t acc, const int32_t *rq, int32_t zp, int32_t lo, int32_t hi)
-{
-    return (int8_t)edgec_fp_clamp(edgec_fp_mbqm_right(acc, rq[0], rq[1], rq[2]) + zp, lo, hi);
-}
-
-/* requant_s8 with the clamp [act_min, act_max] given as {zero point, act_min, act_max};
- * full (a constant at each call site): that range is the whole of int8, one saturation. */
+/* edgec_fp_mbqm plus the output zero point, as edgec_fp_mbqm_right from the channel's row
+ * rq of the requant table (the compiler gives these kernels only multipliers >= 0 with
+ * shifts <= -2, and puts the zero point in the table where it fits), then the clamp. clamp:
+ * {the zero point the table leaves to add, act_min, act_max}. full (a constant at each call
+ * site): nothing left to add and the range is the whole of int8, one saturation. */
 ALWAYS_INLINE int8_t requant_out(int32_t acc, const int32_t *rq, const int32_t clamp[3], int full)
 {
-    const int32_t v = edgec_fp_mbqm_right(acc, rq[0], rq[1], rq[2]) + clamp[0];
-    return (int8_t)(full ? SSAT8(v) : edgec_fp_clamp(v, clamp[1], clamp[2]));
+    const int32_t v = edgec_fp_mbqm_right(acc, rq[0], rq[1], rq[2]);
+    return (int8_t)(full ? SSAT8(v) : edgec_fp_clamp(v + clamp[0], clamp[1], clamp[2]));
+}
+
+/* Whether requant_out may take its `full` form. */
+static inline int full_range(int32_t zero_point_left, int32_t act_min, int32_t act_max)
+{
+    return zero_point_left == 0 && act_min == -128 && act_max == 127;
 }
 
 /* Two rows widened to int16 for the inner loop, which then splits only the weights (a row
@@ -308,7 +309,7 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
 static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int16_t *wide, int8_t *o0,
                       int8_t *o1)
 {
-    if (g->act_min == -128 && g->act_max == 127) {
+    if (full_range(g->output_zero_point, g->act_min, g->act_max)) {
         gemm_rows_body(g, r0, r1, wide, o0, o1, 1);
     } else {
         gemm_rows_body(g, r0, r1, wide, o0, o1, 0);
@@ -448,7 +449,7 @@ static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
 /* requant_out (full range) of accumulator a against the table row at byte offset k of rq,
- * stored to out[i]: edgec_fp_mbqm_right, the zero point, SSAT. Volatile: its only effect is
+ * stored to out[i]: edgec_fp_mbqm_right (the zero point is in the table), SSAT. Volatile: its only effect is
  * the stores. */
 #define RQ_FULL_ASM(a, k, i)                                \
     "ldrd %[m], %[rh], [%[rq], #" #k "]\n"                  \
@@ -458,7 +459,6 @@ static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const
     "add %[rh], %[rh], %[" #a "], asr #31\n"                \
     "smlal %[t], %[rh], %[" #a "], %[m]\n"                  \
     "asr %[" #a "], %[rh], %[sh]\n"                         \
-    "add %[" #a "], %[" #a "], %[zp]\n"                     \
     "ssat %[" #a "], #8, %[" #a "]\n"                       \
     "strb %[" #a "], [%[out], #" #i "]\n"
 #endif
@@ -472,7 +472,7 @@ ALWAYS_INLINE void dw_store4(int8_t *out, int32_t a0, int32_t a1, int32_t a2, in
         __asm__ volatile(RQ_FULL_ASM(a0, 0, 0) RQ_FULL_ASM(a1, 12, 1) RQ_FULL_ASM(a2, 24, 2) RQ_FULL_ASM(a3, 36, 3)
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [m] "=&r"(m), [rh] "=&r"(rh),
                   [sh] "=&r"(sh), [t] "=&r"(t)
-                : [rq] "r"(rq), [out] "r"(out), [zp] "r"(clamp[0])
+                : [rq] "r"(rq), [out] "r"(out)
                 : "memory");
         return;
     }
@@ -502,12 +502,56 @@ ALWAYS_INLINE void dw_store4(int8_t *out, int32_t a0, int32_t a1, int32_t a2, in
     "smlatt %[a2], %[ve], %[we], %[a2]\n"              \
     "smlabb %[a1], %[v], %[wo], %[a1]\n"               \
     "smlatt %[a3], %[v], %[wo], %[a3]\n"
+/* The same tap read from `addr` (an addressing mode). */
+#define DW_TAP_AT(addr)                                \
+    "ldr %[v], " addr "\n"                             \
+    "ldrd %[we], %[wo], [%[w]], #8\n"                  \
+    "sxtb16 %[ve], %[v]\n"                             \
+    "sxtb16 %[v], %[v], ror #8\n"                      \
+    "smlabb %[a0], %[ve], %[we], %[a0]\n"              \
+    "smlatt %[a2], %[ve], %[we], %[a2]\n"              \
+    "smlabb %[a1], %[v], %[wo], %[a1]\n"               \
+    "smlatt %[a3], %[v], %[wo], %[a3]\n"
 #define DW_ASM_OPERANDS                                                                          \
     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v), \
       [ve] "=&r"(ve), [we] "=&r"(we), [wo] "=&r"(wo)                                          \
     : [taps] "r"(taps), [c] "r"(c)                                                              \
     : "memory"
 #endif
+
+/* The blocks of four channels of one pixel whose 3x3 window (dilation 1) lies inside the
+ * image: its taps at fixed offsets from top (the window's top-left input pixel); row: the
+ * input row stride in bytes. */
+ALWAYS_INLINE void dw_pixel_3x3(const edgec_dwconv_fast_s8_t *q, const int8_t *top, ptrdiff_t row, int32_t blocks,
+                                const int32_t clamp[3], int8_t *out, int full)
+{
+    const ptrdiff_t cs = q->conv.in.c;
+    const int32_t *w = q->wide, *rq = q->requant, *bias = q->conv.bias;
+    int32_t b;
+    for (b = 0; b < blocks; ++b, top += 4, out += 4, rq += 12, bias += 4) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+        const int8_t *p = top;
+        int32_t v, ve, we, wo;
+        __asm__(DW_TAP_AT("[%[p]]") DW_TAP_AT("[%[p], %[cs]]") DW_TAP_AT("[%[p], %[cs], lsl #1]")
+                "add %[p], %[p], %[row]\n" DW_TAP_AT("[%[p]]") DW_TAP_AT("[%[p], %[cs]]")
+                DW_TAP_AT("[%[p], %[cs], lsl #1]") "add %[p], %[p], %[row]\n" DW_TAP_AT("[%[p]]")
+                DW_TAP_AT("[%[p], %[cs]]") DW_TAP_AT("[%[p], %[cs], lsl #1]")
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [p] "+r"(p),
+                  [v] "=&r"(v), [ve] "=&r"(ve), [we] "=&r"(we), [wo] "=&r"(wo)
+                : [cs] "r"(cs), [row] "r"(row)
+                : "memory");
+#else
+        int32_t ky, kx;
+        for (ky = 0; ky < 3; ++ky) {
+            for (kx = 0; kx < 3; ++kx, w += 2) {
+                DW_TAP(load4(top + ky * row + kx * cs), w);
+            }
+        }
+#endif
+        dw_store4(out, a0, a1, a2, a3, rq, clamp, full);
+    }
+}
 
 /* The blocks of four channels of one pixel through its table of taps (ntaps of them). */
 ALWAYS_INLINE void dw_pixel_blocks(const edgec_dwconv_fast_s8_t *q, const int8_t *const *taps, int32_t ntaps,
@@ -549,6 +593,7 @@ ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *in
     const int32_t blocks = ntaps <= EDGEC_DW_MAX_TAPS ? channels / 4 : 0;
     const int32_t clamp[3] = {p->output_zero_point, p->act_min, p->act_max};
     const ptrdiff_t row = (ptrdiff_t)p->in.w * channels;
+    const int window3 = p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1;
     const int8_t *taps[EDGEC_DW_MAX_TAPS];
     int32_t b, oy, ox, c;
     for (b = 0; b < p->out.n; ++b) {
@@ -558,7 +603,9 @@ ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *in
             for (ox = 0; ox < p->out.w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 int8_t *out = output + (((size_t)b * p->out.h + oy) * p->out.w + ox) * channels;
-                if (blocks > 0) {
+                if (window3 && y0 >= 0 && y0 + 3 <= p->in.h && x0 >= 0 && x0 + 3 <= p->in.w) {
+                    dw_pixel_3x3(q, image + y0 * row + (ptrdiff_t)x0 * channels, row, blocks, clamp, out, full);
+                } else if (blocks > 0) {
                     dw_pixel_taps(p, image, q->padding, y0, x0, taps);
                     dw_pixel_blocks(q, taps, ntaps, blocks, clamp, out, full);
                 }
@@ -585,7 +632,7 @@ ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *in
 
 void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, int8_t *output)
 {
-    if (q->conv.act_min == -128 && q->conv.act_max == 127) {
+    if (full_range(q->conv.output_zero_point, q->conv.act_min, q->conv.act_max)) {
         dwconv_fast(q, input, output, 1);
     } else {
         dwconv_fast(q, input, output, 0);
