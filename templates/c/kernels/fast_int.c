@@ -213,6 +213,61 @@ ALWAYS_INLINE void gemm_2x2_wide(const int8_t **wp, const int16_t **qp, int32_t 
     *qp = q;
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+/* requant_out (full form) of the accumulators a and b of one channel, whose table row is at
+ * rq (post-incremented by 12 bytes); the results replace them. Temporaries: u (multiplier),
+ * v (round_hi), ue (shift_hi), ve and xe (the 64-bit sum). */
+#define GEMM_RQ2_ASM(a, b)                                 \
+    "ldr %[ue], [%[rq], #8]\n"                             \
+    "ldrd %[u], %[v], [%[rq]], #12\n"                     \
+    "and %[ve], %[" #a "], #0x80000000\n"                   \
+    "orr %[ve], %[ve], #0x40000000\n"                        \
+    "add %[xe], %[v], %[" #a "], asr #31\n"                \
+    "smlal %[ve], %[xe], %[" #a "], %[u]\n"                  \
+    "asr %[" #a "], %[xe], %[ue]\n"                         \
+    "ssat %[" #a "], #8, %[" #a "]\n"                      \
+    "and %[ve], %[" #b "], #0x80000000\n"                   \
+    "orr %[ve], %[ve], #0x40000000\n"                        \
+    "add %[xe], %[v], %[" #b "], asr #31\n"                \
+    "smlal %[ve], %[xe], %[" #b "], %[u]\n"                  \
+    "asr %[" #b "], %[xe], %[ue]\n"                         \
+    "ssat %[" #b "], #8, %[" #b "]\n"
+
+/* The common case in one piece: two widened rows, k a multiple of 4 (every pair's weights
+ * word-aligned, no tail), the full requantization form. Per pair of channels, one assembly
+ * block runs the k / 4 groups (two per loop turn) and requantizes the four sums. */
+static void gemm_pairs_wide_full(const edgec_gemm_s8_t *g, const int16_t *wide, int8_t *o0, int8_t *o1)
+{
+    const int32_t n = g->n, groups = g->k / 4;
+    const int32_t *bias = g->bias, *rq = g->requant;
+    const int8_t *w = g->weights;
+    int32_t oc;
+    for (oc = 0; oc + 2 <= n; oc += 2, bias += 2) {
+        const int16_t *q = wide, *end = wide + 8 * groups;
+        int32_t s00 = bias[0], s01 = bias[1], s10 = bias[0], s11 = bias[1];
+        int32_t u, v, ue, ve, xe, xo;
+        __asm__("sub %[u], %[end], %[q]\n"
+                "tst %[u], #16\n"
+                "beq 2f\n" GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) "2:\n"
+                "cmp %[q], %[end]\n"
+                "beq 3f\n"
+                "1:\n" GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED)
+                "cmp %[q], %[end]\n"
+                "bne 1b\n"
+                "3:\n" GEMM_RQ2_ASM(s00, s10) GEMM_RQ2_ASM(s01, s11)
+                : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [w] "+r"(w), [q] "+r"(q),
+                  [rq] "+r"(rq), [u] "=&r"(u), [v] "=&r"(v), [ue] "=&r"(ue), [ve] "=&r"(ve), [xe] "=&r"(xe),
+                  [xo] "=&r"(xo)
+                : [end] "r"(end)
+                : "cc", "memory");
+        o0[oc] = (int8_t)s00;
+        o0[oc + 1] = (int8_t)s01;
+        o1[oc] = (int8_t)s10;
+        o1[oc + 1] = (int8_t)s11;
+    }
+}
+#endif
+
 /* Rows r0 and r1 (r1 may be NULL) times every weight row; o0/o1 receive n outputs each.
  * wide: scratch for the two widened rows (2 * k int16), or NULL to split the int8 rows in
  * the inner loop (a little slower, no scratch). Weights: per pair of output channels, their
@@ -231,6 +286,12 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
     if (r1 != NULL && wide != NULL) {
         widen_rows(r0, r1, wide, k);
     }
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+    if (full && r1 != NULL && wide != NULL && k4 == k && k > 0 && n % 2 == 0) {
+        gemm_pairs_wide_full(g, wide, o0, o1);
+        return;
+    }
+#endif
     for (oc = 0; oc + 2 <= n; oc += 2) {
         const int8_t *w = weights + (size_t)oc * k;
         const int8_t *const t0 = w + 2 * k4, *const t1 = t0 + tail;
