@@ -251,6 +251,9 @@ def _gemm_fields(
 
 def _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, pointwise):
     x, y = node.inputs[0], node.outputs[0]
+    if not pointwise:  # im2col rows padded to a multiple of 4 (zero weights): the fast path
+        rows = weights.reshape(weights.shape[0], -1)
+        weights = np.pad(rows, ((0, 0), (0, -rows.shape[1] % 4)))
     gemm = _gemm_fields(lw, node, p, weights, folded, requant)
     fields = {
         "in": dims(x.shape),

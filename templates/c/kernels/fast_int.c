@@ -402,8 +402,26 @@ void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *out
     }
 }
 
-/* The k = kh * kw * in_c inputs under output pixel `pixel`, in the weights' [kh][kw][c]
- * order, written to dst (taps in the padding hold the input zero point); or, for a 1x1
+/* memcpy for an im2col row segment: a few bytes (a library call would cost more than the
+ * copy) as words, then bytes; more through memcpy. */
+static inline void copy_few(int8_t *dst, const int8_t *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+        return;
+    }
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const int32_t v = load4(src);
+        memcpy(dst, &v, sizeof v);
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+}
+
+/* The kh * kw * in_c inputs under output pixel `pixel`, in the weights' [kh][kw][c]
+ * order, written to dst (taps in the padding hold the input zero point), then zeros up to
+ * gemm.k (the compiler rounds k up to a multiple of 4 with zero weights); or, for a 1x1
  * convolution without padding (dst NULL), the input pixel itself. */
 static const int8_t *conv_row(const edgec_conv_fast_s8_t *p, const int8_t *input, int32_t pixel, int8_t *dst)
 {
@@ -426,9 +444,13 @@ static const int8_t *conv_row(const edgec_conv_fast_s8_t *p, const int8_t *input
         } else if (p->dil_w == 1) { /* the row's taps are contiguous: one copy, padding around */
             const int32_t first = x0 < 0 ? (-x0 < kw ? -x0 : kw) : 0;
             const int32_t end = p->in.w - x0 < kw ? (p->in.w - x0 > first ? p->in.w - x0 : first) : kw;
-            memset(dst, zp, (size_t)first * c);
-            memcpy(dst + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
-            memset(dst + (size_t)end * c, zp, (size_t)(kw - end) * c);
+            if (first > 0) {
+                memset(dst, zp, (size_t)first * c);
+            }
+            copy_few(dst + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
+            if (end < kw) {
+                memset(dst + (size_t)end * c, zp, (size_t)(kw - end) * c);
+            }
         } else {
             for (kx = 0; kx < kw; ++kx) {
                 const int32_t ix = x0 + kx * p->dil_w;
@@ -439,6 +461,9 @@ static const int8_t *conv_row(const edgec_conv_fast_s8_t *p, const int8_t *input
                 }
             }
         }
+    }
+    for (ky = (int32_t)(dst - row); ky < p->gemm.k; ++ky) {
+        row[ky] = 0;
     }
     return row;
 }
