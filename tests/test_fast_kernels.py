@@ -266,3 +266,18 @@ def test_depthwise_variants_are_bit_exact_on_host_and_cortex_m4(tmp_path):
             result.out_dir, ValidateOptions(data=str(tmp_path / "data.npz"), device=device)
         )
         assert report["bit_exact"] == report["samples"] == 8, device
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_helium_path_on_the_emulated_cortex_m55_is_bit_exact(compiled, tmp_path):
+    """The same awkward CNN for mps3-an547: its matrix kernels take the MVE path (k 28: a
+    12-wide tail; the FC's third row alone), the others the DSP one."""
+    work, _ = compiled
+    options = CompileOptions(
+        quantize="int8", calib=str(work / "calib.npz"), kernels="optimized", target="mps3-an547"
+    )
+    result = compile_model(work / "awkward.onnx", tmp_path / "m55", options)
+    report = validate(
+        result.out_dir, ValidateOptions(data=str(work / "data.npz"), device="emulator")
+    )
+    assert report["bit_exact"] == report["samples"] == SAMPLES

@@ -23,6 +23,10 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_kernels.h"
 
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
 #include <arm_acle.h>
 #define SXTB16(x) ((int32_t)__sxtb16((uint32_t)(x)))
@@ -268,6 +272,103 @@ static void gemm_pairs_wide_full(const edgec_gemm_s8_t *g, const int16_t *wide, 
 }
 #endif
 
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__ARM_FEATURE_DSP)
+/* requant_out (full form) of a channel's two sums a and b, its table row at *rq. */
+ALWAYS_INLINE void requant2_full(int32_t *a, int32_t *b, const int32_t *rq)
+{
+    int32_t s00 = *a, s10 = *b, u, v, ue, ve, xe;
+    __asm__(GEMM_RQ2_ASM(s00, s10)
+            : [s00] "+r"(s00), [s10] "+r"(s10), [rq] "+r"(rq), [u] "=&r"(u), [v] "=&r"(v), [ue] "=&r"(ue),
+              [ve] "=&r"(ve), [xe] "=&r"(xe)
+            :
+            : "memory");
+    *a = s00;
+    *b = s10;
+}
+
+/* Helium (MVE) on the Cortex-M55/M85: the pairs of channels of one or two rows (r1 NULL:
+ * one), straight from the int8 rows (no widening). Per 16 k, two gathers of words at
+ * offsets (0, 8, 16, 24) and (4, 12, 20, 28) take the pair's two weight rows out of their
+ * interleaved groups of four, a 16-byte load takes each row, and VMLADAVA adds each of the
+ * four 16-lane dot products: 64 MACs in 8 instructions. The k % 16 last, with predicated
+ * (zeroing) loads. k a multiple of 4, n even. */
+ALWAYS_INLINE void gemm_pairs_mve_body(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0,
+                                       int8_t *o1, int two, int full)
+{
+    static const uint32_t offsets[4] = {0u, 8u, 16u, 24u};
+    const uint32x4_t even = vld1q_u32(offsets), odd = vaddq_n_u32(even, 4u);
+    const int32_t k = g->k, n = g->n, k16 = g->k & ~15;
+    const int32_t clamp[3] = {g->output_zero_point, g->act_min, g->act_max};
+    const int32_t *bias = g->bias, *rq = g->requant;
+    const int8_t *w = g->weights;
+    int32_t oc;
+    for (oc = 0; oc + 2 <= n; oc += 2, bias += 2, rq += 6) {
+        int32_t a00 = bias[0], a01 = bias[1], a10 = bias[0], a11 = bias[1];
+        int32_t i;
+        for (i = 0; i < k16; i += 16, w += 32) {
+            const int32_t *const words = (const int32_t *)(const void *)w;
+            const int8x16_t u = vreinterpretq_s8_s32(vldrwq_gather_offset_s32(words, even));
+            const int8x16_t v = vreinterpretq_s8_s32(vldrwq_gather_offset_s32(words, odd));
+            const int8x16_t x = vldrbq_s8(r0 + i);
+            a00 = vmladavaq_s8(a00, x, u);
+            a01 = vmladavaq_s8(a01, x, v);
+            if (two) {
+                const int8x16_t y = vldrbq_s8(r1 + i);
+                a10 = vmladavaq_s8(a10, y, u);
+                a11 = vmladavaq_s8(a11, y, v);
+            }
+        }
+        if (k16 < k) { /* 4, 8 or 12 left: zeroing loads of the lanes that are there */
+            const int32_t left = k - k16;
+            const mve_pred16_t lanes = vctp32q((uint32_t)left / 4u), bytes = vctp8q((uint32_t)left);
+            const int32_t *const words = (const int32_t *)(const void *)w;
+            const int8x16_t u = vreinterpretq_s8_s32(vldrwq_gather_offset_z_s32(words, even, lanes));
+            const int8x16_t v = vreinterpretq_s8_s32(vldrwq_gather_offset_z_s32(words, odd, lanes));
+            const int8x16_t x = vldrbq_z_s8(r0 + i, bytes);
+            a00 = vmladavaq_s8(a00, x, u);
+            a01 = vmladavaq_s8(a01, x, v);
+            if (two) {
+                const int8x16_t y = vldrbq_z_s8(r1 + i, bytes);
+                a10 = vmladavaq_s8(a10, y, u);
+                a11 = vmladavaq_s8(a11, y, v);
+            }
+            w += 2 * left;
+        }
+        if (full) {
+            requant2_full(&a00, &a10, rq);
+            requant2_full(&a01, &a11, rq + 3);
+        } else {
+            a00 = requant_out(a00, rq, clamp, 0);
+            a01 = requant_out(a01, rq + 3, clamp, 0);
+            a10 = requant_out(a10, rq, clamp, 0);
+            a11 = requant_out(a11, rq + 3, clamp, 0);
+        }
+        o0[oc] = (int8_t)a00;
+        o0[oc + 1] = (int8_t)a01;
+        if (two) {
+            o1[oc] = (int8_t)a10;
+            o1[oc + 1] = (int8_t)a11;
+        }
+    }
+}
+
+static void gemm_pairs_mve(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0, int8_t *o1,
+                           int full)
+{
+    if (r1 != NULL) {
+        if (full) {
+            gemm_pairs_mve_body(g, r0, r1, o0, o1, 1, 1);
+        } else {
+            gemm_pairs_mve_body(g, r0, r1, o0, o1, 1, 0);
+        }
+    } else if (full) {
+        gemm_pairs_mve_body(g, r0, r0, o0, o0, 0, 1);
+    } else {
+        gemm_pairs_mve_body(g, r0, r0, o0, o0, 0, 0);
+    }
+}
+#endif
+
 /* Rows r0 and r1 (r1 may be NULL) times every weight row; o0/o1 receive n outputs each.
  * wide: scratch for the two widened rows (2 * k int16), or NULL to split the int8 rows in
  * the inner loop (a little slower, no scratch). Weights: per pair of output channels, their
@@ -283,6 +384,12 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
     const int32_t *const bias = g->bias, *const rq = g->requant;
     const int8_t *const weights = g->weights;
     int32_t oc;
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__ARM_FEATURE_DSP)
+    if (k4 == k && k > 0 && n % 2 == 0) {
+        gemm_pairs_mve(g, r0, r1, o0, o1, full);
+        return;
+    }
+#endif
     if (r1 != NULL && wide != NULL) {
         widen_rows(r0, r1, wide, k);
     }
