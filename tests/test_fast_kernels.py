@@ -251,13 +251,16 @@ def depthwise_variants(seed: int = 13) -> onnx.ModelProto:
 
 
 @needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
-def test_depthwise_variants_are_bit_exact_on_host_and_cortex_m4(tmp_path):
+@pytest.mark.parametrize("target", ["mps2-an386", "mps3-an547"])
+def test_depthwise_variants_are_bit_exact_on_host_and_device(target, tmp_path):
+    """On the Cortex-M4F the DSP path; on the Cortex-M55 the Helium one (12 channels: a
+    block of eight and one of four)."""
     onnx.save(depthwise_variants(), tmp_path / "dw.onnx")
     rng = np.random.default_rng(17)
     np.savez(tmp_path / "calib.npz", x=rng.uniform(-2, 2, (30, 1, 12, 7, 6)).astype(np.float32))
     np.savez(tmp_path / "data.npz", x=rng.uniform(-2, 2, (8, 1, 12, 7, 6)).astype(np.float32))
     options = CompileOptions(
-        quantize="int8", calib=str(tmp_path / "calib.npz"), kernels="optimized", target="mps2-an386"
+        quantize="int8", calib=str(tmp_path / "calib.npz"), kernels="optimized", target=target
     )
     result = compile_model(tmp_path / "dw.onnx", tmp_path / "out", options)
     assert [k for k in kernel_names(result) if "conv" in k] == ["edgec_dwconv_fast_s8"] * 3
