@@ -23,8 +23,12 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_kernels.h"
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+/* Helium (MVE integer) paths: Cortex-M55/M85, which also have the DSP extension. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+#define EDGEC_HELIUM 1
 #include <arm_mve.h>
+#else
+#define EDGEC_HELIUM 0
 #endif
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
@@ -272,7 +276,26 @@ static void gemm_pairs_wide_full(const edgec_gemm_s8_t *g, const int16_t *wide, 
 }
 #endif
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__ARM_FEATURE_DSP)
+#if EDGEC_HELIUM
+/* Vector requantization (see the Helium depthwise below for why it is TFLM-exact). */
+typedef struct {
+    uint32x4_t even_rows, odd_rows; /* byte offsets of table rows 0, 2, 4, 6 and 1, 3, 5, 7 */
+    uint32x4_t rows;                /* 0, 1, 2, 3 */
+    uint32x4_t even_out, odd_out;   /* bytes 0, 2, 4, 6 and 1, 3, 5, 7 */
+    int32_t zp, lo, hi;             /* the output zero point (whole), the clamp */
+} dw_mve_t;
+
+ALWAYS_INLINE int32x4_t dw_requant_mve(int32x4_t acc, const int32_t *rq, uint32x4_t rows, const dw_mve_t *v)
+{
+    const int32x4_t m = vldrwq_gather_offset_s32(rq, rows);
+    const int32x4_t shift_hi = vldrwq_gather_offset_s32(rq + 2, rows);
+    int32x4_t h = vqrdmulhq_s32(acc, m);
+    h = vaddq_s32(h, vshrq_n_s32(h, 31));
+    h = vrshlq_s32(h, vmvnq_s32(shift_hi)); /* by -(shift_hi + 1) = -r */
+    h = vaddq_n_s32(h, v->zp);
+    return vmaxq_s32(vminq_s32(h, vdupq_n_s32(v->hi)), vdupq_n_s32(v->lo));
+}
+
 /* requant_out (full form) of a channel's two sums a and b, its table row at *rq. */
 ALWAYS_INLINE void requant2_full(int32_t *a, int32_t *b, const int32_t *rq)
 {
@@ -301,7 +324,14 @@ ALWAYS_INLINE void gemm_pairs_mve_body(const edgec_gemm_s8_t *g, const int8_t *r
     const int32_t clamp[3] = {g->output_zero_point, g->act_min, g->act_max};
     const int32_t *bias = g->bias, *rq = g->requant;
     const int8_t *w = g->weights;
+    static const uint32_t lanes[4] = {0u, 1u, 2u, 3u};
+    const uint32x4_t table_rows = vmulq_n_u32(vld1q_u32(lanes), 12u);
+    dw_mve_t v;
+    int32_t sums[2][4]; /* [row][channel]: the sums of four channels, requantized together */
     int32_t oc;
+    v.zp = (rq[1] >> rq[2]) + g->output_zero_point; /* what the table holds, what it leaves */
+    v.lo = g->act_min;
+    v.hi = g->act_max;
     for (oc = 0; oc + 2 <= n; oc += 2, bias += 2, rq += 6) {
         int32_t a00 = bias[0], a01 = bias[1], a10 = bias[0], a11 = bias[1];
         int32_t i;
@@ -334,7 +364,19 @@ ALWAYS_INLINE void gemm_pairs_mve_body(const edgec_gemm_s8_t *g, const int8_t *r
             }
             w += 2 * left;
         }
-        if (full) {
+        if (oc % 4 == 0 && oc + 4 <= n) { /* the first pair of four channels: kept */
+            sums[0][0] = a00, sums[0][1] = a01, sums[1][0] = a10, sums[1][1] = a11;
+            continue;
+        }
+        if (oc % 4 == 2) { /* the second: the four requantized in vectors */
+            sums[0][2] = a00, sums[0][3] = a01, sums[1][2] = a10, sums[1][3] = a11;
+            vstrbq_s32(o0 + oc - 2, dw_requant_mve(vldrwq_s32(sums[0]), rq - 6, table_rows, &v));
+            if (two) {
+                vstrbq_s32(o1 + oc - 2, dw_requant_mve(vldrwq_s32(sums[1]), rq - 6, table_rows, &v));
+            }
+            continue;
+        }
+        if (full) { /* a last pair alone */
             requant2_full(&a00, &a10, rq);
             requant2_full(&a01, &a11, rq + 3);
         } else {
@@ -384,7 +426,7 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
     const int32_t *const bias = g->bias, *const rq = g->requant;
     const int8_t *const weights = g->weights;
     int32_t oc;
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__ARM_FEATURE_DSP)
+#if EDGEC_HELIUM
     if (k4 == k && k > 0 && n % 2 == 0) {
         gemm_pairs_mve(g, r0, r1, o0, o1, full);
         return;
@@ -779,7 +821,7 @@ ALWAYS_INLINE void dw_pixel_blocks(const edgec_dwconv_fast_s8_t *q, const int8_t
     }
 }
 
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if EDGEC_HELIUM
 /* Helium depthwise, eight channels at a time: VLDRB.S16 widens eight inputs and eight
  * weights (the int8 weights [tap][c] as they are) to int16 lanes, VMULLB/VMULLT multiply
  * the even and the odd lanes into int32, two VADDs accumulate: 8 MACs in 6 instructions.
@@ -787,24 +829,6 @@ ALWAYS_INLINE void dw_pixel_blocks(const edgec_dwconv_fast_s8_t *q, const int8_t
  * VQRDMULH is TFLM's SRDHM (saturation included), and subtracting 1 from negative values
  * before VRSHL's round-half-up shift makes it round ties away from zero, as TFLM's
  * RoundingDivideByPOT (r >= 1 here). */
-typedef struct {
-    uint32x4_t even_rows, odd_rows; /* byte offsets of table rows 0, 2, 4, 6 and 1, 3, 5, 7 */
-    uint32x4_t rows;                /* 0, 1, 2, 3 */
-    uint32x4_t even_out, odd_out;   /* bytes 0, 2, 4, 6 and 1, 3, 5, 7 */
-    int32_t zp, lo, hi;             /* the output zero point (whole), the clamp */
-} dw_mve_t;
-
-ALWAYS_INLINE int32x4_t dw_requant_mve(int32x4_t acc, const int32_t *rq, uint32x4_t rows, const dw_mve_t *v)
-{
-    const int32x4_t m = vldrwq_gather_offset_s32(rq, rows);
-    const int32x4_t shift_hi = vldrwq_gather_offset_s32(rq + 2, rows);
-    int32x4_t h = vqrdmulhq_s32(acc, m);
-    h = vaddq_s32(h, vshrq_n_s32(h, 31));
-    h = vrshlq_s32(h, vmvnq_s32(shift_hi)); /* by -(shift_hi + 1) = -r */
-    h = vaddq_n_s32(h, v->zp);
-    return vmaxq_s32(vminq_s32(h, vdupq_n_s32(v->hi)), vdupq_n_s32(v->lo));
-}
-
 /* One tap of eight channels: inputs x, weights w. */
 #define DW_TAP8(x, w)                                              \
     do {                                                           \
@@ -861,7 +885,7 @@ ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *in
     const ptrdiff_t row = (ptrdiff_t)p->in.w * channels;
     const int window3 = p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1;
     const int8_t *taps[EDGEC_DW_MAX_TAPS];
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if EDGEC_HELIUM
     static const uint32_t lanes[4] = {0u, 1u, 2u, 3u};
     const uint32x4_t rows = vld1q_u32(lanes);
     /* the zero point: what the table holds (zp * 2^(r-1) + 2^(r-2), shifted by r - 1) plus
@@ -879,14 +903,14 @@ ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *in
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 int8_t *out = output + (((size_t)b * p->out.h + oy) * p->out.w + ox) * channels;
                 if (window3 && y0 >= 0 && y0 + 3 <= p->in.h && x0 >= 0 && x0 + 3 <= p->in.w) {
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if EDGEC_HELIUM
                     dw_pixel_mve(q, NULL, image + y0 * row + (ptrdiff_t)x0 * channels, row, 9, channels, &mve, out);
 #else
                     dw_pixel_3x3(q, image + y0 * row + (ptrdiff_t)x0 * channels, row, blocks, clamp, out, full);
 #endif
                 } else if (blocks > 0) {
                     dw_pixel_taps(p, image, q->padding, y0, x0, taps);
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#if EDGEC_HELIUM
                     dw_pixel_mve(q, taps, NULL, 0, ntaps, channels, &mve, out);
 #else
                     dw_pixel_blocks(q, taps, ntaps, blocks, clamp, out, full);
