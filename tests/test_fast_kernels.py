@@ -265,9 +265,10 @@ def test_depthwise_variants_are_bit_exact_on_host_and_device(target, tmp_path):
     result = compile_model(tmp_path / "dw.onnx", tmp_path / "out", options)
     assert [k for k in kernel_names(result) if "conv" in k] == ["edgec_dwconv_fast_s8"] * 3
     for device in ("host", "emulator"):
-        report = validate(
-            result.out_dir, ValidateOptions(data=str(tmp_path / "data.npz"), device=device)
+        options = ValidateOptions(
+            data=str(tmp_path / "data.npz"), device=device, sanitize=device == "host"
         )
+        report = validate(result.out_dir, options)
         assert report["bit_exact"] == report["samples"] == 8, device
 
 
@@ -284,3 +285,49 @@ def test_helium_path_on_the_emulated_cortex_m55_is_bit_exact(compiled, tmp_path)
         result.out_dir, ValidateOptions(data=str(work / "data.npz"), device="emulator")
     )
     assert report["bit_exact"] == report["samples"] == SAMPLES
+
+
+def residual_adds(seed: int = 19) -> onnx.ModelProto:
+    """A residual Add of two activations of one shape (the tabulated fast kernel), then an
+    Add that broadcasts a constant per channel (the portable kernel)."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.4, (4, 4, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.normal(0, 0.2, 4).astype(np.float32), "b"),
+        numpy_helper.from_array(rng.normal(0, 1.0, (1, 4, 1, 1)).astype(np.float32), "k"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Add", ["r", "x"], ["s"], name="residual"),
+        helper.make_node("Add", ["s", "k"], ["y"], name="broadcast"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "res",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+@pytest.mark.parametrize("target", ["mps2-an386", "mps3-an547"])
+def test_tabulated_residual_add_is_bit_exact(target, tmp_path):
+    onnx.save(residual_adds(), tmp_path / "res.onnx")
+    rng = np.random.default_rng(23)
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-2, 2, (30, 1, 4, 5, 6)).astype(np.float32))
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-3, 3, (8, 1, 4, 5, 6)).astype(np.float32))
+    options = CompileOptions(
+        quantize="int8", calib=str(tmp_path / "calib.npz"), kernels="optimized", target=target
+    )
+    result = compile_model(tmp_path / "res.onnx", tmp_path / "out", options)
+    adds = [k for k in kernel_names(result) if "add" in k]
+    assert adds == ["edgec_add_fast_s8", "edgec_add_s8"]
+    for device in ("host", "emulator"):
+        options = ValidateOptions(
+            data=str(tmp_path / "data.npz"), device=device, sanitize=device == "host"
+        )
+        report = validate(result.out_dir, options)
+        assert report["bit_exact"] == report["samples"] == 8, device

@@ -149,6 +149,19 @@ typedef struct {
 } edgec_dwconv_fast_s8_t;
 void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output);
 
+/* Add of two int8 operands of the output's shape: each operand's rescaled value tabulated at
+ * compile time ([256], by q + 128); requant: one row as edgec_gemm_s8_t's (the zero point
+ * included), or NULL: out_mult and out_shift (edgec_fp_mbqm) and output_zero_point. */
+typedef struct {
+    int32_t size;
+    int32_t act_min, act_max;
+    const int32_t *a_table, *b_table;
+    const int32_t *requant;
+    int32_t output_zero_point;
+    int32_t out_mult, out_shift;
+} edgec_add_fast_s8_t;
+void edgec_add_fast_s8(const edgec_add_fast_s8_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+
 /* ---- broadcasting Add and Mul over a 4-d loop (strides in elements, 0 = broadcast) ----- */
 
 /* Both inputs are shifted left by left_shift (20 for int8, 15 for int16), rescaled to a common
