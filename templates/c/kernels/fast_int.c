@@ -475,6 +475,33 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
                 o1[oc + 1] = q11;
             }
         } else { /* one row (a batch-1 FC, an odd last pixel): split it as it comes */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+            if (k4 > 0) { /* 12 instructions per 8 MACs (the compiler's loop spills) */
+                const int8_t *x = r0;
+                const int8_t *const end = r0 + k4;
+                int32_t u, v, ue, ve, xe, xo;
+                __asm__("1:\n"
+                        "ldr %[xo], [%[x]], #4\n"
+                        "ldr %[v], [%[w], #4]\n"
+                        "ldr %[u], [%[w]], #8\n"
+                        "sxtb16 %[xe], %[xo]\n"
+                        "sxtb16 %[xo], %[xo], ror #8\n"
+                        "sxtb16 %[ue], %[u]\n"
+                        "sxtb16 %[u], %[u], ror #8\n"
+                        "sxtb16 %[ve], %[v]\n"
+                        "sxtb16 %[v], %[v], ror #8\n"
+                        "smlad %[s00], %[xe], %[ue], %[s00]\n"
+                        "smlad %[s00], %[xo], %[u], %[s00]\n"
+                        "smlad %[s01], %[xe], %[ve], %[s01]\n"
+                        "smlad %[s01], %[xo], %[v], %[s01]\n"
+                        "cmp %[x], %[end]\n"
+                        "bne 1b\n"
+                        : [s00] "+r"(s00), [s01] "+r"(s01), [x] "+r"(x), [w] "+r"(w), [u] "=&r"(u), [v] "=&r"(v),
+                          [ue] "=&r"(ue), [ve] "=&r"(ve), [xe] "=&r"(xe), [xo] "=&r"(xo)
+                        : [end] "r"(end)
+                        : "cc", "memory");
+            }
+#else
             for (i = 0; i < k4; i += 4, w += 8) {
                 const int32_t x = load4(r0 + i), u = load4(w), v = load4(w + 4);
                 const int32_t xe = SXTB16(x), xo = SXTB16_ROR8(x);
@@ -483,6 +510,7 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
                 s01 = SMLAD(xe, SXTB16(v), s01);
                 s01 = SMLAD(xo, SXTB16_ROR8(v), s01);
             }
+#endif
             for (i = 0; i < tail; ++i) {
                 s00 += (int32_t)r0[k4 + i] * t0[i];
                 s01 += (int32_t)r0[k4 + i] * t1[i];
