@@ -1,4 +1,4 @@
-"""The optimized int8 kernels (templates/c/kernels/fast_int.c) against the integer reference.
+"""The optimized int8 kernels (templates/c/kernels/fast_*.c) against the integer reference.
 
 A float CNN built here with awkward shapes for those kernels — reduction lengths that are not
 multiples of 4, odd channel counts, padding and stride 2 (im2col), dilation, a strided 1x1,

@@ -58,6 +58,11 @@ def _sources(name: str) -> set[str]:
     return {name, FIXEDPOINT}
 
 
+def _fast_sources(name: str) -> set[str]:
+    """An optimized kernel's source with the private header the optimized kernels share."""
+    return {name, "fast_common.h", FIXEDPOINT}
+
+
 # ---- helpers -----------------------------------------------------------------------------------
 def _per_channel(values: np.ndarray, channels: int) -> np.ndarray:
     values = np.asarray(values, np.int64).reshape(-1)
@@ -121,7 +126,7 @@ def emit_conv(lw: Lowering, node: Node) -> None:
             return
         if fast and depthwise:
             bias_ref = lw.weight(folded, f"{node.name} bias + input offset x weight sums")
-            kernel, sources = "edgec_dwconv_fast_s8", _sources("fast_int.c")
+            kernel, sources = "edgec_dwconv_fast_s8", _fast_sources("fast_dwconv.c")
     fields = {
         "in": dims(x.shape),
         "out": dims(y.shape),
@@ -167,7 +172,7 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     )
 
 
-# ---- optimized int8 kernels (fast_int.c) -------------------------------------------------------
+# ---- optimized int8 kernels (fast_*.c) ---------------------------------------------------------
 def _folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray | None:
     """bias + input_offset * sum_k w[o][k] (the fast kernels' inner loop skips the offset);
     None when that does not fit int32 (the portable kernel then runs the layer)."""
@@ -273,7 +278,7 @@ def _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, p
         outputs,
         node.name,
         node.op_type,
-        _sources("fast_int.c"),
+        _fast_sources("fast_gemm.c"),
         macs=get_op("Conv").macs(node),
     )
 
@@ -302,7 +307,7 @@ def emit_fc(lw: Lowering, node: Node) -> None:
                 [dst],
                 node.name,
                 node.op_type,
-                _sources("fast_int.c"),
+                _fast_sources("fast_gemm.c"),
                 macs=get_op(node.op_type).macs(node),
             )
             return
@@ -408,7 +413,7 @@ def _emit_add_fast(lw: Lowering, node: Node, p, refs, dst, loop, strides) -> boo
         [dst],
         node.name,
         node.op_type,
-        _sources("fast_int.c"),
+        _fast_sources("fast_add.c"),
     )
     return True
 

@@ -110,7 +110,7 @@ typedef struct {
 } edgec_fc_s16_t;
 void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output);
 
-/* ---- optimized int8 kernels (fast_int.c), bit-exact with the portable ones -------------
+/* ---- optimized int8 kernels (fast_*.c), bit-exact with the portable ones -------------
  * A matrix product out[r][o] = requant(sum_k in[r][k] * weights[o][k] + bias[o]) where bias
  * already holds input_offset * sum_k weights[o][k] (folded at compile time). Rows are taken
  * two at a time and widened to int16 in the part of the output not written yet (no scratch
