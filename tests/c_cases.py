@@ -79,7 +79,7 @@ def run_cases(
     tolerance: tuple[float, float] | None = None,
 ) -> None:
     """Generate, build (sanitized) and run every case; compare with the reference bit for bit.
-    ``kernels``: "portable"; "optimized" (fast_int.c where it applies, with its C versions
+    ``kernels``: "portable"; "optimized" (fast_*.c where they apply, with its C versions
     of the DSP instructions on this computer, always given scratch memory); "optimized-lean"
     (the same with the default scratch policy: in a one-op graph the scratch would grow the
     arena, so the variants without scratch run). ``tolerance`` (rtol, atol): float outputs

@@ -1,4 +1,4 @@
-"""The optimized int8 kernels (templates/c/kernels/fast_int.c) against the integer reference.
+"""The optimized int8 kernels (templates/c/kernels/fast_*.c) against the integer reference.
 
 A float CNN built here with awkward shapes for those kernels — reduction lengths that are not
 multiples of 4, odd channel counts, padding and stride 2 (im2col), dilation, a strided 1x1,
@@ -214,3 +214,120 @@ def test_profile_counts_every_step_and_adds_up_to_the_inference(compiled):
     assert 0 <= summed - whole <= 60 * len(steps), (summed, whole)
     with pytest.raises(EdgecError, match="--profile counts instructions or cycles on a device"):
         validate(result.out_dir, ValidateOptions(data="unused", device="host", profile=True))
+
+
+def depthwise_variants(seed: int = 13) -> onnx.ModelProto:
+    """Depthwise windows other than 3x3 (5x5, 2x2: the per-tap loop), a 3x3 with stride 2
+    and 12 channels, and clamped activations (not the whole int8 range) next to full ones."""
+    rng = np.random.default_rng(seed)
+    shapes = {"w1": (12, 1, 5, 5), "w2": (12, 1, 2, 2), "w3": (12, 1, 3, 3)}
+    arrays = {n: rng.normal(0, 0.4, s) for n, s in shapes.items()}
+    arrays.update({f"b{n[1:]}": rng.normal(0, 0.2, s[0]) for n, s in shapes.items()})
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()]
+    inits += [
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "hi"),
+    ]
+
+    def dw(i, x, y, **attrs):
+        return helper.make_node(
+            "Conv", [x, f"w{i}", f"b{i}"], [y], name=f"dw{i}", group=12, **attrs
+        )
+
+    nodes = [
+        dw(1, "x", "c1", pads=[2, 2, 2, 2]),
+        helper.make_node("Clip", ["c1", "lo", "hi"], ["r1"]),
+        dw(2, "r1", "c2", pads=[1, 0, 0, 1]),
+        dw(3, "c2", "y", pads=[1, 1, 1, 1], strides=[2, 2]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dw",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 7, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+@pytest.mark.parametrize("target", ["mps2-an386", "mps3-an547"])
+def test_depthwise_variants_are_bit_exact_on_host_and_device(target, tmp_path):
+    """On the Cortex-M4F the DSP path; on the Cortex-M55 the Helium one (12 channels: a
+    block of eight and one of four)."""
+    onnx.save(depthwise_variants(), tmp_path / "dw.onnx")
+    rng = np.random.default_rng(17)
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-2, 2, (30, 1, 12, 7, 6)).astype(np.float32))
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-2, 2, (8, 1, 12, 7, 6)).astype(np.float32))
+    options = CompileOptions(
+        quantize="int8", calib=str(tmp_path / "calib.npz"), kernels="optimized", target=target
+    )
+    result = compile_model(tmp_path / "dw.onnx", tmp_path / "out", options)
+    assert [k for k in kernel_names(result) if "conv" in k] == ["edgec_dwconv_fast_s8"] * 3
+    for device in ("host", "emulator"):
+        options = ValidateOptions(
+            data=str(tmp_path / "data.npz"), device=device, sanitize=device == "host"
+        )
+        report = validate(result.out_dir, options)
+        assert report["bit_exact"] == report["samples"] == 8, device
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_helium_path_on_the_emulated_cortex_m55_is_bit_exact(compiled, tmp_path):
+    """The same awkward CNN for mps3-an547: its matrix kernels take the MVE path (k 28: a
+    12-wide tail; the FC's third row alone), the others the DSP one."""
+    work, _ = compiled
+    options = CompileOptions(
+        quantize="int8", calib=str(work / "calib.npz"), kernels="optimized", target="mps3-an547"
+    )
+    result = compile_model(work / "awkward.onnx", tmp_path / "m55", options)
+    report = validate(
+        result.out_dir, ValidateOptions(data=str(work / "data.npz"), device="emulator")
+    )
+    assert report["bit_exact"] == report["samples"] == SAMPLES
+
+
+def residual_adds(seed: int = 19) -> onnx.ModelProto:
+    """A residual Add of two activations of one shape (the tabulated fast kernel), then an
+    Add that broadcasts a constant per channel (the portable kernel)."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.4, (4, 4, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.normal(0, 0.2, 4).astype(np.float32), "b"),
+        numpy_helper.from_array(rng.normal(0, 1.0, (1, 4, 1, 1)).astype(np.float32), "k"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Add", ["r", "x"], ["s"], name="residual"),
+        helper.make_node("Add", ["s", "k"], ["y"], name="broadcast"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "res",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+@pytest.mark.parametrize("target", ["mps2-an386", "mps3-an547"])
+def test_tabulated_residual_add_is_bit_exact(target, tmp_path):
+    onnx.save(residual_adds(), tmp_path / "res.onnx")
+    rng = np.random.default_rng(23)
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-2, 2, (30, 1, 4, 5, 6)).astype(np.float32))
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-3, 3, (8, 1, 4, 5, 6)).astype(np.float32))
+    options = CompileOptions(
+        quantize="int8", calib=str(tmp_path / "calib.npz"), kernels="optimized", target=target
+    )
+    result = compile_model(tmp_path / "res.onnx", tmp_path / "out", options)
+    adds = [k for k in kernel_names(result) if "add" in k]
+    assert adds == ["edgec_add_fast_s8", "edgec_add_s8"]
+    for device in ("host", "emulator"):
+        options = ValidateOptions(
+            data=str(tmp_path / "data.npz"), device=device, sanitize=device == "host"
+        )
+        report = validate(result.out_dir, options)
+        assert report["bit_exact"] == report["samples"] == 8, device

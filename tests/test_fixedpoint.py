@@ -9,6 +9,7 @@ shifts -31..30, the INT32_MIN * INT32_MIN saturation, ties on negative values.
 from __future__ import annotations
 
 import math
+import subprocess
 from fractions import Fraction
 
 import numpy as np
@@ -16,8 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgec.backends.c.build import run_compiler
 from edgec.errors import QuantizationError
 from edgec.quantize import fixedpoint as fp
+from edgec.resources import templates_dir
+from tests.conftest import needs_tools
 
 FAST = settings(max_examples=400, derandomize=True, deadline=None, database=None)
 int32s = st.integers(fp.INT32_MIN, fp.INT32_MAX)
@@ -249,3 +253,104 @@ def test_helpers_reproduce_c_integer_semantics():
         fp.INT32_MIN,
         12,
     ]
+
+
+# ------------------------------------------ the optimized kernels' requantization (shift <= -2)
+
+EDGE_X = sorted(
+    {fp.INT32_MIN, fp.INT32_MIN + 1, fp.INT32_MAX, fp.INT32_MAX - 1, 0}
+    | {sign * ((1 << k) + d) for k in range(31) for d in (-1, 0, 1) for sign in (1, -1)}
+)
+EDGE_M = [0, 1 << 30, (1 << 30) + 1, 3 << 29, fp.INT32_MAX - 1, fp.INT32_MAX]
+
+
+def right_edge_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (x, multiplier, shift) of the edge values, shift -31..-2: ties of both roundings
+    (x * m a multiple of 2**30, x = +-2**k) at every shift, and the int32 extremes."""
+    x, m, s = np.meshgrid(EDGE_X, EDGE_M, np.arange(-31, -1), indexing="ij")
+    return x.ravel(), m.ravel(), s.ravel()
+
+
+@FAST
+@given(
+    int32s,
+    st.one_of(st.just(0), st.integers(1 << 30, fp.INT32_MAX)),
+    st.integers(-31, -2),
+    st.integers(-128, 127),
+)
+def test_right_shift_requantization_matches_reference(x, multiplier, shift, zero_point):
+    params = fp.right_shift_requant_params(multiplier, shift, zero_point)
+    if params is None:  # the zero point times 2**(r-1) would overflow the high word
+        assert abs(zero_point) * 2 ** (-shift - 1) + 2 ** (-shift - 2) >= 2**30 - 1
+        return
+    result = fp.multiply_by_quantized_multiplier_right(x, params)
+    assert result == ref_mbqm(x, multiplier, shift) + zero_point
+
+
+@pytest.mark.parametrize("zero_point", [0, -128, 127, 5])
+def test_right_shift_requantization_on_every_edge_value(zero_point):
+    x, m, s = right_edge_grid()
+    keep = s >= -22  # where every int8 zero point fits the high word
+    x, m, s = x[keep], m[keep], s[keep]
+    params = fp.right_shift_requant_params(m, s, zero_point)
+    expected = fp.multiply_by_quantized_multiplier(x, m, s) + zero_point
+    assert (fp.multiply_by_quantized_multiplier_right(x, params) == expected).all()
+
+
+def test_right_shift_requant_params_refuse_what_they_cannot_do():
+    assert fp.right_shift_requant_params([1 << 30, 1 << 30], [-2, -1]) is None
+    assert fp.right_shift_requant_params(-(1 << 30), -5) is None
+    assert fp.right_shift_requant_params(1 << 30, -24, -128) is None  # 128 * 2**23 + 2**22
+    assert fp.right_shift_requant_params(1 << 30, -23, -128) is not None
+    # a zero multiplier works with any shift (its result is 0)
+    assert fp.right_shift_requant_params([0, 1 << 30], [3, -9]).tolist() == [
+        [0, 1, 1],
+        [1 << 30, 1 << 7, 8],
+    ]
+
+
+@needs_tools("cc")
+def test_c_right_shift_requantization_is_the_reference(tmp_path):
+    """edgec_fp_mbqm_right (the C the optimized kernels inline) on the host compiler, with
+    the sanitizers, over the edge grid: equal to the numpy reference everywhere."""
+    x, m, s = right_edge_grid()
+    # the most negative zero point where it fits the high word, else 0
+    order = np.argsort(s, kind="stable")
+    x, m, s = x[order], m[order], s[order]
+    zero_point = np.where(s >= -22, -128, 0)
+    shifts = np.unique(s)
+    params = np.concatenate(
+        [fp.right_shift_requant_params(m[s == k], k, -128 if k >= -22 else 0) for k in shifts]
+    )
+    rows = ",\n".join(
+        f"{{{a}, {p[0]}, {p[1]}, {p[2]}}}" for a, p in zip(x.tolist(), params.tolist())
+    )
+    (tmp_path / "t.c").write_text(
+        '#include <stdio.h>\n#include "edgec_fixedpoint.h"\n'
+        f"static const int32_t rows[][4] = {{\n{rows}\n}};\n"
+        "int main(void) {\n"
+        "    for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; ++i)\n"
+        '        printf("%ld\\n", (long)edgec_fp_mbqm_right(rows[i][0], rows[i][1], rows[i][2],'
+        " rows[i][3]));\n    return 0;\n}\n"
+    )
+    kernels = templates_dir() / "c" / "kernels"
+    run_compiler(
+        [
+            "cc",
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            f"-I{kernels}",
+            "t.c",
+            "-o",
+            "t",
+        ],
+        cwd=tmp_path,
+    )
+    out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout
+    expected = fp.multiply_by_quantized_multiplier(x, m, s) + zero_point
+    assert [int(v) for v in out.split()] == expected.tolist()

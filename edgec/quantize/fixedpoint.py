@@ -163,6 +163,41 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
     return np.where(m < 0, -result, result)
 
 
+def right_shift_requant_params(multiplier, shift, zero_point: int = 0) -> np.ndarray | None:
+    """Per-channel constants of the optimized kernels' requantization (C:
+    ``edgec_fp_mbqm_right``): rows (multiplier, 2**(r-2) + zero_point * 2**(r-1), r - 1)
+    with r = -shift, int32; the row gives ``multiply_by_quantized_multiplier(x, m, shift) +
+    zero_point`` for every int32 x.
+
+    Valid when every multiplier is >= 0, every nonzero one has shift <= -2 (a real scale
+    below 1/4; every convolution of the shared models), and |zero_point| * 2**(r-1) +
+    2**(r-2) < 2**30 - 1 (the high word cannot overflow); else None. A zero multiplier gives
+    0 whatever its shift, as r = 2 does.
+    """
+    m, s = np.broadcast_arrays(as_int64(multiplier), as_int64(shift))
+    if (m < 0).any() or ((m != 0) & (s > -2)).any() or (s < -31).any():
+        return None
+    r = np.where(m == 0, 2, -s)
+    zp = int(zero_point)
+    if (abs(zp) * (np.int64(1) << (r - 1)) + (np.int64(1) << (r - 2)) >= (1 << 30) - 1).any():
+        return None
+    round_hi = (np.int64(1) << (r - 2)) + zp * (np.int64(1) << (r - 1))
+    return np.stack([m, round_hi, r - 1], axis=-1).astype(np.int32)
+
+
+def multiply_by_quantized_multiplier_right(x, params) -> np.ndarray:
+    """The formula of ``edgec_fp_mbqm_right`` in numpy, for rows of
+    :func:`right_shift_requant_params`: floor((x*m + N) / 2**32) >> (r - 1) where N's high
+    word is round_hi - [x < 0] and its low word 2**30 | (x & 2**31). Equal to
+    :func:`multiply_by_quantized_multiplier` plus the zero point (tests/test_fixedpoint.py)."""
+    x = as_int64(x)
+    p = as_int64(params)
+    m, round_hi, shift_hi = p[..., 0], p[..., 1], p[..., 2]
+    negative = (x < 0).astype(np.int64)
+    n = ((round_hi - negative) << 32) + ((1 << 30) | (negative << 31))
+    return ((x * m + n) >> 32) >> shift_hi
+
+
 def multiply_by_quantized_multiplier_int64(x, multiplier, shift) -> np.ndarray:
     """TFLite MultiplyByQuantizedMultiplier for an int64 accumulator (16x8 kernels).
 

@@ -44,6 +44,7 @@ from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
 from edgec.ops.integer import fc_layout, integer_params, scale_zp
+from edgec.quantize.fixedpoint import multiply_by_quantized_multiplier, right_shift_requant_params
 from edgec.quantize.kernels.tables import SIGMOID_TABLE_UINT16
 
 FIXEDPOINT = "edgec_fixedpoint.h"  # private header of the integer kernel sources
@@ -55,6 +56,11 @@ def _suffix(value: Value) -> str:
 
 def _sources(name: str) -> set[str]:
     return {name, FIXEDPOINT}
+
+
+def _fast_sources(name: str) -> set[str]:
+    """An optimized kernel's source with the private header the optimized kernels share."""
+    return {name, "fast_common.h", FIXEDPOINT}
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -117,13 +123,15 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
         rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
         folded = _folded_bias(rows, bias, p.input_zero_point)
+        requant = _fast_requant(p.requant, channels)
+        fast = folded is not None and requant is not None
         # im2col needs scratch: a node that must run lean takes the portable kernel
-        if folded is not None and not depthwise and (pointwise or node.name not in lw.lean):
-            _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise)
+        if fast and not depthwise and (pointwise or node.name not in lw.lean):
+            _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, pointwise)
             return
-        if folded is not None and depthwise:
+        if fast and depthwise:
             bias_ref = lw.weight(folded, f"{node.name} bias + input offset x weight sums")
-            kernel, sources = "edgec_dwconv_fast_s8", _sources("fast_int.c")
+            kernel, sources = "edgec_dwconv_fast_s8", _fast_sources("fast_dwconv.c")
     fields = {
         "in": dims(x.shape),
         "out": dims(y.shape),
@@ -131,13 +139,22 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         **_zero_points(node, p),
         "weights": lw.weight(weights, f"{node.name} weights"),
         "bias": bias_ref or _bias(lw, node, bias, channels, sfx == "s16"),
-        **_requant_fields(lw, node, p.requant, channels),
     }
+    if kernel == "edgec_dwconv_fast_s8":  # the requant table replaces out_mult and out_shift
+        fields.update(act_min=int(p.requant.act_min), act_max=int(p.requant.act_max))
+        fields.update(out_mult=None, out_shift=None, output_zero_point=requant[1])
+    else:
+        fields.update(_requant_fields(lw, node, p.requant, channels))
     if kernel == "edgec_dwconv_fast_s8":
         fields["depth_multiplier"] = multiplier
         # what taps in the padding read: the input zero point for every channel (flash)
         padding = np.full(channels, p.input_zero_point, np.int8)
-        fields = {"conv": Struct(fields), "padding": lw.weight(padding, f"{node.name} padding")}
+        fields = {
+            "conv": Struct(fields),
+            "padding": lw.weight(padding, f"{node.name} padding"),
+            "requant": lw.weight(requant[0], f"{node.name} requantization"),
+            "wide": lw.weight(_dw_wide_weights(weights), f"{node.name} weights split in pairs"),
+        }
         struct = "edgec_dwconv_fast_s8_t"
     elif depthwise:
         fields["depth_multiplier"] = multiplier
@@ -160,7 +177,7 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     )
 
 
-# ---- optimized int8 kernels (fast_int.c) -------------------------------------------------------
+# ---- optimized int8 kernels (fast_*.c) ---------------------------------------------------------
 def _folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray | None:
     """bias + input_offset * sum_k w[o][k] (the fast kernels' inner loop skips the offset);
     None when that does not fit int32 (the portable kernel then runs the layer)."""
@@ -174,8 +191,55 @@ def _folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray
     return folded.astype(np.int32)
 
 
+def _dw_wide_weights(weights: np.ndarray) -> np.ndarray:
+    """Depthwise weights [kh][kw][c] as edgec_dwconv_fast_s8's words: per block of four
+    channels and per tap, (w0 | w2 << 16) and (w1 | w3 << 16) (int16 halves, what SXTB16
+    makes of four inputs); the c % 4 last channels are left out (the int8 array has them)."""
+    taps = weights.reshape(-1, weights.shape[-1]).astype(np.int64)  # [tap][c]
+    blocks = taps.shape[1] // 4
+    quads = taps[:, : 4 * blocks].reshape(taps.shape[0], blocks, 4).transpose(1, 0, 2)
+    even = (quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16)
+    odd = (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)
+    words = np.stack([even, odd], axis=-1)  # [block][tap][2]
+    return words.astype(np.int32) if blocks else np.zeros(2, np.int32)
+
+
+def _gemm_pair_layout(rows: np.ndarray) -> np.ndarray:
+    """Weights [n][k] in the order edgec_gemm_s8_t reads them: per pair of rows, their first
+    k4 = k - k % 4 values interleaved in groups of four (one LDRD loads both rows' group),
+    then the k % 4 last of each row; an odd last row stays as it is."""
+    n, k = rows.shape
+    k4, pairs = k - k % 4, n // 2
+    pair = rows[: 2 * pairs].reshape(pairs, 2, k)
+    groups = pair[:, :, :k4].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3)
+    tails = pair[:, :, k4:].reshape(pairs, 2 * (k - k4))
+    blocks = np.concatenate([groups.reshape(pairs, 2 * k4), tails], axis=1)
+    return np.concatenate([blocks.reshape(-1), rows[2 * pairs :].reshape(-1)])
+
+
+def _fast_requant(requant, channels: int) -> tuple[np.ndarray, int] | None:
+    """The fast kernels' requantization table (multiplier, 2**(r-2) + zero point * 2**(r-1),
+    r-1 per channel) and the zero point left to add: 0 when the table holds it, else (the
+    high word has no room for it) a table without it. None when a channel's scale is 1/4 or
+    more: the portable kernel then runs the layer."""
+    m = _per_channel(requant.multiplier, channels)
+    s = _per_channel(requant.shift, channels)
+    zero_point = int(requant.zero_point)
+    table = right_shift_requant_params(m, s, zero_point)
+    if table is not None:
+        return table, 0
+    table = right_shift_requant_params(m, s)
+    return None if table is None else (table, zero_point)
+
+
 def _gemm_fields(
-    lw: Lowering, node: Node, p, weights: np.ndarray, folded: np.ndarray, rows: int = 0
+    lw: Lowering,
+    node: Node,
+    p,
+    weights: np.ndarray,
+    folded: np.ndarray,
+    requant: tuple[np.ndarray, int],
+    rows: int = 0,
 ) -> Struct:
     """``edgec_gemm_s8_t``; ``rows`` only for a fully connected layer (a convolution's rows
     are its output pixels)."""
@@ -185,22 +249,22 @@ def _gemm_fields(
             "rows": rows,
             "k": int(weights.size // n),
             "n": n,
-            "output_zero_point": int(p.requant.zero_point),
+            "output_zero_point": requant[1],  # what the table leaves to add
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
-            "weights": lw.weight(weights.reshape(n, -1), f"{node.name} weights"),
+            "weights": lw.weight(_gemm_pair_layout(weights.reshape(n, -1)), f"{node.name} weights"),
             "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
-            "out_mult": lw.weight(
-                _per_channel(p.requant.multiplier, n), f"{node.name} multipliers"
-            ),
-            "out_shift": lw.weight(_per_channel(p.requant.shift, n), f"{node.name} shifts"),
+            "requant": lw.weight(requant[0], f"{node.name} requantization"),
         }
     )
 
 
-def _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise) -> None:
+def _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, pointwise):
     x, y = node.inputs[0], node.outputs[0]
-    gemm = _gemm_fields(lw, node, p, weights, folded)
+    if not pointwise:  # im2col rows padded to a multiple of 4 (zero weights): the fast path
+        rows = weights.reshape(weights.shape[0], -1)
+        weights = np.pad(rows, ((0, 0), (0, -rows.shape[1] % 4)))
+    gemm = _gemm_fields(lw, node, p, weights, folded, requant)
     fields = {
         "in": dims(x.shape),
         "out": dims(y.shape),
@@ -219,7 +283,7 @@ def _emit_conv_fast(lw, node, p, geometry, weights, folded, src, dst, pointwise)
         outputs,
         node.name,
         node.op_type,
-        _sources("fast_int.c"),
+        _fast_sources("fast_gemm.c"),
         macs=get_op("Conv").macs(node),
     )
 
@@ -241,8 +305,10 @@ def emit_fc(lw: Lowering, node: Node) -> None:
             return
     if lw.optimized and sfx == "s8":
         folded = _folded_bias(weights, bias, p.input_zero_point)
-        if folded is not None:
-            gemm = _gemm_fields(lw, node, p, weights, folded, rows=math.prod(x.shape[:-1]))
+        requant = _fast_requant(p.requant, out_features)
+        if folded is not None and requant is not None:
+            rows = math.prod(x.shape[:-1])
+            gemm = _gemm_fields(lw, node, p, weights, folded, requant, rows=rows)
             lw.call(
                 "edgec_fc_fast_s8",
                 "edgec_gemm_s8_t",
@@ -251,7 +317,7 @@ def emit_fc(lw: Lowering, node: Node) -> None:
                 [dst],
                 node.name,
                 node.op_type,
-                _sources("fast_int.c"),
+                _fast_sources("fast_gemm.c"),
                 macs=get_op(node.op_type).macs(node),
             )
             return
@@ -293,6 +359,8 @@ def emit_binary(lw: Lowering, node: Node) -> None:
         "act_min": p.act_min,
         "act_max": p.act_max,
     }
+    if node.op_type == "Add" and _emit_add_fast(lw, node, p, refs, dst, loop, strides):
+        return
     if node.op_type == "Add":
         fields.update(
             left_shift=p.left_shift,
@@ -316,6 +384,48 @@ def emit_binary(lw: Lowering, node: Node) -> None:
         node.op_type,
         _sources("eltwise_int.c"),
     )
+
+
+def _emit_add_fast(lw: Lowering, node: Node, p, refs, dst, loop, strides) -> bool:
+    """int8 Add of two operands of the output's shape (a residual connection) in the
+    optimized build: each operand's rescaled value, (q - zp) << left_shift requantized, is
+    a function of its 256 values, tabulated here with the reference's own arithmetic."""
+    out = node.outputs[0]
+    if not lw.optimized or _suffix(out) != "s8" or loop[:3] != [1, 1, 1]:
+        return False
+    if any(tuple(s) != (0, 0, 0, 1) for s in strides):
+        return False
+    q = np.arange(-128, 128, dtype=np.int64)
+
+    def table(zero_point, multiplier, shift):
+        rescaled = (q - int(zero_point)) << int(p.left_shift)
+        return multiply_by_quantized_multiplier(rescaled, multiplier, shift).astype(np.int32)
+
+    a_table = table(p.input1_zero_point, p.input1_multiplier, p.input1_shift)
+    b_table = table(p.input2_zero_point, p.input2_multiplier, p.input2_shift)
+    requant = right_shift_requant_params(p.output_multiplier, p.output_shift, p.output_zero_point)
+    fields = {
+        "size": loop[3],
+        "act_min": p.act_min,
+        "act_max": p.act_max,
+        "a_table": lw.weight(a_table, f"{node.name} first operand rescaled"),
+        "b_table": lw.weight(b_table, f"{node.name} second operand rescaled"),
+        "requant": None if requant is None else lw.weight(requant, f"{node.name} requantization"),
+        "output_zero_point": p.output_zero_point,
+        "out_mult": p.output_multiplier,
+        "out_shift": p.output_shift,
+    }
+    lw.call(
+        "edgec_add_fast_s8",
+        "edgec_add_fast_s8_t",
+        fields,
+        refs,
+        [dst],
+        node.name,
+        node.op_type,
+        _fast_sources("fast_add.c"),
+    )
+    return True
 
 
 def _unary(lw: Lowering, node: Node, kernel: str, struct: str, fields: dict, source: str):

@@ -113,7 +113,7 @@ def generate_c(
     weight_storage: str = "auto",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
-    "optimized" uses fast_int.c's int8 kernels where they apply; ``scratch`` "always" gives
+    "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
     them their working memory, "free" only where it does not grow the arena. ``fits(weight
     bytes, arena bytes)`` may refuse the program before its C is rendered; ``weight_storage``
     "auto" stores int8 weight matrices sparse or clustered where that saves flash, "dense"

@@ -45,7 +45,7 @@ class Lowering:
         self.weight_storage = weight_storage
         self.program = Program()
         self.io_layout = io_layout
-        # "optimized": int8 kernels of fast_int.c where they apply; "portable": conv_int.c …
+        # "optimized": int8 kernels of fast_*.c where they apply; "portable": conv_int.c …
         self.optimized = kernels == "optimized"
         self.lean = lean  # nodes whose kernels must do without scratch memory
         self._stored: dict[tuple[int, str], str] = {}

@@ -73,6 +73,34 @@ static inline int32_t edgec_fp_mbqm(int32_t x, int32_t multiplier, int32_t shift
 }
 
 /*
+ * edgec_fp_mbqm for a multiplier m >= 0 and shift <= -2 (every convolution and FC of the
+ * shared models), in four operations and one SMLAL, from per-channel constants made at compile
+ * time (edgec.quantize.fixedpoint.right_shift_requant_params): round_hi = 2^(r-2) + zp *
+ * 2^(r-1) and shift_hi = r - 1, where r = -shift >= 2; returns edgec_fp_mbqm(x, m, shift) +
+ * zp for every int32 x:
+ *  - m >= 0 leaves out edgec_fp_srdhm's saturation (it needs m = INT32_MIN), so its result
+ *    is H = floor((x*m + 2^30) / 2^31), and the left shift is 0;
+ *  - rdbpot(H, r), ties away from zero, is floor((H + 2^(r-1) - [H < 0]) / 2^r) for r >= 1;
+ *  - [H < 0] may be replaced by [x < 0]: they differ only when x < 0 and H = 0, where both
+ *    give floor((2^(r-1) - {0 or 1}) / 2^r) = 0;
+ *  - floor((floor(A / 2^31) + c) / 2^r) = floor((A + c*2^31) / 2^(31+r)) for integer c, so
+ *    the result is floor((x*m + N) / 2^(31+r)), N = 2^30 + 2^(30+r) - [x < 0]*2^31, a 64-bit
+ *    sum that cannot overflow (|x*m| < 2^62, N < 2^62);
+ *  - for r >= 2, N's low word is 2^30 | (x & 2^31) and its high word 2^(r-2) - [x < 0], and
+ *    a shift by 31 + r >= 33 is the high word shifted by r - 1;
+ *  - adding zp * 2^(r-1) to the high word adds zp after the shift; the compiler checks that
+ *    |zp| * 2^(r-1) + 2^(r-2) < 2^30 - 1, so the high word (within 2^30 + 1 of it) fits.
+ * tests/test_fixedpoint.py runs it against the numpy reference over edge and random values.
+ */
+static inline int32_t edgec_fp_mbqm_right(int32_t x, int32_t m, int32_t round_hi, int32_t shift_hi)
+{
+    const uint32_t lo = 0x40000000u | ((uint32_t)x & 0x80000000u);
+    const uint32_t hi = (uint32_t)round_hi + (uint32_t)(x >> 31);
+    const int64_t n = (int64_t)(((uint64_t)hi << 32) | lo);
+    return (int32_t)(((int64_t)x * m + n) >> 32) >> shift_hi;
+}
+
+/*
  * The int64-accumulator variant (16x8 kernels): the multiplier is reduced to 16 bits, then one
  * rounding (half up) shift by 15 - shift. Ranges: x in [-2^47, 2^47), multiplier in
  * [0, INT32_MAX], shift in [-31, 7]. The result is truncated to 32 bits as TFLM's cast does.

@@ -110,18 +110,18 @@ typedef struct {
 } edgec_fc_s16_t;
 void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output);
 
-/* ---- optimized int8 kernels (fast_int.c), bit-exact with the portable ones -------------
+/* ---- optimized int8 kernels (fast_*.c), bit-exact with the portable ones -------------
  * A matrix product out[r][o] = requant(sum_k in[r][k] * weights[o][k] + bias[o]) where bias
  * already holds input_offset * sum_k weights[o][k] (folded at compile time). Rows are taken
  * two at a time and widened to int16 in the part of the output not written yet (no scratch
  * memory). */
 typedef struct {
     int32_t rows, k, n;
-    int32_t output_zero_point;
+    int32_t output_zero_point; /* what requant leaves to add: 0 when the table holds it */
     int32_t act_min, act_max;
     const int8_t *weights; /* [n][k] */
     const int32_t *bias;   /* [n], never NULL */
-    const int32_t *out_mult, *out_shift;
+    const int32_t *requant; /* [n][3]: multiplier, 2^(r-2) (+ zp * 2^(r-1)), r-1 (edgec_fp_mbqm_right) */
 } edgec_gemm_s8_t;
 void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
 
@@ -139,12 +139,28 @@ void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, 
 
 /* Depthwise with depth_multiplier 1: the parameters of edgec_dwconv_s8, except that bias
  * holds bias + input_offset * the sum of each channel's weights (never NULL); padding is a
- * constant row of out.c bytes equal to the input zero point. */
+ * constant row of out.c bytes equal to the input zero point; requant replaces out_mult and
+ * out_shift. */
 typedef struct {
-    edgec_dwconv_s8_t conv;
+    edgec_dwconv_s8_t conv; /* out_mult, out_shift NULL; output_zero_point as edgec_gemm_s8_t's */
     const int8_t *padding;
+    const int32_t *requant; /* [out.c][3], as edgec_gemm_s8_t's */
+    const int32_t *wide;    /* [out.c / 4][kh * kw][2]: the int16 pairs (w0, w2), (w1, w3) */
 } edgec_dwconv_fast_s8_t;
 void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output);
+
+/* Add of two int8 operands of the output's shape: each operand's rescaled value tabulated at
+ * compile time ([256], by q + 128); requant: one row as edgec_gemm_s8_t's (the zero point
+ * included), or NULL: out_mult and out_shift (edgec_fp_mbqm) and output_zero_point. */
+typedef struct {
+    int32_t size;
+    int32_t act_min, act_max;
+    const int32_t *a_table, *b_table;
+    const int32_t *requant;
+    int32_t output_zero_point;
+    int32_t out_mult, out_shift;
+} edgec_add_fast_s8_t;
+void edgec_add_fast_s8(const edgec_add_fast_s8_t *p, const int8_t *a, const int8_t *b, int8_t *output);
 
 /* ---- broadcasting Add and Mul over a 4-d loop (strides in elements, 0 = broadcast) ----- */
 

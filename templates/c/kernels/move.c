@@ -51,6 +51,27 @@ void edgec_permute(const edgec_permute_t *p, const void *input, void *output)
         out_shape[k] = p->in_shape[p->perm[k]];
         stride[k] = in_stride[p->perm[k]];
     }
+    if (elem == 1 && out_shape[5] < 8 && out_shape[4] > out_shape[5]) {
+        /* A few bytes per innermost row (NCHW -> NHWC with 3 channels): a call per row would
+         * cost more than its copies, so each output row of the last two axes is filled
+         * column by column, the long axis innermost. */
+        int32_t i0, i1, i2, i3, i4, i5;
+        const int32_t rows = out_shape[4], cols = out_shape[5];
+        for (i0 = 0; i0 < out_shape[0]; ++i0)
+            for (i1 = 0; i1 < out_shape[1]; ++i1)
+                for (i2 = 0; i2 < out_shape[2]; ++i2)
+                    for (i3 = 0; i3 < out_shape[3]; ++i3, out += (size_t)rows * cols) {
+                        const uint8_t *src = in + i0 * stride[0] + i1 * stride[1] + i2 * stride[2] + i3 * stride[3];
+                        for (i5 = 0; i5 < cols; ++i5) {
+                            const uint8_t *s = src + (size_t)i5 * stride[5];
+                            uint8_t *d = out + i5;
+                            for (i4 = 0; i4 < rows; ++i4) {
+                                d[(size_t)i4 * cols] = s[(size_t)i4 * stride[4]];
+                            }
+                        }
+                    }
+        return;
+    }
     {
         int32_t i0, i1, i2, i3, i4;
         for (i0 = 0; i0 < out_shape[0]; ++i0)
