@@ -73,7 +73,7 @@ static void expand_pairs(const edgec_clustered_s8_t *p, int32_t *pairs)
     for (b = 0; b < 256; ++b) {
         const int32_t lo = (b & 15) < p->table_size ? p->table[b & 15] : 0;
         const int32_t hi = (b >> 4) < p->table_size ? p->table[b >> 4] : 0;
-        pairs[b] = edgec_pack16(lo, hi);
+        pairs[b] = pack16(lo, hi);
     }
 }
 
@@ -101,13 +101,13 @@ static void clustered_rows(const void *weights, const int32_t *pairs, const int8
         if (pairs != NULL) { /* one table, expanded: a load and an SMLAD per code byte */
             for (i = 0; i < k4; i += 4, code += 2) {
                 const int32_t even = pairs[code[0]], odd = pairs[code[1]];
-                const int32_t x = edgec_load4(r0 + i);
-                s0 = edgec_smlad(edgec_sxtb16(x), even, s0);
-                s0 = edgec_smlad(edgec_sxtb16_ror8(x), odd, s0);
+                const int32_t x = load4(r0 + i);
+                s0 = SMLAD(SXTB16(x), even, s0);
+                s0 = SMLAD(SXTB16_ROR8(x), odd, s0);
                 if (r1 != NULL) {
-                    const int32_t y = edgec_load4(r1 + i);
-                    s1 = edgec_smlad(edgec_sxtb16(y), even, s1);
-                    s1 = edgec_smlad(edgec_sxtb16_ror8(y), odd, s1);
+                    const int32_t y = load4(r1 + i);
+                    s1 = SMLAD(SXTB16(y), even, s1);
+                    s1 = SMLAD(SXTB16_ROR8(y), odd, s1);
                 }
             }
         } else {

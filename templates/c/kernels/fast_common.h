@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "edgec_dsp.h"
 #include "edgec_fixedpoint.h"
 #include "edgec_kernels.h"
 
@@ -23,49 +24,6 @@
 #include <arm_mve.h>
 #else
 #define EDGEC_HELIUM 0
-#endif
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-#include <arm_acle.h>
-#define SXTB16(x) ((int32_t)__sxtb16((uint32_t)(x)))
-/* SXTB16 with its built-in ROR #8: compilers do not fold a separate rotate into it. */
-static inline int32_t SXTB16_ROR8(int32_t x)
-{
-    int32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-    return r;
-}
-#define SMLAD(a, b, acc) ((int32_t)__smlad((uint32_t)(a), (uint32_t)(b), (uint32_t)(acc)))
-#define SMLABB(a, b, acc) __smlabb((a), (b), (acc))
-#define SMLATT(a, b, acc) __smlatt((a), (b), (acc))
-#else
-/* The instructions' definitions (Armv7E-M ARM), on two's-complement halves. */
-static inline int32_t lo16(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
-static inline int32_t hi16(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16); }
-static inline int32_t pack16(int32_t lo, int32_t hi)
-{
-    return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
-}
-static inline int32_t SXTB16(int32_t x)
-{
-    return pack16((int8_t)(uint8_t)((uint32_t)x & 0xFFu), (int8_t)(uint8_t)(((uint32_t)x >> 16) & 0xFFu));
-}
-static inline int32_t SXTB16_ROR8(int32_t x)
-{
-    return pack16((int8_t)(uint8_t)(((uint32_t)x >> 8) & 0xFFu), (int8_t)(uint8_t)((uint32_t)x >> 24));
-}
-static inline int32_t SMLAD(int32_t a, int32_t b, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)(lo16(a) * lo16(b) + hi16(a) * hi16(b)));
-}
-static inline int32_t SMLABB(int32_t a, int32_t b, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)(lo16(a) * lo16(b)));
-}
-static inline int32_t SMLATT(int32_t a, int32_t b, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)(hi16(a) * hi16(b)));
-}
 #endif
 
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT == 1
@@ -81,14 +39,6 @@ static inline int32_t SMLATT(int32_t a, int32_t b, int32_t acc)
 #else
 #define ALWAYS_INLINE static inline
 #endif
-
-/* Four int8 values as one word (an unaligned load is a single LDR on Armv7-M). */
-static inline int32_t load4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 /* edgec_fp_mbqm plus the output zero point, as edgec_fp_mbqm_right from the channel's row
  * rq of the requant table (the compiler gives these kernels only multipliers >= 0 with
