@@ -27,7 +27,7 @@ from edgec.quantize.report import dumps
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("c",)
+BACKENDS = ("c", "tvm")
 QUANTIZE_MODES = ("none", "int8", "int16x8", "auto")
 
 
@@ -205,14 +205,18 @@ def compile_model(
         raise EdgecError(f"unknown backend {options.backend!r}; choose from {', '.join(BACKENDS)}")
     if options.quantize not in QUANTIZE_MODES:
         raise EdgecError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}")
+    if options.backend == "tvm":  # ARM Linux boards: edgec/backends/tvm
+        from edgec.backends.tvm import compile_tvm
+
+        return compile_tvm(model_path, out_dir, options)
     if options.rounding != "tflm":
         raise EdgecError(
             f"--rounding {options.rounding}: the C backend implements TFLite Micro's rounding "
             "only; the other modes run in the reference executor (edgec.interp.Interpreter)"
         )
-    from edgec.targets import load_target
+    from edgec.targets import load_board
 
-    target = load_target(options.target)
+    target = load_board(options.target, "mcu")
     kernels = resolve_kernels(options, target)
     out_dir = Path(out_dir)
     check_destination(out_dir, options.force)

@@ -59,6 +59,7 @@ class DeviceRun:
         default_factory=list
     )  # per sample, per step (--per-layer)
     profile: P.Profile | None = None  # --profile: every step's count, on the last sample
+    timing: str | None = None  # what a nanosecond count measures (Linux runner)
 
 
 def reference_graph(out_dir: Path) -> Graph:
@@ -84,6 +85,10 @@ def port_specs(manifest: dict, kind: str = "inputs") -> list[PortSpec]:
 def run_device(
     out_dir: Path, manifest: dict, dataset: Dataset, options: ValidateOptions
 ) -> DeviceRun:
+    if manifest.get("backend") == "tvm":
+        from edgec.harness.linux import run_on_linux
+
+        return run_on_linux(out_dir, manifest, dataset, options)
     if options.device == "host":
         from edgec.harness.host import run_on_host
 
@@ -260,6 +265,10 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
     if run.count_unit and run.counts:
         report[run.count_unit] = metrics.summary(run.counts)
         report[f"{run.count_unit}_per_sample"] = [int(c) for c in run.counts]
+    if run.timing:
+        report["timing"] = run.timing
+    if n:
+        report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer))
     report["memory"] = {
         "flash_bytes": run.memory.get("flash_bytes", manifest["weight_bytes"]),
         "arena_bytes": manifest["arena_bytes"],
@@ -267,6 +276,56 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
     }
     report["outputs"] = device
     return report
+
+
+# Float outputs against onnxruntime: the bound a float backend (TVM) is held to.
+FLOAT_RTOL, FLOAT_ATOL = 1e-4, 1e-5
+
+
+def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: bool) -> dict:
+    """Per-sample bounds: float outputs within rtol/atol of onnxruntime (every output port);
+    integer outputs' largest distance from the reference in LSB."""
+    n = len(run.outputs)
+    if integer:
+        worst = max(
+            int(np.max(np.abs(run.outputs[i][k].astype(np.int64) - reference[i][s["name"]])))
+            for i in range(n)
+            for k, s in enumerate(outs_spec)
+        )
+        return {"max_lsb_vs_reference": worst}
+    if float_outs is None:
+        return {}
+    within = sum(
+        int(
+            all(
+                np.allclose(
+                    run.outputs[i][k].reshape(-1),
+                    np.asarray(float_outs[k][i]).reshape(-1),
+                    rtol=FLOAT_RTOL,
+                    atol=FLOAT_ATOL,
+                )
+                for k in range(len(outs_spec))
+            )
+        )
+        for i in range(n)
+    )
+    return {
+        "vs_float_tolerance": {"rtol": FLOAT_RTOL, "atol": FLOAT_ATOL, "samples_within": within}
+    }
+
+
+def passed(report: dict, manifest: dict) -> bool:
+    """Did the device meet its bar? C builds: bit-exact integer outputs. TVM builds: float
+    outputs within rtol/atol of onnxruntime on every sample; QDQ builds (float arithmetic
+    between quantize steps) within one LSB of edgec's integer reference."""
+    if manifest.get("backend") != "tvm":
+        return report.get("bit_exact") in (None, report["samples"])
+    if "max_lsb_vs_reference" in report:
+        return report["max_lsb_vs_reference"] <= 1
+    tolerance = report.get("vs_float_tolerance")
+    if manifest.get("numerics") == "float32":
+        return tolerance is not None and tolerance["samples_within"] == report["samples"]
+    return True  # quantized inside, float outputs: judged by the metrics shown
 
 
 def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir: Path) -> None:
