@@ -328,6 +328,8 @@ def print_report(report: dict) -> None:
         )
     if "max_lsb_vs_reference" in report:
         rows.append(("max |error| vs reference (LSB)", report["max_lsb_vs_reference"]))
+    if "max_lsb_vs_qdq_onnxruntime" in report:
+        rows.append(("max |error| vs QDQ onnxruntime (LSB)", report["max_lsb_vs_qdq_onnxruntime"]))
     memory = report.get("memory", {})
     for key in ("flash_bytes", "arena_bytes", "stack_bytes"):
         if memory.get(key) is not None:

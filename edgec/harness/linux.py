@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 
 from edgec.errors import LinkError, ValidationError
 from edgec.harness import protocol as P
-from edgec.harness.device import DeviceClient, DeviceOptions, check_info, run_samples
+from edgec.harness.device import (
+    DeviceClient,
+    DeviceOptions,
+    DeviceResetError,
+    check_info,
+    run_samples,
+)
 from edgec.harness.link import Link, PipeLink, is_serial_spec, open_link
 
 log = logging.getLogger(__name__)
@@ -66,7 +72,11 @@ def run_on_linux(out_dir: Path, manifest: dict, dataset, options):
         client = DeviceClient(session.link, LINUX_DEVICE)
         if session.sends_boot:
             client.wait_boot(LINUX_DEVICE.connect_timeout)
-        check_info(client.get_info(), manifest)
+        try:
+            info = client.get_info()
+        except DeviceResetError:  # a runner that started while we were connecting
+            info = client.get_info()
+        check_info(info, manifest)
         run_samples(client, manifest, dataset, options, run)
         log.info("link: %s", client.stats)
     run.memory["flash_bytes"] = manifest["library_bytes"]

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +107,31 @@ def setup(name: str = "aarch64", mirror: str | None = None, force: bool = False)
         raise EdgecError(f"no emulator called {name!r}; edgec can set up: aarch64")
     versions = tvm_versions()
     folder = root_folder(name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Two test workers or two shells: one builds, the other then finds it made.
+    with _locked(folder.parent / f".{name}-setup.lock"):
+        return _setup_locked(name, folder, versions, mirror, force)
+
+
+@contextmanager
+def _locked(path: Path):
+    import fcntl
+
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _setup_locked(name: str, folder: Path, versions: dict, mirror: str | None, force: bool):
     if (folder / STAMP).is_file() and not force:
         existing = find_root(name)
         if existing.stamp.get("tvm") == versions:
             return existing, False
         log.warning("the %s root holds TVM %s, not %s: making it again", name, existing.stamp)
     _check_tools()
-    folder.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder.parent))
     try:
