@@ -102,10 +102,45 @@ def light_model(name: str, dest: Path, seed: int = 0) -> Path:
     )
     out = helper.make_model(new_graph, opset_imports=list(model.opset_import))
     out.ir_version = max(model.ir_version, 4)  # 4: initializers need not be graph inputs
+    _scale_classifier(out, rng)
     onnx.checker.check_model(out)
     dest.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(out, str(dest))
     return dest
+
+
+def _scale_classifier(model: onnx.ModelProto, rng) -> None:
+    """Scale the weights of the Gemm before the final Softmax so that its logits have unit
+    spread: random deep networks otherwise saturate the Softmax into a one-hot vector, where
+    any two implementations agree trivially."""
+    import onnxruntime as ort
+
+    graph = model.graph
+    producers = {o: n for n in graph.node for o in n.output}
+    softmax = next((n for n in graph.node if n.op_type == "Softmax"), None)
+    gemm = producers.get(softmax.input[0]) if softmax is not None else None
+    if gemm is None or gemm.op_type != "Gemm":
+        return
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.append(helper.make_empty_tensor_value_info(gemm.input[0]))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {
+        i.name: rng.standard_normal(
+            [d.dim_value or 1 for d in i.type.tensor_type.shape.dim]
+        ).astype(np.float32)
+        for i in graph.input
+    }
+    features = session.run([gemm.input[0]], feeds)[0]
+    weights = next(t for t in graph.initializer if t.name == gemm.input[1])
+    w = numpy_helper.to_array(weights)
+    logits_std = float(np.std(features.reshape(1, -1) @ (w.T if _trans_b(gemm) else w)))
+    if logits_std > 0:
+        weights.CopyFrom(numpy_helper.from_array((w / logits_std).astype(np.float32), weights.name))
+
+
+def _trans_b(node: onnx.NodeProto) -> bool:
+    return any(a.name == "transB" and a.i for a in node.attribute)
 
 
 def _weight(shape: tuple[int, ...], use: tuple[str, int] | None, rng) -> np.ndarray:
