@@ -177,3 +177,15 @@ def test_c_only_options_and_per_layer_are_refused(tmp_path, capsys):
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 1), np.float32))
     status = main(["validate", str(out), "--data", str(tmp_path / "d.npz"), "--per-layer"])
     assert status != 0 and "a TVM library fuses layers" in capsys.readouterr().err
+
+
+def test_missing_cross_compiler_is_named_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    model = shared_path("models", "hello_world_sine", "hello_world_float.onnx")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    out = tmp_path / "out"
+    status = main(["compile", str(model), "-o", str(out), "--backend", "tvm"])
+    err = capsys.readouterr().err
+    assert status != 0 and "Traceback" not in err
+    assert "the cross compiler aarch64-linux-gnu-g++ is not installed" in err
+    assert "apt-get install g++-aarch64-linux-gnu libc6-dev-arm64-cross" in err
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
