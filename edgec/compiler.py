@@ -68,8 +68,10 @@ class CompileResult:
     reports: dict = field(default_factory=dict)
 
     @property
-    def arena_bytes(self) -> int:
-        return int(self.manifest["arena_bytes"])
+    def arena_bytes(self) -> int | None:
+        """The planned arena (C backend); None for TVM, whose VM allocates at run time."""
+        value = self.manifest["arena_bytes"]
+        return None if value is None else int(value)
 
     @property
     def weight_bytes(self) -> int:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import tty
 
 import numpy as np
 import onnx
@@ -109,6 +110,8 @@ def test_serial_device_talks_to_a_runner_started_on_the_board(tmp_path):
     out, expected = _hello_world(tmp_path)
     board_master, board_slave = os.openpty()
     host_master, host_slave = os.openpty()
+    # A board's UART does not echo; a fresh pty would, until the runner makes it raw.
+    tty.setraw(board_slave)
     stop = threading.Event()
     bridge = threading.Thread(target=_bridge, args=(board_master, host_master, stop), daemon=True)
     bridge.start()
