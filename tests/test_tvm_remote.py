@@ -129,3 +129,13 @@ def test_serial_device_talks_to_a_runner_started_on_the_board(tmp_path):
         bridge.join()
         for fd in (board_master, board_slave, host_master, host_slave):
             os.close(fd)
+
+
+def test_board_without_tvm_runtime_is_named(tmp_path, fake_board, capsys):
+    out, _ = _hello_world(tmp_path)
+    # A board whose Python has no site packages: neither numpy nor TVM.
+    (fake_board / "bin" / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    status, _, _ = validate_cli(out, tmp_path / "data.npz", "ssh://pi@board.local")
+    err = capsys.readouterr().err
+    assert status != 0 and "Traceback" not in err
+    assert "needs numpy and the TVM runtime (pip install apache-tvm)" in err

@@ -255,7 +255,14 @@ def main(argv=None) -> int:
         while view:
             view = view[os.write(out_fd, view) :]
 
-    runner = Runner(Model(out_dir, manifest), manifest, write)
+    try:
+        model = Model(out_dir, manifest)
+    except ImportError as exc:  # the last stderr line is what the host reports
+        sys.stderr.write(
+            f"runner: needs numpy and the TVM runtime (pip install apache-tvm): {exc}\n"
+        )
+        return 2
+    runner = Runner(model, manifest, write)
     runner.boot()
     while True:
         data = os.read(in_fd, 65536)
