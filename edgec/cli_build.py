@@ -175,7 +175,8 @@ def run_compile(args: argparse.Namespace) -> int:
         print(f"  library  {m['library_bytes']:>10,} B ({m['library']}, TVM {m['tvm_version']})")
         print(f"  target   {m['target']} {m['llvm_target']}")
         print(f"  weights  {m['weight_bytes']:>10,} B")
-        print(f"  runner   {m['runner']} ({m['numerics']})")
+        numerics = "float32" if m["numerics"] == "float32" else "QDQ: see the note above"
+        print(f"  runner   {m['runner']} (numerics: {numerics})")
         return 0
     print(f"  arena    {result.arena_bytes:>10,} B")
     print(f"  weights  {result.weight_bytes:>10,} B (flash)")

@@ -189,3 +189,34 @@ def test_missing_cross_compiler_is_named_and_leaves_no_folder(tmp_path, monkeypa
     assert "the cross compiler aarch64-linux-gnu-g++ is not installed" in err
     assert "apt-get install g++-aarch64-linux-gnu libc6-dev-arm64-cross" in err
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_edgec_quantized_model_goes_to_tvm_as_qdq(tmp_path):
+    digits = Path(__file__).resolve().parent.parent / "examples" / "digits"
+    out = tmp_path / "out"
+    status = main(
+        [
+            "compile",
+            str(digits / "digits_cnn.onnx"),
+            "-o",
+            str(out),
+            "--backend",
+            "tvm",
+            "--target",
+            "host",
+            "--quantize",
+            "int8",
+            "--calib",
+            str(digits / "calib.npz"),
+        ]
+    )
+    assert status == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["numerics"] == QDQ_NUMERICS and manifest["outputs"][0]["dtype"] == "int8"
+    assert (out / "quantization.json").is_file()
+    reference = onnx.load(str(out / "reference.onnx"))
+    assert any(n.op_type == "QuantizeLinear" for n in reference.graph.node)
+    status, report, _ = validate_cli(out, digits / "test.npz", "host", "--samples", "60")
+    assert status == 0 and report["samples"] == 60
+    assert report["max_lsb_vs_qdq_onnxruntime"] <= 1
+    assert report["bit_exact"] is not None
