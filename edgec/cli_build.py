@@ -210,7 +210,7 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", metavar="CSV", help="labels (file,…,label rows)")
     parser.add_argument(
         "--device",
-        help="host | emulator | a serial port or URL "
+        help="host | emulator | a serial port or URL | ssh://USER@HOST (TVM builds) "
         "(default: emulator for emulated targets, else host)",
     )
     parser.add_argument("--samples", type=int, metavar="N", help="validate the first N samples")
