@@ -115,7 +115,8 @@ def _start_emulated(out_dir: Path, target, runner: Path, stack: ExitStack) -> Ru
 
     if target.emulator is None:
         raise ValidationError(
-            f"target {target.name} has no emulator; use --device PORT or ssh://USER@HOST"
+            f"target {target.name} has no emulator; use --device "
+            + ("host" if target.runs_here else "PORT or ssh://USER@HOST")
         )
     binary = target.emulator.binary
     if shutil.which(binary) is None:
