@@ -109,6 +109,9 @@ def main() -> None:
             for device in args.devices.split(","):
                 entry = run_one(key, device, model, data, folder)
                 print(json.dumps(entry), flush=True)
+                # Re-read first: another sweep (other models or devices) may have written.
+                if out_path.is_file():
+                    results["runs"] = json.loads(out_path.read_text())["runs"]
                 runs = [r for r in results["runs"] if (r["model"], r["device"]) != (key, device)]
                 results["runs"] = [*runs, entry]
                 out_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -123,7 +123,7 @@ def _scale_classifier(model: onnx.ModelProto, rng) -> None:
         return
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
-    probe.graph.output.append(helper.make_empty_tensor_value_info(gemm.input[0]))
+    probe.graph.output.append(helper.make_empty_tensor_value_info(gemm.output[0]))
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = {
         i.name: rng.standard_normal(
@@ -131,16 +131,15 @@ def _scale_classifier(model: onnx.ModelProto, rng) -> None:
         ).astype(np.float32)
         for i in graph.input
     }
-    features = session.run([gemm.input[0]], feeds)[0]
-    weights = next(t for t in graph.initializer if t.name == gemm.input[1])
-    w = numpy_helper.to_array(weights)
-    logits_std = float(np.std(features.reshape(1, -1) @ (w.T if _trans_b(gemm) else w)))
+    logits_std = float(np.std(session.run([gemm.output[0]], feeds)[0]))
+    # The weights may reach the Gemm through a Reshape: scale the initializer behind it.
+    name = gemm.input[1]
+    while name in producers and producers[name].op_type in ("Reshape", "Transpose", "Flatten"):
+        name = producers[name].input[0]
+    weights = next(t for t in graph.initializer if t.name == name)
     if logits_std > 0:
-        weights.CopyFrom(numpy_helper.from_array((w / logits_std).astype(np.float32), weights.name))
-
-
-def _trans_b(node: onnx.NodeProto) -> bool:
-    return any(a.name == "transB" and a.i for a in node.attribute)
+        scaled = numpy_helper.to_array(weights) / logits_std
+        weights.CopyFrom(numpy_helper.from_array(scaled.astype(np.float32), weights.name))
 
 
 def _weight(shape: tuple[int, ...], use: tuple[str, int] | None, rng) -> np.ndarray:
