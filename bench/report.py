@@ -315,6 +315,10 @@ def tvm_section(res: dict) -> list[str]:
         )
     header = ["model", "device", "within tol.", "max abs err", "ms/inference", "library B"]
     out += table([*header, "compile + validate s"], rows)
+    devices = {(r["model"], r["device"]) for r in res["runs"]}
+    missing = sorted(m for m, d in devices if d == "host" and (m, "emulator") not in devices)
+    if missing:
+        out += ["", f"Not run under qemu-aarch64 (time): {', '.join(missing)}."]
     return [*out, ""]
 
 
