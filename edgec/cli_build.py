@@ -319,14 +319,15 @@ def print_report(report: dict) -> None:
             )
         )
         rows.append(("latency measured", report.get("timing", "wall-clock")))
-    tolerance = report.get("vs_float_tolerance")
-    if tolerance:
-        rows.append(
-            (
-                f"within rtol {tolerance['rtol']:g}, atol {tolerance['atol']:g}",
-                f"{tolerance['samples_within']}/{report['samples']}",
+    for key, what in (("vs_float_tolerance", "float"), ("vs_graph_tolerance", "its graph")):
+        tolerance = report.get(key)
+        if tolerance:
+            rows.append(
+                (
+                    f"within rtol {tolerance['rtol']:g}, atol {tolerance['atol']:g} of {what}",
+                    f"{tolerance['samples_within']}/{report['samples']}",
+                )
             )
-        )
     if "max_lsb_vs_reference" in report:
         rows.append(("max |error| vs reference (LSB)", report["max_lsb_vs_reference"]))
     if "max_lsb_vs_qdq_onnxruntime" in report:

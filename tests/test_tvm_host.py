@@ -220,3 +220,18 @@ def test_edgec_quantized_model_goes_to_tvm_as_qdq(tmp_path):
     assert status == 0 and report["samples"] == 60
     assert report["max_lsb_vs_qdq_onnxruntime"] <= 1
     assert report["bit_exact"] is not None
+
+
+def test_float_verdict_holds_compressed_graphs_to_their_own_graph():
+    from edgec.harness.validate import passed
+
+    def bound(within: int) -> dict:
+        return {"rtol": 1e-4, "atol": 1e-5, "samples_within": within}
+
+    plain = {"backend": "tvm", "numerics": "float32", "options": {}}
+    pruned = {**plain, "options": {"prune": "channels:0.25"}}
+    drifted = {"samples": 3, "vs_graph_tolerance": bound(3), "vs_float_tolerance": bound(0)}
+    assert not passed(drifted, plain)  # nothing asked for a change of numerics
+    assert passed(drifted, pruned)  # pruning changes them on purpose; TVM did not
+    broken = {"samples": 3, "vs_graph_tolerance": bound(2), "vs_float_tolerance": bound(3)}
+    assert not passed(broken, pruned) and not passed(broken, plain)
