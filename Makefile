@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgec-installed
 DEMO_OUT ?= build/demo
 
-.PHONY: setup system test lint demo clean
+.PHONY: setup system emulator test lint demo clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,11 @@ $(STAMP): pyproject.toml
 system:
 	bash .ci/system-packages
 
-test: setup system
+# The Debian arm64 root that qemu-aarch64 runs TVM builds in (once; cached in ~/.cache/edgec).
+emulator: setup system
+	$(BIN)/edgec emulator setup aarch64
+
+test: setup system emulator
 	$(BIN)/python -m pytest -n 2
 
 lint: setup

@@ -4,6 +4,7 @@
     python bench/kernels.py && python bench/link.py && python bench/fuzz.py
     python bench/compress.py
     python bench/compress_storage.py
+    python bench/tvm.py
     python bench/report.py
 
 Every figure in BENCHMARKS.md comes from one of those JSON files; nothing is typed by hand.
@@ -281,6 +282,48 @@ def fuzz_section(res: dict) -> list[str]:
     return [*out, ""]
 
 
+def _ms(value: float) -> str:
+    return f"{value:.3f}" if value < 1 else f"{value:,.1f}"
+
+
+def tvm_section(res: dict) -> list[str]:
+    out = [
+        "## TVM backend: host and qemu-aarch64 (issue: TVM backend for ARM Linux boards)",
+        "",
+        "Command: `python bench/tvm.py` (the float models in ../shared and the onnx wheel's "
+        "`light/` networks with random weights; `--backend tvm` for `host` and for "
+        "`aarch64-linux`, validated through `edgec validate` against onnxruntime, "
+        f"rtol {res['rtol']:g}, atol {res['atol']:g}; TVM {res['tvm_version']}, untuned: "
+        "relax's default CPU pipeline, no schedule search). Latency is wall-clock per "
+        "inference; under qemu-aarch64 it is emulated time on this computer, not a board's.",
+        "",
+    ]
+    rows = []
+    for r in sorted(res["runs"], key=lambda r: (r["model"], r["device"])):
+        device = "host" if r["device"] == "host" else "qemu-aarch64"
+        if "error" in r:
+            rows.append([r["model"], device, "–", "error: " + r["error"][:60], "–", "–", "–"])
+            continue
+        rows.append(
+            [
+                r["model"],
+                device,
+                f"{r['samples_within']}/{r['samples']}",
+                f"{r['max_abs_error']:.2g}",
+                _ms(r["latency_ms_median"]),
+                n(r["library_bytes"]),
+                f"{r['compile_seconds']:.0f} + {r['validate_seconds']:.0f}",
+            ]
+        )
+    header = ["model", "device", "within tol.", "max abs err", "ms/inference", "library B"]
+    out += table([*header, "compile + validate s"], rows)
+    devices = {(r["model"], r["device"]) for r in res["runs"]}
+    missing = sorted(m for m, d in devices if d == "host" and (m, "emulator") not in devices)
+    if missing:
+        out += ["", f"Not run under qemu-aarch64 (time): {', '.join(missing)}."]
+    return [*out, ""]
+
+
 # Reference figures for KWS on the same emulated Cortex-M4F (exact instruction counts),
 # measured by the project (issue: performance) with ARM's CMSIS-NN built from source at -O2,
 # the TFLM interpreter with those kernels, and onnx2c's float code. Quoted, not re-measured.
@@ -549,6 +592,7 @@ def main() -> None:
         ("fuzz", fuzz_section),
         ("compress", compress_section),
         ("compress_storage", compress_storage_section),
+        ("tvm", tvm_section),
     ):
         data = load(name)
         sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]

@@ -220,6 +220,12 @@ def _build_subcommands() -> list[Subcommand]:
         Subcommand(
             "targets", "list the boards edgec can build for", b.configure_targets, b.run_targets
         ),
+        Subcommand(
+            "emulator",
+            "set up an emulated ARM Linux board (qemu-aarch64) for TVM builds",
+            b.configure_emulator,
+            b.run_emulator,
+        ),
     ]
 
 

@@ -56,8 +56,17 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("model", metavar="MODEL", help="the ONNX model file")
     parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder")
-    parser.add_argument("--backend", default="c", choices=["c"], help="code generator (default c)")
-    parser.add_argument("--target", help="board from `edgec targets` (default mps2-an386)")
+    parser.add_argument(
+        "--backend",
+        default="c",
+        choices=["c", "tvm"],
+        help="c: generated C for microcontrollers (default); tvm: a TVM library and runner for "
+        "ARM Linux boards",
+    )
+    parser.add_argument(
+        "--target",
+        help="board from `edgec targets` (default mps2-an386; aarch64-linux with --backend tvm)",
+    )
     parser.add_argument("--prefix", default="model", help="C symbol prefix (default model)")
     parser.add_argument(
         "--quantize",
@@ -175,7 +184,12 @@ def run_compile(args: argparse.Namespace) -> int:
     from edgec.compiler import CompileOptions, compile_model
     from edgec.targets import DEFAULT_TARGET, load_target
 
-    target = load_target(args.target or DEFAULT_TARGET)
+    if args.backend == "tvm":
+        from edgec.backends.tvm.compile import DEFAULT_TARGET as TVM_TARGET
+
+        if args.firmware:
+            raise EdgecError("--firmware builds microcontroller firmware (--backend c)")
+    target = load_target(args.target or (TVM_TARGET if args.backend == "tvm" else DEFAULT_TARGET))
     named, data_shape = split_shapes(args.input_shape)
     options = CompileOptions(
         backend=args.backend,
@@ -210,6 +224,14 @@ def run_compile(args: argparse.Namespace) -> int:
     for notice in result.notices:
         print(f"edgec: note: {notice}", file=sys.stderr)
     print(f"wrote {result.out_dir}")
+    if args.backend == "tvm":
+        m = result.manifest
+        print(f"  library  {m['library_bytes']:>10,} B ({m['library']}, TVM {m['tvm_version']})")
+        print(f"  target   {m['target']} {m['llvm_target']}")
+        print(f"  weights  {m['weight_bytes']:>10,} B")
+        numerics = "float32" if m["numerics"] == "float32" else "QDQ: see the note above"
+        print(f"  runner   {m['runner']} (numerics: {numerics})")
+        return 0
     print(f"  arena    {result.arena_bytes:>10,} B")
     print(f"  weights  {result.weight_bytes:>10,} B (flash)")
     _print_compression(result.reports.get("compression"))
@@ -269,7 +291,7 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", metavar="CSV", help="labels (file,…,label rows)")
     parser.add_argument(
         "--device",
-        help="host | emulator | a serial port or URL "
+        help="host | emulator | a serial port or URL | ssh://USER@HOST (TVM builds) "
         "(default: emulator for emulated targets, else host)",
     )
     parser.add_argument("--samples", type=int, metavar="N", help="validate the first N samples")
@@ -295,7 +317,7 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     from edgec.compiler import load_manifest
-    from edgec.harness.validate import ValidateOptions, validate
+    from edgec.harness.validate import ValidateOptions, passed, validate
     from edgec.targets import load_target
 
     manifest = load_manifest(args.out)
@@ -307,7 +329,7 @@ def run_validate(args: argparse.Namespace) -> int:
     device = args.device
     if device is None:
         target = manifest.get("target")
-        device = "emulator" if target and load_target(target).qemu is not None else "host"
+        device = "emulator" if target and load_target(target).emulated else "host"
     options = ValidateOptions(
         data=args.data,
         labels=args.labels,
@@ -325,7 +347,7 @@ def run_validate(args: argparse.Namespace) -> int:
     )
     report = validate(args.out, options)
     print_report(report)
-    return 0 if report.get("bit_exact") in (None, report["samples"]) else 1
+    return 0 if passed(report, manifest) else 1
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -369,6 +391,28 @@ def print_report(report: dict) -> None:
                     f"max {_fmt(int(s['max']))})",
                 )
             )
+    if "nanoseconds" in report:
+        s = report["nanoseconds"]
+        rows.append(
+            (
+                "latency / inference",
+                f"{s['median'] / 1e6:.3f} ms (min {s['min'] / 1e6:.3f}, max {s['max'] / 1e6:.3f})",
+            )
+        )
+        rows.append(("latency measured", report.get("timing", "wall-clock")))
+    for key, what in (("vs_float_tolerance", "float"), ("vs_graph_tolerance", "its graph")):
+        tolerance = report.get(key)
+        if tolerance:
+            rows.append(
+                (
+                    f"within rtol {tolerance['rtol']:g}, atol {tolerance['atol']:g} of {what}",
+                    f"{tolerance['samples_within']}/{report['samples']}",
+                )
+            )
+    if "max_lsb_vs_reference" in report:
+        rows.append(("max |error| vs reference (LSB)", report["max_lsb_vs_reference"]))
+    if "max_lsb_vs_qdq_onnxruntime" in report:
+        rows.append(("max |error| vs QDQ onnxruntime (LSB)", report["max_lsb_vs_qdq_onnxruntime"]))
     memory = report.get("memory", {})
     for key in ("flash_bytes", "arena_bytes", "stack_bytes"):
         if memory.get(key) is not None:
@@ -411,4 +455,34 @@ def run_targets(args: argparse.Namespace) -> int:
         mark = "*" if t.name == DEFAULT_TARGET else " "
         print(f"{mark} {t.summary()}")
     print("(* = default target)")
+    return 0
+
+
+# ---- emulator ---------------------------------------------------------------------------------
+def configure_emulator(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    setup = actions.add_parser(
+        "setup",
+        help="prepare (once, cached) a Debian root with Python, numpy and the TVM runtime",
+        description="Prepare, once, the Debian arm64 root that qemu-aarch64 runs TVM builds in "
+        "(debootstrap, numpy, the aarch64 TVM runtime wheels), cached under ~/.cache/edgec.",
+    )
+    setup.add_argument("name", choices=["aarch64"], help="the emulated architecture")
+    setup.add_argument("--mirror", help="Debian mirror (default: the one apt uses)")
+    setup.add_argument("--force", action="store_true", help="make it again even if present")
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    from edgec.harness.linux_root import setup
+
+    root, made = setup(args.name, mirror=args.mirror, force=args.force)
+    stamp = root.stamp
+    if made:
+        print(
+            f"set up {root.folder} in {stamp['seconds']:.0f} s "
+            f"({stamp['bytes'] / 1e9:.2f} GB): Debian {stamp['suite']} arm64, {stamp['python']}, "
+            f"TVM runtime {stamp['tvm']['apache-tvm']}"
+        )
+    else:
+        print(f"already set up: {root.folder} (TVM runtime {stamp['tvm']['apache-tvm']})")
     return 0

@@ -28,7 +28,7 @@ from edgec.quantize.report import dumps
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("c",)
+BACKENDS = ("c", "tvm")
 QUANTIZE_MODES = ("none", "int8", "int16x8", "auto")
 
 
@@ -79,8 +79,10 @@ class CompileResult:
     reports: dict = field(default_factory=dict)
 
     @property
-    def arena_bytes(self) -> int:
-        return int(self.manifest["arena_bytes"])
+    def arena_bytes(self) -> int | None:
+        """The planned arena (C backend); None for TVM, whose VM allocates at run time."""
+        value = self.manifest["arena_bytes"]
+        return None if value is None else int(value)
 
     @property
     def weight_bytes(self) -> int:
@@ -235,14 +237,18 @@ def compile_model(
         raise EdgecError(f"unknown backend {options.backend!r}; choose from {', '.join(BACKENDS)}")
     if options.quantize not in QUANTIZE_MODES:
         raise EdgecError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}")
+    if options.backend == "tvm":  # ARM Linux boards: edgec/backends/tvm
+        from edgec.backends.tvm import compile_tvm
+
+        return compile_tvm(model_path, out_dir, options)
     if options.rounding != "tflm":
         raise EdgecError(
             f"--rounding {options.rounding}: the C backend implements TFLite Micro's rounding "
             "only; the other modes run in the reference executor (edgec.interp.Interpreter)"
         )
-    from edgec.targets import load_target
+    from edgec.targets import load_board
 
-    target = load_target(options.target)
+    target = load_board(options.target, "mcu")
     kernels = resolve_kernels(options, target)
     if options.weight_storage not in ("auto", "dense"):
         raise EdgecError("--weight-storage must be one of auto, dense")

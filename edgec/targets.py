@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgec.errors import TargetError
+from edgec.linux_targets import LinuxTarget, parse_linux_target
 from edgec.resources import targets_dir
 
 try:  # Python >= 3.11
@@ -117,6 +118,8 @@ class Target:
     timer: str
     qemu: Qemu | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+
+    kind = "mcu"  # a microcontroller for the C backend; LinuxTarget is "linux"
 
     @property
     def emulated(self) -> bool:
@@ -263,9 +266,14 @@ def _register_bit(table: _Table, index: int, item: Any) -> RegisterBit:
     return RegisterBit(entry.get("register", int), bit, entry.get("what", str, ""))
 
 
-def parse_target(data: dict, file: Path) -> Target:
-    """Check a parsed TOML document and build its ``Target``."""
+TARGET_KINDS = ("mcu", "linux")
+
+
+def parse_target(data: dict, file: Path) -> Target | LinuxTarget:
+    """Check a parsed TOML document and build its ``Target`` (or ``LinuxTarget``)."""
     top = _Table(data, file)
+    if top.choice("kind", TARGET_KINDS, "mcu") == "linux":
+        return parse_linux_target(top, file)
     core = top.table("core")
     toolchain = top.table("toolchain")
     memory = top.table("memory")
@@ -325,7 +333,7 @@ def parse_target(data: dict, file: Path) -> Target:
     )
 
 
-def load_target_file(path: str | Path) -> Target:
+def load_target_file(path: str | Path) -> Target | LinuxTarget:
     """Read and check one target file."""
     path = Path(path)
     try:
@@ -341,9 +349,9 @@ def target_names() -> list[str]:
     return sorted(p.stem for p in targets_dir().glob("*.toml"))
 
 
-def load_target(name: str | Target | None = None) -> Target:
+def load_target(name: str | Target | LinuxTarget | None = None) -> Target | LinuxTarget:
     """The target called ``name`` (default: the emulated ``mps2-an386``)."""
-    if isinstance(name, Target):
+    if isinstance(name, (Target, LinuxTarget)):
         return name
     name = name or DEFAULT_TARGET
     path = targets_dir() / f"{name}.toml"
@@ -352,6 +360,24 @@ def load_target(name: str | Target | None = None) -> Target:
     return load_target_file(path)
 
 
-def list_targets() -> list[Target]:
-    """Every target shipped with edgec, sorted by name."""
-    return [load_target(name) for name in target_names()]
+def list_targets(kind: str | None = None) -> list[Target | LinuxTarget]:
+    """Every target shipped with edgec (of ``kind``, "mcu" or "linux", if given), by name."""
+    targets = [load_target(name) for name in target_names()]
+    return [t for t in targets if kind is None or t.kind == kind]
+
+
+def load_board(name: str | None, kind: str) -> Target | LinuxTarget:
+    """``load_target``, refusing a target of the other kind (the C backend needs an MCU, the
+    TVM backend a Linux board)."""
+    target = load_target(name)
+    if target.kind != kind:
+        wanted = {
+            "mcu": "a microcontroller (--backend c)",
+            "linux": "a Linux board (--backend tvm)",
+        }
+        choices = ", ".join(t.name for t in list_targets(kind))
+        raise TargetError(
+            f"target {target.name!r} is {wanted[target.kind]}; this needs {wanted[kind]}: "
+            f"choose from {choices}"
+        )
+    return target

@@ -320,7 +320,7 @@ def check_info(info: P.DeviceInfo, manifest: dict) -> None:
                     f"device {kind[:-1]} {spec['name']!r} is {port.dtype}{list(port.shape)}, "
                     f"the compiled model expects {spec['dtype']}{list(shape)}"
                 )
-    if info.arena_bytes != manifest["arena_bytes"]:
+    if manifest["arena_bytes"] is not None and info.arena_bytes != manifest["arena_bytes"]:
         raise DeviceError(
             f"device arena {info.arena_bytes} B differs from the compiled "
             f"{manifest['arena_bytes']} B"
@@ -398,7 +398,6 @@ def run_on_device(
     """
     from edgec.firmware import build_firmware
     from edgec.harness.emulator import Emulator
-    from edgec.harness.host import device_layout, model_layout
     from edgec.harness.validate import DeviceRun
     from edgec.targets import load_target
 
@@ -437,7 +436,21 @@ def run_on_device(
         except DeviceResetError:  # a board that just started (opening its port may reset it)
             info = client.get_info()
         check_info(info, manifest)
-        io_in = manifest["io_shapes"]["inputs"]
+        stack_peak = run_samples(client, manifest, dataset, options, run, layers)
+        run.memory["stack_bytes"] = stack_peak or None
+        run.memory["arena_bytes"] = info.arena_bytes
+        log.info("link: %s", client.stats)
+    return run
+
+
+def run_samples(client: DeviceClient, manifest: dict, dataset, options, run, layers=None) -> int:
+    """Every sample of ``dataset`` through ``client`` into ``run`` (a ``DeviceRun``), then
+    the profile if asked; returns the stack peak. A failing sample stops the run with
+    ``run.error`` naming it. Shared by the firmware and the Linux runner."""
+    from edgec.harness.host import device_layout, model_layout
+
+    io_in = manifest["io_shapes"]["inputs"]
+    with ExitStack() as stack:
         stack_peak = 0
         progress = stack.enter_context(_progress(len(dataset), run.device, options))
         for i in range(len(dataset)):
@@ -465,10 +478,7 @@ def run_on_device(
                 run.profile = client.profile()
             except EdgecError as exc:
                 run.error = f"profile: {exc}"
-        run.memory["stack_bytes"] = stack_peak or None
-        run.memory["arena_bytes"] = info.arena_bytes
-        log.info("link: %s", client.stats)
-    return run
+    return stack_peak
 
 
 @contextmanager

@@ -61,7 +61,9 @@ class Status(IntEnum):
     RUNNING = 6  # interim answer to RUN/DUMP/LOOP: accepted, the result follows
 
 
-COUNT_UNITS = {0: "instructions", 1: "cycles"}
+# 2: wall-clock nanoseconds, from the Linux (TVM) runner; under user-mode QEMU that is
+# emulated time, not the board's speed
+COUNT_UNITS = {0: "instructions", 1: "cycles", 2: "nanoseconds"}
 
 
 def crc8(data: bytes) -> int:

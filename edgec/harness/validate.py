@@ -59,6 +59,7 @@ class DeviceRun:
         default_factory=list
     )  # per sample, per step (--per-layer)
     profile: P.Profile | None = None  # --profile: every step's count, on the last sample
+    timing: str | None = None  # what a nanosecond count measures (Linux runner)
 
 
 def reference_graph(out_dir: Path) -> Graph:
@@ -84,6 +85,10 @@ def port_specs(manifest: dict, kind: str = "inputs") -> list[PortSpec]:
 def run_device(
     out_dir: Path, manifest: dict, dataset: Dataset, options: ValidateOptions
 ) -> DeviceRun:
+    if manifest.get("backend") == "tvm":
+        from edgec.harness.linux import run_on_linux
+
+        return run_on_linux(out_dir, manifest, dataset, options)
     if options.device == "host":
         from edgec.harness.host import run_on_host
 
@@ -99,8 +104,6 @@ def run_device(
 
 def float_outputs(manifest: dict, dataset: Dataset) -> list[np.ndarray] | None:
     """The source model's outputs in onnxruntime, or None when it is not at hand."""
-    import onnxruntime as ort
-
     source = Path(manifest.get("source_model", ""))
     if not source.is_file():
         log.warning("source model %s not found: no comparison with the float model", source)
@@ -109,7 +112,15 @@ def float_outputs(manifest: dict, dataset: Dataset) -> list[np.ndarray] | None:
         raise ValidationError(
             f"{source} changed since it was compiled (SHA-256 differs); recompile"
         )
-    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    return onnxruntime_outputs(source, manifest, dataset)
+
+
+def onnxruntime_outputs(model: Path, manifest: dict, dataset: Dataset) -> list[np.ndarray]:
+    """Every output of ``model`` in onnxruntime for each sample (integer data dequantized
+    where the model takes floats)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     feeds_spec = session.get_inputs()
     specs = port_specs(manifest)
     results = [[] for _ in session.get_outputs()]
@@ -174,6 +185,11 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     interpreter = Interpreter(graph)
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     report = build_report(manifest, graph, subset, run, reference, float_outputs(manifest, subset))
+    if manifest.get("backend") == "tvm" and done:
+        if manifest.get("numerics") != "float32":
+            report.update(qdq_check(out_dir, manifest, subset, run))
+        else:
+            report.update(graph_tolerance(out_dir, manifest, subset, run))
     report["wall_seconds"] = round(time.monotonic() - started, 3)
     if run.profile is not None:
         report["profile"] = profile_rows(load_memory(out_dir), run.profile)
@@ -260,6 +276,10 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
     if run.count_unit and run.counts:
         report[run.count_unit] = metrics.summary(run.counts)
         report[f"{run.count_unit}_per_sample"] = [int(c) for c in run.counts]
+    if run.timing:
+        report["timing"] = run.timing
+    if n and manifest.get("backend") == "tvm":  # C builds keep their bit-exact verdict
+        report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer))
     report["memory"] = {
         "flash_bytes": run.memory.get("flash_bytes", manifest["weight_bytes"]),
         "arena_bytes": manifest["arena_bytes"],
@@ -267,6 +287,103 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
     }
     report["outputs"] = device
     return report
+
+
+# Float outputs against onnxruntime: the bound a float backend (TVM) is held to.
+FLOAT_RTOL, FLOAT_ATOL = 1e-4, 1e-5
+
+
+def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: bool) -> dict:
+    """Per-sample bounds: float outputs within rtol/atol of onnxruntime (every output port);
+    integer outputs' largest distance from the reference in LSB."""
+    n = len(run.outputs)
+    if integer:
+        worst = max(
+            int(np.max(np.abs(run.outputs[i][k].astype(np.int64) - reference[i][s["name"]])))
+            for i in range(n)
+            for k, s in enumerate(outs_spec)
+        )
+        return {"max_lsb_vs_reference": worst}
+    if float_outs is None:
+        return {}
+    within = sum(
+        int(
+            all(
+                np.allclose(
+                    run.outputs[i][k].reshape(-1),
+                    np.asarray(float_outs[k][i]).reshape(-1),
+                    rtol=FLOAT_RTOL,
+                    atol=FLOAT_ATOL,
+                )
+                for k in range(len(outs_spec))
+            )
+        )
+        for i in range(n)
+    )
+    return {
+        "vs_float_tolerance": {"rtol": FLOAT_RTOL, "atol": FLOAT_ATOL, "samples_within": within}
+    }
+
+
+def graph_tolerance(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun) -> dict:
+    """A float TVM build against the graph it was given (``reference.onnx``, after edgec's
+    passes) in onnxruntime: the same bound, so that a compressed graph, whose outputs
+    rightly differ from the source model's, is still held to "TVM changed nothing"."""
+    expected = onnxruntime_outputs(out_dir / manifest["reference_graph"], manifest, data)
+    within = sum(
+        int(
+            all(
+                np.allclose(
+                    sample[k].reshape(-1),
+                    expected[k][i].reshape(-1),
+                    rtol=FLOAT_RTOL,
+                    atol=FLOAT_ATOL,
+                )
+                for k in range(len(manifest["outputs"]))
+            )
+        )
+        for i, sample in enumerate(run.outputs)
+    )
+    bound = {"rtol": FLOAT_RTOL, "atol": FLOAT_ATOL, "samples_within": within}
+    return {"vs_graph_tolerance": bound}
+
+
+# Options that change a model's numerics on purpose (compression): its outputs are then
+# judged against the compressed graph only, not against the source model.
+COMPRESSING_OPTIONS = ("prune", "lowrank", "cluster")
+
+
+def qdq_check(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun) -> dict:
+    """A quantized TVM build against what it implements: the QDQ graph it was given
+    (``reference.onnx``) in onnxruntime, which also computes in float between Q and DQ."""
+    expected = onnxruntime_outputs(out_dir / manifest["reference_graph"], manifest, data)
+    worst = 0.0
+    for k, spec in enumerate(manifest["outputs"]):
+        device = np.stack([s[k] for s in run.outputs]).astype(np.float64)
+        wanted = expected[k].astype(np.float64).reshape(device.shape)
+        diff = np.abs(device - wanted)
+        if spec.get("scale") is not None and np.issubdtype(device.dtype, np.floating):
+            diff = diff / spec["scale"]  # float outputs of a quantized model, in output LSB
+        worst = max(worst, float(np.max(diff)))
+    return {"max_lsb_vs_qdq_onnxruntime": worst}
+
+
+def passed(report: dict, manifest: dict) -> bool:
+    """Did the device meet its bar? C builds: bit-exact integer outputs. TVM builds: float
+    outputs within rtol/atol of onnxruntime on every sample (of the graph TVM was given, and
+    of the source model unless compression changed it on purpose); QDQ builds (float arithmetic
+    between quantize steps) within one LSB of their QDQ graph in onnxruntime."""
+    if manifest.get("backend") != "tvm":
+        return report.get("bit_exact") in (None, report["samples"])
+    if manifest.get("numerics") != "float32":
+        return report.get("max_lsb_vs_qdq_onnxruntime", 0.0) <= 1
+
+    def all_within(key: str) -> bool:
+        bound = report.get(key)
+        return bound is not None and bound["samples_within"] == report["samples"]
+
+    compressed = any(manifest.get("options", {}).get(k) for k in COMPRESSING_OPTIONS)
+    return all_within("vs_graph_tolerance") and (compressed or all_within("vs_float_tolerance"))
 
 
 def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir: Path) -> None:

@@ -1,0 +1,121 @@
+"""``edgec compile --backend tvm``: the output folder of a TVM build.
+
+OUT holds ``model.so`` (the library for the target), ``manifest.json`` (I/O names, shapes and
+dtypes, the source model's SHA-256, the TVM version, the target and its LLVM options),
+``reference.onnx`` (the processed graph that went to TVM, the golden model of ``edgec
+validate``) and ``runner/`` (``runner.py`` with copies of edgec's protocol module, which the
+board's Python runs with only numpy and the TVM runtime).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
+
+import edgec
+from edgec.backends.tvm.build import LIBRARY, QDQ_NUMERICS, build_library
+from edgec.errors import EdgecError
+from edgec.outdir import check_destination, write_atomically
+from edgec.resources import templates_dir
+
+DEFAULT_TARGET = "aarch64-linux"
+RUNNER = "runner/runner.py"
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+# edgec's own modules the runner imports, copied beside it (not a second implementation).
+RUNNER_MODULES = ("__init__.py", "errors.py", "harness/__init__.py", "harness/protocol.py")
+
+
+def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
+    """Compile ``model_path`` with TVM into ``out_dir`` (written atomically)."""
+    from edgec.compiler import CompileResult, file_sha256, port_specs, prepare_graph
+    from edgec.ir import to_onnx
+    from edgec.ir.onnx_import import read_model
+    from edgec.quantize.export import to_qdq
+    from edgec.targets import load_board
+
+    target = load_board(options.target or DEFAULT_TARGET, "linux")
+    _check_c_only_options(options)
+    out_dir = Path(out_dir)
+    check_destination(out_dir, options.force)
+    read_model(model_path)  # a clear error for unreadable files before anything else
+    sha = file_sha256(model_path)
+    notices: list[str] = []
+    reports: dict = {}
+    graph = prepare_graph(model_path, options, notices, reports)
+    reference = to_onnx(to_qdq(graph))
+    quantized = any(n.op_type in QDQ_OPS for n in reference.graph.node)
+    if quantized:
+        notices.append(f"quantized model on TVM: {QDQ_NUMERICS}")
+    weight_bytes = sum(numpy_helper.to_array(t).nbytes for t in reference.graph.initializer)
+
+    def fill(folder: Path) -> None:
+        build = build_library(reference, target, folder / LIBRARY)
+        manifest = {
+            "edgec_version": edgec.__version__,
+            "source_model": str(Path(model_path).resolve()),
+            "model_sha256": sha,
+            "options": {k: v for k, v in asdict(options).items() if k != "force"},
+            "backend": "tvm",
+            "target": target.name,
+            "tvm_version": build.tvm_version,
+            "llvm_target": build.llvm_target,
+            "cross_compiler": target.cc,
+            "arch": target.arch,
+            "library": LIBRARY,
+            "library_bytes": build.library_bytes,
+            "runner": RUNNER,
+            "numerics": QDQ_NUMERICS if quantized else "float32",
+            "inputs": port_specs(graph.inputs),
+            "outputs": port_specs(graph.outputs),
+            "io_shapes": {
+                "inputs": [list(v.shape) for v in graph.inputs],
+                "outputs": [list(v.shape) for v in graph.outputs],
+            },
+            "arena_bytes": None,  # TVM's VM allocates at run time: no static arena
+            "weight_bytes": weight_bytes,
+            "reference_graph": "reference.onnx",
+            "notices": notices,
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        onnx.save(reference, str(folder / "reference.onnx"))
+        write_runner(folder)
+        if "quantization" in reports:
+            from edgec.quantize.report import dumps
+
+            (folder / "quantization.json").write_text(dumps(reports["quantization"]))
+
+    final = write_atomically(out_dir, fill, options.force)
+    manifest = json.loads((final / "manifest.json").read_text())
+    return CompileResult(final, graph, manifest, notices, reports)
+
+
+def write_runner(folder: Path) -> None:
+    """``runner/runner.py`` and the copies of edgec's modules it imports."""
+    runner_dir = folder / Path(RUNNER).parent
+    package = Path(edgec.__file__).parent
+    for name in RUNNER_MODULES:
+        dest = runner_dir / "edgec" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes((package / name).read_bytes())
+    runner = runner_dir / Path(RUNNER).name
+    runner.write_bytes((templates_dir() / "tvm" / "runner.py").read_bytes())
+    runner.chmod(0o755)
+
+
+def _check_c_only_options(options) -> None:
+    """Options of the C generator that mean nothing to TVM are refused, not ignored."""
+    c_only = {
+        "io_layout": ("declared", "--io-layout"),
+        "kernels": ("auto", "--kernels"),
+        "kernel_scratch": ("always", "--kernel-scratch"),
+        "prefix": ("model", "--prefix"),
+    }
+    for field, (default, flag) in c_only.items():
+        if getattr(options, field) != default:
+            raise EdgecError(f"{flag} applies to the C backend only (--backend c)")
+    if options.rounding != "tflm":
+        raise EdgecError("--rounding applies to the C backend only (--backend c)")

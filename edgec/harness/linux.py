@@ -1,0 +1,192 @@
+"""Validation runs of a TVM build: its runner on this computer, under qemu-aarch64, on a board
+reached by ssh, or on a board whose runner listens on a serial port.
+
+Every way ends in a ``Link`` to ``runner/runner.py`` and the same ``DeviceClient`` as the
+microcontroller firmware: the runner speaks the same protocol (INFO with the model hash,
+SET_INPUT chunks, RUN, GET_OUTPUT). Its RUN reports wall-clock nanoseconds, which under
+user-mode QEMU measure the emulation on this computer, not the board: the report says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from edgec.errors import LinkError, ValidationError
+from edgec.harness import protocol as P
+from edgec.harness.device import (
+    DeviceClient,
+    DeviceOptions,
+    DeviceResetError,
+    check_info,
+    run_samples,
+)
+from edgec.harness.link import Link, PipeLink, is_serial_spec, open_link
+
+log = logging.getLogger(__name__)
+
+# The runner answers slower than firmware (Python, and under QEMU emulated Python), and it
+# imports TVM before its BOOT frame: wider timeouts, the largest SET_INPUT frames.
+LINUX_DEVICE = DeviceOptions(
+    request_timeout=5.0,
+    bytes_per_second=200_000.0,
+    run_timeout=600.0,
+    chunk=P.MAX_PAYLOAD - 5,
+    connect_timeout=180.0,
+)
+SSH_OPTIONS = ("-o", "BatchMode=yes")  # never wait at a password prompt nobody sees
+
+
+@dataclass
+class RunnerSession:
+    link: Link
+    device: str  # as the report names it
+    timing: str  # what the nanoseconds measure
+    sends_boot: bool  # started by us: wait for its BOOT frame
+
+
+def run_on_linux(out_dir: Path, manifest: dict, dataset, options):
+    """``edgec validate`` of a TVM output folder on ``options.device``; a ``DeviceRun``."""
+    from edgec.harness.validate import DeviceRun
+
+    if options.per_layer or options.profile:
+        raise ValidationError(
+            "--per-layer and --profile need the C backend's schedule; a TVM library fuses "
+            "layers and has no per-step outputs or counts"
+        )
+    if options.sanitize:
+        raise ValidationError("--sanitize applies to the C backend's host build")
+    out_dir = Path(out_dir)
+    run = DeviceRun(outputs=[])
+    with ExitStack() as stack:
+        session = start_runner(out_dir, manifest, options.device, stack)
+        run.device, run.timing = session.device, session.timing
+        client = DeviceClient(session.link, LINUX_DEVICE)
+        if session.sends_boot:
+            client.wait_boot(LINUX_DEVICE.connect_timeout)
+        try:
+            info = client.get_info()
+        except DeviceResetError:  # a runner that started while we were connecting
+            info = client.get_info()
+        check_info(info, manifest)
+        run_samples(client, manifest, dataset, options, run)
+        log.info("link: %s", client.stats)
+    run.memory["flash_bytes"] = manifest["library_bytes"]
+    return run
+
+
+def start_runner(out_dir: Path, manifest: dict, device: str, stack: ExitStack) -> RunnerSession:
+    """Start (or reach) the runner for ``device`` and return the open link to it."""
+    from edgec.targets import load_board
+
+    target = load_board(manifest["target"], "linux")
+    runner = out_dir / manifest["runner"]
+    if device == "host":
+        if not target.runs_here:
+            raise ValidationError(
+                f"{out_dir} holds a library for {target.name} ({target.arch}); this computer "
+                f"is {platform.machine()}: use --device emulator, a serial port or "
+                "ssh://USER@HOST, or compile with --target host"
+            )
+        link = stack.enter_context(PipeLink([sys.executable, str(runner)], cwd=str(out_dir)))
+        return RunnerSession(link, "host", "wall-clock on this computer", True)
+    if device == "emulator":
+        return _start_emulated(out_dir, target, runner, stack)
+    if device.startswith("ssh://"):
+        return _start_ssh(out_dir, manifest, target, device, stack)
+    if is_serial_spec(device):
+        link = stack.enter_context(open_link(device, LINUX_DEVICE.baud))
+        return RunnerSession(link, device, f"wall-clock on the board ({device})", False)
+    raise ValidationError(
+        f"device {device!r}: expected host, emulator, a serial port or URL, or ssh://USER@HOST"
+    )
+
+
+def _start_emulated(out_dir: Path, target, runner: Path, stack: ExitStack) -> RunnerSession:
+    from edgec.harness.linux_root import find_root
+
+    if target.emulator is None:
+        raise ValidationError(
+            f"target {target.name} has no emulator; use --device "
+            + ("host" if target.runs_here else "PORT or ssh://USER@HOST")
+        )
+    binary = target.emulator.binary
+    if shutil.which(binary) is None:
+        raise ValidationError(
+            f"{binary} is not installed (Debian: apt-get install qemu-user); then run "
+            f"`edgec emulator setup {target.emulator.root}`"
+        )
+    root = find_root(target.emulator.root)
+    command = root.command(binary, target.emulator.cpu, runner)
+    link = stack.enter_context(PipeLink(command, cwd=str(out_dir), env=root.environment()))
+    cpu = f" -cpu {target.emulator.cpu}" if target.emulator.cpu else ""
+    return RunnerSession(
+        link,
+        f"emulator:{target.name} ({binary}{cpu})",
+        f"wall-clock under {binary} user-mode emulation on this computer, not board speed",
+        True,
+    )
+
+
+@dataclass(frozen=True)
+class SshAddress:
+    user_host: str
+    port: int | None
+    folder: str  # on the board, relative to the login's home unless absolute
+
+
+def parse_ssh(spec: str, default_folder: str) -> SshAddress:
+    """``ssh://USER@HOST[:PORT][/FOLDER]``."""
+    parts = urlsplit(spec)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "ssh" or not parts.hostname or port == -1:
+        raise ValidationError(f"device {spec!r}: expected ssh://USER@HOST[:PORT][/FOLDER]")
+    user_host = f"{parts.username}@{parts.hostname}" if parts.username else parts.hostname
+    folder = parts.path.lstrip("/") or default_folder
+    return SshAddress(user_host, port, folder)
+
+
+def _start_ssh(out_dir: Path, manifest: dict, target, spec: str, stack: ExitStack) -> RunnerSession:
+    """Copy the library, manifest and runner to the board, then run it over ssh's stdio."""
+    for tool in ("ssh", "scp"):
+        if shutil.which(tool) is None:
+            raise ValidationError(f"--device ssh:// needs {tool} (Debian: openssh-client)")
+    address = parse_ssh(spec, f"edgec-{manifest['model_sha256'][:16]}")
+    ssh = ["ssh", *SSH_OPTIONS, *(["-p", str(address.port)] if address.port else [])]
+    scp = ["scp", *SSH_OPTIONS, "-r", *(["-P", str(address.port)] if address.port else [])]
+    folder = shlex.quote(address.folder)
+    _call([*ssh, address.user_host, f"mkdir -p {folder}"], f"ssh {address.user_host}")
+    files = [out_dir / manifest["library"], out_dir / "manifest.json", out_dir / "runner"]
+    _call(
+        [*scp, *map(str, files), f"{address.user_host}:{address.folder}/"],
+        f"scp to {address.user_host}",
+    )
+    python = shlex.quote(target.board_python)
+    remote = f"cd {folder} && exec {python} {shlex.quote(manifest['runner'])}"
+    link = stack.enter_context(PipeLink([*ssh, address.user_host, remote]))
+    return RunnerSession(
+        link, f"ssh:{address.user_host}", f"wall-clock on the board ({address.user_host})", True
+    )
+
+
+def _call(command: list[str], what: str) -> None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise LinkError(f"{what}: no answer within 300 s") from None
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise LinkError(
+            f"{what} failed (exit {done.returncode})" + (f": {detail[-1]}" if detail else "")
+        )
