@@ -299,14 +299,20 @@ def compile_model(
         write_files(folder, generated.kernel_files)
         write_files(folder, {"manifest.json": json.dumps(manifest, indent=2) + "\n"})
         onnx.save(to_onnx(to_qdq(graph)), str(folder / "reference.onnx"))
-        if "quantization" in reports:
-            write_files(folder, {"quantization.json": dumps(reports["quantization"])})
-        for name in ("compression", "pruning", "clustering"):
-            if name in reports:
-                write_files(folder, {f"{name}.json": dumps(reports[name])})
+        write_reports(folder, reports)
 
     final = write_atomically(out_dir, fill, options.force)
     return CompileResult(final, graph, manifest, notices, reports)
+
+
+REPORTS = ("quantization", "compression", "pruning", "clustering")
+
+
+def write_reports(folder: Path, reports: dict) -> None:
+    """``quantization.json``, ``compression.json``, … for the passes that ran (any backend)."""
+    write_files(
+        folder, {f"{name}.json": dumps(reports[name]) for name in REPORTS if name in reports}
+    )
 
 
 def load_manifest(out_dir: str | Path) -> dict:

@@ -31,7 +31,13 @@ RUNNER_MODULES = ("__init__.py", "errors.py", "harness/__init__.py", "harness/pr
 
 def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
     """Compile ``model_path`` with TVM into ``out_dir`` (written atomically)."""
-    from edgec.compiler import CompileResult, file_sha256, port_specs, prepare_graph
+    from edgec.compiler import (
+        CompileResult,
+        file_sha256,
+        port_specs,
+        prepare_graph,
+        write_reports,
+    )
     from edgec.ir import to_onnx
     from edgec.ir.onnx_import import read_model
     from edgec.quantize.export import to_qdq
@@ -83,10 +89,7 @@ def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         onnx.save(reference, str(folder / "reference.onnx"))
         write_runner(folder)
-        if "quantization" in reports:
-            from edgec.quantize.report import dumps
-
-            (folder / "quantization.json").write_text(dumps(reports["quantization"]))
+        write_reports(folder, reports)
 
     final = write_atomically(out_dir, fill, options.force)
     manifest = json.loads((final / "manifest.json").read_text())
@@ -113,6 +116,7 @@ def _check_c_only_options(options) -> None:
         "kernels": ("auto", "--kernels"),
         "kernel_scratch": ("always", "--kernel-scratch"),
         "prefix": ("model", "--prefix"),
+        "weight_storage": ("auto", "--weight-storage"),
     }
     for field, (default, flag) in c_only.items():
         if getattr(options, field) != default:
