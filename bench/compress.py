@@ -1,6 +1,7 @@
 """Compression (issue: pruning, low-rank, clustering): what each setting saves and costs.
 
     python bench/compress.py [--out bench/results_compress.json] [--device-samples 50]
+                             [--only kws|ad|storage]
 
 KWS DS-CNN float model: each setting (a dict of compile options) is compressed and
 quantized to int8 on kws01 samples 0-199 and compiled for mps2-an386; accuracy is scored on
@@ -12,7 +13,9 @@ error of the int8 model (its int8 output dequantized) against the float input, r
 to the uncompressed int8 model's. Flash is the model's weight bytes and the whole
 firmware's flash; MACs and parameters come from ``compression.json`` (or ``edgec analyze``
 for the unpruned model).
-New settings are rows of ``KWS_SETTINGS`` / ``AD_SETTINGS``.
+New settings are rows of ``KWS_SETTINGS`` / ``AD_SETTINGS``. The compact weight storage
+rows (mnist-8 magnitude pruning, AD clustering; dense against compact storage, with
+instructions on QEMU) come from bench/compress_storage.py under the key ``storage``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DATA, KWS_SCALE, KWS_ZERO_POINT, MODELS, ad_windows, kws_data
+from bench.compress_storage import run_storage_rows
 from edgec.analysis import analyze
 from edgec.compiler import CompileOptions, compile_model
 from edgec.firmware import build_firmware
@@ -42,6 +46,8 @@ KWS_SETTINGS = {
     "budget 2 points": {"prune_budget": 2.0},
     "budget 3 points": {"prune_budget": 3.0},
     "budget 4 points": {"prune_budget": 4.0},
+    "budget 3 points + cluster 16": {"prune_budget": 3.0, "cluster": "16"},
+    "magnitude:0.5": {"prune": "magnitude:0.5"},
 }
 AD_SETTINGS = {
     "int8 (uncompressed)": {},
@@ -51,6 +57,9 @@ AD_SETTINGS = {
     "lowrank rank:48": {"lowrank": "rank:48"},
     "lowrank rank:32": {"lowrank": "rank:32"},
     "lowrank rank:16": {"lowrank": "rank:16"},
+    "cluster 16": {"cluster": "16"},
+    "lowrank energy:0.99 + cluster 16": {"lowrank": "energy:0.99", "cluster": "16"},
+    "lowrank rank:64 + cluster 16": {"lowrank": "rank:64", "cluster": "16"},
 }
 
 
@@ -167,15 +176,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(Path(__file__).with_name("results_compress.json")))
     parser.add_argument("--device-samples", type=int, default=50)
-    parser.add_argument("--only", choices=["kws", "ad"], help="run one model's table")
+    parser.add_argument("--only", choices=["kws", "ad", "storage"], help="run one table")
     args = parser.parse_args()
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, bench in (("kws", kws), ("ad01", ad)):
+        tables = (
+            ("kws", lambda work: kws(work, args.device_samples)),
+            ("ad01", lambda work: ad(work, args.device_samples)),
+            ("storage", lambda work: run_storage_rows(work)),
+        )
+        for name, bench in tables:
             if args.only and not name.startswith(args.only):
                 continue
-            results[name] = bench(Path(tmp), args.device_samples)
+            results[name] = bench(Path(tmp))
             out.write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -1,6 +1,7 @@
 """Compact weight storage: magnitude pruning (sparse) and clustering (4-bit), measured.
 
-    python bench/compress_storage.py [--out bench/results_compress_storage.json] [--quick]
+Run by ``python bench/compress.py`` (its ``storage`` table; ``--only storage`` for this
+table alone).
 
 - mnist-8: calibrate (and refit the pruned layers) on the first 500 MNIST test images,
   score on the other 9,500 with the generated C built for this computer (each output also
@@ -14,12 +15,11 @@
 Every build is compiled twice: weight storage auto (sparse / clustered where it pays) and
 dense; each firmware for mps2-an386 is built and run on QEMU (3 inferences) for flash and
 instructions. Flash is the firmware's (text + data), weights the emitted weight arrays.
-The core is ``run_storage_rows`` (rows of dicts), for bench/compress.py to fold in.
+``run_storage_rows`` returns the rows (dicts).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -188,32 +188,3 @@ def run_storage_rows(work: Path | None = None, quick: bool = False) -> list[dict
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(work or tmp)
         return mnist_rows(folder, quick) + ad_rows(folder)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--out", default=str(Path(__file__).with_name("results_compress_storage.json"))
-    )
-    parser.add_argument("--quick", action="store_true", help="score mnist on 1,000 images")
-    parser.add_argument(
-        "--only", choices=["mnist8", "ad01"], help="rerun one model's rows, keep the others'"
-    )
-    args = parser.parse_args()
-    if args.only:
-        with tempfile.TemporaryDirectory() as tmp:
-            if args.only == "mnist8":
-                fresh = mnist_rows(Path(tmp), args.quick)
-            else:
-                fresh = ad_rows(Path(tmp))
-        kept = json.loads(Path(args.out).read_text())["rows"] if Path(args.out).is_file() else []
-        rows = [r for r in kept if r["model"] != args.only] + fresh
-        rows.sort(key=lambda r: r["model"] != "mnist8")  # mnist-8 first, as a full run
-    else:
-        rows = run_storage_rows(quick=args.quick)
-    Path(args.out).write_text(json.dumps({"rows": rows}, indent=2, default=str) + "\n")
-    print(f"wrote {args.out}")
-
-
-if __name__ == "__main__":
-    main()

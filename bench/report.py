@@ -3,7 +3,6 @@
     python bench/ptq.py && python bench/memory.py && python bench/device.py
     python bench/kernels.py && python bench/link.py && python bench/fuzz.py
     python bench/compress.py
-    python bench/compress_storage.py
     python bench/tvm.py
     python bench/report.py
 
@@ -443,7 +442,7 @@ def _signed(value: float) -> str:
 
 def compress_section(res: dict) -> list[str]:
     out = [
-        "## Compression: channel pruning and low-rank (issue: compression)",
+        "## Compression: pruning, low-rank, clustering (issue: compression)",
         "",
         "Command: `python bench/compress.py`. Every setting is compressed on the float model "
         "(channels removed or layers factored, then re-fitted by least squares against the "
@@ -533,14 +532,16 @@ def compress_section(res: dict) -> list[str]:
             ),
             "",
         ]
+    if res.get("storage"):
+        out += compress_storage_section(res["storage"])
     return out
 
 
-def compress_storage_section(res: dict) -> list[str]:
+def compress_storage_section(res: list[dict]) -> list[str]:
     out = [
-        "## Compact weight storage: magnitude pruning and clustering (issue: compression)",
+        "### Compact weight storage: magnitude pruning and clustering",
         "",
-        "Command: `python bench/compress_storage.py`. Each model compiled twice for "
+        "Command: `python bench/compress.py` (its storage table). Each model compiled twice for "
         "mps2-an386, weight storage `auto` (sparse or 4-bit clustered where it saves at least "
         "1/8 of a layer's bytes) and `dense`; flash = firmware text + data, instructions = "
         "median of 3 inferences on QEMU. mnist-8: calibration and refit on 500 test images, "
@@ -551,7 +552,7 @@ def compress_storage_section(res: dict) -> list[str]:
         "",
     ]
     rows = []
-    for r in res["rows"]:
+    for r in res:
         c, d = r["compact"], r["dense"]
         if "accuracy" in r:
             quality = f"{pct(r['accuracy'])} ({r['host_bit_exact']}/{r['scored']} bit-exact)"
@@ -591,7 +592,6 @@ def main() -> None:
         ("link", link_section),
         ("fuzz", fuzz_section),
         ("compress", compress_section),
-        ("compress_storage", compress_storage_section),
         ("tvm", tvm_section),
     ):
         data = load(name)

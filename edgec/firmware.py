@@ -29,7 +29,7 @@ from edgec.compiler import load_manifest
 from edgec.errors import BuildError, TargetError
 from edgec.harness.protocol import MAX_PAYLOAD
 from edgec.resources import templates_dir
-from edgec.targets import NRF_UARTE_BAUD, Target, load_target
+from edgec.targets import NRF_UARTE_BAUD, Target, load_board
 
 FIRMWARE_WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 MODEL_WARNINGS = ["-Wall", "-Wextra"]
@@ -246,7 +246,7 @@ def build_firmware(
     """Build (or reuse, when nothing changed) ``out_dir/firmware/<target>/fw.elf``."""
     out_dir = Path(out_dir)
     manifest = load_manifest(out_dir)
-    target = load_target(target or manifest.get("target"))
+    target = load_board(target or manifest.get("target"), "mcu")
     # One opt overrides both; by default the glue is built for size, the model for speed.
     opts = (opt, opt) if opt else (target.opt, target.kernel_opt)
     check_fits(manifest, target)

@@ -32,7 +32,12 @@ def kws_float(tmp_path_factory):
     return compile_model(model, out, CompileOptions())
 
 
-@pytest.mark.parametrize("target", [t.name for t in list_targets()])
+def test_a_linux_board_gets_no_firmware(kws_float):
+    with pytest.raises(TargetError, match="Linux board"):
+        build_firmware(kws_float.out_dir, "rpi4")
+
+
+@pytest.mark.parametrize("target", [t.name for t in list_targets("mcu")])
 def test_builds_for_every_target(kws_float, target):
     board = load_target(target)
     build = build_firmware(kws_float.out_dir, target)
