@@ -316,7 +316,8 @@ def test_validate_int8_on_host_is_bit_exact_and_reports_it(tmp_path):
 
 
 @needs_tools("gcc")
-def test_a_run_that_stops_early_still_writes_both_reports(tmp_path, monkeypatch):
+@pytest.mark.parametrize("done", [5, 0])
+def test_a_run_that_stops_early_still_writes_both_reports(tmp_path, monkeypatch, done):
     from edgec.errors import EdgecError
     from edgec.harness import validate as validate_module
 
@@ -324,20 +325,22 @@ def test_a_run_that_stops_early_still_writes_both_reports(tmp_path, monkeypatch)
     data = write_data(tmp_path / "data.npz", sample_inputs(SAMPLES), np.arange(SAMPLES) % 3)
     out = compile_model(tmp_path / "cnn.onnx", tmp_path / "out", CompileOptions()).out_dir
     host_run = validate_module.run_device
+    fault = f"sample {done} ({HOSTILE}): the device faulted"
 
-    def fails_after_five(*args):
+    def fails_after(*args):
         run = host_run(*args)
-        run.outputs, run.error = run.outputs[:5], f"sample 5 ({HOSTILE}): the device faulted"
+        run.outputs, run.error = run.outputs[:done], fault
         return run
 
-    monkeypatch.setattr(validate_module, "run_device", fails_after_five)
-    with pytest.raises(EdgecError, match="report written for 5 completed samples"):
+    monkeypatch.setattr(validate_module, "run_device", fails_after)
+    with pytest.raises(EdgecError, match=f"report written for {done} completed samples"):
         validate(out, ValidateOptions(data=str(data), device="host", report_dir=str(tmp_path)))
     saved = strict_load(tmp_path / "report.json")
-    assert saved["samples"] == 5 and len(saved["predictions"]["labels"]) == 5
-    assert saved["error"].startswith("sample 5")
+    assert saved["samples"] == done and saved["error"] == fault
+    if done:
+        assert len(saved["predictions"]["labels"]) == done
     text = (tmp_path / "report.html").read_text()
     assert_safe(Page(text))
     rows = {cells[0]: cells[1] for cells in _summary_rows(text)}
-    assert rows["stopped early"] == f"sample 5 ({HOSTILE}): the device faulted"
-    assert rows["samples"] == "5"
+    assert rows["stopped early"] == fault
+    assert rows["samples"] == str(done)

@@ -184,7 +184,8 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     subset = dataset.subset(slice(0, done))
     interpreter = Interpreter(graph)
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
-    report = build_report(manifest, graph, subset, run, reference, float_outputs(manifest, subset))
+    float_outs = float_outputs(manifest, subset) if done else None
+    report = build_report(manifest, graph, subset, run, reference, float_outs)
     if manifest.get("backend") == "tvm" and done:
         if manifest.get("numerics") != "float32":
             report.update(qdq_check(out_dir, manifest, subset, run))
