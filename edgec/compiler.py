@@ -58,7 +58,7 @@ class CompileOptions:
     float_io: bool = False
     bias_correction: bool = True
     sqnr_threshold_db: float = 40.0
-    # Compression before quantization (edgec/compress.py), re-fitted on the --calib data:
+    # Compression before quantization (edgec/compress/), re-fitted on the --calib data:
     # "channels:RATIO" or "magnitude:SPARSITY[:global]" (weights zeroed, stored sparse).
     prune: str | None = None
     prune_budget: float | None = None  # points of top-1 agreement (or accuracy) to spend
@@ -118,7 +118,7 @@ def prepare_graph(
     data_specs = input_specs(graph)
     graph = _compress(graph, options, data_specs, reports)
     if options.prune and options.prune.startswith("magnitude"):
-        from edgec.weight_compression import prune_magnitude
+        from edgec.compress import prune_magnitude
 
         data = calibration_dataset(data_specs, options) if options.prune_refit else None
         graph, report = prune_magnitude(graph, options.prune, data)
@@ -133,7 +133,7 @@ def prepare_graph(
         if reports is not None:
             reports["quantization"] = report
     if options.cluster:
-        from edgec.weight_compression import cluster_weights
+        from edgec.compress import cluster_weights
 
         data = calibration_dataset(data_specs, options)
         graph, report = cluster_weights(graph, options.cluster, data)

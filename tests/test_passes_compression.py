@@ -234,8 +234,8 @@ def test_prunable_and_clusterable_skip_depthwise():
 
 
 def test_refit_on_calibration_data_moves_only_survivors_and_cuts_the_error(rng):
+    from edgec.compress.weights import prune_magnitude
     from edgec.data import Dataset
-    from edgec.weight_compression import prune_magnitude
 
     teacher = fold(load_model(small_cnn()))
     x = np.random.default_rng(9).uniform(-2, 2, (330, *INPUT)).astype(np.float32)

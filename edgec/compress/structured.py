@@ -20,7 +20,7 @@ from edgec.data import Dataset
 from edgec.errors import EdgecError
 from edgec.ir.graph import Graph
 
-# channels: removed here (structured); magnitude: weights zeroed (weight_compression.py).
+# channels: removed here (structured); magnitude: weights zeroed (compress/weights.py).
 PRUNE_KINDS = ("channels", "magnitude")
 
 
