@@ -59,6 +59,7 @@ AD_SETTINGS = {
     "lowrank rank:16": {"lowrank": "rank:16"},
     "cluster 16": {"cluster": "16"},
     "lowrank energy:0.99 + cluster 16": {"lowrank": "energy:0.99", "cluster": "16"},
+    "lowrank energy:0.995 + cluster 16": {"lowrank": "energy:0.995", "cluster": "16"},
     "lowrank rank:64 + cluster 16": {"lowrank": "rank:64", "cluster": "16"},
 }
 
