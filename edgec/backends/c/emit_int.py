@@ -40,6 +40,7 @@ from edgec.backends.c.int_checks import (
     same_dtype,
 )
 from edgec.backends.c.lower import Emitter, Lowering
+from edgec.backends.c.overlap import conv_lag
 from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
@@ -113,12 +114,21 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     kernel, struct = (f"edgec_dwconv_{sfx}", f"edgec_dwconv_{sfx}_t") if depthwise else (None, None)
     sources = _sources("conv_int.c")
     bias_ref = None
-    if sfx == "s8" and not depthwise and p.group == 1:
+    # planned over its input: the portable kernel, whose access order overlap.py models
+    in_place = node.name in lw.in_place and sfx == "s8"
+    if in_place:
+        fields_in, fields_out = dims(x.shape).fields, dims(y.shape).fields
+        lag = conv_lag(
+            tuple(fields_in[k] for k in "nhwc"), tuple(fields_out[k] for k in "nhwc"), geometry
+        )
+        lw.program.buffers[dst].overlap = (src, lag)
+    elif sfx == "s8" and not depthwise and p.group == 1:
         from edgec.backends.c.emit_compact import try_conv
 
         if try_conv(lw, node, p, geometry, weights, bias, src, dst, pointwise):
             return
-    if lw.optimized and sfx == "s8" and (multiplier == 1 if depthwise else p.group == 1):
+    fast_fits = multiplier == 1 if depthwise else p.group == 1
+    if not in_place and lw.optimized and sfx == "s8" and fast_fits:
         # The fast kernels fold the input offset over every tap into the bias. Weights are
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
         rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
