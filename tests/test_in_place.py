@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from edgec.backends.c import generate_c
+from edgec.backends.c import generate, generate_c
 from edgec.backends.c.emit_move import permute_fields
 from edgec.backends.c.overlap import conv_lag, permute_lag
 from edgec.backends.c.planner import Buffer, check_plan, plan_arena
@@ -77,6 +77,16 @@ def test_conv_lag_is_safe_and_tight(geometry):
     events = conv_events(n, h, w, c, oh, ow, oc, k, k, stride, pad, dil)
     assert not collides(events, lag, n * h * w * c)
     assert lag == 0 or collides(events, lag - 1, n * h * w * c)
+    # edgec_conv_(1x1_)fast_inplace_s8: two pixels read, then both written
+    pairs = [
+        ([*events[i][0], *events[i + 1][0]], [*events[i][1], *events[i + 1][1]])
+        if i + 1 < len(events)
+        else events[i]
+        for i in range(0, len(events), 2)
+    ]
+    lag = conv_lag((n, h, w, c), (n, oh, ow, oc), fields, pixels=2)
+    assert not collides(pairs, lag, n * h * w * c)
+    assert collides(pairs, lag - 1, n * h * w * c)
 
 
 def permute_events(in_shape, perm):
@@ -156,13 +166,16 @@ CONVS = {
 }
 
 
-def test_convolutions_planned_in_place_are_bit_exact(tmp_path):
-    cases = []
+def test_convolutions_planned_in_place_are_bit_exact(tmp_path, monkeypatch):
+    # In a one-layer graph the fast kernels' scratch sits at the peak, so --kernel-scratch
+    # free would make them lean (portable); keep them fast to run their in-place variants.
+    monkeypatch.setattr(generate, "scratch_at_peak", lambda program, alignment: frozenset())
+    cases, kernels = [], []
     for seed, params in enumerate(CONVS.values()):
         case = prepare(conv_graph(seed, **params), seed)
         gen = generate_c(case.graph, kernels="optimized", scratch="free", io_layout="nhwc")
         (conv,) = gen.program.in_place  # the one layer is planned over its input
-        assert conv["node"] == "op" and gen.program.calls[0].kernel.startswith("edgec_")
+        kernels.append(gen.program.calls[0].kernel)
         x, y = (gen.program.buffers[conv[k]] for k in ("input", "output"))
         assert x.offset - y.offset >= conv["lag_bytes"]
         assert gen.arena_bytes < x.nbytes + y.nbytes
@@ -171,6 +184,13 @@ def test_convolutions_planned_in_place_are_bit_exact(tmp_path):
         case.expected = [[a.transpose(0, 2, 3, 1) for a in arrays] for arrays in case.expected]
         cases.append(case)
     run_cases(cases, tmp_path, "optimized-lean", io_layout="nhwc")
+    # the fast convolutions have in-place variants; depthwise runs the portable kernel
+    assert kernels == [
+        "edgec_conv_1x1_fast_inplace_s8",
+        "edgec_dwconv_s8",
+        "edgec_dwconv_s8",
+        "edgec_conv_fast_inplace_s8",
+    ]
 
 
 # ---- the shared model --------------------------------------------------------------------------

@@ -28,9 +28,10 @@ def lag_bytes(write_end: np.ndarray, read_start: np.ndarray) -> int:
     return max(int((done - pending).max(initial=0)), 0)
 
 
-def conv_lag(in_dims, out_dims, geometry: dict, itemsize: int = 1) -> int:
+def conv_lag(in_dims, out_dims, geometry: dict, itemsize: int = 1, pixels: int = 1) -> int:
     """Lag of edgec_conv_s8 / edgec_conv_1x1_s8 / edgec_dwconv_s8 (channels-last [n,h,w,c]:
-    output pixel by pixel, each pixel written while its taps are read)."""
+    output pixel by pixel, each pixel written while its taps are read); ``pixels`` 2: of
+    edgec_conv_1x1_fast_inplace_s8, which does so two pixels at a time."""
     n, in_h, in_w, in_c = in_dims
     _, out_h, out_w, out_c = out_dims
     b, oy, ox = np.meshgrid(np.arange(n), np.arange(out_h), np.arange(out_w), indexing="ij")
@@ -42,6 +43,10 @@ def conv_lag(in_dims, out_dims, geometry: dict, itemsize: int = 1) -> int:
     read_start = ((b * in_h + y0) * in_w + x0) * in_c * itemsize
     pixel = (b * out_h + oy) * out_w + ox
     write_end = (pixel + 1) * out_c * itemsize
+    # a group of pixels is one event: its lowest read, its highest write
+    groups = np.arange(0, pixel.size, pixels)
+    read_start = np.minimum.reduceat(read_start, groups)
+    write_end = np.maximum.reduceat(write_end, groups)
     return lag_bytes(write_end.astype(np.int64), read_start.astype(np.int64))
 
 
