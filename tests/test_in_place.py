@@ -18,9 +18,11 @@ from edgec.backends.c import generate, generate_c
 from edgec.backends.c.emit_move import permute_fields
 from edgec.backends.c.overlap import conv_lag, permute_lag
 from edgec.backends.c.planner import Buffer, check_plan, plan_arena
-from edgec.compiler import CompileOptions, prepare_graph
+from edgec.compiler import CompileOptions, compile_model, prepare_graph
 from edgec.errors import EdgecError
+from edgec.harness.validate import ValidateOptions, validate
 from tests.c_cases import random_int, run_cases
+from tests.conftest import needs_tools
 from tests.test_c_int_kernels import act, const, prepare, single_op
 from tests.test_planner import check_memory_report
 
@@ -210,3 +212,25 @@ def test_vww_int8_arena_falls_below_its_largest_layer(io_layout):
 
 def report_bytes(report: dict, name: str) -> int:
     return next((t["bytes"] for t in report["tensors"] if t["buffer"] == name), 0)
+
+
+@needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
+def test_vww_int8_in_place_is_bit_exact_on_the_emulated_board(tmp_path):
+    """--kernel-scratch free on mps2-an386: a smaller arena than the default build, the
+    in-place layers reported, and the board's outputs bit-exact with the reference."""
+    model = shared_path("models", "vww_mobilenet", "vww_96_int8_qdq.onnx")
+    rng = np.random.default_rng(7)
+    samples = rng.integers(-128, 128, (3, 1, 3, 96, 96)).astype(np.int8)
+    np.savez(tmp_path / "data.npz", input_1_int8=samples)
+    arena = {}
+    for scratch in ("always", "free"):
+        options = CompileOptions(target="mps2-an386", kernel_scratch=scratch)
+        result = compile_model(model, tmp_path / scratch, options)
+        arena[scratch] = result.arena_bytes
+        report = validate(
+            result.out_dir, ValidateOptions(data=str(tmp_path / "data.npz"), device="emulator")
+        )
+        assert report["samples"] == report["bit_exact"] == 3
+    memory = json.loads((tmp_path / "free" / "memory.json").read_text())
+    assert arena["free"] < arena["always"] and memory["in_place"]
+    assert arena["free"] == memory["arena_bytes"]
