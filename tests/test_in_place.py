@@ -165,6 +165,9 @@ CONVS = {
     "depthwise": dict(c=8, o=8, hw=11, k=3, stride=1, pad=1, depthwise=True),
     "depthwise strided": dict(c=16, o=16, hw=12, k=3, stride=2, pad=1, depthwise=True),
     "first layer": dict(c=3, o=8, hw=16, k=3, stride=2, pad=1),
+    "depthwise, channels not a multiple of 4": dict(
+        c=6, o=6, hw=9, k=3, stride=1, pad=1, depthwise=True
+    ),
 }
 
 
@@ -186,12 +189,13 @@ def test_convolutions_planned_in_place_are_bit_exact(tmp_path, monkeypatch):
         case.expected = [[a.transpose(0, 2, 3, 1) for a in arrays] for arrays in case.expected]
         cases.append(case)
     run_cases(cases, tmp_path, "optimized-lean", io_layout="nhwc")
-    # the fast convolutions have in-place variants; depthwise runs the portable kernel
+    # the fast convolutions have in-place variants; the fast depthwise one is safe as it is
     assert kernels == [
         "edgec_conv_1x1_fast_inplace_s8",
-        "edgec_dwconv_s8",
-        "edgec_dwconv_s8",
+        "edgec_dwconv_fast_s8",
+        "edgec_dwconv_fast_s8",
         "edgec_conv_fast_inplace_s8",
+        "edgec_dwconv_fast_s8",
     ]
 
 

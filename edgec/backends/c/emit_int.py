@@ -136,7 +136,9 @@ def emit_conv(lw: Lowering, node: Node) -> None:
         if try_conv(lw, node, p, geometry, weights, bias, src, dst, pointwise):
             return
     fast_fits = multiplier == 1 if depthwise else p.group == 1
-    if not in_place and lw.optimized and sfx == "s8" and fast_fits:
+    # the fast depthwise kernel writes each output pixel while reading only its taps, as
+    # the portable one does (overlap.conv_lag models both), and has no working memory
+    if (not in_place or depthwise) and lw.optimized and sfx == "s8" and fast_fits:
         # The fast kernels fold the input offset over every tap into the bias. Weights are
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
         rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
