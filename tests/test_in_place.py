@@ -24,7 +24,7 @@ from edgec.harness.validate import ValidateOptions, validate
 from tests.c_cases import random_int, run_cases
 from tests.conftest import needs_tools
 from tests.test_c_int_kernels import act, const, prepare, single_op
-from tests.test_planner import check_memory_report
+from tests.test_planner import MODELS, check_lifetimes_cover_every_use, check_memory_report
 
 
 # ---- the lag against a replay of the kernels' loops ---------------------------------------------
@@ -91,24 +91,37 @@ def test_conv_lag_is_safe_and_tight(geometry):
     assert collides(pairs, lag - 1, n * h * w * c)
 
 
-def permute_events(in_shape, perm):
-    """edgec_permute (move.c) on bytes: the output in order, one row (or, for rows of fewer
-    than 8 bytes, a block of the last two axes) per step."""
+def permute_events(in_shape, perm, elem):
+    """edgec_permute (move.c) in bytes: the output in order, one row (or, for rows of fewer
+    than 8 one-byte elements, a block of the last two axes) per step."""
     source = np.arange(np.prod(in_shape)).reshape(in_shape).transpose(perm)
     rows, cols = source.shape[-2:]
-    block = source.reshape(-1, rows * cols) if cols < 8 and rows > cols else source
-    block = block.reshape(-1, block.shape[-1])
+    short = elem == 1 and cols < 8 and rows > cols
+    block = source.reshape(-1, rows * cols if short else cols)
     width = block.shape[1]
-    return [(block[i], range(i * width, (i + 1) * width)) for i in range(block.shape[0])]
+
+    def spread(elements):  # element indices -> their bytes
+        return (np.asarray(elements)[:, None] * elem + np.arange(elem)).ravel()
+
+    return [
+        (spread(block[i]), spread(range(i * width, (i + 1) * width))) for i in range(block.shape[0])
+    ]
 
 
 @pytest.mark.parametrize(
-    "in_shape,perm", [((3, 6, 5), (1, 2, 0)), ((4, 9, 10), (1, 2, 0)), ((2, 3, 12), (0, 2, 1))]
+    "in_shape,perm,elem",
+    [
+        ((3, 6, 5), (1, 2, 0), 1),
+        ((4, 9, 10), (1, 2, 0), 1),
+        ((2, 3, 12), (0, 2, 1), 1),
+        ((3, 6, 5), (1, 2, 0), 4),
+        ((2, 5, 4, 3), (0, 2, 3, 1), 2),
+    ],
 )
-def test_permute_lag_is_safe_and_tight(in_shape, perm):
-    lag = permute_lag(permute_fields(in_shape, perm, 1))
-    events = permute_events(in_shape, perm)
-    size = int(np.prod(in_shape))
+def test_permute_lag_is_safe_and_tight(in_shape, perm, elem):
+    lag = permute_lag(permute_fields(in_shape, perm, elem))
+    events = permute_events(in_shape, perm, elem)
+    size = int(np.prod(in_shape)) * elem
     assert not collides(events, lag, size)
     assert lag == 0 or collides(events, lag - 1, size)
 
@@ -212,6 +225,18 @@ def test_vww_int8_arena_falls_below_its_largest_layer(io_layout):
         for call in gen.program.calls
     )
     assert report["in_place"] and gen.arena_bytes < largest_layer
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_in_place_plans_of_the_shared_models_pass_the_independent_check(name):
+    graph = prepare_graph(shared_path("models", *MODELS[name]), CompileOptions())
+    default = generate_c(graph, kernels="optimized")
+    gen = generate_c(graph, kernels="optimized", scratch="free")
+    report = json.loads(gen.files["memory.json"])
+    check_memory_report(report)
+    check_lifetimes_cover_every_use(gen)
+    assert gen.arena_bytes <= default.arena_bytes
+    assert all(layer["saved_bytes"] > 0 for layer in report["in_place"])
 
 
 def report_bytes(report: dict, name: str) -> int:
