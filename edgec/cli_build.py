@@ -121,7 +121,8 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         default="always",
         choices=["always", "free"],
         help="im2col rows for the optimized convolutions: always (the default), or only "
-        "where they do not grow the arena (free: the smallest RAM, slower convolutions)",
+        "where they do not grow the arena, with the layers at the peak written in place over "
+        "their input where that lowers it (free: the smallest RAM, some convolutions slower)",
     )
     parser.add_argument(
         "--firmware",

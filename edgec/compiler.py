@@ -44,7 +44,8 @@ class CompileOptions:
     # "auto": the optimized int8 kernels on cores with the DSP extension, else the portable.
     kernels: str = "auto"
     # "always": optimized kernels get their scratch memory (im2col rows) even where it grows
-    # the arena; "free": only where it does not (the portable kernel runs instead)
+    # the arena; "free": only where it does not (the portable kernel runs instead), and the
+    # convolutions and permutes at the peak are planned in place over their input (overlap.py)
     kernel_scratch: str = "always"
     input_shapes: dict[str, Sequence[int]] = field(default_factory=dict)
     force: bool = False

@@ -77,13 +77,15 @@ def run_cases(
     tmp_path: Path,
     kernels: str = "portable",
     tolerance: tuple[float, float] | None = None,
+    io_layout: str = "declared",
 ) -> None:
     """Generate, build (sanitized) and run every case; compare with the reference bit for bit.
     ``kernels``: "portable"; "optimized" (fast_*.c where they apply, with its C versions
     of the DSP instructions on this computer, always given scratch memory); "optimized-lean"
     (the same with the default scratch policy: in a one-op graph the scratch would grow the
     arena, so the variants without scratch run). ``tolerance`` (rtol, atol): float outputs
-    compared with np.allclose instead of bit for bit."""
+    compared with np.allclose instead of bit for bit. ``io_layout`` "nhwc": the samples
+    and expected outputs are given channels-last."""
     find_compiler("gcc")
     folder = tmp_path / "c"
     folder.mkdir()
@@ -95,6 +97,7 @@ def run_cases(
             sha256="0" * 64,
             kernels=kernels.split("-")[0],
             scratch="free" if kernels.endswith("-lean") else "always",
+            io_layout=io_layout,
         )
         for name, text in {**gen.files, **gen.kernel_files}.items():
             (folder / name).write_text(text)

@@ -122,8 +122,18 @@ def alias_root(tensors: dict[str, dict], name: str) -> str:
     return name
 
 
+def written_in_place(roots: dict, a: dict, b: dict) -> bool:
+    """``b`` is declared written over ``a``'s storage (overlap.py): allowed when ``a`` is last
+    read at b's own step and lies at least the declared lag above it."""
+    over = b.get("in_place_over")
+    if over is None or roots[over[0]] != roots[a["buffer"]]:
+        return False
+    return a["last_step"] <= b["first_step"] and a["offset"] - b["offset"] >= over[1]
+
+
 def check_memory_report(report: dict) -> None:
-    """No two tensors live at the same step share a byte unless one aliases the other."""
+    """No two tensors live at the same step share a byte unless one aliases the other or
+    one is written in place over the other."""
     arena = report["arena_bytes"]
     tensors = {t["buffer"]: t for t in report["tensors"]}
     items = list(tensors.values())
@@ -137,6 +147,8 @@ def check_memory_report(report: dict) -> None:
         a_last = max(a["last_step"], a["first_step"])
         for b in items[i + 1 :]:
             if not b["bytes"] or roots[a["buffer"]] == roots[b["buffer"]]:
+                continue
+            if written_in_place(roots, a, b) or written_in_place(roots, b, a):
                 continue
             b_last = max(b["last_step"], b["first_step"])
             in_time = a["first_step"] <= b_last and b["first_step"] <= a_last

@@ -40,6 +40,7 @@ from edgec.backends.c.int_checks import (
     same_dtype,
 )
 from edgec.backends.c.lower import Emitter, Lowering
+from edgec.backends.c.overlap import conv_lag
 from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
@@ -113,12 +114,31 @@ def emit_conv(lw: Lowering, node: Node) -> None:
     kernel, struct = (f"edgec_dwconv_{sfx}", f"edgec_dwconv_{sfx}_t") if depthwise else (None, None)
     sources = _sources("conv_int.c")
     bias_ref = None
-    if sfx == "s8" and not depthwise and p.group == 1:
+    # planned over its input: the portable kernel, whose access order overlap.py models
+    in_place = node.name in lw.in_place and sfx == "s8"
+    if in_place:
+        fields_in, fields_out = dims(x.shape).fields, dims(y.shape).fields
+        shapes = tuple(fields_in[k] for k in "nhwc"), tuple(fields_out[k] for k in "nhwc")
+        # fast, two pixels at a time, with scratch (a lean node does without: portable)
+        if lw.optimized and not depthwise and p.group == 1 and node.name not in lw.lean:
+            rows = weights.reshape(channels, -1)
+            folded = _folded_bias(rows, bias, p.input_zero_point)
+            requant = _fast_requant(p.requant, channels)
+            if folded is not None and requant is not None:
+                lw.program.buffers[dst].overlap = (src, conv_lag(*shapes, geometry, pixels=2))
+                args = (geometry, weights, folded, requant, src, dst, pointwise)
+                _emit_conv_fast(lw, node, p, *args, in_place=True)
+                return
+        lw.program.buffers[dst].overlap = (src, conv_lag(*shapes, geometry))
+    elif sfx == "s8" and not depthwise and p.group == 1:
         from edgec.backends.c.emit_compact import try_conv
 
         if try_conv(lw, node, p, geometry, weights, bias, src, dst, pointwise):
             return
-    if lw.optimized and sfx == "s8" and (multiplier == 1 if depthwise else p.group == 1):
+    fast_fits = multiplier == 1 if depthwise else p.group == 1
+    # the fast depthwise kernel writes each output pixel while reading only its taps, as
+    # the portable one does (overlap.conv_lag models both), and has no working memory
+    if (not in_place or depthwise) and lw.optimized and sfx == "s8" and fast_fits:
         # The fast kernels fold the input offset over every tap into the bias. Weights are
         # [o][kh][kw][i] (sum each row) or, depthwise, [kh][kw][c] (sum each column).
         rows = weights.reshape(-1, channels).T if depthwise else weights.reshape(channels, -1)
@@ -259,7 +279,9 @@ def _gemm_fields(
     )
 
 
-def _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, pointwise):
+def _emit_conv_fast(
+    lw, node, p, geometry, weights, folded, requant, src, dst, pointwise, in_place=False
+):
     x, y = node.inputs[0], node.outputs[0]
     if not pointwise:  # im2col rows padded to a multiple of 4 (zero weights): the fast path
         rows = weights.reshape(weights.shape[0], -1)
@@ -273,10 +295,16 @@ def _emit_conv_fast(lw, node, p, geometry, weights, folded, requant, src, dst, p
         "gemm": gemm,
     }
     outputs = [dst]
-    if not pointwise:  # two im2col rows
-        outputs.append(lw.scratch(node, 2 * gemm.fields["k"], "im2col rows"))
+    kernel = "edgec_conv_1x1_fast_s8" if pointwise else "edgec_conv_fast_s8"
+    k = gemm.fields["k"]
+    if in_place:  # the output's tail holds input: the widened rows need their own room
+        rows = 0 if pointwise else 2 * k
+        outputs.append(lw.scratch(node, 4 * k + rows, "widened rows, im2col rows"))
+        kernel = kernel.replace("_fast_s8", "_fast_inplace_s8")
+    elif not pointwise:  # two im2col rows
+        outputs.append(lw.scratch(node, 2 * k, "im2col rows"))
     lw.call(
-        "edgec_conv_1x1_fast_s8" if pointwise else "edgec_conv_fast_s8",
+        kernel,
         "edgec_conv_fast_s8_t",
         fields,
         [src],

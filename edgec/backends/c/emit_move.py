@@ -72,10 +72,12 @@ def emit_transpose(lw: Lowering, node: Node) -> None:
         lw.alias(y, src, L.LOGICAL)
         return
     dst = lw.write(y, L.LOGICAL)
+    fields = permute_fields(in_mem, mem_perm, x.dtype.itemsize)
+    lw.permute_in_place(node.name, fields, src, dst)
     lw.call(
         "edgec_permute",
         "edgec_permute_t",
-        permute_fields(in_mem, mem_perm, x.dtype.itemsize),
+        fields,
         [src],
         [dst],
         node.name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edgec.backends.c.lower import lower
 from edgec.backends.c.planner import Buffer, Plan, check_plan, plan_arena
 from edgec.backends.c.program import Program
@@ -39,7 +41,9 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
     for buf in program.buffers.values():
         first = buf.first
         last = max(buf.last, first)
-        buffers.append(Buffer(buf.name, buf.nbytes, first, min(last, end), buf.alias_of))
+        buffers.append(
+            Buffer(buf.name, buf.nbytes, first, min(last, end), buf.alias_of, overlap=buf.overlap)
+        )
     plan = plan_arena(buffers, alignment)
     check_plan(plan)
     for name, planned in plan.buffers.items():
@@ -59,46 +63,150 @@ def lower_and_plan(
     scratch: str = "always",
     weight_storage: str = "auto",
 ) -> tuple[Program, Plan]:
-    """Lower and plan; with ``scratch="free"``, never let a kernel's scratch memory grow the
-    arena.
+    """Lower and plan; with ``scratch="free"``, the smallest arena the layers allow.
 
     The optimized convolutions ask for working memory (two im2col rows). Under "free", the
     nodes whose scratch is live at the arena's peak are lowered again "lean" (the portable
-    kernel, which needs none), as long as that lowers the arena: the smallest RAM, at the
-    price of those layers' speed.
+    kernel, which needs none), and the convolutions at the peak are planned in place over
+    their input (overlap.py; also the portable kernel), as long as that lowers the peak:
+    the smallest RAM, at the price of those layers' speed.
     """
     if scratch not in SCRATCH_POLICIES:
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     lean: frozenset[str] = frozenset()
+    in_place: frozenset[str] = frozenset()
     program = lower(graph, io_layout, kernels, lean, weight_storage)
     plan = plan_program(program, alignment)
-    while scratch == "free" and (culprits := scratch_at_peak(program, alignment) - lean):
-        trial = lower(graph, io_layout, kernels, lean | culprits, weight_storage)
-        trial_plan = plan_program(trial, alignment)
-        if trial.arena_bytes >= program.arena_bytes:
+    best = (program, plan, lean, in_place)
+    # Follow the peak down one change at a time: the lean scratch users at the peak, or one
+    # more layer in place (two neighbours in place chain into one block that can outgrow
+    # the pair it replaces, so each is tried alone). A change counts if it lowers the arena
+    # or the peak of live bytes (the arena's lower bound); the smallest arena seen is kept.
+    while scratch == "free":
+        culprits = scratch_at_peak(program, alignment) - lean
+        changes = [(lean | culprits, in_place)] if culprits else []
+        changes += [
+            (lean | culprits, in_place | {node})
+            for node in sorted(in_place_at_peak(program, alignment) - in_place)
+        ]
+        trials = []
+        for more_lean, more_in_place in changes:
+            trial = lower(graph, io_layout, kernels, more_lean, weight_storage, more_in_place)
+            trial_plan = plan_program(trial, alignment)
+            key = (trial.arena_bytes, *_peak_key(trial, alignment))
+            if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
+                trials.append((key, trial, trial_plan, more_lean, more_in_place))
+        if not trials:
             break
-        lean, program, plan = lean | culprits, trial, trial_plan
+        _, program, plan, lean, in_place = min(trials, key=lambda t: t[0])
+        if program.arena_bytes < best[0].arena_bytes:
+            best = (program, plan, lean, in_place)
+    program, plan, lean, in_place = best
     program.lean_nodes = sorted(lean)
+    program.in_place = in_place_report(program, alignment)
     return program, plan
+
+
+def _owners(program: Program) -> list:
+    return [b for b in program.buffers.values() if b.alias_of is None and b.offset >= 0]
+
+
+def _root(program: Program, name: str) -> str:
+    while program.buffers[name].alias_of is not None:
+        name = program.buffers[name].alias_of
+    return name
+
+
+def _in_place_saving(program: Program, out, alignment: int) -> int:
+    """Bytes an in-place output and its input save against two separate buffers."""
+    source = program.buffers[_root(program, out.overlap[0])]
+    lag = -(-out.overlap[1] // alignment) * alignment
+    block = max(out.nbytes, lag + source.nbytes)
+    return sum(-(-n // alignment) * alignment for n in (out.nbytes, source.nbytes, -block))
+
+
+def live_bytes(program: Program, alignment: int) -> tuple[list[int], dict[str, range]]:
+    """Bytes live at each step (in-place pairs counted as their block) and each owner's
+    live steps (inputs are live from the start)."""
+    steps = len(program.calls)
+    spans = {
+        b.name: range(max(b.first, 0), min(max(b.last, b.first), steps - 1) + 1)
+        for b in _owners(program)
+    }
+    live = [0] * steps
+    for b in _owners(program):
+        for step in spans[b.name]:
+            live[step] += -(-b.nbytes // alignment) * alignment
+        if b.overlap is not None and 0 <= b.first < steps:
+            live[b.first] -= _in_place_saving(program, b, alignment)
+    return live, spans
+
+
+def _peak_key(program: Program, alignment: int) -> tuple[int, int]:
+    """The most bytes live at one step, then at how many steps (a peak shared by several
+    steps falls one node at a time)."""
+    live, _ = live_bytes(program, alignment)
+    peak = max(live, default=0)
+    return peak, live.count(peak)
 
 
 def scratch_at_peak(program: Program, alignment: int) -> frozenset[str]:
     """Nodes whose scratch buffers are live at a step where the most bytes are live."""
-    steps = len(program.calls)
-    owners = [b for b in program.buffers.values() if b.alias_of is None and b.offset >= 0]
-    spans = {  # buffer → the steps it is live (inputs are live from the start)
-        b.name: range(max(b.first, 0), min(max(b.last, b.first), steps - 1) + 1) for b in owners
-    }
-    live = [0] * steps
-    for b in owners:
-        for step in spans[b.name]:
-            live[step] += -(-b.nbytes // alignment) * alignment
+    live, spans = live_bytes(program, alignment)
     peak = max(live, default=0)
     return frozenset(
         b.scratch_for
-        for b in owners
+        for b in _owners(program)
         if b.scratch_for and any(live[s] == peak for s in spans[b.name])
     )
+
+
+def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
+    """int8 convolutions and permutes at a peak step (of live bytes, or where the plan
+    reaches the arena's top) whose input dies there: they could write over it (overlap.py
+    models their kernels' order)."""
+    live, spans = live_bytes(program, alignment)
+    top = [0] * len(live)
+    for b in _owners(program):
+        for step in spans[b.name]:
+            top[step] = max(top[step], b.offset + b.nbytes)
+    peak = max(live, default=0)
+    at_peak = {s for s, n in enumerate(live) if n == peak}
+    at_peak |= {s for s, n in enumerate(top) if n > program.arena_bytes - alignment}
+    last_read: dict[str, int] = {}
+    for b in program.buffers.values():
+        root = _root(program, b.name)
+        last_read[root] = max(last_read.get(root, -1), b.last)
+    outputs = {_root(program, port.buffer) for port in program.outputs}
+    found = set()
+    for step, call in enumerate(program.calls):
+        if step not in at_peak or not call.inputs or call.inputs[0] not in program.buffers:
+            continue
+        source = _root(program, call.inputs[0])
+        out = program.buffers[call.outputs[0]]
+        int8 = out.dtype == np.int8 and program.buffers[source].dtype == np.int8
+        if (
+            (call.kernel == "edgec_permute" or (call.op == "Conv" and int8))
+            and last_read[source] == step
+            and source not in outputs
+        ):
+            found.add(call.node)
+    return frozenset(found)
+
+
+def in_place_report(program: Program, alignment: int) -> list[dict]:
+    """memory.json's account of the layers planned in place and the bytes each saves."""
+    return [
+        {
+            "node": next(c.node for c in program.calls if b.name in c.outputs),
+            "input": b.overlap[0],
+            "output": b.name,
+            "lag_bytes": b.overlap[1],
+            "saved_bytes": _in_place_saving(program, b, alignment),
+        }
+        for b in program.buffers.values()
+        if b.overlap is not None
+    ]
 
 
 def generate_c(
@@ -142,6 +250,8 @@ def memory_report(gen: GeneratedC) -> dict:
         "weight_bytes": gen.weight_bytes,
         # nodes whose kernels run without scratch memory, which would have grown the arena
         "lean_nodes": program.lean_nodes,
+        # layers whose output is planned over their input (overlap.py), and what each saves
+        "in_place": program.in_place,
         # each int8 matrix-product layer's weight storage: dense, sparse or clustered, and
         # the bytes of each format that applies (compact kept only where it pays)
         "weight_storage": program.weight_storage,
@@ -169,6 +279,8 @@ def memory_report(gen: GeneratedC) -> dict:
                 "alias_of": b.alias_of,
                 "layout": b.layout,
                 "scratch_for": b.scratch_for,
+                # [input, lag]: written in place over input, which lies >= lag bytes above
+                "in_place_over": list(b.overlap) if b.overlap else None,
             }
             for b in program.buffers.values()
         ],

@@ -39,8 +39,12 @@ class Lowering:
         kernels: str = "portable",
         lean: frozenset[str] = frozenset(),
         weight_storage: str = "auto",
+        in_place: frozenset[str] = frozenset(),
     ):
         self.graph = graph
+        # nodes whose output is planned over their input (overlap.py); they run a portable
+        # kernel whose access order is modelled there
+        self.in_place = in_place
         # "auto": int8 weight matrices sparse or clustered where that saves flash (emit_compact)
         self.weight_storage = weight_storage
         self.program = Program()
@@ -103,6 +107,7 @@ class Lowering:
         # source's memory at position src_perm.index(dst_perm[i]).
         perm = tuple(src_perm.index(a) for a in dst_perm)
         fields = permute_fields(L.memory_shape(value.shape, src_layout), perm, value.dtype.itemsize)
+        self.permute_in_place(f"layout of {value.name}", fields, src, dst)
         self.call(
             "edgec_permute",
             "edgec_permute_t",
@@ -113,6 +118,13 @@ class Lowering:
             "Transpose",
             sources={"move.c"},
         )
+
+    def permute_in_place(self, node: str, fields: dict, src: str, dst: str) -> None:
+        """Plan a permute's output over its input when ``node`` is to run in place."""
+        if node in self.in_place:
+            from edgec.backends.c.overlap import permute_lag
+
+            self.program.buffers[dst].overlap = (src, permute_lag(fields))
 
     def write(self, value: Value, layout: str) -> str:
         """Declare the buffer a node's output is written into."""
@@ -250,12 +262,13 @@ def lower(
     kernels: str = "portable",
     lean: frozenset[str] = frozenset(),
     weight_storage: str = "auto",
+    in_place: frozenset[str] = frozenset(),
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels, lean, weight_storage)
+    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)

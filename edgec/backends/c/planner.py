@@ -14,7 +14,11 @@ Algorithm (the classic greedy-by-size planner, as in TFLite Micro's GreedyMemory
 4. The arena size is the highest end offset.
 
 A plan is checked independently by :func:`check_plan` (no two buffers whose lifetimes overlap
-may overlap in memory unless they are declared aliases).
+may overlap in memory unless they are declared aliases, or an output declared written in
+place over its input lies at least its lag below that input: see overlap.py).
+
+An in-place output joins its input's group at a fixed offset: the group is laid out as one
+block, the input ``lag`` bytes above the output, instead of two separate buffers.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Buffer:
     last: int
     alias_of: str | None = None
     offset: int = -1
+    overlap: tuple[str, int] | None = None  # (input, lag): written in place over input
 
 
 @dataclass
@@ -68,33 +73,98 @@ def _groups(buffers: dict[str, Buffer]) -> dict[str, list[str]]:
     return groups
 
 
+def _blocks(
+    by_name: dict[str, Buffer], alias_groups: dict[str, list[str]], alignment: int
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Alias groups joined by in-place pairs into blocks: block root → alias roots, and
+    each alias root's offset inside its block (an input sits its lag, aligned, above the
+    output written over it)."""
+    root_of = {m: r for r, members in alias_groups.items() for m in members}
+    edges: dict[str, list[tuple[str, int]]] = {r: [] for r in alias_groups}
+    for b in by_name.values():
+        if b.overlap is not None:
+            out, inp = root_of[b.name], root_of[b.overlap[0]]
+            lag = _align(b.overlap[1], alignment)
+            edges[out].append((inp, lag))
+            edges[inp].append((out, -lag))
+    blocks: dict[str, list[str]] = {}
+    rel: dict[str, int] = {}
+    for start in alias_groups:
+        if start in rel:
+            continue
+        rel[start], todo, members = 0, [start], [start]
+        while todo:
+            here = todo.pop()
+            for other, delta in edges[here]:
+                if other not in rel:
+                    rel[other] = rel[here] + delta
+                    todo.append(other)
+                    members.append(other)
+                elif rel[other] != rel[here] + delta:
+                    raise EdgecError(f"in-place buffers around {other!r} do not fit one block")
+        low = min(rel[m] for m in members)
+        for m in members:
+            rel[m] -= low
+        blocks[start] = members
+    return blocks, rel
+
+
 def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
     """Assign offsets to ``buffers`` (in place) and return the plan."""
     by_name = {b.name: b for b in buffers}
     if len(by_name) != len(buffers):
         raise EdgecError("duplicate buffer names in the arena plan")
-    groups = _groups(by_name)
-    spans = {
-        root: (
-            min(by_name[m].first for m in members),
-            max(by_name[m].last for m in members),
-            _align(max(by_name[m].size for m in members), alignment),
+    alias_groups = _groups(by_name)
+    blocks, rel = _blocks(by_name, alias_groups, alignment)
+    # each alias group's extent: (first, last, offset inside its block, size)
+    parts = {
+        a: (
+            min(by_name[m].first for m in alias_groups[a]),
+            max(by_name[m].last for m in alias_groups[a]),
+            rel[a],
+            _align(max(by_name[m].size for m in alias_groups[a]), alignment),
         )
-        for root, members in groups.items()
+        for a in alias_groups
     }
-    order = sorted(spans, key=lambda r: (-spans[r][2], spans[r][0], r))
+    sizes = {r: max(parts[a][2] + parts[a][3] for a in roots) for r, roots in blocks.items()}
+    starts = {r: min(parts[a][0] for a in roots) for r, roots in blocks.items()}
+    order = sorted(blocks, key=lambda r: (-sizes[r], starts[r], r))
     placed: list[tuple[int, int, int, int]] = []  # (first, last, offset, size)
     offsets: dict[str, int] = {}
     for root in order:
-        first, last, size = spans[root]
-        live = sorted((o, s) for f, l_, o, s in placed if f <= last and first <= l_ and s > 0)
-        offsets[root] = _best_fit(live, size, alignment)
-        placed.append((first, last, offsets[root], size))
-    for root, members in groups.items():
-        for m in members:
-            by_name[m].offset = offsets[root]
+        members = [parts[a] for a in blocks[root]]
+        if len(members) == 1:
+            first, last, _, size = members[0]
+            live = sorted((o, s) for f, l_, o, s in placed if f <= last and first <= l_ and s > 0)
+            offsets[root] = _best_fit(live, size, alignment)
+        else:  # an in-place block: its parts are live at different steps
+            offsets[root] = _lowest_fit(placed, members, alignment)
+        placed += [(f, l_, offsets[root] + r, s) for f, l_, r, s in members]
+    for root, roots in blocks.items():
+        for a in roots:
+            for m in alias_groups[a]:
+                by_name[m].offset = offsets[root] + rel[a]
     arena = max((o + s for _, _, o, s in placed), default=0)
-    return Plan(arena, by_name, [sorted(m) for m in groups.values()])
+    return Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
+
+
+def _lowest_fit(
+    placed: list[tuple[int, int, int, int]], parts: list[tuple[int, int, int, int]], alignment: int
+) -> int:
+    """Lowest offset where no part (first, last, offset in block, size) meets a placed one."""
+
+    def clash(base: int) -> int | None:
+        """The offset past the first placed block a part at ``base`` would meet."""
+        for f, l_, r, s in parts:
+            for pf, pl, po, ps in placed:
+                if pf <= l_ and f <= pl and s and ps and po < base + r + s and base + r < po + ps:
+                    return _align(po + ps - r, alignment)
+        return None
+
+    base = 0
+    while (past := clash(base)) is not None:
+        base = max(past, base + alignment)
+    return base
 
 
 def _best_fit(live: list[tuple[int, int]], size: int, alignment: int) -> int:
@@ -109,8 +179,23 @@ def _best_fit(live: list[tuple[int, int]], size: int, alignment: int) -> int:
     return best if best is not None else cursor
 
 
+def _in_place_ok(plan: Plan, aliased: dict[str, int], inp: Buffer, out: Buffer) -> bool:
+    """``out`` is declared written over ``inp`` (or an alias of it) and the layout keeps every
+    write below what is still to be read: the input is last read by out's own step and lies
+    at least the lag above it."""
+    if out.overlap is None:
+        return False
+    declared, lag = out.overlap
+    return (
+        aliased[inp.name] == aliased[declared]
+        and inp.last <= out.first
+        and inp.offset - out.offset >= lag
+    )
+
+
 def check_plan(plan: Plan) -> None:
-    """Raise if two simultaneously live, non-aliased buffers overlap in memory."""
+    """Raise if two simultaneously live buffers overlap in memory, unless they are aliases or
+    an output lies correctly below the input it is written over (overlap.py)."""
     aliased = {name: i for i, members in enumerate(plan.groups) for name in members}
     items = list(plan.buffers.values())
     for i, a in enumerate(items):
@@ -118,6 +203,8 @@ def check_plan(plan: Plan) -> None:
             raise EdgecError(f"buffer {a.name!r} lies outside the arena")
         for b in items[i + 1 :]:
             if aliased[a.name] == aliased[b.name]:
+                continue
+            if _in_place_ok(plan, aliased, a, b) or _in_place_ok(plan, aliased, b, a):
                 continue
             in_time = a.first <= b.last and b.first <= a.last
             in_space = a.offset < b.offset + b.size and b.offset < a.offset + a.size

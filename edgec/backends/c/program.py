@@ -28,6 +28,9 @@ class TensorBuffer:
     offset: int = -1
     layout: str = "logical"  # "logical" (ONNX order) or "channels_last"
     scratch_for: str | None = None  # a kernel's working memory: the node it serves
+    # written in place over (input buffer, lag): may overlap that input if the input lies at
+    # least lag bytes above it (see overlap.py)
+    overlap: tuple[str, int] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -86,6 +89,7 @@ class Program:
     kernel_sources: set[str] = field(default_factory=set)
     arena_bytes: int = 0
     lean_nodes: list[str] = field(default_factory=list)  # see generate.lower_and_plan
+    in_place: list[dict] = field(default_factory=list)  # see generate.in_place_report
     weight_storage: list[dict] = field(default_factory=list)  # see emit_compact
 
 

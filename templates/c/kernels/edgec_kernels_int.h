@@ -136,6 +136,10 @@ typedef struct {
 } edgec_conv_fast_s8_t;
 void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output);
+/* In place over the input (overlap.py): working memory in scratch, not the output's tail. */
+void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
+                                    int8_t *scratch);
+void edgec_conv_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /* Depthwise with depth_multiplier 1: the parameters of edgec_dwconv_s8, except that bias
  * holds bias + input_offset * the sum of each channel's weights (never NULL); padding is a

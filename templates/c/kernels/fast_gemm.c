@@ -556,3 +556,37 @@ void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, 
 {
     edgec_conv_fast_s8(p, input, output, NULL);
 }
+
+/* A convolution written in place over its input (the compiler places the input above the
+ * output, see overlap.py): the output's unwritten tail still holds input, so the widened
+ * rows go to `wide` (4 * k bytes) and the im2col rows to `rows` (2 * k bytes; NULL for a
+ * 1x1 convolution, which reads its rows in place). Two pixels at a time, each pair read
+ * before it is written. */
+static void conv_fast_inplace(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int16_t *wide,
+                              int8_t *rows)
+{
+    const int32_t pixels = p->out.n * p->out.h * p->out.w;
+    const int32_t n = p->gemm.n, k = p->gemm.k;
+    int32_t px;
+    for (px = 0; px + 2 <= pixels; px += 2) {
+        const int8_t *r0 = conv_row(p, input, px, rows);
+        const int8_t *r1 = conv_row(p, input, px + 1, rows != NULL ? rows + k : NULL);
+        gemm_rows(&p->gemm, r0, r1, wide, output + (size_t)px * n, output + (size_t)(px + 1) * n);
+    }
+    if (px < pixels) {
+        gemm_rows(&p->gemm, conv_row(p, input, px, rows), NULL, NULL, output + (size_t)px * n, NULL);
+    }
+}
+
+/* scratch: the widened rows (4 * k bytes, 4-byte aligned), then the two im2col rows. */
+void edgec_conv_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    conv_fast_inplace(p, input, output, (int16_t *)(void *)scratch, scratch + 4 * (size_t)p->gemm.k);
+}
+
+/* scratch: the widened rows (4 * k bytes, 4-byte aligned). */
+void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
+                                    int8_t *scratch)
+{
+    conv_fast_inplace(p, input, output, (int16_t *)(void *)scratch, NULL);
+}
