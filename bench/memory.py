@@ -5,7 +5,9 @@
 For every int8 model in ../shared/models (and the float KWS / mnist-8 quantized by edgec):
 edgec's planned arena, its weight bytes, the text/data/bss of the generated library built
 with arm-none-eabi-gcc for Cortex-M4F (-Os), and the RAM and flash of the whole
-mps2-an386 firmware; TFLite Micro's arena for the ``.tflite`` original, read from
+mps2-an386 firmware; the arena of the smallest-RAM build (``--kernel-scratch free``: im2col
+scratch only where it does not grow the arena, layers placed in place over their input);
+TFLite Micro's arena for the ``.tflite`` original, read from
 ``print_allocations()`` (head = activations, tail = persistent data).
 """
 
@@ -18,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +92,13 @@ def library_sizes(folder: Path) -> dict:
 def measure(name: str, model: Path, options: CompileOptions, work: Path) -> dict:
     result = compile_model(model, work / name, options)
     fw = build_firmware(result.out_dir, "mps2-an386")
+    # the smallest-RAM build: scratch only where free, layers in place over their input
+    lean = compile_model(model, work / f"{name}_free", replace(options, kernel_scratch="free"))
+    in_place = json.loads((lean.out_dir / "memory.json").read_text()).get("in_place", [])
     return {
         "arena_bytes": result.arena_bytes,
+        "arena_bytes_free": lean.arena_bytes,
+        "in_place_layers": len(in_place),
         "weight_bytes": result.weight_bytes,
         "library": library_sizes(result.out_dir),
         "firmware": {

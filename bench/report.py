@@ -93,7 +93,10 @@ def memory_section(mem: dict) -> list[str]:
         "Command: `python bench/memory.py`. edgec: the planned arena (all activations; the "
         "generated code has no other static RAM: `.data` is 0 and `.bss` equals the arena), "
         "weight bytes in flash, and the generated library built with `arm-none-eabi-gcc "
-        "-mcpu=cortex-m4 -mfloat-abi=hard -Os`. TFLM: `print_allocations()` on the `.tflite` "
+        "-mcpu=cortex-m4 -mfloat-abi=hard -Os`. The smallest-RAM build, `--kernel-scratch "
+        "free`: im2col scratch only where it does not grow the arena, and layers written over "
+        "their own input at a lag that never overwrites unread input (memory.json `in_place`). "
+        "TFLM: `print_allocations()` on the `.tflite` "
         "original (head = activations, tail = interpreter bookkeeping).",
         "",
     ]
@@ -105,6 +108,7 @@ def memory_section(mem: dict) -> list[str]:
             [
                 name,
                 n(r["arena_bytes"]),
+                f"{n(r.get('arena_bytes_free'))} ({r.get('in_place_layers', '–')})",
                 n(tflm.get("activations")),
                 n(tflm.get("total")),
                 n(r["weight_bytes"]),
@@ -117,6 +121,7 @@ def memory_section(mem: dict) -> list[str]:
             [
                 "model",
                 "edgec arena",
+                "edgec arena, `--kernel-scratch free` (layers in place)",
                 "TFLM activations",
                 "TFLM arena total",
                 "edgec weights",
