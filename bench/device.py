@@ -117,7 +117,7 @@ def real_boards(work: Path) -> dict:
     out = work / "hello_real"
     compile_model(MODELS / INT8["hello_world"][0], out, CompileOptions(prefix="hello"))
     rows = {}
-    for target in list_targets():
+    for target in list_targets("mcu"):
         if target.qemu is None:
             fw = build_firmware(out, target)
             rows[target.name] = {"flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes}

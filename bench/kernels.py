@@ -4,7 +4,9 @@
 
 For every int8 shared model (the TFLite conversions, as QDQ ONNX) and for each of
 mps2-an386 (Cortex-M4F: the DSP paths) and mps3-an547 (Cortex-M55: the Helium/MVE paths):
-compile with ``--kernels portable`` and ``--kernels optimized``, build the firmware with the
+compile with ``--kernels portable`` and ``--kernels optimized`` (dense weights: the kernels
+compared), and the default build (optimized, ``--weight-storage auto``: sparse or clustered
+weights wherever they save flash), build the firmware with the
 target's flags (glue -Os, model -O2), and record
 
 - instructions per inference (QEMU ``-icount``: exact, the same in every run) and per MAC,
@@ -38,15 +40,24 @@ TARGETS = ("mps2-an386", "mps3-an547")
 MODELS_MEASURED = ("kws", "ic_resnet8", "vww", "ad01")
 
 
-def measure(model: str, target: str, kernels: str, work: Path, samples: int) -> dict:
-    out = work / f"{model}_{target}_{kernels}"
+# (kernels, weight storage) per column: the kernel comparison on dense weights, then the
+# default build (compact weights wherever they save flash: VWW's mostly-zero layers go sparse)
+VARIANTS = {
+    "portable": ("portable", "dense"),
+    "optimized": ("optimized", "dense"),
+    "optimized_compact": ("optimized", "auto"),
+}
+
+
+def measure(model: str, target: str, kernels: str, storage: str, work: Path, samples: int) -> dict:
+    out = work / f"{model}_{target}_{kernels}_{storage}"
     compile_runs = []
     for _ in range(3):
         start = time.monotonic()
         result = compile_model(
             MODELS / INT8[model][0],
             out,
-            CompileOptions(target=target, kernels=kernels, force=True),
+            CompileOptions(target=target, kernels=kernels, weight_storage=storage, force=True),
         )
         compile_runs.append(time.monotonic() - start)
     spec = result.manifest["inputs"][0]
@@ -93,11 +104,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for target in TARGETS:
-                for kernels in ("portable", "optimized"):
-                    row = measure(model, target, kernels, Path(tmp), args.samples)
-                    results.setdefault(model, {}).setdefault(target, {})[kernels] = row
+                for variant, (kernels, storage) in VARIANTS.items():
+                    row = measure(model, target, kernels, storage, Path(tmp), args.samples)
+                    results.setdefault(model, {}).setdefault(target, {})[variant] = row
                     print(
-                        f"{model:11s} {target:11s} {kernels:9s} "
+                        f"{model:11s} {target:11s} {variant:17s} "
                         f"{row['instructions']:>12,} instr  {row['per_mac']:6.2f}/MAC  "
                         f"bit-exact {row['bit_exact']}/{row['samples']}  "
                         f"flash {row['flash_bytes']:,}  arena {row['arena_bytes']:,}",

@@ -350,13 +350,16 @@ def kernels_section(res: dict) -> list[str]:
         "their DSP paths (SXTB16 and SMLAD/SMLABB in assembly, weights reordered at compile "
         "time, requantization with one SMLAL); on mps3-an547 (Cortex-M55) their Helium (MVE) "
         "paths (VMLADAV dot products, vector requantization), chosen by the compiler's target "
-        "macros. Compile: ONNX to C, the median of three runs.",
+        "macros. Both on dense weights; the last columns are the default build "
+        "(`--weight-storage auto`: sparse or 4-bit weights wherever they save flash, run by "
+        "the compact kernels). Compile: ONNX to C, the median of three runs.",
         "",
     ]
     rows = []
     for model, targets in res.items():
         for target, r in targets.items():
             p, o = r["portable"], r["optimized"]
+            c = r.get("optimized_compact")
             rows.append(
                 [
                     model,
@@ -369,6 +372,8 @@ def kernels_section(res: dict) -> list[str]:
                     f"{n(p['arena_bytes'])} / {n(o['arena_bytes'])}",
                     n(o["stack_bytes"]),
                     f"{o['compile_seconds']:.2f}",
+                    f"{n(c['instructions'])} ({c['per_mac']:.2f})" if c else "–",
+                    f"{n(c['flash_bytes'])}, {n(c['bit_exact'])}/{n(c['samples'])}" if c else "–",
                 ]
             )
     out += table(
@@ -383,6 +388,8 @@ def kernels_section(res: dict) -> list[str]:
             "arena portable / optimized",
             "stack",
             "compile (s)",
+            "default build: instructions (per MAC)",
+            "default build: flash, bit-exact",
         ],
         rows,
     )

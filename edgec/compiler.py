@@ -143,6 +143,21 @@ def prepare_graph(
     return graph
 
 
+def process_model(
+    model_path: str | Path, out_dir: str | Path, options: CompileOptions
+) -> tuple[Path, str, list[str], dict, Graph]:
+    """What every backend does first: refuse an existing OUT (unless --force), read the model
+    (a clear error for an unreadable file before anything else), hash it and process it.
+    Returns (OUT, the model's SHA-256, notices, pass reports, the processed graph)."""
+    out_dir = Path(out_dir)
+    check_destination(out_dir, options.force)
+    read_model(model_path)
+    notices: list[str] = []
+    reports: dict = {}
+    graph = prepare_graph(model_path, options, notices, reports)
+    return out_dir, file_sha256(model_path), notices, reports, graph
+
+
 def _compress(graph: Graph, options: CompileOptions, specs, reports: dict | None) -> Graph:
     """Channel pruning / low-rank of the float graph when asked (``compression.json``)."""
     from edgec.compress import compress_graph, wants_compression
@@ -253,13 +268,7 @@ def compile_model(
     kernels = resolve_kernels(options, target)
     if options.weight_storage not in ("auto", "dense"):
         raise EdgecError("--weight-storage must be one of auto, dense")
-    out_dir = Path(out_dir)
-    check_destination(out_dir, options.force)
-    read_model(model_path)  # a clear error for unreadable files before anything else
-    sha = file_sha256(model_path)
-    notices: list[str] = []
-    reports: dict = {}
-    graph = prepare_graph(model_path, options, notices, reports)
+    out_dir, sha, notices, reports, graph = process_model(model_path, out_dir, options)
 
     from edgec.backends.c import generate_c
 

@@ -19,7 +19,7 @@ from onnx import numpy_helper
 import edgec
 from edgec.backends.tvm.build import LIBRARY, QDQ_NUMERICS, build_library
 from edgec.errors import EdgecError
-from edgec.outdir import check_destination, write_atomically
+from edgec.outdir import write_atomically
 from edgec.resources import templates_dir
 
 DEFAULT_TARGET = "aarch64-linux"
@@ -31,27 +31,14 @@ RUNNER_MODULES = ("__init__.py", "errors.py", "harness/__init__.py", "harness/pr
 
 def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
     """Compile ``model_path`` with TVM into ``out_dir`` (written atomically)."""
-    from edgec.compiler import (
-        CompileResult,
-        file_sha256,
-        port_specs,
-        prepare_graph,
-        write_reports,
-    )
+    from edgec.compiler import CompileResult, port_specs, process_model, write_reports
     from edgec.ir import to_onnx
-    from edgec.ir.onnx_import import read_model
     from edgec.quantize.export import to_qdq
     from edgec.targets import load_board
 
     target = load_board(options.target or DEFAULT_TARGET, "linux")
     _check_c_only_options(options)
-    out_dir = Path(out_dir)
-    check_destination(out_dir, options.force)
-    read_model(model_path)  # a clear error for unreadable files before anything else
-    sha = file_sha256(model_path)
-    notices: list[str] = []
-    reports: dict = {}
-    graph = prepare_graph(model_path, options, notices, reports)
+    out_dir, sha, notices, reports, graph = process_model(model_path, out_dir, options)
     reference = to_onnx(to_qdq(graph))
     quantized = any(n.op_type in QDQ_OPS for n in reference.graph.node)
     if quantized:
