@@ -109,6 +109,7 @@ def prepare_graph(
     reports: dict | None = None,
 ) -> Graph:
     """Import and process a model the way ``compile`` does, without generating code."""
+    from edgec.compress.structured import prune_kind
     from edgec.passes import fold
     from edgec.quantize.qdq import lower_and_fold
 
@@ -118,7 +119,7 @@ def prepare_graph(
     # what --calib holds: the model's own inputs (before quantization changes their dtype)
     data_specs = input_specs(graph)
     graph = _compress(graph, options, data_specs, reports)
-    if options.prune and options.prune.startswith("magnitude"):
+    if options.prune and prune_kind(options.prune) == "magnitude":
         from edgec.compress import prune_magnitude
 
         data = calibration_dataset(data_specs, options) if options.prune_refit else None
@@ -266,8 +267,10 @@ def compile_model(
 
     target = load_board(options.target, "mcu")
     kernels = resolve_kernels(options, target)
-    if options.weight_storage not in ("auto", "dense"):
-        raise EdgecError("--weight-storage must be one of auto, dense")
+    from edgec.backends.c.weight_storage import POLICIES
+
+    if options.weight_storage not in POLICIES:
+        raise EdgecError(f"--weight-storage must be one of {', '.join(POLICIES)}")
     out_dir, sha, notices, reports, graph = process_model(model_path, out_dir, options)
 
     from edgec.backends.c import generate_c

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from edgec.backends.c.build import find_compiler, run_compiler
 from edgec.compiler import load_manifest
 from edgec.errors import BuildError, TargetError
 from edgec.harness.protocol import MAX_PAYLOAD
+from edgec.outdir import write_atomically
 from edgec.resources import templates_dir
 from edgec.targets import NRF_UARTE_BAUD, Target, load_board
 
@@ -259,19 +259,14 @@ def build_firmware(
         if info.get("stamp") == stamp:
             return _from_json(final, info, reused=True)
     cc = find_compiler(target.cc)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=final.parent))
-    try:
+
+    def fill(work: Path) -> None:
         build = _build_in(work, out_dir, manifest, target, files, cc, opts)
         build.stamp = stamp
         (work / "firmware.json").write_text(json.dumps(build.to_json(), indent=2) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(work, final)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return _from_json(final, build.to_json(), reused=False)
+
+    write_atomically(final, fill, force=True)  # a failed build keeps the previous one
+    return _from_json(final, json.loads((final / "firmware.json").read_text()), reused=False)
 
 
 def _from_json(folder: Path, info: dict, reused: bool) -> FirmwareBuild:

@@ -19,13 +19,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgec.errors import EdgecError
+from edgec.outdir import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +130,16 @@ def _setup_locked(name: str, folder: Path, versions: dict, mirror: str | None, f
         existing = find_root(name)
         if existing.stamp.get("tvm") == versions:
             return existing, False
-        log.warning("the %s root holds TVM %s, not %s: making it again", name, existing.stamp)
+        log.warning(
+            "the %s root holds TVM %s, not %s: making it again",
+            name,
+            existing.stamp.get("tvm"),
+            versions,
+        )
     _check_tools()
     started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder.parent))
-    try:
+
+    def fill(work: Path) -> None:
         _debian_root(work / "root", mirror or debian_mirror())
         _tvm_runtime(work / "tvm", versions)
         stamp = {
@@ -145,12 +150,8 @@ def _setup_locked(name: str, folder: Path, versions: dict, mirror: str | None, f
             "bytes": _disk_bytes(work),
         }
         (work / STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(work, folder)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+
+    write_atomically(folder, fill, force=True)  # an old or partial root is replaced whole
     return find_root(name), True
 
 

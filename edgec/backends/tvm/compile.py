@@ -10,7 +10,7 @@ board's Python runs with only numpy and the TVM runtime).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import onnx
@@ -25,6 +25,8 @@ from edgec.resources import templates_dir
 DEFAULT_TARGET = "aarch64-linux"
 RUNNER = "runner/runner.py"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+# CompileOptions fields only the C generator reads: refused for TVM unless at their default
+C_ONLY_OPTIONS = ("io_layout", "kernels", "kernel_scratch", "prefix", "weight_storage", "rounding")
 # edgec's own modules the runner imports, copied beside it (not a second implementation).
 RUNNER_MODULES = ("__init__.py", "errors.py", "harness/__init__.py", "harness/protocol.py")
 
@@ -98,15 +100,8 @@ def write_runner(folder: Path) -> None:
 
 def _check_c_only_options(options) -> None:
     """Options of the C generator that mean nothing to TVM are refused, not ignored."""
-    c_only = {
-        "io_layout": ("declared", "--io-layout"),
-        "kernels": ("auto", "--kernels"),
-        "kernel_scratch": ("always", "--kernel-scratch"),
-        "prefix": ("model", "--prefix"),
-        "weight_storage": ("auto", "--weight-storage"),
-    }
-    for field, (default, flag) in c_only.items():
-        if getattr(options, field) != default:
+    defaults = {f.name: f.default for f in fields(options)}  # what no option was given means
+    for field in C_ONLY_OPTIONS:
+        if getattr(options, field) != defaults[field]:
+            flag = "--" + field.replace("_", "-")
             raise EdgecError(f"{flag} applies to the C backend only (--backend c)")
-    if options.rounding != "tflm":
-        raise EdgecError("--rounding applies to the C backend only (--backend c)")
