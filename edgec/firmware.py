@@ -1,7 +1,8 @@
 """Device firmware: the compiled model plus start-up, UART, counters and the protocol loop.
 
 ``build_firmware(out_dir, target)`` renders ``templates/firmware`` for the target, compiles
-it with the generated model sources using ``arm-none-eabi-gcc`` and links ``fw.elf`` into
+it with the generated model sources using the target's cross compiler (``arm-none-eabi-gcc``
+with newlib, ``riscv64-unknown-elf-gcc`` with picolibc) and links ``fw.elf`` into
 ``out_dir/firmware/<target>/``. A model whose weights or arena cannot fit the target is a
 ``TargetError`` before anything is compiled; the flash and RAM really used are read back
 from the linked ELF.
@@ -26,40 +27,59 @@ from edgec import __version__
 from edgec.backends.c.build import find_compiler, run_compiler
 from edgec.compiler import load_manifest
 from edgec.errors import BuildError, TargetError
-from edgec.harness.protocol import MAX_PAYLOAD
 from edgec.outdir import write_atomically
 from edgec.resources import templates_dir
-from edgec.targets import NRF_UARTE_BAUD, Target, load_board
+from edgec.targets import NRF51_UART_BAUD, NRF_UARTE_BAUD, Target, load_board
 
 FIRMWARE_WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 MODEL_WARNINGS = ["-Wall", "-Wextra"]
 COMMON_FLAGS = ["-std=c99", "-g", "-ffunction-sections", "-fdata-sections", "-fno-common"]
-# RAM the firmware itself needs besides arena, stack and I/O buffers: the receive ring
-# (2 KB), two frame decoders and the reply buffer (~1 KB each) and the fault stack (1 KB).
-FIRMWARE_RAM_BYTES = 6 * 1024 + 3 * MAX_PAYLOAD
 FIRMWARE_FLASH_BYTES = 16 * 1024  # start-up, drivers, protocol, kernels, libc pieces (rough)
 UART_DRIVERS = {
     "cmsdk": "fw_uart_cmsdk.c",
     "stm32_usart_f4": "fw_uart_stm32.c",
+    "stm32_usart_f1": "fw_uart_stm32.c",
     "stm32_usart": "fw_uart_stm32.c",
     "stm32_lpuart": "fw_uart_stm32.c",
     "nrf_uarte": "fw_uart_nrf_uarte.c",
+    "nrf51_uart": "fw_uart_nrf51.c",
+    "ns16550": "fw_uart_ns16550.c",
+    "esp32c3_uart": "fw_uart_esp32c3.c",
 }
 PLAIN_SOURCES = [
     "fw_link.c",
     "fw_link.h",
     "fw_uart.c",
     "fw_uart.h",
-    "fw_cortexm.h",
+    "fw_counter.c",
     "fw_system.c",
     "fw_system.h",
 ]
+# Per architecture: the header copied to fw_arch.h, the start-up template.
+ARCH_SOURCES = {
+    "arm": ("fw_cortexm.h", "fw_startup_cortexm.c.j2"),
+    "riscv": ("fw_riscv.h", "fw_startup_riscv.c.j2"),
+}
 RENDERED = {
     "fw_board.h.j2": "fw_board.h",
-    "fw_startup.c.j2": "fw_startup.c",
     "fw_main.c.j2": "fw_main.c",
     "fw_linker.ld.j2": "fw_linker.ld",
 }
+# The C library each toolchain links (newlib-nano; picolibc, whose errno is thread-local).
+LIBC_SPECS = {"arm": "--specs=nano.specs", "riscv": "--specs=picolibc.specs"}
+
+
+def ring_bytes(target: Target) -> int:
+    """The receive ring: a power of two that holds one whole frame."""
+    frame = target.max_payload + 10
+    return 1 << (frame - 1).bit_length()
+
+
+def firmware_ram_bytes(target: Target) -> int:
+    """RAM the firmware needs besides arena and stack (an estimate for the early check; the
+    linker has the last word): receive ring, request decoder, reply, fault stack, the rest."""
+    ring = 0 if target.uart.irq is None else ring_bytes(target)
+    return ring + 2 * (target.max_payload + 10) + 512 + 512
 
 
 @dataclass
@@ -107,10 +127,13 @@ def _environment() -> jinja2.Environment:
 def count_ratio(target: Target) -> tuple[int, int]:
     """(NUM, DEN) with count = round(ticks * NUM / DEN).
 
-    Under ``-icount shift=S`` an instruction takes 2^S ns and a SysTick tick 1e9/f ns.
+    Under ``-icount shift=S`` an instruction takes 2^S ns and a SysTick tick 1e9/f ns;
+    mcycle reads virtual nanoseconds there. The nRF51 TIMER0 converts on the device.
     """
-    if target.timer != "systick_icount":
+    if target.qemu is None or target.timer == "nrf_timer":
         return 1, 1
+    if target.timer == "mcycle":
+        return 1, 1 << target.qemu.icount_shift
     num, den = 10**9, target.clock_hz * (1 << target.qemu.icount_shift)
     g = math.gcd(num, den)
     return num // g, den // g
@@ -118,7 +141,7 @@ def count_ratio(target: Target) -> tuple[int, int]:
 
 def _uart_context(target: Target) -> dict:
     uart = target.uart
-    context: dict = {"stm32": None, "nrf": None}
+    context: dict = {"stm32": None, "nrf": None, "ns16550": None}
     if uart.kind.startswith("stm32"):
         scale = 256 if uart.kind == "stm32_lpuart" else 1
         tx, rx = (re.match(r"P([A-K])(\d+)", p).groups() for p in (uart.tx_pin, uart.rx_pin))
@@ -129,73 +152,59 @@ def _uart_context(target: Target) -> dict:
             "rx_port": ord(rx[0]) - ord("A"),
             "rx_pin": int(rx[1]),
         }
-    elif uart.kind == "nrf_uarte":
+    elif uart.kind in ("nrf_uarte", "nrf51_uart"):
 
         def psel(pin: str) -> int:
             port, number = re.match(r"P(\d)\.(\d+)", pin).groups()
             return int(port) * 32 + int(number)
 
+        rates = NRF_UARTE_BAUD if uart.kind == "nrf_uarte" else NRF51_UART_BAUD
         context["nrf"] = {
             "tx": psel(uart.tx_pin),
             "rx": psel(uart.rx_pin),
-            "baud": NRF_UARTE_BAUD[uart.baud],
+            "baud": rates[uart.baud],
         }
+    elif uart.kind == "ns16550":
+        context["ns16550"] = {"divisor": max(1, round(uart.clock_hz / (16 * uart.baud)))}
     return context
 
 
 def render_firmware(manifest: dict, target: Target) -> dict[str, str]:
     """The firmware's own sources for ``manifest``'s model on ``target``, by file name."""
     prefix = manifest["prefix"]
-    n_in, n_out = len(manifest["inputs"]), len(manifest["outputs"])
     num, den = count_ratio(target)
+    arch_header, startup = ARCH_SOURCES[target.arch]
     context = {
         "banner": f"Generated by edgec {__version__}",
         "target": target,
+        "armv6m": target.cpu in ("cortex-m0", "cortex-m0plus", "cortex-m1"),
         "armv8m": target.cpu
         in ("cortex-m23", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"),
-        "max_payload": MAX_PAYLOAD,
+        "ring_bytes": ring_bytes(target),
         "count_num": num,
         "count_den": den,
+        "nrf_timer_shift": target.qemu.icount_shift
+        if target.timer == "nrf_timer" and target.qemu
+        else None,
         "prefix": prefix,
         "PREFIX": prefix.upper(),
-        "n_inputs": n_in,
-        "n_outputs": n_out,
-        "call_args": ", ".join(
-            [f"input{i}" for i in range(n_in)] + [f"output{i}" for i in range(n_out)]
-        ),
-        "hooked_args": ", ".join(
-            [f"input{i}" for i in range(n_in)] + [f"scratch{i}" for i in range(n_out)]
-        ),
+        "n_inputs": len(manifest["inputs"]),
+        "n_outputs": len(manifest["outputs"]),
         **_uart_context(target),
     }
     env = _environment()
-    files = {out: env.get_template(name).render(**context) for name, out in RENDERED.items()}
+    templates = {**RENDERED, startup: "fw_startup.c"}
+    files = {out: env.get_template(name).render(**context) for name, out in templates.items()}
     folder = templates_dir() / "firmware"
     for name in [*PLAIN_SOURCES, UART_DRIVERS[target.uart.kind]]:
         files[name] = (folder / name).read_text()
+    files["fw_arch.h"] = (folder / arch_header).read_text()
     return files
 
 
-def io_bytes(manifest: dict) -> int:
-    """Bytes of the firmware's input and output buffers (outputs twice: DUMP scratch)."""
-
-    def nbytes(spec, shape):
-        return math.prod(shape) * _itemsize(spec["dtype"])
-
-    shapes = manifest["io_shapes"]
-    ins = sum(nbytes(s, sh) for s, sh in zip(manifest["inputs"], shapes["inputs"]))
-    outs = sum(nbytes(s, sh) for s, sh in zip(manifest["outputs"], shapes["outputs"]))
-    return ins + 2 * outs
-
-
-def _itemsize(dtype: str) -> int:
-    import numpy as np
-
-    return np.dtype(dtype).itemsize
-
-
 def check_fits(manifest: dict, target: Target) -> None:
-    """``TargetError`` with the numbers when the model cannot fit the target's memories."""
+    """``TargetError`` with the numbers when the model cannot fit the target's memories (the
+    inputs and outputs live in the arena: no I/O buffers besides it)."""
     weights, arena = int(manifest["weight_bytes"]), int(manifest["arena_bytes"])
     flash_need = weights + FIRMWARE_FLASH_BYTES
     if flash_need > target.flash.length:
@@ -203,13 +212,16 @@ def check_fits(manifest: dict, target: Target) -> None:
             f"the model does not fit {target.name}'s flash: {weights} B of weights"
             f" + ~{FIRMWARE_FLASH_BYTES} B of code = {flash_need} B > {target.flash.length} B"
         )
-    io = io_bytes(manifest)
-    ram_need = arena + target.stack_bytes + io + FIRMWARE_RAM_BYTES
+    firmware = firmware_ram_bytes(target)
+    ram_need = arena + target.stack_bytes + firmware
     if ram_need > target.ram.length:
+        hint = ""
+        if manifest.get("options", {}).get("kernel_scratch") != "free":
+            hint = " (compile with --kernel-scratch free for the smallest arena)"
         raise TargetError(
             f"the model does not fit {target.name}'s RAM: arena {arena} B"
-            f" + stack {target.stack_bytes} B + I/O buffers {io} B"
-            f" + firmware {FIRMWARE_RAM_BYTES} B = {ram_need} B > {target.ram.length} B"
+            f" + stack {target.stack_bytes} B + firmware ~{firmware} B"
+            f" = {ram_need} B > {target.ram.length} B{hint}"
         )
 
 
@@ -308,7 +320,7 @@ def _build_in(
         *target.cflags,
         opts[0],
         "-nostartfiles",
-        "--specs=nano.specs",
+        LIBC_SPECS[target.arch],
         "-Wl,--gc-sections",
         f"-Wl,-Map={map_file}",
         "-Wl,--no-warn-rwx-segments",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgec.errors import TargetError
+from edgec.harness.protocol import MAX_PAYLOAD
 from edgec.linux_targets import LinuxTarget, parse_linux_target
 from edgec.resources import targets_dir
 
@@ -25,12 +26,44 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli ba
 
 DEFAULT_TARGET = "mps2-an386"
 
-UART_KINDS = ("cmsdk", "stm32_usart_f4", "stm32_usart", "stm32_lpuart", "nrf_uarte")
-TIMER_METHODS = ("dwt", "systick_icount")
+ARCHES = ("arm", "riscv")
+UART_KINDS = (
+    "cmsdk",
+    "stm32_usart_f4",
+    "stm32_usart_f1",
+    "stm32_usart",
+    "stm32_lpuart",
+    "nrf_uarte",
+    "nrf51_uart",
+    "ns16550",
+    "esp32c3_uart",
+)
+# dwt: the Cortex-M cycle counter (silicon); systick_icount: SysTick under QEMU -icount;
+# nrf_timer: nRF51/52 TIMER0 at 16 MHz; mcycle: the RISC-V cycle CSR; esp_pccr: the
+# ESP32-C3's performance counter. Under QEMU -icount all but dwt count instructions.
+TIMER_METHODS = ("dwt", "systick_icount", "nrf_timer", "mcycle", "esp_pccr")
+TIMERS_BY_ARCH = {
+    "arm": ("dwt", "systick_icount", "nrf_timer"),
+    "riscv": ("mcycle", "esp_pccr"),
+}
+RISCV_ABIS = ("ilp32", "ilp32f")
 FLOAT_ABIS = ("soft", "softfp", "hard")
 MVE_KINDS = ("none", "int", "float")
 _STM32_PIN = re.compile(r"^P([A-K])(\d{1,2})$")
 _NRF_PIN = re.compile(r"^P([01])\.(\d{2})$")
+_RISCV_ISA = re.compile(r"^rv32i[a-z]*$")
+# nRF51 UART BAUDRATE register values (nRF51 reference manual, UART chapter).
+NRF51_UART_BAUD = {
+    9600: 0x00275000,
+    19200: 0x004EA000,
+    38400: 0x009D5000,
+    57600: 0x00EBF000,
+    115200: 0x01D7E000,
+    230400: 0x03AFB000,
+    460800: 0x075F7000,
+    921600: 0x0EBEDFA4,
+    1000000: 0x10000000,
+}
 # UARTE BAUDRATE register values (nRF52840 product specification, UARTE chapter).
 NRF_UARTE_BAUD = {
     9600: 0x00275000,
@@ -71,10 +104,18 @@ class RegisterBit:
 
 
 @dataclass(frozen=True)
+class RegisterWrite:
+    """A word written to a register (the system reset of boards without an Arm AIRCR)."""
+
+    register: int
+    value: int
+
+
+@dataclass(frozen=True)
 class Uart:
     kind: str
     base: int
-    irq: int
+    irq: int | None  # None: received by polling (build-only boards without an IRQ driver)
     clock_hz: int
     baud: int
     tx_pin: str | None = None
@@ -90,6 +131,7 @@ class Qemu:
     machine: str
     icount_shift: int = 6
     flags: tuple[str, ...] = ()
+    binary: str = "qemu-system-arm"
 
 
 @dataclass(frozen=True)
@@ -118,6 +160,11 @@ class Target:
     timer: str
     qemu: Qemu | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    arch: str = "arm"
+    abi: str = ""  # RISC-V: -mabi (ilp32, ilp32f)
+    max_payload: int = MAX_PAYLOAD  # the protocol's largest frame payload on this board
+    plic: int | None = None  # RISC-V: the PLIC's base (interrupt-driven UART)
+    reset: RegisterWrite | None = None  # RISC-V: the register write that resets the board
 
     kind = "mcu"  # a microcontroller for the C backend; LinuxTarget is "linux"
 
@@ -128,7 +175,7 @@ class Target:
     @property
     def count_unit(self) -> str:
         """What a RUN measures: QEMU counts instructions, silicon counts cycles."""
-        return "instructions" if self.timer == "systick_icount" else "cycles"
+        return "instructions" if self.emulated else "cycles"
 
     @property
     def hard_float(self) -> bool:
@@ -136,7 +183,11 @@ class Target:
 
     @property
     def cflags(self) -> list[str]:
-        """Code-generation flags for ``arm-none-eabi-gcc``."""
+        """Code-generation flags for the target's compiler (``arm-none-eabi-gcc``, or
+        ``riscv64-unknown-elf-gcc``: ISA spec 2.2 keeps Zicsr in I and the multilibs found)."""
+        if self.arch == "riscv":
+            flags = [f"-march={self.cpu}", f"-mabi={self.abi}", "-misa-spec=2.2"]
+            return flags + list(self.extra_cflags)
         flags = [f"-mcpu={self.cpu}", "-mthumb", f"-mfloat-abi={self.float_abi}"]
         if self.fpu != "none":
             flags.append(f"-mfpu={self.fpu}")
@@ -216,7 +267,7 @@ def _uart(table: _Table) -> Uart:
     uart = Uart(
         kind=kind,
         base=table.get("base", int),
-        irq=table.get("irq", int),
+        irq=table.get("irq", int, None),
         clock_hz=table.positive("clock_hz"),
         baud=table.positive("baud"),
         tx_pin=table.get("tx_pin", str, None),
@@ -228,8 +279,10 @@ def _uart(table: _Table) -> Uart:
             _register_bit(table, i, item) for i, item in enumerate(table.get("enable", list, []))
         ),
     )
-    if uart.irq < 0:
+    if uart.irq is not None and uart.irq < 0:
         raise table.error("irq", f"must be >= 0, got {uart.irq}")
+    if uart.irq is None and kind not in POLLED_UARTS:
+        raise table.error("irq", f"missing (only {', '.join(POLLED_UARTS)} may be polled)")
     if kind == "cmsdk" and uart.clock_hz // uart.baud < 16:
         # QEMU's CMSDK UART silently transmits nothing when BAUDDIV < 16.
         raise table.error("baud", f"{uart.baud} needs BAUDDIV < 16 at {uart.clock_hz} Hz")
@@ -238,22 +291,29 @@ def _uart(table: _Table) -> Uart:
             pin = getattr(uart, key)
             if pin is None or not _STM32_PIN.match(pin):
                 raise table.error(key, f"expected a pin like 'PD8', got {pin!r}")
-        if uart.pin_af is None or not 0 <= uart.pin_af <= 15:
+        f1 = kind == "stm32_usart_f1"  # F1-style GPIO (CTL registers): no alternate function
+        if not f1 and (uart.pin_af is None or not 0 <= uart.pin_af <= 15):
             raise table.error(
                 "pin_af", f"expected an alternate function 0..15, got {uart.pin_af!r}"
             )
         if uart.gpio_base is None:
             raise table.error("gpio_base", "missing (address of GPIOA)")
-    if kind == "nrf_uarte":
+    if kind in ("nrf_uarte", "nrf51_uart"):
         for key in ("tx_pin", "rx_pin"):
             pin = getattr(uart, key)
             if pin is None or not _NRF_PIN.match(pin):
                 raise table.error(key, f"expected a pin like 'P0.06', got {pin!r}")
-        if uart.baud not in NRF_UARTE_BAUD:
+        rates = NRF_UARTE_BAUD if kind == "nrf_uarte" else NRF51_UART_BAUD
+        if uart.baud not in rates:
             raise table.error(
-                "baud", f"UARTE cannot run at {uart.baud}; choose from {sorted(NRF_UARTE_BAUD)}"
+                "baud", f"{kind} cannot run at {uart.baud}; choose from {sorted(rates)}"
             )
     return uart
+
+
+# UARTs with a receive FIFO (or none to lose) that the firmware may poll instead of taking
+# their interrupt: the build-only RISC-V boards, whose interrupt controllers are not driven.
+POLLED_UARTS = ("stm32_usart_f1", "esp32c3_uart")
 
 
 def _register_bit(table: _Table, index: int, item: Any) -> RegisterBit:
@@ -278,6 +338,63 @@ def parse_target(data: dict, file: Path) -> Target | LinuxTarget:
     toolchain = top.table("toolchain")
     memory = top.table("memory")
     qemu_table = top.table("qemu", required=False)
+    arch = core.choice("arch", ARCHES, "arm")
+    core_fields = _riscv_core(core) if arch == "riscv" else _arm_core(core)
+    flash, ram = _region(memory, "flash"), _region(memory, "ram")
+    stack = memory.positive("stack_bytes")
+    if stack >= ram.length:
+        raise memory.error("stack_bytes", f"{stack} does not fit in {ram.length} bytes of RAM")
+    if flash.origin < ram.end and ram.origin < flash.end:
+        raise memory.error("ram", "overlaps flash")
+    timer_table = top.table("timer")
+    timer = timer_table.choice("method", TIMERS_BY_ARCH[arch])
+    qemu = None
+    if qemu_table is not None:
+        shift = qemu_table.get("icount_shift", int, 6)
+        if not 0 <= shift <= 10:
+            raise qemu_table.error("icount_shift", f"must be 0..10, got {shift}")
+        binary = qemu_table.get("binary", str, QEMU_BINARIES[arch])
+        qemu = Qemu(qemu_table.get("machine", str), shift, qemu_table.strings("flags"), binary)
+    if timer == "systick_icount" and qemu is None:
+        raise timer_table.error("method", "systick_icount needs an emulated board ([qemu] table)")
+    name = top.get("name", str)
+    if name != file.stem:
+        raise top.error("name", f"{name!r} differs from the file name {file.stem!r}")
+    uart = _uart(top.table("uart"))
+    protocol = top.table("protocol", required=False)
+    max_payload = MAX_PAYLOAD
+    if protocol is not None:
+        max_payload = protocol.get("max_payload", int, MAX_PAYLOAD)
+        if not 128 <= max_payload <= MAX_PAYLOAD:
+            raise protocol.error("max_payload", f"must be 128..{MAX_PAYLOAD}, got {max_payload}")
+    if arch == "riscv" and uart.irq is not None and core_fields["plic"] is None:
+        raise core.error("plic", "missing: an interrupt-driven UART needs the PLIC's address")
+    return Target(
+        name=name,
+        description=top.get("description", str, ""),
+        path=file,
+        arch=arch,
+        **core_fields,
+        cc=toolchain.get("cc", str, DEFAULT_CC[arch]),
+        opt=toolchain.get("opt", str, "-Os"),
+        kernel_opt=toolchain.get("kernel_opt", str, "-O2"),
+        extra_cflags=toolchain.strings("cflags"),
+        flash=flash,
+        ram=ram,
+        stack_bytes=stack,
+        uart=uart,
+        timer=timer,
+        qemu=qemu,
+        max_payload=max_payload,
+    )
+
+
+DEFAULT_CC = {"arm": "arm-none-eabi-gcc", "riscv": "riscv64-unknown-elf-gcc"}
+QEMU_BINARIES = {"arm": "qemu-system-arm", "riscv": "qemu-system-riscv32"}
+
+
+def _arm_core(core: _Table) -> dict:
+    """The [core] fields of a Cortex-M board."""
     cpu = core.get("cpu", str)
     if not re.fullmatch(r"cortex-m\d+(plus)?", cpu):
         raise core.error("cpu", f"expected a Cortex-M core like 'cortex-m4', got {cpu!r}")
@@ -288,49 +405,43 @@ def parse_target(data: dict, file: Path) -> Target | LinuxTarget:
     mve = core.choice("mve", MVE_KINDS, "none")
     if mve != "none" and cpu not in ("cortex-m55", "cortex-m85"):
         raise core.error("mve", f"{cpu} has no MVE (Helium)")
-    flash, ram = _region(memory, "flash"), _region(memory, "ram")
-    stack = memory.positive("stack_bytes")
-    if stack >= ram.length:
-        raise memory.error("stack_bytes", f"{stack} does not fit in {ram.length} bytes of RAM")
-    if flash.origin < ram.end and ram.origin < flash.end:
-        raise memory.error("ram", "overlaps flash")
-    timer = top.table("timer").choice("method", TIMER_METHODS)
-    qemu = None
-    if qemu_table is not None:
-        shift = qemu_table.get("icount_shift", int, 6)
-        if not 0 <= shift <= 10:
-            raise qemu_table.error("icount_shift", f"must be 0..10, got {shift}")
-        qemu = Qemu(qemu_table.get("machine", str), shift, qemu_table.strings("flags"))
-    if timer == "systick_icount" and qemu is None:
-        raise top.table("timer").error(
-            "method", "systick_icount needs an emulated board ([qemu] table)"
-        )
-    name = top.get("name", str)
-    if name != file.stem:
-        raise top.error("name", f"{name!r} differs from the file name {file.stem!r}")
-    return Target(
-        name=name,
-        description=top.get("description", str, ""),
-        path=file,
-        cpu=cpu,
-        fpu=fpu,
-        float_abi=float_abi,
-        dsp=core.get("dsp", bool, False),
-        mve=mve,
-        clock_hz=core.positive("clock_hz"),
-        irq_count=core.positive("irq_count"),
-        secure=core.get("secure", bool, False),
-        cc=toolchain.get("cc", str, "arm-none-eabi-gcc"),
-        opt=toolchain.get("opt", str, "-Os"),
-        kernel_opt=toolchain.get("kernel_opt", str, "-O2"),
-        extra_cflags=toolchain.strings("cflags"),
-        flash=flash,
-        ram=ram,
-        stack_bytes=stack,
-        uart=_uart(top.table("uart")),
-        timer=timer,
-        qemu=qemu,
-    )
+    return {
+        "cpu": cpu,
+        "fpu": fpu,
+        "float_abi": float_abi,
+        "dsp": core.get("dsp", bool, False),
+        "mve": mve,
+        "clock_hz": core.positive("clock_hz"),
+        "irq_count": core.positive("irq_count"),
+        "secure": core.get("secure", bool, False),
+    }
+
+
+def _riscv_core(core: _Table) -> dict:
+    """The [core] fields of a 32-bit RISC-V board: ISA and ABI, its PLIC and reset."""
+    isa = core.get("isa", str)
+    if not _RISCV_ISA.match(isa):
+        raise core.error("isa", f"expected a 32-bit ISA like 'rv32imac', got {isa!r}")
+    abi = core.choice("abi", RISCV_ABIS)
+    if abi == "ilp32f" and "f" not in isa[4:]:
+        raise core.error("abi", f"ilp32f needs the F extension, which {isa} lacks")
+    reset = None
+    if "reset" in core.data:
+        table = core.table("reset")
+        reset = RegisterWrite(table.get("register", int), table.get("value", int))
+    return {
+        "cpu": isa,
+        "abi": abi,
+        "fpu": "f" if abi == "ilp32f" else "none",
+        "float_abi": "hard" if abi == "ilp32f" else "soft",
+        "dsp": False,
+        "mve": "none",
+        "clock_hz": core.positive("clock_hz"),
+        "irq_count": core.positive("irq_count", 32),
+        "secure": False,
+        "plic": core.get("plic", int, None),
+        "reset": reset,
+    }
 
 
 def load_target_file(path: str | Path) -> Target | LinuxTarget:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import time
@@ -170,7 +171,14 @@ def test_counts_repeat_exactly_and_count_instructions(kws):
             client = DeviceClient(emulator.connect())
             client.wait_boot(5)
             client.set_input(0, x)
-            first, second = client.run(), client.run()
+            first = client.run()
+            # Zero-copy I/O: the input lives in the arena, and this model's layers reuse it.
+            header = (result.out_dir / "model.h").read_text()
+            assert re.search(r"#define MODEL_INPUT_OVERWRITE_STEP (\d+)", header).group(1) == "1"
+            with pytest.raises(P.NotReadyError, match="overwrote the inputs"):
+                client.run()
+            client.set_input(0, x)
+            second = client.run()
             assert first.count == second.count and first.ticks == second.ticks
             counts.append(first.count)
             # subs + bne: 2 instructions per iteration, so 1000 more iterations = 2000 more.
@@ -270,8 +278,9 @@ TOY_HEADER = r"""
 #define TOY_H
 #include <stdint.h>
 typedef enum { TOY_OK = 0, TOY_ERR_NULL_POINTER = 1 } toy_status;
-#define TOY_ARENA_BYTES 32
+#define TOY_ARENA_BYTES 64
 #define TOY_NUM_STEPS 2
+#define TOY_INPUT_OVERWRITE_STEP 2
 typedef int8_t toy_input0_t;
 #define TOY_INPUT0_SIZE 8
 #define TOY_INPUT0_BYTES 8
@@ -297,22 +306,27 @@ typedef int32_t toy_output1_t;
 #define TOY_OUTPUT1_SHAPE {1}
 #define TOY_OUTPUT1_DTYPE "int32"
 typedef void (*toy_step_hook)(int32_t step, const void *data, int32_t bytes, void *user);
-toy_status toy_run(const int8_t *input0, const int16_t *input1, int8_t *output0, int32_t *output1);
-toy_status toy_run_hooked(const int8_t *input0, const int16_t *input1, int8_t *output0,
-                          int32_t *output1, toy_step_hook hook, void *user);
+void *toy_input_buffer(int32_t index);
+void *toy_output_buffer(int32_t index);
+toy_status toy_invoke(void);
+toy_status toy_invoke_hooked(toy_step_hook hook, void *user);
 const char *toy_model_sha256(void);
 #endif
 """
+# The arena: input0 at 0, input1 at 16, output0 at 32, output1 at 48 (none shared).
 TOY_SOURCE = r"""
-#include <string.h>
+#include <stddef.h>
 #include "toy.h"
 static uint8_t toy_arena[TOY_ARENA_BYTES] __attribute__((aligned(16)));
 const char *toy_model_sha256(void) { return "%s"; }
-toy_status toy_run_hooked(const int8_t *input0, const int16_t *input1, int8_t *output0,
-                          int32_t *output1, toy_step_hook hook, void *user)
+void *toy_input_buffer(int32_t index) { return index == 0 ? toy_arena : index == 1 ? toy_arena + 16 : NULL; }
+void *toy_output_buffer(int32_t index) { return index == 0 ? toy_arena + 32 : index == 1 ? toy_arena + 48 : NULL; }
+toy_status toy_invoke_hooked(toy_step_hook hook, void *user)
 {
-    int8_t *twice = (int8_t *)toy_arena;
-    int32_t *sum = (int32_t *)(toy_arena + 16);
+    const int8_t *input0 = (const int8_t *)toy_arena;
+    const int16_t *input1 = (const int16_t *)(toy_arena + 16);
+    int8_t *twice = (int8_t *)(toy_arena + 32);
+    int32_t *sum = (int32_t *)(toy_arena + 48);
     for (int i = 0; i < 8; i++) {
         int v = 2 * input0[i];
         twice[i] = (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v);
@@ -321,14 +335,9 @@ toy_status toy_run_hooked(const int8_t *input0, const int16_t *input1, int8_t *o
     *sum = 0;
     for (int i = 0; i < 6; i++) *sum += input1[i];
     if (hook) hook(1, sum, 4, user);
-    memcpy(output0, twice, 8);
-    memcpy(output1, sum, 4);
     return TOY_OK;
 }
-toy_status toy_run(const int8_t *input0, const int16_t *input1, int8_t *output0, int32_t *output1)
-{
-    return toy_run_hooked(input0, input1, output0, output1, 0, 0);
-}
+toy_status toy_invoke(void) { return toy_invoke_hooked(0, 0); }
 """
 
 
@@ -344,7 +353,7 @@ def test_integer_model_with_several_ports_runs_byte_exact(tmp_path, rng):
         "model_sha256": sha,
         "prefix": "toy",
         "target": "mps2-an386",
-        "arena_bytes": 32,
+        "arena_bytes": 64,
         "weight_bytes": 0,
         "inputs": [
             {"name": "a", "dtype": "int8", "shape": [1, 8]},

@@ -72,6 +72,11 @@ class DeviceClient:
         self.pending: list[P.Frame] = []  # frames decoded but not yet looked at
         self.upload_chunk = self.options.chunk
 
+    @property
+    def max_payload(self) -> int:
+        """The largest frame payload both ends take (a small board reports a smaller one)."""
+        return min(self.info.max_payload, P.MAX_PAYLOAD) if self.info else P.MAX_PAYLOAD
+
     def _next_seq(self) -> int:
         self.seq = self.seq % 255 + 1  # 1..255; 0 marks unsolicited frames
         return self.seq
@@ -216,7 +221,7 @@ class DeviceClient:
     def set_input(self, port: int, data: bytes) -> None:
         offset = 0
         while offset < len(data) or offset == 0:
-            step = min(self.upload_chunk, P.MAX_PAYLOAD - 5)
+            step = min(self.upload_chunk, self.max_payload - 5)
             retries = self.stats.retries
             try:
                 self.request(
@@ -250,7 +255,7 @@ class DeviceClient:
                 return P.Profile(part.count_unit, part.total_steps, steps)
 
     def get_output(self, port: int, nbytes: int) -> bytes:
-        step = P.MAX_PAYLOAD - 1
+        step = self.max_payload - 1
         parts = []
         for offset in range(0, nbytes, step):
             length = min(step, nbytes - offset)
@@ -262,7 +267,7 @@ class DeviceClient:
 
     def dump(self, step: int) -> tuple[bytes, int]:
         """The output of schedule step ``step`` for the current inputs, and their CRC-32."""
-        chunk = P.MAX_PAYLOAD - 9
+        chunk = self.max_payload - 9
         total, crc, _ = P.parse_dump(
             self.request(P.Command.DUMP, P.dump_payload(step, 0, 0), long_running=True)
         )
@@ -357,11 +362,12 @@ def run_sample(
 
     The CRC-32s the device reports prove that it ran on exactly these inputs and that the
     outputs read back came from that run; otherwise it rebooted or lost data in between.
+    The inputs live in the device's arena, which a run reuses: a DUMP the device answers
+    NOT_READY gets them sent again.
     """
     sent = [np.ascontiguousarray(a).tobytes() for a in inputs]
     input_crc = P.crc32(b"".join(sent))
-    for port, data in enumerate(sent):
-        client.set_input(port, data)
+    upload_inputs(client, sent)
     run = client.run()
     if run.input_crc != input_crc:
         raise DeviceResetError("the device ran on other inputs than were sent (it rebooted?)")
@@ -377,7 +383,7 @@ def run_sample(
         raise DeviceResetError("the outputs read back differ from those the run produced (reboot?)")
     dumps = []
     for step, (dtype, shape) in enumerate(layers or []):
-        raw, crc = client.dump(step)
+        raw, crc = again_with_inputs(client, sent, lambda: client.dump(step))
         if crc != input_crc:
             raise DeviceResetError(f"step {step} was computed from other inputs than were sent")
         if len(raw) != math.prod(shape) * dtype.itemsize:
@@ -386,6 +392,21 @@ def run_sample(
             )
         dumps.append(np.frombuffer(raw, dtype=dtype).reshape(shape))
     return SampleResult(outputs, run, dumps)
+
+
+def upload_inputs(client: DeviceClient, sent: list[bytes]) -> None:
+    for port, data in enumerate(sent):
+        client.set_input(port, data)
+
+
+def again_with_inputs(client: DeviceClient, sent: list[bytes], request):
+    """``request()``; if the device says the last run overwrote its inputs (they share the
+    arena with the layers), send them again and repeat it once."""
+    try:
+        return request()
+    except P.NotReadyError:
+        upload_inputs(client, sent)
+        return request()
 
 
 def run_on_device(
@@ -452,6 +473,7 @@ def run_samples(client: DeviceClient, manifest: dict, dataset, options, run, lay
     io_in = manifest["io_shapes"]["inputs"]
     with ExitStack() as stack:
         stack_peak = 0
+        last_inputs: list[bytes] = []
         progress = stack.enter_context(_progress(len(dataset), run.device, options))
         for i in range(len(dataset)):
             name = dataset.sample_names[i]
@@ -464,6 +486,7 @@ def run_samples(client: DeviceClient, manifest: dict, dataset, options, run, lay
             except EdgecError as exc:
                 run.error = f"sample {i} ({name}): {exc}"
                 break
+            last_inputs = [np.ascontiguousarray(a).tobytes() for a in inputs]
             run.outputs.append(
                 [model_layout(o, p["shape"]) for o, p in zip(result.outputs, manifest["outputs"])]
             )
@@ -474,8 +497,8 @@ def run_samples(client: DeviceClient, manifest: dict, dataset, options, run, lay
                 run.layers.append(result.layers)
             progress(i + 1)
         if getattr(options, "profile", False) and run.error is None and run.outputs:
-            try:  # the last sample's inputs are still on the device
-                run.profile = client.profile()
+            try:  # on the last sample's inputs (sent again if the run overwrote them)
+                run.profile = again_with_inputs(client, last_inputs, client.profile)
             except EdgecError as exc:
                 run.error = f"profile: {exc}"
     return stack_peak

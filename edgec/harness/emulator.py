@@ -23,7 +23,6 @@ from edgec.errors import LinkError, TargetError
 from edgec.harness.link import SocketLink, connect_tcp
 from edgec.targets import Target, load_target
 
-QEMU = "qemu-system-arm"
 _RUNNING: weakref.WeakSet[Emulator] = weakref.WeakSet()
 
 
@@ -42,10 +41,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def qemu_binary() -> str:
-    path = shutil.which(QEMU)
+# The Debian package of each QEMU system emulator.
+QEMU_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "qemu-system-riscv32": "qemu-system-misc"}
+
+
+def qemu_binary(name: str = "qemu-system-arm") -> str:
+    path = shutil.which(name)
     if path is None:
-        raise TargetError(f"{QEMU} is not installed (Debian: apt-get install qemu-system-arm)")
+        package = QEMU_PACKAGES.get(name, name)
+        raise TargetError(f"{name} is not installed (Debian: apt-get install {package})")
     return path
 
 
@@ -75,7 +79,7 @@ class Emulator:
     def command(self, port: int) -> list[str]:
         qemu = self.target.qemu
         cmd = [
-            qemu_binary(),
+            qemu_binary(qemu.binary),
             "-M",
             qemu.machine,
             "-display",

@@ -193,8 +193,14 @@ def loop_payload(iterations: int) -> bytes:
 # --- responses --------------------------------------------------------------------------
 
 
+class NotReadyError(DeviceError):
+    """The device cannot answer yet: the last run overwrote its inputs (zero-copy I/O: they
+    live in the arena), or there is no result to read. Sending the inputs again cures it."""
+
+
 def response_body(frame: Frame, cmd: int) -> bytes:
-    """The payload after the status byte; ``DeviceError`` for an error status or a fault."""
+    """The payload after the status byte; ``DeviceError`` for an error status or a fault
+    (``NotReadyError`` for NOT_READY)."""
     if frame.cmd == Command.FAULT:
         raise DeviceError(f"the device faulted: {parse_fault(frame.payload).describe()}")
     if frame.cmd != cmd | RESPONSE:
@@ -207,7 +213,8 @@ def response_body(frame: Frame, cmd: int) -> bytes:
     if status != Status.OK:
         name = Status(status).name if status in Status._value2member_map_ else str(status)
         detail = body.decode("ascii", errors="replace").strip("\0")
-        raise DeviceError(
+        kind = NotReadyError if status == Status.NOT_READY else DeviceError
+        raise kind(
             f"{Command(cmd).name} failed on the device: {name}" + (f" ({detail})" if detail else "")
         )
     return body
@@ -352,6 +359,19 @@ _FAULT_BITS = [
     (25, "DIVBYZERO division by zero"),
 ]
 _EXCEPTIONS = {3: "HardFault", 4: "MemManage", 5: "BusFault", 6: "UsageFault", 7: "SecureFault"}
+# A RISC-V report: exception = RISCV_TRAP | mcause, cfsr = mtval, pc = mepc, lr = ra.
+RISCV_TRAP = 0x10000
+_RISCV_CAUSES = {
+    0: "instruction address misaligned",
+    1: "instruction access fault",
+    2: "illegal instruction",
+    3: "breakpoint",
+    4: "load address misaligned",
+    5: "load access fault",
+    6: "store address misaligned",
+    7: "store access fault",
+    11: "environment call from M-mode",
+}
 
 
 @dataclass(frozen=True)
@@ -365,10 +385,23 @@ class FaultReport:
     lr: int
     xpsr: int
 
+    @property
+    def riscv(self) -> bool:
+        return bool(self.exception & RISCV_TRAP)
+
     def causes(self) -> list[str]:
+        if self.riscv:
+            return []
         return [text for bit, text in _FAULT_BITS if self.cfsr >> bit & 1]
 
     def describe(self) -> str:
+        if self.riscv:
+            cause = self.exception & 0xFFFF
+            name = _RISCV_CAUSES.get(cause, f"mcause {cause}")
+            return (
+                f"RISC-V trap: {name} at PC 0x{self.pc:08x} (RA 0x{self.lr:08x}); "
+                f"mtval 0x{self.cfsr:08x}"
+            )
         kind = _EXCEPTIONS.get(self.exception, f"exception {self.exception}")
         causes = ", ".join(c for c in self.causes() if "VALID" not in c) or "no CFSR bit set"
         text = (

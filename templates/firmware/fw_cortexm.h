@@ -1,6 +1,10 @@
-/* The few Cortex-M system registers the firmware uses (same addresses on M3/M4/M7/M55). */
-#ifndef FW_CORTEXM_H
-#define FW_CORTEXM_H
+/*
+ * The architecture layer for Cortex-M (copied to fw_arch.h): the few system registers used
+ * (SysTick, NVIC, SCB, DWT; the same addresses on M0/M3/M4/M7/M33/M55) and the interrupt,
+ * stack and reset primitives every firmware source may use.
+ */
+#ifndef FW_ARCH_H
+#define FW_ARCH_H
 
 #include <stdint.h>
 
@@ -12,6 +16,7 @@
 #define FW_NVIC_ISER(n) FW_REG(0xE000E100u + 4u * (n))
 #define FW_NVIC_ICER(n) FW_REG(0xE000E180u + 4u * (n))
 #define FW_SCB_ICSR FW_REG(0xE000ED04u)
+#define FW_SCB_VTOR FW_REG(0xE000ED08u)
 #define FW_SCB_AIRCR FW_REG(0xE000ED0Cu)
 #define FW_SCB_SHCSR FW_REG(0xE000ED24u)
 #define FW_SCB_CFSR FW_REG(0xE000ED28u)
@@ -24,7 +29,8 @@
 #define FW_DWT_CYCCNT FW_REG(0xE0001004u)
 #define FW_DWT_LAR FW_REG(0xE0001FB0u)
 
-static inline void fw_nvic_enable(uint32_t irq, int on)
+/* Unmask (on) or mask one interrupt line at the NVIC. */
+static inline void fw_irq_line_enable(uint32_t irq, int on)
 {
     if (on) {
         FW_NVIC_ISER(irq >> 5) = 1u << (irq & 31u);
@@ -54,4 +60,7 @@ static inline void fw_system_reset(void)
     }
 }
 
-#endif /* FW_CORTEXM_H */
+/* An undefined instruction: exercises the fault report. */
+static inline void fw_crash(void) { __asm__ volatile("udf #0"); }
+
+#endif /* FW_ARCH_H */

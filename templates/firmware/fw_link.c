@@ -39,6 +39,8 @@ uint8_t fw_crc8(const uint8_t *data, uint32_t n)
     return crc;
 }
 
+fw_link_decoder fw_link_rx;
+
 static uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);

@@ -49,6 +49,9 @@ typedef struct {
     int32_t nak_seq; /* a frame with a good header but a bad CRC came in: ask for it again */
 } fw_link_decoder;
 
+/* The decoder of the requests (the main loop's; the fault handler reuses it). */
+extern fw_link_decoder fw_link_rx;
+
 void fw_link_init(fw_link_decoder *d);
 /* Add one received byte; returns 1 when a whole frame with good CRCs is at buf[0]. */
 int fw_link_feed(fw_link_decoder *d, uint8_t byte);

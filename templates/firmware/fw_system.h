@@ -4,11 +4,12 @@
 
 #include <stdint.h>
 
-/* Restart the inference counter (SysTick under QEMU -icount, or the DWT cycle counter). */
+/* Restart the inference counter (fw_counter.c: SysTick or TIMER0 under QEMU -icount, the
+ * DWT cycle counter, mcycle...). */
 void fw_counter_start(void);
 /* Raw ticks since fw_counter_start(). */
 uint64_t fw_counter_ticks(void);
-/* Ticks converted to the reported unit: instructions (QEMU) or cycles (DWT). */
+/* Ticks converted to the reported unit: instructions (QEMU) or cycles (silicon). */
 uint64_t fw_counter_count(uint64_t ticks);
 
 /* Fill the unused stack with a pattern; fw_stack_used() then finds the deepest write. */
@@ -16,10 +17,15 @@ void fw_stack_paint(void);
 uint32_t fw_stack_used(void);
 uint32_t fw_stack_reserved(void);
 
-/* Runs a loop of exactly 2 * iterations instructions (subs + bne), for counter checks. */
+/* Runs a loop of exactly 2 * iterations instructions, for counter checks. */
 void fw_spin(uint32_t iterations);
 
-/* Report a fault over the link and wait for RESET; never returns. */
-void fw_fault_report(const uint32_t *frame, uint32_t exc_return);
+/* Send the fault report (8 words: the architecture's cause, status and addresses, see
+ * edgec/harness/protocol.py) and answer every request with it until RESET; never returns. */
+void fw_fault_send(const uint32_t fields[8]);
+
+/* The fault stack: the main stack may be what overflowed. */
+#define FW_FAULT_STACK_WORDS 128u
+extern uint32_t fw_fault_stack[FW_FAULT_STACK_WORDS];
 
 #endif /* FW_SYSTEM_H */

@@ -5,7 +5,7 @@
  * interrupt must be cleared *before* DATA is read or later interrupts are lost.
  */
 #include "fw_board.h"
-#include "fw_cortexm.h"
+#include "fw_arch.h"
 #include "fw_uart.h"
 
 #define UART_DATA FW_REG(FW_UART_BASE + 0x00u)

@@ -5,7 +5,7 @@
  * handler must run within one character time (87 us at 115200 baud).
  */
 #include "fw_board.h"
-#include "fw_cortexm.h"
+#include "fw_arch.h"
 #include "fw_uart.h"
 
 #define UARTE(off) FW_REG(FW_UART_BASE + (off))

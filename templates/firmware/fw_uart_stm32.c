@@ -1,13 +1,16 @@
 /*
- * STM32 USART / LPUART. Two register layouts:
- * - FW_UART_STM32_F4 (F1/F2/F4): SR +0x00, DR +0x04, BRR +0x08, CR1 +0x0C (UE is bit 13);
+ * STM32 USART / LPUART (and the GD32 parts that copy the F1's). Two register layouts:
+ * - FW_UART_STM32_F4 (F1/F2/F4, GD32VF103): SR +0x00, DR +0x04, BRR +0x08, CR1 +0x0C (UE is
+ *   bit 13);
  * - otherwise (F7/L4/G4/H7 USART and LPUART): CR1 +0x00 (UE bit 0), BRR +0x0C, ISR +0x1C,
  *   ICR +0x20, RDR +0x24, TDR +0x28; LPUART's BRR is 256 * f_ck / baud.
  * Before the UART, the board's clock gates and power bits (FW_UART_ENABLE_BITS) are set and
- * the TX/RX pins put in their alternate function.
+ * the TX/RX pins put in their alternate function: MODER/AFR on F2 and later; on F1-style
+ * GPIO (FW_GPIO_F1: CTL0/CTL1, four bits a pin) TX is an alternate-function push-pull
+ * output and RX a floating input.
  */
 #include "fw_board.h"
-#include "fw_cortexm.h"
+#include "fw_arch.h"
 #include "fw_uart.h"
 
 #if FW_UART_STM32_F4
@@ -38,6 +41,14 @@
 
 static const uint32_t enable_bits[][2] = FW_UART_ENABLE_BITS;
 
+#if FW_GPIO_F1
+static void pin_mode_f1(uint32_t port, uint32_t pin, uint32_t mode)
+{
+    uint32_t reg = GPIO(port) + (pin < 8u ? 0x00u : 0x04u);
+    uint32_t shift = 4u * (pin & 7u);
+    FW_REG(reg) = (FW_REG(reg) & ~(0xFu << shift)) | (mode << shift);
+}
+#else
 static void pin_alternate(uint32_t port, uint32_t pin, uint32_t af, int pull_up)
 {
     uint32_t base = GPIO(port);
@@ -48,6 +59,7 @@ static void pin_alternate(uint32_t port, uint32_t pin, uint32_t af, int pull_up)
     uint32_t shift = 4u * (pin & 7u);
     FW_REG(afr) = (FW_REG(afr) & ~(0xFu << shift)) | (af << shift);
 }
+#endif
 
 void fw_uart_hw_init(void)
 {
@@ -55,11 +67,16 @@ void fw_uart_hw_init(void)
         FW_REG(enable_bits[i][0]) |= 1u << enable_bits[i][1];
         (void)FW_REG(enable_bits[i][0]); /* read back: the clock is on before first use */
     }
+#if FW_GPIO_F1
+    pin_mode_f1(FW_UART_TX_PORT, FW_UART_TX_PIN, 0xBu); /* AF push-pull, 50 MHz */
+    pin_mode_f1(FW_UART_RX_PORT, FW_UART_RX_PIN, 0x4u); /* floating input */
+#else
     pin_alternate(FW_UART_TX_PORT, FW_UART_TX_PIN, FW_UART_PIN_AF, 0);
     pin_alternate(FW_UART_RX_PORT, FW_UART_RX_PIN, FW_UART_PIN_AF, 1);
+#endif
     UART_CR1 = 0;
     UART_BRR = FW_UART_BRR;
-    UART_CR1 = CR1_TE | CR1_RE | CR1_RXNEIE;
+    UART_CR1 = CR1_TE | CR1_RE | (FW_UART_POLLED ? 0u : CR1_RXNEIE);
     UART_CR1 |= CR1_UE;
 }
 
@@ -102,6 +119,7 @@ int fw_uart_hw_poll(void)
     return -1;
 }
 
+#if !FW_UART_POLLED
 void fw_uart_irq(void)
 {
     uint32_t sr;
@@ -112,3 +130,4 @@ void fw_uart_irq(void)
         clear_overrun();
     }
 }
+#endif

@@ -196,6 +196,7 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
         "arena_bytes": program.arena_bytes,
         "weight_bytes": weight_bytes(program),
         "num_steps": len(program.calls),
+        "input_overwrite_step": input_overwrite_step(program),
         "calls": calls,
         "weights": weights,
         "operands": [f"{n}" for n in operands],
@@ -258,6 +259,20 @@ def _ports(program: Program, prefix: str) -> dict:
         "signature": ", ".join(params),
         "call_args": ", ".join(p["arg"] for p in inputs + outputs),
     }
+
+
+def input_overwrite_step(program: Program) -> int:
+    """The first call that writes bytes of an input buffer (its output or scratch lies over
+    them), or the number of calls when none does: zero-copy callers learn from it whether
+    the inputs survive an inference."""
+    regions = [program.buffers[p.buffer] for p in program.inputs]
+    regions = [(b.offset, b.offset + b.nbytes) for b in regions if b.nbytes]
+    for step, call in enumerate(program.calls):
+        for name in call.outputs:
+            buf = program.buffers[name]
+            if any(buf.offset < end and start < buf.offset + buf.nbytes for start, end in regions):
+                return step
+    return len(program.calls)
 
 
 def weight_bytes(program: Program) -> int:
