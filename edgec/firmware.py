@@ -304,7 +304,9 @@ def _build_in(
     model_sources = sorted(p for p in out_dir.glob("*.c") if p.name != "host_runner.c")
     for header in out_dir.glob("*.h"):
         shutil.copy(header, src / header.name)
-    base = [*target.cflags, *COMMON_FLAGS, f"-I{src}"]
+    # picolibc's headers come with its specs; newlib's are the Arm compiler's own
+    libc = [LIBC_SPECS[target.arch]] if target.arch == "riscv" else []
+    base = [*target.cflags, *libc, *COMMON_FLAGS, f"-I{src}"]
     glue, model = [*base, opts[0], *FIRMWARE_WARNINGS], [*base, opts[1], *MODEL_WARNINGS]
     jobs = [(src / n, glue) for n in sorted(files) if n.endswith(".c")]
     jobs += [(p, model) for p in model_sources]
@@ -378,8 +380,13 @@ def _measure(
     elf: Path, map_file: Path, manifest: dict, target: Target, warnings: list[str]
 ) -> FirmwareBuild:
     sections = section_sizes(elf, target)
+    flash_views = [target.flash.origin]  # the flash, and its data-bus mapping if any
+    if target.data_alias is not None:
+        flash_views.append(target.data_alias)
     in_flash = {
-        n: s for n, (a, s) in sections.items() if target.flash.origin <= a < target.flash.end
+        n: s
+        for n, (a, s) in sections.items()
+        if any(v <= a < v + target.flash.length for v in flash_views)
     }
     in_ram = {n: s for n, (a, s) in sections.items() if target.ram.origin <= a < target.ram.end}
     data = in_ram.get(".data", 0)

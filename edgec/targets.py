@@ -112,6 +112,17 @@ class RegisterWrite:
 
 
 @dataclass(frozen=True)
+class StartupWrite:
+    """A register write (``value``) or read-modify-write (``set``: OR these bits) the start-up
+    code does before anything else: watchdogs off, clocks on."""
+
+    register: int
+    value: int | None
+    set: int | None
+    what: str
+
+
+@dataclass(frozen=True)
 class Uart:
     kind: str
     base: int
@@ -165,6 +176,11 @@ class Target:
     max_payload: int = MAX_PAYLOAD  # the protocol's largest frame payload on this board
     plic: int | None = None  # RISC-V: the PLIC's base (interrupt-driven UART)
     reset: RegisterWrite | None = None  # RISC-V: the register write that resets the board
+    startup: tuple[StartupWrite, ...] = ()  # register writes before anything else
+    image_header: tuple[int, ...] = ()  # words the image starts with (a boot ROM's magic)
+    # where the flash is also mapped for data reads, when code and data see it at different
+    # addresses (ESP32-C3: instructions at 0x42000000, data at 0x3C000000): constants go there
+    data_alias: int | None = None
 
     kind = "mcu"  # a microcontroller for the C backend; LinuxTarget is "linux"
 
@@ -361,6 +377,12 @@ def parse_target(data: dict, file: Path) -> Target | LinuxTarget:
     if name != file.stem:
         raise top.error("name", f"{name!r} differs from the file name {file.stem!r}")
     uart = _uart(top.table("uart"))
+    startup = tuple(
+        _startup_write(top, i, item) for i, item in enumerate(top.get("startup", list, []))
+    )
+    header = memory.get("image_header", list, [])
+    if not all(isinstance(w, int) and 0 <= w < 1 << 32 for w in header):
+        raise memory.error("image_header", "expected a list of 32-bit words")
     protocol = top.table("protocol", required=False)
     max_payload = MAX_PAYLOAD
     if protocol is not None:
@@ -386,7 +408,20 @@ def parse_target(data: dict, file: Path) -> Target | LinuxTarget:
         timer=timer,
         qemu=qemu,
         max_payload=max_payload,
+        startup=startup,
+        image_header=tuple(header),
+        data_alias=memory.get("data_alias", int, None),
     )
+
+
+def _startup_write(top: _Table, index: int, item: Any) -> StartupWrite:
+    if not isinstance(item, dict):
+        raise top.error(f"startup[{index}]", "expected { register = 0x…, value = 0x… or set = 0x… }")
+    entry = _Table(item, top.file, f"startup[{index}].")
+    value, bits = entry.get("value", int, None), entry.get("set", int, None)
+    if (value is None) == (bits is None):
+        raise entry.error("value", "give exactly one of value (write) and set (OR these bits)")
+    return StartupWrite(entry.get("register", int), value, bits, entry.get("what", str, ""))
 
 
 DEFAULT_CC = {"arm": "arm-none-eabi-gcc", "riscv": "riscv64-unknown-elf-gcc"}

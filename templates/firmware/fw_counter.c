@@ -105,6 +105,7 @@ uint64_t fw_counter_ticks(void)
 #elif FW_TIMER_MCYCLE
 void fw_counter_start(void)
 {
+    __asm__ volatile("csrw 0x320, zero"); /* mcountinhibit: mcycle counts */
 }
 
 uint64_t fw_counter_ticks(void)
@@ -149,6 +150,7 @@ void fw_spin(uint32_t iterations)
 #if FW_RISCV
     __asm__ volatile("1:\n\taddi %0, %0, -1\n\tbnez %0, 1b" : "+r"(iterations));
 #else
-    __asm__ volatile("1:\n\tsubs %0, %0, #1\n\tbne 1b" : "+l"(iterations) : : "cc");
+    /* .syntax unified: GCC hands Armv6-M inline assembly over in the divided syntax */
+    __asm__ volatile(".syntax unified\n1:\n\tsubs %0, %0, #1\n\tbne 1b" : "+l"(iterations) : : "cc");
 #endif
 }

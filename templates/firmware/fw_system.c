@@ -34,6 +34,18 @@ uint32_t fw_stack_reserved(void)
     return (uint32_t)((uintptr_t)_stack_top - (uintptr_t)_stack_bottom);
 }
 
+void fw_board_startup(void)
+{
+    static const uint32_t writes[][3] = FW_STARTUP_WRITES;
+    for (uint32_t i = 0; writes[i][2] != 2u; i++) {
+        if (writes[i][2] == 1u) {
+            FW_REG(writes[i][0]) |= writes[i][1];
+        } else {
+            FW_REG(writes[i][0]) = writes[i][1];
+        }
+    }
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;

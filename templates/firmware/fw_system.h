@@ -24,6 +24,9 @@ void fw_spin(uint32_t iterations);
  * edgec/harness/protocol.py) and answer every request with it until RESET; never returns. */
 void fw_fault_send(const uint32_t fields[8]);
 
+/* The board's register writes before anything else (FW_STARTUP_WRITES). */
+void fw_board_startup(void);
+
 /* The fault stack: the main stack may be what overflowed. */
 #define FW_FAULT_STACK_WORDS 128u
 extern uint32_t fw_fault_stack[FW_FAULT_STACK_WORDS];
