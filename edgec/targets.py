@@ -373,6 +373,9 @@ def parse_target(data: dict, file: Path) -> Target | LinuxTarget:
         qemu = Qemu(qemu_table.get("machine", str), shift, qemu_table.strings("flags"), binary)
     if timer == "systick_icount" and qemu is None:
         raise timer_table.error("method", "systick_icount needs an emulated board ([qemu] table)")
+    if timer == "nrf_timer" and qemu is not None and qemu.icount_shift < 7:
+        # 125 ns timer ticks must not be longer than an instruction (see fw_counter.c)
+        raise qemu_table.error("icount_shift", "nrf_timer counts instructions only from 7 on")
     name = top.get("name", str)
     if name != file.stem:
         raise top.error("name", f"{name!r} differs from the file name {file.stem!r}")

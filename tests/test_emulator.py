@@ -253,7 +253,19 @@ def test_faults_are_reported_and_reset_recovers(kws):
             client.run()
 
 
-@pytest.mark.parametrize("target", ["mps2-an385", "mps2-an500", "mps3-an547", "netduinoplus2"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "mps2-an385",
+        "mps2-an500",
+        "mps2-an505",
+        "mps3-an547",
+        "netduinoplus2",
+        pytest.param(
+            "riscv32f-virt", marks=needs_tools("qemu-system-riscv32", "riscv64-unknown-elf-gcc")
+        ),
+    ],
+)
 def test_other_emulated_boards_agree_with_mps2_an386(kws, tmp_path, target):
     result, _ = kws
     model = shared_path("models", "kws_dscnn", "kws_ref_model_float32.onnx")

@@ -18,11 +18,22 @@ pytestmark = needs_tools("arm-none-eabi-gcc")
 
 # What readelf -A must say for each core: the flags in the target file reached the compiler.
 CPU_ATTRIBUTES = {
+    "cortex-m0": ("v6S-M", None),
     "cortex-m3": ("v7", None),
     "cortex-m4": ("v7E-M", "VFPv4-D16"),
     "cortex-m7": ("v7E-M", "FPv5/FP-D16"),
+    "cortex-m33": ("v8-M.mainline", "FPv5/FP-D16 for ARMv8"),
     "cortex-m55": ("v8.1-M.mainline", "FPv5/FP-D16"),
 }
+# RISC-V: the extensions readelf -A lists in Tag_RISCV_arch.
+RISCV_EXTENSIONS = {"rv32imac": "imac", "rv32imafc": "imafc", "rv32imc": "imc"}
+
+
+@pytest.fixture(scope="module")
+def sine(tmp_path_factory):
+    """A model small enough for every board (the micro:bit's 16 KB too)."""
+    model = shared_path("models", "hello_world_sine", "hello_world_int8_qdq.onnx")
+    return compile_model(model, tmp_path_factory.mktemp("fw") / "sine", CompileOptions())
 
 
 @pytest.fixture(scope="module")
@@ -38,20 +49,37 @@ def test_a_linux_board_gets_no_firmware(kws_float):
 
 
 @pytest.mark.parametrize("target", [t.name for t in list_targets("mcu")])
-def test_builds_for_every_target(kws_float, target):
+def test_builds_for_every_target(sine, target):
     board = load_target(target)
-    build = build_firmware(kws_float.out_dir, target)
+    build = build_firmware(sine.out_dir, target)
     assert build.elf.is_file() and build.map_file.is_file() and not build.reused
     assert build.warnings == []
     # The arena in the image is exactly the planned one; weights are in flash, the rest in RAM.
-    assert build.arena_bytes == kws_float.arena_bytes == 64000
-    assert kws_float.weight_bytes < build.flash_bytes <= board.flash.length
+    assert build.arena_bytes == sine.arena_bytes
+    assert sine.weight_bytes < build.flash_bytes <= board.flash.length
     assert build.stack_reserved == board.stack_bytes
-    assert kws_float.arena_bytes + board.stack_bytes < build.ram_bytes <= board.ram.length
+    assert sine.arena_bytes + board.stack_bytes < build.ram_bytes <= board.ram.length
     assert "model_arena" in build.map_file.read_text()
+    tools = board.cc.rsplit("gcc", 1)[0]
     attributes = subprocess.run(
-        ["arm-none-eabi-readelf", "-A", str(build.elf)], capture_output=True, text=True, check=True
+        [f"{tools}readelf", "-A", str(build.elf)], capture_output=True, text=True, check=True
     ).stdout
+    symbols = subprocess.run(
+        [f"{tools}nm", str(build.elf)], capture_output=True, text=True, check=True
+    ).stdout
+    linker = (build.elf.parent / "src" / "fw_linker.ld").read_text()
+    assert f"ORIGIN = 0x{board.flash.origin:08X}, LENGTH = 0x{board.flash.length:X}" in linker
+    assert f"ORIGIN = 0x{board.ram.origin:08X}, LENGTH = 0x{board.ram.length:X}" in linker
+    if board.arch == "riscv":
+        arch = re.search(r'Tag_RISCV_arch: "(rv32[^"]*)"', attributes).group(1)
+        letters = "".join(part[0] for part in arch[4:].split("_") if not part.startswith("z"))
+        assert letters == RISCV_EXTENSIONS[board.cpu] or (
+            board.cpu == "rv32imc" and letters == "imac"  # picolibc's rv32imac multilib
+        )
+        # the image opens with the boot ROM's header words, then the entry
+        entry = int(re.search(r"^([0-9a-f]+) T fw_reset_handler$", symbols, re.M).group(1), 16)
+        assert entry == board.flash.origin + 4 * len(board.image_header)
+        return
     arch, fpu = CPU_ATTRIBUTES[board.cpu]
     assert re.search(rf"Tag_CPU_arch: {re.escape(arch)}\b", attributes)
     if fpu is None:
@@ -62,14 +90,16 @@ def test_builds_for_every_target(kws_float, target):
         )
     if board.mve != "none":
         assert "Tag_MVE_arch: MVE Integer and FP" in attributes
-    linker = (build.elf.parent / "src" / "fw_linker.ld").read_text()
-    assert f"ORIGIN = 0x{board.flash.origin:08X}, LENGTH = 0x{board.flash.length:X}" in linker
-    assert f"ORIGIN = 0x{board.ram.origin:08X}, LENGTH = 0x{board.ram.length:X}" in linker
-    entry = subprocess.run(
-        ["arm-none-eabi-nm", str(build.elf)], capture_output=True, text=True, check=True
-    ).stdout
-    vectors = int(re.search(r"^([0-9a-f]+) R fw_vectors$", entry, re.M).group(1), 16)
+    vectors = int(re.search(r"^([0-9a-f]+) R fw_vectors$", symbols, re.M).group(1), 16)
     assert vectors == board.flash.origin  # the vector table opens the image
+
+
+@pytest.mark.parametrize("target", ["mps2-an505", "riscv32-virt", "riscv32f-virt"])
+def test_float_kws_builds_for_the_new_cores(kws_float, target):
+    """The float KWS (64 KB arena) links for the Cortex-M33 (FPv5) and both RISC-V variants
+    (soft float, and the F extension); the other boards run it in test_emulator.py."""
+    build = build_firmware(kws_float.out_dir, target)
+    assert build.arena_bytes == kws_float.arena_bytes == 64000 and build.warnings == []
 
 
 def test_unchanged_folder_reuses_the_image(kws_float):
@@ -94,9 +124,9 @@ def test_weights_too_big_for_flash_is_refused_before_compiling(tmp_path):
     assert not (result.out_dir / "firmware" / "nucleo-f746zg").exists()
 
 
-def test_arena_too_big_for_ram_is_refused(tmp_path):
-    model = shared_path("models", "vww_mobilenet", "vww_96_float.onnx")
-    result = compile_model(model, tmp_path / "vww", CompileOptions())
-    arena = result.arena_bytes
-    with pytest.raises(TargetError, match=rf"nrf52840-dk's RAM: arena {arena} B .* > 262144 B"):
-        build_firmware(result.out_dir, "nrf52840-dk")
+def test_arena_too_big_for_ram_is_refused(kws_float):
+    arena = kws_float.arena_bytes
+    with pytest.raises(
+        TargetError, match=rf"microbit's RAM: arena {arena} B .* > 16384 B .*--kernel-scratch free"
+    ):
+        build_firmware(kws_float.out_dir, "microbit")

@@ -10,7 +10,17 @@ from edgec.errors import TargetError
 from edgec.firmware import count_ratio
 from edgec.targets import DEFAULT_TARGET, list_targets, load_target, load_target_file, target_names
 
-EMULATED = ["mps2-an385", "mps2-an386", "mps2-an500", "mps3-an547", "netduinoplus2"]
+EMULATED = [
+    "microbit",
+    "mps2-an385",
+    "mps2-an386",
+    "mps2-an500",
+    "mps2-an505",
+    "mps3-an547",
+    "netduinoplus2",
+    "riscv32-virt",
+    "riscv32f-virt",
+]
 
 
 def test_every_shipped_target_loads():
@@ -19,7 +29,13 @@ def test_every_shipped_target_loads():
     assert [t.name for t in list_targets()] == names
     targets = list_targets("mcu")  # the Linux (TVM) boards are checked in test_tvm_targets.py
     real = [t for t in targets if not t.emulated]
-    assert len(real) >= 2 and all(t.timer == "dwt" and t.count_unit == "cycles" for t in real)
+    assert len(real) >= 2 and all(t.count_unit == "cycles" for t in real)
+    assert {t.timer for t in real} == {"dwt", "mcycle", "esp_pccr"}
+    assert all(t.count_unit == "instructions" and t.qemu is not None for t in targets if t.emulated)
+    assert {t.name for t in targets if t.arch == "riscv" and not t.emulated} == {
+        "gd32vf103-longan-nano",
+        "esp32c3-devkitm",
+    }
     for t in targets:
         assert t.flash.length > 0 and t.ram.length > t.stack_bytes
         assert t.summary().startswith(t.name)
@@ -58,12 +74,36 @@ def test_board_facts():
     assert not l4.emulated and l4.qemu is None
 
 
+def test_new_core_facts():
+    m0 = load_target("microbit")
+    assert m0.cpu == "cortex-m0" and not m0.dsp and not m0.hard_float
+    assert (m0.ram.origin, m0.ram.length) == (0x2000_0000, 16 << 10) and m0.max_payload == 256
+    assert (m0.uart.kind, m0.uart.base, m0.uart.irq) == ("nrf51_uart", 0x4000_2000, 2)
+    assert m0.timer == "nrf_timer" and m0.qemu.icount_shift == 7
+    m33 = load_target("mps2-an505")
+    assert m33.cpu == "cortex-m33" and m33.dsp and m33.secure and m33.uart.base == 0x5020_0000
+    rv = load_target("riscv32-virt")
+    assert rv.arch == "riscv" and rv.cflags == ["-march=rv32imac", "-mabi=ilp32", "-misa-spec=2.2"]
+    assert rv.qemu.binary == "qemu-system-riscv32" and "-bios" in rv.qemu.flags
+    assert (rv.uart.kind, rv.uart.irq, rv.plic) == ("ns16550", 10, 0x0C00_0000)
+    rvf = load_target("riscv32f-virt")
+    assert rvf.hard_float and rvf.cflags[:2] == ["-march=rv32imafc", "-mabi=ilp32f"]
+    esp = load_target("esp32c3-devkitm")
+    assert esp.image_header == (0xAEDB041D, 0xAEDB041D) and esp.data_alias == 0x3C00_0000
+    assert esp.uart.irq is None and len(esp.startup) == 12 and esp.timer == "esp_pccr"
+    gd = load_target("gd32vf103-longan-nano")
+    assert gd.uart.kind == "stm32_usart_f1" and gd.uart.irq is None and gd.timer == "mcycle"
+
+
 def test_instruction_ratio_is_ns_per_tick_over_ns_per_instruction():
     # 25 MHz SysTick: 40 ns per tick; -icount shift=6: 64 ns per instruction -> 40/64 = 5/8.
     assert count_ratio(load_target("mps2-an386")) == (5, 8)
     num, den = count_ratio(load_target("netduinoplus2"))  # 168 MHz: (1e9/168e6)/64
     assert num / den == pytest.approx(1e9 / 168e6 / 64)
     assert count_ratio(load_target("nucleo-f746zg")) == (1, 1)
+    # mcycle under -icount shift=6 reads virtual ns: 64 per instruction
+    assert count_ratio(load_target("riscv32-virt")) == (1, 64)
+    assert count_ratio(load_target("microbit")) == (1, 1)  # TIMER0 converts on the device
 
 
 def test_unknown_target_lists_the_known_ones():
@@ -120,4 +160,31 @@ def test_stm32_pins_are_checked(tmp_path):
     text = (Path(__file__).resolve().parent.parent / "targets" / "nucleo-f746zg.toml").read_text()
     path = _write(tmp_path, text.replace('tx_pin = "PD8"', 'tx_pin = "D8"'), "nucleo-f746zg")
     with pytest.raises(TargetError, match=r"uart\.tx_pin: expected a pin like 'PD8'"):
+        load_target_file(path)
+
+
+RISCV = (Path(__file__).resolve().parent.parent / "targets" / "riscv32-virt.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('isa = "rv32imac"', 'isa = "rv64gc"', r"core\.isa: expected a 32-bit ISA"),
+        ('abi = "ilp32"', 'abi = "ilp32f"', r"core\.abi: ilp32f needs the F extension"),
+        ('method = "mcycle"', 'method = "dwt"', r"timer\.method: 'dwt' is not one of mcycle"),
+        ("plic = 0x0C000000\n", "", r"core\.plic: missing"),
+        ("irq = 10\n", "", r"uart\.irq: missing \(only .* may be polled\)"),
+    ],
+)
+def test_bad_riscv_fields_name_file_and_field(tmp_path, old, new, message):
+    assert old in RISCV
+    path = _write(tmp_path, RISCV.replace(old, new, 1), "riscv32-virt")
+    with pytest.raises(TargetError, match=message):
+        load_target_file(path)
+
+
+def test_nrf_timer_needs_icount_shift_7(tmp_path):
+    text = (Path(__file__).resolve().parent.parent / "targets" / "microbit.toml").read_text()
+    path = _write(tmp_path, text.replace("icount_shift = 7", "icount_shift = 6"), "microbit")
+    with pytest.raises(TargetError, match=r"qemu\.icount_shift: nrf_timer counts instructions"):
         load_target_file(path)
