@@ -419,7 +419,7 @@ def parse_target(data: dict, file: Path) -> Target | LinuxTarget:
 
 def _startup_write(top: _Table, index: int, item: Any) -> StartupWrite:
     if not isinstance(item, dict):
-        raise top.error(f"startup[{index}]", "expected { register = 0x…, value = 0x… or set = 0x… }")
+        raise top.error(f"startup[{index}]", "expected { register = 0x…, value or set = 0x… }")
     entry = _Table(item, top.file, f"startup[{index}].")
     value, bits = entry.get("value", int, None), entry.get("set", int, None)
     if (value is None) == (bits is None):

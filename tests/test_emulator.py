@@ -331,8 +331,8 @@ TOY_SOURCE = r"""
 #include "toy.h"
 static uint8_t toy_arena[TOY_ARENA_BYTES] __attribute__((aligned(16)));
 const char *toy_model_sha256(void) { return "%s"; }
-void *toy_input_buffer(int32_t index) { return index == 0 ? toy_arena : index == 1 ? toy_arena + 16 : NULL; }
-void *toy_output_buffer(int32_t index) { return index == 0 ? toy_arena + 32 : index == 1 ? toy_arena + 48 : NULL; }
+void *toy_input_buffer(int32_t i) { return i == 0 ? toy_arena : i == 1 ? toy_arena + 16 : NULL; }
+void *toy_output_buffer(int32_t i) { return i == 0 ? toy_arena + 32 : i == 1 ? toy_arena + 48 : 0; }
 toy_status toy_invoke_hooked(toy_step_hook hook, void *user)
 {
     const int8_t *input0 = (const int8_t *)toy_arena;

@@ -383,7 +383,7 @@ def run_sample(
         raise DeviceResetError("the outputs read back differ from those the run produced (reboot?)")
     dumps = []
     for step, (dtype, shape) in enumerate(layers or []):
-        raw, crc = again_with_inputs(client, sent, lambda: client.dump(step))
+        raw, crc = again_with_inputs(client, sent, lambda step=step: client.dump(step))
         if crc != input_crc:
             raise DeviceResetError(f"step {step} was computed from other inputs than were sent")
         if len(raw) != math.prod(shape) * dtype.itemsize:
