@@ -233,7 +233,8 @@ def _target_memory_check(target):
 
 
 def resolve_kernels(options: CompileOptions, target) -> str:
-    """``--kernels auto``: optimized where the target core has the DSP extension."""
+    """``--kernels auto``: optimized where the target's core has a fast path for them (the
+    DSP extension, or the plain multiply-add paths of RV32 and the Cortex-M0)."""
     from edgec.backends.c.generate import SCRATCH_POLICIES
     from edgec.backends.c.lower import KERNEL_SETS
 
@@ -243,7 +244,7 @@ def resolve_kernels(options: CompileOptions, target) -> str:
         raise EdgecError(f"--kernel-scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     if options.kernels != "auto":
         return options.kernels
-    return "optimized" if target.dsp else "portable"
+    return "optimized" if target.fast_kernels else "portable"
 
 
 def compile_model(

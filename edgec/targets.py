@@ -198,6 +198,13 @@ class Target:
         return self.float_abi != "soft"
 
     @property
+    def fast_kernels(self) -> bool:
+        """Whether ``--kernels auto`` takes the optimized int8 kernels: with the DSP extension
+        (SMLAD), on RV32 and on the Cortex-M0/M0+ (their plain multiply-add paths,
+        fast_scalar.h); the Cortex-M3 keeps the portable ones."""
+        return self.dsp or self.arch == "riscv" or self.cpu in ("cortex-m0", "cortex-m0plus")
+
+    @property
     def cflags(self) -> list[str]:
         """Code-generation flags for the target's compiler (``arm-none-eabi-gcc``, or
         ``riscv64-unknown-elf-gcc``: ISA spec 2.2 keeps Zicsr in I and the multilibs found)."""

@@ -18,9 +18,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edgec.backends.c.build import build_host, run_host
 from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
 from edgec.errors import EdgecError
+from edgec.harness.host import render_host_runner
 from edgec.harness.validate import ValidateOptions, port_specs, validate
 from tests.conftest import needs_tools
 
@@ -182,6 +184,59 @@ def test_host_build_is_bit_exact_with_the_reference(compiled, build):
         ValidateOptions(data=str(work / "data.npz"), device="host", sanitize=True),
     )
     assert report["samples"] == SAMPLES and report["bit_exact"] == SAMPLES
+
+
+def test_scalar_paths_on_the_host_are_the_dsp_paths_bit_for_bit(compiled, tmp_path):
+    """The plain multiply-add paths of RV32 and the Cortex-M0 (fast_scalar.h) and the
+    composed 64-bit product of cores without SMULL, built for this computer (sanitized):
+    the same outputs as the host build that validate() checks against the reference."""
+    work, results = compiled
+    out = results["always"].out_dir
+    manifest = results["always"].manifest
+    dataset = load_dataset(work / "data.npz", port_specs(manifest))
+    samples = [[dataset.inputs["x"][i]] for i in range(len(dataset))]
+    specs = [
+        (np.dtype(p["dtype"]), tuple(s))
+        for p, s in zip(manifest["outputs"], manifest["io_shapes"]["outputs"])
+    ]
+    runner = tmp_path / "host_runner.c"
+    runner.write_text(render_host_runner(manifest))
+    outputs = {}
+    for name, defines in (
+        ("dsp", ()),
+        ("scalar", ("-DEDGEC_SCALAR=1", "-DEDGEC_NO_LONG_MULTIPLY=1")),
+    ):
+        exe = build_host(out, runner, tmp_path / name, sanitize=True, defines=defines)
+        outputs[name] = np.stack([o[0] for o in run_host(exe, samples, specs)])
+    np.testing.assert_array_equal(outputs["scalar"], outputs["dsp"])
+
+
+@needs_tools(
+    "qemu-system-arm", "arm-none-eabi-gcc", "qemu-system-riscv32", "riscv64-unknown-elf-gcc"
+)
+@pytest.mark.parametrize("target", ["microbit", "riscv32-virt"])
+def test_scalar_paths_on_the_emulated_m0_and_rv32_are_bit_exact(compiled, target, tmp_path):
+    """The awkward CNN and the depthwise variants with the optimized kernels on the Cortex-M0
+    (Thumb-1 assembly: the 2x2 matrix groups, the depthwise taps, the requantization) and on
+    RV32 (the C paths)."""
+    work, _ = compiled
+    options = CompileOptions(quantize="int8", calib=str(work / "calib.npz"), target=target)
+    result = compile_model(work / "awkward.onnx", tmp_path / "awkward", options)
+    assert result.manifest["kernels"] == "optimized"  # --kernels auto on these cores
+    report = validate(
+        result.out_dir, ValidateOptions(data=str(work / "data.npz"), device="emulator")
+    )
+    assert report["bit_exact"] == report["samples"] == SAMPLES
+    onnx.save(depthwise_variants(), tmp_path / "dw.onnx")
+    rng = np.random.default_rng(17)
+    np.savez(tmp_path / "calib.npz", x=rng.uniform(-2, 2, (30, 1, 12, 7, 6)).astype(np.float32))
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-2, 2, (8, 1, 12, 7, 6)).astype(np.float32))
+    options = CompileOptions(quantize="int8", calib=str(tmp_path / "calib.npz"), target=target)
+    result = compile_model(tmp_path / "dw.onnx", tmp_path / "dw", options)
+    report = validate(
+        result.out_dir, ValidateOptions(data=str(tmp_path / "data.npz"), device="emulator")
+    )
+    assert report["bit_exact"] == report["samples"] == 8
 
 
 @needs_tools("qemu-system-arm", "arm-none-eabi-gcc")

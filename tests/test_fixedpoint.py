@@ -309,8 +309,58 @@ def test_right_shift_requant_params_refuse_what_they_cannot_do():
     ]
 
 
+def run_c(tmp_path, source: str, *defines: str) -> list[int]:
+    """Build a C program against the kernels' headers (sanitized), run it, read its ints."""
+    (tmp_path / "t.c").write_text(source)
+    kernels = templates_dir() / "c" / "kernels"
+    run_compiler(
+        [
+            "cc",
+            "-std=c99",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            *defines,
+            f"-I{kernels}",
+            "t.c",
+            "-o",
+            "t",
+        ],
+        cwd=tmp_path,
+    )
+    out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout
+    return [int(v) for v in out.split()]
+
+
+# The 64-bit product as the compiler makes it, and as the cores without a long multiply
+# (Cortex-M0) compose it from four 16 x 16 products (EDGEC_NO_LONG_MULTIPLY).
+PRODUCTS = {"native": (), "composed": ("-DEDGEC_NO_LONG_MULTIPLY=1",)}
+
+
 @needs_tools("cc")
-def test_c_right_shift_requantization_is_the_reference(tmp_path):
+@pytest.mark.parametrize("product", list(PRODUCTS))
+def test_c_srdhm_is_the_reference(tmp_path, product):
+    pairs = [(a, b) for a in EDGE_X[::3] for b in EDGE_X[1::3]]
+    rows = ",\n".join(f"{{{a}, {b}}}" for a, b in pairs)
+    got = run_c(
+        tmp_path,
+        '#include <stdio.h>\n#include "edgec_fixedpoint.h"\n'
+        f"static const int32_t rows[][2] = {{\n{rows}\n}};\n"
+        "int main(void) {\n"
+        "    for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; ++i)\n"
+        '        printf("%ld\\n", (long)edgec_fp_srdhm(rows[i][0], rows[i][1]));\n'
+        "    return 0;\n}\n",
+        *PRODUCTS[product],
+    )
+    assert got == [ref_srdhm(a, b) for a, b in pairs]
+
+
+@needs_tools("cc")
+@pytest.mark.parametrize("product", list(PRODUCTS))
+def test_c_right_shift_requantization_is_the_reference(tmp_path, product):
     """edgec_fp_mbqm_right (the C the optimized kernels inline) on the host compiler, with
     the sanitizers, over the edge grid: equal to the numpy reference everywhere."""
     x, m, s = right_edge_grid()
@@ -325,32 +375,15 @@ def test_c_right_shift_requantization_is_the_reference(tmp_path):
     rows = ",\n".join(
         f"{{{a}, {p[0]}, {p[1]}, {p[2]}}}" for a, p in zip(x.tolist(), params.tolist())
     )
-    (tmp_path / "t.c").write_text(
+    got = run_c(
+        tmp_path,
         '#include <stdio.h>\n#include "edgec_fixedpoint.h"\n'
         f"static const int32_t rows[][4] = {{\n{rows}\n}};\n"
         "int main(void) {\n"
         "    for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; ++i)\n"
         '        printf("%ld\\n", (long)edgec_fp_mbqm_right(rows[i][0], rows[i][1], rows[i][2],'
-        " rows[i][3]));\n    return 0;\n}\n"
+        " rows[i][3]));\n    return 0;\n}\n",
+        *PRODUCTS[product],
     )
-    kernels = templates_dir() / "c" / "kernels"
-    run_compiler(
-        [
-            "cc",
-            "-std=c99",
-            "-O2",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            f"-I{kernels}",
-            "t.c",
-            "-o",
-            "t",
-        ],
-        cwd=tmp_path,
-    )
-    out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout
     expected = fp.multiply_by_quantized_multiplier(x, m, s) + zero_point
-    assert [int(v) for v in out.split()] == expected.tolist()
+    assert got == expected.tolist()

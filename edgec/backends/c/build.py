@@ -51,10 +51,12 @@ def build_host(
     sanitize: bool = False,
     opt: str = "-O2",
     cc: str | None = None,
+    defines: Sequence[str] = (),
 ) -> Path:
-    """Compile the generated folder plus a runner into an executable for this machine."""
+    """Compile the generated folder plus a runner into an executable for this machine
+    (``defines``: extra -D flags, e.g. a kernel path meant for another core)."""
     compiler = find_compiler(cc or os.environ.get("CC", "gcc"))
-    flags = [opt, *HOST_WARNINGS, *(SANITIZERS if sanitize else [])]
+    flags = [opt, *HOST_WARNINGS, *(SANITIZERS if sanitize else []), *defines]
     command = [
         compiler,
         *flags,

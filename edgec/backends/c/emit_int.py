@@ -61,7 +61,7 @@ def _sources(name: str) -> set[str]:
 
 def _fast_sources(name: str) -> set[str]:
     """An optimized kernel's source with the private header the optimized kernels share."""
-    return {name, "fast_common.h", "edgec_dsp.h", FIXEDPOINT}
+    return {name, "fast_common.h", "fast_scalar.h", "edgec_dsp.h", FIXEDPOINT}
 
 
 # ---- helpers -----------------------------------------------------------------------------------

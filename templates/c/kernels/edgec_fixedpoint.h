@@ -34,6 +34,43 @@ static inline int32_t edgec_fp_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* Cores whose only multiply is 32 x 32 -> 32 (Armv6-M, Armv8-M Baseline: no SMULL): a 64-bit
+ * product is a library call there (__aeabi_lmul, a 64 x 64 multiply), so the signed
+ * 32 x 32 -> 64 product is composed here from four 16 x 16 ones, exactly. */
+#ifndef EDGEC_NO_LONG_MULTIPLY /* a host build may define it 1 to test the composed path */
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 1
+#define EDGEC_NO_LONG_MULTIPLY 1
+#else
+#define EDGEC_NO_LONG_MULTIPLY 0
+#endif
+#endif
+
+/* a * b as its high and low words. With a = ah * 2^16 + al (al the unsigned low half, ah the
+ * arithmetic high half) and b likewise: a * b = ah*bh * 2^32 + (ah*bl + al*bh) * 2^16 +
+ * al*bl, where each partial product fits in 32 bits (|ah*bl|, |al*bh| < 2^31, al*bl <
+ * 2^32); a middle product m adds (uint32)m << 16 to the low word and (m >> 16) plus the
+ * carry to the high word. */
+static inline void edgec_fp_mul64(int32_t a, int32_t b, int32_t *hi, uint32_t *lo)
+{
+#if EDGEC_NO_LONG_MULTIPLY
+    const uint32_t al = (uint32_t)a & 0xFFFFu, bl = (uint32_t)b & 0xFFFFu;
+    const int32_t ah = a >> 16, bh = b >> 16;
+    const int32_t m1 = ah * (int32_t)bl, m2 = (int32_t)al * bh;
+    uint32_t low = al * bl;
+    int32_t high = ah * bh;
+    uint32_t next = low + ((uint32_t)m1 << 16);
+    high += (m1 >> 16) + (next < low ? 1 : 0);
+    low = next + ((uint32_t)m2 << 16);
+    high += (m2 >> 16) + (low < next ? 1 : 0);
+    *hi = high;
+    *lo = low;
+#else
+    const int64_t p = (int64_t)a * b;
+    *hi = (int32_t)(p >> 32);
+    *lo = (uint32_t)(uint64_t)p;
+#endif
+}
+
 /* TFLM's SaturatingRoundingDoublingHighMul: (a * b + nudge) / 2^31 truncated toward zero,
  * nudge = 2^30 for a * b >= 0, else 1 - 2^30; INT32_MIN * INT32_MIN saturates (ARM VQRDMULH).
  * Both signs reduce to floor((a * b + 2^30) / 2^31): for a * b < 0 the value v = a * b +
@@ -45,7 +82,20 @@ static inline int32_t edgec_fp_srdhm(int32_t a, int32_t b)
     if (a == b && a == EDGEC_INT32_MIN) {
         return EDGEC_INT32_MAX;
     }
+#if EDGEC_NO_LONG_MULTIPLY
+    {
+        int32_t hi;
+        uint32_t lo;
+        edgec_fp_mul64(a, b, &hi, &lo);
+        {
+            const uint32_t sum = lo + 0x40000000u;
+            hi += sum < lo ? 1 : 0;
+            return (int32_t)(((uint32_t)hi << 1) | (sum >> 31)); /* bits 31..62 */
+        }
+    }
+#else
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+#endif
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero; exponent in [0, 31]. */
@@ -96,8 +146,18 @@ static inline int32_t edgec_fp_mbqm_right(int32_t x, int32_t m, int32_t round_hi
 {
     const uint32_t lo = 0x40000000u | ((uint32_t)x & 0x80000000u);
     const uint32_t hi = (uint32_t)round_hi + (uint32_t)(x >> 31);
+#if EDGEC_NO_LONG_MULTIPLY
+    int32_t p_hi;
+    uint32_t p_lo;
+    edgec_fp_mul64(x, m, &p_hi, &p_lo);
+    {
+        const uint32_t sum = p_lo + lo;
+        return (int32_t)((uint32_t)p_hi + hi + (sum < p_lo ? 1u : 0u)) >> shift_hi;
+    }
+#else
     const int64_t n = (int64_t)(((uint64_t)hi << 32) | lo);
     return (int32_t)(((int64_t)x * m + n) >> 32) >> shift_hi;
+#endif
 }
 
 /*

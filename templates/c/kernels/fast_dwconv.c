@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fast_common.h"
+#include "fast_scalar.h"
 
 /* Depthwise, depth multiplier 1. As in the matrix kernels the input offset is folded into
  * the bias (over all kh * kw taps), so a tap in the padding must read the input zero point:
@@ -266,6 +267,13 @@ ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *in
             for (ox = 0; ox < p->out.w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 int8_t *out = output + (((size_t)b * p->out.h + oy) * p->out.w + ox) * channels;
+#if EDGEC_SCALAR
+                (void)window3;
+                if (blocks > 0) {
+                    dw_pixel_taps(p, image, q->padding, y0, x0, taps);
+                    dw_blocks_scalar(q->wide, q->requant, p->bias, taps, ntaps, blocks, clamp, out, full);
+                }
+#else
                 if (window3 && y0 >= 0 && y0 + 3 <= p->in.h && x0 >= 0 && x0 + 3 <= p->in.w) {
 #if EDGEC_HELIUM
                     dw_pixel_mve(q, NULL, image + y0 * row + (ptrdiff_t)x0 * channels, row, 9, channels, &mve, out);
@@ -280,6 +288,7 @@ ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *in
                     dw_pixel_blocks(q, taps, ntaps, blocks, clamp, out, full);
 #endif
                 }
+#endif
                 for (c = 4 * blocks; c < channels; ++c) { /* the last channels, one at a time */
                     int32_t acc = p->bias[c];
                     const int8_t *w = p->weights + c;

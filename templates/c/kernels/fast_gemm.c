@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fast_common.h"
+#include "fast_scalar.h"
 
 /* Two rows widened to int16 for the inner loop, which then splits only the weights (a row
  * is split once, not once per pair of channels). Each group of four inputs is stored
@@ -319,6 +320,15 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
         gemm_pairs_mve(g, r0, r1, o0, o1, full);
         return;
     }
+#endif
+#if EDGEC_SCALAR
+    (void)wide, (void)k, (void)n, (void)tail, (void)clamp, (void)bias, (void)rq, (void)weights, (void)oc;
+    if (r1 != NULL) {
+        gemm_rows_scalar(g, r0, r1, o0, o1, 1, full);
+    } else {
+        gemm_rows_scalar(g, r0, r0, o0, o0, 0, full);
+    }
+    return;
 #endif
     if (r1 != NULL && wide != NULL) {
         widen_rows(r0, r1, wide, k);
