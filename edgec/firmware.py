@@ -296,13 +296,27 @@ def _build_in(
     cc: str,
     opts: tuple[str, str],
 ) -> FirmwareBuild:
+    elf, map_file, warnings = link_image(work, out_dir, files, target, cc, opts)
+    return _measure(elf, map_file, manifest, target, warnings)
+
+
+def link_image(
+    work: Path,
+    model_dir: Path,
+    files: dict[str, str],
+    target: Target,
+    cc: str,
+    opts: tuple[str, str],
+) -> tuple[Path, Path, list[str]]:
+    """Compile ``files`` (the firmware's own sources, glue flags) and the C of ``model_dir``
+    (model flags) into ``work/fw.elf``: (the ELF, its map, the compilers' warnings)."""
     src, obj = work / "src", work / "obj"
     src.mkdir()
     obj.mkdir()
     for name, text in files.items():
         (src / name).write_text(text)
-    model_sources = sorted(p for p in out_dir.glob("*.c") if p.name != "host_runner.c")
-    for header in out_dir.glob("*.h"):
+    model_sources = sorted(p for p in model_dir.glob("*.c") if p.name != "host_runner.c")
+    for header in model_dir.glob("*.h"):
         shutil.copy(header, src / header.name)
     # picolibc's headers come with its specs; newlib's are the Arm compiler's own
     libc = [LIBC_SPECS[target.arch]] if target.arch == "riscv" else []
@@ -346,7 +360,7 @@ def _build_in(
                 f"RAM {target.ram.length} B): {detail}"
             ) from None
         raise
-    return _measure(elf, map_file, manifest, target, warnings)
+    return elf, map_file, warnings
 
 
 def section_sizes(elf: Path, target: Target) -> dict[str, tuple[int, int]]:

@@ -22,6 +22,8 @@ from edgec.compiler import CompileOptions, prepare_graph, quantize_with_options
 from edgec.errors import UnsupportedOpError
 from edgec.interp import Interpreter
 from tests.c_cases import Case, random_int, run_cases
+from tests.conftest import needs_tools
+from tests.device_cases import run_cases_on_device
 from tests.graph_gen import Picker, random_cnn
 
 PATHS = ("float", "int8-portable", "int8-optimized")
@@ -99,3 +101,24 @@ def test_random_cnns_match_the_references(path, data, tmp_path_factory):
     cases, declined = build_cases(path, models, work)
     assert declined <= GRAPHS_PER_BUILD // 5, f"{declined} graphs declined by the int8 backend"
     check_cases(path, cases, work)
+
+
+# Seeded graphs per (board, kernels) run under QEMU: a bounded set, the same in every run.
+DEVICE_RUNS = {
+    ("riscv32-virt", "optimized"): 25,
+    ("microbit", "optimized"): 20,
+    ("microbit", "portable"): 8,
+}
+
+
+@needs_tools(
+    "qemu-system-arm", "arm-none-eabi-gcc", "qemu-system-riscv32", "riscv64-unknown-elf-gcc"
+)
+@pytest.mark.parametrize(("target", "kernels"), list(DEVICE_RUNS))
+def test_random_cnns_on_the_emulated_rv32_and_m0(target, kernels, tmp_path):
+    count = DEVICE_RUNS[(target, kernels)]
+    seeds = [7000 + i for i in range(count)]
+    models = [(random_cnn(Picker(seed=seed), seed), seed) for seed in seeds]
+    cases, declined = build_cases("int8-optimized", models, tmp_path)
+    assert declined <= count // 4
+    run_cases_on_device(cases, tmp_path, target, kernels=kernels)
