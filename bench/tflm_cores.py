@@ -34,7 +34,7 @@ from bench.common import DATA, MODELS, kws_data
 from edgec.backends.c.build import run_compiler
 from edgec.firmware import COMMON_FLAGS, render_firmware, section_sizes
 from edgec.targets import load_target
-from tests.device_cases import END, START, _run
+from tests.device_cases import END, START, ImageManifest, _run
 
 BOARDS = ("mps2-an505", "microbit")
 ARENA = 32 * 1024  # TFLM's KWS needs ~24 KB (print_allocations on the host: 24,272 B)
@@ -183,7 +183,7 @@ int main(void)
 def build(board: str, src: Path, work: Path, samples: np.ndarray) -> Path:
     target = load_target(board)
     cxx, cc = target.cc.replace("gcc", "g++"), target.cc
-    files = render_firmware({"prefix": "model", "inputs": [0], "outputs": [0]}, target)
+    files = render_firmware(ImageManifest(prefix="model", inputs=[0], outputs=[0]), target)
     del files["fw_main.c"]
     glue = work / "glue"
     glue.mkdir(parents=True)

@@ -26,6 +26,13 @@ from tests.c_cases import Case
 START, END = b"EDGC", b"DONE"
 
 
+class ImageManifest(dict):
+    """What render_firmware reads of a manifest (prefix, port counts), by key or attribute."""
+
+    def __getattr__(self, name: str):
+        return self[name]
+
+
 def _array(name: str, data: np.ndarray) -> str:
     values = ", ".join(str(int(v)) for v in np.ascontiguousarray(data).view(np.uint8).reshape(-1))
     return f"static const uint8_t {name}[{max(1, data.nbytes)}] = {{{values or '0'}}};"
@@ -90,7 +97,7 @@ def run_cases_on_device(
             for name, text in {**generated[i].files, **generated[i].kernel_files}.items():
                 (folder / "model" / name).write_text(text)
         prefixes = [f"m{i}" for i in group]
-        manifest = {"prefix": prefixes[0], "inputs": [0], "outputs": [0]}
+        manifest = ImageManifest(prefix=prefixes[0], inputs=[0], outputs=[0])
         files = render_firmware(manifest, board)
         files["fw_main.c"] = _main(prefixes, [cases[i] for i in group])
         (folder / "build").mkdir()

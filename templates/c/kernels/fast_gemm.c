@@ -321,15 +321,6 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
         return;
     }
 #endif
-#if EDGEC_SCALAR
-    (void)wide, (void)k, (void)n, (void)tail, (void)clamp, (void)bias, (void)rq, (void)weights, (void)oc;
-    if (r1 != NULL) {
-        gemm_rows_scalar(g, r0, r1, o0, o1, 1, full);
-    } else {
-        gemm_rows_scalar(g, r0, r0, o0, o0, 0, full);
-    }
-    return;
-#endif
     if (r1 != NULL && wide != NULL) {
         widen_rows(r0, r1, wide, k);
     }
@@ -445,6 +436,11 @@ ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, co
 static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int16_t *wide, int8_t *o0,
                       int8_t *o1)
 {
+#if EDGEC_SCALAR
+    (void)wide;
+    gemm_rows_scalar_any(g, r0, r1, o0, o1);
+    return;
+#endif
     if (full_range(g->output_zero_point, g->act_min, g->act_max)) {
         gemm_rows_body(g, r0, r1, wide, o0, o1, 1);
     } else {

@@ -126,6 +126,23 @@ ALWAYS_INLINE void gemm_rows_scalar(const edgec_gemm_s8_t *g, const int8_t *r0, 
     }
 }
 
+/* gemm_rows_scalar with its constant arguments (two rows or one, the full int8 range or a
+ * clamp) known at each call: r1 NULL for one row. */
+ALWAYS_INLINE void gemm_rows_scalar_any(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0, int8_t *o1)
+{
+    if (full_range(g->output_zero_point, g->act_min, g->act_max)) {
+        if (r1 != NULL) {
+            gemm_rows_scalar(g, r0, r1, o0, o1, 1, 1);
+        } else {
+            gemm_rows_scalar(g, r0, r0, o0, o0, 0, 1);
+        }
+    } else if (r1 != NULL) {
+        gemm_rows_scalar(g, r0, r1, o0, o1, 1, 0);
+    } else {
+        gemm_rows_scalar(g, r0, r0, o0, o0, 0, 0);
+    }
+}
+
 /* One tap t of a block of four channels: four inputs from taps[t] + c, four weights from the
  * block's int16 pairs (w0, w2), (w1, w3) in edgec_dwconv_fast_s8_t's wide table. */
 #define DW_TAP_SCALAR(t)                              \
