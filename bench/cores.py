@@ -89,7 +89,7 @@ def shared(board: str, work: Path, samples: int) -> dict:
     rows = {}
     rng = np.random.default_rng(2026)
     for name, (onnx_path, _) in INT8.items():
-        out = work / f"{name}_{board}"
+        out = work / f"shared_{name}_{board}"
         try:
             result = compile_model(
                 MODELS / onnx_path, out, CompileOptions(target=board, **BOARDS[board])
