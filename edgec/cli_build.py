@@ -415,7 +415,7 @@ def print_report(report: dict) -> None:
     if "max_lsb_vs_qdq_onnxruntime" in report:
         rows.append(("max |error| vs QDQ onnxruntime (LSB)", report["max_lsb_vs_qdq_onnxruntime"]))
     memory = report.get("memory", {})
-    for key in ("flash_bytes", "arena_bytes", "stack_bytes", "ram_bytes"):
+    for key in ("flash_bytes", "arena_bytes", "stack_bytes", "firmware_ram_bytes"):
         if memory.get(key) is not None:
             rows.append((key.replace("_", " "), f"{memory[key]:,} B"))
     profile = report.get("profile") or []

@@ -192,7 +192,7 @@ def summary_table(report: dict) -> str:
             counts = [_fmt(_int(report[unit].get(k))) for k in ("min", "median", "max")]
             rows.append((f"{unit} / inference (min / median / max)", " / ".join(counts)))
     memory = report.get("memory") or {}
-    for key in ("flash_bytes", "arena_bytes", "stack_bytes", "ram_bytes"):
+    for key in ("flash_bytes", "arena_bytes", "stack_bytes", "firmware_ram_bytes"):
         if key in memory:
             value = memory[key]
             rows.append((key.replace("_", " "), "–" if value is None else f"{value:,} B"))

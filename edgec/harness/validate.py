@@ -286,7 +286,7 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
         "arena_bytes": manifest["arena_bytes"],
         "stack_bytes": run.memory.get("stack_bytes"),
         # the firmware image's whole RAM: arena, reserved stack, protocol buffers
-        "ram_bytes": run.memory.get("ram_bytes"),
+        "firmware_ram_bytes": run.memory.get("ram_bytes"),
     }
     report["outputs"] = device
     return report
