@@ -133,3 +133,40 @@ def test_the_riscv_image_starts_where_qemu_jumps(tmp_path_factory):
     ).stdout
     entry = next(line for line in symbols.splitlines() if line.endswith(" fw_reset_handler"))
     assert entry.startswith("80000000")  # where QEMU's -bios none reset vector jumps
+
+
+# The shared int8 models (bench/cores.py runs them on more samples) and, for the micro:bit,
+# why the others cannot fit it.
+SHARED_INT8 = {
+    "kws": ("kws_dscnn", "kws_ref_model_int8_qdq.onnx"),
+    "ic_resnet8": ("ic_resnet8", "pretrainedResnet_quant_int8_qdq.onnx"),
+    "vww": ("vww_mobilenet", "vww_96_int8_qdq.onnx"),
+    "ad01": ("ad_autoencoder", "ad01_int8_qdq.onnx"),
+    "hello_world": ("hello_world_sine", "hello_world_int8_qdq.onnx"),
+}
+TOO_BIG = {"microbit": {"ic_resnet8": "RAM", "vww": "RAM", "ad01": "flash"}}
+
+
+@pytest.mark.parametrize("target", list(BOARDS))
+def test_every_shared_int8_model_that_fits_is_bit_exact(target, tmp_path, rng):
+    from edgec.errors import TargetError
+
+    for name, path in SHARED_INT8.items():
+        out = tmp_path / name
+        options = CompileOptions(target=target, **BOARDS[target])
+        try:
+            result = compile_model(shared_path("models", *path), out, options)
+            build_firmware(result.out_dir, target)
+        except TargetError as exc:
+            assert name in TOO_BIG.get(target, {}), f"{name} on {target}: {exc}"
+            assert f"> {TOO_BIG[target][name]} " in str(exc)  # the memory it exceeds
+            continue
+        assert name not in TOO_BIG.get(target, {})
+        spec = result.manifest["inputs"][0]
+        x = rng.integers(-128, 128, size=(2, *spec["shape"]), dtype=np.int8)
+        np.savez(tmp_path / f"{name}.npz", x=x)
+        report = validate(
+            result.out_dir,
+            ValidateOptions(data=str(tmp_path / f"{name}.npz"), device="emulator", progress=False),
+        )
+        assert report["bit_exact"] == report["samples"] == 2, name
