@@ -41,7 +41,7 @@ BOARDS = {
     "riscv32-virt": {},
     "riscv32f-virt": {},
 }
-REAL = ("gd32vf103-longan-nano", "esp32c3-devkitm")
+REAL = ("longan-nano", "esp32c3-devkitm")
 
 
 def validated(out: Path, data: str, samples: int | None, work: Path, **extra) -> dict:

@@ -33,7 +33,7 @@ def test_every_shipped_target_loads():
     assert {t.timer for t in real} == {"dwt", "mcycle", "esp_pccr"}
     assert all(t.count_unit == "instructions" and t.qemu is not None for t in targets if t.emulated)
     assert {t.name for t in targets if t.arch == "riscv" and not t.emulated} == {
-        "gd32vf103-longan-nano",
+        "longan-nano",
         "esp32c3-devkitm",
     }
     for t in targets:
@@ -91,7 +91,7 @@ def test_new_core_facts():
     esp = load_target("esp32c3-devkitm")
     assert esp.image_header == (0xAEDB041D, 0xAEDB041D) and esp.data_alias == 0x3C00_0000
     assert esp.uart.irq is None and len(esp.startup) == 12 and esp.timer == "esp_pccr"
-    gd = load_target("gd32vf103-longan-nano")
+    gd = load_target("longan-nano")
     assert gd.uart.kind == "stm32_usart_f1" and gd.uart.irq is None and gd.timer == "mcycle"
 
 
