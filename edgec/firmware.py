@@ -202,6 +202,17 @@ def render_firmware(manifest: dict, target: Target) -> dict[str, str]:
     return files
 
 
+def info_bytes(manifest: dict, target: Target) -> int:
+    """The INFO answer's payload (fw_main.c.j2 do_info): the fixed fields and the model's
+    SHA-256 (88 B), each port's dtype, rank, shape and size, the board's name."""
+    ports = zip(
+        [*manifest["inputs"], *manifest["outputs"]],
+        [*manifest["io_shapes"]["inputs"], *manifest["io_shapes"]["outputs"]],
+    )
+    size = 1 + 88 + sum(1 + len(p["dtype"]) + 1 + 4 * len(shape) + 4 for p, shape in ports)
+    return size + 1 + len(target.name)
+
+
 def check_fits(manifest: dict, target: Target) -> None:
     """``TargetError`` with the numbers when the model cannot fit the target's memories (the
     inputs and outputs live in the arena: no I/O buffers besides it)."""
@@ -211,6 +222,12 @@ def check_fits(manifest: dict, target: Target) -> None:
         raise TargetError(
             f"the model does not fit {target.name}'s flash: {weights} B of weights"
             f" + ~{FIRMWARE_FLASH_BYTES} B of code = {flash_need} B > {target.flash.length} B"
+        )
+    info = info_bytes(manifest, target)
+    if info > target.max_payload:
+        raise TargetError(
+            f"the model's ports do not fit {target.name}'s protocol frames: its INFO answer "
+            f"takes {info} B > {target.max_payload} B"
         )
     firmware = firmware_ram_bytes(target)
     ram_need = arena + target.stack_bytes + firmware
