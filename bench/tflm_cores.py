@@ -149,15 +149,14 @@ int main(void)
 {{
     fw_uart_init();
     put("{START.decode()}", 4);
-    static tflite::MicroMutableOpResolver<6> resolver;
+    tflite::MicroMutableOpResolver<6> resolver; /* main never returns: locals, no atexit */
     resolver.AddConv2D();
     resolver.AddDepthwiseConv2D();
     resolver.AddAveragePool2D();
     resolver.AddFullyConnected();
     resolver.AddSoftmax();
     resolver.AddReshape();
-    static tflite::MicroInterpreter interpreter(tflite::GetModel(model_data), resolver, arena,
-                                                sizeof arena);
+    tflite::MicroInterpreter interpreter(tflite::GetModel(model_data), resolver, arena, sizeof arena);
     uint32_t used = 0;
     if (interpreter.AllocateTensors() == kTfLiteOk) {{
         used = (uint32_t)interpreter.arena_used_bytes();
@@ -207,7 +206,8 @@ def build(board: str, src: Path, work: Path, samples: np.ndarray) -> Path:
         list(pool.map(compile_one, zip(jobs, objects)))
     elf = work / "tflm.elf"
     run_compiler(
-        [cxx, *target.cflags, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
+        [cxx, *target.cflags, "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--defsym=end=_bss_end",
+         "-Wl,--gc-sections",
          "-Wl,--no-warn-rwx-segments", "-T", str(glue / "fw_linker.ld"), *map(str, objects),
          "-lm", "-lc", "-lgcc", "-o", str(elf)]
     )  # fmt: skip
