@@ -156,7 +156,8 @@ int main(void)
     resolver.AddFullyConnected();
     resolver.AddSoftmax();
     resolver.AddReshape();
-    tflite::MicroInterpreter interpreter(tflite::GetModel(model_data), resolver, arena, sizeof arena);
+    const tflite::Model *model = tflite::GetModel(model_data);
+    tflite::MicroInterpreter interpreter(model, resolver, arena, sizeof arena);
     uint32_t used = 0;
     if (interpreter.AllocateTensors() == kTfLiteOk) {{
         used = (uint32_t)interpreter.arena_used_bytes();
@@ -206,9 +207,9 @@ def build(board: str, src: Path, work: Path, samples: np.ndarray) -> Path:
         list(pool.map(compile_one, zip(jobs, objects)))
     elf = work / "tflm.elf"
     run_compiler(
-        [cxx, *target.cflags, "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--defsym=end=_bss_end",
-         "-Wl,--gc-sections",
-         "-Wl,--no-warn-rwx-segments", "-T", str(glue / "fw_linker.ld"), *map(str, objects),
+        [cxx, *target.cflags, "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+         "-Wl,--defsym=end=_bss_end", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
+         "-T", str(glue / "fw_linker.ld"), *map(str, objects),
          "-lm", "-lc", "-lgcc", "-o", str(elf)]
     )  # fmt: skip
     return elf
