@@ -121,7 +121,7 @@ def c_array(name: str, data: bytes) -> str:
     return f"alignas(16) static const unsigned char {name}[{len(data)}] = {{{body}}};"
 
 
-def application(model: bytes, samples: np.ndarray) -> str:
+def application(model: bytes, samples: np.ndarray, arena: int = ARENA) -> str:
     """main.cc: every sample through Invoke(), its outputs and instruction count out."""
     arrays = [c_array("model_data", model)]
     arrays += [c_array(f"sample{i}", s.tobytes()) for i, s in enumerate(samples)]
@@ -143,7 +143,7 @@ void operator delete(void *) noexcept {{}}
 void operator delete(void *, unsigned int) noexcept {{}}
 {chr(10).join(arrays)}
 static const unsigned char *const samples[] = {{{table}}};
-alignas(16) static uint8_t arena[{ARENA}];
+alignas(16) static uint8_t arena[{arena}];
 static void put(const void *data, uint32_t n) {{ fw_uart_write((const uint8_t *)data, n); }}
 int main(void)
 {{
@@ -180,7 +180,7 @@ int main(void)
 """
 
 
-def build(board: str, src: Path, work: Path, samples: np.ndarray) -> Path:
+def build(board: str, src: Path, work: Path, samples: np.ndarray, arena: int) -> Path:
     target = load_target(board)
     cxx, cc = target.cc.replace("gcc", "g++"), target.cc
     files = render_firmware(ImageManifest(prefix="model", inputs=[0], outputs=[0]), target)
@@ -190,7 +190,7 @@ def build(board: str, src: Path, work: Path, samples: np.ndarray) -> Path:
     for name, text in files.items():
         (glue / name).write_text(text)
     model = (MODELS / "kws_dscnn/kws_ref_model.tflite").read_bytes()
-    (work / "main.cc").write_text(application(model, samples))
+    (work / "main.cc").write_text(application(model, samples, arena))
     include = [f"-I{src}", f"-I{glue}"]
     include += [f"-I{src}/ext/{folder}" for folder in ("include", "gemmlowp", "shim")]
     cxxflags = [cxx, *target.cflags, "-O2", *CXXFLAGS, *include]
@@ -219,19 +219,24 @@ def measure(board: str, src: Path, work: Path, count: int) -> dict:
     target = load_target(board)
     x, _, _ = kws_data()
     samples = x[:count].reshape(count, -1)
+    # a board without the RAM for TFLM's arena gets a token one: its flash is the same code
+    runs = target.ram.length >= ARENA + target.stack_bytes + 8 * 1024
     try:
-        elf = build(board, src, work / board, samples)
+        elf = build(board, src, work / board, samples, ARENA if runs else 1024)
     except Exception as exc:  # reported, not hidden: the row says why
         return {"built": False, "why": str(exc)[:300]}
     sections = section_sizes(elf, target)
     flash = sum(s for n, (a, s) in sections.items() if target.flash.origin <= a < target.flash.end)
-    ram = sum(s for n, (a, s) in sections.items() if target.ram.origin <= a < target.ram.end)
-    row = {"built": True, "flash_bytes": flash, "ram_bytes": ram, "arena_reserved": ARENA}
-    if ram > target.ram.length:
+    row = {"built": True, "flash_bytes": flash}
+    if not runs:
         row["why_not_run"] = (
-            f"needs {ram:,} B of RAM ({ARENA:,} B arena), the board has {target.ram.length:,}"
+            f"TFLM's KWS arena (mps2-an505's row; 24,272 B by print_allocations on the host) "
+            f"does not fit the board's {target.ram.length // 1024} KB of RAM"
         )
         return row
+    row["ram_bytes"] = sum(
+        s for n, (a, s) in sections.items() if target.ram.origin <= a < target.ram.end
+    )
     nbytes = 4 + count * 20
     stream = _run(board, elf, nbytes, timeout=600)
     used = int.from_bytes(stream[:4], "little")
