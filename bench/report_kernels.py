@@ -42,14 +42,16 @@ def kernels_section(res: dict) -> list[str]:
         "Both on dense weights; the last columns are the default build (`--kernels auto`, "
         "`--weight-storage auto`: sparse or 4-bit weights wherever they save flash, run by "
         "the compact kernels). RAM: the firmware image's (arena, reserved stack, protocol "
-        "buffers). Compile: ONNX to C, the median of three runs.",
+        "buffers). Compile: ONNX to C, the median of three runs (on the run's 2-core machine, "
+        "which other jobs shared: a loaded machine inflates them).",
         "",
     ]
     rows = []
     for model, targets in res.items():
         for target, r in targets.items():
             if not r.get("fits", True):
-                rows.append([model, target, "does not fit: " + r["error"], *["–"] * 10])
+                why = r["error"].split(" (choose")[0]  # the compiler's hint does not apply here
+                rows.append([model, target, "does not fit: " + why, *["–"] * 10])
                 continue
             p, o = r["portable"], r["optimized"]
             c = r.get("optimized_compact")
