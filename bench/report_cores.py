@@ -6,8 +6,8 @@ from __future__ import annotations
 from bench.report import MACS, load, n, pct, table
 
 CORES = {
-    "microbit": "Cortex-M0 (nRF51, 16 KB RAM)",
-    "mps2-an505": "Cortex-M33 (DSP)",
+    "microbit": "Cortex-M0, nRF51, 16 KB RAM",
+    "mps2-an505": "Cortex-M33, DSP",
     "riscv32-virt": "RV32IMAC",
     "riscv32f-virt": "RV32IMAFC",
 }
@@ -109,7 +109,9 @@ def _tflm_rows(res: dict) -> list[str]:
         ]
     out = [
         "TensorFlow Lite Micro's reference kernels on the same boards, "
-        f"`python bench/tflm_cores.py` ({tflm.get('source', 'TFLM from source')}):",
+        f"`python bench/tflm_cores.py` ({tflm.get('source', 'TFLM from source')}; its flash: "
+        "the interpreter, the kernels KWS uses, the `.tflite` model and the start-up and "
+        "UART code edgec's firmware uses too; its arena: what `AllocateTensors` took):",
         "",
     ]
     rows = []
