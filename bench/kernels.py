@@ -60,9 +60,9 @@ def measure(model: str, target: str, kernels: str, storage: str, work: Path, sam
             CompileOptions(target=target, kernels=kernels, weight_storage=storage, force=True),
         )
         compile_runs.append(time.monotonic() - start)
-    spec = result.manifest["inputs"][0]
+    spec = result.manifest.inputs[0]
     rng = np.random.default_rng(2026)
-    x = rng.integers(-128, 128, size=(samples, *spec["shape"]), dtype=np.int8)
+    x = rng.integers(-128, 128, size=(samples, *spec.shape), dtype=np.int8)
     np.savez(work / f"{model}.npz", x=x)
     options = ValidateOptions(data=str(work / f"{model}.npz"), device="emulator", profile=True)
     report = validate(out, options)

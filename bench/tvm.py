@@ -64,7 +64,7 @@ def run_one(key: str, device: str, model: Path, data: Path, folder: Path) -> dic
             model, out, CompileOptions(backend="tvm", target=TARGETS[device], force=True)
         )
         entry["compile_seconds"] = round(time.monotonic() - started, 1)
-        entry["library_bytes"] = result.manifest["library_bytes"]
+        entry["library_bytes"] = result.manifest.library_bytes
         started = time.monotonic()
         report = validate(out, ValidateOptions(data=str(data), device=device, progress=False))
     except EdgecError as exc:

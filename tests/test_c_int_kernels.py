@@ -24,7 +24,7 @@ from edgec.compiler import CompileOptions, compile_model
 from edgec.errors import EdgecError, UnsupportedOpError
 from edgec.interp import Interpreter
 from edgec.ir.graph import FusedActivation, Graph, QuantParams, Value
-from edgec.ir.shapes import infer_shapes
+from edgec.ops.shapes import infer_shapes
 from tests.c_cases import Case, random_int, run_cases
 
 BATCH = settings(

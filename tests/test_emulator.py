@@ -12,15 +12,15 @@ import onnxruntime as ort
 import pytest
 from conftest import shared_path
 
+from edgec import protocol as P
 from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
 from edgec.errors import DeviceError
 from edgec.firmware import build_firmware
-from edgec.harness import protocol as P
 from edgec.harness.device import DeviceClient, run_on_device
 from edgec.harness.emulator import Emulator
 from edgec.harness.host import run_on_host
-from edgec.harness.validate import ValidateOptions, port_specs
+from edgec.harness.validate import ValidateOptions
 from tests.conftest import needs_tools
 
 pytestmark = needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
@@ -61,10 +61,10 @@ def kws_options(**changes) -> ValidateOptions:
     return ValidateOptions(data=str(shared_path("data", "kws01")), **settings)
 
 
-def kws_dataset(manifest: dict, count: int = SAMPLES):
+def kws_dataset(manifest, count: int = SAMPLES):
     options = kws_options()
     return load_dataset(
-        options.data, port_specs(manifest), None, "int8", None, KWS_SCALE, KWS_ZERO, count
+        options.data, manifest.inputs, None, "int8", None, KWS_SCALE, KWS_ZERO, count
     )
 
 
@@ -191,7 +191,7 @@ def test_info_arena_stack_and_boot_time(kws):
         client.wait_boot(5)
         boot = time.monotonic() - started
         info = client.get_info()
-        assert info.model_sha256 == result.manifest["model_sha256"]
+        assert info.model_sha256 == result.manifest.model_sha256
         assert info.arena_bytes == result.arena_bytes == build.arena_bytes
         assert info.target == "mps2-an386" and info.clock_hz == 25_000_000
         assert info.inputs[0] == P.PortInfo("float32", (1, 1, 49, 10), 1960)
@@ -333,6 +333,7 @@ toy_status toy_run(const int8_t *input0, const int16_t *input1, int8_t *output0,
 
 
 def test_integer_model_with_several_ports_runs_byte_exact(tmp_path, rng):
+    from edgec.artifact import Manifest
     from edgec.data import Dataset
 
     sha = "c0ffee" + "0" * 58
@@ -371,7 +372,9 @@ def test_integer_model_with_several_ports_runs_byte_exact(tmp_path, rng):
     a = rng.integers(-128, 128, size=(5, 1, 8)).astype(np.int8)
     b = rng.integers(-32768, 32768, size=(5, 2, 3)).astype(np.int16)
     data = Dataset({"a": a, "b": b}, None, [f"s{i}" for i in range(5)])
-    run = run_on_device(folder, manifest, data, kws_options(samples=5, per_layer=True))
+    run = run_on_device(
+        folder, Manifest.from_json(manifest), data, kws_options(samples=5, per_layer=True)
+    )
     assert run.error is None and len(run.outputs) == 5
     for i, (y, s) in enumerate(run.outputs):
         want_y = np.clip(2 * a[i].astype(np.int32), -128, 127).astype(np.int8)

@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
 from edgec.errors import EdgecError
-from edgec.harness.validate import ValidateOptions, port_specs, validate
+from edgec.harness.validate import ValidateOptions, validate
 from tests.conftest import needs_tools
 
 SAMPLES = 12
@@ -114,7 +114,7 @@ def test_each_build_uses_the_kernels_it_claims(compiled):
     portable = kernel_names(results["portable"])
     optimized, always = kernel_names(results["optimized"]), kernel_names(results["always"])
     assert not any("fast" in k for k in portable)
-    assert results["optimized"].manifest["kernels"] == "optimized"
+    assert results["optimized"].manifest.kernels == "optimized"
     # conv1, conv4, conv7: im2col; conv2, conv6: 1x1 in place; conv3, conv5: depthwise; fc
     assert always.count("edgec_conv_fast_s8") == 3
     assert always.count("edgec_conv_1x1_fast_s8") == 2
@@ -192,7 +192,7 @@ def test_dsp_path_on_the_emulated_cortex_m4_is_bit_exact(compiled):
     portable = validate(results["portable"].out_dir, options)
     always = validate(results["always"].out_dir, options)
     assert optimized["bit_exact"] == portable["bit_exact"] == always["bit_exact"] == SAMPLES
-    dataset = load_dataset(work / "data.npz", port_specs(results["optimized"].manifest))
+    dataset = load_dataset(work / "data.npz", results["optimized"].manifest.inputs)
     assert len(dataset) == SAMPLES
     # Not a speed target (that is bench/): the DSP path must at least not be slower.
     assert optimized["instructions"]["median"] < portable["instructions"]["median"]

@@ -1,4 +1,4 @@
-"""edgec.quantize.fixedpoint against independent references written here.
+"""edgec.ops.integer.fixedpoint against independent references written here.
 
 The references use Python's unbounded integers and fractions, from the mathematical
 definitions (round half up for SRDHM, half away from zero for the rounding shift), not from
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from edgec.backends.c.build import run_compiler
 from edgec.errors import QuantizationError
-from edgec.quantize import fixedpoint as fp
+from edgec.ops.integer import fixedpoint as fp
 from edgec.resources import templates_dir
 from tests.conftest import needs_tools
 

@@ -11,10 +11,11 @@ import numpy as np
 import onnx
 import pytest
 
+from edgec import protocol as P
+from edgec.artifact import Manifest
 from edgec.backends.tvm.build import QDQ_NUMERICS
 from edgec.cli import main
 from edgec.errors import DeviceError
-from edgec.harness import protocol as P
 from edgec.harness.device import DeviceClient, DeviceOptions
 from edgec.harness.link import PipeLink
 from tests.conftest import shared_path
@@ -66,7 +67,7 @@ def test_output_folder_and_manifest(tmp_path):
     out = tmp_path / "out"
     compile_tvm(model, out, "aarch64-linux")
     manifest = json.loads((out / "manifest.json").read_text())
-    from edgec.compiler import file_sha256
+    from edgec.artifact import file_sha256
 
     assert manifest["model_sha256"] == file_sha256(model)
     assert manifest["backend"] == "tvm" and manifest["tvm_version"] == tvm.__version__
@@ -81,7 +82,7 @@ def test_output_folder_and_manifest(tmp_path):
     assert library[:4] == b"\x7fELF" and library[18] == 183  # e_machine EM_AARCH64
     assert manifest["library_bytes"] == len(library)
     # The runner's protocol module is a copy of edgec's own, byte for byte.
-    copy = out / "runner" / "edgec" / "harness" / "protocol.py"
+    copy = out / "runner" / "edgec" / "protocol.py"
     assert copy.read_bytes() == Path(P.__file__).read_bytes()
 
 
@@ -228,8 +229,11 @@ def test_float_verdict_holds_compressed_graphs_to_their_own_graph():
     def bound(within: int) -> dict:
         return {"rtol": 1e-4, "atol": 1e-5, "samples_within": within}
 
-    plain = {"backend": "tvm", "numerics": "float32", "options": {}}
-    pruned = {**plain, "options": {"prune": "channels:0.25"}}
+    def tvm_manifest(options: dict) -> Manifest:
+        return Manifest(None, "", [], [], 0, None, "tvm", options=options, numerics="float32")
+
+    plain = tvm_manifest({})
+    pruned = tvm_manifest({"prune": "channels:0.25"})
     drifted = {"samples": 3, "vs_graph_tolerance": bound(3), "vs_float_tolerance": bound(0)}
     assert not passed(drifted, plain)  # nothing asked for a change of numerics
     assert passed(drifted, pruned)  # pruning changes them on purpose; TVM did not

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgec.artifact import Manifest
 from edgec.backends.c import layout as L
-from edgec.harness.metrics import snr_db
 from edgec.interp import Interpreter
 from edgec.ir.graph import Graph, Value
+from edgec.metrics import snr_db
 
 FLOAT_RTOL = 1e-4  # of the layer's peak |reference|: float32 sums in another order stay far below
 FLOAT_ATOL = 1e-6
@@ -36,7 +37,7 @@ class StepTarget:
 
 
 def compare_layers(
-    manifest: dict,
+    manifest: Manifest,
     memory_json: dict,
     graph: Graph,
     dataset,
@@ -85,7 +86,7 @@ def compare_layers(
             if first is None and entry["diverges"]:
                 first = entry
         layers.append(entry)
-    integer = all(not np.issubdtype(np.dtype(p["dtype"]), np.floating) for p in manifest["outputs"])
+    integer = manifest.integer_outputs
     return {
         "per_layer": {
             "samples": len(run.layers),

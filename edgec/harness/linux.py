@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from edgec import protocol as P
+from edgec.artifact import MANIFEST, Manifest
 from edgec.errors import LinkError, ValidationError
-from edgec.harness import protocol as P
 from edgec.harness.device import (
     DeviceClient,
     DeviceOptions,
@@ -30,6 +31,9 @@ from edgec.harness.device import (
     run_samples,
 )
 from edgec.harness.link import Link, PipeLink, is_serial_spec, open_link
+from edgec.harness.linux_root import find_root
+from edgec.harness.run import DeviceRun
+from edgec.targets import load_board
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +57,8 @@ class RunnerSession:
     sends_boot: bool  # started by us: wait for its BOOT frame
 
 
-def run_on_linux(out_dir: Path, manifest: dict, dataset, options):
+def run_on_linux(out_dir: Path, manifest: Manifest, dataset, options) -> DeviceRun:
     """``edgec validate`` of a TVM output folder on ``options.device``; a ``DeviceRun``."""
-    from edgec.harness.validate import DeviceRun
-
     if options.per_layer or options.profile:
         raise ValidationError(
             "--per-layer and --profile need the C backend's schedule; a TVM library fuses "
@@ -79,16 +81,14 @@ def run_on_linux(out_dir: Path, manifest: dict, dataset, options):
         check_info(info, manifest)
         run_samples(client, manifest, dataset, options, run)
         log.info("link: %s", client.stats)
-    run.memory["flash_bytes"] = manifest["library_bytes"]
+    run.memory["flash_bytes"] = manifest.library_bytes
     return run
 
 
-def start_runner(out_dir: Path, manifest: dict, device: str, stack: ExitStack) -> RunnerSession:
+def start_runner(out_dir: Path, manifest: Manifest, device: str, stack: ExitStack) -> RunnerSession:
     """Start (or reach) the runner for ``device`` and return the open link to it."""
-    from edgec.targets import load_board
-
-    target = load_board(manifest["target"], "linux")
-    runner = out_dir / manifest["runner"]
+    target = load_board(manifest.target, "linux")
+    runner = out_dir / manifest.runner
     if device == "host":
         if not target.runs_here:
             raise ValidationError(
@@ -111,8 +111,6 @@ def start_runner(out_dir: Path, manifest: dict, device: str, stack: ExitStack) -
 
 
 def _start_emulated(out_dir: Path, target, runner: Path, stack: ExitStack) -> RunnerSession:
-    from edgec.harness.linux_root import find_root
-
     if target.emulator is None:
         raise ValidationError(
             f"target {target.name} has no emulator; use --device "
@@ -157,23 +155,25 @@ def parse_ssh(spec: str, default_folder: str) -> SshAddress:
     return SshAddress(user_host, port, folder)
 
 
-def _start_ssh(out_dir: Path, manifest: dict, target, spec: str, stack: ExitStack) -> RunnerSession:
+def _start_ssh(
+    out_dir: Path, manifest: Manifest, target, spec: str, stack: ExitStack
+) -> RunnerSession:
     """Copy the library, manifest and runner to the board, then run it over ssh's stdio."""
     for tool in ("ssh", "scp"):
         if shutil.which(tool) is None:
             raise ValidationError(f"--device ssh:// needs {tool} (Debian: openssh-client)")
-    address = parse_ssh(spec, f"edgec-{manifest['model_sha256'][:16]}")
+    address = parse_ssh(spec, f"edgec-{manifest.model_sha256[:16]}")
     ssh = ["ssh", *SSH_OPTIONS, *(["-p", str(address.port)] if address.port else [])]
     scp = ["scp", *SSH_OPTIONS, "-r", *(["-P", str(address.port)] if address.port else [])]
     folder = shlex.quote(address.folder)
     _call([*ssh, address.user_host, f"mkdir -p {folder}"], f"ssh {address.user_host}")
-    files = [out_dir / manifest["library"], out_dir / "manifest.json", out_dir / "runner"]
+    files = [out_dir / manifest.library, out_dir / MANIFEST, out_dir / "runner"]
     _call(
         [*scp, *map(str, files), f"{address.user_host}:{address.folder}/"],
         f"scp to {address.user_host}",
     )
     python = shlex.quote(target.board_python)
-    remote = f"cd {folder} && exec {python} {shlex.quote(manifest['runner'])}"
+    remote = f"cd {folder} && exec {python} {shlex.quote(manifest.runner)}"
     link = stack.enter_context(PipeLink([*ssh, address.user_host, remote]))
     return RunnerSession(
         link, f"ssh:{address.user_host}", f"wall-clock on the board ({address.user_host})", True

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.harness.metrics import top1
+from edgec.metrics import top1
 
 # Colours of the plots: within tolerance, bit-exact, diverging, not compared.
 OK, EXACT, BAD, SKIPPED = "#3b6ea8", "#2a9d5c", "#c83232", "#b0b0b0"

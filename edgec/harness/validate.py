@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
-from edgec.compiler import file_sha256, has_qdq, load_manifest
-from edgec.data import Dataset, PortSpec, load_dataset
+from edgec import metrics
+from edgec import protocol as P
+from edgec.artifact import Manifest, file_sha256
+from edgec.data import Dataset, load_dataset
 from edgec.errors import EdgecError, ValidationError
-from edgec.harness import metrics
-from edgec.harness import protocol as P
+from edgec.harness.device import run_on_device
+from edgec.harness.host import run_on_host
+from edgec.harness.layers import compare_layers
+from edgec.harness.link import is_serial_spec
+from edgec.harness.linux import run_on_linux
 from edgec.harness.report import load_memory, predictions, write_html, write_json
+from edgec.harness.run import DeviceRun
 from edgec.interp import Interpreter
-from edgec.ir import Graph, load_model
+from edgec.quantize.qdq import load_reference_graph
+from edgec.targets import load_target
 
 log = logging.getLogger(__name__)
 
@@ -45,84 +53,42 @@ class ValidateOptions:
     progress: bool = True
 
 
-@dataclass
-class DeviceRun:
-    """What a device returned: outputs per sample, and per-inference counts if measured."""
-
-    outputs: list[list[np.ndarray]]
-    counts: list[int] = field(default_factory=list)
-    count_unit: str | None = None  # "instructions" or "cycles"
-    memory: dict = field(default_factory=dict)
-    error: str | None = None
-    device: str = "host"
-    layers: list[list[np.ndarray]] = field(
-        default_factory=list
-    )  # per sample, per step (--per-layer)
-    profile: P.Profile | None = None  # --profile: every step's count, on the last sample
-    timing: str | None = None  # what a nanosecond count measures (Linux runner)
-
-
-def reference_graph(out_dir: Path) -> Graph:
-    """The processed graph the generated code implements, rebuilt from reference.onnx."""
-    from edgec.passes import fold
-    from edgec.quantize.qdq import lower_and_fold
-
-    graph = fold(load_model(out_dir / "reference.onnx"))
-    if has_qdq(graph):
-        graph = lower_and_fold(graph)
-    return graph
-
-
-def port_specs(manifest: dict, kind: str = "inputs") -> list[PortSpec]:
-    return [
-        PortSpec(
-            p["name"], np.dtype(p["dtype"]), tuple(p["shape"]), p.get("scale"), p.get("zero_point")
-        )
-        for p in manifest[kind]
-    ]
+def default_device(manifest: Manifest) -> str:
+    """``emulator`` for a folder compiled for an emulated board, else ``host``."""
+    return "emulator" if load_target(manifest.target).emulated else "host"
 
 
 def run_device(
-    out_dir: Path, manifest: dict, dataset: Dataset, options: ValidateOptions
+    out_dir: Path, manifest: Manifest, dataset: Dataset, options: ValidateOptions
 ) -> DeviceRun:
-    if manifest.get("backend") == "tvm":
-        from edgec.harness.linux import run_on_linux
-
+    if manifest.backend == "tvm":
         return run_on_linux(out_dir, manifest, dataset, options)
     if options.device == "host":
-        from edgec.harness.host import run_on_host
-
         return run_on_host(out_dir, manifest, dataset, options)
-    from edgec.harness.link import is_serial_spec
-
     if options.device == "emulator" or is_serial_spec(options.device):
-        from edgec.harness.device import run_on_device
-
         return run_on_device(out_dir, manifest, dataset, options)
     raise ValidationError(f"device {options.device!r} is not available for this output folder")
 
 
-def float_outputs(manifest: dict, dataset: Dataset) -> list[np.ndarray] | None:
+def float_outputs(manifest: Manifest, dataset: Dataset) -> list[np.ndarray] | None:
     """The source model's outputs in onnxruntime, or None when it is not at hand."""
-    source = Path(manifest.get("source_model", ""))
+    source = Path(manifest.source_model)
     if not source.is_file():
         log.warning("source model %s not found: no comparison with the float model", source)
         return None
-    if file_sha256(source) != manifest["model_sha256"]:
+    if file_sha256(source) != manifest.model_sha256:
         raise ValidationError(
             f"{source} changed since it was compiled (SHA-256 differs); recompile"
         )
     return onnxruntime_outputs(source, manifest, dataset)
 
 
-def onnxruntime_outputs(model: Path, manifest: dict, dataset: Dataset) -> list[np.ndarray]:
+def onnxruntime_outputs(model: Path, manifest: Manifest, dataset: Dataset) -> list[np.ndarray]:
     """Every output of ``model`` in onnxruntime for each sample (integer data dequantized
     where the model takes floats)."""
-    import onnxruntime as ort
-
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     feeds_spec = session.get_inputs()
-    specs = port_specs(manifest)
+    specs = manifest.inputs
     results = [[] for _ in session.get_outputs()]
     for i in range(len(dataset)):
         feeds = {}
@@ -151,25 +117,24 @@ def _ort_dtype(type_name: str) -> str:
     }.get(type_name, "float32")
 
 
-def dequantized(data: np.ndarray, spec: dict) -> np.ndarray:
-    if spec.get("scale") is None or np.issubdtype(data.dtype, np.floating):
+def dequantized(data: np.ndarray, spec) -> np.ndarray:
+    if spec.scale is None or np.issubdtype(data.dtype, np.floating):
         return data.astype(np.float64)
-    return (data.astype(np.float64) - spec["zero_point"]) * spec["scale"]
+    return (data.astype(np.float64) - spec.zero_point) * spec.scale
 
 
 def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     """Run the validation and write ``report.json``; returns the report."""
     out_dir = Path(out_dir)
-    manifest = load_manifest(out_dir)
+    manifest = Manifest.load(out_dir)
     if options.profile and options.device == "host":
         raise ValidationError(
             "--profile counts instructions or cycles on a device: use --device emulator or a "
             "serial port (on the host, use a profiler on the host build)"
         )
-    specs = port_specs(manifest)
     dataset = load_dataset(
         options.data,
-        specs,
+        manifest.inputs,
         options.labels,
         options.input_dtype,
         options.input_shape,
@@ -177,7 +142,7 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
         options.data_zero_point,
         options.samples,
     )
-    graph = reference_graph(out_dir)
+    graph = load_reference_graph(out_dir / manifest.reference_graph)
     started = time.monotonic()
     run = run_device(out_dir, manifest, dataset, options)
     done = len(run.outputs)
@@ -186,21 +151,20 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
     report = build_report(manifest, graph, subset, run, reference, float_outs)
-    if manifest.get("backend") == "tvm" and done:
-        if manifest.get("numerics") != "float32":
+    if manifest.backend == "tvm" and done:
+        if manifest.numerics != "float32":
             report.update(qdq_check(out_dir, manifest, subset, run))
         else:
             report.update(graph_tolerance(out_dir, manifest, subset, run))
     report["wall_seconds"] = round(time.monotonic() - started, 3)
+    memory = load_memory(out_dir) if run.profile is not None or run.layers else None
     if run.profile is not None:
-        report["profile"] = profile_rows(load_memory(out_dir), run.profile)
+        report["profile"] = profile_rows(memory, run.profile)
     if run.layers:
-        from edgec.harness.layers import compare_layers
-
-        report.update(compare_layers(manifest, load_memory(out_dir), graph, subset, run))
+        report.update(compare_layers(manifest, memory, graph, subset, run))
     if run.error:
         report["error"] = run.error
-    write_report(report, run, options, out_dir)
+    write_report(report, options, out_dir, memory)
     if run.error:
         raise EdgecError(f"{run.error} (report written for {done} completed samples)")
     return report
@@ -225,27 +189,28 @@ def profile_rows(memory: dict, profile: P.Profile) -> list[dict]:
     return rows
 
 
-def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, float_outs) -> dict:
-    outs_spec = manifest["outputs"]
+def build_report(
+    manifest: Manifest, graph, data: Dataset, run: DeviceRun, reference, float_outs
+) -> dict:
+    outs_spec = manifest.outputs
     n = len(run.outputs)
     device = [
         np.stack([s[k] for s in run.outputs]) if n else np.zeros((0,))
         for k in range(len(outs_spec))
     ]
     ref = [
-        np.stack([r[spec["name"]] for r in reference]) if n else np.zeros((0,))
-        for spec in outs_spec
+        np.stack([r[spec.name] for r in reference]) if n else np.zeros((0,)) for spec in outs_spec
     ]
-    integer = all(not np.issubdtype(np.dtype(s["dtype"]), np.floating) for s in outs_spec)
+    integer = manifest.integer_outputs
     report = {
         "samples": n,
-        "target": manifest.get("target") or "host",
+        "target": manifest.target or "host",
         "device": run.device,
-        "model_sha256": manifest["model_sha256"],
+        "model_sha256": manifest.model_sha256,
         "bit_exact": sum(
             int(
                 all(
-                    np.array_equal(run.outputs[i][k], reference[i][s["name"]])
+                    np.array_equal(run.outputs[i][k], reference[i][s.name])
                     for k, s in enumerate(outs_spec)
                 )
             )
@@ -279,11 +244,11 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
         report[f"{run.count_unit}_per_sample"] = [int(c) for c in run.counts]
     if run.timing:
         report["timing"] = run.timing
-    if n and manifest.get("backend") == "tvm":  # C builds keep their bit-exact verdict
+    if n and manifest.backend == "tvm":  # C builds keep their bit-exact verdict
         report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer))
     report["memory"] = {
-        "flash_bytes": run.memory.get("flash_bytes", manifest["weight_bytes"]),
-        "arena_bytes": manifest["arena_bytes"],
+        "flash_bytes": run.memory.get("flash_bytes", manifest.weight_bytes),
+        "arena_bytes": manifest.arena_bytes,
         "stack_bytes": run.memory.get("stack_bytes"),
     }
     report["outputs"] = device
@@ -300,7 +265,7 @@ def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: 
     n = len(run.outputs)
     if integer:
         worst = max(
-            int(np.max(np.abs(run.outputs[i][k].astype(np.int64) - reference[i][s["name"]])))
+            int(np.max(np.abs(run.outputs[i][k].astype(np.int64) - reference[i][s.name])))
             for i in range(n)
             for k, s in enumerate(outs_spec)
         )
@@ -326,11 +291,11 @@ def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: 
     }
 
 
-def graph_tolerance(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun) -> dict:
+def graph_tolerance(out_dir: Path, manifest: Manifest, data: Dataset, run: DeviceRun) -> dict:
     """A float TVM build against the graph it was given (``reference.onnx``, after edgec's
     passes) in onnxruntime: the same bound, so that a compressed graph, whose outputs
     rightly differ from the source model's, is still held to "TVM changed nothing"."""
-    expected = onnxruntime_outputs(out_dir / manifest["reference_graph"], manifest, data)
+    expected = onnxruntime_outputs(out_dir / manifest.reference_graph, manifest, data)
     within = sum(
         int(
             all(
@@ -340,7 +305,7 @@ def graph_tolerance(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun
                     rtol=FLOAT_RTOL,
                     atol=FLOAT_ATOL,
                 )
-                for k in range(len(manifest["outputs"]))
+                for k in range(len(manifest.outputs))
             )
         )
         for i, sample in enumerate(run.outputs)
@@ -354,40 +319,42 @@ def graph_tolerance(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun
 COMPRESSING_OPTIONS = ("prune", "lowrank", "cluster")
 
 
-def qdq_check(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun) -> dict:
+def qdq_check(out_dir: Path, manifest: Manifest, data: Dataset, run: DeviceRun) -> dict:
     """A quantized TVM build against what it implements: the QDQ graph it was given
     (``reference.onnx``) in onnxruntime, which also computes in float between Q and DQ."""
-    expected = onnxruntime_outputs(out_dir / manifest["reference_graph"], manifest, data)
+    expected = onnxruntime_outputs(out_dir / manifest.reference_graph, manifest, data)
     worst = 0.0
-    for k, spec in enumerate(manifest["outputs"]):
+    for k, spec in enumerate(manifest.outputs):
         device = np.stack([s[k] for s in run.outputs]).astype(np.float64)
         wanted = expected[k].astype(np.float64).reshape(device.shape)
         diff = np.abs(device - wanted)
-        if spec.get("scale") is not None and np.issubdtype(device.dtype, np.floating):
-            diff = diff / spec["scale"]  # float outputs of a quantized model, in output LSB
+        if spec.scale is not None and np.issubdtype(device.dtype, np.floating):
+            diff = diff / spec.scale  # float outputs of a quantized model, in output LSB
         worst = max(worst, float(np.max(diff)))
     return {"max_lsb_vs_qdq_onnxruntime": worst}
 
 
-def passed(report: dict, manifest: dict) -> bool:
+def passed(report: dict, manifest: Manifest) -> bool:
     """Did the device meet its bar? C builds: bit-exact integer outputs. TVM builds: float
     outputs within rtol/atol of onnxruntime on every sample (of the graph TVM was given, and
     of the source model unless compression changed it on purpose); QDQ builds (float arithmetic
     between quantize steps) within one LSB of their QDQ graph in onnxruntime."""
-    if manifest.get("backend") != "tvm":
+    if manifest.backend != "tvm":
         return report.get("bit_exact") in (None, report["samples"])
-    if manifest.get("numerics") != "float32":
+    if manifest.numerics != "float32":
         return report.get("max_lsb_vs_qdq_onnxruntime", 0.0) <= 1
 
     def all_within(key: str) -> bool:
         bound = report.get(key)
         return bound is not None and bound["samples_within"] == report["samples"]
 
-    compressed = any(manifest.get("options", {}).get(k) for k in COMPRESSING_OPTIONS)
+    compressed = any(manifest.options.get(k) for k in COMPRESSING_OPTIONS)
     return all_within("vs_graph_tolerance") and (compressed or all_within("vs_float_tolerance"))
 
 
-def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir: Path) -> None:
+def write_report(
+    report: dict, options: ValidateOptions, out_dir: Path, memory: dict | None
+) -> None:
     outputs = report.pop("outputs")
     if options.save_outputs:
         np.save(
@@ -399,4 +366,4 @@ def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir
     report_dir = Path(options.report_dir) if options.report_dir else out_dir / "validation"
     report_dir.mkdir(parents=True, exist_ok=True)
     write_json(report, report_dir / "report.json")
-    write_html(report, load_memory(out_dir), report_dir / "report.html")
+    write_html(report, memory or load_memory(out_dir), report_dir / "report.html")

@@ -2,7 +2,7 @@
 """edgec's Linux runner: loads a TVM library and answers edgec's device protocol.
 
 Copied into every ``edgec compile --backend tvm`` output folder as ``runner/runner.py``,
-beside a copy of edgec's own ``edgec/harness/protocol.py`` (the framing and the payload
+beside a copy of edgec's own ``edgec/protocol.py`` (the framing and the payload
 layouts; the host uses the very same module). It needs only Python 3, numpy and the TVM
 runtime, so it runs on the board, under qemu-aarch64 over a Debian arm64 root, or here.
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 # install without the compiler has).
 os.environ.setdefault("TVM_USE_RUNTIME_LIB", "1")
 
-from edgec.harness import protocol as P  # noqa: E402  (the copy beside this file)
+from edgec import protocol as P  # noqa: E402  (the copy beside this file)
 
 COUNT_NANOSECONDS = 2  # protocol.COUNT_UNITS: 0 instructions, 1 cycles, 2 nanoseconds
 UNSUPPORTED = {

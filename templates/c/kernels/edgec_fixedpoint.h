@@ -1,7 +1,7 @@
 /*
  * edgec fixed-point helpers of the integer kernels (private to the kernel sources).
  *
- * The C twin of edgec/quantize/fixedpoint.py, function for function: TFLite Micro's
+ * The C twin of edgec/ops/integer/fixedpoint.py, function for function: TFLite Micro's
  * requantization (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT, and the int64
  * variant of the 16x8 kernels) and the gemmlowp fixed-point functions that Softmax, Logistic
  * and Tanh use. A Q(m) value is an int32 with m integer bits and 31 - m fractional bits.
@@ -75,7 +75,7 @@ static inline int32_t edgec_fp_mbqm(int32_t x, int32_t multiplier, int32_t shift
 /*
  * edgec_fp_mbqm for a multiplier m >= 0 and shift <= -2 (every convolution and FC of the
  * shared models), in four operations and one SMLAL, from per-channel constants made at compile
- * time (edgec.quantize.fixedpoint.right_shift_requant_params): round_hi = 2^(r-2) + zp *
+ * time (edgec.ops.integer.fixedpoint.right_shift_requant_params): round_hi = 2^(r-2) + zp *
  * 2^(r-1) and shift_hi = r - 1, where r = -shift >= 2; returns edgec_fp_mbqm(x, m, shift) +
  * zp for every int32 x:
  *  - m >= 0 leaves out edgec_fp_srdhm's saturation (it needs m = INT32_MIN), so its result

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.errors import QuantizationError
-from edgec.quantize import fixedpoint as fp
-from edgec.quantize.kernels.common import as_int, check_dtype, scales_array
+from edgec.ops.integer import fixedpoint as fp
+from edgec.ops.integer.common import as_int, check_dtype, scales_array
 
 SCALED_DIFF_INTEGER_BITS = 5
 ACCUMULATION_INTEGER_BITS = 12

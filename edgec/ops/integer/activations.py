@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.errors import QuantizationError
-from edgec.quantize import fixedpoint as fp
-from edgec.quantize.kernels.common import (
+from edgec.ops.integer import fixedpoint as fp
+from edgec.ops.integer.common import (
     activation_range,
     as_int,
     check_dtype,
@@ -22,7 +22,7 @@ from edgec.quantize.kernels.common import (
     int_range,
     scales_array,
 )
-from edgec.quantize.kernels.tables import SIGMOID_TABLE_UINT16
+from edgec.ops.integer.tables import SIGMOID_TABLE_UINT16
 
 INT8_OUTPUT = {"logistic": (1.0 / 256, -128), "tanh": (1.0 / 128, 0)}
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgec.errors import ModelError, node_error
 from edgec.ir.graph import Graph, Node, Value
+from edgec.ops.tensor_ops import Constant
 
 # Attributes of old opsets that carry no meaning at inference.
 _INERT_ATTRS = {"consumed_inputs", "is_test"}
@@ -211,8 +212,6 @@ def _concat_default_axis(graph: Graph, node: Node, opset: int) -> None:
 
 
 def _constant_to_value(graph: Graph, node: Node) -> None:
-    from edgec.ops.tensor_ops import Constant
-
     if "sparse_value" in node.attrs or any(
         not isinstance(v, (int, float, list, np.ndarray)) for v in node.attrs.values()
     ):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.errors import QuantizationError
-from edgec.quantize import fixedpoint as fp
-from edgec.quantize.kernels.common import (
+from edgec.ops.integer import fixedpoint as fp
+from edgec.ops.integer.common import (
     activation_range,
     as_int,
     check_dtype,

@@ -6,7 +6,6 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,23 +13,16 @@ import onnx
 from onnx import AttributeProto, numpy_helper
 
 from edgec.errors import ModelError, ShapeError, show_name
+from edgec.frontend.upgrade import upgrade_graph
 from edgec.ir.dtypes import is_supported_elem_type, np_dtype
 from edgec.ir.graph import Graph, Node, Value
-from edgec.ir.shapes import check_tensor_size, infer_shapes
-from edgec.ir.upgrade import upgrade_graph
+from edgec.ops.shapes import check_tensor_size, infer_shapes
 
 log = logging.getLogger(__name__)
 
 OLDEST_OPSET = 6
 # Refuse files that claim more than this before reading them into memory.
 MAX_MODEL_BYTES = 2**31
-
-
-@dataclass
-class ImportResult:
-    graph: Graph
-    notices: list[str] = field(default_factory=list)
-    source_sha256: str = ""
 
 
 def load_model(

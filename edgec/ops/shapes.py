@@ -11,6 +11,7 @@ import numpy as np
 
 from edgec.errors import ModelError, node_error, show_name
 from edgec.ir.graph import Graph, Value
+from edgec.ops.registry import TensorInfo, get_op
 
 # Largest output (in elements) computed at compile time just to learn shapes.
 PROPAGATE_LIMIT = 4096
@@ -32,9 +33,6 @@ def check_tensor_size(shape, what: str) -> None:
 
 def infer_shapes(graph: Graph) -> None:
     """Set dtype and shape of every node output; validate every supported node."""
-    # Imported here: the registry's op modules import the IR, so the IR cannot import them first.
-    from edgec.ops.registry import TensorInfo, get_op
-
     known: dict[int, np.ndarray] = {}
 
     def info(v: Value | None):
@@ -71,8 +69,3 @@ def infer_shapes(graph: Graph) -> None:
             if data is not None:
                 for out, value in zip(node.outputs, data):
                     known[id(out)] = np.asarray(value)
-
-
-def known_shapes(graph: Graph) -> bool:
-    """True when every value in the graph has a known shape and dtype."""
-    return all(v.shape is not None and v.dtype is not None for v in graph.values())

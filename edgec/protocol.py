@@ -87,10 +87,6 @@ class Frame:
     cmd: int
     payload: bytes = b""
 
-    @property
-    def is_response(self) -> bool:
-        return bool(self.cmd & RESPONSE)
-
 
 def encode_frame(seq: int, cmd: int, payload: bytes = b"") -> bytes:
     """The bytes of one frame."""

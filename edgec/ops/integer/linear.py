@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.errors import QuantizationError
-from edgec.quantize import fixedpoint as fp
-from edgec.quantize.kernels.common import (
+from edgec.ops.integer import fixedpoint as fp
+from edgec.ops.integer.common import (
     Requant,
     activation_range,
     as_int,

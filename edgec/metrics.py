@@ -53,11 +53,6 @@ def snr_db(signal: float, noise: float) -> float:
     return 10.0 * math.log10(signal / noise)
 
 
-def exact_matches(a: np.ndarray, b: np.ndarray) -> int:
-    """Samples whose outputs are identical element for element."""
-    return int(np.sum(np.all(a.reshape(len(a), -1) == b.reshape(len(b), -1), axis=1)))
-
-
 def summary(values) -> dict[str, float]:
     values = np.asarray(list(values), dtype=np.float64)
     if values.size == 0:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.errors import QuantizationError
-from edgec.quantize import fixedpoint as fp
+from edgec.ops.integer import fixedpoint as fp
 
 # "tflm": TFLM's integer fixed point (the default). "float": float32 rescale with round half
 # to even, as onnxruntime's QLinear kernels (QLinearConv/MatMul/Add/Mul/AveragePool/Concat).
