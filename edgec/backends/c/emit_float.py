@@ -510,3 +510,8 @@ BOUNDARY_EMITTERS: dict[str, Emitter] = {
     "QuantizeLinear": Emitter(emit_quantize, check_qdq),
     "DequantizeLinear": Emitter(emit_dequantize, check_qdq),
 }
+
+# Optimized builds try the fast float kernels first where they apply (emit_float_fast.py).
+from edgec.backends.c.emit_float_fast import with_fast_variants  # noqa: E402
+
+FLOAT_EMITTERS = with_fast_variants(FLOAT_EMITTERS)

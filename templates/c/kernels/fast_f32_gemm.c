@@ -1,0 +1,269 @@
+/*
+ * Optimized float32 matrix kernels: convolution as a matrix product (1x1 convolutions read
+ * their rows in place, the others through a two-pixel im2col scratch) and fully connected
+ * layers, over weights packed in blocks of 8 output channels (edgec_kernels_f32_fast.h).
+ *
+ * The inner kernel takes two rows against one block: 16 accumulators. On a single-precision
+ * FPU (EDGEC_F32_VFP) it is assembly holding everything in the 32 S registers: per four k,
+ * two VLDMs bring four inputs of each row, four VLDMs the block's weights, and 64 VFMAs do
+ * the work (72 instructions for 64 multiply-adds). With Helium each k is two vector loads and
+ * four vector FMAs by the rows' scalars.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fast_f32_common.h"
+
+static const float zero_bias[8];
+
+#if EDGEC_F32_VFP
+/* Eight weights (one k) against one input of each row: s16-s23 += s8-s15 * x0, s24-s31 += * x1. */
+#define F32_STEP2(x0, x1)                                                                     \
+    "vldmia %[w]!, {s8-s15}\n"                                                                \
+    "vfma.f32 s16, s8, " x0 "\n vfma.f32 s17, s9, " x0 "\n vfma.f32 s18, s10, " x0 "\n"       \
+    "vfma.f32 s19, s11, " x0 "\n vfma.f32 s20, s12, " x0 "\n vfma.f32 s21, s13, " x0 "\n"     \
+    "vfma.f32 s22, s14, " x0 "\n vfma.f32 s23, s15, " x0 "\n"                                 \
+    "vfma.f32 s24, s8, " x1 "\n vfma.f32 s25, s9, " x1 "\n vfma.f32 s26, s10, " x1 "\n"       \
+    "vfma.f32 s27, s11, " x1 "\n vfma.f32 s28, s12, " x1 "\n vfma.f32 s29, s13, " x1 "\n"     \
+    "vfma.f32 s30, s14, " x1 "\n vfma.f32 s31, s15, " x1 "\n"
+#define F32_STEP1(x0)                                                                         \
+    "vldmia %[w]!, {s8-s15}\n"                                                                \
+    "vfma.f32 s16, s8, " x0 "\n vfma.f32 s17, s9, " x0 "\n vfma.f32 s18, s10, " x0 "\n"       \
+    "vfma.f32 s19, s11, " x0 "\n vfma.f32 s20, s12, " x0 "\n vfma.f32 s21, s13, " x0 "\n"     \
+    "vfma.f32 s22, s14, " x0 "\n vfma.f32 s23, s15, " x0 "\n"
+#define F32_CLOBBERS                                                                          \
+    "cc", "memory", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", \
+        "s12", "s13", "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23",   \
+        "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31"
+#endif
+
+/* Rows a0 and a1 (k inputs each) against the block's packed weights w plus bias b (8):
+ * o0[0..7] and o1[0..7]. a1 may equal a0 (one row: the same sums stored twice). */
+static void block_2x8(const float *a0, const float *a1, const float *w, const float *b, int32_t k,
+                      float *o0, float *o1)
+{
+#if EDGEC_F32_VFP
+    int32_t quads = k >> 2, rest = k & 3;
+    __asm__ volatile(
+        "vldmia %[b], {s16-s23}\n"
+        "vldmia %[b], {s24-s31}\n"
+        "cmp %[quads], #0\n"
+        "beq 2f\n"
+        "1:\n"
+        "vldmia %[a0]!, {s0-s3}\n"
+        "vldmia %[a1]!, {s4-s7}\n" F32_STEP2("s0", "s4") F32_STEP2("s1", "s5")
+            F32_STEP2("s2", "s6") F32_STEP2("s3", "s7")
+        "subs %[quads], %[quads], #1\n"
+        "bne 1b\n"
+        "2:\n"
+        "cmp %[rest], #0\n"
+        "beq 4f\n"
+        "3:\n"
+        "vldmia %[a0]!, {s0}\n"
+        "vldmia %[a1]!, {s4}\n" F32_STEP2("s0", "s4")
+        "subs %[rest], %[rest], #1\n"
+        "bne 3b\n"
+        "4:\n"
+        "vstmia %[o0], {s16-s23}\n"
+        "vstmia %[o1], {s24-s31}\n"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w), [quads] "+r"(quads), [rest] "+r"(rest)
+        : [b] "r"(b), [o0] "r"(o0), [o1] "r"(o1)
+        : F32_CLOBBERS);
+#elif EDGEC_F32_MVE
+    float32x4_t c00 = vld1q_f32(b), c01 = vld1q_f32(b + 4);
+    float32x4_t c10 = c00, c11 = c01;
+    int32_t i;
+    for (i = 0; i < k; ++i, w += 8) {
+        const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
+        const float x0 = a0[i], x1 = a1[i];
+        c00 = vfmaq_n_f32(c00, w0, x0);
+        c01 = vfmaq_n_f32(c01, w1, x0);
+        c10 = vfmaq_n_f32(c10, w0, x1);
+        c11 = vfmaq_n_f32(c11, w1, x1);
+    }
+    vst1q_f32(o1, c10);
+    vst1q_f32(o1 + 4, c11);
+    vst1q_f32(o0, c00);
+    vst1q_f32(o0 + 4, c01);
+#else
+    float s0[8], s1[8];
+    int32_t i, j;
+    for (j = 0; j < 8; ++j) {
+        s0[j] = b[j];
+        s1[j] = b[j];
+    }
+    for (i = 0; i < k; ++i, w += 8) {
+        for (j = 0; j < 8; ++j) {
+            s0[j] += a0[i] * w[j];
+            s1[j] += a1[i] * w[j];
+        }
+    }
+    memcpy(o1, s1, sizeof s1);
+    memcpy(o0, s0, sizeof s0);
+#endif
+}
+
+/* One row against one block (batch-1 fully connected layers). */
+static void block_1x8(const float *a0, const float *w, const float *b, int32_t k, float *o0)
+{
+#if EDGEC_F32_VFP
+    int32_t quads = k >> 2, rest = k & 3;
+    __asm__ volatile(
+        "vldmia %[b], {s16-s23}\n"
+        "cmp %[quads], #0\n"
+        "beq 2f\n"
+        "1:\n"
+        "vldmia %[a0]!, {s0-s3}\n" F32_STEP1("s0") F32_STEP1("s1") F32_STEP1("s2") F32_STEP1("s3")
+        "subs %[quads], %[quads], #1\n"
+        "bne 1b\n"
+        "2:\n"
+        "cmp %[rest], #0\n"
+        "beq 4f\n"
+        "3:\n"
+        "vldmia %[a0]!, {s0}\n" F32_STEP1("s0")
+        "subs %[rest], %[rest], #1\n"
+        "bne 3b\n"
+        "4:\n"
+        "vstmia %[o0], {s16-s23}\n"
+        : [a0] "+r"(a0), [w] "+r"(w), [quads] "+r"(quads), [rest] "+r"(rest)
+        : [b] "r"(b), [o0] "r"(o0)
+        : F32_CLOBBERS);
+#elif EDGEC_F32_MVE
+    float32x4_t c0 = vld1q_f32(b), c1 = vld1q_f32(b + 4);
+    float32x4_t d0 = vdupq_n_f32(0.0f), d1 = d0; /* odd k: two chains, fewer stalls */
+    int32_t i;
+    for (i = 0; i + 2 <= k; i += 2, w += 16) {
+        c0 = vfmaq_n_f32(c0, vld1q_f32(w), a0[i]);
+        c1 = vfmaq_n_f32(c1, vld1q_f32(w + 4), a0[i]);
+        d0 = vfmaq_n_f32(d0, vld1q_f32(w + 8), a0[i + 1]);
+        d1 = vfmaq_n_f32(d1, vld1q_f32(w + 12), a0[i + 1]);
+    }
+    if (i < k) {
+        c0 = vfmaq_n_f32(c0, vld1q_f32(w), a0[i]);
+        c1 = vfmaq_n_f32(c1, vld1q_f32(w + 4), a0[i]);
+    }
+    vst1q_f32(o0, vaddq_f32(c0, d0));
+    vst1q_f32(o0 + 4, vaddq_f32(c1, d1));
+#else
+    block_2x8(a0, a0, w, b, k, o0, o0);
+#endif
+}
+
+/* All output channels of rows a0 and a1 (a1 == a0: one row) into o0 and o1. */
+static void gemm_rows(const edgec_gemm_f32_t *g, const float *a0, const float *a1, float *o0,
+                      float *o1)
+{
+    const int32_t k = g->k, blocks = (g->out_c + 7) >> 3;
+    const float *w = g->weights;
+    int32_t blk;
+    float tail[16];
+    for (blk = 0; blk < blocks; ++blk, w += 8 * k) {
+        const int32_t at = 8 * blk, n = g->out_c - at < 8 ? g->out_c - at : 8;
+        const float *b = g->bias ? g->bias + at : zero_bias;
+        float *d0 = n == 8 ? o0 + at : tail, *d1 = n == 8 ? o1 + at : tail + 8;
+        if (a1 == a0) {
+            block_1x8(a0, w, b, k, d0);
+        } else {
+            block_2x8(a0, a1, w, b, k, d0, d1);
+        }
+        if (n < 8) {
+            memcpy(o0 + at, tail, (size_t)n * sizeof(float));
+            if (a1 != a0) {
+                memcpy(o1 + at, tail + 8, (size_t)n * sizeof(float));
+            }
+        }
+    }
+    clamp_f32(o0, g->out_c, g->act, g->act_min, g->act_max);
+    if (a1 != a0) {
+        clamp_f32(o1, g->out_c, g->act, g->act_min, g->act_max);
+    }
+}
+
+void edgec_fc_fast_f32(const edgec_fc_fast_f32_t *p, const float *input, float *output)
+{
+    const int32_t k = p->gemm.k, n = p->gemm.out_c;
+    int32_t r;
+    for (r = 0; r + 2 <= p->batches; r += 2) {
+        gemm_rows(&p->gemm, input + (size_t)r * k, input + (size_t)(r + 1) * k,
+                  output + (size_t)r * n, output + (size_t)(r + 1) * n);
+    }
+    if (r < p->batches) {
+        const float *a = input + (size_t)r * k;
+        gemm_rows(&p->gemm, a, a, output + (size_t)r * n, output + (size_t)r * n);
+    }
+}
+
+/* Address of output pixel `pix`'s input row for a 1x1 convolution (no pads). */
+static const float *pointwise_row(const edgec_conv_fast_f32_t *p, const float *input, int32_t pix)
+{
+    const int32_t per_image = p->out.h * p->out.w;
+    const int32_t b = pix / per_image, rest = pix - b * per_image;
+    const int32_t oy = rest / p->out.w, ox = rest - oy * p->out.w;
+    return input +
+           (((size_t)b * p->in.h + (size_t)oy * p->stride_h) * p->in.w + (size_t)ox * p->stride_w) *
+               p->in.c;
+}
+
+void edgec_conv_1x1_fast_f32(const edgec_conv_fast_f32_t *p, const float *input, float *output)
+{
+    const int32_t pixels = p->out.n * p->out.h * p->out.w, n = p->out.c;
+    int32_t pix;
+    for (pix = 0; pix < pixels; pix += 2) {
+        const float *a0 = pointwise_row(p, input, pix);
+        const float *a1 = pix + 1 < pixels ? pointwise_row(p, input, pix + 1) : a0;
+        float *o0 = output + (size_t)pix * n;
+        gemm_rows(&p->gemm, a0, a1, o0, a1 == a0 ? o0 : o0 + n);
+    }
+}
+
+/* The receptive field of output pixel `pix` as one row of k floats (zeros where padded). */
+static void im2col_row(const edgec_conv_fast_f32_t *p, const float *input, int32_t pix, float *row)
+{
+    const int32_t per_image = p->out.h * p->out.w, c = p->in.c;
+    const int32_t b = pix / per_image, rest = pix - b * per_image;
+    const int32_t oy = rest / p->out.w, ox = rest - oy * p->out.w;
+    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+    const float *image = input + (size_t)b * p->in.h * p->in.w * c;
+    const int32_t inside = p->dil_w == 1 && x0 >= 0 && x0 + p->kw <= p->in.w;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->kh; ++ky) {
+        const int32_t iy = y0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in.h) {
+            memset(row, 0, (size_t)p->kw * c * sizeof(float));
+            row += p->kw * c;
+            continue;
+        }
+        if (inside) { /* the window's row is contiguous in NHWC */
+            memcpy(row, image + ((size_t)iy * p->in.w + x0) * c, (size_t)p->kw * c * sizeof(float));
+            row += p->kw * c;
+            continue;
+        }
+        for (kx = 0; kx < p->kw; ++kx, row += c) {
+            const int32_t ix = x0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->in.w) {
+                memset(row, 0, (size_t)c * sizeof(float));
+            } else {
+                memcpy(row, image + ((size_t)iy * p->in.w + ix) * c, (size_t)c * sizeof(float));
+            }
+        }
+    }
+}
+
+void edgec_conv_fast_f32(const edgec_conv_fast_f32_t *p, const float *input, float *output,
+                         void *scratch_bytes)
+{
+    float *const scratch = (float *)scratch_bytes; /* two rows of k floats, word-aligned */
+    const int32_t pixels = p->out.n * p->out.h * p->out.w, n = p->out.c, k = p->gemm.k;
+    int32_t pix;
+    for (pix = 0; pix < pixels; pix += 2) {
+        float *o0 = output + (size_t)pix * n;
+        im2col_row(p, input, pix, scratch);
+        if (pix + 1 < pixels) {
+            im2col_row(p, input, pix + 1, scratch + k);
+            gemm_rows(&p->gemm, scratch, scratch + k, o0, o0 + n);
+        } else {
+            gemm_rows(&p->gemm, scratch, scratch, o0, o0);
+        }
+    }
+}
