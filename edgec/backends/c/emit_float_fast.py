@@ -3,7 +3,7 @@
 In an optimized build each float emitter first tries its fast variant here; a variant that
 does not apply returns False and the portable kernel (emit_float.py) is emitted instead.
 Weights are packed at compile time in blocks of 8 output channels, k-major, so the kernels
-load the 8 weights of one reduction step at once (edgec_kernels_f32_fast.h).
+load the 8 weights of one reduction step at once (edgec_kernels_f32_fast.h); no padding.
 """
 
 from __future__ import annotations
@@ -46,19 +46,15 @@ def act_fields(node: Node) -> dict:
 
 
 def pack_blocks(rows: np.ndarray) -> np.ndarray:
-    """[out][k] → [ceil(out / 8)][k][8], the last block padded with zero rows."""
+    """[out][k] → the full blocks [out // 8][k][8], then the rest [k][out % 8] (flat)."""
     out, k = rows.shape
-    padded = np.zeros((-(-out // BLOCK) * BLOCK, k), np.float32)
-    padded[:out] = rows
-    return np.ascontiguousarray(padded.reshape(-1, BLOCK, k).transpose(0, 2, 1))
+    full = out // BLOCK * BLOCK
+    blocks = rows[:full].reshape(-1, BLOCK, k).transpose(0, 2, 1).reshape(-1)
+    return np.concatenate([blocks, rows[full:].T.reshape(-1)]).astype(np.float32)
 
 
-def padded_bias(lw: Lowering, bias: np.ndarray | None, out: int, what: str):
-    if bias is None:
-        return None
-    padded = np.zeros(-(-out // BLOCK) * BLOCK, np.float32)
-    padded[:out] = bias
-    return lw.weight(padded, what)
+def bias_ref(lw: Lowering, bias: np.ndarray | None, what: str):
+    return None if bias is None else lw.weight(bias.astype(np.float32), what)
 
 
 def gemm_fields(lw: Lowering, node: Node, rows: np.ndarray, bias: np.ndarray | None) -> Struct:
@@ -68,7 +64,7 @@ def gemm_fields(lw: Lowering, node: Node, rows: np.ndarray, bias: np.ndarray | N
             "out_c": rows.shape[0],
             **act_fields(node),
             "weights": lw.weight(pack_blocks(rows), f"{node.name} weights (blocks of 8)"),
-            "bias": padded_bias(lw, bias, rows.shape[0], f"{node.name} bias"),
+            "bias": bias_ref(lw, bias, f"{node.name} bias"),
         }
     )
 
@@ -96,7 +92,7 @@ def emit_conv(lw: Lowering, node: Node) -> bool:
             **common,
             **act_fields(node),
             "weights": lw.weight(pack_blocks(taps), f"{node.name} weights (blocks of 8)"),
-            "bias": padded_bias(lw, bias, weights.shape[0], f"{node.name} bias"),
+            "bias": bias_ref(lw, bias, f"{node.name} bias"),
         }
         src, dst = lw.read(x, L.CHANNELS_LAST), lw.write(y, L.CHANNELS_LAST)
         lw.call(
@@ -135,15 +131,25 @@ def emit_conv(lw: Lowering, node: Node) -> bool:
 
 
 def emit_fc(lw: Lowering, node: Node) -> bool:
+    """A fully connected layer as a 1x1 convolution over its batch rows (read in place)."""
     x, y = node.inputs[0], node.outputs[0]
     weights, bias = _portable().fc_operands(node)
     rows = np.asarray(weights, np.float32)
     bias = None if bias is None else np.asarray(bias, np.float32)
+    batches = math.prod(x.shape[:-1])
+    one = {"kh": 1, "kw": 1, "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1}
+    fields = {
+        "in": Struct({"n": 1, "h": 1, "w": batches, "c": rows.shape[1]}),
+        "out": Struct({"n": 1, "h": 1, "w": batches, "c": rows.shape[0]}),
+        **one,
+        "pad_top": 0,
+        "pad_left": 0,
+        "gemm": gemm_fields(lw, node, rows, bias),
+    }
     src, dst = lw.read(x, L.LOGICAL), lw.write(y, L.LOGICAL)
-    fields = {"batches": math.prod(x.shape[:-1]), "gemm": gemm_fields(lw, node, rows, bias)}
     lw.call(
-        "edgec_fc_fast_f32",
-        "edgec_fc_fast_f32_t",
+        "edgec_conv_1x1_fast_f32",
+        "edgec_conv_fast_f32_t",
         fields,
         [src],
         [dst],
@@ -155,13 +161,39 @@ def emit_fc(lw: Lowering, node: Node) -> bool:
     return True
 
 
+def _retargeted(portable: Callable[[Lowering, Node], None], rename: Callable[[dict], str]):
+    """The portable emitter's call, with its parameters, run by the fast kernel that
+    ``rename(fields)`` names (in fast_f32_eltwise.c)."""
+
+    def emit(lw: Lowering, node: Node) -> bool:
+        portable(lw, node)
+        call = lw.program.calls[-1]
+        call.kernel = rename(call.fields)
+        lw.program.kernel_sources |= _sources("fast_f32_eltwise.c")
+        return True
+
+    return emit
+
+
+def _pool_kernel(f: dict) -> str:
+    whole = (f["kh"], f["kw"]) == (f["in"].fields["h"], f["in"].fields["w"])
+    no_pads = not any(f[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right"))
+    if "avgpool" in f["kernel"] and whole and no_pads:
+        return "edgec_global_avgpool_fast_f32"
+    return f["kernel"].replace("_f32", "_fast_f32")
+
+
 def emit_pool(lw: Lowering, node: Node) -> bool:
-    """The portable call's parameters, run by the fast kernel of the same name."""
-    _portable().emit_pool(lw, node)
-    call = lw.program.calls[-1]
-    call.kernel = call.kernel.replace("_f32", "_fast_f32")
-    lw.program.kernel_sources |= _sources("fast_f32_eltwise.c")
-    return True
+    def rename(fields: dict) -> str:
+        return _pool_kernel({**fields, "kernel": lw.program.calls[-1].kernel})
+
+    return _retargeted(_portable().emit_pool, rename)(lw, node)
+
+
+def emit_softmax(lw: Lowering, node: Node) -> bool:
+    """Softmax only: log-softmax stays portable (the fast kernel links no logf)."""
+    fast = _retargeted(_portable().emit_softmax, lambda _: "edgec_softmax_fast_f32")
+    return node.op_type == "Softmax" and fast(lw, node)
 
 
 def emit_binary(lw: Lowering, node: Node) -> bool:
@@ -204,6 +236,7 @@ FAST: dict[str, Callable[[Lowering, Node], bool]] = {
     "GlobalAveragePool": emit_pool,
     "GlobalMaxPool": emit_pool,
     "ReduceMean": emit_pool,
+    "Softmax": emit_softmax,
     **{op: emit_binary for op in FAST_BINARY},
 }
 

@@ -37,7 +37,10 @@
 
 /* The clamp of n outputs in place. ReLU clears every value whose sign bit is set (one mask
  * per word: -0.0 and negative NaNs become +0.0, as `x > 0 ? x : 0` makes them). */
-static inline void clamp_f32(float *v, int32_t n, int32_t act, float lo, float hi)
+#if defined(__GNUC__)
+__attribute__((noinline, unused))
+#endif
+static void clamp_f32(float *v, int32_t n, int32_t act, float lo, float hi)
 {
     int32_t i;
     if (act == EDGEC_ACT_RELU) {

@@ -3,7 +3,7 @@
  * of 8 channels, over the taps inside the input only (no bounds test per tap). On a
  * single-precision FPU (EDGEC_F32_VFP) one tap is two VLDMs (8 inputs, 8 weights) and 8
  * VFMAs, the 8 accumulators staying in registers over the window; with Helium it is four
- * vector loads and two vector FMAs. Channels past the last full block run in plain C.
+ * vector loads and two vector FMAs. The last c % 8 channels run in plain C.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -75,16 +75,17 @@ static void dw_block8(const float *in, const float *w, const float *b, const win
 #endif
 }
 
-/* Channels [c0, c0 + n) of one pixel, n < 8, from the last (padded) weight block. */
+/* The last n = c % 8 channels of one pixel; their weights are [kh][kw][n] (unpadded). */
 static void dw_tail(const float *in, const float *w, const float *b, const window_t *win,
                     int32_t n, float *o)
 {
+    const int32_t w_skip = win->w_skip / 8 * n;
     int32_t r, t, j;
     for (j = 0; j < n; ++j) {
         const float *x = in + j, *wk = w + j;
-        float s = b[j];
-        for (r = 0; r < win->rows; ++r, x += win->row_skip, wk += win->w_skip) {
-            for (t = 0; t < win->cols; ++t, x += win->col_step, wk += 8) {
+        float s = b ? b[j] : 0.0f;
+        for (r = 0; r < win->rows; ++r, x += win->row_skip, wk += w_skip) {
+            for (t = 0; t < win->cols; ++t, x += win->col_step, wk += n) {
                 s += *x * *wk;
             }
         }
@@ -95,7 +96,7 @@ static void dw_tail(const float *in, const float *w, const float *b, const windo
 void edgec_dwconv_fast_f32(const edgec_dwconv_fast_f32_t *p, const float *input, float *output)
 {
     const int32_t c = p->in.c, taps = p->kh * p->kw;
-    int32_t b, oy, ox, blk;
+    int32_t b, oy, ox, blk, t;
     for (b = 0; b < p->out.n; ++b) {
         const float *image = input + (size_t)b * p->in.h * p->in.w * c;
         for (oy = 0; oy < p->out.h; ++oy) {
@@ -120,12 +121,15 @@ void edgec_dwconv_fast_f32(const edgec_dwconv_fast_f32_t *p, const float *input,
                 w_first = 8 * ((size_t)ky0 * p->kw + kx0);
                 for (blk = 0; blk * 8 < c; ++blk) {
                     const int32_t n = c - 8 * blk < 8 ? c - 8 * blk : 8;
-                    const float *bias = p->bias ? p->bias + 8 * blk : zero_bias;
-                    const float *w = p->weights + (size_t)blk * 8 * taps + w_first;
+                    const float *bias = p->bias ? p->bias + 8 * blk : NULL;
+                    const float *w = p->weights + (size_t)blk * 8 * taps + w_first / 8 * n;
                     if (win.rows <= 0 || win.cols <= 0) { /* the window lies in the padding */
-                        memcpy(output + 8 * blk, bias, (size_t)n * sizeof(float));
+                        for (t = 0; t < n; ++t) {
+                            output[8 * blk + t] = bias ? bias[t] : 0.0f;
+                        }
                     } else if (n == 8) {
-                        dw_block8(image + first + 8 * blk, w, bias, &win, output + 8 * blk);
+                        dw_block8(image + first + 8 * blk, w, bias ? bias : zero_bias, &win,
+                                  output + 8 * blk);
                     } else {
                         dw_tail(image + first + 8 * blk, w, bias, &win, n, output + 8 * blk);
                     }

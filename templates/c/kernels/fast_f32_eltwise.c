@@ -1,71 +1,55 @@
 /*
  * Optimized float32 pooling and elementwise kernels (NHWC): no call or switch per element.
- * Pooling walks each window tap once over eight channels held in local accumulators (which
- * the compiler keeps in registers); the binary ops run one loop per operator.
+ * Pooling walks each window tap once over the pixel's channels; the binary ops run one loop
+ * per operator.
  */
 #include <float.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "fast_f32_common.h"
 
-/* One output pixel's window over channels [c0, c0 + n), n <= 8; taps inside the input. */
-F32_INLINE void pool_block(const edgec_pool_f32_t *p, const float *image, int32_t y0, int32_t x0,
-                           int32_t c0, int32_t n, int average, float *o)
+/* Each window tap inside the input is one pass over the pixel's channels, accumulated in the
+ * output row itself; then the average's scale and the clamp. */
+static void pool(const edgec_pool_f32_t *p, const float *input, float *output, int average)
 {
-    float s[8];
-    int32_t ky, kx, j;
-    const int32_t ylo = y0 < 0 ? 0 : y0, yhi = y0 + p->kh < p->in.h ? y0 + p->kh : p->in.h;
-    const int32_t xlo = x0 < 0 ? 0 : x0, xhi = x0 + p->kw < p->in.w ? x0 + p->kw : p->in.w;
-    for (j = 0; j < 8; ++j) {
-        s[j] = average ? 0.0f : -FLT_MAX;
-    }
-    for (ky = ylo; ky < yhi; ++ky) {
-        const float *x = image + ((size_t)ky * p->in.w + xlo) * p->in.c + c0;
-        for (kx = xlo; kx < xhi; ++kx, x += p->in.c) {
-            if (n == 8) {
-                for (j = 0; j < 8; ++j) {
-                    s[j] = average ? s[j] + x[j] : (x[j] > s[j] ? x[j] : s[j]);
-                }
-            } else {
-                for (j = 0; j < n; ++j) {
-                    s[j] = average ? s[j] + x[j] : (x[j] > s[j] ? x[j] : s[j]);
-                }
-            }
-        }
-    }
-    if (average) {
-        int32_t count = (yhi - ylo) * (xhi - xlo);
-        if (p->count_include_pad) { /* declared pads count; the ceil-mode overhang does not */
-            const int32_t ye = y0 + p->kh < p->in.h + p->pad_bottom ? y0 + p->kh : p->in.h + p->pad_bottom;
-            const int32_t xe = x0 + p->kw < p->in.w + p->pad_right ? x0 + p->kw : p->in.w + p->pad_right;
-            count = (ye - y0) * (xe - x0);
-        }
-        {
-            const float scale = 1.0f / (float)count;
-            for (j = 0; j < n; ++j) {
-                s[j] *= scale;
-            }
-        }
-    }
-    for (j = 0; j < n; ++j) {
-        o[j] = s[j] < p->act_min ? p->act_min : (s[j] > p->act_max ? p->act_max : s[j]);
-    }
-}
-
-F32_INLINE void pool(const edgec_pool_f32_t *p, const float *input, float *output, int average)
-{
-    int32_t b, oy, ox, c0;
+    const int32_t c = p->in.c;
+    int32_t b, oy, ox, y, x, j;
     for (b = 0; b < p->out.n; ++b) {
-        const float *image = input + (size_t)b * p->in.h * p->in.w * p->in.c;
+        const float *image = input + (size_t)b * p->in.h * p->in.w * c;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
-            for (ox = 0; ox < p->out.w; ++ox, output += p->out.c) {
+            const int32_t ylo = y0 < 0 ? 0 : y0, yhi = y0 + p->kh < p->in.h ? y0 + p->kh : p->in.h;
+            for (ox = 0; ox < p->out.w; ++ox, output += c) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
-                for (c0 = 0; c0 < p->out.c; c0 += 8) {
-                    const int32_t n = p->out.c - c0 < 8 ? p->out.c - c0 : 8;
-                    pool_block(p, image, y0, x0, c0, n, average, output + c0);
+                const int32_t xlo = x0 < 0 ? 0 : x0, xhi = x0 + p->kw < p->in.w ? x0 + p->kw : p->in.w;
+                float scale = 1.0f;
+                for (j = 0; j < c; ++j) {
+                    output[j] = average ? 0.0f : -FLT_MAX;
+                }
+                for (y = ylo; y < yhi; ++y) {
+                    const float *row = image + ((size_t)y * p->in.w + xlo) * c;
+                    for (x = xlo; x < xhi; ++x, row += c) {
+                        for (j = 0; j < c; ++j) {
+                            output[j] = average ? output[j] + row[j] : (row[j] > output[j] ? row[j] : output[j]);
+                        }
+                    }
+                }
+                if (average) {
+                    int32_t ye = yhi, xe = xhi, ys = ylo, xs = xlo;
+                    if (p->count_include_pad) { /* declared pads count, ceil-mode overhang not */
+                        ys = y0;
+                        xs = x0;
+                        ye = y0 + p->kh < p->in.h + p->pad_bottom ? y0 + p->kh : p->in.h + p->pad_bottom;
+                        xe = x0 + p->kw < p->in.w + p->pad_right ? x0 + p->kw : p->in.w + p->pad_right;
+                    }
+                    scale = 1.0f / (float)((ye - ys) * (xe - xs));
+                }
+                for (j = 0; j < c; ++j) {
+                    const float v = output[j] * scale;
+                    output[j] = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
                 }
             }
         }
@@ -80,6 +64,28 @@ void edgec_avgpool_fast_f32(const edgec_pool_f32_t *p, const float *input, float
 void edgec_maxpool_fast_f32(const edgec_pool_f32_t *p, const float *input, float *output)
 {
     pool(p, input, output, 0);
+}
+
+/* Average over all pixels (a pool whose window is the whole input, no pads). */
+void edgec_global_avgpool_fast_f32(const edgec_pool_f32_t *p, const float *input, float *output)
+{
+    const int32_t c = p->in.c, pixels = p->in.h * p->in.w;
+    const float scale = 1.0f / (float)pixels;
+    int32_t b, i, j;
+    for (b = 0; b < p->in.n; ++b, output += c) {
+        for (j = 0; j < c; ++j) {
+            output[j] = 0.0f;
+        }
+        for (i = 0; i < pixels; ++i, input += c) {
+            for (j = 0; j < c; ++j) {
+                output[j] += input[j];
+            }
+        }
+        for (j = 0; j < c; ++j) {
+            const float v = output[j] * scale;
+            output[j] = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
+        }
+    }
 }
 
 void edgec_binary_fast_f32(const edgec_binary_fast_f32_t *p, const float *a, const float *b,
@@ -115,4 +121,29 @@ void edgec_binary_fast_f32(const edgec_binary_fast_f32_t *p, const float *a, con
         break;
     }
     clamp_f32(output, n, p->act, p->act_min, p->act_max);
+}
+
+/* Softmax (not log-softmax: no logf linked) with one expf per element, kept in the output. */
+void edgec_softmax_fast_f32(const edgec_softmax_f32_t *p, const float *input, float *output)
+{
+    const int32_t n = p->axis_size, step = p->inner;
+    int32_t o, i, k;
+    for (o = 0; o < p->outer; ++o) {
+        for (i = 0; i < step; ++i) {
+            const float *x = input + (size_t)o * n * step + i;
+            float *y = output + (size_t)o * n * step + i;
+            float max = x[0], sum = 0.0f, scale;
+            for (k = 1; k < n; ++k) {
+                max = x[k * step] > max ? x[k * step] : max;
+            }
+            for (k = 0; k < n; ++k) {
+                y[k * step] = expf(x[k * step] - max);
+                sum += y[k * step];
+            }
+            scale = 1.0f / sum;
+            for (k = 0; k < n; ++k) {
+                y[k * step] *= scale;
+            }
+        }
+    }
 }

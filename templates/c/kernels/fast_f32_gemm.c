@@ -1,7 +1,8 @@
 /*
  * Optimized float32 matrix kernels: convolution as a matrix product (1x1 convolutions read
  * their rows in place, the others through a two-pixel im2col scratch) and fully connected
- * layers, over weights packed in blocks of 8 output channels (edgec_kernels_f32_fast.h).
+ * layers, over weights packed in blocks of 8 output channels (edgec_kernels_f32_fast.h);
+ * the last out_c % 8 channels run in plain C.
  *
  * The inner kernel takes two rows against one block: 16 accumulators. On a single-precision
  * FPU (EDGEC_F32_VFP) it is assembly holding everything in the 32 S registers: per four k,
@@ -150,29 +151,43 @@ static void block_1x8(const float *a0, const float *w, const float *b, int32_t k
 #endif
 }
 
+/* The last out_c % 8 channels (weights [k][n], unpadded) of rows a0 and a1, in plain C. */
+static void tail_rows(const float *a0, const float *a1, const float *w, const float *b,
+                      int32_t k, int32_t n, float *o0, float *o1)
+{
+    float s0[8], s1[8];
+    int32_t i, j;
+    for (j = 0; j < n; ++j) {
+        s0[j] = s1[j] = b ? b[j] : 0.0f;
+    }
+    for (i = 0; i < k; ++i, w += n) {
+        for (j = 0; j < n; ++j) {
+            s0[j] += a0[i] * w[j];
+            s1[j] += a1[i] * w[j];
+        }
+    }
+    memcpy(o1, s1, (size_t)n * sizeof(float));
+    memcpy(o0, s0, (size_t)n * sizeof(float));
+}
+
 /* All output channels of rows a0 and a1 (a1 == a0: one row) into o0 and o1. */
 static void gemm_rows(const edgec_gemm_f32_t *g, const float *a0, const float *a1, float *o0,
                       float *o1)
 {
-    const int32_t k = g->k, blocks = (g->out_c + 7) >> 3;
+    const int32_t k = g->k, full = g->out_c >> 3;
     const float *w = g->weights;
     int32_t blk;
-    float tail[16];
-    for (blk = 0; blk < blocks; ++blk, w += 8 * k) {
-        const int32_t at = 8 * blk, n = g->out_c - at < 8 ? g->out_c - at : 8;
-        const float *b = g->bias ? g->bias + at : zero_bias;
-        float *d0 = n == 8 ? o0 + at : tail, *d1 = n == 8 ? o1 + at : tail + 8;
+    for (blk = 0; blk < full; ++blk, w += 8 * k) {
+        const float *b = g->bias ? g->bias + 8 * blk : zero_bias;
         if (a1 == a0) {
-            block_1x8(a0, w, b, k, d0);
+            block_1x8(a0, w, b, k, o0 + 8 * blk);
         } else {
-            block_2x8(a0, a1, w, b, k, d0, d1);
+            block_2x8(a0, a1, w, b, k, o0 + 8 * blk, o1 + 8 * blk);
         }
-        if (n < 8) {
-            memcpy(o0 + at, tail, (size_t)n * sizeof(float));
-            if (a1 != a0) {
-                memcpy(o1 + at, tail + 8, (size_t)n * sizeof(float));
-            }
-        }
+    }
+    if (g->out_c & 7) {
+        const int32_t at = 8 * full;
+        tail_rows(a0, a1, w, g->bias ? g->bias + at : NULL, k, g->out_c & 7, o0 + at, o1 + at);
     }
     clamp_f32(o0, g->out_c, g->act, g->act_min, g->act_max);
     if (a1 != a0) {
@@ -180,21 +195,7 @@ static void gemm_rows(const edgec_gemm_f32_t *g, const float *a0, const float *a
     }
 }
 
-void edgec_fc_fast_f32(const edgec_fc_fast_f32_t *p, const float *input, float *output)
-{
-    const int32_t k = p->gemm.k, n = p->gemm.out_c;
-    int32_t r;
-    for (r = 0; r + 2 <= p->batches; r += 2) {
-        gemm_rows(&p->gemm, input + (size_t)r * k, input + (size_t)(r + 1) * k,
-                  output + (size_t)r * n, output + (size_t)(r + 1) * n);
-    }
-    if (r < p->batches) {
-        const float *a = input + (size_t)r * k;
-        gemm_rows(&p->gemm, a, a, output + (size_t)r * n, output + (size_t)r * n);
-    }
-}
-
-/* Address of output pixel `pix`'s input row for a 1x1 convolution (no pads). */
+/* Address of output pixel `pix`'s input row when it is read in place (1x1, no pads). */
 static const float *pointwise_row(const edgec_conv_fast_f32_t *p, const float *input, int32_t pix)
 {
     const int32_t per_image = p->out.h * p->out.w;
@@ -203,18 +204,6 @@ static const float *pointwise_row(const edgec_conv_fast_f32_t *p, const float *i
     return input +
            (((size_t)b * p->in.h + (size_t)oy * p->stride_h) * p->in.w + (size_t)ox * p->stride_w) *
                p->in.c;
-}
-
-void edgec_conv_1x1_fast_f32(const edgec_conv_fast_f32_t *p, const float *input, float *output)
-{
-    const int32_t pixels = p->out.n * p->out.h * p->out.w, n = p->out.c;
-    int32_t pix;
-    for (pix = 0; pix < pixels; pix += 2) {
-        const float *a0 = pointwise_row(p, input, pix);
-        const float *a1 = pix + 1 < pixels ? pointwise_row(p, input, pix + 1) : a0;
-        float *o0 = output + (size_t)pix * n;
-        gemm_rows(&p->gemm, a0, a1, o0, a1 == a0 ? o0 : o0 + n);
-    }
 }
 
 /* The receptive field of output pixel `pix` as one row of k floats (zeros where padded). */
@@ -250,20 +239,41 @@ static void im2col_row(const edgec_conv_fast_f32_t *p, const float *input, int32
     }
 }
 
-void edgec_conv_fast_f32(const edgec_conv_fast_f32_t *p, const float *input, float *output,
-                         void *scratch_bytes)
+/* Output pixel pix's row: read in place (no scratch: 1x1 without pads) or gathered. */
+static const float *conv_row(const edgec_conv_fast_f32_t *p, const float *input, int32_t pix,
+                             float *scratch)
 {
-    float *const scratch = (float *)scratch_bytes; /* two rows of k floats, word-aligned */
+    if (scratch == NULL) {
+        return pointwise_row(p, input, pix);
+    }
+    im2col_row(p, input, pix, scratch);
+    return scratch;
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void conv_gemm(const edgec_conv_fast_f32_t *p, const float *input, float *output,
+                      void *scratch)
+{
     const int32_t pixels = p->out.n * p->out.h * p->out.w, n = p->out.c, k = p->gemm.k;
+    float *const rows = (float *)scratch; /* two rows of k floats, or NULL */
     int32_t pix;
     for (pix = 0; pix < pixels; pix += 2) {
         float *o0 = output + (size_t)pix * n;
-        im2col_row(p, input, pix, scratch);
-        if (pix + 1 < pixels) {
-            im2col_row(p, input, pix + 1, scratch + k);
-            gemm_rows(&p->gemm, scratch, scratch + k, o0, o0 + n);
-        } else {
-            gemm_rows(&p->gemm, scratch, scratch, o0, o0);
-        }
+        const float *a0 = conv_row(p, input, pix, rows);
+        const float *a1 = pix + 1 < pixels ? conv_row(p, input, pix + 1, rows ? rows + k : NULL) : a0;
+        gemm_rows(&p->gemm, a0, a1, o0, a1 == a0 ? o0 : o0 + n);
     }
+}
+
+void edgec_conv_fast_f32(const edgec_conv_fast_f32_t *p, const float *input, float *output,
+                         void *scratch)
+{
+    conv_gemm(p, input, output, scratch);
+}
+
+void edgec_conv_1x1_fast_f32(const edgec_conv_fast_f32_t *p, const float *input, float *output)
+{
+    conv_gemm(p, input, output, NULL);
 }
