@@ -191,12 +191,16 @@ def tensor_ram(elf: Path) -> int:
     )
 
 
-def measure_peer(model: Path, onnx2c: Path, work: Path, target: str, data: Path) -> dict:
-    """onnx2c's instructions, flash and RAM for ``model`` on ``target`` over ``data``'s samples,
-    its outputs compared with onnxruntime (the same report as edgec validate)."""
+def measure_peer(
+    model: Path, onnx2c: Path, work: Path, target: str, data: Path, outputs: Path | None = None
+) -> dict:
+    """onnx2c's instructions, flash and RAM for ``model`` on ``target`` over ``data``'s samples
+    (its outputs saved to ``outputs``; the report compares them with onnxruntime)."""
     out = peer_folder(model, onnx2c, work / f"onnx2c_{model.stem}_{target}", target)
     firmware = build_firmware(out, target)
-    report = validate(out, ValidateOptions(data=str(data), device="emulator"))
+    options = ValidateOptions(data=str(data), device="emulator")
+    options.save_outputs = str(outputs) if outputs else None
+    report = validate(out, options)
     return {
         "samples": report["samples"],
         "max_abs_error_vs_onnxruntime": report.get("max_abs_error"),
