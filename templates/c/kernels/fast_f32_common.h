@@ -44,7 +44,16 @@ static void clamp_f32(float *v, int32_t n, int32_t act, float lo, float hi)
 {
     int32_t i;
     if (act == EDGEC_ACT_RELU) {
-        for (i = 0; i < n; ++i) {
+        for (i = 0; i + 2 <= n; i += 2) { /* two words per load and store */
+            uint32_t a, b;
+            memcpy(&a, &v[i], sizeof a);
+            memcpy(&b, &v[i + 1], sizeof b);
+            a &= ~(uint32_t)((int32_t)a >> 31);
+            b &= ~(uint32_t)((int32_t)b >> 31);
+            memcpy(&v[i], &a, sizeof a);
+            memcpy(&v[i + 1], &b, sizeof b);
+        }
+        if (i < n) {
             uint32_t u;
             memcpy(&u, &v[i], sizeof u);
             u &= ~(uint32_t)((int32_t)u >> 31);
