@@ -51,6 +51,17 @@ VARIANTS = {
 }
 
 
+def sum_by_kernel(steps: list[dict]) -> dict[str, dict]:
+    """The profile's steps summed by kernel: steps, MACs, instructions."""
+    by_kernel: dict[str, dict] = defaultdict(lambda: {"steps": 0, "macs": 0, "instructions": 0})
+    for s in steps:
+        row = by_kernel[s["kernel"]]
+        row["steps"] += 1
+        row["macs"] += s["macs"]
+        row["instructions"] += s["instructions"]
+    return by_kernel
+
+
 def measure(model: str, target: str, kernels: str, storage: str, work: Path, samples: int) -> dict:
     out = work / f"{model}_{target}_{kernels}_{storage}"
     compile_runs = []
@@ -70,12 +81,7 @@ def measure(model: str, target: str, kernels: str, storage: str, work: Path, sam
     report = validate(out, options)
     steps = report["profile"]
     macs = sum(s["macs"] for s in steps)
-    by_kernel: dict[str, dict] = defaultdict(lambda: {"steps": 0, "macs": 0, "instructions": 0})
-    for s in steps:
-        row = by_kernel[s["kernel"]]
-        row["steps"] += 1
-        row["macs"] += s["macs"]
-        row["instructions"] += s["instructions"]
+    by_kernel = sum_by_kernel(steps)
     instructions = report["instructions"]
     return {
         "samples": report["samples"],

@@ -17,13 +17,13 @@ with the reason.
 from __future__ import annotations
 
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from bench.common import MODELS
+from bench.kernels import sum_by_kernel
 from edgec.compiler import CompileOptions, compile_model
 from edgec.errors import TargetError
 from edgec.harness.validate import ValidateOptions, validate
@@ -79,12 +79,7 @@ def measure_edgec(model_path: Path, target: str, kernels: str, data: Path, work:
     report = validate(out, options)
     steps = report["profile"]
     macs = sum(s["macs"] for s in steps)
-    by_kernel: dict[str, dict] = defaultdict(lambda: {"steps": 0, "macs": 0, "instructions": 0})
-    for s in steps:
-        row = by_kernel[s["kernel"]]
-        row["steps"] += 1
-        row["macs"] += s["macs"]
-        row["instructions"] += s["instructions"]
+    by_kernel = sum_by_kernel(steps)
     x = np.load(data)["x"]
     return {
         "kernels": result.manifest["kernels"],
