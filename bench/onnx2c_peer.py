@@ -12,7 +12,7 @@ onnx2c's generated C for a model is measured in edgec's own firmware harness (sa
 UART protocol, -icount instruction counter and compiler flags as edgec's models): edgec
 compiles the same model for its ``model.h`` API, then the folder's model code is replaced by
 onnx2c's file and a shim whose ``model_run`` calls onnx2c's ``entry``. So instructions and
-flash are comparable number for number; its RAM is its tensor unions (``tu*``) in ``.bss``.
+flash are comparable number for number; its RAM is its model object's .data and .bss.
 """
 
 from __future__ import annotations
@@ -179,16 +179,14 @@ def peer_folder(model: Path, onnx2c: Path, out: Path, target: str) -> Path:
     return out
 
 
-def tensor_ram(elf: Path) -> int:
-    """Bytes of onnx2c's activation unions (tu0, tu1, …) in the linked image."""
+def static_ram(obj: Path) -> int:
+    """RAM of onnx2c's model object: its .data and .bss (the tensor unions, any other
+    intermediate tensors), from ``arm-none-eabi-size``."""
     text = subprocess.run(
-        ["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True
+        ["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True
     ).stdout
-    return sum(
-        int(parts[1], 16)
-        for parts in (line.split() for line in text.splitlines())
-        if len(parts) == 4 and re.fullmatch(r"tu\d+", parts[3])
-    )
+    _, data, bss, *_ = text.splitlines()[1].split()
+    return int(data) + int(bss)
 
 
 def measure_peer(
@@ -207,7 +205,7 @@ def measure_peer(
         "instructions": int(report["instructions"]["median"]),
         "instructions_identical": report["instructions"]["min"] == report["instructions"]["max"],
         "flash_bytes": firmware.flash_bytes,
-        "arena_bytes": tensor_ram(firmware.elf),
+        "arena_bytes": static_ram(firmware.elf.parent / "obj" / "onnx2c_model.o"),
         "stack_bytes": report["memory"]["stack_bytes"],
     }
 

@@ -48,7 +48,7 @@ def kernels_float_section(res: dict) -> list[str]:
         "2-pixel x 8-channel register-blocked matrix product, VLDM/VFMA assembly on the "
         "M4F/M7, Helium on the M55; depthwise by blocks of 8 channels; weights packed at "
         "compile time). Instructions per inference (per MAC); flash of the whole firmware; "
-        "arena (onnx2c: its tensor unions in .bss); the outputs' largest |error| against "
+        "arena (onnx2c: .data + .bss of its model code); the outputs' largest |error| against "
         "onnxruntime and the samples within rtol/atol 1e-4. A board without the target "
         f"file is not measured; boards: {', '.join(f'{b} ({c})' for b, c in BOARDS.items())}.",
         "",
