@@ -63,7 +63,7 @@ def gemm_fields(lw: Lowering, node: Node, rows: np.ndarray, bias: np.ndarray | N
             "k": rows.shape[1],
             "out_c": rows.shape[0],
             **act_fields(node),
-            "weights": lw.weight(pack_blocks(rows), f"{node.name} weights (blocks of 8)"),
+            "weights": lw.weight(pack_blocks(rows), f"{node.name} weights"),
             "bias": bias_ref(lw, bias, f"{node.name} bias"),
         }
     )
@@ -91,7 +91,7 @@ def emit_conv(lw: Lowering, node: Node) -> bool:
         fields = {
             **common,
             **act_fields(node),
-            "weights": lw.weight(pack_blocks(taps), f"{node.name} weights (blocks of 8)"),
+            "weights": lw.weight(pack_blocks(taps), f"{node.name} weights"),
             "bias": bias_ref(lw, bias, f"{node.name} bias"),
         }
         src, dst = lw.read(x, L.CHANNELS_LAST), lw.write(y, L.CHANNELS_LAST)
