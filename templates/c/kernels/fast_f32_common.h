@@ -2,7 +2,7 @@
  * Private header of the optimized float kernels (fast_f32_*.c): which path the core takes,
  * and the output clamp they share.
  *
- * EDGEC_F32_MVE: Helium float (Cortex-M55/M85), vector intrinsics four lanes wide.
+ * EDGEC_F32_MVE: Helium float (Cortex-M55/M85), four lanes per vector (assembly, intrinsics).
  * EDGEC_F32_VFP: a single-precision FPU with fused multiply-add and 32 S registers
  *   (Cortex-M4F/M7/M33): inline assembly whose loads (VLDM) bring eight floats at once.
  * Otherwise (host builds, cores without an FPU) the same blocking in plain C.

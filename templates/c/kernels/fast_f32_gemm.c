@@ -7,8 +7,8 @@
  * The inner kernel takes two rows against one block: 16 accumulators. On a single-precision
  * FPU (EDGEC_F32_VFP) it is assembly holding everything in the 32 S registers: per four k,
  * two VLDMs bring four inputs of each row, four VLDMs the block's weights, and 64 VFMAs do
- * the work (72 instructions for 64 multiply-adds). With Helium each k is two vector loads and
- * four vector FMAs by the rows' scalars.
+ * the work (72 instructions for 64 multiply-adds). With Helium (assembly too) two k are one
+ * LDRD per row, four vector loads and eight vector FMAs by the rows' scalars.
  */
 #include <stddef.h>
 #include <stdint.h>
