@@ -2,11 +2,12 @@
 
     python bench/fuzz.py [--graphs 5000] [--per-build 50] [--seed 1] [--out bench/results_fuzz.json]
 
-The checks of tests/test_differential.py on many more graphs: float C against onnxruntime
-(rtol 1e-4, atol 1e-4), int8 C with the portable and the optimized kernels against edgec's
-integer reference (bit for bit), all built with AddressSanitizer and UBSan. Graphs the int8
-backend declines are counted; every failing batch is re-run graph by graph and the seeds
-of the failing graphs are written out (rebuild one with ``tests.graph_gen.random_cnn``).
+The checks of tests/test_differential.py on many more graphs: float C (portable and
+optimized kernels) against onnxruntime (rtol 1e-4, atol 1e-4), int8 C with the portable and
+the optimized kernels against edgec's integer reference (bit for bit), all built with
+AddressSanitizer and UBSan. Graphs the int8 backend declines are counted; every failing
+batch is re-run graph by graph and the seeds of the failing graphs are written out
+(rebuild one with ``tests.graph_gen.random_cnn``).
 """
 
 from __future__ import annotations

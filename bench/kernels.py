@@ -1,6 +1,7 @@
 """Portable vs optimized int8 kernels, side by side, on the emulated boards (exact counts).
 
     python bench/kernels.py [--out bench/results_kernels.json] [--samples 5]
+    python bench/kernels.py --float [--onnx2c SRC]   (float models: bench/kernels_float.py)
 
 For every int8 shared model (the TFLite conversions, as QDQ ONNX) and for each of
 mps2-an386 (Cortex-M4F: the DSP paths) and mps3-an547 (Cortex-M55: the Helium/MVE paths):
@@ -38,6 +39,7 @@ from edgec.harness.validate import ValidateOptions, validate
 
 TARGETS = ("mps2-an386", "mps3-an547")
 MODELS_MEASURED = ("kws", "ic_resnet8", "vww", "ad01")
+FLOAT_RESULTS = str(Path(__file__).with_name("results_kernels_float.json"))
 
 
 # (kernels, weight storage) per column: the kernel comparison on dense weights, then the
@@ -47,6 +49,17 @@ VARIANTS = {
     "optimized": ("optimized", "dense"),
     "optimized_compact": ("optimized", "auto"),
 }
+
+
+def sum_by_kernel(steps: list[dict]) -> dict[str, dict]:
+    """The profile's steps summed by kernel: steps, MACs, instructions."""
+    by_kernel: dict[str, dict] = defaultdict(lambda: {"steps": 0, "macs": 0, "instructions": 0})
+    for s in steps:
+        row = by_kernel[s["kernel"]]
+        row["steps"] += 1
+        row["macs"] += s["macs"]
+        row["instructions"] += s["instructions"]
+    return by_kernel
 
 
 def measure(model: str, target: str, kernels: str, storage: str, work: Path, samples: int) -> dict:
@@ -68,12 +81,7 @@ def measure(model: str, target: str, kernels: str, storage: str, work: Path, sam
     report = validate(out, options)
     steps = report["profile"]
     macs = sum(s["macs"] for s in steps)
-    by_kernel: dict[str, dict] = defaultdict(lambda: {"steps": 0, "macs": 0, "instructions": 0})
-    for s in steps:
-        row = by_kernel[s["kernel"]]
-        row["steps"] += 1
-        row["macs"] += s["macs"]
-        row["instructions"] += s["instructions"]
+    by_kernel = sum_by_kernel(steps)
     instructions = report["instructions"]
     return {
         "samples": report["samples"],
@@ -98,8 +106,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(Path(__file__).with_name("results_kernels.json")))
     parser.add_argument("--samples", type=int, default=5)
-    parser.add_argument("--models", nargs="*", default=list(MODELS_MEASURED))
+    parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--float", action="store_true", help="the float models (kernels_float.py)")
+    parser.add_argument("--onnx2c", metavar="SRC", help="with --float: an onnx2c checkout to build")
     args = parser.parse_args()
+    if args.float:
+        from bench.kernels_float import FLOAT_MODELS, run_float
+
+        out = args.out if args.out != parser.get_default("out") else FLOAT_RESULTS
+        results = run_float(args.models or list(FLOAT_MODELS), args.samples, args.onnx2c)
+        Path(out).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {out}")
+        return
+    args.models = args.models or list(MODELS_MEASURED)
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:

@@ -119,10 +119,10 @@ def test_float_kws_matches_the_host_build_and_onnxruntime(kws):
     host = np.stack(
         [o[0] for o in run_on_host(result.out_dir, result.manifest, dataset, kws_options()).outputs]
     )
-    # Same C code, same IEEE single precision: every step agrees bit for bit except the final
-    # softmax, whose expf comes from newlib on the device and glibc on the host (see the
-    # per-layer test); those differ in the last bits.
-    np.testing.assert_allclose(device, host, rtol=1e-5, atol=1e-12)
+    # The device runs the optimized kernels' VFMA assembly, the host the same blocking in
+    # plain C (no fused multiply-add), and expf comes from newlib on one and glibc on the
+    # other: the same sums within float rounding.
+    np.testing.assert_allclose(device, host, rtol=1e-5, atol=1e-9)
     assert (device.argmax(-1) == host.argmax(-1)).all()
     session = ort.InferenceSession(
         str(shared_path("models", "kws_dscnn", "kws_ref_model_float32.onnx")),
@@ -132,7 +132,8 @@ def test_float_kws_matches_the_host_build_and_onnxruntime(kws):
     reference = np.stack([session.run(None, {name: x})[0] for x in dataset.inputs["input_1"]])
     np.testing.assert_allclose(device, reference, rtol=1e-4, atol=1e-6)
     assert run.count_unit == "instructions" and len(run.counts) == SAMPLES
-    assert 30e6 < min(run.counts) <= max(run.counts) < 60e6  # ~2.66 M MACs of float conv
+    # ~2.66 M MACs of float convolutions: at least one VFMA per product on the Cortex-M4F
+    assert 2.66e6 < min(run.counts) <= max(run.counts) < 8e6
     print(
         f"\nfloat KWS on mps2-an386: {np.median(run.counts):.0f} instructions per inference, "
         f"{SAMPLES / seconds:.1f} samples/s end to end (boot included)"
@@ -152,10 +153,10 @@ def test_per_layer_dumps_match_the_host_build_step_by_step(kws, tmp_path):
     for sample, (device_steps, host_sample) in enumerate(zip(run.layers, host)):
         assert len(device_steps) == len(host_sample) == len(steps)
         for k, (d, h) in enumerate(zip(device_steps, host_sample)):
-            if k < len(steps) - 1:
-                assert np.array_equal(d.reshape(-1), h), f"step {k} ({steps[k]}) differs"
-            else:
-                np.testing.assert_allclose(d.reshape(-1), h, rtol=1e-5, atol=1e-12)
+            # VFMA assembly on the device, plain C on the host: equal within float rounding
+            np.testing.assert_allclose(
+                d.reshape(-1), h, rtol=1e-5, atol=1e-5, err_msg=f"step {k} ({steps[k]})"
+            )
         np.testing.assert_array_equal(
             device_steps[-1].reshape(-1), run.outputs[sample][0].reshape(-1)
         )

@@ -171,3 +171,19 @@ def zero_points(node: Node, params) -> dict:
         "input_zero_point": int(params.input_zero_point),
         "output_zero_point": int(params.requant.zero_point),
     }
+
+
+def fc_operands(node: Node) -> tuple[np.ndarray, np.ndarray | None]:
+    """Weights as [out][in] and bias as [out] for Gemm or MatMul with a constant B."""
+    if node.op_type == "MatMul":
+        return node.inputs[1].const.T, None
+    op = get_op("Gemm")
+    b = node.inputs[1].const
+    weights = b if op.attr(node, "transB") else b.T
+    weights = weights * op.attr(node, "alpha")
+    c = node.input(2)
+    bias = None
+    if c is not None:
+        n = weights.shape[0]
+        bias = np.broadcast_to(c.const, (1, n))[0] * op.attr(node, "beta")
+    return weights, bias

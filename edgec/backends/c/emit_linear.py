@@ -21,6 +21,7 @@ from edgec.backends.c.emit_common import (
     bias_ref,
     conv_weights_layout,
     dims,
+    fc_operands,
     int_sources,
     is_depthwise,
     requant_fields,
@@ -83,22 +84,6 @@ def check_conv(node: Node) -> str | None:
     if not node.inputs[1].is_const or (node.input(2) is not None and not node.inputs[2].is_const):
         return "weights must be constant"
     return spatial_rank_check(node)
-
-
-def fc_operands(node: Node) -> tuple[np.ndarray, np.ndarray | None]:
-    """Weights as [out][in] and bias as [out] for Gemm or MatMul with a constant B."""
-    if node.op_type == "MatMul":
-        return node.inputs[1].const.T, None
-    op = get_op("Gemm")
-    b = node.inputs[1].const
-    weights = b if op.attr(node, "transB") else b.T
-    weights = weights * op.attr(node, "alpha")
-    c = node.input(2)
-    bias = None
-    if c is not None:
-        n = weights.shape[0]
-        bias = np.broadcast_to(c.const, (1, n))[0] * op.attr(node, "beta")
-    return weights, bias
 
 
 def emit_fc(lw: Lowering, node: Node) -> None:

@@ -233,7 +233,12 @@ def generate_c(
     kernels = templates_dir() / "c" / "kernels"
     kernel_files = {
         name: (kernels / name).read_text()
-        for name in ("edgec_kernels.h", "edgec_kernels_int.h", "edgec_kernels_compact.h")
+        for name in (
+            "edgec_kernels.h",
+            "edgec_kernels_int.h",
+            "edgec_kernels_compact.h",
+            "edgec_kernels_f32_fast.h",
+        )
     }
     for source in sorted(program.kernel_sources):
         kernel_files[source] = (kernels / source).read_text()

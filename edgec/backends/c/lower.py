@@ -14,6 +14,7 @@ import numpy as np
 
 from edgec.backends.c import emit_eltwise, emit_linear, emit_move, emit_pool
 from edgec.backends.c import layout as L
+from edgec.backends.c.emit_float_fast import with_fast_variants
 from edgec.backends.c.lowering import Emitter, Lowering
 from edgec.backends.c.program import IOPort, Program
 from edgec.errors import UnsupportedOpError
@@ -34,8 +35,9 @@ def _merged(*tables: dict[str, Emitter]) -> dict[str, Emitter]:
 
 MOVE_EMITTERS = emit_move.MOVE_EMITTERS
 BOUNDARY_EMITTERS = emit_eltwise.BOUNDARY_EMITTERS
-FLOAT_EMITTERS = _merged(
-    emit_linear.FLOAT_EMITTERS, emit_eltwise.FLOAT_EMITTERS, emit_pool.FLOAT_EMITTERS
+# optimized builds try the fast float kernels first where they apply (emit_float_fast)
+FLOAT_EMITTERS = with_fast_variants(
+    _merged(emit_linear.FLOAT_EMITTERS, emit_eltwise.FLOAT_EMITTERS, emit_pool.FLOAT_EMITTERS)
 )
 INT_EMITTERS = _merged(
     emit_linear.INT_EMITTERS,
