@@ -10,6 +10,7 @@ reproduce (the golden model of ``edgec validate``).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import onnx
 
+from edgec.analysis import const_data, parameter_inputs
 from edgec.artifact import BackendOutput, Manifest, PortSpec, file_sha256
 from edgec.backends.c.compile import check_c_options, compile_c
 from edgec.backends.tvm.compile import check_tvm_options, compile_tvm
@@ -26,6 +28,7 @@ from edgec.data import calibration_dataset, input_specs
 from edgec.errors import EdgecError
 from edgec.frontend import load_model, read_model
 from edgec.ir import Graph, to_onnx
+from edgec.ops.registry import node_macs
 from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.outdir import check_destination, write_atomically, write_files
 from edgec.passes import fold
@@ -33,6 +36,7 @@ from edgec.quantize.export import to_qdq
 from edgec.quantize.ptq import PTQConfig, quantize_float_graph
 from edgec.quantize.qdq import has_qdq, lower_and_fold
 from edgec.quantize.report import dumps, quantization_report
+from edgec.reports.compile import LayerFacts, render_compile_report
 from edgec.targets import DEFAULT_TARGET, load_board
 
 __all__ = ["BACKENDS", "CompileOptions", "CompileResult", "compile_model", "prepare_graph"]
@@ -133,6 +137,32 @@ def quantize_with_options(graph: Graph, options: CompileOptions) -> tuple[Graph,
     return model.graph, report
 
 
+def compile_report(manifest: Manifest, graph: Graph, built: BackendOutput, reports: dict) -> str:
+    """``OUT/report.html``: the compiled model's layers, memory and quantization as charts."""
+    layers = [
+        LayerFacts(
+            node.name,
+            node.op_type,
+            node_macs(node) or 0,
+            sum(const_data(v).nbytes for _, v in parameter_inputs(node)),
+        )
+        for node in graph.nodes
+    ]
+    memory = json.loads(built.files["memory.json"]) if "memory.json" in built.files else None
+    arena = manifest.arena_bytes
+    summary = [
+        ("backend", manifest.backend),
+        ("target", manifest.target),
+        ("source model", manifest.source_model),
+        ("model SHA-256", manifest.model_sha256),
+        ("weights", f"{manifest.weight_bytes:,} B"),
+        ("arena", "allocated at run time" if arena is None else f"{arena:,} B"),
+        ("MACs per inference", f"{sum(layer.macs for layer in layers):,}"),
+    ]
+    title = f"edgec compile: {Path(manifest.source_model).name} for {manifest.target}"
+    return render_compile_report(title, summary, layers, memory, reports)
+
+
 def compile_model(
     model_path: str | Path, out_dir: str | Path, options: CompileOptions
 ) -> CompileResult:
@@ -167,12 +197,14 @@ def compile_model(
         **built.manifest,
     )
     reference = built.reference if built.reference is not None else to_onnx(to_qdq(graph))
+    html = compile_report(manifest, graph, built, reports)
 
     def fill(folder: Path) -> None:
         write_files(folder, built.files)
         manifest.save(folder)
         onnx.save(reference, str(folder / manifest.reference_graph))
         write_files(folder, {f"{name}.json": dumps(report) for name, report in reports.items()})
+        write_files(folder, {"report.html": html})
 
     final = write_atomically(out_dir, fill, options.force)
     return CompileResult(final, graph, manifest, notices, reports)

@@ -17,7 +17,7 @@ LAYERS = [
     ("errors", "resources", "version", "outdir", "protocol", "metrics"),
     ("ir",),
     ("ops",),
-    ("frontend", "interp", "data", "artifact", "options", "targets", "linux_targets"),
+    ("frontend", "interp", "data", "artifact", "options", "targets", "linux_targets", "reports"),
     ("passes", "quantize", "analysis"),
     ("compress",),
     ("backends.c", "backends.tvm"),

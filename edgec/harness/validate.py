@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from edgec import metrics
@@ -83,10 +84,13 @@ def float_outputs(manifest: Manifest, dataset: Dataset) -> list[np.ndarray] | No
     return onnxruntime_outputs(source, manifest, dataset)
 
 
-def onnxruntime_outputs(model: Path, manifest: Manifest, dataset: Dataset) -> list[np.ndarray]:
-    """Every output of ``model`` in onnxruntime for each sample (integer data dequantized
-    where the model takes floats)."""
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+def onnxruntime_outputs(
+    model: Path | bytes, manifest: Manifest, dataset: Dataset
+) -> list[np.ndarray]:
+    """Every output of ``model`` (a file, or serialized) in onnxruntime for each sample
+    (integer data dequantized where the model takes floats)."""
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     feeds_spec = session.get_inputs()
     specs = manifest.inputs
     results = [[] for _ in session.get_outputs()]
@@ -105,6 +109,31 @@ def onnxruntime_outputs(model: Path, manifest: Manifest, dataset: Dataset) -> li
         for k, out in enumerate(session.run(None, feeds)):
             results[k].append(out)
     return [np.stack(r) for r in results]
+
+
+def source_intermediates(manifest: Manifest, graph, dataset: Dataset) -> dict[str, np.ndarray]:
+    """The source model's float tensors that the compiled graph also holds (by name), stacked
+    over the samples, from onnxruntime; empty when the source file is not at hand."""
+    source = Path(manifest.source_model)
+    if not source.is_file():
+        return {}
+    model = onnx.load(str(source))
+    inferred = onnx.shape_inference.infer_shapes(model)
+    floats = {
+        vi.name
+        for vi in inferred.graph.value_info
+        if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    }
+    held = {v.name for node in graph.nodes for v in node.outputs if v is not None}
+    wanted = sorted(floats & held - {o.name for o in model.graph.output})
+    if not wanted:
+        return {}
+    for name in wanted:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
+    outputs = onnxruntime_outputs(model.SerializeToString(), manifest, dataset)
+    return dict(zip(wanted, outputs[len(outputs) - len(wanted) :]))
 
 
 def _ort_dtype(type_name: str) -> str:
@@ -161,7 +190,8 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     if run.profile is not None:
         report["profile"] = profile_rows(memory, run.profile)
     if run.layers:
-        report.update(compare_layers(manifest, memory, graph, subset, run))
+        twins = source_intermediates(manifest, graph, subset)
+        report.update(compare_layers(manifest, memory, graph, subset, run, source_values=twins))
     if run.error:
         report["error"] = run.error
     write_report(report, options, out_dir, memory)
