@@ -261,6 +261,19 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="count every layer's instructions (QEMU) or cycles once, on the last sample",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="validate shards of the samples on N emulators (or host builds) at once, as Ray "
+        "tasks; the report is the one a single device gives",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="run the --workers on this Ray cluster (`ray start --head`) instead of a local Ray",
+    )
     add_data_options(parser, "sample")
 
 
@@ -284,6 +297,8 @@ def run_validate(args: argparse.Namespace) -> int:
         data_zero_point=args.data_zero_point,
         sanitize=args.sanitize,
         profile=args.profile,
+        workers=args.workers,
+        ray_address=args.ray_address,
     )
     report = validate(args.out, options)
     print_report(report)

@@ -22,11 +22,13 @@ from edgec import protocol as P
 from edgec.artifact import Manifest, file_sha256
 from edgec.data import Dataset, load_dataset
 from edgec.errors import EdgecError, ValidationError
+from edgec.firmware import build_firmware
 from edgec.harness.device import run_on_device
 from edgec.harness.host import run_on_host
 from edgec.harness.layers import compare_layers
 from edgec.harness.link import is_serial_spec
 from edgec.harness.linux import run_on_linux
+from edgec.harness.parallel import run_sharded
 from edgec.harness.report import load_memory, predictions, write_html, write_json
 from edgec.harness.run import DeviceRun
 from edgec.interp import Interpreter
@@ -52,6 +54,8 @@ class ValidateOptions:
     sanitize: bool = False
     profile: bool = False  # count every schedule step once (a device, not the host)
     progress: bool = True
+    workers: int = 1  # devices validating shards of the samples at once (Ray tasks)
+    ray_address: str | None = None  # a Ray cluster (HOST:PORT); None: a local Ray
 
 
 def default_device(manifest: Manifest) -> str:
@@ -69,6 +73,23 @@ def run_device(
     if options.device == "emulator" or is_serial_spec(options.device):
         return run_on_device(out_dir, manifest, dataset, options)
     raise ValidationError(f"device {options.device!r} is not available for this output folder")
+
+
+def run_all(out_dir: Path, manifest: Manifest, dataset: Dataset, options: ValidateOptions):
+    """Every sample on one device, or sharded over ``options.workers`` devices (Ray)."""
+    if options.workers <= 1 and not options.ray_address:
+        return run_device(out_dir, manifest, dataset, options)
+    if options.workers < 1:
+        raise ValidationError(f"--workers {options.workers}: give at least 1")
+    if options.device not in ("emulator", "host"):
+        raise ValidationError(
+            "--workers runs several emulators or host builds: --device emulator|host"
+        )
+    if manifest.backend == "c" and options.device == "emulator":
+        build_firmware(out_dir, manifest=manifest)  # once here; every shard reuses the image
+    return run_sharded(
+        run_device, out_dir, manifest, dataset, options, options.workers, options.ray_address
+    )
 
 
 def float_outputs(manifest: Manifest, dataset: Dataset) -> list[np.ndarray] | None:
@@ -173,7 +194,7 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     )
     graph = load_reference_graph(out_dir / manifest.reference_graph)
     started = time.monotonic()
-    run = run_device(out_dir, manifest, dataset, options)
+    run = run_all(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
     interpreter = Interpreter(graph)
