@@ -4,6 +4,7 @@
     python bench/kernels.py && python bench/link.py && python bench/fuzz.py
     python bench/compress.py
     python bench/tvm.py
+    python bench/zoo.py -j 2
     python bench/report.py
 
 Every figure in BENCHMARKS.md comes from one of those JSON files; nothing is typed by hand.
@@ -14,11 +15,15 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from zoo_report import zoo_section  # noqa: E402
+
 MACS = {"kws": 2_656_768, "ic_resnet8": 12_501_632, "vww": 7_489_664, "ad01": 264_192}
 
 
@@ -605,6 +610,7 @@ def main() -> None:
         ("fuzz", fuzz_section),
         ("compress", compress_section),
         ("tvm", tvm_section),
+        ("zoo", zoo_section),
     ):
         data = load(name)
         sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]
