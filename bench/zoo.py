@@ -353,9 +353,12 @@ def op_coverage(cases: list[dict]) -> list[dict]:
     the import fails), and whether edgec knows it and has a float and an int8 C emitter for
     it (an emitter may still refuse some attributes: the cases say which); an op with no int8
     emitter that ran as a float kernel in a passing int8 case is a "float fallback"."""
-    from edgec.backends.c.emit_float import BOUNDARY_EMITTERS, FLOAT_EMITTERS
-    from edgec.backends.c.emit_int import INT_EMITTERS
-    from edgec.backends.c.emit_move import MOVE_EMITTERS
+    from edgec.backends.c.lower import (
+        BOUNDARY_EMITTERS,
+        FLOAT_EMITTERS,
+        INT_EMITTERS,
+        MOVE_EMITTERS,
+    )
     from edgec.ops.registry import get_op
 
     exported = {
