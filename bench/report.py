@@ -5,6 +5,7 @@
     python bench/link.py && python bench/fuzz.py
     python bench/compress.py
     python bench/tvm.py
+    python bench/zoo.py -j 2
     python bench/report.py
 
 Every figure in BENCHMARKS.md comes from one of those JSON files; nothing is typed by hand.
@@ -24,6 +25,9 @@ from bench.report_float import kernels_float_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from zoo_report import zoo_section  # noqa: E402
+
 MACS = {"kws": 2_656_768, "ic_resnet8": 12_501_632, "vww": 7_489_664, "ad01": 264_192}
 
 
@@ -611,6 +615,7 @@ def main() -> None:
         ("fuzz", fuzz_section),
         ("compress", compress_section),
         ("tvm", tvm_section),
+        ("zoo", zoo_section),
     ):
         data = load(name)
         sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]
