@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from edgec import cli_build as b
+from edgec import cli_tune as t
 from edgec.cli_common import one_line, parse_input_shapes, printable
 from edgec.errors import BuildError, EdgecError
 from edgec.version import __version__
@@ -190,6 +191,12 @@ def _build_subcommands() -> list[Subcommand]:
             "run a compiled model on a device and compare every output",
             b.configure_validate,
             b.run_validate,
+        ),
+        Subcommand(
+            "tune",
+            "find the most accurate build that fits flash, RAM and time budgets (Ray)",
+            t.configure_tune,
+            t.run_tune,
         ),
         Subcommand(
             "targets", "list the boards edgec can build for", b.configure_targets, b.run_targets

@@ -24,8 +24,9 @@ LAYERS = [
     ("compiler",),
     ("firmware",),
     ("harness",),
+    ("tune",),
     ("cli_common",),
-    ("cli_build",),
+    ("cli_build", "cli_tune"),
     ("cli", "__main__", ""),  # "" is the package's lazy __init__
 ]
 MAX_LINES = 600
