@@ -26,6 +26,7 @@ from bench.report_float import kernels_float_section
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+from report_tune import tune_section  # noqa: E402
 from zoo_report import zoo_section  # noqa: E402
 
 MACS = {"kws": 2_656_768, "ic_resnet8": 12_501_632, "vww": 7_489_664, "ad01": 264_192}
@@ -616,6 +617,7 @@ def main() -> None:
         ("compress", compress_section),
         ("tvm", tvm_section),
         ("zoo", zoo_section),
+        ("tune", tune_section),
     ):
         data = load(name)
         sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]
