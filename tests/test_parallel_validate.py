@@ -4,6 +4,9 @@ one emulator gives (outputs, per-sample instruction counts, verdicts)."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +69,32 @@ def test_two_workers_give_the_report_of_one(digits):
     for key in ("bit_exact", "accuracy", "agreement", "samples", "instructions", "memory"):
         assert one[key] == two[key], key
     assert two["bit_exact"] == SAMPLES
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A `ray start --head` cluster on this machine for the module's tests."""
+    ray = Path(sys.executable).with_name("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = [str(ray), "start", "--head", f"--port={port}", "--num-cpus=2"]
+    subprocess.run([*start, "--include-dashboard=false"], check=True, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray), "stop"], capture_output=True)
+
+
+def test_workers_on_a_ray_cluster_give_the_same_outputs(digits, ray_cluster):
+    out, work = digits
+    _, outputs_one = _validate(out, work, 1)
+    saved = work / "outputs-cluster.npy"
+    command = [
+        sys.executable, "-m", "edgec", "validate", str(out), "--data", str(DIGITS / "test.npz"),
+        "--device", "emulator", "--samples", str(SAMPLES), "--workers", "2", "--ray-address",
+        ray_cluster, "--report", str(work / "report-cluster"), "--save-outputs", str(saved),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert np.array_equal(np.load(saved), outputs_one)

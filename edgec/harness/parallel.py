@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import os
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -23,7 +25,14 @@ from edgec.harness.run import DeviceRun
 log = logging.getLogger(__name__)
 
 
-def import_ray():
+def import_ray(address: str | None = None):
+    """The ``ray`` module. For a cluster, token authentication is asked for before the import
+    (Ray reads the mode then): clusters of Ray >= 2.59 started with ``ray start`` refuse a
+    client that does not say it has a token, and token mode also joins a cluster without
+    authentication (Ray reads the token from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token). A mode the user set is kept."""
+    if address and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -38,11 +47,11 @@ def import_ray():
 def ray_session(address: str | None, workers: int):
     """Ray for the duration: the cluster at ``address``, or a local one of ``workers`` CPUs
     (shut down afterwards; an already running local Ray is reused and left running)."""
-    ray = import_ray()
+    ray = import_ray(address)
     started = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            _connect(ray, address)
         else:
             ray.init(
                 num_cpus=max(workers, 1),
@@ -56,6 +65,17 @@ def ray_session(address: str | None, workers: int):
     finally:
         if started:
             ray.shutdown()
+
+
+def _connect(ray, address: str) -> None:
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except ConnectionError:
+        raise EdgecError(
+            f"cannot reach the Ray cluster at {address}: is `ray start --head` running there, "
+            "with this machine's token (`ray get-auth-token` on the head node; RAY_AUTH_MODE=token "
+            "in the environment)?"
+        ) from None
 
 
 def shard_bounds(count: int, workers: int) -> list[tuple[int, int]]:
