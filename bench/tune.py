@@ -19,7 +19,6 @@ import json
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,10 +39,11 @@ RAY_PORT = 6391
 
 def kws_sets(folder: Path) -> tuple[Path, Path]:
     """calib.npz (samples 0–199) and data.npz (200–399 with labels), float inputs."""
-    x, labels, _ = kws_data()
     calib, data = folder / "calib.npz", folder / "data.npz"
-    np.savez(calib, x=kws_float(x[:200]))
-    np.savez(data, x=kws_float(x[200:400]), y=labels[200:400])
+    if not (calib.is_file() and data.is_file()):  # kept: the candidates' cache keys on them
+        x, labels, _ = kws_data()
+        np.savez(calib, x=kws_float(x[:200]))
+        np.savez(data, x=kws_float(x[200:400]), y=labels[200:400])
     return calib, data
 
 
@@ -86,6 +86,7 @@ def run_tune(work: Path, calib: Path, data: Path, address: str | None, limit: in
 
 def plain_int8(work: Path, calib: Path, data: Path) -> dict:
     options = CompileOptions(quantize="int8", calib=str(calib), target="mps2-an386")
+    options.force = True
     out = compile_model(KWS_FLOAT, work / "plain-int8", options).out_dir
     report = validate(out, ValidateOptions(data=str(data), device="emulator", progress=False))
     memory = report["memory"]
@@ -106,7 +107,8 @@ def ray_cluster(command: str) -> None:
 
 
 def workers_part(work: Path) -> dict:
-    out = compile_model(KWS_INT8, work / "kws-int8", CompileOptions(target="mps2-an386")).out_dir
+    options = CompileOptions(target="mps2-an386", force=True)
+    out = compile_model(KWS_INT8, work / "kws-int8", options).out_dir
     reports, seconds = {}, {}
     for workers in (1, 2):
         options = ValidateOptions(
@@ -139,27 +141,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", default="cluster,local,workers")
     parser.add_argument("--max-candidates", type=int, default=12)
+    parser.add_argument(
+        "--work",
+        default=str(Path(__file__).resolve().parent.parent / "build" / "bench-tune"),
+        help="working folder, kept: the candidates' cache makes a rerun resume",
+    )
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results["machine"] = f"{platform.machine()}, Python {platform.python_version()}"
-    with tempfile.TemporaryDirectory(prefix="edgec-bench-tune-") as tmp:
-        work = Path(tmp)
-        calib, data = kws_sets(work)
-        parts = args.parts.split(",")
-        if "cluster" in parts or "local" in parts:
-            results["plain_int8"] = plain_int8(work, calib, data)
-        if "cluster" in parts:
-            ray_cluster("start")
-            try:
-                address = f"127.0.0.1:{RAY_PORT}"
-                results["cluster"] = run_tune(work, calib, data, address, args.max_candidates)
-            finally:
-                ray_cluster("stop")
-        if "local" in parts:
-            results["local"] = run_tune(work, calib, data, None, args.max_candidates)
-        if "workers" in parts:
-            results["workers"] = workers_part(work)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    calib, data = kws_sets(work)
+    parts = args.parts.split(",")
+    if "cluster" in parts or "local" in parts:
+        results["plain_int8"] = plain_int8(work, calib, data)
+    if "cluster" in parts:
+        ray_cluster("start")
+        try:
+            address = f"127.0.0.1:{RAY_PORT}"
+            results["cluster"] = run_tune(work, calib, data, address, args.max_candidates)
+        finally:
+            ray_cluster("stop")
+    if "local" in parts:
+        results["local"] = run_tune(work, calib, data, None, args.max_candidates)
+    if "workers" in parts:
+        results["workers"] = workers_part(work)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "candidates"}, indent=1)[:3000])
 
 
