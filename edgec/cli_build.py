@@ -226,11 +226,13 @@ def run_compile(args: argparse.Namespace) -> int:
         print(f"edgec: note: {notice}", file=sys.stderr)
     print(f"wrote {result.out_dir}")
     if args.backend == "tvm":
+        from edgec.backends.tvm.build import QDQ_NUMERICS
+
         m = result.manifest
         print(f"  library  {m['library_bytes']:>10,} B ({m['library']}, TVM {m['tvm_version']})")
         print(f"  target   {m['target']} {m['llvm_target']}")
         print(f"  weights  {m['weight_bytes']:>10,} B")
-        numerics = "float32" if m["numerics"] == "float32" else "QDQ: see the note above"
+        numerics = m["numerics"] if m["numerics"] != QDQ_NUMERICS else "QDQ: see the note above"
         print(f"  runner   {m['runner']} (numerics: {numerics})")
         return 0
     print(f"  arena    {result.arena_bytes:>10,} B")

@@ -182,7 +182,7 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     run = run_device(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
-    interpreter = Interpreter(graph)
+    interpreter = Interpreter(graph, manifest.get("options", {}).get("rounding", "tflm"))
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
     report = build_report(manifest, graph, subset, run, reference, float_outs)
@@ -372,9 +372,10 @@ def qdq_check(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun) -> d
 def passed(report: dict, manifest: dict) -> bool:
     """Did the device meet its bar? C builds: bit-exact integer outputs. TVM builds: float
     outputs within rtol/atol of onnxruntime on every sample (of the graph TVM was given, and
-    of the source model unless compression changed it on purpose); QDQ builds (float arithmetic
-    between quantize steps) within one LSB of their QDQ graph in onnxruntime."""
-    if manifest.get("backend") != "tvm":
+    of the source model unless compression changed it on purpose); integer TVM builds bit-exact
+    like C builds; QDQ builds (float arithmetic between quantize steps) within one LSB of their
+    QDQ graph in onnxruntime."""
+    if manifest.get("backend") != "tvm" or manifest.get("numerics", "").startswith("integer"):
         return report.get("bit_exact") in (None, report["samples"])
     if manifest.get("numerics") != "float32":
         return report.get("max_lsb_vs_qdq_onnxruntime", 0.0) <= 1

@@ -17,7 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 import edgec
-from edgec.backends.tvm.build import LIBRARY, QDQ_NUMERICS, build_library
+from edgec.backends.tvm.build import LIBRARY, QDQ_NUMERICS, build_library, relax_module
 from edgec.errors import EdgecError
 from edgec.outdir import write_atomically
 from edgec.resources import templates_dir
@@ -26,7 +26,7 @@ DEFAULT_TARGET = "aarch64-linux"
 RUNNER = "runner/runner.py"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # CompileOptions fields only the C generator reads: refused for TVM unless at their default
-C_ONLY_OPTIONS = ("io_layout", "kernels", "kernel_scratch", "prefix", "weight_storage", "rounding")
+C_ONLY_OPTIONS = ("io_layout", "kernels", "kernel_scratch", "prefix", "weight_storage")
 # edgec's own modules the runner imports, copied beside it (not a second implementation).
 RUNNER_MODULES = ("__init__.py", "errors.py", "harness/__init__.py", "harness/protocol.py")
 
@@ -43,12 +43,15 @@ def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
     out_dir, sha, notices, reports, graph = process_model(model_path, out_dir, options)
     reference = to_onnx(to_qdq(graph))
     quantized = any(n.op_type in QDQ_OPS for n in reference.graph.node)
+    numerics = "float32"
     if quantized:
-        notices.append(f"quantized model on TVM: {QDQ_NUMERICS}")
+        mod, numerics = _quantized_module(graph, reference, target, options, notices)
+    else:
+        mod = relax_module(reference)
     weight_bytes = sum(numpy_helper.to_array(t).nbytes for t in reference.graph.initializer)
 
     def fill(folder: Path) -> None:
-        build = build_library(reference, target, folder / LIBRARY)
+        build = build_library(mod, target, folder / LIBRARY, float_graph=numerics == "float32")
         manifest = {
             "edgec_version": edgec.__version__,
             "source_model": str(Path(model_path).resolve()),
@@ -63,7 +66,9 @@ def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
             "library": LIBRARY,
             "library_bytes": build.library_bytes,
             "runner": RUNNER,
-            "numerics": QDQ_NUMERICS if quantized else "float32",
+            "numerics": numerics,
+            "schedule": build.schedule,
+            "threads": "all cores of the board (runner --threads N)",
             "inputs": port_specs(graph.inputs),
             "outputs": port_specs(graph.outputs),
             "io_shapes": {
@@ -83,6 +88,29 @@ def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
     final = write_atomically(out_dir, fill, options.force)
     manifest = json.loads((final / "manifest.json").read_text())
     return CompileResult(final, graph, manifest, notices, reports)
+
+
+def integer_numerics(rounding: str) -> str:
+    """The manifest's ``numerics`` of an integer build."""
+    return f"integer ({rounding} rounding): bit-exact with edgec's integer reference"
+
+
+def _quantized_module(graph, reference, target, options, notices: list[str]):
+    """The integer module of a quantized graph, or (for ops the integer lowering lacks) the
+    relax QDQ import with the reason in the notices; and the build's numerics."""
+    from edgec.backends.tvm.cpu import cpu_info
+    from edgec.backends.tvm.integer import integer_module, unsupported
+
+    missing = unsupported(graph, options.rounding)
+    if not missing:
+        return integer_module(graph, cpu_info(target), options.rounding), integer_numerics(
+            options.rounding
+        )
+    listed = "; ".join(f"{op} ({len(names)})" for op, names in sorted(missing.items()))
+    notices.append(
+        f"quantized model on TVM as QDQ (no integer lowering for {listed}): {QDQ_NUMERICS}"
+    )
+    return relax_module(reference), QDQ_NUMERICS
 
 
 def write_runner(folder: Path) -> None:
