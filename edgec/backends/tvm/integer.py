@@ -288,29 +288,29 @@ class Lowering:
                 return te.compute(x.shape, value, name="qadd")
 
             args = [left, right, self.const(table_a), self.const(table_b)]
-        else:
+        else:  # TFLM: each input rescaled on its own (a table of its 256 values), then summed
+            from edgec.quantize import fixedpoint as fp
 
-            def add(x, y):
+            def rescaled(zero_point, multiplier, shift):
+                centered = (np.arange(-128, 128) - zero_point) << p.left_shift
+                return fp.multiply_by_quantized_multiplier(centered, multiplier, shift)
+
+            table_a = rescaled(p.input1_zero_point, p.input1_multiplier, p.input1_shift)
+            table_b = rescaled(p.input2_zero_point, p.input2_multiplier, p.input2_shift)
+
+            def add(x, y, ta, tb):
                 def value(*i):
-                    v1 = fx.multiply_by_quantized_multiplier(
-                        (fx.i64(x[i]) - p.input1_zero_point) << fx.i64(p.left_shift),
-                        p.input1_multiplier,
-                        p.input1_shift,
-                    )
-                    v2 = fx.multiply_by_quantized_multiplier(
-                        (fx.i64(y[i]) - p.input2_zero_point) << fx.i64(p.left_shift),
-                        p.input2_multiplier,
-                        p.input2_shift,
-                    )
+                    total = fx.i64(ta[fx.i64(x[i]) + 128]) + fx.i64(tb[fx.i64(y[i]) + 128])
                     out = fx.multiply_by_quantized_multiplier(
-                        v1 + v2, p.output_multiplier, p.output_shift
+                        total, int(p.output_multiplier), int(p.output_shift)
                     )
                     out = out + fx.i64(p.output_zero_point)
                     return tirx.Cast("int8", fx.clamp(out, p.act_min, p.act_max))
 
                 return te.compute(x.shape, value, name="qadd")
 
-            args = [left, right]
+            tables = (table_a.astype(np.int32), table_b.astype(np.int32))
+            args = [left, right, *map(self.const, tables)]
         self.define(node.outputs[0], self.bb.emit_te(add, *args, primfunc_name_hint="qadd"), nhwc)
 
     def lower_averagepool(self, node: Node, p) -> None:

@@ -94,7 +94,7 @@ def conv2d_nhwc(data, wp, strides, dilation, groups: int, out_dtype: str):
     """Convolution of padded NHWC ``data`` with packed weights ``wp`` (see the module doc)."""
     from tvm import te, tirx
 
-    n, h, w, c = (int(d) for d in data.shape)
+    n, h, w, _ = (int(d) for d in data.shape)
     blocks, kh, kw, in_per_group, tile = (int(d) for d in wp.shape)
     oc = blocks * tile
     sh, sw = strides

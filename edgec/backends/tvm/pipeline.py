@@ -26,8 +26,9 @@ def fusion_passes(cpu: CpuInfo, float_graph: bool, target) -> list:
     passes = [relax.transform.DecomposeOpsForInference()]
     if float_graph:
         passes += [relax.transform.ConvertLayout(CONV_LAYOUTS), relax.transform.FoldConstant()]
-    passes += cpu_generic.library_dispatch_passes(target)
-    return passes + [
+    return [
+        *passes,
+        *cpu_generic.library_dispatch_passes(target),
         relax.transform.LegalizeOps(legalize_map(cpu) if float_graph else None),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),

@@ -300,7 +300,7 @@ class TiledKernel(_Rule):
         for info in epilogue:
             try:
                 sch.reverse_compute_inline(info.block_rv)
-            except Exception:  # noqa: BLE001  (not one-to-one: scheduled on its own below)
+            except Exception:  # not one-to-one: scheduled on its own below
                 schedule_injective(sch, info.block_rv, cpu)
         sch.reverse_compute_at(store, head, preserve_unit_loops=True)
         store_loops = sch.get_loops(store)[1:]
