@@ -173,3 +173,14 @@ def reciprocal_stages(total, x_integer_digits: int):
         )
     reciprocal = stage(lambda i: saturating_rounding_multiply_by_pot(x[i], 1), "reciprocal")
     return reciprocal, bits
+
+
+def multiply_by_quantized_multiplier_right(x, multiplier, round_hi, shift_hi):
+    """``multiply_by_quantized_multiplier(x, m, shift) + zero_point`` in one 64-bit multiply
+    and two shifts, for the rows of ``fixedpoint.right_shift_requant_params`` (m >= 0,
+    shift <= -2): floor((x*m + N) / 2**32) >> (r - 1), N's high word round_hi - [x < 0],
+    its low word 2**30 | (x & 2**31) (``fixedpoint.multiply_by_quantized_multiplier_right``)."""
+    x = i64(x)
+    negative = _select(x < 0, 1, 0)
+    n = ((i64(round_hi) - negative) << i64(32)) + (i64(1 << 30) | (negative << i64(31)))
+    return ((x * i64(multiplier) + n) >> i64(32)) >> i64(shift_hi)

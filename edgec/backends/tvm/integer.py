@@ -167,6 +167,9 @@ class Lowering:
                 else tirx.const(float(rq.scale.ravel()[0]), "float32")
             )
             out = fx.requantize_float(acc, scale, rq.zero_point, rq.act_min, rq.act_max)
+        elif "right" in bufs:  # one 64-bit multiply, zero point folded in
+            row = [bufs["right"][channel, k] for k in range(3)]
+            out = fx.multiply_by_quantized_multiplier_right(acc, *row)
         else:
             m = bufs["multiplier"][channel] if "multiplier" in bufs else int(rq.multiplier[0])
             s = bufs["shift"][channel] if "shift" in bufs else int(rq.shift[0])
@@ -174,7 +177,15 @@ class Lowering:
         return tirx.Cast("int8", fx.clamp(out, rq.act_min, rq.act_max))
 
     def requant_constants(self, p, channels: int) -> dict[str, np.ndarray]:
+        from edgec.quantize import fixedpoint as fp
+
         rq = p.requant
+        if self.rounding == "tflm":
+            multipliers = np.broadcast_to(rq.multiplier.ravel(), (channels,))
+            shifts = np.broadcast_to(rq.shift.ravel(), (channels,))
+            rows = fp.right_shift_requant_params(multipliers, shifts, rq.zero_point)
+            if rows is not None:
+                return {"right": rows}
         if rq.multiplier.size == 1:
             return {}
         if self.rounding == "float":

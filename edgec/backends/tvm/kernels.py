@@ -82,6 +82,19 @@ def _dtype(expr) -> str:
     return dtype_of(expr)
 
 
+def widening_product(a, b, out_dtype: str):
+    """``a * b`` in ``out_dtype``; int8 operands multiply in int16 (exact: |a * b| <= 2**14)
+    before widening, which vectorizes as 16-bit multiplies."""
+    from tvm import tirx
+
+    if out_dtype == _dtype(a):
+        return a * b
+    if _dtype(a) in ("int8", "uint8") and out_dtype == "int32":
+        product = tirx.Cast("int16", a) * tirx.Cast("int16", b)
+        return tirx.Cast("int32", product)
+    return tirx.Cast(out_dtype, a) * tirx.Cast(out_dtype, b)
+
+
 def _cast(value, dtype: str):
     from tvm import tirx
 
@@ -92,7 +105,7 @@ def _cast(value, dtype: str):
 
 def conv2d_nhwc(data, wp, strides, dilation, groups: int, out_dtype: str):
     """Convolution of padded NHWC ``data`` with packed weights ``wp`` (see the module doc)."""
-    from tvm import te, tirx
+    from tvm import te
 
     n, h, w, _ = (int(d) for d in data.shape)
     blocks, kh, kw, in_per_group, tile = (int(d) for d in wp.shape)
@@ -112,16 +125,14 @@ def conv2d_nhwc(data, wp, strides, dilation, groups: int, out_dtype: str):
     def body(b, i, j, o):
         x = data[b, i * sh + ry * dh, j * sw + rx * dw, channel(o)]
         k = wp[o // tile, ry, rx, rc, o % tile]
-        if out_dtype != _dtype(x):
-            x, k = tirx.Cast(out_dtype, x), tirx.Cast(out_dtype, k)
-        return te.sum(x * k, axis=[ry, rx, rc])
+        return te.sum(widening_product(x, k, out_dtype), axis=[ry, rx, rc])
 
     return te.compute((n, oh, ow, oc), body, name="edgec_conv", attrs={TILE_ATTR: tile})
 
 
 def depthwise_nhwc(data, wp, strides, dilation, out_dtype: str, tile: int):
     """Depthwise convolution of padded NHWC ``data`` with ``[KH, KW, C]`` weights."""
-    from tvm import te, tirx
+    from tvm import te
 
     n, h, w, c = (int(d) for d in data.shape)
     kh, kw, _ = (int(d) for d in wp.shape)
@@ -134,26 +145,20 @@ def depthwise_nhwc(data, wp, strides, dilation, out_dtype: str, tile: int):
 
     def body(b, i, j, k):
         x = data[b, i * sh + ry * dh, j * sw + rx * dw, k]
-        wk = wp[ry, rx, k]
-        if out_dtype != _dtype(x):
-            x, wk = tirx.Cast(out_dtype, x), tirx.Cast(out_dtype, wk)
-        return te.sum(x * wk, axis=[ry, rx])
+        return te.sum(widening_product(x, wp[ry, rx, k], out_dtype), axis=[ry, rx])
 
     return te.compute((n, oh, ow, c), body, name="edgec_dwconv", attrs={TILE_ATTR: tile})
 
 
 def dense(x, wp, out_dtype: str):
     """``x [M, K]`` times packed weights: ``[M, N]`` in ``out_dtype``."""
-    from tvm import te, tirx
+    from tvm import te
 
     m = int(x.shape[0])
     blocks, k, tile = (int(d) for d in wp.shape)
     rk = te.reduce_axis((0, k), "rk")
 
     def body(i, j):
-        a, b = x[i, rk], wp[j // tile, rk, j % tile]
-        if out_dtype != _dtype(a):
-            a, b = tirx.Cast(out_dtype, a), tirx.Cast(out_dtype, b)
-        return te.sum(a * b, axis=[rk])
+        return te.sum(widening_product(x[i, rk], wp[j // tile, rk, j % tile], out_dtype), axis=[rk])
 
     return te.compute((m, blocks * tile), body, name="edgec_dense", attrs={TILE_ATTR: tile})
