@@ -315,7 +315,20 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="count every layer's instructions (QEMU) or cycles once, on the last sample",
     )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="TVM builds: threads of the runner (default: all cores of the board)",
+    )
     _add_data_options(parser, "sample")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive count, got {text}")
+    return value
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -347,6 +360,7 @@ def run_validate(args: argparse.Namespace) -> int:
         data_zero_point=args.data_zero_point,
         sanitize=args.sanitize,
         profile=args.profile,
+        threads=args.threads,
     )
     report = validate(args.out, options)
     print_report(report)
@@ -403,6 +417,8 @@ def print_report(report: dict) -> None:
             )
         )
         rows.append(("latency measured", report.get("timing", "wall-clock")))
+        if "threads" in report:
+            rows.append(("threads", str(report["threads"])))
     for key, what in (("vs_float_tolerance", "float"), ("vs_graph_tolerance", "its graph")):
         tolerance = report.get(key)
         if tolerance:

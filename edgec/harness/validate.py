@@ -43,6 +43,7 @@ class ValidateOptions:
     sanitize: bool = False
     profile: bool = False  # count every schedule step once (a device, not the host)
     progress: bool = True
+    threads: int | None = None  # TVM runner threads (None: all cores of the board)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class DeviceRun:
     )  # per sample, per step (--per-layer)
     profile: P.Profile | None = None  # --profile: every step's count, on the last sample
     timing: str | None = None  # what a nanosecond count measures (Linux runner)
+    threads: int | str | None = None  # the TVM runner's threads
 
 
 def reference_graph(out_dir: Path) -> Graph:
@@ -279,6 +281,8 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
         report[f"{run.count_unit}_per_sample"] = [int(c) for c in run.counts]
     if run.timing:
         report["timing"] = run.timing
+    if run.threads is not None:
+        report["threads"] = run.threads
     if n and manifest.get("backend") == "tvm":  # C builds keep their bit-exact verdict
         report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer))
     report["memory"] = {
