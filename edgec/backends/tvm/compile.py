@@ -40,6 +40,11 @@ def compile_tvm(model_path: str | Path, out_dir: str | Path, options):
 
     target = load_board(options.target or DEFAULT_TARGET, "linux")
     _check_c_only_options(options)
+    if options.rounding not in ("tflm", "float"):
+        raise EdgecError(
+            f"--rounding {options.rounding}: the TVM backend requantizes as TFLite Micro (tflm) "
+            "or as onnxruntime (float)"
+        )
     out_dir, sha, notices, reports, graph = process_model(model_path, out_dir, options)
     reference = to_onnx(to_qdq(graph))
     quantized = any(n.op_type in QDQ_OPS for n in reference.graph.node)
@@ -101,7 +106,7 @@ def _quantized_module(graph, reference, target, options, notices: list[str]):
     from edgec.backends.tvm.cpu import cpu_info
     from edgec.backends.tvm.integer import integer_module, unsupported
 
-    missing = unsupported(graph, options.rounding)
+    missing = unsupported(graph)
     if not missing:
         return integer_module(graph, cpu_info(target), options.rounding), integer_numerics(
             options.rounding

@@ -25,17 +25,14 @@ from edgec.ir.graph import Graph, Node, Value
 LUT_OPS = ("Relu", "Clip", "Sigmoid", "Tanh", "HardSwish", "LeakyRelu", "QuantizeLinear")
 LAYOUT_OPS = ("Reshape", "Flatten")
 ARITH_OPS = ("Conv", "Gemm", "MatMul", "Add", "AveragePool", "MaxPool", "Softmax")
-ROUNDINGS = ("tflm", "float")
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 
-def unsupported(graph: Graph, rounding: str) -> dict[str, list[str]]:
+def unsupported(graph: Graph) -> dict[str, list[str]]:
     """The nodes (by op type) this lowering cannot run in integers; empty if it can."""
     from edgec.ops.integer import is_integer_node
 
     missing: dict[str, list[str]] = {}
-    if rounding not in ROUNDINGS:
-        missing[f"--rounding {rounding}"] = ["(all)"]
     for node in graph.nodes:
         if not _supported(node, is_integer_node(node)):
             missing.setdefault(node.op_type, []).append(node.name)
