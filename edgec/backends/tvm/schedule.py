@@ -270,6 +270,8 @@ class TiledKernel(_Rule):
         return int(value) if value is not None else 0
 
     def _schedule_main(self, sch, main, epilogue) -> None:
+        from tvm.s_tir import ScheduleError
+
         cpu = self.cpu
         block = main.block_rv
         stmt = sch.get(block)
@@ -297,12 +299,14 @@ class TiledKernel(_Rule):
         head = sch.fuse(*order)
         # The tile is computed into registers, then stored through the fused epilogue.
         store = sch.cache_write(block, 0, "local")
-        for info in epilogue:
+        sch.reverse_compute_at(store, head, preserve_unit_loops=True)
+        for position, info in enumerate(epilogue):
             try:
                 sch.reverse_compute_inline(info.block_rv)
-            except Exception:  # not one-to-one: scheduled on its own below
-                schedule_injective(sch, info.block_rv, cpu)
-        sch.reverse_compute_at(store, head, preserve_unit_loops=True)
+            except ScheduleError:  # not one-to-one: the rest run as loop nests of their own
+                for rest in epilogue[position:]:
+                    schedule_injective(sch, rest.block_rv, cpu)
+                break
         store_loops = sch.get_loops(store)[1:]
         if store_loops:
             sch.vectorize(store_loops[-1])
