@@ -7,9 +7,11 @@ EfficientNet-class models with random weights (bench/zoo.py) and the onnx wheel'
 model zoo (tests/tvm_cases.py). Each is compiled with ``--backend tvm`` (``host``, and
 ``aarch64-linux`` for ``--devices emulator``) and validated through ``edgec validate``
 (float: against onnxruntime within rtol/atol; int8: bit for bit against edgec's integer
-reference) at each thread count; its latency (the runner's median wall-clock per inference)
-is set beside onnxruntime's median ``session.run`` of the same model on the same inputs and
-thread count, measured in this process right after. Under qemu-aarch64 the latency is
+reference) at each thread count. Its latency (the library in TVM's VM, in this process) is
+set beside onnxruntime's median ``session.run`` of the same ONNX file on the same inputs and
+thread count, the two called in turn so that both see the same load on a shared machine
+(the runner's own median, which adds its process, is kept as ``runner_ms``). Under
+qemu-aarch64 the latency is
 emulated time on this computer (the runner's, with no onnxruntime beside it here): a ratio
 to the host figure, not a board's speed. Results are merged into bench/results_tvm.json
 (one entry per model, device and thread count).
@@ -83,31 +85,40 @@ def prepare(key: str, folder: Path, samples: int) -> tuple[Path, Path]:
     return model, data
 
 
-def onnxruntime_median_ns(model: Path, data: Path, threads: int, repeats: int = 30) -> int:
-    """onnxruntime's median wall-clock per ``session.run`` on the samples, ``threads``."""
+def side_by_side_ms(out: Path, model: Path, data: Path, threads: int, rounds: int = 30):
+    """Median ms per inference of the built library (TVM's VM, in this process) and of
+    onnxruntime on the same ONNX file, inputs and thread count, calls interleaved so that
+    both see the same load on a shared machine."""
     import onnxruntime as ort
+    import tvm
+    from tvm.runtime.vm import VirtualMachine
 
+    tvm.get_global_func("runtime.config_threadpool")(0, threads)
+    vm = VirtualMachine(tvm.runtime.load_module(str(out / "model.so")), tvm.cpu())
+    run_tvm = vm["main"]
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     arrays = dict(np.load(data))
     metas = session.get_inputs()
-    feeds = [
-        {
-            m.name: arrays[m.name if m.name in arrays else "x"][i].reshape(
-                [d if isinstance(d, int) else 1 for d in m.shape]
-            )
-            for m in metas
-        }
-        for i in range(len(next(iter(arrays.values()))))
-    ]
-    times = []
-    for _ in range(max(1, repeats // len(feeds))):
-        for feed in feeds:
+    count = len(next(iter(arrays.values())))
+
+    def sample(meta, i):
+        shape = [d if isinstance(d, int) else 1 for d in meta.shape]
+        return arrays[meta.name if meta.name in arrays else "x"][i].reshape(shape)
+
+    feeds = [{m.name: sample(m, i) for m in metas} for i in range(count)]
+    tensors = [[tvm.runtime.tensor(v) for v in feed.values()] for feed in feeds]
+    ours, theirs = [], []
+    for _ in range(max(2, rounds // count)):
+        for feed, args in zip(feeds, tensors):
             start = time.perf_counter_ns()
+            run_tvm(*args)
+            middle = time.perf_counter_ns()
             session.run(None, feed)
-            times.append(time.perf_counter_ns() - start)
-    return int(np.median(times))
+            ours.append(middle - start)
+            theirs.append(time.perf_counter_ns() - middle)
+    return float(np.median(ours)) / 1e6, float(np.median(theirs)) / 1e6
 
 
 def run_one(key, device, model, data, folder, threads_list) -> list[dict]:
@@ -133,16 +144,20 @@ def run_one(key, device, model, data, folder, threads_list) -> list[dict]:
             entries.append({**entry, "error": str(exc)})
             continue
         latency = report["nanoseconds"]["median"]
-        entry.update(samples=report["samples"], latency_ms=round(latency / 1e6, 4))
+        entry.update(samples=report["samples"], runner_ms=round(latency / 1e6, 4))
         if report.get("bit_exact") is not None:
             entry["bit_exact"] = report["bit_exact"]
         else:
             entry["samples_within"] = report["vs_float_tolerance"]["samples_within"]
         if device == "host":
-            ort_ns = onnxruntime_median_ns(model, data, threads)
-            entry.update(onnxruntime_ms=round(ort_ns / 1e6, 4), ratio=round(latency / ort_ns, 3))
+            ours, theirs = side_by_side_ms(out, model, data, threads)
+            entry.update(
+                latency_ms=round(ours, 4),
+                onnxruntime_ms=round(theirs, 4),
+                ratio=round(ours / theirs, 3),
+            )
         else:
-            entry["timing"] = report.get("timing")
+            entry.update(latency_ms=entry["runner_ms"], timing=report.get("timing"))
         entries.append(entry)
     return entries
 

@@ -25,7 +25,9 @@ from tests.tvm_cases import (
     shared_inputs,
 )
 from tests.tvm_helpers import (
+    DIGITS,
     check_float_validation,
+    compile_digits_quantized,
     compile_tvm,
     onnxruntime_outputs,
     validate_cli,
@@ -162,24 +164,8 @@ def test_missing_cross_compiler_is_named_and_leaves_no_folder(tmp_path, monkeypa
 
 
 def test_edgec_quantized_model_runs_in_integers_on_tvm(tmp_path):
-    digits = Path(__file__).resolve().parent.parent / "examples" / "digits"
     out = tmp_path / "out"
-    status = main(
-        [
-            "compile",
-            str(digits / "digits_cnn.onnx"),
-            "-o",
-            str(out),
-            "--backend",
-            "tvm",
-            "--target",
-            "host",
-            "--quantize",
-            "int8",
-            "--calib",
-            str(digits / "calib.npz"),
-        ]
-    )
+    status = compile_digits_quantized(out, "int8")
     assert status == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["numerics"] == integer_numerics("tflm")
@@ -187,7 +173,7 @@ def test_edgec_quantized_model_runs_in_integers_on_tvm(tmp_path):
     assert (out / "quantization.json").is_file()
     reference = onnx.load(str(out / "reference.onnx"))
     assert any(n.op_type == "QuantizeLinear" for n in reference.graph.node)
-    status, report, _ = validate_cli(out, digits / "test.npz", "host", "--samples", "60")
+    status, report, _ = validate_cli(out, DIGITS / "test.npz", "host", "--samples", "60")
     assert status == 0 and report["samples"] == 60
     assert report["bit_exact"] == 60 and report["max_lsb_vs_reference"] == 0
 

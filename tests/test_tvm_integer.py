@@ -17,7 +17,13 @@ from edgec.backends.tvm.compile import integer_numerics
 from edgec.cli import main
 from edgec.quantize import fixedpoint as fp
 from tests.conftest import needs_tools, shared_path
-from tests.tvm_helpers import aarch64_root, compile_tvm, onnxruntime_outputs, validate_cli
+from tests.tvm_helpers import (
+    aarch64_root,
+    compile_digits_quantized,
+    compile_tvm,
+    onnxruntime_outputs,
+    validate_cli,
+)
 
 INT8_MODELS = {
     "kws": ("kws_dscnn", "kws_ref_model_int8_qdq.onnx"),
@@ -193,24 +199,8 @@ def test_threads_option_reaches_the_runner(built, tmp_path, capsys):
 
 def test_graphs_the_integer_lowering_lacks_go_as_qdq(tmp_path, capsys):
     """16x8 layers have no integer lowering yet: the build says so and uses relax's QDQ."""
-    digits = Path(__file__).resolve().parent.parent / "examples" / "digits"
     out = tmp_path / "out"
-    status = main(
-        [
-            "compile",
-            str(digits / "digits_cnn.onnx"),
-            "-o",
-            str(out),
-            "--backend",
-            "tvm",
-            "--target",
-            "host",
-            "--quantize",
-            "int16x8",
-            "--calib",
-            str(digits / "calib.npz"),
-        ]
-    )
+    status = compile_digits_quantized(out, "int16x8")
     assert status == 0
     assert "as QDQ (no integer lowering for" in capsys.readouterr().err
     assert json.loads((out / "manifest.json").read_text())["numerics"] == QDQ_NUMERICS
