@@ -299,11 +299,13 @@ def tvm_section(res: dict) -> list[str]:
         f"`--backend tvm`, default build: edgec's CPU schedules, untuned; TVM "
         f"{res['tvm_version']}; {res['machine']}). Float builds are validated against "
         f"onnxruntime (rtol {res['rtol']:g}, atol {res['atol']:g}), int8 builds bit for bit "
-        "against edgec's integer reference. Latency: the runner's median wall-clock per "
-        "inference beside onnxruntime's median `session.run` of the same ONNX file, inputs "
-        "and thread count, measured right after in the bench process (ratio < 1: edgec is "
-        "faster). Under qemu-aarch64 the latency is emulated time on this computer, not a "
-        "board's. The machine is shared with other work: single runs carry noise of ±20 %.",
+        "against edgec's integer reference. Latency: the built library's median per "
+        "inference in TVM's VM beside onnxruntime's median `session.run` of the same ONNX "
+        "file (the int8 rows: onnxruntime on the QDQ file), inputs and thread count, the two "
+        "called in turn in the bench process (ratio < 1: edgec is faster). Under "
+        "qemu-aarch64 the latency is emulated time on this computer, not a board's. This "
+        "run shared its 2 cores with other jobs (load average 13–17): the ratios carry "
+        "that noise, the 2-thread rows most of all.",
         "",
     ]
     rows = []
