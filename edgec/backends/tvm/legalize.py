@@ -1,7 +1,7 @@
 """Relax → TIR for float models: convolutions and fully connected layers on edgec's kernels.
 
 Relax's own legalization (TOPI) gives one naive loop nest per op. Instead, after relax's
-``ConvertLayout`` has made every 2-D convolution NHWC with OHWI weights, each float
+``ConvertLayout`` has made every 2-D convolution's activations NHWC, each float
 ``nn.conv2d`` and each ``matmul`` by a constant matrix becomes one of ``kernels.py``'s
 compute definitions, with its weights packed once here (numpy) for the target's vector
 width; ``schedule.py`` then tiles them. Anything else keeps relax's default legalization.
@@ -14,13 +14,61 @@ import numpy as np
 from edgec.backends.tvm import kernels
 from edgec.backends.tvm.cpu import CpuInfo
 
-# The layouts ConvertLayout gives every conv2d (the weights' layout is folded at compile time).
-CONV_LAYOUTS = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
+# The layouts ConvertLayout gives every conv2d: NHWC activations; the weights keep ONNX's
+# OIHW (packed here in numpy: relax would fold a transpose by compiling one per layer).
+CONV_LAYOUTS = {"relax.nn.conv2d": ["NHWC", "OIHW"]}
 
 
 def legalize_map(cpu: CpuInfo) -> dict:
     """``LegalizeOps(customize_legalize_map=...)`` for float models on ``cpu``."""
-    return {"relax.nn.conv2d": _conv2d(cpu), "relax.matmul": _matmul(cpu)}
+    return {
+        "relax.nn.conv2d": _conv2d(cpu),
+        "relax.matmul": _matmul(cpu),
+        "relax.permute_dims": _permute_dims,
+        "relax.reshape": _reshape,
+    }
+
+
+def _constant(bb, expr) -> np.ndarray | None:
+    """The value of ``expr`` if it is a constant, or a variable bound to one."""
+    from tvm.ir import Constant
+
+    if not isinstance(expr, Constant):
+        try:
+            expr = bb.lookup_binding(expr)
+        except Exception:  # not a bound variable
+            return None
+    return expr.value.numpy() if isinstance(expr, Constant) else None
+
+
+def _default(op_name: str):
+    """Relax's registered legalization of ``op_name``."""
+    import tvm
+
+    return tvm.ir.Op.get(op_name).get_attr("FLegalize")
+
+
+def _reshape(bb, call):
+    """A constant's reshape (from_onnx's, of biases) done here in numpy (see _permute_dims)."""
+    from tvm import relax
+
+    shape, data = _shape(call), _constant(bb, call.args[0])
+    if data is None or shape is None:
+        return _default("relax.reshape")(bb, call)
+    return relax.const(np.ascontiguousarray(data.reshape(shape)))
+
+
+def _permute_dims(bb, call):
+    """A constant's transpose (ConvertLayout's, of biases) done here in numpy: relax's
+    FoldConstant would compile a library for each one (40 s on MobileNetV2)."""
+    from tvm import relax
+
+    array = _constant(bb, call.args[0])
+    if array is None:
+        return _default("relax.permute_dims")(bb, call)
+    axes = call.attrs.axes
+    order = [int(a) for a in axes] if axes is not None else None
+    return relax.const(np.ascontiguousarray(np.transpose(array, order)))
 
 
 def _shape(expr) -> list[int] | None:
@@ -52,7 +100,7 @@ def _conv2d(cpu: CpuInfo):
         out_dtype = _out_dtype(attrs, _dtype(data))
         if (
             attrs.data_layout != "NHWC"
-            or attrs.kernel_layout != "OHWI"
+            or attrs.kernel_layout != "OIHW"
             or attrs.out_layout != "NHWC"
             or not isinstance(weight, Constant)
             or shape is None
@@ -60,7 +108,7 @@ def _conv2d(cpu: CpuInfo):
             or out_dtype != "float32"
         ):
             return default._nn_conv2d(bb, call)
-        w = weight.value.numpy()
+        w = weight.value.numpy().transpose(0, 2, 3, 1)  # OHWI
         groups = int(attrs.groups)
         pads = [int(p) for p in attrs.padding]
         strides = [int(s) for s in attrs.strides]
