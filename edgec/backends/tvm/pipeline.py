@@ -1,12 +1,13 @@
 """The relax pipeline of a TVM build: layout, legalization, fusion, schedules, lowering.
 
 Relax's default CPU pipeline legalizes every op to TOPI's loop nests, fuses, and schedules
-nothing. This one keeps relax's passes and adds, in order: NHWC convolutions
-(``ConvertLayout``) with the weights' layout folded at compile time; edgec's kernels for
-convolutions and fully connected layers (``legalize.py``); relax's fusion (so bias,
-activations, residual adds and requantizations land in the kernel's epilogue); the
-MetaSchedule database of ``--tune-trials`` where one exists; then ``schedule.py``'s rules for
-every function still unscheduled; then relax's own lowering and memory planning.
+nothing. This one keeps relax's passes and adds, in order: NHWC activations for
+convolutions (``ConvertLayout``); edgec's kernels for convolutions and fully connected
+layers with weights packed in numpy (``legalize.py``); relax's fusion (so bias,
+activations, residual adds and requantizations land in the kernel's epilogue); the records
+of a MetaSchedule database where one is given (``build_library(database=...)``; no CLI flag
+runs a search yet); then ``schedule.py``'s rules for every function still unscheduled; then
+relax's own lowering and memory planning.
 """
 
 from __future__ import annotations
