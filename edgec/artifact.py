@@ -121,6 +121,8 @@ class Manifest:
     library_bytes: int | None = None
     runner: str | None = None
     numerics: str | None = None
+    schedule: str | None = None
+    threads: str | None = None
 
     def to_json(self) -> dict:
         head = ("schema_version", "edgec_version", "backend", "target", "source_model")

@@ -12,6 +12,7 @@ from edgec.artifact import Manifest
 from edgec.backends.c.compile import IO_LAYOUTS, KERNEL_CHOICES
 from edgec.backends.c.generate import SCRATCH_POLICIES
 from edgec.backends.c.weight_storage import POLICIES
+from edgec.backends.tvm.build import QDQ_NUMERICS
 from edgec.cli_common import UsageError, add_data_options, parse_input_shapes, split_shapes
 from edgec.compiler import BACKENDS, compile_model
 from edgec.errors import EdgecError
@@ -180,7 +181,7 @@ def run_compile(args: argparse.Namespace) -> int:
         print(f"  library  {m.library_bytes:>10,} B ({m.library}, TVM {m.tvm_version})")
         print(f"  target   {m.target} {m.llvm_target}")
         print(f"  weights  {m.weight_bytes:>10,} B")
-        numerics = "float32" if m.numerics == "float32" else "QDQ: see the note above"
+        numerics = m.numerics if m.numerics != QDQ_NUMERICS else "QDQ: see the note above"
         print(f"  runner   {m.runner} (numerics: {numerics})")
         return 0
     print(f"  arena    {result.arena_bytes:>10,} B")
@@ -262,8 +263,14 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         help="count every layer's instructions (QEMU) or cycles once, on the last sample",
     )
     parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="TVM builds: threads of the runner (default: all cores of the board)",
+    )
+    parser.add_argument(
         "--workers",
-        type=int,
+        type=_positive_int,
         default=1,
         metavar="N",
         help="validate shards of the samples on N emulators (or host builds) at once, as Ray "
@@ -275,6 +282,13 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         help="run the --workers on this Ray cluster (`ray start --head`) instead of a local Ray",
     )
     add_data_options(parser, "sample")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive count, got {text}")
+    return value
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -297,6 +311,7 @@ def run_validate(args: argparse.Namespace) -> int:
         data_zero_point=args.data_zero_point,
         sanitize=args.sanitize,
         profile=args.profile,
+        threads=args.threads,
         workers=args.workers,
         ray_address=args.ray_address,
     )
@@ -355,6 +370,8 @@ def print_report(report: dict) -> None:
             )
         )
         rows.append(("latency measured", report.get("timing", "wall-clock")))
+        if "threads" in report:
+            rows.append(("threads", str(report["threads"])))
     for key, what in (("vs_float_tolerance", "float"), ("vs_graph_tolerance", "its graph")):
         tolerance = report.get(key)
         if tolerance:

@@ -13,22 +13,22 @@ import pytest
 
 from edgec import protocol as P
 from edgec.artifact import Manifest
-from edgec.backends.tvm.build import QDQ_NUMERICS
+from edgec.backends.tvm.compile import integer_numerics
 from edgec.cli import main
 from edgec.errors import DeviceError
 from edgec.harness.device import DeviceClient, DeviceOptions
 from edgec.harness.link import PipeLink
 from tests.conftest import shared_path
 from tests.tvm_cases import (
-    KWS_SCALE,
-    KWS_ZERO_POINT,
     SHARED_FLOAT_MODELS,
     light_inputs,
     light_model,
     shared_inputs,
 )
 from tests.tvm_helpers import (
+    DIGITS,
     check_float_validation,
+    compile_digits_quantized,
     compile_tvm,
     onnxruntime_outputs,
     validate_cli,
@@ -108,34 +108,6 @@ def test_runner_refuses_per_layer_commands_and_answers_repeated_runs(tmp_path):
             client.dump(0)
 
 
-def test_qdq_model_runs_relax_qdq_like_onnxruntime(tmp_path, capsys):
-    model = shared_path("models", "kws_dscnn", "kws_ref_model_int8_qdq.onnx")
-    folder = shared_path("data", "kws01")
-    q = np.stack(
-        [np.fromfile(f, np.int8).reshape(1, 1, 49, 10) for f in sorted(folder.glob("*.bin"))[:20]]
-    )
-    np.savez(tmp_path / "data.npz", x=q)
-    out = tmp_path / "out"
-    compile_tvm(model, out, "host")
-    assert "quantized model on TVM" in capsys.readouterr().err
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["numerics"] == QDQ_NUMERICS
-    assert manifest["inputs"][0]["dtype"] == "int8"
-    assert manifest["inputs"][0]["scale"] == pytest.approx(KWS_SCALE)
-    assert manifest["inputs"][0]["zero_point"] == KWS_ZERO_POINT
-    status, report, saved = validate_cli(out, tmp_path / "data.npz", "host")
-    assert status == 0 and report["samples"] == 20
-    # Counted honestly against edgec's integer reference (TFLite Micro rounding) ...
-    assert report["bit_exact"] is not None and report["max_lsb_vs_reference"] >= 0
-    # ... and judged against the QDQ graph it implements.
-    assert report["max_lsb_vs_qdq_onnxruntime"] <= 1
-    # Independently: the same QDQ semantics as onnxruntime, within one step.
-    name = onnx.load(str(model)).graph.input[0].name
-    expected = onnxruntime_outputs(model, {name: q}).astype(np.int32)
-    device = np.load(saved).astype(np.int32).reshape(expected.shape)
-    assert np.max(np.abs(device - expected)) <= 1
-
-
 def test_backend_and_target_kinds_must_match(tmp_path, capsys):
     model = shared_path("models", "hello_world_sine", "hello_world_float.onnx")
     status = main(
@@ -192,35 +164,19 @@ def test_missing_cross_compiler_is_named_and_leaves_no_folder(tmp_path, monkeypa
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
 
 
-def test_edgec_quantized_model_goes_to_tvm_as_qdq(tmp_path):
-    digits = Path(__file__).resolve().parent.parent / "examples" / "digits"
+def test_edgec_quantized_model_runs_in_integers_on_tvm(tmp_path):
     out = tmp_path / "out"
-    status = main(
-        [
-            "compile",
-            str(digits / "digits_cnn.onnx"),
-            "-o",
-            str(out),
-            "--backend",
-            "tvm",
-            "--target",
-            "host",
-            "--quantize",
-            "int8",
-            "--calib",
-            str(digits / "calib.npz"),
-        ]
-    )
+    status = compile_digits_quantized(out, "int8")
     assert status == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["numerics"] == QDQ_NUMERICS and manifest["outputs"][0]["dtype"] == "int8"
+    assert manifest["numerics"] == integer_numerics("tflm")
+    assert manifest["outputs"][0]["dtype"] == "int8"
     assert (out / "quantization.json").is_file()
     reference = onnx.load(str(out / "reference.onnx"))
     assert any(n.op_type == "QuantizeLinear" for n in reference.graph.node)
-    status, report, _ = validate_cli(out, digits / "test.npz", "host", "--samples", "60")
+    status, report, _ = validate_cli(out, DIGITS / "test.npz", "host", "--samples", "60")
     assert status == 0 and report["samples"] == 60
-    assert report["max_lsb_vs_qdq_onnxruntime"] <= 1
-    assert report["bit_exact"] is not None
+    assert report["bit_exact"] == 60 and report["max_lsb_vs_reference"] == 0
 
 
 def test_float_verdict_holds_compressed_graphs_to_their_own_graph():

@@ -25,6 +25,7 @@ class DeviceRun:
     layers: list[list[np.ndarray]] = field(default_factory=list)  # per sample, per step
     profile: P.Profile | None = None  # --profile: every step's count, on the last sample
     timing: str | None = None  # what a nanosecond count measures (Linux runner)
+    threads: int | str | None = None  # the TVM runner's threads
 
 
 def to_device(array: np.ndarray, port: PortSpec) -> np.ndarray:

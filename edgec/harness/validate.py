@@ -54,6 +54,7 @@ class ValidateOptions:
     sanitize: bool = False
     profile: bool = False  # count every schedule step once (a device, not the host)
     progress: bool = True
+    threads: int | None = None  # TVM runner threads (None: all cores of the board)
     workers: int = 1  # devices validating shards of the samples at once (Ray tasks)
     ray_address: str | None = None  # a Ray cluster (HOST:PORT); None: a local Ray
 
@@ -197,7 +198,7 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     run = run_all(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
-    interpreter = Interpreter(graph)
+    interpreter = Interpreter(graph, manifest.options.get("rounding", "tflm"))
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
     report = build_report(manifest, graph, subset, run, reference, float_outs)
@@ -295,6 +296,8 @@ def build_report(
         report[f"{run.count_unit}_per_sample"] = [int(c) for c in run.counts]
     if run.timing:
         report["timing"] = run.timing
+    if run.threads is not None:
+        report["threads"] = run.threads
     if n and manifest.backend == "tvm":  # C builds keep their bit-exact verdict
         report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer))
     report["memory"] = {
@@ -388,9 +391,10 @@ def qdq_check(out_dir: Path, manifest: Manifest, data: Dataset, run: DeviceRun) 
 def passed(report: dict, manifest: Manifest) -> bool:
     """Did the device meet its bar? C builds: bit-exact integer outputs. TVM builds: float
     outputs within rtol/atol of onnxruntime on every sample (of the graph TVM was given, and
-    of the source model unless compression changed it on purpose); QDQ builds (float arithmetic
-    between quantize steps) within one LSB of their QDQ graph in onnxruntime."""
-    if manifest.backend != "tvm":
+    of the source model unless compression changed it on purpose); integer TVM builds bit-exact
+    like C builds; QDQ builds (float arithmetic between quantize steps) within one LSB of their
+    QDQ graph in onnxruntime."""
+    if manifest.backend != "tvm" or (manifest.numerics or "").startswith("integer"):
         return report.get("bit_exact") in (None, report["samples"])
     if manifest.numerics != "float32":
         return report.get("max_lsb_vs_qdq_onnxruntime", 0.0) <= 1

@@ -8,6 +8,7 @@ runtime, so it runs on the board, under qemu-aarch64 over a Debian arm64 root, o
 
     python3 runner/runner.py                        # protocol over stdin/stdout
     python3 runner/runner.py --serial /dev/ttyGS0   # protocol over a serial device
+    python3 runner/runner.py --threads 2            # TVM's thread pool size (default: all cores)
 
 Commands: INFO (model hash, I/O specs), SET_INPUT, RUN (wall-clock nanoseconds of the
 inference), GET_OUTPUT, RESET. DUMP, PROFILE, LOOP and CRASH are answered UNKNOWN_COMMAND:
@@ -238,7 +239,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="edgec's TVM runner (device protocol)")
     parser.add_argument("--serial", metavar="DEVICE", help="serial device (default: stdio)")
     parser.add_argument("--baud", type=int, default=115200)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="TVM runtime threads (default: all cores)"
+    )
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error("--threads must be positive")
+    # Read by TVM's thread pool when the runtime loads (Model imports tvm).
+    os.environ["TVM_NUM_THREADS"] = str(args.threads or os.cpu_count() or 1)
     if args.serial:
         in_fd = out_fd = open_serial(args.serial, args.baud)
     else:

@@ -1,9 +1,11 @@
 """``edgec compile --backend tvm``: the output folder of a TVM build.
 
 OUT holds ``model.so`` (the library for the target), the manifest's TVM fields (the TVM
-version, the target and its LLVM options), ``reference.onnx`` (the processed graph that went
-to TVM, the golden model of ``edgec validate``) and ``runner/`` (``runner.py`` with copies of
-edgec's protocol module, which the board's Python runs with only numpy and the TVM runtime).
+version, the target and its LLVM options, the numerics and the schedule), ``reference.onnx``
+(the processed graph, the golden model of ``edgec validate``) and ``runner/`` (``runner.py``
+with copies of edgec's protocol module, which the board's Python runs with only numpy and the
+TVM runtime). A quantized graph is built in integers (``integer.py``: bit-exact with edgec's
+integer reference) when every op has an integer lowering, else as relax QDQ.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 from onnx import numpy_helper
 
 from edgec.artifact import BackendOutput
-from edgec.backends.tvm.build import LIBRARY, QDQ_NUMERICS, build_library
+from edgec.backends.tvm.build import LIBRARY, QDQ_NUMERICS, build_library, relax_module
+from edgec.backends.tvm.cpu import cpu_info
+from edgec.backends.tvm.integer import integer_module, unsupported
 from edgec.errors import EdgecError
 from edgec.ir import Graph, to_onnx
 from edgec.linux_targets import LinuxTarget
@@ -26,7 +30,8 @@ from edgec.resources import templates_dir
 RUNNER = "runner/runner.py"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # CompileOptions fields only the C generator reads: refused for TVM unless at their default
-C_ONLY_OPTIONS = ("io_layout", "kernels", "kernel_scratch", "prefix", "weight_storage", "rounding")
+C_ONLY_OPTIONS = ("io_layout", "kernels", "kernel_scratch", "prefix", "weight_storage")
+ROUNDINGS = ("tflm", "float")  # TFLite Micro's fixed point, or onnxruntime's float rescale
 # edgec's own modules the runner imports, copied beside it (not a second implementation).
 RUNNER_MODULES = ("__init__.py", "version.py", "errors.py", "protocol.py")
 PACKAGE = Path(__file__).resolve().parents[2]  # edgec/
@@ -39,6 +44,11 @@ def check_tvm_options(options: CompileOptions, target: LinuxTarget) -> None:
         if getattr(options, field) != defaults[field]:
             flag = "--" + field.replace("_", "-")
             raise EdgecError(f"{flag} applies to the C backend only (--backend c)")
+    if options.rounding not in ROUNDINGS:
+        raise EdgecError(
+            f"--rounding {options.rounding}: the TVM backend requantizes as TFLite Micro (tflm) "
+            "or as onnxruntime (float)"
+        )
 
 
 def compile_tvm(
@@ -47,13 +57,16 @@ def compile_tvm(
     """Build ``graph`` with TVM for ``target``: the library, the runner, the manifest fields."""
     reference = to_onnx(to_qdq(graph))
     quantized = any(n.op_type in QDQ_OPS for n in reference.graph.node)
-    notices = [f"quantized model on TVM: {QDQ_NUMERICS}"] if quantized else []
+    notices: list[str] = []
+    if quantized:
+        mod, numerics = _quantized_module(graph, reference, target, options, notices)
+    else:
+        mod, numerics = relax_module(reference), "float32"
     with tempfile.TemporaryDirectory(prefix="edgec-tvm-") as tmp:
-        build = build_library(reference, target, Path(tmp) / LIBRARY)
+        build = build_library(mod, target, Path(tmp) / LIBRARY, float_graph=numerics == "float32")
         library = build.library.read_bytes()
-    files: dict[str, str | bytes] = {LIBRARY: library, **runner_files()}
     return BackendOutput(
-        files=files,
+        files={LIBRARY: library, **runner_files()},
         manifest={
             "tvm_version": build.tvm_version,
             "llvm_target": build.llvm_target,
@@ -62,7 +75,9 @@ def compile_tvm(
             "library": LIBRARY,
             "library_bytes": build.library_bytes,
             "runner": RUNNER,
-            "numerics": QDQ_NUMERICS if quantized else "float32",
+            "numerics": numerics,
+            "schedule": build.schedule,
+            "threads": "all cores of the board (runner --threads N)",
             "arena_bytes": None,  # TVM's VM allocates at run time: no static arena
             "weight_bytes": sum(
                 numpy_helper.to_array(t).nbytes for t in reference.graph.initializer
@@ -75,6 +90,25 @@ def compile_tvm(
         notices=notices,
         reference=reference,
     )
+
+
+def integer_numerics(rounding: str) -> str:
+    """The manifest's ``numerics`` of an integer build."""
+    return f"integer ({rounding} rounding): bit-exact with edgec's integer reference"
+
+
+def _quantized_module(graph, reference, target, options, notices: list[str]):
+    """The integer module of a quantized graph, or (for ops the integer lowering lacks) the
+    relax QDQ import with the reason in the notices; and the build's numerics."""
+    missing = unsupported(graph)
+    if not missing:
+        module = integer_module(graph, cpu_info(target), options.rounding)
+        return module, integer_numerics(options.rounding)
+    listed = "; ".join(f"{op} ({len(names)})" for op, names in sorted(missing.items()))
+    notices.append(
+        f"quantized model on TVM as QDQ (no integer lowering for {listed}): {QDQ_NUMERICS}"
+    )
+    return relax_module(reference), QDQ_NUMERICS
 
 
 def runner_files() -> dict[str, bytes]:
