@@ -54,6 +54,7 @@ def ray_session(address: str | None, workers: int):
             _connect(ray, address)
         else:
             ray.init(
+                address="local",  # a new Ray of our own, even beside a `ray start` cluster
                 num_cpus=max(workers, 1),
                 include_dashboard=False,
                 log_to_driver=False,
