@@ -71,8 +71,11 @@ def relax_module(model: onnx.ModelProto):
             missing.setdefault(node.op_type, []).append(node.name or node.output[0])
     if missing:
         raise UnsupportedOpError(missing, what="TVM's relax ONNX importer")
+    from edgec.backends.tvm.onnx_import import edgec_converters
+
     try:
-        return from_onnx(model, opset=opset, keep_params_in_input=False)
+        with edgec_converters():
+            return from_onnx(model, opset=opset, keep_params_in_input=False)
     except Exception as exc:  # the importer raises plain Python and TVM errors
         raise BuildError(f"TVM could not import the model: {_first_line(exc)}", str(exc)) from None
 

@@ -90,25 +90,25 @@ def _out_dtype(attrs, default: str) -> str:
 
 def _conv2d(cpu: CpuInfo):
     from tvm import relax
-    from tvm.ir import Constant
     from tvm.relax.transform.legalize_ops import nn as default
 
     def legalize(bb, call):
         attrs = call.attrs
         data, weight = call.args
         shape = _shape(data)
+        w_oihw = _constant(bb, weight)
         out_dtype = _out_dtype(attrs, _dtype(data))
         if (
             attrs.data_layout != "NHWC"
             or attrs.kernel_layout != "OIHW"
             or attrs.out_layout != "NHWC"
-            or not isinstance(weight, Constant)
+            or w_oihw is None
             or shape is None
             or _dtype(data) != "float32"
             or out_dtype != "float32"
         ):
             return default._nn_conv2d(bb, call)
-        w = weight.value.numpy().transpose(0, 2, 3, 1)  # OHWI
+        w = w_oihw.transpose(0, 2, 3, 1)  # OHWI
         groups = int(attrs.groups)
         pads = [int(p) for p in attrs.padding]
         strides = [int(s) for s in attrs.strides]
@@ -137,23 +137,22 @@ def _conv2d(cpu: CpuInfo):
 
 def _matmul(cpu: CpuInfo):
     from tvm import relax
-    from tvm.ir import Constant
     from tvm.relax.transform.legalize_ops import linear_algebra as default
 
     def legalize(bb, call):
         a, b = call.args
         a_shape = _shape(a)
+        w = _constant(bb, b)  # [K, N]
         out_dtype = _out_dtype(call.attrs, _dtype(a))
         if (
-            not isinstance(b, Constant)
+            w is None
             or a_shape is None
             or len(a_shape) < 2
-            or len(b.value.shape) != 2
+            or w.ndim != 2
             or _dtype(a) != "float32"
             or out_dtype != "float32"
         ):
             return default._matmul(bb, call)
-        w = b.value.numpy()  # [K, N]
         rows = int(np.prod(a_shape[:-1]))
         tile = kernels.channel_tile(w.shape[1], cpu.f32_lanes)
         packed = kernels.pack_dense_weights(np.ascontiguousarray(w.T), tile)

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 # launch costs a few microseconds.
 PARALLEL_MIN_WORK = 1 << 15
 SPARE_REGISTERS = 4  # vector registers a tile leaves for weights and broadcast inputs
+# An accumulator tile under this many bytes is a stack array (registers after LLVM), larger
+# ones a TVMBackendAllocWorkspace call per tile (TVM lowers only small "global" allocations to
+# the stack).
+STACK_BYTES = 1024
 
 
 def default_rules(cpu: CpuInfo) -> list:
@@ -286,7 +290,8 @@ class TiledKernel(_Rule):
         lanes = cpu.f32_lanes
         vectors = max(1, -(-tile // lanes))
         budget = max(1, (cpu.registers - SPARE_REGISTERS) // vectors)
-        width = _pixel_tile(_extent(sch, pixels) or 1, min(budget, 8))
+        stack_pixels = max(1, (STACK_BYTES - 1) // (4 * tile))
+        width = _pixel_tile(_extent(sch, pixels) or 1, min(budget, 8, stack_pixels))
 
         pixel_outer, pixel_inner = sch.split(pixels, [None, width])
         channel_outer, channel_inner = sch.split(channel, [None, tile])
@@ -298,7 +303,7 @@ class TiledKernel(_Rule):
         sch.reorder(*order, *reduction, pixel_inner, channel_inner)
         head = sch.fuse(*order)
         # The tile is computed into registers, then stored through the fused epilogue.
-        store = sch.cache_write(block, 0, "local")
+        store = sch.cache_write(block, 0, "global")
         sch.reverse_compute_at(store, head, preserve_unit_loops=True)
         for position, info in enumerate(epilogue):
             try:
