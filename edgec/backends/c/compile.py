@@ -44,6 +44,11 @@ def resolve_kernels(options: CompileOptions, target: Target) -> str:
     return "optimized" if target.dsp else "portable"
 
 
+def kernel_core(target: Target) -> str:
+    """The optimized int8 kernels' family for the target's core: "mve" (Helium) or "dsp"."""
+    return "mve" if target.mve != "none" else "dsp"
+
+
 def memory_check(target: Target):
     """A check that the weights fit the target's flash and the arena its RAM."""
 
@@ -74,6 +79,7 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
         scratch=options.kernel_scratch,
         fits=memory_check(target),
         weight_storage=options.weight_storage,
+        core=kernel_core(target),
     )
     program = generated.program
     return BackendOutput(

@@ -202,11 +202,12 @@ def doubled_requant_params(multiplier, shift, zero_point: int = 0):
     """Constants of the optimized kernels' requantization of a doubled accumulator (C:
     ``edgec_fp_requant2``): per channel the multiplier m and r - 1 (uint8), where r = -shift,
     and for the layer K = 2 * zero_point + 1. Valid when every multiplier is >= 0 and every
-    shift <= -1 (a real scale below 1/2); else None."""
+    shift <= -1 (a real scale below 1/2) or multiplier 0; else None."""
     m, s = np.broadcast_arrays(as_int64(multiplier), as_int64(shift))
-    if (m < 0).any() or (s > -1).any() or (s < -31).any():
+    if (m < 0).any() or ((m != 0) & (s > -1)).any() or (s < -31).any():
         return None
-    return m.astype(np.int32), (-s - 1).astype(np.uint8), 2 * int(zero_point) + 1
+    r1 = np.where(m == 0, 0, -s - 1)  # a zero multiplier gives the zero point at any shift
+    return m.astype(np.int32), r1.astype(np.uint8), 2 * int(zero_point) + 1
 
 
 def requant_doubled(acc2, multiplier, shift_minus_1, k: int) -> np.ndarray:
