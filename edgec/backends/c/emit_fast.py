@@ -62,12 +62,17 @@ def doubled_bias(folded: np.ndarray | None, reach: np.ndarray, requant) -> np.nd
 def _same_output_bias(bias: int, reach: int, requant, channel: int) -> int | None:
     """A bias within the doubled limit whose outputs over [b - reach, b + reach] are the one
     output of the channel's whole range around ``bias``; None if the range has two outputs."""
-    m, shift = (int(np.asarray(a).reshape(-1)[channel % np.size(a)]) for a in (requant.multiplier, requant.shift))
+    m, shift = (
+        int(np.asarray(a).reshape(-1)[channel % np.size(a)])
+        for a in (requant.multiplier, requant.shift)
+    )
     lo, hi = int(requant.act_min), int(requant.act_max)
 
     def out(x: int) -> int:
         x = max(min(x, 2**31 - 1), -(2**31))
-        value = int(multiply_by_quantized_multiplier(np.int64(x), m, shift)) + int(requant.zero_point)
+        value = int(multiply_by_quantized_multiplier(np.int64(x), m, shift)) + int(
+            requant.zero_point
+        )
         return min(max(value, lo), hi)
 
     target = out(bias - reach)
@@ -183,7 +188,11 @@ def dw_stream(weights: np.ndarray, bias2: np.ndarray, rq: FastRequant) -> np.nda
         words.append(((low & 0xFFFF) | (high << 16)).reshape(blocks, 4 * pairs))
     if count % 2:
         last = quad[:, -1]
-        words.append(np.stack([last[:, 0] & 0xFFFF | last[:, 2] << 16, last[:, 1] & 0xFFFF | last[:, 3] << 16], 1))
+        words.append(
+            np.stack(
+                [last[:, 0] & 0xFFFF | last[:, 2] << 16, last[:, 1] & 0xFFFF | last[:, 3] << 16], 1
+            )
+        )
     words.append(np.pad(rq.multiplier.astype(np.int64), (0, pad)).reshape(blocks, 4))
     shift = np.pad(rq.shift, (0, pad))
     words.append(_shift_words(shift, rq.k).astype(np.int64).reshape(blocks, 2))
@@ -204,7 +213,9 @@ def gemm_fields(
             "n": n,
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
-            "stream": lw.weight(pair_stream(matrix, bias2, rq), f"{node.name} weights and constants"),
+            "stream": lw.weight(
+                pair_stream(matrix, bias2, rq), f"{node.name} weights and constants"
+            ),
         }
     )
 
@@ -234,7 +245,9 @@ def emit_conv_fast(lw, node, p, geometry, weights, bias2, rq, src, dst, pointwis
     k = gemm.fields["k"]
     wide = 4 * (-(-k // 4) * 4)  # the two widened rows
     if in_place:  # the output's tail holds input: the widened rows need their own room
-        outputs.append(lw.scratch(node, wide + (0 if pointwise else 2 * k), "widened rows, im2col rows"))
+        outputs.append(
+            lw.scratch(node, wide + (0 if pointwise else 2 * k), "widened rows, im2col rows")
+        )
         kernel = kernel.replace("_fast_s8", "_fast_inplace_s8")
     elif not pointwise:
         outputs.append(lw.scratch(node, wide + 2 * k, "widened rows, im2col rows"))

@@ -46,7 +46,6 @@ from edgec.backends.c.int_checks import check_fc as check_int_fc
 from edgec.backends.c.int_checks import checked
 from edgec.backends.c.lowering import Emitter, Lowering
 from edgec.backends.c.overlap import conv_lag
-from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
@@ -196,7 +195,11 @@ class IntLayer:
     def reach(self) -> np.ndarray:
         """Per output channel, the most its sum of products can add: 128 * sum |weights|."""
         w = np.abs(self.weights.astype(np.int64))
-        sums = w.reshape(-1, self.channels).sum(0) if self.depthwise else w.reshape(self.channels, -1).sum(1)
+        sums = (
+            w.reshape(-1, self.channels).sum(0)
+            if self.depthwise
+            else w.reshape(self.channels, -1).sum(1)
+        )
         return 128 * sums
 
     @cached_property
@@ -284,11 +287,14 @@ def _conv_fast_depthwise(layer: IntLayer) -> None:
         "act_min": int(p.requant.act_min),
         "act_max": int(p.requant.act_max),
         # what taps in the padding read: the input zero point for every channel (flash)
-        "padding": lw.weight(np.full(layer.channels, p.input_zero_point, np.int8), f"{node.name} padding")
+        "padding": lw.weight(
+            np.full(layer.channels, p.input_zero_point, np.int8), f"{node.name} padding"
+        )
         if padded
         else None,
         "stream": lw.weight(
-            dw_stream(layer.weights, layer.bias2, layer.requant), f"{node.name} weights and constants"
+            dw_stream(layer.weights, layer.bias2, layer.requant),
+            f"{node.name} weights and constants",
         ),
     }
     sources = fast_sources("fast_dwconv.c")

@@ -6,10 +6,10 @@ import numpy as np
 
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_common import (
-    fast_sources,
     activation_bounds,
     axis_split,
     dims,
+    fast_sources,
     int_sources,
     spatial_rank_check,
     suffix,

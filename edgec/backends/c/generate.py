@@ -92,9 +92,7 @@ def lower_and_plan(
         ]
         trials = []
         for more_lean, more_in_place in changes:
-            trial = lower(
-                graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core
-            )
+            trial = lower(graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core)
             trial_plan = plan_program(trial, alignment)
             key = (trial.arena_bytes, *_peak_key(trial, alignment))
             if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
