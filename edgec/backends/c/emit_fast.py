@@ -37,6 +37,9 @@ def folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray 
     return folded.astype(np.int32)
 
 
+GEMM_SOURCES = fast_sources("fast_gemm.c") | {"fast_im2col.h"}
+
+
 # ---- the DSP kernels' record streams (fast_gemm.c, fast_dwconv.c describe them) -----------
 DOUBLED_LIMIT = 2**30 - 1  # the doubled sums (edgec_fp_requant2) must stay within int32
 
@@ -259,7 +262,7 @@ def emit_conv_fast(lw, node, p, geometry, weights, bias2, rq, src, dst, pointwis
         outputs,
         node.name,
         node.op_type,
-        fast_sources("fast_gemm.c"),
+        GEMM_SOURCES,
         macs=get_op("Conv").macs(node),
     )
 

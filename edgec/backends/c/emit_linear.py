@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from edgec.backends.c import emit_compact
+from edgec.backends.c import emit_compact, emit_mve
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_common import (
     activation_bounds,
@@ -31,6 +31,7 @@ from edgec.backends.c.emit_common import (
     zero_points,
 )
 from edgec.backends.c.emit_fast import (
+    GEMM_SOURCES,
     FastRequant,
     doubled_bias,
     dw_stream,
@@ -208,9 +209,15 @@ class IntLayer:
         return doubled_bias(self.folded, self.reach, self.p.requant)
 
     @property
+    def mve(self) -> bool:
+        """The target core runs the Helium kernels (mve_*.c), else the DSP ones (fast_*.c)."""
+        return self.lw.core == "mve"
+
+    @property
     def fast_fits(self) -> bool:
-        """The optimized kernels' doubled bias and requantization both fit."""
-        return self.lw.optimized and self.bias2 is not None and self.requant is not None
+        """The optimized kernels' bias (doubled, for the DSP kernels) and requantization fit."""
+        bias = self.folded if self.mve else self.bias2
+        return self.lw.optimized and bias is not None and self.requant is not None
 
     @cached_property
     def compact_conv(self) -> emit_compact.Compact | None:
@@ -245,8 +252,14 @@ class Variant:
 
 # ---- integer convolution -------------------------------------------------------------------------
 def _conv_fast(layer: IntLayer, in_place: bool = False) -> None:
-    if in_place:  # two pixels at a time, with scratch for the widened rows
+    if in_place:  # two pixels at a time (DSP: with scratch for the widened rows)
         layer.plan_in_place(pixels=2)
+    if layer.mve:
+        emit_mve.emit_conv(
+            layer.lw, layer.node, layer.p, layer.geometry, layer.weights, layer.folded,
+            layer.requant, layer.src, layer.dst, layer.pointwise,
+        )  # fmt: skip
+        return
     emit_conv_fast(
         layer.lw, layer.node, layer.p, layer.geometry, layer.weights, layer.bias2,
         layer.requant, layer.src, layer.dst, layer.pointwise, in_place=in_place,
@@ -278,6 +291,11 @@ def _conv_fast_depthwise(layer: IntLayer) -> None:
     lw, node, p, g = layer.lw, layer.node, layer.p, layer.geometry
     if layer.in_place:
         layer.plan_in_place()
+    if layer.mve:
+        emit_mve.emit_depthwise(
+            lw, node, p, g, layer.weights, layer.folded, layer.requant, layer.src, layer.dst
+        )
+        return
     x, y = node.inputs[0], node.outputs[0]
     padded = any(g[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right"))
     fields = {
@@ -374,10 +392,15 @@ def emit_int_conv(lw: Lowering, node: Node) -> None:
 def _fc_fast(layer: IntLayer) -> None:
     lw, node, p = layer.lw, layer.node, layer.p
     rows = math.prod(node.inputs[0].shape[:-1])
+    if layer.mve:
+        emit_mve.emit_fc(
+            lw, node, p, layer.weights, layer.folded, layer.requant, layer.src, layer.dst, rows
+        )
+        return
     gemm = gemm_fields(lw, node, p, layer.weights, layer.bias2, layer.requant, rows=rows)
     lw.call(
         "edgec_fc_fast_s8", "edgec_gemm_s8_t", gemm.fields, [layer.src], [layer.dst], node.name,
-        node.op_type, fast_sources("fast_gemm.c"), macs=get_op(node.op_type).macs(node),
+        node.op_type, GEMM_SOURCES, macs=get_op(node.op_type).macs(node),
     )  # fmt: skip
 
 
@@ -386,7 +409,7 @@ def _fc_one_row_applies(layer: IntLayer) -> bool:
     n, k = layer.weights.shape
     rows = math.prod(layer.node.inputs[0].shape[:-1])
     return (
-        layer.sfx == "s8" and layer.fast_fits and layer.lw.core == "dsp"
+        layer.sfx == "s8" and layer.fast_fits and not layer.mve
         and rows == 1 and n % 4 == 0 and k % 4 == 0
     )  # fmt: skip
 
@@ -407,7 +430,7 @@ def _fc_fast_one_row(layer: IntLayer) -> None:
     }
     lw.call(
         "edgec_fc1_fast_s8", "edgec_gemm_s8_t", fields, [layer.src], [layer.dst], node.name,
-        node.op_type, fast_sources("fast_gemm.c"), macs=get_op(node.op_type).macs(node),
+        node.op_type, GEMM_SOURCES, macs=get_op(node.op_type).macs(node),
     )  # fmt: skip
 
 

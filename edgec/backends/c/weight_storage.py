@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-POLICIES = ("auto", "dense")
+# "auto": the fastest storage on the target core (the caller's cost function; compact only
+# where it also saves flash); "small": compact wherever that saves flash; "dense": never
+POLICIES = ("auto", "small", "dense")
 MIN_SAVING = 0.125  # of the dense bytes
 MAX_STEP = 255
 MAX_ROW_ENTRIES = 65535  # row_entries is uint16
@@ -150,8 +152,10 @@ def decode_clustered(arrays: dict[str, np.ndarray], stride: int, k: int) -> np.n
     return table[rows, index].astype(np.int8)
 
 
-def choose(matrix: np.ndarray, policy: str = "auto") -> Storage:
-    """The storage of an int8 ``[n][k]`` matrix under ``policy`` ("dense" never encodes)."""
+def choose(matrix: np.ndarray, policy: str = "auto", cost=None) -> Storage:
+    """The storage of an int8 ``[n][k]`` matrix under ``policy`` ("dense" never encodes).
+    ``cost(kind, arrays)`` estimates a format's instructions on the target core: under "auto"
+    a compact form must also run faster than dense (without it, "auto" is "small")."""
     if policy not in POLICIES:
         raise ValueError(f"weight storage must be one of {', '.join(POLICIES)}, not {policy!r}")
     matrix = np.asarray(matrix, np.int8)
@@ -167,8 +171,13 @@ def choose(matrix: np.ndarray, policy: str = "auto") -> Storage:
     sizes = {
         kind: sum(int(a.nbytes) for a in arrays.values()) for kind, (arrays, _) in options.items()
     }
-    best = min(sizes, key=sizes.get, default=None)
-    if policy == "dense" or best is None or sizes[best] > dense * (1 - MIN_SAVING):
+    saving = {kind: size for kind, size in sizes.items() if size <= dense * (1 - MIN_SAVING)}
+    best = min(saving, key=saving.get, default=None)
+    if policy == "auto" and cost is not None and best is not None:
+        speeds = {kind: cost(kind, options[kind][0]) for kind in saving}
+        fastest = min(speeds, key=speeds.get)
+        best = fastest if speeds[fastest] < cost("dense", None) else None
+    if policy == "dense" or best is None:
         return Storage("dense", dense, candidates=sizes, density=density)
     arrays, stride = options[best]
     return Storage(best, dense, arrays, stride, candidates=sizes, density=density)

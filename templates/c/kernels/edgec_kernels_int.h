@@ -154,6 +154,45 @@ typedef struct {
 } edgec_dwconv_fast_s8_t;
 void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output);
 
+/* ---- optimized int8 kernels for Helium cores (mve_*.c), bit-exact with the portable ones -
+ * The same products on Cortex-M55/M85 (plain C elsewhere), with the layouts mve_gemm.c and
+ * mve_dwconv.c describe; per channel a bias (with the input offset folded in), a multiplier
+ * and r1 = -shift - 1. */
+typedef struct {
+    int32_t rows, k, n;
+    int32_t zero_point, act_min, act_max;
+    const int32_t *stream; /* per four channels: biases, weights, multipliers, -shifts */
+} edgec_gemm_mve_s8_t;
+void edgec_fc_mve_s8(const edgec_gemm_mve_s8_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_zero_point;
+    edgec_gemm_mve_s8_t gemm; /* weights [out_c][kh][kw][in_c] */
+} edgec_conv_mve_s8_t;
+/* scratch: two im2col rows (2 * k bytes); the 1x1 variant (no padding) reads its rows in place.
+ * Both may run over their own input (overlap.py): two pixels at a time, in pixel order. */
+void edgec_conv_mve_s8(const edgec_conv_mve_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+void edgec_conv_1x1_mve_s8(const edgec_conv_mve_s8_t *p, const int8_t *input, int8_t *output);
+
+/* Depthwise with depth_multiplier 1 (mve_dwconv.c describes the layouts): a 3x3 window's
+ * channels in blocks of 16 from `stream`, the others from the rest arrays; padding: a
+ * constant row of out.c bytes equal to the input zero point. */
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t zero_point, act_min, act_max;
+    const int8_t *padding;
+    const int32_t *stream;
+    const int8_t *rest_weights;
+    const int32_t *rest_bias, *rest_mult;
+    const uint8_t *rest_shift;
+} edgec_dwconv_mve_s8_t;
+void edgec_dwconv_mve_s8(const edgec_dwconv_mve_s8_t *p, const int8_t *input, int8_t *output);
+
 /* Add of two int8 operands of the output's shape: each operand's rescaled value tabulated at
  * compile time ([256], by q + 128); requant: one row as edgec_gemm_s8_t's (the zero point
  * included), or NULL: out_mult and out_shift (edgec_fp_mbqm) and output_zero_point. */

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "fast_common.h"
+#include "fast_im2col.h"
 
 /* ---- the portable form of every path (host builds, odd rows, clamps inside int8) -------- */
 
@@ -378,70 +379,6 @@ void edgec_fc1_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *ou
 
 /* ---- convolutions ------------------------------------------------------------------------ */
 
-/* memcpy for an im2col row segment: a few bytes (a library call would cost more than the
- * copy) as words, then bytes; more through memcpy. */
-static inline void copy_few(int8_t *dst, const int8_t *src, size_t n)
-{
-    if (n > 16) {
-        memcpy(dst, src, n);
-        return;
-    }
-    for (; n >= 4; n -= 4, dst += 4, src += 4) {
-        const int32_t v = load4(src);
-        memcpy(dst, &v, sizeof v);
-    }
-    for (; n > 0; --n) {
-        *dst++ = *src++;
-    }
-}
-
-/* The kh * kw * in_c inputs under output pixel `pixel`, in the weights' [kh][kw][c] order,
- * written to dst (taps in the padding hold the input zero point); or, for a 1x1 convolution
- * without padding (dst NULL), the input pixel itself. */
-static const int8_t *conv_row(const edgec_conv_fast_s8_t *p, const int8_t *input, int32_t pixel, int8_t *dst)
-{
-    const int32_t ox = pixel % p->out.w;
-    const int32_t oy = (pixel / p->out.w) % p->out.h;
-    const int32_t b = pixel / (p->out.w * p->out.h);
-    const int32_t c = p->in.c, kw = p->kw;
-    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-    const int8_t zp = (int8_t)p->input_zero_point;
-    int32_t ky, kx;
-    if (dst == NULL) {
-        return input + (((size_t)b * p->in.h + y0) * p->in.w + x0) * c;
-    }
-    {
-        int8_t *const row = dst;
-        for (ky = 0; ky < p->kh; ++ky, dst += (size_t)kw * c) {
-            const int32_t iy = y0 + ky * p->dil_h;
-            const int8_t *src = input + ((size_t)b * p->in.h + (size_t)iy) * p->in.w * c;
-            if (iy < 0 || iy >= p->in.h) {
-                memset(dst, zp, (size_t)kw * c);
-            } else if (p->dil_w == 1) { /* the row's taps are contiguous: one copy, padding around */
-                const int32_t first = x0 < 0 ? (-x0 < kw ? -x0 : kw) : 0;
-                const int32_t end = p->in.w - x0 < kw ? (p->in.w - x0 > first ? p->in.w - x0 : first) : kw;
-                if (first > 0) {
-                    memset(dst, zp, (size_t)first * c);
-                }
-                copy_few(dst + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
-                if (end < kw) {
-                    memset(dst + (size_t)end * c, zp, (size_t)(kw - end) * c);
-                }
-            } else {
-                for (kx = 0; kx < kw; ++kx) {
-                    const int32_t ix = x0 + kx * p->dil_w;
-                    if (ix < 0 || ix >= p->in.w) {
-                        memset(dst + (size_t)kx * c, zp, (size_t)c);
-                    } else {
-                        memcpy(dst + (size_t)kx * c, src + (size_t)ix * c, (size_t)c);
-                    }
-                }
-            }
-        }
-        return row;
-    }
-}
-
 /* Where a 1x1 convolution's last rows are widened when the output's tail has no room left:
  * the input bytes before row r0, which every earlier pixel has read and no later one reads
  * (pixels read their rows in address order), if the compiler marks the input as read by this
@@ -464,14 +401,15 @@ static int32_t *consumed_head(const edgec_conv_fast_s8_t *p, const int8_t *input
 static void conv_pixels(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int32_t *wide,
                         int8_t *rows)
 {
+    const edgec_im2col_t window = IM2COL_OF(p);
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
     const int32_t n = p->gemm.n, k = p->gemm.k;
     const size_t total = (size_t)pixels * n;
     int32_t px;
     for (px = 0; px < pixels; px += 2) {
         const int32_t two = px + 1 < pixels;
-        const int8_t *r0 = conv_row(p, input, px, rows);
-        const int8_t *r1 = two ? conv_row(p, input, px + 1, rows != NULL ? rows + k : NULL) : NULL;
+        const int8_t *r0 = conv_row(&window, input, px, rows);
+        const int8_t *r1 = two ? conv_row(&window, input, px + 1, rows != NULL ? rows + k : NULL) : NULL;
         int32_t *room = wide != NULL ? wide : unwritten_tail(output, (size_t)(px + 2) * n, total, k);
         if (room == NULL && rows == NULL) {
             room = consumed_head(p, input, r0);

@@ -1,0 +1,94 @@
+/*
+ * Private header of the optimized matrix kernels (fast_gemm.c, mve_gemm.c): the im2col row of
+ * one output pixel. The convolution structs share their leading fields (dims, window, input
+ * zero point), which is all it reads.
+ */
+#ifndef EDGEC_FAST_IM2COL_H
+#define EDGEC_FAST_IM2COL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "edgec_dsp.h"
+#include "edgec_kernels.h"
+
+/* What conv_row reads of a convolution (copied from its struct with IM2COL_OF). */
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_zero_point;
+} edgec_im2col_t;
+
+#define IM2COL_OF(p)                                                                                     \
+    {                                                                                                    \
+        (p)->in, (p)->out, (p)->kh, (p)->kw, (p)->stride_h, (p)->stride_w, (p)->dil_h, (p)->dil_w,   \
+            (p)->pad_top, (p)->pad_left, (p)->input_zero_point                                         \
+    }
+
+/* memcpy for an im2col row segment: a few bytes (a library call would cost more than the
+ * copy) as words, then bytes; more through memcpy. */
+static inline void copy_few(int8_t *dst, const int8_t *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+        return;
+    }
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const int32_t v = load4(src);
+        memcpy(dst, &v, sizeof v);
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+}
+
+/* The kh * kw * in_c inputs under output pixel `pixel`, in the weights' [kh][kw][c] order,
+ * written to dst (taps in the padding hold the input zero point); or, for a 1x1 convolution
+ * without padding (dst NULL), the input pixel itself. */
+static const int8_t *conv_row(const edgec_im2col_t *p, const int8_t *input, int32_t pixel, int8_t *dst)
+{
+    const int32_t ox = pixel % p->out.w;
+    const int32_t oy = (pixel / p->out.w) % p->out.h;
+    const int32_t b = pixel / (p->out.w * p->out.h);
+    const int32_t c = p->in.c, kw = p->kw;
+    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+    const int8_t zp = (int8_t)p->input_zero_point;
+    int32_t ky, kx;
+    if (dst == NULL) {
+        return input + (((size_t)b * p->in.h + y0) * p->in.w + x0) * c;
+    }
+    {
+        int8_t *const row = dst;
+        for (ky = 0; ky < p->kh; ++ky, dst += (size_t)kw * c) {
+            const int32_t iy = y0 + ky * p->dil_h;
+            const int8_t *src = input + ((size_t)b * p->in.h + (size_t)iy) * p->in.w * c;
+            if (iy < 0 || iy >= p->in.h) {
+                memset(dst, zp, (size_t)kw * c);
+            } else if (p->dil_w == 1) { /* the row's taps are contiguous: one copy, padding around */
+                const int32_t first = x0 < 0 ? (-x0 < kw ? -x0 : kw) : 0;
+                const int32_t end = p->in.w - x0 < kw ? (p->in.w - x0 > first ? p->in.w - x0 : first) : kw;
+                if (first > 0) {
+                    memset(dst, zp, (size_t)first * c);
+                }
+                copy_few(dst + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
+                if (end < kw) {
+                    memset(dst + (size_t)end * c, zp, (size_t)(kw - end) * c);
+                }
+            } else {
+                for (kx = 0; kx < kw; ++kx) {
+                    const int32_t ix = x0 + kx * p->dil_w;
+                    if (ix < 0 || ix >= p->in.w) {
+                        memset(dst + (size_t)kx * c, zp, (size_t)c);
+                    } else {
+                        memcpy(dst + (size_t)kx * c, src + (size_t)ix * c, (size_t)c);
+                    }
+                }
+            }
+        }
+        return row;
+    }
+}
+
+#endif /* EDGEC_FAST_IM2COL_H */
