@@ -96,14 +96,14 @@ typedef struct {
                                        (x1, x3), doubled, then row 1's */
     int32_t out1;                   /* row 1's outputs minus row 0's, in bytes */
     const int32_t *stream_end;      /* after the last pair's record (n even) */
-    int32_t odd;                    /* k4 / 4 is odd */
+    int32_t skip;                   /* (4 - groups % 4) % 4: groups the first loop turn skips */
     const int32_t *stream;
     int8_t *out;
 } gemm2_args_t;
 void edgec_gemm2_dsp(const gemm2_args_t *a);
 
 /* One group of four k: a pair's two weight words (r4, r6, split into r4/r5 and r6/r7) against
- * the two rows' widened words (r8, r9): 15 instructions, 16 products into r0..r3. */
+ * the two rows' widened words (r8, r9): 15 instructions (60 bytes), 16 products into r0..r3. */
 #define GEMM2_GROUP                \
     "ldrd r4, r6, [r10], #8\n"     \
     "ldrd r8, r9, [r11], #8\n"     \
@@ -131,7 +131,8 @@ void edgec_gemm2_dsp(const gemm2_args_t *a);
 
 /* r0..r3: the sums (row 0 channel a, b, row 1 channel a, b); r10: the stream; r11: the
  * widened rows; r12: row 0's outputs; lr: the rows' end; the stack: wide, wide_end, out1,
- * stream_end, odd. */
+ * stream_end, the loop's entry. The groups loop is unrolled four times and entered where
+ * groups % 4 of them remain (60 bytes a group). */
 __asm__(".pushsection .text.edgec_gemm2_dsp,\"ax\",%progbits\n"
         ".syntax unified\n"
         ".thumb\n"
@@ -142,6 +143,10 @@ __asm__(".pushsection .text.edgec_gemm2_dsp,\"ax\",%progbits\n"
         "edgec_gemm2_dsp:\n"
         "push {r4-r11, lr}\n"
         "ldm r0, {r1-r7}\n"
+        "adr r8, 2f\n"
+        "movs r9, #60\n"
+        "mla r5, r5, r9, r8\n"
+        "orr r5, r5, #1\n"
         "push {r1-r5}\n"
         "mov r10, r6\n"
         "mov r12, r7\n"
@@ -151,11 +156,10 @@ __asm__(".pushsection .text.edgec_gemm2_dsp,\"ax\",%progbits\n"
         "mov r3, r1\n"
         "ldrd r11, lr, [sp]\n"
         "ldr r4, [sp, #16]\n"
-        "cbz r4, 2f\n" GEMM2_GROUP "cmp r11, lr\n"
-        "beq 3f\n"
-        "2:\n" GEMM2_GROUP GEMM2_GROUP "cmp r11, lr\n"
+        "bx r4\n"
+        ".p2align 2\n"
+        "2:\n" GEMM2_GROUP GEMM2_GROUP GEMM2_GROUP GEMM2_GROUP "cmp r11, lr\n"
         "bne 2b\n"
-        "3:\n"
         "ldrd r4, r5, [r10], #8\n"
         "ldr r6, [r10], #4\n"
         "asr r7, r6, #16\n" REQUANT2("r0", "r4") REQUANT2("r2", "r4") "lsr r6, r6, #8\n" REQUANT2("r1", "r5")
@@ -213,7 +217,7 @@ static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *
         a.out1 = r1 != NULL ? (int32_t)(o1 - o0) : 0; /* one row: row 0's stores come last */
         a.stream = g->stream;
         a.stream_end = g->stream + (size_t)pairs * record;
-        a.odd = (k4 / 4) & 1;
+        a.skip = (4 - (k4 / 4) % 4) % 4;
         a.out = o0;
         edgec_gemm2_dsp(&a);
         if (g->n % 2 == 0) {

@@ -44,6 +44,18 @@ static inline void copy_few(int8_t *dst, const int8_t *src, size_t n)
     }
 }
 
+/* memset for a few bytes (the padding of an im2col row segment). */
+static inline void fill_few(int8_t *dst, int8_t value, size_t n)
+{
+    if (n > 16) {
+        memset(dst, value, n);
+        return;
+    }
+    for (; n > 0; --n) {
+        *dst++ = value;
+    }
+}
+
 /* The kh * kw * in_c inputs under output pixel `pixel`, in the weights' [kh][kw][c] order,
  * written to dst (taps in the padding hold the input zero point); or, for a 1x1 convolution
  * without padding (dst NULL), the input pixel itself. */
@@ -55,40 +67,42 @@ static const int8_t *conv_row(const edgec_im2col_t *p, const int8_t *input, int3
     const int32_t c = p->in.c, kw = p->kw;
     const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
     const int8_t zp = (int8_t)p->input_zero_point;
+    const size_t width = (size_t)kw * c, row_bytes = (size_t)p->in.w * c;
+    const int8_t *const image = input + (size_t)b * p->in.h * row_bytes;
+    int8_t *const row = dst;
     int32_t ky, kx;
     if (dst == NULL) {
-        return input + (((size_t)b * p->in.h + y0) * p->in.w + x0) * c;
+        return image + (size_t)y0 * row_bytes + (size_t)x0 * c;
     }
-    {
-        int8_t *const row = dst;
-        for (ky = 0; ky < p->kh; ++ky, dst += (size_t)kw * c) {
+    if (p->dil_w == 1) { /* a window row's taps are contiguous: one copy, padding around */
+        const int32_t first = x0 < 0 ? (-x0 < kw ? -x0 : kw) : 0;
+        const int32_t end = p->in.w - x0 < kw ? (p->in.w - x0 > first ? p->in.w - x0 : first) : kw;
+        const size_t lead = (size_t)first * c, body = (size_t)(end - first) * c;
+        const int8_t *const from = image + (ptrdiff_t)(x0 + first) * c;
+        for (ky = 0; ky < p->kh; ++ky, dst += width) {
             const int32_t iy = y0 + ky * p->dil_h;
-            const int8_t *src = input + ((size_t)b * p->in.h + (size_t)iy) * p->in.w * c;
             if (iy < 0 || iy >= p->in.h) {
-                memset(dst, zp, (size_t)kw * c);
-            } else if (p->dil_w == 1) { /* the row's taps are contiguous: one copy, padding around */
-                const int32_t first = x0 < 0 ? (-x0 < kw ? -x0 : kw) : 0;
-                const int32_t end = p->in.w - x0 < kw ? (p->in.w - x0 > first ? p->in.w - x0 : first) : kw;
-                if (first > 0) {
-                    memset(dst, zp, (size_t)first * c);
-                }
-                copy_few(dst + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
-                if (end < kw) {
-                    memset(dst + (size_t)end * c, zp, (size_t)(kw - end) * c);
-                }
-            } else {
-                for (kx = 0; kx < kw; ++kx) {
-                    const int32_t ix = x0 + kx * p->dil_w;
-                    if (ix < 0 || ix >= p->in.w) {
-                        memset(dst + (size_t)kx * c, zp, (size_t)c);
-                    } else {
-                        memcpy(dst + (size_t)kx * c, src + (size_t)ix * c, (size_t)c);
-                    }
-                }
+                fill_few(dst, zp, width);
+                continue;
             }
+            fill_few(dst, zp, lead);
+            copy_few(dst + lead, from + (size_t)iy * row_bytes, body);
+            fill_few(dst + lead + body, zp, width - lead - body);
         }
         return row;
     }
+    for (ky = 0; ky < p->kh; ++ky, dst += width) {
+        const int32_t iy = y0 + ky * p->dil_h;
+        for (kx = 0; kx < kw; ++kx) {
+            const int32_t ix = x0 + kx * p->dil_w;
+            if (iy < 0 || iy >= p->in.h || ix < 0 || ix >= p->in.w) {
+                fill_few(dst + (size_t)kx * c, zp, (size_t)c);
+            } else {
+                copy_few(dst + (size_t)kx * c, image + (size_t)iy * row_bytes + (size_t)ix * c, (size_t)c);
+            }
+        }
+    }
+    return row;
 }
 
 #endif /* EDGEC_FAST_IM2COL_H */
