@@ -154,7 +154,7 @@ def test_dense_policy_and_flash_figures_come_from_the_emitted_arrays():
 
 @pytest.mark.parametrize("core", ["dsp", "mve"])
 def test_auto_policy_stores_compact_only_where_the_target_runs_it_faster(core):
-    """"auto": of the forms that save flash, the fastest by the core's cost model, and only
+    """ "auto": of the forms that save flash, the fastest by the core's cost model, and only
     if it beats the optimized dense kernel; "small" takes the smallest form regardless."""
     picked = {"dense": 0, "compact": 0}
     for graph, _ in cases_and_storage():

@@ -225,8 +225,8 @@ def gemm_fields(
 
 def input_dies(lw: Lowering, node: Node, src: str) -> bool:
     """Whether the node is the only reader of its input's buffer (not the model's input buffer
-    or an output, not shared with another value): a 1x1 kernel may then write over the rows
-    it has read."""
+    or an output, not shared with another value): the kernel may then widen rows over the
+    input rows it has read."""
     x, buf = node.inputs[0], lw.program.buffers[src]
     alone = lw.graph.consumers(x) == [node] and not lw.graph.is_output(x)
     return alone and buf.alias_of is None and buf.first >= 0
@@ -240,20 +240,27 @@ def emit_conv_fast(lw, node, p, geometry, weights, bias2, rq, src, dst, pointwis
         "out": dims(y.shape),
         **{k: v for k, v in geometry.items() if k not in ("pad_bottom", "pad_right")},
         "input_zero_point": int(p.input_zero_point),
-        "input_dies": int(pointwise and not in_place and input_dies(lw, node, src)),
+        "input_dies": int(not in_place and input_dies(lw, node, src)),
         "gemm": gemm,
     }
     outputs = [dst]
     kernel = "edgec_conv_1x1_fast_s8" if pointwise else "edgec_conv_fast_s8"
     k = gemm.fields["k"]
     wide = 4 * (-(-k // 4) * 4)  # the two widened rows
+    rows = 0 if pointwise else 2 * k
+    pixels = int(np.prod(y.shape)) // y.shape[1]
+    # where the output's tail is too short for the widened rows (its last pixels), they go
+    # over the input the layer has read if it dies here; else the rows are split as they
+    # come (slower): more than an eighth of the pixels so gets scratch for them
+    without_room = 0 if fields["input_dies"] else (wide // gemm.fields["n"] + 2) / pixels
     if in_place:  # the output's tail holds input: the widened rows need their own room
-        outputs.append(
-            lw.scratch(node, wide + (0 if pointwise else 2 * k), "widened rows, im2col rows")
-        )
+        outputs.append(lw.scratch(node, wide + rows, "widened rows, im2col rows"))
         kernel = kernel.replace("_fast_s8", "_fast_inplace_s8")
+    elif without_room > 1 / 8 and node.name not in lw.lean:
+        outputs.append(lw.scratch(node, wide + rows, "widened rows, im2col rows"))
+        kernel = kernel.replace("_fast_s8", "_fast_wide_s8")
     elif not pointwise:
-        outputs.append(lw.scratch(node, wide + 2 * k, "widened rows, im2col rows"))
+        outputs.append(lw.scratch(node, rows, "im2col rows"))
     lw.call(
         kernel,
         "edgec_conv_fast_s8_t",

@@ -125,19 +125,25 @@ void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *out
 void edgec_fc1_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
 
 /* Convolution (groups 1) as that product over output pixels, k = kh * kw * in_c. Scratch:
- * the two widened rows (4 * k4 bytes, k4 = k rounded up to 4), then two im2col rows (2 * k).
- * The 1x1 variant (no padding) reads its rows in place and needs none. */
+ * two im2col rows (2 * k bytes); the 1x1 variant (no padding) reads its rows in place and
+ * needs none. The widened rows go to the output's unwritten tail, or over input the layer has
+ * read (input_dies). */
 typedef struct {
     edgec_dims_t in, out;
     int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
     int32_t pad_top, pad_left;
     int32_t input_zero_point;
-    int32_t input_dies; /* read by this layer alone: a 1x1 layer may widen rows over what it has read */
+    int32_t input_dies; /* read by this layer alone: rows may be widened over what it has read */
     edgec_gemm_s8_t gemm; /* weights [out_c][kh][kw][in_c] */
 } edgec_conv_fast_s8_t;
 void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output);
-/* In place over the input (overlap.py): the widened rows in scratch, not the output's tail. */
+/* Scratch holding the widened rows (4 * k4 bytes, k4 = k rounded up to 4), then the im2col
+ * rows (but for the 1x1 variants): where the output's tail would leave many pixels without
+ * room, and in place over the input (overlap.py). */
+void edgec_conv_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+void edgec_conv_1x1_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
+                                 int8_t *scratch);
 void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
                                     int8_t *scratch);
 void edgec_conv_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);

@@ -132,7 +132,7 @@ void edgec_gemm2_dsp(const gemm2_args_t *a);
 /* r0..r3: the sums (row 0 channel a, b, row 1 channel a, b); r10: the stream; r11: the
  * widened rows; r12: row 0's outputs; lr: the rows' end; the stack: wide, wide_end, out1,
  * stream_end, the loop's entry. The groups loop is unrolled four times and entered where
- * groups % 4 of them remain (60 bytes a group). */
+ * groups % 4 of them remain (each group's code the same size). */
 __asm__(".pushsection .text.edgec_gemm2_dsp,\"ax\",%progbits\n"
         ".syntax unified\n"
         ".thumb\n"
@@ -143,8 +143,8 @@ __asm__(".pushsection .text.edgec_gemm2_dsp,\"ax\",%progbits\n"
         "edgec_gemm2_dsp:\n"
         "push {r4-r11, lr}\n"
         "ldm r0, {r1-r7}\n"
-        "adr r8, 2f\n"
-        "movs r9, #60\n"
+        "adr r8, .Lgemm2_loop\n"
+        "movs r9, #(.Lgemm2_second - .Lgemm2_loop)\n"
         "mla r5, r5, r9, r8\n"
         "orr r5, r5, #1\n"
         "push {r1-r5}\n"
@@ -158,8 +158,11 @@ __asm__(".pushsection .text.edgec_gemm2_dsp,\"ax\",%progbits\n"
         "ldr r4, [sp, #16]\n"
         "bx r4\n"
         ".p2align 2\n"
-        "2:\n" GEMM2_GROUP GEMM2_GROUP GEMM2_GROUP GEMM2_GROUP "cmp r11, lr\n"
-        "bne 2b\n"
+        ".Lgemm2_loop:\n" GEMM2_GROUP ".Lgemm2_second:\n" GEMM2_GROUP GEMM2_GROUP GEMM2_GROUP "cmp r11, lr\n"
+        "bne .Lgemm2_loop\n"
+        ".if (.Lgemm2_second - .Lgemm2_loop) != 60\n"
+        ".error \"GEMM2_GROUP must be 60 bytes\"\n"
+        ".endif\n"
         "ldrd r4, r5, [r10], #8\n"
         "ldr r6, [r10], #4\n"
         "asr r7, r6, #16\n" REQUANT2("r0", "r4") REQUANT2("r2", "r4") "lsr r6, r6, #8\n" REQUANT2("r1", "r5")
@@ -287,7 +290,7 @@ static void fc1_quads_c(const edgec_gemm_s8_t *g, const int8_t *x, int8_t *out)
 #if EDGEC_DSP_ASM
 typedef struct {
     const int8_t *x, *x_end; /* the row */
-    int32_t odd;             /* k / 4 is odd */
+    int32_t skip;            /* (4 - (k / 4) % 4) % 4: groups the first loop turn skips */
     const int32_t *stream_end;
     const int32_t *stream;
     int8_t *out;
@@ -295,15 +298,16 @@ typedef struct {
 void edgec_fc1_dsp(const fc1_args_t *a);
 
 /* One group of four k: the row's word (r4, split into r4/r5) against the four channels' words
- * (LDM into r6..r9, each split through r12): 20 instructions, 16 products into r0..r3. */
+ * (LDM into r6..r9, each split through r12): 20 instructions (80 bytes), 16 products into
+ * r0..r3. */
 #define FC1_CHANNEL(acc, w)              \
     "sxtb16 r12, " w "\n"                \
     "sxtb16 " w ", " w ", ror #8\n"      \
     "smlad " acc ", r4, r12, " acc "\n" \
     "smlad " acc ", r5, " w ", " acc "\n"
 #define FC1_GROUP                                                                                   \
-    "ldr r4, [r11], #4\n"                                                                         \
-    "ldm r10!, {r6, r7, r8, r9}\n"                                                                \
+    "ldr.w r4, [r11], #4\n"                                                                       \
+    "ldmia.w r10!, {r6, r7, r8, r9}\n"                                                            \
     "sxtb16 r5, r4, ror #8\n"                                                                     \
     "sxtb16 r4, r4\n" FC1_CHANNEL("r0", "r6") FC1_CHANNEL("r1", "r7") FC1_CHANNEL("r2", "r8") \
         FC1_CHANNEL("r3", "r9")
@@ -316,8 +320,9 @@ void edgec_fc1_dsp(const fc1_args_t *a);
     "add " a ", " a ", r12\n"          \
     "ssat " a ", #8, " a ", asr #1\n"
 
-/* r0..r3: the sums; r10: the stream; r11: the row; lr: its end; the stack: x, x_end, odd,
- * stream_end, out. */
+/* r0..r3: the sums; r10: the stream; r11: the row; lr: its end; the stack: x, x_end, the
+ * loop's entry, stream_end, out. The groups loop is unrolled four times and entered where
+ * k / 4 % 4 groups remain. */
 __asm__(".pushsection .text.edgec_fc1_dsp,\"ax\",%progbits\n"
         ".syntax unified\n"
         ".thumb\n"
@@ -328,17 +333,23 @@ __asm__(".pushsection .text.edgec_fc1_dsp,\"ax\",%progbits\n"
         "edgec_fc1_dsp:\n"
         "push {r4-r11, lr}\n"
         "ldm r0, {r1-r6}\n"
+        "adr r7, .Lfc1_loop\n"
+        "movs r8, #(.Lfc1_second - .Lfc1_loop)\n"
+        "mla r3, r3, r8, r7\n"
+        "orr r3, r3, #1\n"
         "mov r10, r5\n"
         "push {r1-r4, r6}\n"
         "1:\n"
         "ldm r10!, {r0-r3}\n"
         "ldrd r11, lr, [sp]\n"
         "ldr r4, [sp, #8]\n"
-        "cbz r4, 2f\n" FC1_GROUP "cmp r11, lr\n"
-        "beq 3f\n"
-        "2:\n" FC1_GROUP FC1_GROUP "cmp r11, lr\n"
-        "bne 2b\n"
-        "3:\n"
+        "bx r4\n"
+        ".p2align 2\n"
+        ".Lfc1_loop:\n" FC1_GROUP ".Lfc1_second:\n" FC1_GROUP FC1_GROUP FC1_GROUP "cmp r11, lr\n"
+        "bne .Lfc1_loop\n"
+        ".if (.Lfc1_second - .Lfc1_loop) != 80\n"
+        ".error \"FC1_GROUP must be 80 bytes\"\n"
+        ".endif\n"
         "ldm r10!, {r4-r7}\n"
         "ldrd r8, r9, [r10], #8\n"
         "asr r12, r8, #16\n" FC1_REQUANT("r0", "r4", "r8") "lsr r8, r8, #8\n" FC1_REQUANT("r1", "r5", "r8")
@@ -369,7 +380,7 @@ void edgec_fc1_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *ou
             fc1_args_t a;
             a.x = x;
             a.x_end = x + p->k;
-            a.odd = (p->k / 4) & 1;
+            a.skip = (4 - (p->k / 4) % 4) % 4;
             a.stream = p->stream;
             a.stream_end = p->stream + (size_t)(p->n / 4) * (size_t)(p->k + 10);
             a.out = out;
@@ -383,15 +394,18 @@ void edgec_fc1_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *ou
 
 /* ---- convolutions ------------------------------------------------------------------------ */
 
-/* Where a 1x1 convolution's last rows are widened when the output's tail has no room left:
- * the input bytes before row r0, which every earlier pixel has read and no later one reads
- * (pixels read their rows in address order), if the compiler marks the input as read by this
- * layer alone (input_dies) and 4 * k4 bytes fit there; else NULL. */
-static int32_t *consumed_head(const edgec_conv_fast_s8_t *p, const int8_t *input, const int8_t *r0)
+/* Where a layer's last rows are widened when the output's tail has no room left: the input
+ * bytes that no pixel from `px` on reads (pixels read rows in order: those above the first
+ * input row of pixel px's window, in its image), if the compiler marks the input as read by
+ * this layer alone (input_dies) and 4 * k4 bytes fit there; else NULL. */
+static int32_t *consumed_head(const edgec_conv_fast_s8_t *p, const int8_t *input, int32_t px)
 {
+    const int32_t oy = (px / p->out.w) % p->out.h, b = px / (p->out.w * p->out.h);
+    const int32_t y0 = oy * p->stride_h - p->pad_top;
+    const size_t dead = ((size_t)b * p->in.h + (size_t)(y0 > 0 ? y0 : 0)) * p->in.w * p->in.c;
     const size_t start = (4u - ((uintptr_t)input & 3u)) & 3u;
     const size_t k4 = (size_t)((p->gemm.k + 3) & ~3);
-    if (!p->input_dies || start + 4u * k4 > (size_t)(r0 - input)) {
+    if (!p->input_dies || start + 4u * k4 > dead) {
         return NULL;
     }
     return (int32_t *)(void *)(int8_t *)(uintptr_t)(input + start);
@@ -401,7 +415,7 @@ static int32_t *consumed_head(const edgec_conv_fast_s8_t *p, const int8_t *input
  * for a 1x1 convolution: rows NULL) before its outputs are written, in pixel order (the order
  * overlap.py models for a layer planned over its input). wide: room for the widened rows
  * (4 * k4 bytes), or NULL to use the output's unwritten tail where it has room, else the
- * input's consumed head (input_dies). */
+ * input's consumed head (input_dies), else the rows are split as they come. */
 static void conv_pixels(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int32_t *wide,
                         int8_t *rows)
 {
@@ -415,18 +429,17 @@ static void conv_pixels(const edgec_conv_fast_s8_t *p, const int8_t *input, int8
         const int8_t *r0 = conv_row(&window, input, px, rows);
         const int8_t *r1 = two ? conv_row(&window, input, px + 1, rows != NULL ? rows + k : NULL) : NULL;
         int32_t *room = wide != NULL ? wide : unwritten_tail(output, (size_t)(px + 2) * n, total, k);
-        if (room == NULL && rows == NULL) {
-            room = consumed_head(p, input, r0);
+        if (room == NULL) {
+            room = consumed_head(p, input, px);
         }
         gemm_rows(&p->gemm, r0, r1, room, output + (size_t)px * n, two ? output + (size_t)(px + 1) * n : NULL);
     }
 }
 
-/* scratch: the widened rows (4 * k4 bytes, word-aligned), then the two im2col rows (2 * k). */
+/* scratch: the two im2col rows (2 * k bytes). */
 void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const size_t k4 = (size_t)((p->gemm.k + 3) & ~3);
-    conv_pixels(p, input, output, (int32_t *)(void *)scratch, scratch + 4 * k4);
+    conv_pixels(p, input, output, NULL, scratch);
 }
 
 void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output)
@@ -434,15 +447,28 @@ void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, 
     conv_pixels(p, input, output, NULL, NULL);
 }
 
-/* Planned over its input (overlap.py): the output's tail still holds input, so the widened
- * rows go to scratch (4 * k4 bytes), then, but for a 1x1 convolution, the im2col rows. */
+/* The widened rows in scratch (4 * k4 bytes), then, but for a 1x1 convolution, the im2col
+ * rows: a layer whose output's tail would leave many pixels without room (the compiler asks
+ * for this where that is more than an eighth of them), or one planned over its input
+ * (overlap.py), whose output's tail still holds input. */
+void edgec_conv_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const size_t k4 = (size_t)((p->gemm.k + 3) & ~3);
+    conv_pixels(p, input, output, (int32_t *)(void *)scratch, scratch + 4 * k4);
+}
+
+void edgec_conv_1x1_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    conv_pixels(p, input, output, (int32_t *)(void *)scratch, NULL);
+}
+
 void edgec_conv_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    edgec_conv_fast_s8(p, input, output, scratch);
+    edgec_conv_fast_wide_s8(p, input, output, scratch);
 }
 
 void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
                                     int8_t *scratch)
 {
-    conv_pixels(p, input, output, (int32_t *)(void *)scratch, NULL);
+    edgec_conv_1x1_fast_wide_s8(p, input, output, scratch);
 }
