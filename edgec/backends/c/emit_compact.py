@@ -1,9 +1,10 @@
 """int8 convolutions and fully connected layers on compact weight storage (compact_int.c).
 
 ``emit_linear`` asks here first for every int8 matrix-product layer: the weight matrix is
-encoded by ``weight_storage.choose`` and, where a compact form pays, the layer is lowered
-to a sparse or clustered kernel (``choose_*`` then ``emit_*``); otherwise the dense kernels
-run. Every decision (dense included) is recorded in ``Program.weight_storage`` for
+encoded by ``weight_storage.choose`` and, where a compact form pays (under the default
+policy: saves flash and runs faster on the target core, kernel_cost.py), the layer is
+lowered to a sparse or clustered kernel (``choose_*`` then ``emit_*``); otherwise the dense
+kernels run. Every decision (dense included) is recorded in ``Program.weight_storage`` for
 memory.json.
 """
 

@@ -226,8 +226,9 @@ def generate_c(
     "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
     them their working memory, "free" only where it does not grow the arena. ``fits(weight
     bytes, arena bytes)`` may refuse the program before its C is rendered; ``weight_storage``
-    "auto" stores int8 weight matrices sparse or clustered where that saves flash, "dense"
-    never (see weight_storage.py); ``core`` "dsp" or "mve": the optimized kernels' family."""
+    "auto" stores int8 weight matrices sparse or clustered where that saves flash and runs
+    faster on ``core``, "small" wherever it saves flash, "dense" never (weight_storage.py);
+    ``core`` "dsp" or "mve": the optimized kernels' family."""
     program, plan = lower_and_plan(
         graph, io_layout, kernels, alignment, scratch, weight_storage, core
     )

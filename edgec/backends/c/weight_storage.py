@@ -4,8 +4,9 @@ Every format is a lossless encoding of the matrix the graph holds (``[n][k]``: o
 channels by reduction length), so the integer reference stays the golden model and the
 kernels (``templates/c/kernels/compact_int.c``) must be bit-exact with it. ``choose``
 encodes a matrix every way that applies and keeps a compact form only where it pays: at
-least ``MIN_SAVING`` of the dense bytes saved (the compact kernels cost code and, for
-sparse storage at moderate sparsity, instructions).
+least ``MIN_SAVING`` of the dense bytes saved and, under the default policy, fewer
+instructions than the optimized dense kernel on the target core (the caller's cost model,
+``kernel_cost.py``).
 
 - sparse: per row, its non-zeros in column order, each with its column step from the
   previous one (uint8; the first from column 0); a step over 255 is split by filler
