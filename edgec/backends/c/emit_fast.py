@@ -246,8 +246,9 @@ def emit_conv_fast(lw, node, p, geometry, weights, bias2, rq, src, dst, pointwis
     outputs = [dst]
     kernel = "edgec_conv_1x1_fast_s8" if pointwise else "edgec_conv_fast_s8"
     k = gemm.fields["k"]
-    wide = 4 * (-(-k // 4) * 4)  # the two widened rows
-    rows = 0 if pointwise else 2 * k
+    k4 = -(-k // 4) * 4
+    wide = 4 * k4  # the two widened rows
+    rows = 0 if pointwise else 2 * k4  # two im2col rows, each padded to a multiple of 4
     pixels = int(np.prod(y.shape)) // y.shape[1]
     # where the output's tail is too short for the widened rows (its last pixels), they go
     # over the input the layer has read if it dies here; else the rows are split as they

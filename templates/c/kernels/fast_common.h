@@ -43,6 +43,14 @@ static inline int8_t requant2_out(int32_t acc2, int32_t m, int32_t rr, int32_t c
     return (int8_t)edgec_fp_clamp(edgec_fp_requant2(acc2, m, rr_shift(rr, channel), rr_k(rr)), lo, hi);
 }
 
+/* The plain-C paths that DSP cores take only for leftovers (odd channels, clamps inside int8,
+ * rows without room): compiled for size there. */
+#if defined(__GNUC__) && EDGEC_DSP_ASM
+#define FAST_COLD __attribute__((cold, noinline))
+#else
+#define FAST_COLD
+#endif
+
 /* Whether the clamp is int8's own range (the assembly's SSAT does it). */
 static inline int full_range(int32_t act_min, int32_t act_max) { return act_min == -128 && act_max == 127; }
 

@@ -42,7 +42,7 @@ static void dw_pixel_taps(const edgec_dwconv_fast_s8_t *p, const int8_t *image, 
 }
 
 /* Channels [from, to) of one pixel from the stream, in C. */
-static void dw_channels_c(const edgec_dwconv_fast_s8_t *p, const int8_t *const *taps, int32_t from, int32_t to,
+FAST_COLD static void dw_channels_c(const edgec_dwconv_fast_s8_t *p, const int8_t *const *taps, int32_t from, int32_t to,
                           int8_t *out)
 {
     const int32_t ntaps = p->kh * p->kw, words = 10 + 2 * ntaps, paired = ntaps & ~1;

@@ -57,9 +57,10 @@ static inline void fill_few(int8_t *dst, int8_t value, size_t n)
 }
 
 /* The kh * kw * in_c inputs under output pixel `pixel`, in the weights' [kh][kw][c] order,
- * written to dst (taps in the padding hold the input zero point); or, for a 1x1 convolution
- * without padding (dst NULL), the input pixel itself. */
-static const int8_t *conv_row(const edgec_im2col_t *p, const int8_t *input, int32_t pixel, int8_t *dst)
+ * written to dst (taps in the padding hold the input zero point), then zeros up to `length`
+ * bytes; or, for a 1x1 convolution without padding (dst NULL), the input pixel itself. */
+static const int8_t *conv_row(const edgec_im2col_t *p, const int8_t *input, int32_t pixel, int8_t *dst,
+                              int32_t length)
 {
     const int32_t ox = pixel % p->out.w;
     const int32_t oy = (pixel / p->out.w) % p->out.h;
@@ -89,6 +90,7 @@ static const int8_t *conv_row(const edgec_im2col_t *p, const int8_t *input, int3
             copy_few(dst + lead, from + (size_t)iy * row_bytes, body);
             fill_few(dst + lead + body, zp, width - lead - body);
         }
+        fill_few(dst, 0, (size_t)(length - (dst - row)));
         return row;
     }
     for (ky = 0; ky < p->kh; ++ky, dst += width) {
@@ -102,6 +104,7 @@ static const int8_t *conv_row(const edgec_im2col_t *p, const int8_t *input, int3
             }
         }
     }
+    fill_few(dst, 0, (size_t)(length - (dst - row)));
     return row;
 }
 

@@ -38,33 +38,33 @@ void edgec_global_avgpool_fast_s8(const edgec_pool_int_t *p, const int8_t *input
     const int32_t channels = p->in.c, count = p->in.h * p->in.w;
     int32_t b, c, i;
     for (b = 0; b < p->in.n; ++b, input += (size_t)count * channels, output += channels) {
-        for (c = 0; c + 4 <= channels; c += 4) {
-            const int8_t *x = input + c;
-            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (i = 0; i < count;) {
-                const int32_t end = count - i > 255 ? i + 255 : count;
-                int32_t even = 0, odd = 0;
-                for (; i < end; ++i, x += channels) {
-                    const int32_t v = load4(x);
-                    even = sxtab16(even, v);
-                    odd = sxtab16_ror8(odd, v);
+        for (c = 0; c < channels; c += 4) {
+            int32_t sums[4] = {0, 0, 0, 0}, j;
+            if (c + 4 <= channels) {
+                const int8_t *x = input + c;
+                for (i = 0; i < count;) {
+                    const int32_t end = count - i > 255 ? i + 255 : count;
+                    int32_t even = 0, odd = 0;
+                    for (; i < end; ++i, x += channels) {
+                        const int32_t v = load4(x);
+                        even = sxtab16(even, v);
+                        odd = sxtab16_ror8(odd, v);
+                    }
+                    sums[0] += half_lo(even);
+                    sums[1] += half_lo(odd);
+                    sums[2] += half_hi(even);
+                    sums[3] += half_hi(odd);
                 }
-                s0 += half_lo(even);
-                s2 += half_hi(even);
-                s1 += half_lo(odd);
-                s3 += half_hi(odd);
+            } else { /* the last channels */
+                for (i = 0; i < count; ++i) {
+                    for (j = 0; c + j < channels; ++j) {
+                        sums[j] += input[(size_t)i * channels + c + j];
+                    }
+                }
             }
-            output[c] = average_out(s0, count, p->act_min, p->act_max);
-            output[c + 1] = average_out(s1, count, p->act_min, p->act_max);
-            output[c + 2] = average_out(s2, count, p->act_min, p->act_max);
-            output[c + 3] = average_out(s3, count, p->act_min, p->act_max);
-        }
-        for (; c < channels; ++c) {
-            int32_t sum = 0;
-            for (i = 0; i < count; ++i) {
-                sum += input[(size_t)i * channels + c];
+            for (j = 0; j < 4 && c + j < channels; ++j) {
+                output[c + j] = average_out(sums[j], count, p->act_min, p->act_max);
             }
-            output[c] = average_out(sum, count, p->act_min, p->act_max);
         }
     }
 }

@@ -226,8 +226,8 @@ static void conv_pixels_mve(const edgec_conv_mve_s8_t *p, const int8_t *input, i
     int32_t px;
     for (px = 0; px < pixels; px += 2) {
         const int32_t two = px + 1 < pixels;
-        const int8_t *r0 = conv_row(&window, input, px, rows);
-        const int8_t *r1 = two ? conv_row(&window, input, px + 1, rows != NULL ? rows + k : NULL) : NULL;
+        const int8_t *r0 = conv_row(&window, input, px, rows, k);
+        const int8_t *r1 = two ? conv_row(&window, input, px + 1, rows != NULL ? rows + k : NULL, k) : NULL;
         gemm_rows_mve(&p->gemm, r0, r1, output + (size_t)px * n, two ? output + (size_t)(px + 1) * n : NULL);
     }
 }
