@@ -1,21 +1,23 @@
-"""Portable vs optimized int8 kernels, side by side, on the emulated boards (exact counts).
+"""The int8 kernels on the emulated boards, side by side (exact instruction counts).
 
-    python bench/kernels.py [--out bench/results_kernels.json] [--samples 5]
+    python bench/kernels.py [--out bench/results_kernels.json] [--samples 5] [--models ...]
     python bench/kernels.py --float [--onnx2c SRC]   (float models: bench/kernels_float.py)
 
-For every int8 shared model (the TFLite conversions, as QDQ ONNX) and for each of
-mps2-an386 (Cortex-M4F: the DSP paths) and mps3-an547 (Cortex-M55: the Helium/MVE paths):
-compile with ``--kernels portable`` and ``--kernels optimized`` (dense weights: the kernels
-compared), and the default build (optimized, ``--weight-storage auto``: sparse or clustered
-weights wherever they save flash), build the firmware with the
-target's flags (glue -Os, model -O2), and record
+For every int8 shared model (the TFLite conversions, as QDQ ONNX) and every board with a
+target file among mps2-an386 (Cortex-M4F), mps2-an500 (Cortex-M7), mps3-an547 (Cortex-M55)
+and mps2-an505 (Cortex-M33): compile the default build (no flags: the target core's optimized
+kernels, weight storage by the core's kernel costs) and the builds of every non-default
+kernel and storage flag (``--kernels portable`` with dense and with default storage,
+``--weight-storage dense``, ``--weight-storage small``), build the firmware with the target's
+flags (glue -Os, model -O2), and record
 
 - instructions per inference (QEMU ``-icount``: exact, the same in every run) and per MAC,
   over ``--samples`` seeded random inputs, all bit-exact with edgec's integer reference
   (which is bit-exact with TensorFlow Lite Micro);
 - the instructions of every schedule step (``validate --profile``), summed by kernel;
 - flash (code + weights), the arena, the measured stack, and the compile time (ONNX to C,
-  the median of three compiles).
+  the median of three compiles, default build);
+- whether the default build is the fastest of them all on that board.
 """
 
 from __future__ import annotations
@@ -37,18 +39,25 @@ from bench.memory import INT8
 from edgec.compiler import CompileOptions, compile_model
 from edgec.harness.validate import ValidateOptions, validate
 
-TARGETS = ("mps2-an386", "mps3-an547")
+BOARDS = ("mps2-an386", "mps2-an500", "mps3-an547", "mps2-an505")
 MODELS_MEASURED = ("kws", "ic_resnet8", "vww", "ad01")
 FLOAT_RESULTS = str(Path(__file__).with_name("results_kernels_float.json"))
 
-
-# (kernels, weight storage) per column: the kernel comparison on dense weights, then the
-# default build (compact weights wherever they save flash: VWW's mostly-zero layers go sparse)
+# (kernels, weight storage) per build; "default" is what the compiler does without flags
 VARIANTS = {
+    "default": ("auto", "auto"),
     "portable": ("portable", "dense"),
-    "optimized": ("optimized", "dense"),
-    "optimized_compact": ("optimized", "auto"),
+    "portable_auto": ("portable", "auto"),
+    "dense": ("auto", "dense"),
+    "small": ("auto", "small"),
 }
+
+
+def boards() -> list[str]:
+    """The boards whose target file this edgec has (the M33's may not be there yet)."""
+    from bench.kernels_float import available_targets  # it imports this module
+
+    return [b for b in available_targets() if b in BOARDS]
 
 
 def sum_by_kernel(steps: list[dict]) -> dict[str, dict]:
@@ -62,10 +71,12 @@ def sum_by_kernel(steps: list[dict]) -> dict[str, dict]:
     return by_kernel
 
 
-def measure(model: str, target: str, kernels: str, storage: str, work: Path, samples: int) -> dict:
+def measure(
+    model: str, target: str, kernels: str, storage: str, work: Path, samples: int, compiles: int
+) -> dict:
     out = work / f"{model}_{target}_{kernels}_{storage}"
     compile_runs = []
-    for _ in range(3):
+    for _ in range(compiles):
         start = time.monotonic()
         result = compile_model(
             MODELS / INT8[model][0],
@@ -83,6 +94,7 @@ def measure(model: str, target: str, kernels: str, storage: str, work: Path, sam
     macs = sum(s["macs"] for s in steps)
     by_kernel = sum_by_kernel(steps)
     instructions = report["instructions"]
+    storages = [r["storage"] for r in result.manifest.weight_storage or []]
     return {
         "samples": report["samples"],
         "bit_exact": report["bit_exact"],
@@ -93,6 +105,9 @@ def measure(model: str, target: str, kernels: str, storage: str, work: Path, sam
         "flash_bytes": report["memory"]["flash_bytes"],
         "arena_bytes": report["memory"]["arena_bytes"],
         "stack_bytes": report["memory"]["stack_bytes"],
+        "weight_bytes": result.manifest.weight_bytes,
+        "kernels": result.manifest.kernels,
+        "compact_layers": sum(1 for s in storages if s != "dense"),
         "compile_seconds": round(statistics.median(compile_runs), 3),
         "compile_seconds_runs": [round(t, 3) for t in compile_runs],
         "by_kernel": dict(by_kernel),
@@ -107,6 +122,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).with_name("results_kernels.json")))
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--boards", nargs="*", default=None, help="default: every board of BOARDS")
     parser.add_argument("--float", action="store_true", help="the float models (kernels_float.py)")
     parser.add_argument("--onnx2c", metavar="SRC", help="with --float: an onnx2c checkout to build")
     args = parser.parse_args()
@@ -122,25 +138,26 @@ def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            for target in TARGETS:
+            for target in args.boards or boards():
+                rows = results.setdefault(model, {}).setdefault(target, {})
                 for variant, (kernels, storage) in VARIANTS.items():
-                    row = measure(model, target, kernels, storage, Path(tmp), args.samples)
-                    results.setdefault(model, {}).setdefault(target, {})[variant] = row
+                    compiles = 3 if variant == "default" else 1
+                    row = measure(
+                        model, target, kernels, storage, Path(tmp), args.samples, compiles
+                    )
+                    rows[variant] = row
                     print(
-                        f"{model:11s} {target:11s} {variant:17s} "
+                        f"{model:11s} {target:11s} {variant:14s} "
                         f"{row['instructions']:>12,} instr  {row['per_mac']:6.2f}/MAC  "
                         f"bit-exact {row['bit_exact']}/{row['samples']}  "
                         f"flash {row['flash_bytes']:,}  arena {row['arena_bytes']:,}",
                         flush=True,
                     )
-    for targets in results.values():
-        for rows in targets.values():
-            rows["speedup"] = round(
-                rows["portable"]["instructions"] / rows["optimized"]["instructions"], 2
-            )
-            rows["compile_seconds_max"] = max(
-                r["compile_seconds"] for k, r in rows.items() if isinstance(r, dict)
-            )
+                others = [r["instructions"] for v, r in rows.items() if v != "default"]
+                rows["speedup"] = round(
+                    rows["portable"]["instructions"] / rows["default"]["instructions"], 2
+                )
+                rows["default_fastest"] = rows["default"]["instructions"] <= min(others)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
 

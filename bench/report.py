@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report_float import kernels_float_section
+from bench.report_kernels import kernels_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -349,119 +350,6 @@ def tvm_section(res: dict) -> list[str]:
         )
     header = ["model", "device", "threads", "outputs", "edgec ms", "onnxruntime ms", "ratio"]
     out += table([*header, "compile s"], rows)
-    return [*out, ""]
-
-
-# Reference figures for KWS on the same emulated Cortex-M4F (exact instruction counts),
-# measured by the project (issue: performance) with ARM's CMSIS-NN built from source at -O2
-# and the TFLM interpreter with those kernels. Quoted, not re-measured (onnx2c is measured:
-# the float section, bench/kernels_float.py).
-KWS_REFERENCES = [
-    ("CMSIS-NN alone (int8)", 7_697_109, 55_118, "~17.1 KB (16,000 activations + 736 stack)"),
-    ("TFLite Micro + CMSIS-NN (int8)", 7_701_531, 141_066, "~25.1 KB (22,820 arena + stack)"),
-    ("TFLite Micro reference kernels (int8)", 43_100_000, None, "–"),
-]
-
-
-def kernels_section(res: dict) -> list[str]:
-    out = [
-        "## Portable vs optimized int8 kernels (issue: performance)",
-        "",
-        "Command: `python bench/kernels.py` (the shared int8 models as converted by TFLite, "
-        "5 seeded random inputs each, all bit-exact with edgec's integer reference; QEMU "
-        "`-icount`: exact instruction counts, identical run to run; firmware glue `-Os`, "
-        "model and kernels `-O2`). On mps2-an386 (Cortex-M4F) the optimized kernels take "
-        "their DSP paths (SXTB16 and SMLAD/SMLABB in assembly, weights reordered at compile "
-        "time, requantization with one SMLAL); on mps3-an547 (Cortex-M55) their Helium (MVE) "
-        "paths (VMLADAV dot products, vector requantization), chosen by the compiler's target "
-        "macros. Both on dense weights; the last columns are the default build "
-        "(`--weight-storage auto`: sparse or 4-bit weights wherever they save flash, run by "
-        "the compact kernels). Compile: ONNX to C, the median of three runs.",
-        "",
-    ]
-    rows = []
-    for model, targets in res.items():
-        for target, r in targets.items():
-            p, o = r["portable"], r["optimized"]
-            c = r.get("optimized_compact")
-            rows.append(
-                [
-                    model,
-                    target,
-                    f"{n(p['instructions'])} ({p['per_mac']:.2f})",
-                    f"{n(o['instructions'])} ({o['per_mac']:.2f})",
-                    f"{r['speedup']:.2f}×",
-                    f"{n(o['bit_exact'])}/{n(o['samples'])}",
-                    f"{n(p['flash_bytes'])} / {n(o['flash_bytes'])}",
-                    f"{n(p['arena_bytes'])} / {n(o['arena_bytes'])}",
-                    n(o["stack_bytes"]),
-                    f"{o['compile_seconds']:.2f}",
-                    f"{n(c['instructions'])} ({c['per_mac']:.2f})" if c else "–",
-                    f"{n(c['flash_bytes'])}, {n(c['bit_exact'])}/{n(c['samples'])}" if c else "–",
-                ]
-            )
-    out += table(
-        [
-            "model",
-            "board",
-            "portable: instructions (per MAC)",
-            "optimized: instructions (per MAC)",
-            "speed-up",
-            "bit-exact",
-            "flash portable / optimized",
-            "arena portable / optimized",
-            "stack",
-            "compile (s)",
-            "default build: instructions (per MAC)",
-            "default build: flash, bit-exact",
-        ],
-        rows,
-    )
-    out += ["", "### Where the instructions go (optimized, per kernel)", ""]
-    rows = []
-    for model, targets in res.items():
-        for target in ("mps2-an386", "mps3-an547"):
-            r = targets.get(target, {}).get("optimized")
-            if not r:
-                continue
-            for kernel, k in sorted(r["by_kernel"].items(), key=lambda kv: -kv[1]["instructions"]):
-                per_mac = f"{k['instructions'] / k['macs']:.2f}" if k["macs"] else "–"
-                rows.append(
-                    [
-                        model,
-                        target,
-                        kernel,
-                        n(k["steps"]),
-                        n(k["macs"]),
-                        n(k["instructions"]),
-                        per_mac,
-                    ]
-                )
-    out += table(["model", "board", "kernel", "steps", "MACs", "instructions", "per MAC"], rows)
-    kws = res.get("kws", {}).get("mps2-an386", {}).get("optimized")
-    if kws:
-        out += [
-            "",
-            "### KWS on mps2-an386 against the reference figures",
-            "",
-            "The other rows are the project's measurements on the same emulated board "
-            "(quoted from the performance issue, not re-run by this script).",
-            "",
-        ]
-        rows = [
-            [
-                "edgec, optimized int8 kernels",
-                n(kws["instructions"]),
-                f"{kws['instructions'] / kws['macs']:.2f}",
-                n(kws["flash_bytes"]),
-                f"{n(kws['arena_bytes'])} arena + {n(kws['stack_bytes'])} stack",
-            ]
-        ]
-        rows += [
-            [name, n(ins), f"{ins / kws['macs']:.2f}", n(flash), ram]
-            for name, ins, flash, ram in KWS_REFERENCES
-        ]
-        out += table(["KWS", "instructions", "per MAC", "flash (bytes)", "RAM"], rows)
     return [*out, ""]
 
 

@@ -152,8 +152,9 @@ def _add_compression_options(parser: argparse.ArgumentParser) -> None:
         "--weight-storage",
         default="auto",
         choices=POLICIES,
-        help="int8 weight matrices sparse or clustered where that saves flash (auto, the "
-        "default), or always dense (for comparison)",
+        help="int8 weight matrices sparse or clustered where that is faster on the target "
+        "core and saves flash (auto, the default; compact wherever it saves flash when the "
+        "fastest layout does not fit), wherever it saves flash (small), or always dense",
     )
 
 

@@ -171,6 +171,7 @@ KERNEL_VARIANTS = [
     ("int16", "portable"),
     ("int8", "optimized"),
     ("int8", "optimized-lean"),
+    ("int8", "optimized-mve"),
 ]
 
 

@@ -44,6 +44,11 @@ def resolve_kernels(options: CompileOptions, target: Target) -> str:
     return "optimized" if target.dsp else "portable"
 
 
+def kernel_core(target: Target) -> str:
+    """The optimized int8 kernels' family for the target's core: "mve" (Helium) or "dsp"."""
+    return "mve" if target.mve != "none" else "dsp"
+
+
 def memory_check(target: Target):
     """A check that the weights fit the target's flash and the arena its RAM."""
 
@@ -65,16 +70,32 @@ def memory_check(target: Target):
 def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str) -> BackendOutput:
     """Generate the C folder for ``graph`` on ``target``."""
     kernels = resolve_kernels(options, target)
-    generated = generate_c(
-        graph,
-        options.prefix,
-        sha256,
-        options.io_layout,
-        kernels=kernels,
-        scratch=options.kernel_scratch,
-        fits=memory_check(target),
-        weight_storage=options.weight_storage,
-    )
+    notices = []
+
+    def generate(storage: str):
+        return generate_c(
+            graph,
+            options.prefix,
+            sha256,
+            options.io_layout,
+            kernels=kernels,
+            scratch=options.kernel_scratch,
+            fits=memory_check(target),
+            weight_storage=storage,
+            core=kernel_core(target),
+        )
+
+    try:
+        generated = generate(options.weight_storage)
+    except TargetError:
+        if options.weight_storage != "auto":
+            raise
+        # the fastest storage does not fit: compact weights wherever they save flash
+        generated = generate("small")
+        notices.append(
+            f"weight storage: the fastest layout does not fit {target.name}; weights are "
+            "stored compact wherever that saves flash (--weight-storage small)"
+        )
     program = generated.program
     return BackendOutput(
         files={**generated.files, **generated.kernel_files},
@@ -89,4 +110,5 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
             "inputs": [p.shape for p in program.inputs],
             "outputs": [p.shape for p in program.outputs],
         },
+        notices=notices,
     )

@@ -1,9 +1,10 @@
 """int8 convolutions and fully connected layers on compact weight storage (compact_int.c).
 
 ``emit_linear`` asks here first for every int8 matrix-product layer: the weight matrix is
-encoded by ``weight_storage.choose`` and, where a compact form pays, the layer is lowered
-to a sparse or clustered kernel (``choose_*`` then ``emit_*``); otherwise the dense kernels
-run. Every decision (dense included) is recorded in ``Program.weight_storage`` for
+encoded by ``weight_storage.choose`` and, where a compact form pays (under the default
+policy: saves flash and runs faster on the target core, kernel_cost.py), the layer is
+lowered to a sparse or clustered kernel (``choose_*`` then ``emit_*``); otherwise the dense
+kernels run. Every decision (dense included) is recorded in ``Program.weight_storage`` for
 memory.json.
 """
 
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.backends.c.emit_common import dims, per_channel
-from edgec.backends.c.emit_fast import folded_bias
+from edgec.backends.c.emit_fast import fast_requant, folded_bias
+from edgec.backends.c.kernel_cost import layer_cost
 from edgec.backends.c.lowering import Lowering
 from edgec.backends.c.program import Struct
 from edgec.backends.c.weight_storage import Storage, choose
@@ -80,9 +82,22 @@ def _out_struct(
     )
 
 
-def _storage(lw: Lowering, matrix: np.ndarray, folded: np.ndarray | None) -> Storage:
+def _storage(
+    lw: Lowering, matrix: np.ndarray, folded: np.ndarray | None, p, pixels: int
+) -> Storage:
+    """Under "auto", a compact form only where the target core's kernel for it is faster
+    than the optimized dense one (kernel_cost.py); without an optimized dense kernel (a
+    portable build, a scale it cannot take), wherever it saves flash."""
     policy = lw.weight_storage if folded is not None else "dense"
-    return choose(matrix, policy)
+    n, k = matrix.shape
+    cost = None
+    if lw.optimized and fast_requant(p.requant, n) is not None:
+
+        def cost(kind: str, arrays) -> float:
+            entries = int(arrays["values"].size) if kind == "sparse" else 0
+            return layer_cost(lw.core, kind, n, k, pixels, entries)
+
+    return choose(matrix, policy, cost)
 
 
 @dataclass(frozen=True)
@@ -102,7 +117,7 @@ def choose_fc(lw: Lowering, node: Node, p, weights: np.ndarray, bias) -> Compact
     dense pays best."""
     n, k = weights.shape
     folded = folded_bias(weights, bias, p.input_zero_point)
-    storage = _storage(lw, weights, folded)
+    storage = _storage(lw, weights, folded, p, math.prod(node.inputs[0].shape[:-1]))
     # a clustered layer takes scratch for its expanded table unless it must run lean
     pairs = _pairs_scratch(storage) if node.name not in lw.lean else 0
     lean = "_lean" if storage.kind == "clustered" and not pairs else ""
@@ -143,7 +158,8 @@ def choose_conv(
     k = matrix.shape[1]
     folded = folded_bias(matrix, bias, p.input_zero_point)
     lean = node.name in lw.lean
-    storage = _storage(lw, matrix, None if lean and not pointwise else folded)
+    pixels = math.prod(node.outputs[0].shape) // n
+    storage = _storage(lw, matrix, None if lean and not pointwise else folded, p, pixels)
     variant = "1x1_" if pointwise else ""
     pairs = _pairs_scratch(storage) if not lean else 0
     suffix = "_lean" if storage.kind == "clustered" and pointwise and not pairs else ""

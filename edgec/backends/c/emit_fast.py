@@ -8,6 +8,8 @@ runs the layer instead, bit-exact either way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from edgec.backends.c.emit_common import dims, fast_sources, per_channel, suffix
@@ -16,6 +18,7 @@ from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer.fixedpoint import (
+    doubled_requant_params,
     multiply_by_quantized_multiplier,
     right_shift_requant_params,
 )
@@ -34,98 +37,231 @@ def folded_bias(weights: np.ndarray, bias, input_zero_point: int) -> np.ndarray 
     return folded.astype(np.int32)
 
 
-def dw_wide_weights(weights: np.ndarray) -> np.ndarray:
-    """Depthwise weights [kh][kw][c] as edgec_dwconv_fast_s8's words: per block of four
-    channels and per tap, (w0 | w2 << 16) and (w1 | w3 << 16) (int16 halves, what SXTB16
-    makes of four inputs); the c % 4 last channels are left out (the int8 array has them)."""
-    taps = weights.reshape(-1, weights.shape[-1]).astype(np.int64)  # [tap][c]
-    blocks = taps.shape[1] // 4
-    quads = taps[:, : 4 * blocks].reshape(taps.shape[0], blocks, 4).transpose(1, 0, 2)
-    even = (quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16)
-    odd = (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)
-    words = np.stack([even, odd], axis=-1)  # [block][tap][2]
-    return words.astype(np.int32) if blocks else np.zeros(2, np.int32)
+GEMM_SOURCES = fast_sources("fast_gemm.c") | {"fast_im2col.h"}
 
 
-def gemm_pair_layout(rows: np.ndarray) -> np.ndarray:
-    """Weights [n][k] in the order edgec_gemm_s8_t reads them: per pair of rows, their first
-    k4 = k - k % 4 values interleaved in groups of four (one LDRD loads both rows' group),
-    then the k % 4 last of each row; an odd last row stays as it is."""
+# ---- the DSP kernels' record streams (fast_gemm.c, fast_dwconv.c describe them) -----------
+DOUBLED_LIMIT = 2**30 - 1  # the doubled sums (edgec_fp_requant2) must stay within int32
+
+
+def doubled_bias(folded: np.ndarray | None, reach: np.ndarray, requant) -> np.ndarray | None:
+    """2 * the folded bias for the DSP kernels' doubled sums, which must stay below 2**31:
+    |bias| + reach < 2**30 for every channel (reach: the most its sum of products can add,
+    128 * the sum of its |weights|). A channel beyond that whose output is one value over its
+    whole range (a huge bias, a tiny scale: a dead channel) gets a small bias with the same
+    output; else None (the portable kernel runs the layer)."""
+    if folded is None:
+        return None
+    bias = folded.astype(np.int64)
+    reach = np.broadcast_to(np.asarray(reach, np.int64), bias.shape)
+    for o in np.flatnonzero(np.abs(bias) + reach > DOUBLED_LIMIT):
+        fixed = _same_output_bias(int(bias[o]), int(reach[o]), requant, o)
+        if fixed is None:
+            return None
+        bias[o] = fixed
+    return (2 * bias).astype(np.int32)
+
+
+def _same_output_bias(bias: int, reach: int, requant, channel: int) -> int | None:
+    """A bias within the doubled limit whose outputs over [b - reach, b + reach] are the one
+    output of the channel's whole range around ``bias``; None if the range has two outputs."""
+    m, shift = (
+        int(np.asarray(a).reshape(-1)[channel % np.size(a)])
+        for a in (requant.multiplier, requant.shift)
+    )
+    lo, hi = int(requant.act_min), int(requant.act_max)
+
+    def out(x: int) -> int:
+        x = max(min(x, 2**31 - 1), -(2**31))
+        value = int(multiply_by_quantized_multiplier(np.int64(x), m, shift)) + int(
+            requant.zero_point
+        )
+        return min(max(value, lo), hi)
+
+    target = out(bias - reach)
+    if out(bias + reach) != target:
+        return None
+    room = DOUBLED_LIMIT - reach
+    if room < 0:
+        return None
+    left, right = -room, room  # the smallest b in range with out(b - reach) >= target
+    if out(right - reach) < target:
+        return None
+    while left < right:
+        mid = (left + right) // 2
+        if out(mid - reach) >= target:
+            right = mid
+        else:
+            left = mid + 1
+    return left if out(left - reach) == target == out(left + reach) else None
+
+
+@dataclass(frozen=True)
+class FastRequant:
+    """edgec_fp_requant2's constants: per channel the multiplier and r - 1, K = 2 zp + 1."""
+
+    multiplier: np.ndarray  # int32 [n]
+    shift: np.ndarray  # uint8 [n]: r - 1
+    k: int
+
+
+def fast_requant(requant, channels: int) -> FastRequant | None:
+    """The layer's requantization for the optimized kernels; None when a channel's scale is
+    1/2 or more, or negative (the portable kernel then runs the layer)."""
+    params = doubled_requant_params(
+        per_channel(requant.multiplier, channels),
+        per_channel(requant.shift, channels),
+        int(requant.zero_point),
+    )
+    return None if params is None else FastRequant(*params)
+
+
+def _words(data: np.ndarray) -> np.ndarray:
+    """int8 bytes, rows of a multiple of 4, as little-endian int32 words."""
+    return np.ascontiguousarray(data.astype(np.int8)).view("<i4")
+
+
+def _shift_words(shift: np.ndarray, k: int) -> np.ndarray:
+    """r1[a] | r1[b] << 8 | K << 16 for consecutive pairs of channels (the last alone)."""
+    shift = shift.astype(np.int64)
+    first, second = shift[0::2], np.zeros(len(shift[0::2]), np.int64)
+    second[: len(shift[1::2])] = shift[1::2]
+    return (first | second << 8 | (k & 0xFFFF) << 16).astype(np.uint32).view(np.int32)
+
+
+def _pad_k(rows: np.ndarray) -> np.ndarray:
+    return np.pad(rows.astype(np.int8), ((0, 0), (0, -rows.shape[1] % 4)))
+
+
+def pair_stream(rows: np.ndarray, bias2: np.ndarray, rq: FastRequant) -> np.ndarray:
+    """edgec_gemm_s8_t's stream: per pair of channels their doubled biases, their weights in
+    interleaved groups of four (k padded to a multiple of 4 with zeros), multipliers, and
+    the shift word; an odd last channel's record alone."""
+    n = rows.shape[0]
+    padded = _pad_k(rows)
+    k4, pairs = padded.shape[1], n // 2
+    rr = _shift_words(rq.shift, rq.k)
+    body = padded[: 2 * pairs].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3)
+    records = np.hstack(
+        [
+            bias2[: 2 * pairs].reshape(pairs, 2),
+            _words(body.reshape(pairs, 2 * k4)),
+            rq.multiplier[: 2 * pairs].reshape(pairs, 2),
+            rr[:pairs].reshape(pairs, 1),
+        ]
+    ).reshape(-1)
+    if n % 2:
+        odd = [bias2[-1:], _words(padded[-1:]).reshape(-1), rq.multiplier[-1:], rr[-1:]]
+        records = np.concatenate([records, *odd])
+    return records.astype(np.int32)
+
+
+def quad_stream(rows: np.ndarray, folded: np.ndarray, rq: FastRequant) -> np.ndarray:
+    """edgec_fc1_fast_s8's stream (n, k multiples of 4): per four channels their biases (not
+    doubled), per group of four k the four rows' words, the multipliers, two shift words."""
     n, k = rows.shape
-    k4, pairs = k - k % 4, n // 2
-    pair = rows[: 2 * pairs].reshape(pairs, 2, k)
-    groups = pair[:, :, :k4].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3)
-    tails = pair[:, :, k4:].reshape(pairs, 2 * (k - k4))
-    blocks = np.concatenate([groups.reshape(pairs, 2 * k4), tails], axis=1)
-    return np.concatenate([blocks.reshape(-1), rows[2 * pairs :].reshape(-1)])
+    quads = n // 4
+    body = rows.astype(np.int8).reshape(quads, 4, k // 4, 4).transpose(0, 2, 1, 3)
+    records = np.hstack(
+        [
+            folded.reshape(quads, 4),
+            _words(body.reshape(quads, 4 * k)),
+            rq.multiplier.reshape(quads, 4),
+            _shift_words(rq.shift, rq.k).reshape(quads, 2),
+        ]
+    )
+    return records.reshape(-1).astype(np.int32)
 
 
-def fast_requant(requant, channels: int) -> tuple[np.ndarray, int] | None:
-    """The fast kernels' requantization table (multiplier, 2**(r-2) + zero point * 2**(r-1),
-    r-1 per channel) and the zero point left to add: 0 when the table holds it, else (the
-    high word has no room for it) a table without it. None when a channel's scale is 1/4 or
-    more: the portable kernel then runs the layer."""
-    m = per_channel(requant.multiplier, channels)
-    s = per_channel(requant.shift, channels)
-    zero_point = int(requant.zero_point)
-    table = right_shift_requant_params(m, s, zero_point)
-    if table is not None:
-        return table, 0
-    table = right_shift_requant_params(m, s)
-    return None if table is None else (table, zero_point)
+def dw_stream(weights: np.ndarray, bias2: np.ndarray, rq: FastRequant) -> np.ndarray:
+    """edgec_dwconv_fast_s8_t's stream from the weights [kh][kw][c]: per block of four
+    channels (zeros beyond the last), the doubled biases, per pair of taps the channels'
+    (2 w[t], 2 w[t+1]) int16 pairs, an odd last tap's (c0, c2), (c1, c3) pairs, the
+    multipliers and two shift words."""
+    taps = weights.reshape(-1, weights.shape[-1]).astype(np.int64)  # [t][c]
+    channels = taps.shape[1]
+    pad = -channels % 4
+    taps = 2 * np.pad(taps, ((0, 0), (0, pad)))
+    blocks, count = taps.shape[1] // 4, taps.shape[0]
+    quad = taps.reshape(count, blocks, 4).transpose(1, 0, 2)  # [block][t][j]
+    pairs = count // 2
+    words = [np.pad(bias2.astype(np.int64), (0, pad)).reshape(blocks, 4)]
+    if pairs:
+        low, high = quad[:, 0 : 2 * pairs : 2], quad[:, 1 : 2 * pairs : 2]
+        words.append(((low & 0xFFFF) | (high << 16)).reshape(blocks, 4 * pairs))
+    if count % 2:
+        last = quad[:, -1]
+        words.append(
+            np.stack(
+                [last[:, 0] & 0xFFFF | last[:, 2] << 16, last[:, 1] & 0xFFFF | last[:, 3] << 16], 1
+            )
+        )
+    words.append(np.pad(rq.multiplier.astype(np.int64), (0, pad)).reshape(blocks, 4))
+    shift = np.pad(rq.shift, (0, pad))
+    words.append(_shift_words(shift, rq.k).astype(np.int64).reshape(blocks, 2))
+    return np.hstack(words).reshape(-1).astype(np.uint32).view(np.int32).copy()
 
 
 def gemm_fields(
-    lw: Lowering,
-    node: Node,
-    p,
-    weights: np.ndarray,
-    folded: np.ndarray,
-    requant: tuple[np.ndarray, int],
-    rows: int = 0,
+    lw: Lowering, node: Node, p, weights: np.ndarray, bias2: np.ndarray, rq: FastRequant, rows=0
 ) -> Struct:
-    """``edgec_gemm_s8_t``; ``rows`` only for a fully connected layer (a convolution's rows
-    are its output pixels)."""
+    """``edgec_gemm_s8_t`` over the pair stream; ``rows`` only for a fully connected layer
+    (a convolution's rows are its output pixels)."""
     n = weights.shape[0]
+    matrix = weights.reshape(n, -1)
     return Struct(
         {
             "rows": rows,
-            "k": int(weights.size // n),
+            "k": int(matrix.shape[1]),
             "n": n,
-            "output_zero_point": requant[1],  # what the table leaves to add
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
-            "weights": lw.weight(gemm_pair_layout(weights.reshape(n, -1)), f"{node.name} weights"),
-            "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
-            "requant": lw.weight(requant[0], f"{node.name} requantization"),
+            "stream": lw.weight(
+                pair_stream(matrix, bias2, rq), f"{node.name} weights and constants"
+            ),
         }
     )
 
 
-def emit_conv_fast(
-    lw, node, p, geometry, weights, folded, requant, src, dst, pointwise, in_place=False
-):
+def input_dies(lw: Lowering, node: Node, src: str) -> bool:
+    """Whether the node is the only reader of its input's buffer (not the model's input buffer
+    or an output, not shared with another value): the kernel may then widen rows over the
+    input rows it has read."""
+    x, buf = node.inputs[0], lw.program.buffers[src]
+    alone = lw.graph.consumers(x) == [node] and not lw.graph.is_output(x)
+    return alone and buf.alias_of is None and buf.first >= 0
+
+
+def emit_conv_fast(lw, node, p, geometry, weights, bias2, rq, src, dst, pointwise, in_place=False):
     x, y = node.inputs[0], node.outputs[0]
-    if not pointwise:  # im2col rows padded to a multiple of 4 (zero weights): the fast path
-        rows = weights.reshape(weights.shape[0], -1)
-        weights = np.pad(rows, ((0, 0), (0, -rows.shape[1] % 4)))
-    gemm = gemm_fields(lw, node, p, weights, folded, requant)
+    gemm = gemm_fields(lw, node, p, weights, bias2, rq)
     fields = {
         "in": dims(x.shape),
         "out": dims(y.shape),
         **{k: v for k, v in geometry.items() if k not in ("pad_bottom", "pad_right")},
         "input_zero_point": int(p.input_zero_point),
+        "input_dies": int(not in_place and input_dies(lw, node, src)),
         "gemm": gemm,
     }
     outputs = [dst]
     kernel = "edgec_conv_1x1_fast_s8" if pointwise else "edgec_conv_fast_s8"
     k = gemm.fields["k"]
+    k4 = -(-k // 4) * 4
+    wide = 4 * k4  # the two widened rows
+    rows = 0 if pointwise else 2 * k4  # two im2col rows, each padded to a multiple of 4
+    pixels = int(np.prod(y.shape)) // y.shape[1]
+    # where the output's tail is too short for the widened rows (its last pixels), they go
+    # over the input the layer has read if it dies here; else the rows are split as they
+    # come (slower): more than an eighth of the pixels so gets scratch for them
+    without_room = 0 if fields["input_dies"] else (wide // gemm.fields["n"] + 2) / pixels
     if in_place:  # the output's tail holds input: the widened rows need their own room
-        rows = 0 if pointwise else 2 * k
-        outputs.append(lw.scratch(node, 4 * k + rows, "widened rows, im2col rows"))
+        outputs.append(lw.scratch(node, wide + rows, "widened rows, im2col rows"))
         kernel = kernel.replace("_fast_s8", "_fast_inplace_s8")
-    elif not pointwise:  # two im2col rows
-        outputs.append(lw.scratch(node, 2 * k, "im2col rows"))
+    elif without_room > 1 / 8 and node.name not in lw.lean:
+        outputs.append(lw.scratch(node, wide + rows, "widened rows, im2col rows"))
+        kernel = kernel.replace("_fast_s8", "_fast_wide_s8")
+    elif not pointwise:
+        outputs.append(lw.scratch(node, rows, "im2col rows"))
     lw.call(
         kernel,
         "edgec_conv_fast_s8_t",
@@ -134,7 +270,7 @@ def emit_conv_fast(
         outputs,
         node.name,
         node.op_type,
-        fast_sources("fast_gemm.c"),
+        GEMM_SOURCES,
         macs=get_op("Conv").macs(node),
     )
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from edgec.backends.c import emit_compact
+from edgec.backends.c import emit_compact, emit_mve
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_common import (
     activation_bounds,
@@ -31,19 +31,22 @@ from edgec.backends.c.emit_common import (
     zero_points,
 )
 from edgec.backends.c.emit_fast import (
-    dw_wide_weights,
+    GEMM_SOURCES,
+    FastRequant,
+    doubled_bias,
+    dw_stream,
     emit_conv_fast,
     fast_requant,
     fast_sources,
     folded_bias,
     gemm_fields,
+    quad_stream,
 )
 from edgec.backends.c.int_checks import check_conv as check_int_conv
 from edgec.backends.c.int_checks import check_fc as check_int_fc
 from edgec.backends.c.int_checks import checked
 from edgec.backends.c.lowering import Emitter, Lowering
 from edgec.backends.c.overlap import conv_lag
-from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
@@ -186,13 +189,35 @@ class IntLayer:
         return folded_bias(rows, self.bias, self.p.input_zero_point)
 
     @cached_property
-    def requant(self) -> tuple[np.ndarray, int] | None:
+    def requant(self) -> FastRequant | None:
         return fast_requant(self.p.requant, self.channels)
+
+    @cached_property
+    def reach(self) -> np.ndarray:
+        """Per output channel, the most its sum of products can add: 128 * sum |weights|."""
+        w = np.abs(self.weights.astype(np.int64))
+        sums = (
+            w.reshape(-1, self.channels).sum(0)
+            if self.depthwise
+            else w.reshape(self.channels, -1).sum(1)
+        )
+        return 128 * sums
+
+    @cached_property
+    def bias2(self) -> np.ndarray | None:
+        """The doubled folded bias of the DSP kernels (None: a doubled sum could overflow)."""
+        return doubled_bias(self.folded, self.reach, self.p.requant)
+
+    @property
+    def mve(self) -> bool:
+        """The target core runs the Helium kernels (mve_*.c), else the DSP ones (fast_*.c)."""
+        return self.lw.core == "mve"
 
     @property
     def fast_fits(self) -> bool:
-        """The optimized kernels' folded bias and requantization table both fit."""
-        return self.lw.optimized and self.folded is not None and self.requant is not None
+        """The optimized kernels' bias (doubled, for the DSP kernels) and requantization fit."""
+        bias = self.folded if self.mve else self.bias2
+        return self.lw.optimized and bias is not None and self.requant is not None
 
     @cached_property
     def compact_conv(self) -> emit_compact.Compact | None:
@@ -227,10 +252,16 @@ class Variant:
 
 # ---- integer convolution -------------------------------------------------------------------------
 def _conv_fast(layer: IntLayer, in_place: bool = False) -> None:
-    if in_place:  # two pixels at a time, with scratch for the widened rows
+    if in_place:  # two pixels at a time (DSP: with scratch for the widened rows)
         layer.plan_in_place(pixels=2)
+    if layer.mve:
+        emit_mve.emit_conv(
+            layer.lw, layer.node, layer.p, layer.geometry, layer.weights, layer.folded,
+            layer.requant, layer.src, layer.dst, layer.pointwise,
+        )  # fmt: skip
+        return
     emit_conv_fast(
-        layer.lw, layer.node, layer.p, layer.geometry, layer.weights, layer.folded,
+        layer.lw, layer.node, layer.p, layer.geometry, layer.weights, layer.bias2,
         layer.requant, layer.src, layer.dst, layer.pointwise, in_place=in_place,
     )  # fmt: skip
 
@@ -257,21 +288,32 @@ def _call_conv(layer: IntLayer, kernel: str, struct: str, fields: dict, sources:
 
 def _conv_fast_depthwise(layer: IntLayer) -> None:
     """Pixel by pixel with the taps in registers; no working memory, so it may run in place."""
-    lw, node, p = layer.lw, layer.node, layer.p
+    lw, node, p, g = layer.lw, layer.node, layer.p, layer.geometry
     if layer.in_place:
         layer.plan_in_place()
-    folded = lw.weight(layer.folded, f"{node.name} bias + input offset x weight sums")
-    fields = _conv_fields(layer, folded)
-    fields.update(act_min=int(p.requant.act_min), act_max=int(p.requant.act_max))
-    fields.update(out_mult=None, out_shift=None, output_zero_point=layer.requant[1])
-    fields["depth_multiplier"] = 1
-    # what taps in the padding read: the input zero point for every channel (flash)
-    padding = np.full(layer.channels, p.input_zero_point, np.int8)
+    if layer.mve:
+        emit_mve.emit_depthwise(
+            lw, node, p, g, layer.weights, layer.folded, layer.requant, layer.src, layer.dst
+        )
+        return
+    x, y = node.inputs[0], node.outputs[0]
+    padded = any(g[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right"))
     fields = {
-        "conv": Struct(fields),
-        "padding": lw.weight(padding, f"{node.name} padding"),
-        "requant": lw.weight(layer.requant[0], f"{node.name} requantization"),
-        "wide": lw.weight(dw_wide_weights(layer.weights), f"{node.name} weights split in pairs"),
+        "in": dims(x.shape),
+        "out": dims(y.shape),
+        **{k: v for k, v in g.items() if k not in ("pad_bottom", "pad_right")},
+        "act_min": int(p.requant.act_min),
+        "act_max": int(p.requant.act_max),
+        # what taps in the padding read: the input zero point for every channel (flash)
+        "padding": lw.weight(
+            np.full(layer.channels, p.input_zero_point, np.int8), f"{node.name} padding"
+        )
+        if padded
+        else None,
+        "stream": lw.weight(
+            dw_stream(layer.weights, layer.bias2, layer.requant),
+            f"{node.name} weights and constants",
+        ),
     }
     sources = fast_sources("fast_dwconv.c")
     _call_conv(layer, "edgec_dwconv_fast_s8", "edgec_dwconv_fast_s8_t", fields, sources)
@@ -350,10 +392,45 @@ def emit_int_conv(lw: Lowering, node: Node) -> None:
 def _fc_fast(layer: IntLayer) -> None:
     lw, node, p = layer.lw, layer.node, layer.p
     rows = math.prod(node.inputs[0].shape[:-1])
-    gemm = gemm_fields(lw, node, p, layer.weights, layer.folded, layer.requant, rows=rows)
+    if layer.mve:
+        emit_mve.emit_fc(
+            lw, node, p, layer.weights, layer.folded, layer.requant, layer.src, layer.dst, rows
+        )
+        return
+    gemm = gemm_fields(lw, node, p, layer.weights, layer.bias2, layer.requant, rows=rows)
     lw.call(
         "edgec_fc_fast_s8", "edgec_gemm_s8_t", gemm.fields, [layer.src], [layer.dst], node.name,
-        node.op_type, fast_sources("fast_gemm.c"), macs=get_op(node.op_type).macs(node),
+        node.op_type, GEMM_SOURCES, macs=get_op(node.op_type).macs(node),
+    )  # fmt: skip
+
+
+def _fc_one_row_applies(layer: IntLayer) -> bool:
+    """One row at a time, four channels per pass: a batch of one on a DSP core."""
+    n, k = layer.weights.shape
+    rows = math.prod(layer.node.inputs[0].shape[:-1])
+    return (
+        layer.sfx == "s8" and layer.fast_fits and not layer.mve
+        and rows == 1 and n % 4 == 0 and k % 4 == 0
+    )  # fmt: skip
+
+
+def _fc_fast_one_row(layer: IntLayer) -> None:
+    lw, node, p = layer.lw, layer.node, layer.p
+    n, k = layer.weights.shape
+    fields = {
+        "rows": 1,
+        "k": k,
+        "n": n,
+        "act_min": int(p.requant.act_min),
+        "act_max": int(p.requant.act_max),
+        "stream": lw.weight(
+            quad_stream(layer.weights, layer.bias2 // 2, layer.requant),
+            f"{node.name} weights and constants",
+        ),
+    }
+    lw.call(
+        "edgec_fc1_fast_s8", "edgec_gemm_s8_t", fields, [layer.src], [layer.dst], node.name,
+        node.op_type, GEMM_SOURCES, macs=get_op(node.op_type).macs(node),
     )  # fmt: skip
 
 
@@ -381,6 +458,7 @@ FC_VARIANTS = (
         lambda c: c.sfx == "s8" and c.compact_fc is not None,
         lambda c: emit_compact.emit_fc(c.lw, c.node, c.p, c.compact_fc, c.src, c.dst),
     ),
+    Variant("fast, one row, four channels", _fc_one_row_applies, _fc_fast_one_row),
     Variant("fast GEMM", lambda c: c.sfx == "s8" and c.fast_fits, _fc_fast),
     Variant("portable", lambda c: True, _fc_portable),
 )

@@ -9,6 +9,7 @@ from edgec.backends.c.emit_common import (
     activation_bounds,
     axis_split,
     dims,
+    fast_sources,
     int_sources,
     spatial_rank_check,
     suffix,
@@ -210,16 +211,11 @@ def emit_int_pool(lw: Lowering, node: Node) -> None:
         "act_max": p.act_max,
     }
     name = "avgpool" if node.op_type == "AveragePool" else "maxpool"
-    lw.call(
-        f"edgec_{name}_{suffix(y)}",
-        "edgec_pool_int_t",
-        fields,
-        [src],
-        [dst],
-        node.name,
-        node.op_type,
-        int_sources("pool_int.c"),
-    )
+    kernel, sources = f"edgec_{name}_{suffix(y)}", int_sources("pool_int.c")
+    whole = tuple(p.kernel) == tuple(x.shape[2:4]) and not any(p.pads)
+    if lw.optimized and name == "avgpool" and suffix(y) == "s8" and whole:
+        kernel, sources = "edgec_global_avgpool_fast_s8", fast_sources("fast_pool.c")
+    lw.call(kernel, "edgec_pool_int_t", fields, [src], [dst], node.name, node.op_type, sources)
 
 
 def emit_int_mean(lw: Lowering, node: Node) -> None:

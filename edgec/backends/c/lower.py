@@ -98,12 +98,13 @@ def lower(
     lean: frozenset[str] = frozenset(),
     weight_storage: str = "auto",
     in_place: frozenset[str] = frozenset(),
+    core: str = "dsp",
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place)
+    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, core)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)

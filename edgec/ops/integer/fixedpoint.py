@@ -198,6 +198,29 @@ def multiply_by_quantized_multiplier_right(x, params) -> np.ndarray:
     return ((x * m + n) >> 32) >> shift_hi
 
 
+def doubled_requant_params(multiplier, shift, zero_point: int = 0):
+    """Constants of the optimized kernels' requantization of a doubled accumulator (C:
+    ``edgec_fp_requant2``): per channel the multiplier m and r - 1 (uint8), where r = -shift,
+    and for the layer K = 2 * zero_point + 1. Valid when every multiplier is >= 0 and every
+    shift <= -1 (a real scale below 1/2) or multiplier 0; else None."""
+    m, s = np.broadcast_arrays(as_int64(multiplier), as_int64(shift))
+    if (m < 0).any() or ((m != 0) & (s > -1)).any() or (s < -31).any():
+        return None
+    r1 = np.where(m == 0, 0, -s - 1)  # a zero multiplier gives the zero point at any shift
+    return m.astype(np.int32), r1.astype(np.uint8), 2 * int(zero_point) + 1
+
+
+def requant_doubled(acc2, multiplier, shift_minus_1, k: int) -> np.ndarray:
+    """The formula of ``edgec_fp_requant2`` in numpy, for A = 2 * acc (|acc| < 2**30):
+    ((((A >> 31) + ((A * m + 2**31) >> 32)) >> (r - 1)) + K) >> 1, unclamped. Equal to
+    :func:`multiply_by_quantized_multiplier` plus the zero point (tests/test_fixedpoint.py):
+    (A * m + 2**31) >> 32 is TFLM's SRDHM of acc (m >= 0), (A >> 31) = -[acc < 0] makes the
+    shift round half away from zero, and K = 2 * zp + 1 adds the zero point and the half."""
+    a, m, r1 = as_int64(acc2), as_int64(multiplier), as_int64(shift_minus_1)
+    high = (a >> 31) + ((a * m + (1 << 31)) >> 32)
+    return ((high >> r1) + int(k)) >> 1
+
+
 def multiply_by_quantized_multiplier_int64(x, multiplier, shift) -> np.ndarray:
     """TFLite MultiplyByQuantizedMultiplier for an int64 accumulator (16x8 kernels).
 

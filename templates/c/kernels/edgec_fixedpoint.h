@@ -101,6 +101,23 @@ static inline int32_t edgec_fp_mbqm_right(int32_t x, int32_t m, int32_t round_hi
 }
 
 /*
+ * edgec_fp_mbqm(acc, m, shift) + zp for m >= 0 and shift <= -1 from the doubled accumulator
+ * acc2 = 2 * acc (|acc| < 2^30), with r1 = -shift - 1 and k = 2 * zp + 1
+ * (edgec.ops.integer.fixedpoint.doubled_requant_params; the optimized kernels accumulate
+ * doubled products and do this in five instructions: ASR, SMMLAR, ASR, ADD, SSAT ..., ASR #1):
+ *  - (acc2 * m + 2^31) >> 32 = floor((acc * m + 2^30) / 2^31), TFLM's SRDHM for m >= 0;
+ *  - its rounding shift by r, ties away from zero, is floor((H + 2^(r-1) - [acc < 0]) / 2^r)
+ *    (H = 0 whenever it differs from [H < 0]); acc2 >> 31 is -[acc < 0];
+ *  - floor((X + (2 zp + 1) * 2^(r-1)) / 2^r) = floor((floor(X / 2^(r-1)) + k) / 2).
+ * tests/test_fixedpoint.py runs it against the numpy reference over edge and random values.
+ */
+static inline int32_t edgec_fp_requant2(int32_t acc2, int32_t m, int32_t r1, int32_t k)
+{
+    const int32_t high = (acc2 >> 31) + (int32_t)(((int64_t)acc2 * m + ((int64_t)1 << 31)) >> 32);
+    return ((high >> r1) + k) >> 1;
+}
+
+/*
  * The int64-accumulator variant (16x8 kernels): the multiplier is reduced to 16 bits, then one
  * rounding (half up) shift by 15 - shift. Ranges: x in [-2^47, 2^47), multiplier in
  * [0, INT32_MAX], shift in [-31, 7]. The result is truncated to 32 bits as TFLM's cast does.

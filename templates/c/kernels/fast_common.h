@@ -1,11 +1,11 @@
 /*
- * Private header of the optimized int8 kernels (fast_gemm.c, fast_dwconv.c, fast_add.c): the
- * DSP instructions (or their C definitions off Arm), the Helium switch, and the
- * requantization helpers they share.
+ * Private header of the optimized int8 kernels for cores with the DSP extension (fast_gemm.c,
+ * fast_dwconv.c, fast_add.c): the DSP instructions (or their C definitions elsewhere), the
+ * assembly switch, and the requantization they share.
  *
  * They give the same outputs as the portable kernels (conv_int.c, fc_int.c, eltwise_int.c)
  * bit for bit: the int32 sums are the same sums in another order, and the requantization is
- * the same function (edgec_fp_mbqm_right, or its vector form below).
+ * the same function (edgec_fp_requant2 of the doubled sum, edgec_fixedpoint.h).
  */
 #ifndef EDGEC_FAST_COMMON_H
 #define EDGEC_FAST_COMMON_H
@@ -18,19 +18,11 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_kernels.h"
 
-/* Helium (MVE integer) paths: Cortex-M55/M85, which also have the DSP extension. */
-#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-#define EDGEC_HELIUM 1
-#include <arm_mve.h>
+/* The hand-written Thumb-2 routines: a DSP core and a compiler that takes GNU assembly. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1 && defined(__thumb2__) && defined(__GNUC__)
+#define EDGEC_DSP_ASM 1
 #else
-#define EDGEC_HELIUM 0
-#endif
-
-#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT == 1
-#include <arm_acle.h>
-#define SSAT8(x) __ssat((x), 8)
-#else
-#define SSAT8(x) edgec_fp_clamp((x), -128, 127)
+#define EDGEC_DSP_ASM 0
 #endif
 
 /* Inlined into each call site: the compiler keeps the per-layer values in registers. */
@@ -40,45 +32,38 @@
 #define ALWAYS_INLINE static inline
 #endif
 
-/* edgec_fp_mbqm plus the output zero point, as edgec_fp_mbqm_right from the channel's row
- * rq of the requant table (the compiler gives these kernels only multipliers >= 0 with
- * shifts <= -2, and puts the zero point in the table where it fits), then the clamp. clamp:
- * {the zero point the table leaves to add, act_min, act_max}. full (a constant at each call
- * site): nothing left to add and the range is the whole of int8, one saturation. */
-ALWAYS_INLINE int8_t requant_out(int32_t acc, const int32_t *rq, const int32_t clamp[3], int full)
+/* A record's last word: r1 (= -shift - 1) of its first channel in the low byte, of the next
+ * in the next byte, K = 2 * output zero point + 1 in the high half (see fast_gemm.c). */
+static inline int32_t rr_shift(int32_t rr, int32_t channel) { return (int32_t)(((uint32_t)rr >> (8 * channel)) & 0xFFu); }
+static inline int32_t rr_k(int32_t rr) { return (int32_t)(int16_t)(uint16_t)((uint32_t)rr >> 16); }
+
+/* The output of a doubled sum acc2 = 2 * (bias + sum): edgec_fp_requant2, then the clamp. */
+static inline int8_t requant2_out(int32_t acc2, int32_t m, int32_t rr, int32_t channel, int32_t lo, int32_t hi)
 {
-    const int32_t v = edgec_fp_mbqm_right(acc, rq[0], rq[1], rq[2]);
-    return (int8_t)(full ? SSAT8(v) : edgec_fp_clamp(v + clamp[0], clamp[1], clamp[2]));
+    return (int8_t)edgec_fp_clamp(edgec_fp_requant2(acc2, m, rr_shift(rr, channel), rr_k(rr)), lo, hi);
 }
 
-/* Whether requant_out may take its `full` form. */
-static inline int full_range(int32_t zero_point_left, int32_t act_min, int32_t act_max)
-{
-    return zero_point_left == 0 && act_min == -128 && act_max == 127;
-}
-
-#if EDGEC_HELIUM
-/* Four channels' requantization in vectors: VQRDMULH is TFLM's SRDHM (saturation included),
- * and subtracting 1 from negative values before VRSHL's round-half-up shift makes it round
- * ties away from zero, as TFLM's RoundingDivideByPOT (r >= 1 here). rows: byte offsets of the
- * four channels' table rows. */
-typedef struct {
-    uint32x4_t even_rows, odd_rows; /* byte offsets of table rows 0, 2, 4, 6 and 1, 3, 5, 7 */
-    uint32x4_t rows;                /* 0, 1, 2, 3 */
-    uint32x4_t even_out, odd_out;   /* bytes 0, 2, 4, 6 and 1, 3, 5, 7 */
-    int32_t zp, lo, hi;             /* the output zero point (whole), the clamp */
-} dw_mve_t;
-
-ALWAYS_INLINE int32x4_t dw_requant_mve(int32x4_t acc, const int32_t *rq, uint32x4_t rows, const dw_mve_t *v)
-{
-    const int32x4_t m = vldrwq_gather_offset_s32(rq, rows);
-    const int32x4_t shift_hi = vldrwq_gather_offset_s32(rq + 2, rows);
-    int32x4_t h = vqrdmulhq_s32(acc, m);
-    h = vaddq_s32(h, vshrq_n_s32(h, 31));
-    h = vrshlq_s32(h, vmvnq_s32(shift_hi)); /* by -(shift_hi + 1) = -r */
-    h = vaddq_n_s32(h, v->zp);
-    return vmaxq_s32(vminq_s32(h, vdupq_n_s32(v->hi)), vdupq_n_s32(v->lo));
-}
+/* The plain-C paths that DSP cores take only for leftovers (odd channels, clamps inside int8,
+ * rows without room): compiled for size there. */
+#if defined(__GNUC__) && EDGEC_DSP_ASM
+#define FAST_COLD __attribute__((cold, noinline))
+#else
+#define FAST_COLD
 #endif
+
+/* Whether the clamp is int8's own range (the assembly's SSAT does it). */
+static inline int full_range(int32_t act_min, int32_t act_max) { return act_min == -128 && act_max == 127; }
+
+/* The int16 halves of a word. */
+static inline int32_t half_lo(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
+static inline int32_t half_hi(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16); }
+
+/* A word of a record stream (int32 words) read through a byte pointer. */
+static inline int32_t word_at(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 #endif /* EDGEC_FAST_COMMON_H */
