@@ -157,9 +157,9 @@ def ad(work: Path, device_samples: int) -> dict:
                 progress=False,
             ),
         )
-        spec = result.manifest["outputs"][0]
+        spec = result.manifest.outputs[0]
         raw = np.load(saved).reshape(len(windows) - 100, -1).astype(np.float64)
-        out = (raw - spec["zero_point"]) * spec["scale"]
+        out = (raw - spec.zero_point) * spec.scale
         row["reconstruction_mse"] = float(np.mean((out - windows[100:, 0]) ** 2))
         row["host_bit_exact"] = [host["bit_exact"], host["samples"]]
         dev = validate(

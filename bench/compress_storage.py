@@ -53,7 +53,7 @@ def _device(out: Path, data: Path) -> dict:
 def _storage(result) -> list[dict]:
     return [
         {k: s[k] for k in ("node", "storage", "dense_bytes", "stored_bytes", "density")}
-        for s in result.manifest["weight_storage"]
+        for s in result.manifest.weight_storage
     ]
 
 

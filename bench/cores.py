@@ -77,7 +77,7 @@ def kws(board: str, work: Path, samples: int) -> dict:
     tflm = np.load(DATA / "kws01" / "tflm_int8_outputs.npy")[: len(outputs)]
     row["tflm_equal"] = int(np.all(outputs == tflm, axis=1).sum())
     build = build_firmware(out, board)
-    row["kernels"] = result.manifest["kernels"]
+    row["kernels"] = result.manifest.kernels
     row["ram_bytes"] = build.ram_bytes
     row["stack_reserved"] = build.stack_reserved
     row["firmware_ram_bytes"] = build.ram_bytes - build.arena_bytes - build.stack_reserved
@@ -99,8 +99,8 @@ def shared(board: str, work: Path, samples: int) -> dict:
             rows[name] = {"fits": False, "why": str(exc)}
             print(name, board, "does not fit:", exc, flush=True)
             continue
-        spec = result.manifest["inputs"][0]
-        x = rng.integers(-128, 128, size=(samples, *spec["shape"]), dtype=np.int8)
+        spec = result.manifest.inputs[0]
+        x = rng.integers(-128, 128, size=(samples, *spec.shape), dtype=np.int8)
         np.savez(work / f"{name}_{board}.npz", x=x)
         rows[name] = {"fits": True, **validated(out, str(work / f"{name}_{board}.npz"), None, work)}
         print(name, board, rows[name], flush=True)

@@ -105,8 +105,8 @@ def shared_int8(work: Path, samples: int) -> dict:
         result = compile_model(
             MODELS / onnx_path, out, CompileOptions(prefix=name, target="mps2-an386")
         )
-        spec = result.manifest["inputs"][0]
-        x = rng.integers(-128, 128, size=(samples, *spec["shape"]), dtype=np.int8)
+        spec = result.manifest.inputs[0]
+        x = rng.integers(-128, 128, size=(samples, *spec.shape), dtype=np.int8)
         np.savez(work / f"{name}.npz", x=x)
         rows[name] = run(out, str(work / f"{name}.npz"), None, work / f"int8_{name}_report")
         print(name, rows[name], flush=True)

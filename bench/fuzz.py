@@ -3,13 +3,14 @@
     python bench/fuzz.py [--graphs 5000] [--per-build 50] [--seed 1] [--out bench/results_fuzz.json]
     python bench/fuzz.py --target riscv32-virt --paths int8-optimized --graphs 500
 
-The checks of tests/test_differential.py on many more graphs: float C against onnxruntime
-(rtol 1e-4, atol 1e-4), int8 C with the portable and the optimized kernels against edgec's
-integer reference (bit for bit), all built with AddressSanitizer and UBSan. Graphs the int8
-backend declines are counted; every failing batch is re-run graph by graph and the seeds
-of the failing graphs are written out (rebuild one with ``tests.graph_gen.random_cnn``).
-With ``--target BOARD`` the int8 paths run on that emulated board instead (QEMU, many graphs
-per firmware image: tests/device_cases.py), as the suite does for RV32 and the Cortex-M0.
+The checks of tests/test_differential.py on many more graphs: float C (portable and
+optimized kernels) against onnxruntime (rtol 1e-4, atol 1e-4), int8 C with the portable and
+the optimized kernels against edgec's integer reference (bit for bit), all built with
+AddressSanitizer and UBSan. Graphs the int8 backend declines are counted; every failing
+batch is re-run graph by graph and the seeds of the failing graphs are written out
+(rebuild one with ``tests.graph_gen.random_cnn``). With ``--target BOARD`` the int8 paths
+run on that emulated board instead (QEMU, many graphs per firmware image:
+tests/device_cases.py), as the suite does for RV32 and the Cortex-M0.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=PATHS)
     parser.add_argument("--target", help="an emulated board for the int8 paths (QEMU)")
     args = parser.parse_args()
-    if args.target and "float" in args.paths:
+    if args.target and any(path.startswith("float") for path in args.paths):
         parser.error("--target runs the int8 paths: give --paths int8-optimized int8-portable")
     rng = np.random.default_rng(args.seed)
     results = {}

@@ -28,7 +28,7 @@ from edgec.data import load_dataset
 from edgec.firmware import build_firmware
 from edgec.harness.device import DeviceOptions, run_on_device
 from edgec.harness.emulator import Emulator
-from edgec.harness.validate import ValidateOptions, port_specs
+from edgec.harness.validate import ValidateOptions
 from tests.fault_proxy import FaultProxy
 
 DAMAGE = {
@@ -53,7 +53,7 @@ def main() -> None:
         elf = build_firmware(result.out_dir, "mps2-an386").elf
         dataset = load_dataset(
             DATA / "kws01",
-            port_specs(result.manifest),
+            result.manifest.inputs,
             None,
             "int8",
             None,

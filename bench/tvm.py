@@ -1,20 +1,27 @@
-"""The TVM backend on every float model: host build and aarch64 build under qemu-aarch64.
+"""The TVM backend against onnxruntime on the same machine, threads and inputs.
 
-    python bench/tvm.py [--models kws,squeezenet,…] [--devices host,emulator] [--samples 10]
+    python bench/tvm.py [--models kws,ic,...] [--devices host,emulator] [--threads 1,2]
 
-The float models in ../shared and the onnx wheel's ``light/`` model-zoo networks given real
-random weights (tests/tvm_cases.py), each compiled with ``--backend tvm`` for ``host`` and
-for ``aarch64-linux`` and validated through ``edgec validate`` (``--device host``, and
-``--device emulator``: the runner under qemu-aarch64 over the Debian arm64 root of ``edgec
-emulator setup aarch64``) against onnxruntime on ``--samples`` inputs, rtol 1e-4, atol
-1e-5. Results go to bench/results_tvm.json after every run, merged with earlier runs (one
-entry per model and device), so a long sweep can be done in parts.
+Per model: the float models in ../shared, their int8 QDQ twins, ResNet / MobileNet /
+EfficientNet-class models with random weights (bench/tvm_models.py) and the onnx wheel's light
+model zoo (tests/tvm_cases.py). Each is compiled with ``--backend tvm`` (``host``, and
+``aarch64-linux`` for ``--devices emulator``) and validated through ``edgec validate``
+(float: against onnxruntime within rtol/atol; int8: bit for bit against edgec's integer
+reference) at each thread count. Its latency (the library in TVM's VM, in this process) is
+set beside onnxruntime's median ``session.run`` of the same ONNX file on the same inputs and
+thread count, the two called in turn so that both see the same load on a shared machine
+(the runner's own median, which adds its process, is kept as ``runner_ms``). Under
+qemu-aarch64 the latency is
+emulated time on this computer (the runner's, with no onnxruntime beside it here): a ratio
+to the host figure, not a board's speed. Results are merged into bench/results_tvm.json
+(one entry per model, device and thread count).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -27,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 # This file is called tvm.py: its own folder must not shadow the `tvm` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
+from bench.tvm_models import ZOO, zoo_model  # noqa: E402
 from edgec.compiler import CompileOptions, compile_model  # noqa: E402
 from edgec.errors import EdgecError  # noqa: E402
 from edgec.harness.validate import FLOAT_ATOL, FLOAT_RTOL, ValidateOptions, validate  # noqa: E402
@@ -40,80 +48,158 @@ from tests.tvm_cases import (  # noqa: E402
 )
 
 TARGETS = {"host": "host", "emulator": "aarch64-linux"}
+INT8_MODELS = {
+    "kws_int8": ("kws_dscnn", "kws_ref_model_int8_qdq.onnx"),
+    "ic_int8": ("ic_resnet8", "pretrainedResnet_quant_int8_qdq.onnx"),
+    "vww_int8": ("vww_mobilenet", "vww_96_int8_qdq.onnx"),
+    "ad_int8": ("ad_autoencoder", "ad01_int8_qdq.onnx"),
+    "hello_world_int8": ("hello_world_sine", "hello_world_int8_qdq.onnx"),
+}
+FLOAT_TWIN = {"kws_int8": "kws", "ic_int8": "ic", "vww_int8": "vww", "ad_int8": "ad"}
+DEFAULT_MODELS = [c.key for c in SHARED_FLOAT_MODELS] + list(INT8_MODELS) + list(ZOO)
 
 
 def prepare(key: str, folder: Path, samples: int) -> tuple[Path, Path]:
     """The model file and its .npz of ``samples`` inputs."""
+    import onnx
+
     data = folder / f"{key}.npz"
     shared = {c.key: c for c in SHARED_FLOAT_MODELS}
     if key in shared:
         model = SHARED.joinpath(*shared[key].path)
         np.savez(data, x=shared_inputs(key, samples))
+    elif key in INT8_MODELS:
+        model = SHARED.joinpath("models", *INT8_MODELS[key])
+        dims = [
+            d.dim_value or 1
+            for d in onnx.load(str(model)).graph.input[0].type.tensor_type.shape.dim
+        ]
+        rng = np.random.default_rng(len(key))
+        np.savez(data, x=rng.integers(-128, 128, (samples, *dims)).astype(np.int8))
+    elif key in ZOO:
+        model = zoo_model(key, folder / f"{key}.onnx")
+        np.savez(data, **light_inputs(model, samples))
     else:
         model = light_model(key, folder / f"{key}.onnx")
         np.savez(data, **light_inputs(model, samples))
     return model, data
 
 
-def run_one(key: str, device: str, model: Path, data: Path, folder: Path) -> dict:
+def side_by_side_ms(out: Path, model: Path, data: Path, threads: int, rounds: int = 30):
+    """Median ms per inference of the built library (TVM's VM, in this process) and of
+    onnxruntime on the same ONNX file, inputs and thread count, calls interleaved so that
+    both see the same load on a shared machine."""
+    import onnxruntime as ort
+    import tvm
+    from tvm.runtime.vm import VirtualMachine
+
+    tvm.get_global_func("runtime.config_threadpool")(0, threads)
+    vm = VirtualMachine(tvm.runtime.load_module(str(out / "model.so")), tvm.cpu())
+    run_tvm = vm["main"]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    arrays = dict(np.load(data))
+    metas = session.get_inputs()
+    count = len(next(iter(arrays.values())))
+
+    def sample(meta, i):
+        shape = [d if isinstance(d, int) else 1 for d in meta.shape]
+        return arrays[meta.name if meta.name in arrays else "x"][i].reshape(shape)
+
+    feeds = [{m.name: sample(m, i) for m in metas} for i in range(count)]
+    tensors = [[tvm.runtime.tensor(v) for v in feed.values()] for feed in feeds]
+    ours, theirs = [], []
+    for _ in range(max(2, rounds // count)):
+        for feed, args in zip(feeds, tensors):
+            start = time.perf_counter_ns()
+            run_tvm(*args)
+            middle = time.perf_counter_ns()
+            session.run(None, feed)
+            ours.append(middle - start)
+            theirs.append(time.perf_counter_ns() - middle)
+    return float(np.median(ours)) / 1e6, float(np.median(theirs)) / 1e6
+
+
+def run_one(key, device, model, data, folder, threads_list) -> list[dict]:
     out = folder / f"{key}-{device}"
-    entry: dict = {"model": key, "device": device, "target": TARGETS[device]}
+    base: dict = {"model": key, "device": device, "target": TARGETS[device]}
     started = time.monotonic()
     try:
         result = compile_model(
             model, out, CompileOptions(backend="tvm", target=TARGETS[device], force=True)
         )
-        entry["compile_seconds"] = round(time.monotonic() - started, 1)
-        entry["library_bytes"] = result.manifest["library_bytes"]
-        started = time.monotonic()
-        report = validate(out, ValidateOptions(data=str(data), device=device, progress=False))
     except EdgecError as exc:
-        entry["error"] = str(exc)
-        return entry
-    within = report["vs_float_tolerance"]["samples_within"]
-    entry.update(
-        validate_seconds=round(time.monotonic() - started, 1),
-        samples=report["samples"],
-        samples_within=within,
-        passed=within == report["samples"],
-        max_abs_error=report.get("max_abs_error"),
-        cosine=report.get("cosine"),
-        latency_ms_median=round(report["nanoseconds"]["median"] / 1e6, 3),
-        timing=report.get("timing"),
-    )
-    return entry
+        return [{**base, "error": str(exc)}]
+    base["compile_seconds"] = round(time.monotonic() - started, 1)
+    base["numerics"] = result.manifest.numerics
+    entries = []
+    for threads in threads_list:
+        entry = {**base, "threads": threads}
+        try:
+            report = validate(
+                out, ValidateOptions(data=str(data), device=device, progress=False, threads=threads)
+            )
+        except EdgecError as exc:
+            entries.append({**entry, "error": str(exc)})
+            continue
+        latency = report["nanoseconds"]["median"]
+        entry.update(samples=report["samples"], runner_ms=round(latency / 1e6, 4))
+        if report.get("bit_exact") is not None:
+            entry["bit_exact"] = report["bit_exact"]
+        else:
+            entry["samples_within"] = report["vs_float_tolerance"]["samples_within"]
+        if device == "host":
+            ours, theirs = side_by_side_ms(out, model, data, threads)
+            entry.update(
+                latency_ms=round(ours, 4),
+                onnxruntime_ms=round(theirs, 4),
+                ratio=round(ours / theirs, 3),
+            )
+        else:
+            entry.update(latency_ms=entry["runner_ms"], timing=report.get("timing"))
+        entries.append(entry)
+    return entries
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    everything = [c.key for c in SHARED_FLOAT_MODELS] + light_names()
-    parser.add_argument("--models", default=",".join(everything))
-    parser.add_argument("--devices", default="host,emulator")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    parser.add_argument("--devices", default="host")
+    parser.add_argument("--threads", default=f"1,{os.cpu_count()}")
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--out", default=str(Path(__file__).with_name("results_tvm.json")))
     args = parser.parse_args()
+    if args.models == "all":
+        args.models = ",".join(DEFAULT_MODELS + light_names())
     out_path = Path(args.out)
-    results = json.loads(out_path.read_text()) if out_path.is_file() else {"runs": []}
     import tvm
 
-    results.update(
-        tvm_version=tvm.__version__,
-        machine=f"{platform.machine()}, {platform.python_version()}",
-        rtol=FLOAT_RTOL,
-        atol=FLOAT_ATOL,
-    )
+    threads_list = sorted({int(t) for t in args.threads.split(",")})
     with tempfile.TemporaryDirectory(prefix="edgec-bench-tvm-") as tmp:
         folder = Path(tmp)
         for key in args.models.split(","):
             model, data = prepare(key, folder, args.samples)
             for device in args.devices.split(","):
-                entry = run_one(key, device, model, data, folder)
-                print(json.dumps(entry), flush=True)
+                entries = run_one(key, device, model, data, folder, threads_list)
+                for entry in entries:
+                    print(json.dumps(entry), flush=True)
                 # Re-read first: another sweep (other models or devices) may have written.
-                if out_path.is_file():
-                    results["runs"] = json.loads(out_path.read_text())["runs"]
-                runs = [r for r in results["runs"] if (r["model"], r["device"]) != (key, device)]
-                results["runs"] = [*runs, entry]
+                results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+                results.update(
+                    tvm_version=tvm.__version__,
+                    machine=f"{platform.machine()}, {os.cpu_count()} cores, "
+                    f"Python {platform.python_version()}",
+                    rtol=FLOAT_RTOL,
+                    atol=FLOAT_ATOL,
+                )
+                done = {(e["model"], e["device"], e.get("threads")) for e in entries}
+                runs = [
+                    r
+                    for r in results.get("runs", [])
+                    if "threads" in r and (r["model"], r["device"], r.get("threads")) not in done
+                ]
+                results["runs"] = [*runs, *entries]
                 out_path.write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from edgec.version import __version__
 
 # Public name → the module that defines it.
 _EXPORTS = {
@@ -18,7 +18,7 @@ _EXPORTS = {
     "Graph": "edgec.ir.graph",
     "Node": "edgec.ir.graph",
     "Value": "edgec.ir.graph",
-    "load_model": "edgec.ir.onnx_import",
+    "load_model": "edgec.frontend.onnx_import",
     "save_onnx": "edgec.ir.onnx_export",
     "to_onnx": "edgec.ir.onnx_export",
     "Interpreter": "edgec.interp",
@@ -103,11 +103,11 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from edgec.firmware import build_firmware
+    from edgec.frontend.onnx_import import load_model
     from edgec.harness.validate import ValidateOptions, validate
     from edgec.interp import Interpreter
     from edgec.ir.graph import Graph, Node, Value
     from edgec.ir.onnx_export import save_onnx, to_onnx
-    from edgec.ir.onnx_import import load_model
     from edgec.passes.channel_prune import ChannelPrune
     from edgec.passes.lowrank import LowRank
     from edgec.passes.prune_budget import PruneBudget

@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from edgec.frontend.onnx_import import load_model
 from edgec.ir.graph import Graph, Node, Value
-from edgec.ir.onnx_import import load_model
-from edgec.ops.registry import get_op, unsupported_ops
+from edgec.ops.registry import get_op, node_macs, unsupported_ops
+from edgec.passes import fold as fold_graph
 
 # Ops whose weight (input 1, or any constant input of MatMul) is int8 and bias (input 2) int32
 # under the TFLite int8 scheme.
@@ -116,8 +117,6 @@ def analyze(
         graph = load_model(model, input_shapes, notices)
         label = str(model)
     if fold:
-        from edgec.passes import fold as fold_graph
-
         graph = fold_graph(graph)
     return analyze_graph(graph, label, folded=fold, notices=notices)
 
@@ -162,17 +161,7 @@ def op_label(node: Node) -> str:
 def _row(node: Node) -> LayerRow:
     shapes = [list(v.shape) if v.shape is not None else None for v in node.outputs]
     params = sum(const_data(v).size for _, v in parameter_inputs(node))
-    return LayerRow(node.name, op_label(node), shapes, int(params), _macs(node))
-
-
-def _macs(node: Node) -> int | None:
-    op = get_op(node.op_type, node.domain)
-    if op is None:
-        return None
-    values = [v for v in (*node.inputs, *node.outputs) if v is not None]
-    if any(v.shape is None for v in values):
-        return None
-    return int(op.macs(node))
+    return LayerRow(node.name, op_label(node), shapes, int(params), node_macs(node))
 
 
 def const_data(value: Value | None) -> np.ndarray | None:
@@ -210,11 +199,11 @@ def _weight_bytes(graph: Graph) -> tuple[int, int]:
         for index, value in parameter_inputs(node):
             size = int(const_data(value).size)
             float32 += size * _FLOAT32_BYTES
-            int8 += size * _int8_bytes_per_element(node, index)
+            int8 += size * int8_bytes_per_element(node, index)
     return float32, int8
 
 
-def _int8_bytes_per_element(node: Node, index: int) -> int:
+def int8_bytes_per_element(node: Node, index: int) -> int:
     if node.op_type == "DequantizeLinear" and not node.domain and index == 0:
         # The dequantized value plays the role of the slot it feeds.
         slots = [

@@ -16,19 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from edgec import __version__
-from edgec.errors import BuildError, EdgecError, show_name
+from edgec import cli_build as b
+from edgec import cli_tune as t
+from edgec.cli_common import one_line, parse_input_shapes, printable
+from edgec.errors import BuildError, EdgecError
+from edgec.version import __version__
 
 log = logging.getLogger("edgec")
 
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in edgec, not in what the user gave it
-
-
-class UsageError(EdgecError):
-    """An argument is malformed (reported like any other error, with exit status 2)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -63,32 +60,12 @@ def run_analyze(args: argparse.Namespace) -> int:
     shapes = parse_input_shapes(args.input_shape)
     result = analyze(args.model, input_shapes=shapes, fold=not args.no_fold)
     for notice in result.notices:
-        print(f"edgec: note: {_printable(notice)}", file=sys.stderr)
+        print(f"edgec: note: {printable(notice)}", file=sys.stderr)
     if args.json:
         print(result.to_json())
     else:
         print_analysis(result)
     return 0
-
-
-def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """``["x=1,3,32,32", …]`` → ``{"x": (1, 3, 32, 32)}``; ``UsageError`` if malformed."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for spec in specs:
-        name, sep, dims_text = spec.rpartition("=")
-        expected = "expected NAME=D0,D1,… with positive integer dims"
-        if not sep or not name:
-            raise UsageError(f"--input-shape {show_name(spec)}: {expected}")
-        try:
-            dims = tuple(int(d) for d in dims_text.split(","))
-        except ValueError:
-            raise UsageError(f"--input-shape {show_name(spec)}: {expected}") from None
-        if any(d <= 0 for d in dims):
-            raise UsageError(f"--input-shape {show_name(spec)}: {expected}")
-        if name in shapes:
-            raise UsageError(f"--input-shape gives input {show_name(name)} twice")
-        shapes[name] = dims
-    return shapes
 
 
 def print_analysis(result, out: TextIO | None = None) -> None:
@@ -100,16 +77,16 @@ def print_analysis(result, out: TextIO | None = None) -> None:
     body = [
         [
             str(i),
-            _printable(row.op),
+            printable(row.op),
             ", ".join(_shape_text(s) for s in row.shapes),
             f"{row.params:,}",
             f"{row.macs:,}" if row.macs is not None else "?",
-            _printable(row.name),
+            printable(row.name),
         ]
         for i, row in enumerate(result.rows)
     ]
     if console.is_terminal:
-        _print_rich_table(console, _printable(result.model), header, body)
+        _print_rich_table(console, printable(result.model), header, body)
     else:
         _print_plain_table(console.file, header, body)
     for line in _summary_lines(result):
@@ -159,7 +136,7 @@ def _summary_lines(result) -> list[str]:
     lines = [""]
     for label, specs in (("inputs", result.inputs), ("outputs", result.outputs)):
         shown = ", ".join(
-            f"{_printable(s.name)} {s.dtype or '?'} {_shape_text(s.shape)}" for s in specs
+            f"{printable(s.name)} {s.dtype or '?'} {_shape_text(s.shape)}" for s in specs
         )
         lines.append(f"{label + ':':<19}{shown}")
     lines += [
@@ -175,7 +152,7 @@ def _summary_lines(result) -> list[str]:
     ]
     if result.unsupported_ops:
         listed = "; ".join(
-            f"{op} ({', '.join(_printable(n) for n in names)})"
+            f"{op} ({', '.join(printable(n) for n in names)})"
             for op, names in result.unsupported_ops.items()
         )
         lines.append(f"{'unsupported ops:':<19}{listed}")
@@ -187,7 +164,7 @@ def _peak_where(result) -> str:
     if result.totals.peak_at not in names:
         return ""
     index = names.index(result.totals.peak_at)
-    return f" (at layer #{index}, {_printable(result.rows[index].op)})"
+    return f" (at layer #{index}, {printable(result.rows[index].op)})"
 
 
 def _shape_text(shape) -> str:
@@ -202,8 +179,6 @@ def _bytes_text(count: int) -> str:
 
 # ---- the command table ----------------------------------------------------------------------
 def _build_subcommands() -> list[Subcommand]:
-    from edgec import cli_build as b
-
     return [
         Subcommand(
             "compile",
@@ -216,6 +191,12 @@ def _build_subcommands() -> list[Subcommand]:
             "run a compiled model on a device and compare every output",
             b.configure_validate,
             b.run_validate,
+        ),
+        Subcommand(
+            "tune",
+            "find the most accurate build that fits flash, RAM and time budgets (Ray)",
+            t.configure_tune,
+            t.run_tune,
         ),
         Subcommand(
             "targets", "list the boards edgec can build for", b.configure_targets, b.run_targets
@@ -287,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgecError as exc:
         if args.verbose and isinstance(exc, BuildError) and exc.output:
             print(exc.output.rstrip(), file=sys.stderr)
-        print(f"edgec: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"edgec: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgec: interrupted", file=sys.stderr)
@@ -303,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _internal_error_line(exc: BaseException, verbose: bool) -> str:
-    what = _one_line(f"{type(exc).__name__}: {exc}")
+    what = one_line(f"{type(exc).__name__}: {exc}")
     hint = "" if verbose else "; rerun with --verbose for the traceback"
     return (
         f"edgec: internal error: {what} (a bug in edgec {__version__}; please report it on "
@@ -318,15 +299,6 @@ def _setup_logging(verbosity: int) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
-
-
-def _one_line(text: str) -> str:
-    return _printable(" ".join(text.split()))
-
-
-def _printable(text: str) -> str:
-    """Text safe to print on one line: control characters escaped."""
-    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _detach_stdout(stream: TextIO | None = None) -> None:

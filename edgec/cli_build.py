@@ -3,63 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import sys
 
+from edgec.artifact import Manifest
+from edgec.backends.c.compile import IO_LAYOUTS, KERNEL_CHOICES
+from edgec.backends.c.generate import SCRATCH_POLICIES
+from edgec.backends.c.weight_storage import POLICIES
+from edgec.backends.tvm.build import QDQ_NUMERICS
+from edgec.cli_common import UsageError, add_data_options, parse_input_shapes, split_shapes
+from edgec.compiler import BACKENDS, compile_model
 from edgec.errors import EdgecError
-
-
-def split_shapes(items: list[str]) -> tuple[list[str], tuple[int, ...] | None]:
-    """``--input-shape`` items: ``NAME=dims`` fix model inputs; a bare ``dims`` is the data's."""
-    from edgec.cli import UsageError
-
-    named = [i for i in items if "=" in i]
-    bare = [i for i in items if "=" not in i]
-    if len(bare) > 1:
-        raise UsageError("--input-shape without NAME= (the sample shape) may be given once")
-    if not bare:
-        return named, None
-    try:
-        dims = tuple(int(d) for d in bare[0].split(","))
-    except ValueError:
-        raise UsageError(f"--input-shape {bare[0]!r}: expected D0,D1,…") from None
-    return named, dims
-
-
-def _add_data_options(parser: argparse.ArgumentParser, what: str) -> None:
-    group = parser.add_argument_group(f"reading {what} data")
-    group.add_argument(
-        "--input-dtype", help="dtype of raw .bin samples (default: the model input's)"
-    )
-    group.add_argument(
-        "--input-shape",
-        action="append",
-        default=[],
-        metavar="[NAME=]D0,D1,…",
-        help="D0,D1,…: shape of one raw .bin sample (default: the model input's); "
-        "NAME=D0,D1,…: fix a symbolic dim of model input NAME (compile; repeatable)",
-    )
-    group.add_argument(
-        "--data-scale",
-        type=float,
-        help="scale of integer sample data (dequantized for float inputs)",
-    )
-    group.add_argument(
-        "--data-zero-point", type=int, default=0, help="zero point of integer sample data"
-    )
+from edgec.firmware import build_firmware
+from edgec.harness.linux_root import setup
+from edgec.harness.validate import ValidateOptions, default_device, passed, validate
+from edgec.ops.integer.common import ROUNDINGS
+from edgec.options import QUANTIZE_MODES, CompileOptions
+from edgec.passes.prune_budget import METRICS
+from edgec.quantize.observers import METHODS
+from edgec.targets import DEFAULT_TARGET, list_targets
 
 
 # ---- compile ----------------------------------------------------------------------------------
 def configure_compile(parser: argparse.ArgumentParser) -> None:
-    from edgec.compiler import QUANTIZE_MODES
-    from edgec.quantize.observers import METHODS
-
     parser.add_argument("model", metavar="MODEL", help="the ONNX model file")
     parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder")
     parser.add_argument(
         "--backend",
         default="c",
-        choices=["c", "tvm"],
+        choices=list(BACKENDS),
         help="c: generated C for microcontrollers (default); tvm: a TVM library and runner for "
         "ARM Linux boards",
     )
@@ -87,11 +61,13 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-bias-correction",
-        action="store_true",
+        dest="bias_correction",
+        action="store_false",
         help="do not correct biases for the mean weight-rounding error",
     )
     parser.add_argument(
         "--sqnr-threshold",
+        dest="sqnr_threshold_db",
         type=float,
         default=40.0,
         metavar="DB",
@@ -100,26 +76,26 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rounding",
         default="tflm",
-        choices=["tflm", "float", "litert"],
+        choices=ROUNDINGS,
         help="requantization rounding (the C backend implements tflm)",
     )
     parser.add_argument(
         "--io-layout",
         default="declared",
-        choices=["declared", "nhwc"],
+        choices=IO_LAYOUTS,
         help="I/O layout of the generated API (default: the model's)",
     )
     parser.add_argument(
         "--kernels",
         default="auto",
-        choices=["auto", "portable", "optimized"],
+        choices=KERNEL_CHOICES,
         help="int8 kernels: optimized (DSP paths, bit-exact with portable) or portable C "
         "(default auto: optimized where the target core has the DSP extension)",
     )
     parser.add_argument(
         "--kernel-scratch",
         default="always",
-        choices=["always", "free"],
+        choices=SCRATCH_POLICIES,
         help="im2col rows for the optimized convolutions: always (the default), or only "
         "where they do not grow the arena, with the layers at the peak written in place over "
         "their input where that lowers it (free: the smallest RAM, some convolutions slower)",
@@ -131,7 +107,7 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     _add_compression_options(parser)
-    _add_data_options(parser, "calibration")
+    add_data_options(parser, "calibration")
 
 
 def _add_compression_options(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +121,8 @@ def _add_compression_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--no-prune-refit",
-        action="store_true",
+        dest="prune_refit",
+        action="store_false",
         help="magnitude pruning keeps the surviving weights as they are (default: refit them "
         "by least squares to the unpruned model's outputs on the --calib data)",
     )
@@ -159,7 +136,7 @@ def _add_compression_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--prune-metric",
         default="agreement",
-        choices=["agreement", "accuracy"],
+        choices=METRICS,
         help="what --prune-budget counts (accuracy needs labels with --calib)",
     )
     group.add_argument(
@@ -174,69 +151,44 @@ def _add_compression_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--weight-storage",
         default="auto",
-        choices=["auto", "dense"],
-        help="int8 weight matrices sparse or clustered where that saves flash (auto, the "
-        "default), or always dense (for comparison)",
+        choices=POLICIES,
+        help="int8 weight matrices sparse or clustered where that is faster on the target "
+        "core and saves flash (auto, the default; compact wherever it saves flash when the "
+        "fastest layout does not fit), wherever it saves flash (small), or always dense",
     )
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from edgec.cli import parse_input_shapes
-    from edgec.compiler import CompileOptions, compile_model
-    from edgec.targets import DEFAULT_TARGET, load_target
-
-    if args.backend == "tvm":
-        from edgec.backends.tvm.compile import DEFAULT_TARGET as TVM_TARGET
-
-        if args.firmware:
-            raise EdgecError("--firmware builds microcontroller firmware (--backend c)")
-    target = load_target(args.target or (TVM_TARGET if args.backend == "tvm" else DEFAULT_TARGET))
+    if args.backend != "c" and args.firmware:
+        raise EdgecError("--firmware builds microcontroller firmware (--backend c)")
     named, data_shape = split_shapes(args.input_shape)
-    options = CompileOptions(
-        backend=args.backend,
-        target=target.name,
-        prefix=args.prefix,
-        quantize=args.quantize,
-        calib=args.calib,
-        rounding=args.rounding,
-        io_layout=args.io_layout,
-        kernels=args.kernels,
-        kernel_scratch=args.kernel_scratch,
-        input_shapes=parse_input_shapes(named),
-        force=args.force,
-        calib_method=args.calib_method,
-        calib_samples=args.calib_samples,
-        calib_dtype=args.input_dtype,
-        calib_shape=data_shape,
-        data_scale=args.data_scale,
-        data_zero_point=args.data_zero_point,
-        float_io=args.float_io,
-        bias_correction=not args.no_bias_correction,
-        sqnr_threshold_db=args.sqnr_threshold,
-        prune=args.prune,
-        prune_budget=args.prune_budget,
-        prune_metric=args.prune_metric,
-        lowrank=args.lowrank,
-        prune_refit=not args.no_prune_refit,
-        cluster=args.cluster,
-        weight_storage=args.weight_storage,
+    # the flags are named after CompileOptions' fields; the data options are shared with
+    # validate, which reads samples rather than calibration data
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(CompileOptions)
+        if hasattr(args, f.name)
+    }
+    given.update(
+        input_shapes=parse_input_shapes(named), calib_dtype=args.input_dtype, calib_shape=data_shape
     )
+    options = CompileOptions(**given)
     result = compile_model(args.model, args.out, options)
     for notice in result.notices:
         print(f"edgec: note: {notice}", file=sys.stderr)
     print(f"wrote {result.out_dir}")
     if args.backend == "tvm":
         m = result.manifest
-        print(f"  library  {m['library_bytes']:>10,} B ({m['library']}, TVM {m['tvm_version']})")
-        print(f"  target   {m['target']} {m['llvm_target']}")
-        print(f"  weights  {m['weight_bytes']:>10,} B")
-        numerics = "float32" if m["numerics"] == "float32" else "QDQ: see the note above"
-        print(f"  runner   {m['runner']} (numerics: {numerics})")
+        print(f"  library  {m.library_bytes:>10,} B ({m.library}, TVM {m.tvm_version})")
+        print(f"  target   {m.target} {m.llvm_target}")
+        print(f"  weights  {m.weight_bytes:>10,} B")
+        numerics = m.numerics if m.numerics != QDQ_NUMERICS else "QDQ: see the note above"
+        print(f"  runner   {m.runner} (numerics: {numerics})")
         return 0
     print(f"  arena    {result.arena_bytes:>10,} B")
     print(f"  weights  {result.weight_bytes:>10,} B (flash)")
     _print_compression(result.reports.get("compression"))
-    storage = result.manifest.get("weight_storage", [])
+    storage = result.manifest.weight_storage or []
     compact = [s for s in storage if s["storage"] != "dense"]
     if compact:
         saved = sum(s["dense_bytes"] - s["stored_bytes"] for s in compact)
@@ -256,11 +208,9 @@ def run_compile(args: argparse.Namespace) -> int:
             line += f"; lowest SQNR {worst['sqnr_db']:.1f} dB at {worst['name']!r}"
         print(line + " (quantization.json)")
     if args.firmware:
-        from edgec.firmware import build_firmware
-
-        fw = build_firmware(result.out_dir, target)
+        fw = build_firmware(result.out_dir, manifest=result.manifest)
         print(
-            f"  firmware {fw.elf} ({target.name}): flash {fw.flash_bytes:,} of "
+            f"  firmware {fw.elf} ({fw.target}): flash {fw.flash_bytes:,} of "
             f"{fw.flash_capacity:,} B, RAM {fw.ram_bytes:,} of {fw.ram_capacity:,} B"
         )
     return 0
@@ -313,24 +263,41 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="count every layer's instructions (QEMU) or cycles once, on the last sample",
     )
-    _add_data_options(parser, "sample")
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="TVM builds: threads of the runner (default: all cores of the board)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="validate shards of the samples on N emulators (or host builds) at once, as Ray "
+        "tasks; the report is the one a single device gives",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="run the --workers on this Ray cluster (`ray start --head`) instead of a local Ray",
+    )
+    add_data_options(parser, "sample")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive count, got {text}")
+    return value
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from edgec.compiler import load_manifest
-    from edgec.harness.validate import ValidateOptions, passed, validate
-    from edgec.targets import load_target
-
-    manifest = load_manifest(args.out)
+    manifest = Manifest.load(args.out)
     named, data_shape = split_shapes(args.input_shape)
     if named:
-        from edgec.cli import UsageError
-
         raise UsageError("validate takes the model's shapes from OUT; give --input-shape D0,D1,…")
-    device = args.device
-    if device is None:
-        target = manifest.get("target")
-        device = "emulator" if target and load_target(target).emulated else "host"
+    device = args.device or default_device(manifest)
     options = ValidateOptions(
         data=args.data,
         labels=args.labels,
@@ -345,6 +312,9 @@ def run_validate(args: argparse.Namespace) -> int:
         data_zero_point=args.data_zero_point,
         sanitize=args.sanitize,
         profile=args.profile,
+        threads=args.threads,
+        workers=args.workers,
+        ray_address=args.ray_address,
     )
     report = validate(args.out, options)
     print_report(report)
@@ -401,6 +371,8 @@ def print_report(report: dict) -> None:
             )
         )
         rows.append(("latency measured", report.get("timing", "wall-clock")))
+        if "threads" in report:
+            rows.append(("threads", str(report["threads"])))
     for key, what in (("vs_float_tolerance", "float"), ("vs_graph_tolerance", "its graph")):
         tolerance = report.get(key)
         if tolerance:
@@ -441,11 +413,6 @@ def configure_targets(parser: argparse.ArgumentParser) -> None:
 
 
 def run_targets(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
-
-    from edgec.targets import DEFAULT_TARGET, list_targets
-
     targets = list_targets()
     if not targets:
         raise EdgecError("no targets found")
@@ -474,8 +441,6 @@ def configure_emulator(parser: argparse.ArgumentParser) -> None:
 
 
 def run_emulator(args: argparse.Namespace) -> int:
-    from edgec.harness.linux_root import setup
-
     root, made = setup(args.name, mirror=args.mirror, force=args.force)
     stamp = root.stamp
     if made:

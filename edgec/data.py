@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.errors import ValidationError, show_name
+from edgec.errors import QuantizationError, ValidationError, show_name
+from edgec.ops.quant import quantize
 
 
 @dataclass
@@ -98,8 +99,6 @@ def input_specs(graph) -> list[PortSpec]:
 def calibration_dataset(specs: Sequence[PortSpec], options) -> Dataset | None:
     """``compile --calib`` read for ``specs`` as every data-driven step reads it (quantization,
     pruning, low-rank, clustering); None without ``--calib``."""
-    from edgec.errors import QuantizationError
-
     if not options.calib:
         return None
     try:
@@ -238,8 +237,6 @@ def _convert(
             ).astype(spec.dtype)
         return data.astype(spec.dtype)
     if np.issubdtype(data.dtype, np.floating) and spec.scale is not None:
-        from edgec.ops.quant import quantize
-
         return quantize(data, np.float32(spec.scale), np.int64(spec.zero_point or 0), spec.dtype)
     raise ValidationError(
         f"input {show_name(spec.name)} expects {spec.dtype} data, got {data.dtype}"

@@ -21,15 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import jinja2
-
-from edgec import __version__
+from edgec.artifact import MANIFEST, Manifest
 from edgec.backends.c.build import find_compiler, run_compiler
-from edgec.compiler import load_manifest
 from edgec.errors import BuildError, TargetError
 from edgec.outdir import write_atomically
-from edgec.resources import templates_dir
+from edgec.resources import jinja_environment, templates_dir
 from edgec.targets import NRF51_UART_BAUD, NRF_UARTE_BAUD, Target, load_board
+from edgec.version import __version__
 
 FIRMWARE_WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 MODEL_WARNINGS = ["-Wall", "-Wextra"]
@@ -113,17 +111,6 @@ def firmware_dir(out_dir: str | Path, target: Target) -> Path:
     return Path(out_dir) / "firmware" / target.name
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "firmware")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
 def count_ratio(target: Target) -> tuple[int, int]:
     """(NUM, DEN) with count = round(ticks * NUM / DEN).
 
@@ -169,9 +156,9 @@ def _uart_context(target: Target) -> dict:
     return context
 
 
-def render_firmware(manifest: dict, target: Target) -> dict[str, str]:
+def render_firmware(manifest: Manifest, target: Target) -> dict[str, str]:
     """The firmware's own sources for ``manifest``'s model on ``target``, by file name."""
-    prefix = manifest["prefix"]
+    prefix = manifest.prefix
     num, den = count_ratio(target)
     arch_header, startup = ARCH_SOURCES[target.arch]
     context = {
@@ -188,11 +175,11 @@ def render_firmware(manifest: dict, target: Target) -> dict[str, str]:
         else None,
         "prefix": prefix,
         "PREFIX": prefix.upper(),
-        "n_inputs": len(manifest["inputs"]),
-        "n_outputs": len(manifest["outputs"]),
+        "n_inputs": len(manifest.inputs),
+        "n_outputs": len(manifest.outputs),
         **_uart_context(target),
     }
-    env = _environment()
+    env = jinja_environment("firmware")
     templates = {**RENDERED, startup: "fw_startup.c"}
     files = {out: env.get_template(name).render(**context) for name, out in templates.items()}
     folder = templates_dir() / "firmware"
@@ -202,21 +189,18 @@ def render_firmware(manifest: dict, target: Target) -> dict[str, str]:
     return files
 
 
-def info_bytes(manifest: dict, target: Target) -> int:
+def info_bytes(manifest: Manifest, target: Target) -> int:
     """The INFO answer's payload (fw_main.c.j2 do_info): the fixed fields and the model's
     SHA-256 (88 B), each port's dtype, rank, shape and size, the board's name."""
-    ports = zip(
-        [*manifest["inputs"], *manifest["outputs"]],
-        [*manifest["io_shapes"]["inputs"], *manifest["io_shapes"]["outputs"]],
-    )
-    size = 1 + 88 + sum(1 + len(p["dtype"]) + 1 + 4 * len(shape) + 4 for p, shape in ports)
+    ports = [*manifest.inputs, *manifest.outputs]
+    size = 1 + 88 + sum(1 + len(str(p.dtype)) + 1 + 4 * len(p.api_shape) + 4 for p in ports)
     return size + 1 + len(target.name)
 
 
-def check_fits(manifest: dict, target: Target) -> None:
+def check_fits(manifest: Manifest, target: Target) -> None:
     """``TargetError`` with the numbers when the model cannot fit the target's memories (the
     inputs and outputs live in the arena: no I/O buffers besides it)."""
-    weights, arena = int(manifest["weight_bytes"]), int(manifest["arena_bytes"])
+    weights, arena = int(manifest.weight_bytes), int(manifest.arena_bytes)
     flash_need = weights + FIRMWARE_FLASH_BYTES
     if flash_need > target.flash.length:
         raise TargetError(
@@ -233,7 +217,7 @@ def check_fits(manifest: dict, target: Target) -> None:
     ram_need = arena + target.stack_bytes + firmware
     if ram_need > target.ram.length:
         hint = ""
-        if manifest.get("options", {}).get("kernel_scratch") != "free":
+        if manifest.options.get("kernel_scratch") != "free":
             hint = " (compile with --kernel-scratch free for the smallest arena)"
         raise TargetError(
             f"the model does not fit {target.name}'s RAM: arena {arena} B"
@@ -247,7 +231,7 @@ def _stamp(out_dir: Path, files: dict[str, str], target: Target, opt: str) -> st
     digest = hashlib.sha256(
         f"{__version__}|{target.cflags}|{opt}|{target.path.read_text()}".encode()
     )
-    for path in [*sorted(out_dir.glob("*.[ch]")), out_dir / "manifest.json"]:
+    for path in [*sorted(out_dir.glob("*.[ch]")), out_dir / MANIFEST]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode())
@@ -271,11 +255,13 @@ def build_firmware(
     target: str | Target | None = None,
     opt: str | None = None,
     force: bool = False,
+    manifest: Manifest | None = None,
 ) -> FirmwareBuild:
-    """Build (or reuse, when nothing changed) ``out_dir/firmware/<target>/fw.elf``."""
+    """Build (or reuse, when nothing changed) ``out_dir/firmware/<target>/fw.elf``
+    (``manifest``: the folder's, when the caller has read it already)."""
     out_dir = Path(out_dir)
-    manifest = load_manifest(out_dir)
-    target = load_board(target or manifest.get("target"), "mcu")
+    manifest = manifest or Manifest.load(out_dir)
+    target = load_board(target or manifest.target, "mcu")
     # One opt overrides both; by default the glue is built for size, the model for speed.
     opts = (opt, opt) if opt else (target.opt, target.kernel_opt)
     check_fits(manifest, target)
@@ -307,7 +293,7 @@ def _from_json(folder: Path, info: dict, reused: bool) -> FirmwareBuild:
 def _build_in(
     work: Path,
     out_dir: Path,
-    manifest: dict,
+    manifest: Manifest,
     target: Target,
     files: dict[str, str],
     cc: str,
@@ -408,7 +394,7 @@ def symbol_size(elf: Path, target: Target, name: str) -> int | None:
 
 
 def _measure(
-    elf: Path, map_file: Path, manifest: dict, target: Target, warnings: list[str]
+    elf: Path, map_file: Path, manifest: Manifest, target: Target, warnings: list[str]
 ) -> FirmwareBuild:
     sections = section_sizes(elf, target)
     flash_views = [target.flash.origin]  # the flash, and its data-bus mapping if any
@@ -422,7 +408,7 @@ def _measure(
     in_ram = {n: s for n, (a, s) in sections.items() if target.ram.origin <= a < target.ram.end}
     data = in_ram.get(".data", 0)
     stack = in_ram.get(".stack", 0)
-    arena = symbol_size(elf, target, f"{manifest['prefix']}_arena") or 0
+    arena = symbol_size(elf, target, f"{manifest.prefix}_arena") or 0
     return FirmwareBuild(
         elf=elf,
         map_file=map_file,

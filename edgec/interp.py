@@ -18,6 +18,7 @@ from edgec.errors import ShapeError, ValidationError, show_name
 from edgec.ir.graph import Graph, Node
 from edgec.ops import lookup, require_supported
 from edgec.ops.integer import integer_params, is_integer_node, run_integer
+from edgec.ops.quant import quantize
 from edgec.ops.registry import get_op
 
 
@@ -109,3 +110,14 @@ def run_graph(
 ) -> dict[str, np.ndarray]:
     """Convenience: build an ``Interpreter`` and run it once."""
     return Interpreter(graph, rounding).run(feeds)
+
+
+def quantized_feeds(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Float samples for ``graph``'s inputs, quantized where an input is integer."""
+    out = {}
+    for v in graph.inputs:
+        x = feeds[v.name]
+        if v.quant is not None and np.issubdtype(x.dtype, np.floating):
+            x = quantize(x, v.quant.scale, v.quant.zero_point, v.dtype)
+        out[v.name] = x
+    return out

@@ -47,6 +47,7 @@ def write_atomically(out: Path, fill: Callable[[Path], None], force: bool = Fals
 def write_files(folder: Path, files: dict[str, str | bytes]) -> None:
     for name, content in files.items():
         path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:

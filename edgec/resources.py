@@ -9,6 +9,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+import jinja2
+
 from edgec.errors import EdgecError
 
 
@@ -34,3 +36,16 @@ def templates_dir() -> Path:
 def targets_dir() -> Path:
     """The board descriptions, one ``<name>.toml`` per target."""
     return _data_dir("targets")
+
+
+def jinja_environment(folder: str) -> jinja2.Environment:
+    """The templates under ``templates/<folder>`` (``c``, ``firmware``): undefined names are
+    errors, and block tags leave no blank lines behind."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / folder)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from edgec.errors import TargetError
-from edgec.harness.protocol import MAX_PAYLOAD
 from edgec.linux_targets import LinuxTarget, parse_linux_target
+from edgec.protocol import MAX_PAYLOAD
 from edgec.resources import targets_dir
 from edgec.target_uart import (  # noqa: F401 - re-exported: firmware.py, tests
     NRF51_UART_BAUD,

@@ -35,11 +35,11 @@ def main() -> None:
     memory = json.loads((out / "memory.json").read_text())
     buffers = {t["buffer"]: t for t in memory["tensors"]}
     print("\nschedule (memory.json 'steps'; offsets are within the arena):")
-    print(f"  {'step':>4}  {'op':<10} {'kernel':<18} {'MACs':>6}  output")
+    print(f"  {'step':>4}  {'op':<10} {'kernel':<23} {'MACs':>6}  output")
     for step in memory["steps"]:
         t = buffers[step["output"]]
         print(
-            f"  {step['step']:>4}  {step['op']:<10} {step['kernel']:<18} {step['macs']:>6}  "
+            f"  {step['step']:>4}  {step['op']:<10} {step['kernel']:<23} {step['macs']:>6}  "
             f"{t['value']} {t['dtype']}{t['shape']} {t['bytes']} B at +{t['offset']}"
         )
     print(f"arena   {memory['arena_bytes']:,} B (every activation, reused across steps)")

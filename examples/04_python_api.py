@@ -17,7 +17,7 @@ import numpy as np
 from edgec import Interpreter
 from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
-from edgec.harness.validate import ValidateOptions, port_specs, validate
+from edgec.harness.validate import ValidateOptions, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "examples" / "digits"
@@ -54,10 +54,10 @@ def main() -> None:
 
     # The host reference on one sample: float pixels are quantized with the input's own
     # scale and zero point (load_dataset does that), the int8 logits are dequantized here.
-    data = load_dataset(DIGITS / "test.npz", port_specs(result.manifest), limit=1)
+    data = load_dataset(DIGITS / "test.npz", result.manifest.inputs, limit=1)
     logits_q = Interpreter(result.graph).run(data.sample(0))["logits"]
-    out = result.manifest["outputs"][0]
-    logits = (logits_q.astype(np.float32) - out["zero_point"]) * out["scale"]
+    out = result.manifest.outputs[0]
+    logits = (logits_q.astype(np.float32) - out.zero_point) * out.scale
     print(f"host reference, sample 0: int8 logits {logits_q.ravel().tolist()}")
     print(f"  dequantized: {' '.join(f'{v:.2f}' for v in logits.ravel())}")
     print(f"  predicted {int(logits.argmax())}, label {int(data.labels[0])}")

@@ -78,15 +78,19 @@ def run_cases(
     kernels: str = "portable",
     tolerance: tuple[float, float] | None = None,
     io_layout: str = "declared",
+    core: str = "dsp",
 ) -> None:
     """Generate, build (sanitized) and run every case; compare with the reference bit for bit.
     ``kernels``: "portable"; "optimized" (fast_*.c where they apply, with its C versions
     of the DSP instructions on this computer, always given scratch memory); "optimized-lean"
     (the same with the default scratch policy: in a one-op graph the scratch would grow the
-    arena, so the variants without scratch run). ``tolerance`` (rtol, atol): float outputs
+    arena, so the variants without scratch run); "optimized-mve" (the Helium kernels' layouts,
+    mve_*.c, in their C versions). ``tolerance`` (rtol, atol): float outputs
     compared with np.allclose instead of bit for bit. ``io_layout`` "nhwc": the samples
-    and expected outputs are given channels-last."""
+    and expected outputs are given channels-last. ``core`` "mve": the Helium kernels' layouts,
+    run by their C versions here."""
     find_compiler("gcc")
+    core = "mve" if kernels.endswith("-mve") else core
     folder = tmp_path / "c"
     folder.mkdir()
     prefixes = [f"m{i}" for i in range(len(cases))]
@@ -98,6 +102,7 @@ def run_cases(
             kernels=kernels.split("-")[0],
             scratch="free" if kernels.endswith("-lean") else "always",
             io_layout=io_layout,
+            core=core,
         )
         for name, text in {**gen.files, **gen.kernel_files}.items():
             (folder / name).write_text(text)

@@ -12,6 +12,7 @@ Used by tests/test_differential.py and bench/fuzz.py.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,13 @@ from tests.c_cases import Case
 START, END = b"EDGC", b"DONE"
 
 
-class ImageManifest(dict):
-    """What render_firmware reads of a manifest (prefix, port counts), by key or attribute."""
+@dataclass
+class ImageManifest:
+    """What render_firmware reads of a manifest: the prefix and the ports (counted)."""
 
-    def __getattr__(self, name: str):
-        return self[name]
+    prefix: str
+    inputs: list
+    outputs: list
 
 
 def _array(name: str, data: np.ndarray) -> str:

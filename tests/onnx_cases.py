@@ -16,8 +16,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import load_model
 
 BACKEND_DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 CONFORMANCE_SUITES = ("pytorch-converted", "pytorch-operator", "simple")

@@ -24,7 +24,7 @@ from edgec.compiler import CompileOptions, compile_model
 from edgec.errors import EdgecError, UnsupportedOpError
 from edgec.interp import Interpreter
 from edgec.ir.graph import FusedActivation, Graph, QuantParams, Value
-from edgec.ir.shapes import infer_shapes
+from edgec.ops.shapes import infer_shapes
 from tests.c_cases import Case, random_int, run_cases
 
 BATCH = settings(
@@ -171,6 +171,7 @@ KERNEL_VARIANTS = [
     ("int16", "portable"),
     ("int8", "optimized"),
     ("int8", "optimized-lean"),
+    ("int8", "optimized-mve"),
 ]
 
 

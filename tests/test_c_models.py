@@ -21,8 +21,8 @@ import pytest
 from conftest import needs_tools, shared_path
 
 from edgec.backends.c.build import build_host, c_sources, run_host
+from edgec.backends.c.render import render_host_runner
 from edgec.compiler import CompileOptions, compile_model
-from edgec.harness.host import render_host_runner
 from edgec.interp import Interpreter
 from edgec.resources import templates_dir
 
@@ -67,7 +67,7 @@ class Built:
         self.exe = build_host(self.folder, runner, work / "model_host", sanitize=True)
 
     def run(self, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-        specs = [(np.dtype(p["dtype"]), tuple(p["shape"])) for p in self.manifest["outputs"]]
+        specs = [(np.dtype(p.dtype), tuple(p.shape)) for p in self.manifest.outputs]
         return run_host(self.exe, samples, specs)
 
 

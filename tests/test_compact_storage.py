@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edgec.backends.c import generate_c
+from edgec.backends.c.kernel_cost import layer_cost
 from edgec.backends.c.weight_storage import (
     MIN_SAVING,
     choose,
@@ -115,7 +116,9 @@ def test_compact_kernels_are_bit_exact_with_the_reference(kernels, tmp_path):
     cases = []
     for index, (graph, expected) in enumerate(cases_and_storage()):
         scratch = "free" if kernels.endswith("lean") else "always"
-        (record,), _ = storages(graph, kernels=kernels.split("-")[0], scratch=scratch)
+        (record,), _ = storages(
+            graph, kernels=kernels.split("-")[0], scratch=scratch, weight_storage="small"
+        )
         kernel = record["kernel"]
         if scratch == "free" and kernel == "dense":
             expected = "dense"  # a 3x3 compact layer without its scratch falls back to dense
@@ -131,7 +134,7 @@ def test_compact_kernels_are_bit_exact_with_the_reference(kernels, tmp_path):
 
 def test_dense_policy_and_flash_figures_come_from_the_emitted_arrays():
     for graph, expected in cases_and_storage():
-        (auto,), gen = storages(graph, kernels="optimized")
+        (auto,), gen = storages(graph, kernels="optimized", weight_storage="small")
         (dense,), gen_dense = storages(graph, kernels="optimized", weight_storage="dense")
         assert dense["storage"] == "dense"
         emitted = {w.name: w.nbytes for w in gen.program.weights.values()}
@@ -147,6 +150,33 @@ def test_dense_policy_and_flash_figures_come_from_the_emitted_arrays():
         assert max(w.nbytes for w in gen_dense.program.weights.values()) >= auto["dense_bytes"]
         assert gen.weight_bytes < gen_dense.weight_bytes
         assert sum(emitted.values()) == gen.weight_bytes
+
+
+@pytest.mark.parametrize("core", ["dsp", "mve"])
+def test_auto_policy_stores_compact_only_where_the_target_runs_it_faster(core):
+    """ "auto": of the forms that save flash, the fastest by the core's cost model, and only
+    if it beats the optimized dense kernel; "small" takes the smallest form regardless."""
+    picked = {"dense": 0, "compact": 0}
+    for graph, _ in cases_and_storage():
+        (auto,), _ = storages(graph, kernels="optimized", core=core)
+        (small,), _ = storages(graph, kernels="optimized", core=core, weight_storage="small")
+        node = graph.nodes[0]
+        rows = int(np.prod(node.outputs[0].shape)) // auto["n"]
+        n, k = auto["n"], auto["k"]
+        dense = layer_cost(core, "dense", n, k, rows)
+        matrix = node.inputs[1].const.reshape(n, -1)  # Gemm here has transB = 1
+        if auto["storage"] != "dense":
+            assert small["storage"] != "dense"
+            sparse = auto["storage"] == "sparse"
+            entries = int(encode_sparse(matrix)["values"].size) if sparse else 0
+            assert layer_cost(core, auto["storage"], n, k, rows, entries) < dense
+            picked["compact"] += 1
+        else:
+            picked["dense"] += 1
+    # the clustered layers of these cases run faster dense on both cores; on the DSP cores the
+    # sparsest ones (3 % non-zeros) run faster sparse
+    assert picked["dense"] > sum(1 for _, e in cases_and_storage() if e == "dense")
+    assert picked["compact"] > 0 or core == "mve"
 
 
 def test_encodings_round_trip_and_dense_when_they_do_not_pay():

@@ -34,8 +34,8 @@ from onnx_cases import (
 )
 
 from edgec.errors import EdgecError, ModelError, ShapeError, UnsupportedOpError
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import load_model
 from edgec.ops import get_op
 
 CASES = conformance_cases()

@@ -1,7 +1,8 @@
 """Differential testing of the whole compiler on random CNNs (tests/graph_gen.py).
 
-Every drawn float model goes through edgec's import and fold passes and then three paths:
-its float C (compared with onnxruntime on the source model, rtol 1e-4 / atol 1e-4), and,
+Every drawn float model goes through edgec's import and fold passes and then four paths:
+its float C with the portable and with the optimized kernels (compared with onnxruntime on
+the source model, rtol 1e-4 / atol 1e-4), and,
 quantized to int8 by edgec's PTQ on random calibration data, its int8 C with the portable
 and with the optimized kernels (compared with edgec's integer reference, bit for bit). All
 C is built for this computer with AddressSanitizer and UBSan, many models per build. A model
@@ -26,7 +27,7 @@ from tests.conftest import needs_tools
 from tests.device_cases import run_cases_on_device
 from tests.graph_gen import Picker, random_cnn
 
-PATHS = ("float", "int8-portable", "int8-optimized")
+PATHS = ("float", "float-optimized", "int8-portable", "int8-optimized")
 GRAPHS_PER_BUILD = 25
 BUILDS = 8  # per path: 200 graphs
 SAMPLES = 3
@@ -73,7 +74,7 @@ def build_cases(path: str, models: list[tuple[onnx.ModelProto, int]], work) -> t
     """The cases of one build for ``path``, and how many models the int8 backend declined."""
     cases, declined = [], 0
     for model, seed in models:
-        if path == "float":
+        if path.startswith("float"):
             cases.append(float_case(model, seed, work))
             continue
         try:
@@ -85,8 +86,9 @@ def build_cases(path: str, models: list[tuple[onnx.ModelProto, int]], work) -> t
 
 def check_cases(path: str, cases: list, work) -> None:
     """Build and run the cases; an AssertionError names the first case that differs."""
-    if path == "float":
-        run_cases(cases, work, tolerance=(1e-4, 1e-4))
+    if path.startswith("float"):
+        kernels = "optimized" if path == "float-optimized" else "portable"
+        run_cases(cases, work, kernels=kernels, tolerance=(1e-4, 1e-4))
     else:
         run_cases(cases, work, kernels=path.split("-")[1])
 

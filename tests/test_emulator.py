@@ -13,15 +13,15 @@ import onnxruntime as ort
 import pytest
 from conftest import shared_path
 
+from edgec import protocol as P
 from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
 from edgec.errors import DeviceError
 from edgec.firmware import build_firmware
-from edgec.harness import protocol as P
 from edgec.harness.device import DeviceClient, run_on_device
 from edgec.harness.emulator import Emulator
 from edgec.harness.host import run_on_host
-from edgec.harness.validate import ValidateOptions, port_specs
+from edgec.harness.validate import ValidateOptions
 from tests.conftest import needs_tools
 
 pytestmark = needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
@@ -62,10 +62,10 @@ def kws_options(**changes) -> ValidateOptions:
     return ValidateOptions(data=str(shared_path("data", "kws01")), **settings)
 
 
-def kws_dataset(manifest: dict, count: int = SAMPLES):
+def kws_dataset(manifest, count: int = SAMPLES):
     options = kws_options()
     return load_dataset(
-        options.data, port_specs(manifest), None, "int8", None, KWS_SCALE, KWS_ZERO, count
+        options.data, manifest.inputs, None, "int8", None, KWS_SCALE, KWS_ZERO, count
     )
 
 
@@ -120,10 +120,10 @@ def test_float_kws_matches_the_host_build_and_onnxruntime(kws):
     host = np.stack(
         [o[0] for o in run_on_host(result.out_dir, result.manifest, dataset, kws_options()).outputs]
     )
-    # Same C code, same IEEE single precision: every step agrees bit for bit except the final
-    # softmax, whose expf comes from newlib on the device and glibc on the host (see the
-    # per-layer test); those differ in the last bits.
-    np.testing.assert_allclose(device, host, rtol=1e-5, atol=1e-12)
+    # The device runs the optimized kernels' VFMA assembly, the host the same blocking in
+    # plain C (no fused multiply-add), and expf comes from newlib on one and glibc on the
+    # other: the same sums within float rounding.
+    np.testing.assert_allclose(device, host, rtol=1e-5, atol=1e-9)
     assert (device.argmax(-1) == host.argmax(-1)).all()
     session = ort.InferenceSession(
         str(shared_path("models", "kws_dscnn", "kws_ref_model_float32.onnx")),
@@ -133,7 +133,8 @@ def test_float_kws_matches_the_host_build_and_onnxruntime(kws):
     reference = np.stack([session.run(None, {name: x})[0] for x in dataset.inputs["input_1"]])
     np.testing.assert_allclose(device, reference, rtol=1e-4, atol=1e-6)
     assert run.count_unit == "instructions" and len(run.counts) == SAMPLES
-    assert 30e6 < min(run.counts) <= max(run.counts) < 60e6  # ~2.66 M MACs of float conv
+    # ~2.66 M MACs of float convolutions: at least one VFMA per product on the Cortex-M4F
+    assert 2.66e6 < min(run.counts) <= max(run.counts) < 8e6
     print(
         f"\nfloat KWS on mps2-an386: {np.median(run.counts):.0f} instructions per inference, "
         f"{SAMPLES / seconds:.1f} samples/s end to end (boot included)"
@@ -153,10 +154,10 @@ def test_per_layer_dumps_match_the_host_build_step_by_step(kws, tmp_path):
     for sample, (device_steps, host_sample) in enumerate(zip(run.layers, host)):
         assert len(device_steps) == len(host_sample) == len(steps)
         for k, (d, h) in enumerate(zip(device_steps, host_sample)):
-            if k < len(steps) - 1:
-                assert np.array_equal(d.reshape(-1), h), f"step {k} ({steps[k]}) differs"
-            else:
-                np.testing.assert_allclose(d.reshape(-1), h, rtol=1e-5, atol=1e-12)
+            # VFMA assembly on the device, plain C on the host: equal within float rounding
+            np.testing.assert_allclose(
+                d.reshape(-1), h, rtol=1e-5, atol=1e-5, err_msg=f"step {k} ({steps[k]})"
+            )
         np.testing.assert_array_equal(
             device_steps[-1].reshape(-1), run.outputs[sample][0].reshape(-1)
         )
@@ -199,7 +200,7 @@ def test_info_arena_stack_and_boot_time(kws):
         client.wait_boot(5)
         boot = time.monotonic() - started
         info = client.get_info()
-        assert info.model_sha256 == result.manifest["model_sha256"]
+        assert info.model_sha256 == result.manifest.model_sha256
         assert info.arena_bytes == result.arena_bytes == build.arena_bytes
         assert info.target == "mps2-an386" and info.clock_hz == 25_000_000
         assert info.inputs[0] == P.PortInfo("float32", (1, 1, 49, 10), 1960)
@@ -354,6 +355,7 @@ toy_status toy_invoke(void) { return toy_invoke_hooked(0, 0); }
 
 
 def test_integer_model_with_several_ports_runs_byte_exact(tmp_path, rng):
+    from edgec.artifact import Manifest
     from edgec.data import Dataset
 
     sha = "c0ffee" + "0" * 58
@@ -392,7 +394,9 @@ def test_integer_model_with_several_ports_runs_byte_exact(tmp_path, rng):
     a = rng.integers(-128, 128, size=(5, 1, 8)).astype(np.int8)
     b = rng.integers(-32768, 32768, size=(5, 2, 3)).astype(np.int16)
     data = Dataset({"a": a, "b": b}, None, [f"s{i}" for i in range(5)])
-    run = run_on_device(folder, manifest, data, kws_options(samples=5, per_layer=True))
+    run = run_on_device(
+        folder, Manifest.from_json(manifest), data, kws_options(samples=5, per_layer=True)
+    )
     assert run.error is None and len(run.outputs) == 5
     for i, (y, s) in enumerate(run.outputs):
         want_y = np.clip(2 * a[i].astype(np.int32), -128, 127).astype(np.int8)

@@ -29,8 +29,9 @@ from onnx_cases import (
 )
 from test_conformance import UNSUPPORTED
 
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import load_model, save_onnx, to_onnx
+from edgec.ir import save_onnx, to_onnx
 from edgec.ir.graph import FusedActivation
 
 SUPPORTED_CASES = [c for c in conformance_cases() if c.name not in UNSUPPORTED]

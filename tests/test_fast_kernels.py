@@ -19,11 +19,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgec.backends.c.build import build_host, run_host
+from edgec.backends.c.render import render_host_runner
 from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
 from edgec.errors import EdgecError
-from edgec.harness.host import render_host_runner
-from edgec.harness.validate import ValidateOptions, port_specs, validate
+from edgec.harness.run import device_inputs
+from edgec.harness.validate import ValidateOptions, validate
 from tests.conftest import needs_tools
 
 SAMPLES = 12
@@ -116,7 +117,7 @@ def test_each_build_uses_the_kernels_it_claims(compiled):
     portable = kernel_names(results["portable"])
     optimized, always = kernel_names(results["optimized"]), kernel_names(results["always"])
     assert not any("fast" in k for k in portable)
-    assert results["optimized"].manifest["kernels"] == "optimized"
+    assert results["optimized"].manifest.kernels == "optimized"
     # conv1, conv4, conv7: im2col; conv2, conv6: 1x1 in place; conv3, conv5: depthwise; fc
     assert always.count("edgec_conv_fast_s8") == 3
     assert always.count("edgec_conv_1x1_fast_s8") == 2
@@ -193,12 +194,9 @@ def test_scalar_paths_on_the_host_are_the_dsp_paths_bit_for_bit(compiled, tmp_pa
     work, results = compiled
     out = results["always"].out_dir
     manifest = results["always"].manifest
-    dataset = load_dataset(work / "data.npz", port_specs(manifest))
-    samples = [[dataset.inputs["x"][i]] for i in range(len(dataset))]
-    specs = [
-        (np.dtype(p["dtype"]), tuple(s))
-        for p, s in zip(manifest["outputs"], manifest["io_shapes"]["outputs"])
-    ]
+    dataset = load_dataset(work / "data.npz", manifest.inputs)
+    samples = [device_inputs(manifest, dataset, i) for i in range(len(dataset))]
+    specs = [(np.dtype(p.dtype), tuple(p.api_shape)) for p in manifest.outputs]
     runner = tmp_path / "host_runner.c"
     runner.write_text(render_host_runner(manifest))
     outputs = {}
@@ -222,7 +220,7 @@ def test_scalar_paths_on_the_emulated_m0_and_rv32_are_bit_exact(compiled, target
     work, _ = compiled
     options = CompileOptions(quantize="int8", calib=str(work / "calib.npz"), target=target)
     result = compile_model(work / "awkward.onnx", tmp_path / "awkward", options)
-    assert result.manifest["kernels"] == "optimized"  # --kernels auto on these cores
+    assert result.manifest.kernels == "optimized"  # --kernels auto on these cores
     report = validate(
         result.out_dir, ValidateOptions(data=str(work / "data.npz"), device="emulator")
     )
@@ -247,7 +245,7 @@ def test_dsp_path_on_the_emulated_cortex_m4_is_bit_exact(compiled):
     portable = validate(results["portable"].out_dir, options)
     always = validate(results["always"].out_dir, options)
     assert optimized["bit_exact"] == portable["bit_exact"] == always["bit_exact"] == SAMPLES
-    dataset = load_dataset(work / "data.npz", port_specs(results["optimized"].manifest))
+    dataset = load_dataset(work / "data.npz", results["optimized"].manifest.inputs)
     assert len(dataset) == SAMPLES
     # Not a speed target (that is bench/): the DSP path must at least not be slower.
     assert optimized["instructions"]["median"] < portable["instructions"]["median"]

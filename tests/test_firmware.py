@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+import numpy as np
 import pytest
 from conftest import shared_path
 
@@ -135,16 +136,18 @@ def test_arena_too_big_for_ram_is_refused(kws_float):
 def test_ports_too_many_for_small_frames_are_refused():
     """The micro:bit's frames carry 256 B: an INFO answer describing eight rank-4 inputs
     would not fit one, and the firmware could not describe its model."""
+    from edgec.artifact import Manifest, PortSpec
     from edgec.firmware import check_fits, info_bytes
 
-    port = {"dtype": "int8"}
-    manifest = {
-        "weight_bytes": 100,
-        "arena_bytes": 1024,
-        "inputs": [port] * 8,
-        "outputs": [port],
-        "io_shapes": {"inputs": [[1, 2, 3, 4]] * 8, "outputs": [[1, 10]]},
-    }
+    port = PortSpec("x", np.dtype("int8"), (1, 2, 3, 4))
+    manifest = Manifest(
+        target="microbit",
+        model_sha256="0" * 64,
+        inputs=[port] * 8,
+        outputs=[PortSpec("y", np.dtype("int8"), (1, 10))],
+        weight_bytes=100,
+        arena_bytes=1024,
+    )
     microbit, an386 = load_target("microbit"), load_target("mps2-an386")
     # status, fixed fields; per port: dtype text, rank, shape, size; the name
     assert info_bytes(manifest, microbit) == 1 + 88 + 8 * (5 + 1 + 16 + 4) + (5 + 1 + 8 + 4) + 9

@@ -1,4 +1,4 @@
-"""edgec.quantize.fixedpoint against independent references written here.
+"""edgec.ops.integer.fixedpoint against independent references written here.
 
 The references use Python's unbounded integers and fractions, from the mathematical
 definitions (round half up for SRDHM, half away from zero for the rounding shift), not from
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from edgec.backends.c.build import run_compiler
 from edgec.errors import QuantizationError
-from edgec.quantize import fixedpoint as fp
+from edgec.ops.integer import fixedpoint as fp
 from edgec.resources import templates_dir
 from tests.conftest import needs_tools
 
@@ -382,6 +382,73 @@ def test_c_right_shift_requantization_is_the_reference(tmp_path, product):
         "int main(void) {\n"
         "    for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; ++i)\n"
         '        printf("%ld\\n", (long)edgec_fp_mbqm_right(rows[i][0], rows[i][1], rows[i][2],'
+        " rows[i][3]));\n    return 0;\n}\n",
+        *PRODUCTS[product],
+    )
+    expected = fp.multiply_by_quantized_multiplier(x, m, s) + zero_point
+    assert got == expected.tolist()
+
+
+# ---------------------------------------- the doubled-accumulator requantization (shift <= -1)
+
+ACC_EDGE = sorted(
+    {-(1 << 30), (1 << 30) - 1, 0}
+    | {sign * ((1 << k) + d) for k in range(30) for d in (-1, 0, 1) for sign in (1, -1)}
+)
+
+
+def doubled_edge_grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (acc, multiplier, shift) of the edge values, |acc| < 2**30, shift -31..-1."""
+    x, m, s = np.meshgrid(ACC_EDGE, EDGE_M, np.arange(-31, 0), indexing="ij")
+    return x.ravel(), m.ravel(), s.ravel()
+
+
+@FAST
+@given(
+    st.integers(-(1 << 30), (1 << 30) - 1),
+    st.integers(0, fp.INT32_MAX),
+    st.integers(-31, -1),
+    st.integers(-128, 127),
+)
+def test_doubled_requantization_matches_reference(x, multiplier, shift, zero_point):
+    m, r1, k = fp.doubled_requant_params(multiplier, shift, zero_point)
+    assert fp.requant_doubled(2 * x, m, r1, k) == ref_mbqm(x, multiplier, shift) + zero_point
+
+
+@pytest.mark.parametrize("zero_point", [0, -128, 127, 5])
+def test_doubled_requantization_on_every_edge_value(zero_point):
+    x, m, s = doubled_edge_grid()
+    mult, r1, k = fp.doubled_requant_params(m, s, zero_point)
+    expected = fp.multiply_by_quantized_multiplier(x, m, s) + zero_point
+    assert (fp.requant_doubled(2 * x, mult, r1, k) == expected).all()
+
+
+def test_doubled_requant_params_refuse_what_they_cannot_do():
+    assert fp.doubled_requant_params([1 << 30, 1 << 30], [-2, 0]) is None
+    assert fp.doubled_requant_params(-(1 << 30), -5) is None
+    m, r1, k = fp.doubled_requant_params([0, 1 << 30], [-1, -9], -3)
+    assert m.tolist() == [0, 1 << 30] and r1.tolist() == [0, 8] and k == -5
+
+
+@needs_tools("cc")
+@pytest.mark.parametrize("product", list(PRODUCTS))
+def test_c_doubled_requantization_is_the_reference(tmp_path, product):
+    """edgec_fp_requant2 on the host compiler, with the sanitizers, over the edge grid (the
+    64-bit product native and composed from 16 x 16 ones, as on the Cortex-M0)."""
+    x, m, s = doubled_edge_grid()
+    zero_point = np.where(np.arange(x.size) % 2 == 0, -128, 127)
+    mult, r1, _ = fp.doubled_requant_params(m, s)
+    rows = ",\n".join(
+        f"{{{2 * a}, {b}, {c}, {2 * z + 1}}}"
+        for a, b, c, z in zip(x.tolist(), mult.tolist(), r1.tolist(), zero_point.tolist())
+    )
+    got = run_c(
+        tmp_path,
+        '#include <stdio.h>\n#include "edgec_fixedpoint.h"\n'
+        f"static const int32_t rows[][4] = {{\n{rows}\n}};\n"
+        "int main(void) {\n"
+        "    for (unsigned i = 0; i < sizeof rows / sizeof rows[0]; ++i)\n"
+        '        printf("%ld\\n", (long)edgec_fp_requant2(rows[i][0], rows[i][1], rows[i][2],'
         " rows[i][3]));\n    return 0;\n}\n",
         *PRODUCTS[product],
     )

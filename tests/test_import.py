@@ -17,8 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx_cases import assert_close, make_model, random_feeds, run_ort
 
 from edgec.errors import EdgecError, ModelError, ShapeError, UnsupportedOpError
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import load_model, to_onnx
+from edgec.ir import to_onnx
 from edgec.ops import require_supported
 
 KWS = ("models", "kws_dscnn", "kws_ref_model_float32.onnx")

@@ -15,7 +15,7 @@ import pytest
 from conftest import shared_path
 
 from edgec.backends.c import generate, generate_c
-from edgec.backends.c.emit_move import permute_fields
+from edgec.backends.c.layout import permute_fields
 from edgec.backends.c.overlap import conv_lag, permute_lag
 from edgec.backends.c.planner import Buffer, check_plan, plan_arena
 from edgec.compiler import CompileOptions, compile_model, prepare_graph

@@ -29,10 +29,10 @@ from tflite_builder import (
 )
 
 from edgec.errors import QuantizationError
-from edgec.quantize.kernels import activations as act
-from edgec.quantize.kernels import elementwise as ew
-from edgec.quantize.kernels import linear, pooling
-from edgec.quantize.kernels import softmax as sm
+from edgec.ops.integer import activations as act
+from edgec.ops.integer import elementwise as ew
+from edgec.ops.integer import linear, pooling
+from edgec.ops.integer import softmax as sm
 
 CASES = settings(
     max_examples=300,

@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
+from edgec import protocol as P
 from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
 from edgec.errors import DeviceError, LinkError
 from edgec.firmware import build_firmware
 from edgec.harness import device as device_module
 from edgec.harness import emulator as emulator_module
-from edgec.harness import protocol as P
 from edgec.harness.device import DeviceClient, DeviceOptions, DeviceResetError, run_on_device
 from edgec.harness.emulator import Emulator
 from edgec.harness.link import Link, PipeLink, SerialLink, is_serial_spec, open_link
-from edgec.harness.validate import ValidateOptions, port_specs
+from edgec.harness.validate import ValidateOptions
 from tests.conftest import needs_tools
 from tests.fault_proxy import FaultProxy
 
@@ -39,7 +39,7 @@ def kws(tmp_path_factory):
     result = compile_model(model, tmp_path_factory.mktemp("faults") / "kws", CompileOptions())
     dataset = load_dataset(
         shared_path("data", "kws01"),
-        port_specs(result.manifest),
+        result.manifest.inputs,
         None,
         "int8",
         None,

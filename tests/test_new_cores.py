@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
+from edgec import protocol as P
 from edgec.compiler import CompileOptions, compile_model
 from edgec.errors import DeviceError
 from edgec.firmware import build_firmware
-from edgec.harness import protocol as P
 from edgec.harness.device import DeviceClient
 from edgec.harness.emulator import Emulator
 from edgec.harness.validate import ValidateOptions, validate
@@ -162,8 +162,8 @@ def test_every_shared_int8_model_that_fits_is_bit_exact(target, tmp_path, rng):
             assert f"> {TOO_BIG[target][name]} " in str(exc)  # the memory it exceeds
             continue
         assert name not in TOO_BIG.get(target, {})
-        spec = result.manifest["inputs"][0]
-        x = rng.integers(-128, 128, size=(2, *spec["shape"]), dtype=np.int8)
+        spec = result.manifest.inputs[0]
+        x = rng.integers(-128, 128, size=(2, *spec.shape), dtype=np.int8)
         np.savez(tmp_path / f"{name}.npz", x=x)
         report = validate(
             result.out_dir,

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from onnx import TensorProto, numpy_helper
 from onnx_cases import assert_close, run_ort, single_node
 
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import load_model
 from edgec.ops import get_op
 
 FAST = settings(

@@ -20,9 +20,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgec.compiler import CompileOptions, compile_model, prepare_graph
 from edgec.errors import EdgecError
+from edgec.frontend import load_model
 from edgec.harness.validate import ValidateOptions, validate
 from edgec.interp import Interpreter
-from edgec.ir import load_model, to_onnx
+from edgec.ir import to_onnx
 from edgec.passes import fold
 from edgec.passes.base import run_passes
 from edgec.passes.magnitude_prune import MagnitudePrune, parse_magnitude_spec, prunable
@@ -197,7 +198,7 @@ def test_compile_clusters_and_stores_4_bit_indices_bit_exactly(model_and_data):
     report = json.loads((result.out_dir / "clustering.json").read_text())
     assert report["calibrated"] and report["calibration"]["samples"] == 32
     assert all(layer["distinct_after"] <= 8 for layer in report["layers"])
-    storage = {s["node"]: s for s in result.manifest["weight_storage"]}
+    storage = {s["node"]: s for s in result.manifest.weight_storage}
     # the FC (192 x 10) and conv2 (8 x 12) pay for a table; conv1's 27 x 8 pays too
     assert storage["fc"]["storage"] == "clustered"
     assert storage["fc"]["stored_bytes"] == 10 * 96 + len(np.unique(_fc_codes(result)))
@@ -272,7 +273,7 @@ def test_compact_layers_on_the_emulated_cortex_m4_are_bit_exact(model_and_data):
     reports = {}
     for name, options in builds.items():
         result = compile_model(work / "small.onnx", work / f"fw_{name}", options)
-        kinds = {s["storage"] for s in result.manifest["weight_storage"]}
+        kinds = {s["storage"] for s in result.manifest.weight_storage}
         assert kinds == ({"dense"} if name == "dense" else {name}), (name, kinds)
         reports[name] = validate(
             result.out_dir, ValidateOptions(data=str(work / "data.npz"), device="emulator")

@@ -13,8 +13,9 @@ import pytest
 from onnx_cases import assert_close, case_data, conformance_cases, run_ort
 from test_conformance import UNSUPPORTED
 
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import Graph, load_model, to_onnx
+from edgec.ir import Graph, to_onnx
 from edgec.passes import fold
 
 CASES = [c for c in conformance_cases() if c.name not in UNSUPPORTED]

@@ -26,8 +26,9 @@ from onnx_cases import (
     run_ort,
 )
 
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import Graph, load_model, to_onnx
+from edgec.ir import Graph, to_onnx
 from edgec.passes import fold
 
 # Light models whose folded weights are hundreds of MB: exporting them for onnxruntime

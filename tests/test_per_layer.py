@@ -21,12 +21,14 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgec.compiler import CompileOptions, compile_model, load_manifest
+from edgec.artifact import Manifest
+from edgec.compiler import CompileOptions, compile_model
 from edgec.data import load_dataset
 from edgec.harness.device import run_on_device
 from edgec.harness.layers import compare_layers
 from edgec.harness.report import load_memory
-from edgec.harness.validate import ValidateOptions, port_specs, reference_graph, validate
+from edgec.harness.validate import ValidateOptions, validate
+from edgec.quantize.qdq import load_reference_graph
 from tests.conftest import needs_tools
 
 HOSTILE = '<script>alert("x")</script>'
@@ -288,12 +290,18 @@ def html_rows(path: Path) -> list[tuple[str | None, list[str]]]:
 @needs_emulator
 def test_float_steps_match_onnxruntime_in_nhwc_and_none_diverge(float_model):
     out_dir, model, data, x = float_model
-    manifest = load_manifest(out_dir)
+    manifest = Manifest.load(out_dir)
     options = ValidateOptions(data=str(data), device="emulator", per_layer=True, progress=False)
-    dataset = load_dataset(data, port_specs(manifest), None, None, None, None, None, SAMPLES)
+    dataset = load_dataset(data, manifest.inputs, None, None, None, None, None, SAMPLES)
     run = run_on_device(out_dir, manifest, dataset, options)
     assert run.error is None and len(run.layers) == SAMPLES
-    result = compare_layers(manifest, load_memory(out_dir), reference_graph(out_dir), dataset, run)
+    result = compare_layers(
+        manifest,
+        load_memory(out_dir),
+        load_reference_graph(out_dir / "reference.onnx"),
+        dataset,
+        run,
+    )
 
     # Independent of edgec: onnxruntime's intermediates; conv outputs are dumped channels-last.
     names = [f"r1 {HOSTILE}", C2, "gap", "logits", "probs"]
@@ -420,15 +428,15 @@ def test_a_changed_int8_weight_is_named_and_measured_in_lsb(int8_model, tmp_path
 def test_onnxruntime_values_as_dumps_pass_and_a_nan_diverges(tmp_path):
     """onnxruntime's intermediates, laid out as the device dumps them, stand in for a device."""
     from edgec.harness.report import write_json
-    from edgec.harness.validate import DeviceRun
+    from edgec.harness.run import DeviceRun
 
     model = float_cnn(hostile=False)
     onnx.save(model, tmp_path / "cnn.onnx")
     x = sample_inputs(4)
     data = write_data(tmp_path / "data.npz", x, np.zeros(4, dtype=np.int64))
     out = compile_model(tmp_path / "cnn.onnx", tmp_path / "out", CompileOptions()).out_dir
-    manifest, memory = load_manifest(out), load_memory(out)
-    dataset = load_dataset(data, port_specs(manifest), None, None, None, None, None, None)
+    manifest, memory = Manifest.load(out), load_memory(out)
+    dataset = load_dataset(data, manifest.inputs, None, None, None, None, None, None)
     values = ort_values(model, ["r1", "c2", "gap", "logits", "probs"], x)
     shapes = [tuple(t["shape"]) for s in memory["steps"] for t in memory["tensors"]
               if t["buffer"] == s["output"]]  # fmt: skip
@@ -440,7 +448,7 @@ def test_onnxruntime_values_as_dumps_pass_and_a_nan_diverges(tmp_path):
         for i in range(4)
     ]
     run = DeviceRun(outputs=[[values[-1][i]] for i in range(4)], layers=layers)
-    graph = reference_graph(out)
+    graph = load_reference_graph(out / "reference.onnx")
     result = compare_layers(manifest, memory, graph, dataset, run)
     assert result["first_divergent_layer"] is None
     assert all(e["compared"] and not e["diverges"] for e in result["per_layer"]["layers"])

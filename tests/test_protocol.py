@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgec import protocol as P
 from edgec.errors import DeviceError, LinkError
-from edgec.harness import protocol as P
 
 frames = st.builds(
     P.Frame,

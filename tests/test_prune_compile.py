@@ -12,9 +12,10 @@ from prune_graphs import correlated_samples, depthwise, mlp_graph, residual
 
 from edgec.cli import main
 from edgec.compiler import CompileOptions, compile_model
+from edgec.frontend import load_model
 from edgec.harness.validate import ValidateOptions, validate
 from edgec.interp import Interpreter
-from edgec.ir import load_model, save_onnx, to_onnx
+from edgec.ir import save_onnx, to_onnx
 
 
 def write_data(path, data) -> str:
@@ -190,7 +191,7 @@ def test_resnet8_residual_groups_prune_to_a_valid_graph():
 
     from edgec.analysis import analyze_graph
     from edgec.data import Dataset
-    from edgec.ir import load_model
+    from edgec.frontend import load_model
     from edgec.passes import fold
     from edgec.passes.channel_groups import prunable_groups
     from edgec.passes.channel_prune import ChannelPrune

@@ -8,8 +8,8 @@ import pytest
 from edgec.compiler import CompileOptions, prepare_graph
 from edgec.data import Dataset
 from edgec.errors import QuantizationError
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import load_model
 from edgec.ops.quant import quantize
 from edgec.passes import fold
 from edgec.quantize.observers import TensorStats, choose_range, expected_error

@@ -13,8 +13,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgec.errors import UnsupportedOpError
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ir import load_model, to_onnx
+from edgec.ir import to_onnx
 from edgec.passes import fold
 from edgec.quantize.export import to_qdq
 from edgec.quantize.qdq import lower_qdq

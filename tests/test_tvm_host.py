@@ -11,23 +11,24 @@ import numpy as np
 import onnx
 import pytest
 
-from edgec.backends.tvm.build import QDQ_NUMERICS
+from edgec import protocol as P
+from edgec.artifact import Manifest
+from edgec.backends.tvm.compile import integer_numerics
 from edgec.cli import main
 from edgec.errors import DeviceError
-from edgec.harness import protocol as P
 from edgec.harness.device import DeviceClient, DeviceOptions
 from edgec.harness.link import PipeLink
 from tests.conftest import shared_path
 from tests.tvm_cases import (
-    KWS_SCALE,
-    KWS_ZERO_POINT,
     SHARED_FLOAT_MODELS,
     light_inputs,
     light_model,
     shared_inputs,
 )
 from tests.tvm_helpers import (
+    DIGITS,
     check_float_validation,
+    compile_digits_quantized,
     compile_tvm,
     onnxruntime_outputs,
     validate_cli,
@@ -66,7 +67,7 @@ def test_output_folder_and_manifest(tmp_path):
     out = tmp_path / "out"
     compile_tvm(model, out, "aarch64-linux")
     manifest = json.loads((out / "manifest.json").read_text())
-    from edgec.compiler import file_sha256
+    from edgec.artifact import file_sha256
 
     assert manifest["model_sha256"] == file_sha256(model)
     assert manifest["backend"] == "tvm" and manifest["tvm_version"] == tvm.__version__
@@ -81,7 +82,7 @@ def test_output_folder_and_manifest(tmp_path):
     assert library[:4] == b"\x7fELF" and library[18] == 183  # e_machine EM_AARCH64
     assert manifest["library_bytes"] == len(library)
     # The runner's protocol module is a copy of edgec's own, byte for byte.
-    copy = out / "runner" / "edgec" / "harness" / "protocol.py"
+    copy = out / "runner" / "edgec" / "protocol.py"
     assert copy.read_bytes() == Path(P.__file__).read_bytes()
 
 
@@ -105,34 +106,6 @@ def test_runner_refuses_per_layer_commands_and_answers_repeated_runs(tmp_path):
         assert P.crc32(out_bytes) == first.output_crc
         with pytest.raises(DeviceError, match=r"UNKNOWN_COMMAND.*per-layer dumps"):
             client.dump(0)
-
-
-def test_qdq_model_runs_relax_qdq_like_onnxruntime(tmp_path, capsys):
-    model = shared_path("models", "kws_dscnn", "kws_ref_model_int8_qdq.onnx")
-    folder = shared_path("data", "kws01")
-    q = np.stack(
-        [np.fromfile(f, np.int8).reshape(1, 1, 49, 10) for f in sorted(folder.glob("*.bin"))[:20]]
-    )
-    np.savez(tmp_path / "data.npz", x=q)
-    out = tmp_path / "out"
-    compile_tvm(model, out, "host")
-    assert "quantized model on TVM" in capsys.readouterr().err
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["numerics"] == QDQ_NUMERICS
-    assert manifest["inputs"][0]["dtype"] == "int8"
-    assert manifest["inputs"][0]["scale"] == pytest.approx(KWS_SCALE)
-    assert manifest["inputs"][0]["zero_point"] == KWS_ZERO_POINT
-    status, report, saved = validate_cli(out, tmp_path / "data.npz", "host")
-    assert status == 0 and report["samples"] == 20
-    # Counted honestly against edgec's integer reference (TFLite Micro rounding) ...
-    assert report["bit_exact"] is not None and report["max_lsb_vs_reference"] >= 0
-    # ... and judged against the QDQ graph it implements.
-    assert report["max_lsb_vs_qdq_onnxruntime"] <= 1
-    # Independently: the same QDQ semantics as onnxruntime, within one step.
-    name = onnx.load(str(model)).graph.input[0].name
-    expected = onnxruntime_outputs(model, {name: q}).astype(np.int32)
-    device = np.load(saved).astype(np.int32).reshape(expected.shape)
-    assert np.max(np.abs(device - expected)) <= 1
 
 
 def test_backend_and_target_kinds_must_match(tmp_path, capsys):
@@ -191,35 +164,19 @@ def test_missing_cross_compiler_is_named_and_leaves_no_folder(tmp_path, monkeypa
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
 
 
-def test_edgec_quantized_model_goes_to_tvm_as_qdq(tmp_path):
-    digits = Path(__file__).resolve().parent.parent / "examples" / "digits"
+def test_edgec_quantized_model_runs_in_integers_on_tvm(tmp_path):
     out = tmp_path / "out"
-    status = main(
-        [
-            "compile",
-            str(digits / "digits_cnn.onnx"),
-            "-o",
-            str(out),
-            "--backend",
-            "tvm",
-            "--target",
-            "host",
-            "--quantize",
-            "int8",
-            "--calib",
-            str(digits / "calib.npz"),
-        ]
-    )
+    status = compile_digits_quantized(out, "int8")
     assert status == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["numerics"] == QDQ_NUMERICS and manifest["outputs"][0]["dtype"] == "int8"
+    assert manifest["numerics"] == integer_numerics("tflm")
+    assert manifest["outputs"][0]["dtype"] == "int8"
     assert (out / "quantization.json").is_file()
     reference = onnx.load(str(out / "reference.onnx"))
     assert any(n.op_type == "QuantizeLinear" for n in reference.graph.node)
-    status, report, _ = validate_cli(out, digits / "test.npz", "host", "--samples", "60")
+    status, report, _ = validate_cli(out, DIGITS / "test.npz", "host", "--samples", "60")
     assert status == 0 and report["samples"] == 60
-    assert report["max_lsb_vs_qdq_onnxruntime"] <= 1
-    assert report["bit_exact"] is not None
+    assert report["bit_exact"] == 60 and report["max_lsb_vs_reference"] == 0
 
 
 def test_float_verdict_holds_compressed_graphs_to_their_own_graph():
@@ -228,8 +185,11 @@ def test_float_verdict_holds_compressed_graphs_to_their_own_graph():
     def bound(within: int) -> dict:
         return {"rtol": 1e-4, "atol": 1e-5, "samples_within": within}
 
-    plain = {"backend": "tvm", "numerics": "float32", "options": {}}
-    pruned = {**plain, "options": {"prune": "channels:0.25"}}
+    def tvm_manifest(options: dict) -> Manifest:
+        return Manifest(None, "", [], [], 0, None, "tvm", options=options, numerics="float32")
+
+    plain = tvm_manifest({})
+    pruned = tvm_manifest({"prune": "channels:0.25"})
     drifted = {"samples": 3, "vs_graph_tolerance": bound(3), "vs_float_tolerance": bound(0)}
     assert not passed(drifted, plain)  # nothing asked for a change of numerics
     assert passed(drifted, pruned)  # pruning changes them on purpose; TVM did not

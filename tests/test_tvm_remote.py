@@ -77,7 +77,7 @@ def test_ssh_device_copies_the_build_and_runs_it_over_stdio(tmp_path, fake_board
     assert report["timing"] == "wall-clock on the board (pi@board.local)"
     copied = next((fake_board / "home").glob("edgec-*"))
     assert (copied / "model.so").read_bytes() == (out / "model.so").read_bytes()
-    assert (copied / "runner" / "edgec" / "harness" / "protocol.py").is_file()
+    assert (copied / "runner" / "edgec" / "protocol.py").is_file()
     assert set((fake_board / "hosts").read_text().split()) == {"pi@board.local"}
 
 

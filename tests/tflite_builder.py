@@ -186,7 +186,7 @@ def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int,
 def run_numpy_kernels(model: bytes, inputs: Sequence[np.ndarray], rounding: str = "tflm") -> list:
     """Interpret a quantized .tflite model (Conv, DepthwiseConv, pools, Reshape, FC, Softmax,
     Add) with edgec's integer kernels, converting NHWC <-> NCHW around the spatial ops."""
-    from edgec.quantize.kernels import elementwise, linear, pooling, softmax
+    from edgec.ops.integer import elementwise, linear, pooling, softmax
 
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     graph = m.subgraphs[0]

@@ -21,6 +21,16 @@ def compile_tvm(model: Path, out: Path, target: str) -> None:
     assert status == 0, f"compile {model.name} for {target} failed"
 
 
+DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits"
+
+
+def compile_digits_quantized(out: Path, quantize: str) -> int:
+    """The digits CNN quantized by edgec (``int8`` or ``int16x8``) for TVM on the host."""
+    model, calib = DIGITS / "digits_cnn.onnx", DIGITS / "calib.npz"
+    args = ["compile", str(model), "-o", str(out), "--backend", "tvm", "--target", "host"]
+    return main([*args, "--quantize", quantize, "--calib", str(calib)])
+
+
 def validate_cli(out: Path, data: Path, device: str | None, *extra: str) -> tuple[int, dict, Path]:
     """``edgec validate``; returns (exit status, report.json, saved outputs file)."""
     saved = out / "device_outputs.npy"

@@ -14,11 +14,14 @@ from dataclasses import asdict
 
 import numpy as np
 
-from edgec.analysis import _int8_bytes_per_element as int8_bytes_per_element
-from edgec.analysis import analyze_graph, const_data, parameter_inputs
+from edgec.analysis import analyze_graph, const_data, int8_bytes_per_element, parameter_inputs
 from edgec.data import Dataset
 from edgec.errors import EdgecError
 from edgec.ir.graph import Graph
+from edgec.passes.base import PassManager
+from edgec.passes.channel_prune import ChannelPrune
+from edgec.passes.lowrank import LowRank
+from edgec.passes.prune_budget import PruneBudget
 
 # channels: removed here (structured); magnitude: weights zeroed (compress/weights.py).
 PRUNE_KINDS = ("channels", "magnitude")
@@ -109,8 +112,6 @@ def compare(before: tuple[dict, dict], after: tuple[dict, dict]) -> dict:
 
 def compress_graph(graph: Graph, options, data: Dataset | None) -> tuple[Graph, dict]:
     """Run the compression passes ``options`` asks for; returns the graph and the report."""
-    from edgec.passes.base import PassManager
-
     steps = []
     if options.prune and options.prune_budget is not None:
         raise EdgecError("give --prune or --prune-budget, not both")
@@ -144,15 +145,9 @@ def compress_graph(graph: Graph, options, data: Dataset | None) -> tuple[Graph, 
 
 def _make_pass(kind: str, kwargs: dict, options, data: Dataset):
     if kind == "channels":
-        from edgec.passes.channel_prune import ChannelPrune
-
         return ChannelPrune(data, **kwargs)
     if kind == "budget":
-        from edgec.passes.prune_budget import PruneBudget
-
         return PruneBudget(data, options.prune_budget, options.prune_metric)
-    from edgec.passes.lowrank import LowRank
-
     return LowRank(data, **kwargs)
 
 

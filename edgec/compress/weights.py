@@ -12,11 +12,19 @@ import numpy as np
 
 from edgec.data import Dataset
 from edgec.errors import EdgecError
-from edgec.interp import Interpreter
+from edgec.interp import Interpreter, quantized_feeds
 from edgec.ir.graph import Graph
 from edgec.passes.base import run_passes
 from edgec.passes.magnitude_prune import MagnitudePrune, parse_magnitude_spec, prunable
-from edgec.passes.weight_clustering import ClusterWeights, clusterable, parse_cluster_spec
+from edgec.passes.prune_refit import RefitPruned
+from edgec.passes.refit import features, weight_matrix
+from edgec.passes.weight_clustering import (
+    MAX_CLUSTERS,
+    REFIT_LIMIT,
+    ClusterWeights,
+    clusterable,
+    parse_cluster_spec,
+)
 
 MEAN_SAMPLES = 200  # calibration samples for clustering's statistics and its report
 REFIT_SAMPLES = 256  # calibration samples for refitting pruned layers
@@ -26,8 +34,6 @@ def prune_magnitude(graph: Graph, spec: str, data: Dataset | None = None) -> tup
     """Apply ``magnitude:SPARSITY[:global]`` to a float graph; with calibration ``data`` the
     pruned layers are then refitted to the unpruned model's outputs (prune_refit.py).
     Returns the graph and the report."""
-    from edgec.passes.prune_refit import RefitPruned
-
     sparsity, scope = parse_magnitude_spec(spec)
     if not any(prunable(n) for n in graph.nodes):
         raise EdgecError(
@@ -54,12 +60,6 @@ def prune_magnitude(graph: Graph, spec: str, data: Dataset | None = None) -> tup
     }
 
 
-def _feeds(graph: Graph, sample: dict) -> dict:
-    from edgec.quantize.report import _int_feeds
-
-    return _int_feeds(graph, sample)
-
-
 def input_stats(graph: Graph, data: Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per clusterable node: the mean and the mean square of its integer input minus the
     zero point, per input channel (axis 1 of a convolution's NCHW input, the last axis of a
@@ -68,7 +68,7 @@ def input_stats(graph: Graph, data: Dataset) -> dict[str, tuple[np.ndarray, np.n
     interp = Interpreter(graph)
     sums: dict[str, np.ndarray] = {}
     for i in range(len(data)):
-        feeds = _feeds(graph, data.sample(i))
+        feeds = quantized_feeds(graph, data.sample(i))
         values = {**feeds, **interp.run(feeds, keep_all=True)}
         for node in nodes:
             x = values[node.inputs[0].name].astype(np.float64) - node.inputs[0].quant.zero_point
@@ -82,9 +82,6 @@ def input_stats(graph: Graph, data: Dataset) -> dict[str, tuple[np.ndarray, np.n
 def row_covariances(graph: Graph, data: Dataset) -> dict[str, np.ndarray]:
     """Per clusterable node small enough to refit (weight_clustering.REFIT_LIMIT): the
     covariance of its input rows (minus the zero point; im2col rows for a convolution)."""
-    from edgec.passes.refit import features, weight_matrix
-    from edgec.passes.weight_clustering import MAX_CLUSTERS, REFIT_LIMIT
-
     nodes = [
         n
         for n in graph.nodes
@@ -94,7 +91,7 @@ def row_covariances(graph: Graph, data: Dataset) -> dict[str, np.ndarray]:
     interp = Interpreter(graph)
     sums: dict[str, list] = {}
     for i in range(len(data)):
-        feeds = _feeds(graph, data.sample(i))
+        feeds = quantized_feeds(graph, data.sample(i))
         values = {**feeds, **interp.run(feeds, keep_all=True)}
         for node in nodes:
             x = values[node.inputs[0].name].astype(np.float64) - node.inputs[0].quant.zero_point
@@ -117,8 +114,8 @@ def output_change(before: Graph, after: Graph, data: Dataset) -> dict:
     signal = noise = 0.0
     diffs, agree, rows = [], 0, 0
     for i in range(len(data)):
-        a = run_a.run(_feeds(before, data.sample(i)))
-        b = run_b.run(_feeds(after, data.sample(i)))
+        a = run_a.run(quantized_feeds(before, data.sample(i)))
+        b = run_b.run(quantized_feeds(after, data.sample(i)))
         for va, vb in zip(before.outputs, after.outputs, strict=True):
             fa, fb = _dequantized(va, a[va.name]), _dequantized(vb, b[vb.name])
             signal += float(np.sum(fa * fa))

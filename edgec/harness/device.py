@@ -9,10 +9,10 @@ status or a device that rebooted is never retried blindly: it is a ``DeviceError
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import struct
+import sys
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -20,9 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgec import protocol as P
+from edgec.artifact import Manifest
 from edgec.errors import BuildError, DeviceError, EdgecError, LinkError
-from edgec.harness import protocol as P
+from edgec.firmware import build_firmware
+from edgec.harness import emulator
 from edgec.harness.link import Link, open_link
+from edgec.harness.report import load_memory
+from edgec.harness.run import DeviceRun, device_inputs, model_outputs
+from edgec.targets import Target, load_target
 
 log = logging.getLogger(__name__)
 
@@ -299,36 +305,32 @@ class DeviceClient:
 # --- checks -----------------------------------------------------------------------------
 
 
-def check_info(info: P.DeviceInfo, manifest: dict) -> None:
+def check_info(info: P.DeviceInfo, manifest: Manifest) -> None:
     """Refuse a device that does not run the compiled model (hash, I/O, arena)."""
-    if info.model_sha256 != manifest["model_sha256"]:
+    if info.model_sha256 != manifest.model_sha256:
         raise DeviceError(
             f"the device runs a different model (SHA-256 {info.model_sha256[:16]}…) than the "
-            f"compiled one ({manifest['model_sha256'][:16]}…); flash the firmware built for this "
+            f"compiled one ({manifest.model_sha256[:16]}…); flash the firmware built for this "
             "output folder"
         )
-    for kind, ports in (("inputs", info.inputs), ("outputs", info.outputs)):
-        specs = manifest[kind]
-        shapes = manifest["io_shapes"][kind]
+    for kind, ports, specs in (
+        ("inputs", info.inputs, manifest.inputs),
+        ("outputs", info.outputs, manifest.outputs),
+    ):
         if len(ports) != len(specs):
             raise DeviceError(
                 f"the device has {len(ports)} {kind}, the compiled model {len(specs)}"
             )
-        for port, spec, shape in zip(ports, specs, shapes):
-            want = math.prod(shape) * np.dtype(spec["dtype"]).itemsize
-            if (
-                port.dtype != spec["dtype"]
-                or port.nbytes != want
-                or list(port.shape) != list(shape)
-            ):
+        for port, spec in zip(ports, specs):
+            dtype, shape = str(np.dtype(spec.dtype)), list(spec.api_shape)
+            if port.dtype != dtype or port.nbytes != spec.nbytes or list(port.shape) != shape:
                 raise DeviceError(
-                    f"device {kind[:-1]} {spec['name']!r} is {port.dtype}{list(port.shape)}, "
-                    f"the compiled model expects {spec['dtype']}{list(shape)}"
+                    f"device {kind[:-1]} {spec.name!r} is {port.dtype}{list(port.shape)}, "
+                    f"the compiled model expects {dtype}{shape}"
                 )
-    if manifest["arena_bytes"] is not None and info.arena_bytes != manifest["arena_bytes"]:
+    if manifest.arena_bytes is not None and info.arena_bytes != manifest.arena_bytes:
         raise DeviceError(
-            f"device arena {info.arena_bytes} B differs from the compiled "
-            f"{manifest['arena_bytes']} B"
+            f"device arena {info.arena_bytes} B differs from the compiled {manifest.arena_bytes} B"
         )
 
 
@@ -342,9 +344,8 @@ class SampleResult:
     layers: list[np.ndarray] = field(default_factory=list)
 
 
-def step_specs(out_dir: Path) -> list[tuple[np.dtype, tuple[int, ...]]]:
+def step_specs(memory: dict) -> list[tuple[np.dtype, tuple[int, ...]]]:
     """Dtype and shape of every schedule step's output, from memory.json."""
-    memory = json.loads((out_dir / "memory.json").read_text())
     tensors = {t["buffer"]: t for t in memory["tensors"]}
     return [
         (np.dtype(tensors[s["output"]]["dtype"]), tuple(tensors[s["output"]]["shape"]))
@@ -354,7 +355,7 @@ def step_specs(out_dir: Path) -> list[tuple[np.dtype, tuple[int, ...]]]:
 
 def run_sample(
     client: DeviceClient,
-    manifest: dict,
+    manifest: Manifest,
     inputs: list[np.ndarray],
     layers: list[tuple[np.dtype, tuple[int, ...]]] | None = None,
 ) -> SampleResult:
@@ -372,13 +373,10 @@ def run_sample(
     if run.input_crc != input_crc:
         raise DeviceResetError("the device ran on other inputs than were sent (it rebooted?)")
     outputs, raw_outputs = [], []
-    for port, (spec, shape) in enumerate(
-        zip(manifest["outputs"], manifest["io_shapes"]["outputs"])
-    ):
-        dtype = np.dtype(spec["dtype"])
-        raw = client.get_output(port, math.prod(shape) * dtype.itemsize)
+    for port, spec in enumerate(manifest.outputs):
+        raw = client.get_output(port, spec.nbytes)
         raw_outputs.append(raw)
-        outputs.append(np.frombuffer(raw, dtype=dtype).reshape(shape))
+        outputs.append(np.frombuffer(raw, dtype=spec.dtype).reshape(spec.api_shape))
     if P.crc32(b"".join(raw_outputs)) != run.output_crc:
         raise DeviceResetError("the outputs read back differ from those the run produced (reboot?)")
     dumps = []
@@ -410,28 +408,28 @@ def again_with_inputs(client: DeviceClient, sent: list[bytes], request):
 
 
 def run_on_device(
-    out_dir: Path, manifest: dict, dataset, options, device_options: DeviceOptions | None = None
-):
+    out_dir: Path,
+    manifest: Manifest,
+    dataset,
+    options,
+    device_options: DeviceOptions | None = None,
+    target: Target | None = None,
+) -> DeviceRun:
     """``--device emulator`` or a serial port: run every sample of ``dataset`` on the device.
 
     Returns a ``DeviceRun``; when the device or link fails it holds the samples completed so
     far and ``error`` names the failing sample.
     """
-    from edgec.firmware import build_firmware
-    from edgec.harness.emulator import Emulator
-    from edgec.harness.validate import DeviceRun
-    from edgec.targets import load_target
-
     out_dir = Path(out_dir)
     device_options = device_options or DeviceOptions()
-    target = load_target(manifest.get("target"))
+    target = target or load_target(manifest.target)
     emulated = options.device == "emulator"
     build = None
     if emulated:
-        build = build_firmware(out_dir, target)
+        build = build_firmware(out_dir, target, manifest=manifest)
     else:
         try:  # only for the memory figures: the board already runs its firmware
-            build = build_firmware(out_dir, target)
+            build = build_firmware(out_dir, target, manifest=manifest)
         except BuildError as exc:
             log.warning("could not build the firmware for its memory figures: %s", exc)
     run = DeviceRun(outputs=[], device=f"emulator:{target.name}" if emulated else options.device)
@@ -442,11 +440,11 @@ def run_on_device(
             firmware_arena_bytes=build.arena_bytes,
             stack_reserved=build.stack_reserved,
         )
-    layers = step_specs(out_dir) if options.per_layer else None
+    layers = step_specs(load_memory(out_dir)) if options.per_layer else None
     with ExitStack() as stack:
         if emulated:
-            emulator = stack.enter_context(Emulator(target, build.elf))
-            link = emulator.connect(device_options.connect_timeout)
+            qemu = stack.enter_context(emulator.Emulator(target, build.elf))
+            link = qemu.connect(device_options.connect_timeout)
         else:
             link = stack.enter_context(open_link(options.device, device_options.baud))
         client = DeviceClient(link, device_options)
@@ -464,32 +462,26 @@ def run_on_device(
     return run
 
 
-def run_samples(client: DeviceClient, manifest: dict, dataset, options, run, layers=None) -> int:
-    """Every sample of ``dataset`` through ``client`` into ``run`` (a ``DeviceRun``), then
-    the profile if asked; returns the stack peak. A failing sample stops the run with
-    ``run.error`` naming it. Shared by the firmware and the Linux runner."""
-    from edgec.harness.host import device_layout, model_layout
-
-    io_in = manifest["io_shapes"]["inputs"]
+def run_samples(
+    client: DeviceClient, manifest: Manifest, dataset, options, run: DeviceRun, layers=None
+) -> int:
+    """Every sample of ``dataset`` through ``client`` into ``run``, then the profile if asked;
+    returns the stack peak. A failing sample stops the run with ``run.error`` naming it.
+    Shared by the firmware and the Linux runner."""
     with ExitStack() as stack:
         stack_peak = 0
         last_inputs: list[bytes] = []
         progress = stack.enter_context(_progress(len(dataset), run.device, options))
         for i in range(len(dataset)):
             name = dataset.sample_names[i]
-            inputs = [
-                device_layout(dataset.inputs[p["name"]][i], p["shape"], shape)
-                for p, shape in zip(manifest["inputs"], io_in)
-            ]
+            inputs = device_inputs(manifest, dataset, i)
             try:
                 result = _sample_with_reboot_retry(client, manifest, inputs, layers)
             except EdgecError as exc:
                 run.error = f"sample {i} ({name}): {exc}"
                 break
             last_inputs = [np.ascontiguousarray(a).tobytes() for a in inputs]
-            run.outputs.append(
-                [model_layout(o, p["shape"]) for o, p in zip(result.outputs, manifest["outputs"])]
-            )
+            run.outputs.append(model_outputs(manifest, result.outputs))
             run.counts.append(result.run.count)
             run.count_unit = result.run.count_unit
             stack_peak = max(stack_peak, result.run.stack_bytes)
@@ -507,8 +499,6 @@ def run_samples(client: DeviceClient, manifest: dict, dataset, options, run, lay
 @contextmanager
 def _progress(total: int, device: str, options):
     """A progress bar on a terminal (``options.progress``), else a no-op callback."""
-    import sys
-
     if not getattr(options, "progress", False) or not sys.stderr.isatty():
         yield lambda done: None
         return
@@ -520,7 +510,7 @@ def _progress(total: int, device: str, options):
 
 
 def _sample_with_reboot_retry(
-    client: DeviceClient, manifest: dict, inputs, layers, attempts: int = 2
+    client: DeviceClient, manifest: Manifest, inputs, layers, attempts: int = 2
 ):
     """One sample; if the device rebooted part-way, upload it again (once)."""
     for attempt in range(attempts):

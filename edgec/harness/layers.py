@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgec.artifact import Manifest
 from edgec.backends.c import layout as L
-from edgec.harness.metrics import snr_db
 from edgec.interp import Interpreter
 from edgec.ir.graph import Graph, Value
+from edgec.metrics import snr_db
 
 FLOAT_RTOL = 1e-4  # of the layer's peak |reference|: float32 sums in another order stay far below
 FLOAT_ATOL = 1e-6
@@ -36,15 +37,18 @@ class StepTarget:
 
 
 def compare_layers(
-    manifest: dict,
+    manifest: Manifest,
     memory_json: dict,
     graph: Graph,
     dataset,
     run,
     rtol: float = FLOAT_RTOL,
     atol: float = FLOAT_ATOL,
+    source_values: dict[str, np.ndarray] | None = None,
 ) -> dict:
-    """``per_layer`` statistics and ``first_divergent_layer``; empty when nothing was dumped."""
+    """``per_layer`` statistics and ``first_divergent_layer``; empty when nothing was dumped.
+    ``source_values``: the source model's float tensors by name, stacked over the samples (from
+    onnxruntime); a step holding one of them also gets its error against it (``vs_float``)."""
     if not getattr(run, "layers", None):
         return {}
     steps = memory_json["steps"]
@@ -65,6 +69,9 @@ def compare_layers(
         for k, stat in enumerate(stats):
             if stat is not None:
                 stat.add(dumps[k], np.asarray(values[stat.target.value.name]))
+                twin = (source_values or {}).get(stat.target.value.name)
+                if twin is not None and twin[i].size == dumps[k].size:
+                    stat.add_float(dumps[k], twin[i])
     layers = []
     first = None
     for k, (step, target, stat) in enumerate(zip(steps, targets, stats)):
@@ -85,7 +92,7 @@ def compare_layers(
             if first is None and entry["diverges"]:
                 first = entry
         layers.append(entry)
-    integer = all(not np.issubdtype(np.dtype(p["dtype"]), np.floating) for p in manifest["outputs"])
+    integer = manifest.integer_outputs
     return {
         "per_layer": {
             "samples": len(run.layers),
@@ -165,6 +172,8 @@ class _StepStats:
         self.sample_max: list[float] = []  # largest |error| per sample, real units
         self.mismatched = self.max_lsb = self.elements = 0
         self.abs_sum = self.signal = self.noise = self.peak = 0.0
+        self.float_signal = self.float_noise = self.float_max = 0.0
+        self.float_samples = 0
 
     def add(self, dumped: np.ndarray, wanted: np.ndarray) -> None:
         logical = tuple(self.target.value.shape)
@@ -189,6 +198,16 @@ class _StepStats:
         self.signal += float(np.sum(real_ref**2))
         self.noise += float(np.sum(err**2))
         self.peak = max(self.peak, float(np.max(np.abs(real_ref))) if err.size else 0.0)
+
+    def add_float(self, dumped: np.ndarray, source: np.ndarray) -> None:
+        """The dump, dequantized, against the source model's float tensor of the same name."""
+        logical = tuple(self.target.value.shape)
+        got = _dequantize(to_logical(dumped, logical, self.layout), self.target.value)
+        err = got - np.asarray(source, np.float64).reshape(got.shape)
+        self.float_samples += 1
+        self.float_signal += float(np.sum(np.asarray(source, np.float64) ** 2))
+        self.float_noise += float(np.sum(err**2))
+        self.float_max = max(self.float_max, float(np.max(np.abs(err))) if err.size else 0.0)
 
     def result(self, rtol: float, atol: float) -> dict:
         total = self.elements * len(self.exact)
@@ -215,6 +234,12 @@ class _StepStats:
             bad = [i for i, v in enumerate(self.sample_max) if not v <= entry["tolerance"]]
         entry["diverges"] = bool(bad)
         entry["first_divergent_sample"] = bad[0] if bad else None
+        if self.float_samples:
+            entry["vs_float"] = {
+                "samples": self.float_samples,
+                "snr_db": snr_db(self.float_signal, self.float_noise),
+                "max_abs_error": self.float_max,
+            }
         if self.target.layout == "ambiguous":
             entry["note"] = "layout inferred from the data (logical and NHWC shapes coincide)"
         return entry

@@ -10,6 +10,7 @@ user-mode QEMU measure the emulation on this computer, not the board: the report
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import shlex
 import shutil
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from edgec import protocol as P
+from edgec.artifact import MANIFEST, Manifest
 from edgec.errors import LinkError, ValidationError
-from edgec.harness import protocol as P
 from edgec.harness.device import (
     DeviceClient,
     DeviceOptions,
@@ -30,6 +32,9 @@ from edgec.harness.device import (
     run_samples,
 )
 from edgec.harness.link import Link, PipeLink, is_serial_spec, open_link
+from edgec.harness.linux_root import find_root
+from edgec.harness.run import DeviceRun
+from edgec.targets import load_board
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +56,22 @@ class RunnerSession:
     device: str  # as the report names it
     timing: str  # what the nanoseconds measure
     sends_boot: bool  # started by us: wait for its BOOT frame
+    threads: int | str = "all cores of the board"  # the runner's threads, as reported
 
 
-def run_on_linux(out_dir: Path, manifest: dict, dataset, options):
+def runner_arguments(threads: int | None) -> list[str]:
+    """The runner's command-line options for ``edgec validate --threads``."""
+    return ["--threads", str(threads)] if threads else []
+
+
+def _local_threads(threads: int | None) -> int:
+    """Threads of a runner on this computer (natively or under user-mode QEMU, which runs
+    the board's threads on this computer's cores)."""
+    return threads or os.cpu_count() or 1
+
+
+def run_on_linux(out_dir: Path, manifest: Manifest, dataset, options) -> DeviceRun:
     """``edgec validate`` of a TVM output folder on ``options.device``; a ``DeviceRun``."""
-    from edgec.harness.validate import DeviceRun
-
     if options.per_layer or options.profile:
         raise ValidationError(
             "--per-layer and --profile need the C backend's schedule; a TVM library fuses "
@@ -67,8 +82,8 @@ def run_on_linux(out_dir: Path, manifest: dict, dataset, options):
     out_dir = Path(out_dir)
     run = DeviceRun(outputs=[])
     with ExitStack() as stack:
-        session = start_runner(out_dir, manifest, options.device, stack)
-        run.device, run.timing = session.device, session.timing
+        session = start_runner(out_dir, manifest, options.device, stack, options.threads)
+        run.device, run.timing, run.threads = session.device, session.timing, session.threads
         client = DeviceClient(session.link, LINUX_DEVICE)
         if session.sends_boot:
             client.wait_boot(LINUX_DEVICE.connect_timeout)
@@ -79,16 +94,17 @@ def run_on_linux(out_dir: Path, manifest: dict, dataset, options):
         check_info(info, manifest)
         run_samples(client, manifest, dataset, options, run)
         log.info("link: %s", client.stats)
-    run.memory["flash_bytes"] = manifest["library_bytes"]
+    run.memory["flash_bytes"] = manifest.library_bytes
     return run
 
 
-def start_runner(out_dir: Path, manifest: dict, device: str, stack: ExitStack) -> RunnerSession:
-    """Start (or reach) the runner for ``device`` and return the open link to it."""
-    from edgec.targets import load_board
-
-    target = load_board(manifest["target"], "linux")
-    runner = out_dir / manifest["runner"]
+def start_runner(
+    out_dir: Path, manifest: Manifest, device: str, stack: ExitStack, threads: int | None = None
+) -> RunnerSession:
+    """Start (or reach) the runner for ``device`` (with ``threads`` threads, default all cores)
+    and return the open link to it."""
+    target = load_board(manifest.target, "linux")
+    runner = out_dir / manifest.runner
     if device == "host":
         if not target.runs_here:
             raise ValidationError(
@@ -96,13 +112,21 @@ def start_runner(out_dir: Path, manifest: dict, device: str, stack: ExitStack) -
                 f"is {platform.machine()}: use --device emulator, a serial port or "
                 "ssh://USER@HOST, or compile with --target host"
             )
-        link = stack.enter_context(PipeLink([sys.executable, str(runner)], cwd=str(out_dir)))
-        return RunnerSession(link, "host", "wall-clock on this computer", True)
+        command = [sys.executable, str(runner), *runner_arguments(threads)]
+        link = stack.enter_context(PipeLink(command, cwd=str(out_dir)))
+        return RunnerSession(
+            link, "host", "wall-clock on this computer", True, _local_threads(threads)
+        )
     if device == "emulator":
-        return _start_emulated(out_dir, target, runner, stack)
+        return _start_emulated(out_dir, target, runner, stack, threads)
     if device.startswith("ssh://"):
-        return _start_ssh(out_dir, manifest, target, device, stack)
+        return _start_ssh(out_dir, manifest, target, device, stack, threads)
     if is_serial_spec(device):
+        if threads:
+            raise ValidationError(
+                "--threads: a runner on a serial port was started on the board; give it "
+                "--threads there (runner.py --serial DEVICE --threads N)"
+            )
         link = stack.enter_context(open_link(device, LINUX_DEVICE.baud))
         return RunnerSession(link, device, f"wall-clock on the board ({device})", False)
     raise ValidationError(
@@ -110,9 +134,9 @@ def start_runner(out_dir: Path, manifest: dict, device: str, stack: ExitStack) -
     )
 
 
-def _start_emulated(out_dir: Path, target, runner: Path, stack: ExitStack) -> RunnerSession:
-    from edgec.harness.linux_root import find_root
-
+def _start_emulated(
+    out_dir: Path, target, runner: Path, stack: ExitStack, threads: int | None
+) -> RunnerSession:
     if target.emulator is None:
         raise ValidationError(
             f"target {target.name} has no emulator; use --device "
@@ -125,7 +149,7 @@ def _start_emulated(out_dir: Path, target, runner: Path, stack: ExitStack) -> Ru
             f"`edgec emulator setup {target.emulator.root}`"
         )
     root = find_root(target.emulator.root)
-    command = root.command(binary, target.emulator.cpu, runner)
+    command = root.command(binary, target.emulator.cpu, runner) + runner_arguments(threads)
     link = stack.enter_context(PipeLink(command, cwd=str(out_dir), env=root.environment()))
     cpu = f" -cpu {target.emulator.cpu}" if target.emulator.cpu else ""
     return RunnerSession(
@@ -133,6 +157,7 @@ def _start_emulated(out_dir: Path, target, runner: Path, stack: ExitStack) -> Ru
         f"emulator:{target.name} ({binary}{cpu})",
         f"wall-clock under {binary} user-mode emulation on this computer, not board speed",
         True,
+        _local_threads(threads),
     )
 
 
@@ -157,27 +182,31 @@ def parse_ssh(spec: str, default_folder: str) -> SshAddress:
     return SshAddress(user_host, port, folder)
 
 
-def _start_ssh(out_dir: Path, manifest: dict, target, spec: str, stack: ExitStack) -> RunnerSession:
+def _start_ssh(
+    out_dir: Path, manifest: Manifest, target, spec: str, stack: ExitStack, threads: int | None
+) -> RunnerSession:
     """Copy the library, manifest and runner to the board, then run it over ssh's stdio."""
     for tool in ("ssh", "scp"):
         if shutil.which(tool) is None:
             raise ValidationError(f"--device ssh:// needs {tool} (Debian: openssh-client)")
-    address = parse_ssh(spec, f"edgec-{manifest['model_sha256'][:16]}")
+    address = parse_ssh(spec, f"edgec-{manifest.model_sha256[:16]}")
     ssh = ["ssh", *SSH_OPTIONS, *(["-p", str(address.port)] if address.port else [])]
     scp = ["scp", *SSH_OPTIONS, "-r", *(["-P", str(address.port)] if address.port else [])]
     folder = shlex.quote(address.folder)
     _call([*ssh, address.user_host, f"mkdir -p {folder}"], f"ssh {address.user_host}")
-    files = [out_dir / manifest["library"], out_dir / "manifest.json", out_dir / "runner"]
+    files = [out_dir / manifest.library, out_dir / MANIFEST, out_dir / "runner"]
     _call(
         [*scp, *map(str, files), f"{address.user_host}:{address.folder}/"],
         f"scp to {address.user_host}",
     )
     python = shlex.quote(target.board_python)
-    remote = f"cd {folder} && exec {python} {shlex.quote(manifest['runner'])}"
+    options = " ".join(runner_arguments(threads))
+    remote = f"cd {folder} && exec {python} {shlex.quote(manifest.runner)} {options}".rstrip()
     link = stack.enter_context(PipeLink([*ssh, address.user_host, remote]))
-    return RunnerSession(
-        link, f"ssh:{address.user_host}", f"wall-clock on the board ({address.user_host})", True
-    )
+    where = f"wall-clock on the board ({address.user_host})"
+    if threads:
+        return RunnerSession(link, f"ssh:{address.user_host}", where, True, threads)
+    return RunnerSession(link, f"ssh:{address.user_host}", where, True)
 
 
 def _call(command: list[str], what: str) -> None:

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 
-from edgec.compiler import file_sha256, has_qdq, load_manifest
-from edgec.data import Dataset, PortSpec, load_dataset
+from edgec import metrics
+from edgec import protocol as P
+from edgec.artifact import Manifest, file_sha256
+from edgec.data import Dataset, load_dataset
 from edgec.errors import EdgecError, ValidationError
-from edgec.harness import metrics
-from edgec.harness import protocol as P
+from edgec.firmware import build_firmware
+from edgec.harness.device import run_on_device
+from edgec.harness.host import run_on_host
+from edgec.harness.layers import compare_layers
+from edgec.harness.link import is_serial_spec
+from edgec.harness.linux import run_on_linux
+from edgec.harness.parallel import run_sharded
 from edgec.harness.report import load_memory, predictions, write_html, write_json
+from edgec.harness.run import DeviceRun
 from edgec.interp import Interpreter
-from edgec.ir import Graph, load_model
+from edgec.quantize.qdq import load_reference_graph
+from edgec.targets import load_target
 
 log = logging.getLogger(__name__)
 
@@ -43,86 +54,67 @@ class ValidateOptions:
     sanitize: bool = False
     profile: bool = False  # count every schedule step once (a device, not the host)
     progress: bool = True
+    threads: int | None = None  # TVM runner threads (None: all cores of the board)
+    workers: int = 1  # devices validating shards of the samples at once (Ray tasks)
+    ray_address: str | None = None  # a Ray cluster (HOST:PORT); None: a local Ray
 
 
-@dataclass
-class DeviceRun:
-    """What a device returned: outputs per sample, and per-inference counts if measured."""
-
-    outputs: list[list[np.ndarray]]
-    counts: list[int] = field(default_factory=list)
-    count_unit: str | None = None  # "instructions" or "cycles"
-    memory: dict = field(default_factory=dict)
-    error: str | None = None
-    device: str = "host"
-    layers: list[list[np.ndarray]] = field(
-        default_factory=list
-    )  # per sample, per step (--per-layer)
-    profile: P.Profile | None = None  # --profile: every step's count, on the last sample
-    timing: str | None = None  # what a nanosecond count measures (Linux runner)
-
-
-def reference_graph(out_dir: Path) -> Graph:
-    """The processed graph the generated code implements, rebuilt from reference.onnx."""
-    from edgec.passes import fold
-    from edgec.quantize.qdq import lower_and_fold
-
-    graph = fold(load_model(out_dir / "reference.onnx"))
-    if has_qdq(graph):
-        graph = lower_and_fold(graph)
-    return graph
-
-
-def port_specs(manifest: dict, kind: str = "inputs") -> list[PortSpec]:
-    return [
-        PortSpec(
-            p["name"], np.dtype(p["dtype"]), tuple(p["shape"]), p.get("scale"), p.get("zero_point")
-        )
-        for p in manifest[kind]
-    ]
+def default_device(manifest: Manifest) -> str:
+    """``emulator`` for a folder compiled for an emulated board, else ``host``."""
+    return "emulator" if load_target(manifest.target).emulated else "host"
 
 
 def run_device(
-    out_dir: Path, manifest: dict, dataset: Dataset, options: ValidateOptions
+    out_dir: Path, manifest: Manifest, dataset: Dataset, options: ValidateOptions
 ) -> DeviceRun:
-    if manifest.get("backend") == "tvm":
-        from edgec.harness.linux import run_on_linux
-
+    if manifest.backend == "tvm":
         return run_on_linux(out_dir, manifest, dataset, options)
     if options.device == "host":
-        from edgec.harness.host import run_on_host
-
         return run_on_host(out_dir, manifest, dataset, options)
-    from edgec.harness.link import is_serial_spec
-
     if options.device == "emulator" or is_serial_spec(options.device):
-        from edgec.harness.device import run_on_device
-
         return run_on_device(out_dir, manifest, dataset, options)
     raise ValidationError(f"device {options.device!r} is not available for this output folder")
 
 
-def float_outputs(manifest: dict, dataset: Dataset) -> list[np.ndarray] | None:
+def run_all(out_dir: Path, manifest: Manifest, dataset: Dataset, options: ValidateOptions):
+    """Every sample on one device, or sharded over ``options.workers`` devices (Ray)."""
+    if options.workers <= 1 and not options.ray_address:
+        return run_device(out_dir, manifest, dataset, options)
+    if options.workers < 1:
+        raise ValidationError(f"--workers {options.workers}: give at least 1")
+    if options.device not in ("emulator", "host"):
+        raise ValidationError(
+            "--workers runs several emulators or host builds: --device emulator|host"
+        )
+    if manifest.backend == "c" and options.device == "emulator":
+        build_firmware(out_dir, manifest=manifest)  # once here; every shard reuses the image
+    return run_sharded(
+        run_device, out_dir, manifest, dataset, options, options.workers, options.ray_address
+    )
+
+
+def float_outputs(manifest: Manifest, dataset: Dataset) -> list[np.ndarray] | None:
     """The source model's outputs in onnxruntime, or None when it is not at hand."""
-    source = Path(manifest.get("source_model", ""))
+    source = Path(manifest.source_model)
     if not source.is_file():
         log.warning("source model %s not found: no comparison with the float model", source)
         return None
-    if file_sha256(source) != manifest["model_sha256"]:
+    if file_sha256(source) != manifest.model_sha256:
         raise ValidationError(
             f"{source} changed since it was compiled (SHA-256 differs); recompile"
         )
     return onnxruntime_outputs(source, manifest, dataset)
 
 
-def onnxruntime_outputs(model: Path, manifest: dict, dataset: Dataset) -> list[np.ndarray]:
-    """Every output of ``model`` in onnxruntime for each sample (integer data dequantized
-    where the model takes floats)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+def onnxruntime_outputs(
+    model: Path | bytes, manifest: Manifest, dataset: Dataset
+) -> list[np.ndarray]:
+    """Every output of ``model`` (a file, or serialized) in onnxruntime for each sample
+    (integer data dequantized where the model takes floats)."""
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
     feeds_spec = session.get_inputs()
-    specs = port_specs(manifest)
+    specs = manifest.inputs
     results = [[] for _ in session.get_outputs()]
     for i in range(len(dataset)):
         feeds = {}
@@ -141,6 +133,31 @@ def onnxruntime_outputs(model: Path, manifest: dict, dataset: Dataset) -> list[n
     return [np.stack(r) for r in results]
 
 
+def source_intermediates(manifest: Manifest, graph, dataset: Dataset) -> dict[str, np.ndarray]:
+    """The source model's float tensors that the compiled graph also holds (by name), stacked
+    over the samples, from onnxruntime; empty when the source file is not at hand."""
+    source = Path(manifest.source_model)
+    if not source.is_file():
+        return {}
+    model = onnx.load(str(source))
+    inferred = onnx.shape_inference.infer_shapes(model)
+    floats = {
+        vi.name
+        for vi in inferred.graph.value_info
+        if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    }
+    held = {v.name for node in graph.nodes for v in node.outputs if v is not None}
+    wanted = sorted(floats & held - {o.name for o in model.graph.output})
+    if not wanted:
+        return {}
+    for name in wanted:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
+    outputs = onnxruntime_outputs(model.SerializeToString(), manifest, dataset)
+    return dict(zip(wanted, outputs[len(outputs) - len(wanted) :]))
+
+
 def _ort_dtype(type_name: str) -> str:
     return {
         "tensor(float)": "float32",
@@ -151,25 +168,24 @@ def _ort_dtype(type_name: str) -> str:
     }.get(type_name, "float32")
 
 
-def dequantized(data: np.ndarray, spec: dict) -> np.ndarray:
-    if spec.get("scale") is None or np.issubdtype(data.dtype, np.floating):
+def dequantized(data: np.ndarray, spec) -> np.ndarray:
+    if spec.scale is None or np.issubdtype(data.dtype, np.floating):
         return data.astype(np.float64)
-    return (data.astype(np.float64) - spec["zero_point"]) * spec["scale"]
+    return (data.astype(np.float64) - spec.zero_point) * spec.scale
 
 
 def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     """Run the validation and write ``report.json``; returns the report."""
     out_dir = Path(out_dir)
-    manifest = load_manifest(out_dir)
+    manifest = Manifest.load(out_dir)
     if options.profile and options.device == "host":
         raise ValidationError(
             "--profile counts instructions or cycles on a device: use --device emulator or a "
             "serial port (on the host, use a profiler on the host build)"
         )
-    specs = port_specs(manifest)
     dataset = load_dataset(
         options.data,
-        specs,
+        manifest.inputs,
         options.labels,
         options.input_dtype,
         options.input_shape,
@@ -177,30 +193,30 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
         options.data_zero_point,
         options.samples,
     )
-    graph = reference_graph(out_dir)
+    graph = load_reference_graph(out_dir / manifest.reference_graph)
     started = time.monotonic()
-    run = run_device(out_dir, manifest, dataset, options)
+    run = run_all(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
-    interpreter = Interpreter(graph)
+    interpreter = Interpreter(graph, manifest.options.get("rounding", "tflm"))
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
     report = build_report(manifest, graph, subset, run, reference, float_outs)
-    if manifest.get("backend") == "tvm" and done:
-        if manifest.get("numerics") != "float32":
+    if manifest.backend == "tvm" and done:
+        if manifest.numerics != "float32":
             report.update(qdq_check(out_dir, manifest, subset, run))
         else:
             report.update(graph_tolerance(out_dir, manifest, subset, run))
     report["wall_seconds"] = round(time.monotonic() - started, 3)
+    memory = load_memory(out_dir) if run.profile is not None or run.layers else None
     if run.profile is not None:
-        report["profile"] = profile_rows(load_memory(out_dir), run.profile)
+        report["profile"] = profile_rows(memory, run.profile)
     if run.layers:
-        from edgec.harness.layers import compare_layers
-
-        report.update(compare_layers(manifest, load_memory(out_dir), graph, subset, run))
+        twins = source_intermediates(manifest, graph, subset)
+        report.update(compare_layers(manifest, memory, graph, subset, run, source_values=twins))
     if run.error:
         report["error"] = run.error
-    write_report(report, run, options, out_dir)
+    write_report(report, options, out_dir, memory)
     if run.error:
         raise EdgecError(f"{run.error} (report written for {done} completed samples)")
     return report
@@ -225,27 +241,28 @@ def profile_rows(memory: dict, profile: P.Profile) -> list[dict]:
     return rows
 
 
-def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, float_outs) -> dict:
-    outs_spec = manifest["outputs"]
+def build_report(
+    manifest: Manifest, graph, data: Dataset, run: DeviceRun, reference, float_outs
+) -> dict:
+    outs_spec = manifest.outputs
     n = len(run.outputs)
     device = [
         np.stack([s[k] for s in run.outputs]) if n else np.zeros((0,))
         for k in range(len(outs_spec))
     ]
     ref = [
-        np.stack([r[spec["name"]] for r in reference]) if n else np.zeros((0,))
-        for spec in outs_spec
+        np.stack([r[spec.name] for r in reference]) if n else np.zeros((0,)) for spec in outs_spec
     ]
-    integer = all(not np.issubdtype(np.dtype(s["dtype"]), np.floating) for s in outs_spec)
+    integer = manifest.integer_outputs
     report = {
         "samples": n,
-        "target": manifest.get("target") or "host",
+        "target": manifest.target or "host",
         "device": run.device,
-        "model_sha256": manifest["model_sha256"],
+        "model_sha256": manifest.model_sha256,
         "bit_exact": sum(
             int(
                 all(
-                    np.array_equal(run.outputs[i][k], reference[i][s["name"]])
+                    np.array_equal(run.outputs[i][k], reference[i][s.name])
                     for k, s in enumerate(outs_spec)
                 )
             )
@@ -279,11 +296,13 @@ def build_report(manifest, graph, data: Dataset, run: DeviceRun, reference, floa
         report[f"{run.count_unit}_per_sample"] = [int(c) for c in run.counts]
     if run.timing:
         report["timing"] = run.timing
-    if n and manifest.get("backend") == "tvm":  # C builds keep their bit-exact verdict
+    if run.threads is not None:
+        report["threads"] = run.threads
+    if n and manifest.backend == "tvm":  # C builds keep their bit-exact verdict
         report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer))
     report["memory"] = {
-        "flash_bytes": run.memory.get("flash_bytes", manifest["weight_bytes"]),
-        "arena_bytes": manifest["arena_bytes"],
+        "flash_bytes": run.memory.get("flash_bytes", manifest.weight_bytes),
+        "arena_bytes": manifest.arena_bytes,
         "stack_bytes": run.memory.get("stack_bytes"),
         # the firmware image's whole RAM: arena, reserved stack, protocol buffers
         "firmware_ram_bytes": run.memory.get("ram_bytes"),
@@ -302,7 +321,7 @@ def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: 
     n = len(run.outputs)
     if integer:
         worst = max(
-            int(np.max(np.abs(run.outputs[i][k].astype(np.int64) - reference[i][s["name"]])))
+            int(np.max(np.abs(run.outputs[i][k].astype(np.int64) - reference[i][s.name])))
             for i in range(n)
             for k, s in enumerate(outs_spec)
         )
@@ -328,11 +347,11 @@ def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: 
     }
 
 
-def graph_tolerance(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun) -> dict:
+def graph_tolerance(out_dir: Path, manifest: Manifest, data: Dataset, run: DeviceRun) -> dict:
     """A float TVM build against the graph it was given (``reference.onnx``, after edgec's
     passes) in onnxruntime: the same bound, so that a compressed graph, whose outputs
     rightly differ from the source model's, is still held to "TVM changed nothing"."""
-    expected = onnxruntime_outputs(out_dir / manifest["reference_graph"], manifest, data)
+    expected = onnxruntime_outputs(out_dir / manifest.reference_graph, manifest, data)
     within = sum(
         int(
             all(
@@ -342,7 +361,7 @@ def graph_tolerance(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun
                     rtol=FLOAT_RTOL,
                     atol=FLOAT_ATOL,
                 )
-                for k in range(len(manifest["outputs"]))
+                for k in range(len(manifest.outputs))
             )
         )
         for i, sample in enumerate(run.outputs)
@@ -356,40 +375,43 @@ def graph_tolerance(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun
 COMPRESSING_OPTIONS = ("prune", "lowrank", "cluster")
 
 
-def qdq_check(out_dir: Path, manifest: dict, data: Dataset, run: DeviceRun) -> dict:
+def qdq_check(out_dir: Path, manifest: Manifest, data: Dataset, run: DeviceRun) -> dict:
     """A quantized TVM build against what it implements: the QDQ graph it was given
     (``reference.onnx``) in onnxruntime, which also computes in float between Q and DQ."""
-    expected = onnxruntime_outputs(out_dir / manifest["reference_graph"], manifest, data)
+    expected = onnxruntime_outputs(out_dir / manifest.reference_graph, manifest, data)
     worst = 0.0
-    for k, spec in enumerate(manifest["outputs"]):
+    for k, spec in enumerate(manifest.outputs):
         device = np.stack([s[k] for s in run.outputs]).astype(np.float64)
         wanted = expected[k].astype(np.float64).reshape(device.shape)
         diff = np.abs(device - wanted)
-        if spec.get("scale") is not None and np.issubdtype(device.dtype, np.floating):
-            diff = diff / spec["scale"]  # float outputs of a quantized model, in output LSB
+        if spec.scale is not None and np.issubdtype(device.dtype, np.floating):
+            diff = diff / spec.scale  # float outputs of a quantized model, in output LSB
         worst = max(worst, float(np.max(diff)))
     return {"max_lsb_vs_qdq_onnxruntime": worst}
 
 
-def passed(report: dict, manifest: dict) -> bool:
+def passed(report: dict, manifest: Manifest) -> bool:
     """Did the device meet its bar? C builds: bit-exact integer outputs. TVM builds: float
     outputs within rtol/atol of onnxruntime on every sample (of the graph TVM was given, and
-    of the source model unless compression changed it on purpose); QDQ builds (float arithmetic
-    between quantize steps) within one LSB of their QDQ graph in onnxruntime."""
-    if manifest.get("backend") != "tvm":
+    of the source model unless compression changed it on purpose); integer TVM builds bit-exact
+    like C builds; QDQ builds (float arithmetic between quantize steps) within one LSB of their
+    QDQ graph in onnxruntime."""
+    if manifest.backend != "tvm" or (manifest.numerics or "").startswith("integer"):
         return report.get("bit_exact") in (None, report["samples"])
-    if manifest.get("numerics") != "float32":
+    if manifest.numerics != "float32":
         return report.get("max_lsb_vs_qdq_onnxruntime", 0.0) <= 1
 
     def all_within(key: str) -> bool:
         bound = report.get(key)
         return bound is not None and bound["samples_within"] == report["samples"]
 
-    compressed = any(manifest.get("options", {}).get(k) for k in COMPRESSING_OPTIONS)
+    compressed = any(manifest.options.get(k) for k in COMPRESSING_OPTIONS)
     return all_within("vs_graph_tolerance") and (compressed or all_within("vs_float_tolerance"))
 
 
-def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir: Path) -> None:
+def write_report(
+    report: dict, options: ValidateOptions, out_dir: Path, memory: dict | None
+) -> None:
     outputs = report.pop("outputs")
     if options.save_outputs:
         np.save(
@@ -401,4 +423,4 @@ def write_report(report: dict, run: DeviceRun, options: ValidateOptions, out_dir
     report_dir = Path(options.report_dir) if options.report_dir else out_dir / "validation"
     report_dir.mkdir(parents=True, exist_ok=True)
     write_json(report, report_dir / "report.json")
-    write_html(report, load_memory(out_dir), report_dir / "report.html")
+    write_html(report, memory or load_memory(out_dir), report_dir / "report.html")

@@ -1,19 +1,6 @@
-"""The IR: graph data structures, ONNX import and export, shape inference."""
+"""The IR: graph data structures and export back to ONNX (import is ``edgec.frontend``)."""
 
 from edgec.ir.graph import FusedActivation, Graph, Node, QuantParams, Value
 from edgec.ir.onnx_export import save_onnx, to_onnx
-from edgec.ir.onnx_import import load_model, read_model
-from edgec.ir.shapes import infer_shapes
 
-__all__ = [
-    "FusedActivation",
-    "Graph",
-    "Node",
-    "QuantParams",
-    "Value",
-    "infer_shapes",
-    "load_model",
-    "read_model",
-    "save_onnx",
-    "to_onnx",
-]
+__all__ = ["FusedActivation", "Graph", "Node", "QuantParams", "Value", "save_onnx", "to_onnx"]

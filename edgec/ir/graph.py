@@ -8,6 +8,7 @@ Node order in ``Graph.nodes`` is always a valid schedule (topological order).
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -300,8 +301,6 @@ class Graph:
             (n for n in self.nodes if pending[id(n)] == 0), key=lambda n: position[id(n)]
         )
         order: list[Node] = []
-        import heapq
-
         heap = [(position[id(n)], id(n), n) for n in ready]
         heapq.heapify(heap)
         while heap:

@@ -6,11 +6,19 @@ import math
 
 import numpy as np
 
+from edgec.errors import QuantizationError, node_error
+from edgec.ops.integer import activations as qact
+from edgec.ops.integer import elementwise as qew
+from edgec.ops.integer import softmax as qsoftmax
+from edgec.ops.integer.common import activation_range
+from edgec.ops.integer.nodes import out_dtype, scale_zp
 from edgec.ops.registry import Attr, Op, broadcast_shapes, normalize_axis, register
 
 
 class Activation(Op):
     """A unary float function; ``apply`` is reused by fused activations."""
+
+    channelwise = True
 
     def apply(self, node, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -20,22 +28,46 @@ class Activation(Op):
         return [np.asarray(self.apply(node, x), dtype=x.dtype)]
 
 
-@register
-class Relu(Activation):
-    op_type = "Relu"
+class Clamp(Activation):
+    """Relu and Clip: integer kernels that rescale when input and output quantization
+    differ, then clamp."""
+
     integer = "arith"
+
+    def bounds(self, node, inputs) -> tuple[float | None, float | None]:
+        return 0.0, None
+
+    def integer_params(self, node):
+        x, y = node.inputs[0], node.outputs[0]
+        lo, hi = self.bounds(
+            node, [None, *(v.const if v is not None else None for v in node.inputs[1:])]
+        )
+        rescale = (
+            None
+            if scale_zp(x) == scale_zp(y)
+            else qew.requantize_params(*scale_zp(x), *scale_zp(y), out_dtype(node))
+        )
+        return rescale, activation_range(out_dtype(node), *scale_zp(y), lo, hi)
+
+    def run_integer(self, node, inputs, params, rounding):
+        rescale, (lo, hi) = params
+        x = inputs[0] if rescale is None else qew.requantize(inputs[0], rescale, rounding)
+        return qact.clamp(x, lo, hi)
+
+
+@register
+class Relu(Clamp):
+    op_type = "Relu"
 
     def apply(self, node, x):
         return np.maximum(x, np.zeros((), x.dtype))
 
 
 @register
-class Clip(Activation):
+class Clip(Clamp):
     """Clip with optional ``min``/``max`` inputs (opset ≥ 11; older forms are upgraded)."""
 
     op_type = "Clip"
-
-    integer = "arith"
     num_inputs = (1, 3)
     const_inputs = (1, 2)
 
@@ -68,11 +100,37 @@ class LeakyRelu(Activation):
         alpha = np.asarray(self.attr(node, "alpha"), x.dtype)
         return np.where(x >= 0, x, x * alpha)
 
+    def integer_params(self, node):
+        s_in, z_in = scale_zp(node.inputs[0])
+        alpha = float(self.attr(node, "alpha"))
+        return qact.leaky_relu_params(
+            s_in, z_in, alpha, *scale_zp(node.outputs[0]), dtype=out_dtype(node)
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qact.leaky_relu(inputs[0], params)
+
+
+class SigmoidLike(Activation):
+    """Sigmoid and Tanh: TFLite's integer kernels, whose output quantization is fixed."""
+
+    integer = "arith"
+    kind = "logistic"
+
+    def integer_params(self, node):
+        return qact.sigmoid_like_params(
+            self.kind, *scale_zp(node.inputs[0]), *scale_zp(node.outputs[0]), dtype=out_dtype(node)
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        kernel = qact.logistic if self.kind == "logistic" else qact.tanh
+        return kernel(inputs[0], params)
+
 
 @register
-class Sigmoid(Activation):
+class Sigmoid(SigmoidLike):
     op_type = "Sigmoid"
-    integer = "arith"
+    fixed_output = {"int8": (1 / 256, -128), "int16": (1 / 32768, 0)}
 
     def apply(self, node, x):
         # Split by sign so exp never overflows.
@@ -81,9 +139,10 @@ class Sigmoid(Activation):
 
 
 @register
-class Tanh(Activation):
+class Tanh(SigmoidLike):
     op_type = "Tanh"
-    integer = "arith"
+    kind = "tanh"
+    fixed_output = {"int8": (1 / 128, 0), "int16": (1 / 32768, 0)}
 
     def apply(self, node, x):
         return np.tanh(x)
@@ -104,9 +163,16 @@ class HardSigmoid(Activation):
 class HardSwish(Activation):
     op_type = "HardSwish"
     integer = "arith"
+    int16 = False  # TFLite has an int8 kernel only
 
     def apply(self, node, x):
         return x * np.clip(x * np.asarray(1 / 6, x.dtype) + np.asarray(0.5, x.dtype), 0, 1)
+
+    def integer_params(self, node):
+        return qact.hard_swish_params(*scale_zp(node.inputs[0]), *scale_zp(node.outputs[0]))
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qact.hard_swish(inputs[0], params)
 
 
 @register
@@ -248,6 +314,27 @@ class SoftmaxBase(Op):
 class Softmax(SoftmaxBase):
     op_type = "Softmax"
     integer = "arith"
+    fixed_output = {
+        "int8": qsoftmax.OUTPUT_QUANTIZATION[("int8", "int8")],
+        "int16": qsoftmax.OUTPUT_QUANTIZATION[("int16", "int16")],
+    }
+
+    def integer_params(self, node):
+        x, y = node.inputs[0], node.outputs[0]
+        in_dtype, out_dtype_ = np.dtype(x.dtype).name, np.dtype(y.dtype).name
+        want = qsoftmax.OUTPUT_QUANTIZATION.get((in_dtype, out_dtype_))
+        s_out, z_out = scale_zp(y)
+        if want is None or not np.isclose(s_out, want[0], rtol=1e-6) or z_out != want[1]:
+            raise node_error(
+                QuantizationError,
+                node,
+                f"integer Softmax output must be quantized as {want} (TFLite), "
+                f"got ({s_out}, {z_out})",
+            )
+        return qsoftmax.softmax_params(scale_zp(x)[0], dtype=in_dtype, output_dtype=out_dtype_)
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qsoftmax.softmax(inputs[0], params, axis=self.attr(node, "axis"))
 
 
 @register

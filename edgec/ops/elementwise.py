@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.errors import ModelError, node_error
+from edgec.ir.dtypes import np_dtype
+from edgec.ops.integer import elementwise as qew
+from edgec.ops.integer.nodes import fused_bounds, out_dtype, scale_zp
 from edgec.ops.registry import Attr, Op, TensorInfo, broadcast_shapes, register
 
 
@@ -23,10 +26,30 @@ class Binary(Op):
         return [np.asarray(self.fn(a, b)).astype(a.dtype, copy=False)]
 
 
-@register
-class Add(Binary):
-    op_type = "Add"
+class QuantizedBinary(Binary):
+    """A binary op with TFLite's integer kernel: ``q_params`` derives, ``q_kernel`` runs."""
+
     integer = "arith"
+    q_params = staticmethod(qew.add_params)
+    q_kernel = staticmethod(qew.add)
+
+    def integer_params(self, node):
+        a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
+        return self.q_params(
+            *scale_zp(a),
+            *scale_zp(b),
+            *scale_zp(y),
+            dtype=out_dtype(node),
+            activation=fused_bounds(node),
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        return self.q_kernel(inputs[0], inputs[1], params, rounding)
+
+
+@register
+class Add(QuantizedBinary):
+    op_type = "Add"
     fn = staticmethod(np.add)
 
 
@@ -37,10 +60,11 @@ class Sub(Binary):
 
 
 @register
-class Mul(Binary):
+class Mul(QuantizedBinary):
     op_type = "Mul"
-    integer = "arith"
     fn = staticmethod(np.multiply)
+    q_params = staticmethod(qew.mul_params)
+    q_kernel = staticmethod(qew.mul)
 
 
 def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -112,6 +136,7 @@ class Mean(Variadic):
 
 
 class Unary(Op):
+    channelwise = True
     fn = staticmethod(np.negative)
 
     def run(self, node, inputs):
@@ -141,8 +166,6 @@ class Cast(Op):
     attributes = {"to": Attr("int"), "saturate": Attr("int", 1), "round_mode": Attr("string", "up")}
 
     def _dtype(self, node) -> np.dtype:
-        from edgec.ir.dtypes import np_dtype
-
         return np_dtype(self.attr(node, "to"), node)
 
     def infer(self, node, ins: list[TensorInfo]):

@@ -6,11 +6,19 @@ import math
 
 import numpy as np
 
-from edgec.errors import ShapeError, node_error
+from edgec.errors import QuantizationError, ShapeError, node_error
+from edgec.ops.integer import linear as qlinear
+from edgec.ops.integer.nodes import (
+    conv_geometry,
+    fc_layout,
+    fused_bounds,
+    out_dtype,
+    scale_zp,
+    weight_scales,
+    wide_bias,
+)
 from edgec.ops.registry import Attr, Op, TensorInfo, broadcast_shapes, register
-from edgec.ops.spatial import pad_spatial, resolve_window, windows
-
-_AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+from edgec.ops.spatial import AUTO_PAD, pad_spatial, resolve_window, windows
 
 
 def _wide(x: np.ndarray) -> np.ndarray:
@@ -19,9 +27,10 @@ def _wide(x: np.ndarray) -> np.ndarray:
 
 
 class ConvLike(Op):
+    weighted = True
     num_inputs = (2, 3)
     attributes = {
-        "auto_pad": Attr("string", "NOTSET", _AUTO_PAD),
+        "auto_pad": Attr("string", "NOTSET", AUTO_PAD),
         "dilations": Attr("ints", None),
         "group": Attr("int", 1),
         "kernel_shape": Attr("ints", None),
@@ -76,6 +85,30 @@ class Conv(ConvLike):
     def macs(self, node):
         w, y = node.inputs[1], node.outputs[0]
         return int(np.prod(y.shape, dtype=np.int64)) * int(np.prod(w.shape[1:], dtype=np.int64))
+
+    def integer_params(self, node):
+        x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+        (s_in, z_in), (s_out, z_out) = scale_zp(x), scale_zp(y)
+        return qlinear.conv_params(
+            s_in,
+            z_in,
+            weight_scales(node, w, 0),
+            s_out,
+            z_out,
+            dtype=out_dtype(node),
+            group=node.attrs.get("group", 1),
+            activation=fused_bounds(node),
+            wide=wide_bias(node),
+            **conv_geometry(node),
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 else None
+        if x.ndim == 3:  # 1-d: a 2-d conv over H = 1
+            y = qlinear.conv2d(x[:, :, None, :], w[:, :, None, :], bias, params, rounding)
+            return y[:, :, 0, :]
+        return qlinear.conv2d(x, w, bias, params, rounding)
 
 
 def conv_reference(node, op: Op, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -211,8 +244,8 @@ class Gemm(Op):
     """``Y = alpha * op(A) @ op(B) + beta * C`` with ``C`` broadcast to (M, N)."""
 
     op_type = "Gemm"
-
     integer = "arith"
+    weighted = True
     num_inputs = (2, 3)
     attributes = {
         "alpha": Attr("float", 1.0),
@@ -253,11 +286,24 @@ class Gemm(Op):
         k = a[0] if self.attr(node, "transA") else a[1]
         return m * n * k
 
+    def integer_params(self, node):
+        if (
+            self.attr(node, "transA")
+            or self.attr(node, "alpha") != 1.0
+            or self.attr(node, "beta") != 1.0
+        ):
+            raise node_error(QuantizationError, node, "integer Gemm needs transA=0, alpha=beta=1")
+        return _fc_integer_params(node)
+
+    def run_integer(self, node, inputs, params, rounding):
+        return _fc_run_integer(node, inputs, params, rounding)
+
 
 @register
 class MatMul(Op):
     op_type = "MatMul"
     integer = "arith"
+    weighted = True
     num_inputs = (2, 2)
 
     def infer(self, node, ins):
@@ -278,3 +324,35 @@ class MatMul(Op):
     def macs(self, node):
         a = node.inputs[0].shape
         return int(np.prod(node.outputs[0].shape, dtype=np.int64)) * a[-1]
+
+    def integer_params(self, node):
+        return _fc_integer_params(node)
+
+    def run_integer(self, node, inputs, params, rounding):
+        return _fc_run_integer(node, inputs, params, rounding)
+
+
+def _fc_integer_params(node):
+    """A fully connected layer (Gemm, or MatMul with constant B) as TFLite's FULLY_CONNECTED."""
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    _, axis = fc_layout(node)
+    (s_in, z_in), (s_out, z_out) = scale_zp(x), scale_zp(y)
+    return qlinear.fully_connected_params(
+        s_in,
+        z_in,
+        weight_scales(node, w, axis),
+        s_out,
+        z_out,
+        dtype=out_dtype(node),
+        activation=fused_bounds(node),
+        wide=wide_bias(node),
+    )
+
+
+def _fc_run_integer(node, inputs, params, rounding):
+    transpose, _ = fc_layout(node)
+    w = inputs[1].T if transpose else inputs[1]
+    bias = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+    if bias is not None:
+        bias = np.broadcast_to(bias, (1, w.shape[0]))[0].astype(bias.dtype)
+    return qlinear.fully_connected(inputs[0], np.ascontiguousarray(w), bias, params, rounding)

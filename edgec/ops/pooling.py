@@ -6,15 +6,19 @@ import math
 
 import numpy as np
 
-from edgec.errors import ShapeError, node_error
-from edgec.ops.linear import _AUTO_PAD
+from edgec.errors import QuantizationError, ShapeError, node_error
+from edgec.ops.integer import pooling as qpool
+from edgec.ops.integer.nodes import fused_bounds, mean_axes, out_dtype, scale_zp
 from edgec.ops.registry import Attr, Op, register
-from edgec.ops.spatial import Window, pad_spatial, resolve_window, windows
+from edgec.ops.spatial import AUTO_PAD, Window, pad_spatial, resolve_window, windows
 
 
 class Pool(Op):
+    integer = "arith"
+    keeps_input_quant = True  # TFLite's pooling kernels require it
+    channelwise = True
     attributes = {
-        "auto_pad": Attr("string", "NOTSET", _AUTO_PAD),
+        "auto_pad": Attr("string", "NOTSET", AUTO_PAD),
         "ceil_mode": Attr("int", 0, (0, 1)),
         "dilations": Attr("ints", None),
         "kernel_shape": Attr("ints"),
@@ -38,6 +42,40 @@ class Pool(Op):
         win = self.window(node, ins[0].shape)
         return [(ins[0].dtype, (*ins[0].shape[:2], *win.out))]
 
+    def integer_params(self, node):
+        x, y = node.inputs[0], node.outputs[0]
+        kernel = tuple(self.attr(node, "kernel_shape"))
+        win = resolve_window(node, self, tuple(x.shape[2:]), kernel)
+        include_pad = bool(node.op_type == "AveragePool" and self.attr(node, "count_include_pad"))
+        if include_pad and any(win.extra_end):
+            raise node_error(QuantizationError, node, "count_include_pad with ceil_mode overhang")
+        end = [p + e for p, e in zip(win.pads_end, win.extra_end)]
+        if len(kernel) == 1:
+            kernel, strides = (1, *kernel), (1, *win.strides)
+            pads = (0, win.pads_begin[0], 0, end[0])
+        else:
+            strides, pads = win.strides, (win.pads_begin[0], win.pads_begin[1], end[0], end[1])
+        return qpool.pool_params(
+            *scale_zp(x),
+            *scale_zp(y),
+            kernel,
+            strides=strides,
+            pads=pads,
+            dtype=out_dtype(node),
+            activation=fused_bounds(node),
+            count_include_pad=include_pad,
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        x = inputs[0]
+        squeeze = x.ndim == 3
+        x = x[:, :, None, :] if squeeze else x
+        if node.op_type == "AveragePool":
+            y = qpool.avg_pool(x, params, rounding)
+        else:
+            y = qpool.max_pool(x, params)
+        return y[:, :, 0, :] if squeeze else y
+
 
 def _reduce_windows(view: np.ndarray, nd: int, fn) -> np.ndarray:
     return fn(view, axis=tuple(range(view.ndim - nd, view.ndim)))
@@ -48,8 +86,6 @@ class MaxPool(Pool):
     """Max over the window; the optional Indices output gives each maximum's flat position."""
 
     op_type = "MaxPool"
-
-    integer = "arith"
     num_outputs = (1, 2)
     attributes = {**Pool.attributes, "storage_order": Attr("int", 0, (0, 1))}
 
@@ -92,8 +128,6 @@ class AveragePool(Pool):
     """Average over the window; ``count_include_pad`` counts declared pads, never ceil overhang."""
 
     op_type = "AveragePool"
-
-    integer = "arith"
     attributes = {**Pool.attributes, "count_include_pad": Attr("int", 0, (0, 1))}
 
     def run(self, node, inputs):
@@ -114,6 +148,7 @@ class AveragePool(Pool):
 
 
 class GlobalPool(Op):
+    channelwise = True
     fn = staticmethod(np.mean)
 
     def infer(self, node, ins):
@@ -133,6 +168,19 @@ class GlobalAveragePool(GlobalPool):
     op_type = "GlobalAveragePool"
     integer = "arith"
     fn = staticmethod(np.mean)
+
+    def integer_params(self, node):
+        return mean_integer_params(node)
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=True)
+
+
+def mean_integer_params(node):
+    """TFLite's MEAN (GlobalAveragePool, ReduceMean): the sum over the axes, rescaled."""
+    x, y = node.inputs[0], node.outputs[0]
+    count = int(np.prod([x.shape[a] for a in mean_axes(node)]))
+    return qpool.mean_params(*scale_zp(x), *scale_zp(y), count, dtype=out_dtype(node))
 
 
 @register

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.errors import ModelError, ShapeError, node_error
+from edgec.ir.dtypes import np_dtype
+from edgec.ops.integer import elementwise as qew
+from edgec.ops.integer.nodes import out_dtype as out_dtype_name
+from edgec.ops.integer.nodes import scale_zp
 from edgec.ops.registry import Attr, Op, normalize_axis, register
 
 
@@ -55,8 +59,6 @@ class QuantizeLinear(QuantBase):
     }
 
     def out_dtype(self, node, zp_dtype) -> np.dtype:
-        from edgec.ir.dtypes import np_dtype
-
         code = self.attr(node, "output_dtype")
         dtype = np_dtype(code, node) if code else (zp_dtype or np.dtype(np.uint8))
         if not np.issubdtype(dtype, np.integer):
@@ -73,6 +75,19 @@ class QuantizeLinear(QuantBase):
         dtype = self.out_dtype(node, zp.dtype if zp is not None else None)
         s, z = self.params(node, x, scale, zp, dtype)
         return [quantize(x, s, z, dtype)]
+
+    def integer_params(self, node):
+        """float → int: None (ONNX rounding); int → int: TFLite QUANTIZE's rescale."""
+        x, y = node.inputs[0], node.outputs[0]
+        if np.issubdtype(np.dtype(x.dtype), np.floating):
+            return None
+        return qew.requantize_params(*scale_zp(x), *scale_zp(y), out_dtype_name(node))
+
+    def run_integer(self, node, inputs, params, rounding):
+        y = node.outputs[0]
+        if params is None:
+            return qew.quantize_linear(inputs[0], *scale_zp(y), out_dtype_name(node))
+        return qew.requantize(inputs[0], params, rounding)
 
 
 @register

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgec.ops.integer import pooling as qpool
+from edgec.ops.integer.nodes import mean_axes
+from edgec.ops.pooling import mean_integer_params
 from edgec.ops.registry import Attr, Op, normalize_axis, register
 
 
@@ -49,6 +52,13 @@ class ReduceMean(Reduce):
     op_type = "ReduceMean"
     integer = "arith"
     fn = staticmethod(np.mean)
+
+    def integer_params(self, node):
+        return mean_integer_params(node)
+
+    def run_integer(self, node, inputs, params, rounding):
+        keep = bool(self.attr(node, "keepdims"))
+        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=keep)
 
 
 @register

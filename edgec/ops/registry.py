@@ -67,10 +67,21 @@ class Op:
     const_inputs: ClassVar[tuple[int, ...]] = ()
     # Whether outputs may be computed at compile time when every input is constant.
     foldable: ClassVar[bool] = True
+    # ---- facts other layers read (quantizer, pruning, backends) ----------------------------
     # How the op runs on quantized (integer) tensors: "arith" has its own integer reference
-    # (edgec/ops/integer.py, TFLite Micro semantics); "move" only moves data and keeps the
-    # input's quantization; None means float only.
+    # (``integer_params``/``run_integer``, TFLite Micro semantics); "move" only moves data and
+    # keeps the input's quantization; None means float only.
     integer: ClassVar[str | None] = None
+    # Input 1 (and 2, the bias) hold weights: int8 per output channel when quantized.
+    weighted: ClassVar[bool] = False
+    # Output quantization fixed by TFLite's kernels, per output dtype: (scale, zero point).
+    fixed_output: ClassVar[dict[str, tuple[float, int]]] = {}
+    # The integer kernel requires the output quantized like the input.
+    keeps_input_quant: ClassVar[bool] = False
+    # There is a 16x8 (int16 activations) kernel besides the int8 one.
+    int16: ClassVar[bool] = True
+    # Output channel c is a function of input channel c only (axis 1 is kept).
+    channelwise: ClassVar[bool] = False
 
     # ---- attributes -----------------------------------------------------------------------
     def attr(self, node: Node, name: str) -> Any:
@@ -132,6 +143,15 @@ class Op:
         """Multiply-accumulates of one execution (0 for ops without products)."""
         return 0
 
+    # ---- integer reference ("arith" ops; the kernels are in edgec/ops/integer/) -----------
+    def integer_params(self, node: Node) -> Any:
+        """The integer kernel's parameters, derived once from the node's quantization."""
+        raise NotImplementedError(f"{self.op_type} has no integer reference")
+
+    def run_integer(self, node: Node, inputs: list, params: Any, rounding: str) -> np.ndarray:
+        """The integer kernel on integer inputs (``rounding``: tflm, float or litert)."""
+        raise NotImplementedError(f"{self.op_type} has no integer reference")
+
     # ---- helpers for subclasses -----------------------------------------------------------
     @staticmethod
     def const_data(node: Node, ins: list[TensorInfo | None], index: int) -> np.ndarray | None:
@@ -158,6 +178,12 @@ def register(cls: type[Op]) -> type[Op]:
     """Class decorator: add one instance of ``cls`` to the registry."""
     if cls.op_type in REGISTRY:
         raise RuntimeError(f"op {cls.op_type} registered twice")
+    has_reference = (
+        cls.run_integer is not Op.run_integer and cls.integer_params is not Op.integer_params
+    )
+    if (cls.integer == "arith") != has_reference:
+        # the quantizer trusts ``integer``: an op without its reference would fail late
+        raise RuntimeError(f"op {cls.op_type}: integer='arith' if and only if run_integer exists")
     REGISTRY[cls.op_type] = cls()
     return cls
 
@@ -193,6 +219,23 @@ def require_supported(graph: Graph, what: str = "the reference executor") -> Non
     found = unsupported_ops(graph)
     if found:
         raise UnsupportedOpError(found, what)
+
+
+def node_macs(node: Node) -> int | None:
+    """Multiply-accumulates of one execution of ``node``; None for an op or a shape edgec
+    does not know."""
+    op = get_op(node.op_type, node.domain)
+    if op is None:
+        return None
+    values = [v for v in (*node.inputs, *node.outputs) if v is not None]
+    if any(v.shape is None for v in values):
+        return None
+    return int(op.macs(node))
+
+
+def graph_macs(graph: Graph) -> int:
+    """Multiply-accumulates of one inference (nodes of unknown ops count 0)."""
+    return sum(node_macs(node) or 0 for node in graph.nodes)
 
 
 def normalize_axis(node: Node, axis: int, rank: int) -> int:

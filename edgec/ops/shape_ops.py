@@ -124,6 +124,7 @@ class Unsqueeze(ShapeOnly):
 class Identity(ShapeOnly):
     op_type = "Identity"
     integer = "move"
+    channelwise = True
 
     def target(self, node, ins):
         return ins[0].shape
@@ -136,6 +137,7 @@ class Dropout(ShapeOnly):
     op_type = "Dropout"
 
     integer = "move"
+    channelwise = True
     num_inputs = (1, 3)
     num_outputs = (1, 2)
     const_inputs = (2,)

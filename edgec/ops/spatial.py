@@ -12,6 +12,9 @@ from edgec.errors import ShapeError, node_error
 WINDOW_ATTRS_DOC = "auto_pad, pads, strides, dilations, kernel_shape, ceil_mode"
 
 
+AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")  # ONNX auto_pad values
+
+
 @dataclass(frozen=True)
 class Window:
     """Resolved geometry of an N-d sliding window over the spatial dims of an NC… tensor."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.errors import ModelError, ShapeError, node_error
+from edgec.errors import ModelError, QuantizationError, ShapeError, node_error
+from edgec.ops.integer import elementwise as qew
+from edgec.ops.integer.nodes import out_dtype, scale_zp
 from edgec.ops.registry import Attr, Op, TensorInfo, normalize_axis, register
 
 
@@ -32,6 +34,14 @@ class Concat(Op):
 
     def run(self, node, inputs):
         return [np.concatenate(inputs, axis=self.attr(node, "axis"))]
+
+    def integer_params(self, node):
+        return None  # each input's rescale is derived by the kernel from its quantization
+
+    def run_integer(self, node, inputs, params, rounding):
+        scales = [scale_zp(v) for v in node.inputs]
+        axis = self.attr(node, "axis")
+        return qew.concat(inputs, scales, scale_zp(node.outputs[0]), axis, rounding)
 
 
 @register
@@ -133,8 +143,8 @@ class Pad(Op):
     """Pad with ``pads`` (and optional ``constant_value``, ``axes``) inputs."""
 
     op_type = "Pad"
-
     integer = "arith"
+    keeps_input_quant = True
     num_inputs = (2, 4)
     const_inputs = (1, 2, 3)
     attributes = {"mode": Attr("string", "constant", ("constant", "reflect", "edge", "wrap"))}
@@ -179,6 +189,32 @@ class Pad(Op):
         return [
             np.pad(x, widths, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode])
         ]
+
+    def integer_params(self, node):
+        x, y = node.inputs[0], node.outputs[0]
+        if scale_zp(x) != scale_zp(y):
+            raise node_error(QuantizationError, node, "integer Pad keeps its input's quantization")
+        if self.attr(node, "mode") != "constant":
+            raise node_error(QuantizationError, node, "integer Pad supports constant mode only")
+        axes = node.input(3).const if node.input(3) is not None else None
+        widths = self.widths(node, x.shape, node.inputs[1].const, axes)
+        value = node.input(2)
+        constant = None
+        if value is not None and value.const is not None:
+            raw = value.const.reshape(-1)[0]
+            if np.issubdtype(value.const.dtype, np.integer):
+                constant = int(raw)
+            else:
+                scale, zero_point = scale_zp(x)
+                quantized = qew.quantize_linear(
+                    np.array([raw], np.float32), scale, zero_point, out_dtype(node)
+                )
+                constant = int(quantized[0])
+        return widths, constant
+
+    def run_integer(self, node, inputs, params, rounding):
+        widths, constant = params
+        return qew.pad(inputs[0], widths, scale_zp(node.inputs[0])[1], constant)
 
 
 @register

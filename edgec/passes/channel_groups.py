@@ -23,15 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgec.ir.graph import Graph, Node, Value
+from edgec.ops import get_op
 
-# Ops whose output channel c is a function of input channel c only (axis 1 is kept).
-PASS_THROUGH = {
-    "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu",
-    "Selu", "Softplus", "Softsign", "Celu", "ThresholdedRelu", "Mish", "Erf", "Gelu",
-    "Identity", "Dropout", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "Neg", "Abs", "Sqrt", "Exp",
-}  # fmt: skip
 BINARY = {"Add", "Sub", "Mul", "Div", "Max", "Min"}
+
+
+def _channelwise(node: Node) -> bool:
+    op = get_op(node.op_type, node.domain)
+    return op is not None and op.channelwise
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class _Analysis:
             return None
         if node.op_type == "Conv" and self.depthwise(node):
             return None
-        if node.op_type in PASS_THROUGH and len(acts) == 1 and acts[0] is node.inputs[0]:
+        if _channelwise(node) and len(acts) == 1 and acts[0] is node.inputs[0]:
             return self.same_layout(node, acts[0])
         if self.foldless_batchnorm(node, acts):
             return self.same_layout(node, acts[0], const_axis=0)

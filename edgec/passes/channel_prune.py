@@ -25,7 +25,7 @@ import numpy as np
 from edgec.data import Dataset
 from edgec.errors import EdgecError
 from edgec.ir.graph import Graph, Node
-from edgec.ir.shapes import infer_shapes
+from edgec.ops.shapes import infer_shapes
 from edgec.passes.base import Pass, PassResult
 from edgec.passes.channel_groups import ChannelGroup, Cut, prunable_groups
 from edgec.passes.refit import (

@@ -19,7 +19,7 @@ import numpy as np
 from edgec.data import Dataset
 from edgec.errors import EdgecError
 from edgec.ir.graph import Graph, Node, Value
-from edgec.ir.shapes import infer_shapes
+from edgec.ops.shapes import infer_shapes
 from edgec.passes.base import Pass, PassResult
 from edgec.passes.refit import (
     collect,

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgec.analysis import analyze_graph
 from edgec.data import Dataset
 from edgec.errors import EdgecError
 from edgec.interp import Interpreter
 from edgec.ir.graph import Graph
+from edgec.ops.registry import graph_macs
 from edgec.passes.base import Pass, PassResult
 from edgec.passes.channel_groups import prunable_groups
 from edgec.passes.channel_prune import (
@@ -80,7 +80,10 @@ def plan_macs(graph: Graph, ratios: dict[str, float]) -> int:
         group = next((x for x in prunable_groups(g) if x.key == key), None)
         if group is not None and ratio > 0:
             remove_channels(g, group, range(channels_to_remove(group.size, ratio)))
-    return analyze_graph(g).totals.macs
+    return graph_macs(g)
+
+
+METRICS = ("agreement", "accuracy")  # top-1 agreement with the unpruned model, or labels
 
 
 class PruneBudget(Pass):
@@ -89,7 +92,7 @@ class PruneBudget(Pass):
     def __init__(self, data: Dataset, budget: float, metric: str = "agreement", folds: int = 4):
         if budget < 0:
             raise EdgecError(f"--prune-budget {budget}: the budget must be >= 0 points")
-        if metric not in ("agreement", "accuracy"):
+        if metric not in METRICS:
             raise EdgecError(f"budget metric {metric!r}: choose agreement or accuracy")
         if metric == "accuracy" and data.labels is None:
             raise EdgecError("a budget on accuracy needs labels with the calibration data")
@@ -130,14 +133,14 @@ class PruneBudget(Pass):
             for key, by_ratio in correct.items()
         }
         report.sensitivity = {k: {str(r): v for r, v in d.items()} for k, d in loss.items()}
-        report.macs_before = analyze_graph(graph).totals.macs
+        report.macs_before = graph_macs(graph)
         ratios, measured = self._search(graph, loss, splits, references, base_correct, total)
         report.ratios = ratios
         report.predicted_loss = sum(loss[k][r] for k, r in ratios.items())
         report.measured_loss = measured
         if ratios:
             ChannelPrune(self.data, ratios=ratios).run(graph)
-        report.macs_after = analyze_graph(graph).totals.macs
+        report.macs_after = graph_macs(graph)
         report.seconds = time.monotonic() - start
         return PassResult(graph, bool(ratios))
 

@@ -54,13 +54,6 @@ def features(node: Node, x: np.ndarray) -> np.ndarray:
     return cols.reshape(n * math.prod(win.out), c * math.prod(win.kernel)).astype(np.float64)
 
 
-def outputs_matrix(node: Node, y: np.ndarray) -> np.ndarray:
-    """A layer output [N, M, *spatial] or [N, M] as [rows, M], rows ordered as ``features``."""
-    if y.ndim == 2:
-        return y.astype(np.float64)
-    return np.moveaxis(y, 1, -1).reshape(-1, y.shape[1]).astype(np.float64)
-
-
 def weight_matrix(node: Node) -> tuple[np.ndarray, np.ndarray | None]:
     """(W [out, features], bias [out] or None) of a Conv (group 1), Gemm or MatMul."""
     w = node.inputs[1].const.astype(np.float64)

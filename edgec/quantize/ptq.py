@@ -23,25 +23,13 @@ from edgec.data import Dataset
 from edgec.errors import QuantizationError, node_error
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ops import get_op
-from edgec.ops.integer import INTEGER_KERNELS
+from edgec.ops.quant import quantize
 from edgec.quantize.calibrate import calibrate
-from edgec.quantize.kernels.softmax import OUTPUT_QUANTIZATION
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
+from edgec.quantize.report import layer_sqnr
 
 MODES = ("int8", "int16x8", "auto")
 DTYPES = {"int8": np.dtype(np.int8), "int16": np.dtype(np.int16)}
-WEIGHTED = ("Conv", "Gemm", "MatMul")
-# Outputs with fixed parameters in TFLite's integer kernels: (scale, zero point) per dtype.
-FIXED_OUTPUT = {
-    ("Sigmoid", "int8"): (1 / 256, -128),
-    ("Tanh", "int8"): (1 / 128, 0),
-    ("Sigmoid", "int16"): (1 / 32768, 0),
-    ("Tanh", "int16"): (1 / 32768, 0),
-    ("Softmax", "int8"): OUTPUT_QUANTIZATION[("int8", "int8")],
-    ("Softmax", "int16"): OUTPUT_QUANTIZATION[("int16", "int16")],
-}
-SAME_AS_INPUT = ("MaxPool", "AveragePool", "Pad")
-INT8_ONLY = ("HardSwish",)
 
 
 @dataclass
@@ -76,13 +64,13 @@ class QuantizedModel:
 def quantizable(node: Node) -> bool:
     """Whether ``node`` gets an integer kernel (else it stays a float island)."""
     op = get_op(node.op_type, node.domain)
-    if op is None or op.integer != "arith" or node.op_type not in INTEGER_KERNELS:
+    if op is None or op.integer != "arith":
         return False
     if node.op_type == "QuantizeLinear" or not node.outputs:
         return False
     if not np.issubdtype(np.dtype(node.outputs[0].dtype), np.floating):
         return False
-    if node.op_type in WEIGHTED:
+    if op.weighted:
         weights_const = node.inputs[1].is_const and (
             node.input(2) is None or node.inputs[2].is_const
         )
@@ -240,35 +228,31 @@ class _Builder:
 
     def _integer_node(self, node: Node, dtype: str) -> None:
         g = self.g
-        op_type = node.op_type
+        op = get_op(node.op_type)
         data_inputs = (
             [0]
-            if op_type in WEIGHTED
+            if op.weighted
             else [
-                i
-                for i, v in enumerate(node.inputs)
-                if v is not None and i not in get_op(op_type).const_inputs
+                i for i, v in enumerate(node.inputs) if v is not None and i not in op.const_inputs
             ]
         )
         for i in data_inputs:
             value = node.inputs[i]
             if value.is_const:  # a constant operand of Add/Mul: quantize it like an activation
                 q = activation_params(_const_stats(value.const), dtype, self.config)
-                from edgec.ops.quant import quantize
-
                 data = quantize(value.const, q.scale, q.zero_point, q.dtype)
                 const = g.add_constant(f"{value.name}_q", data)
                 const.quant = q
                 g.set_input(node, i, const)
             else:
                 g.set_input(node, i, self.int_view(value, dtype, node))
-        if op_type in WEIGHTED:
+        if op.weighted:
             self._weights(node, dtype)
         out = node.outputs[0]
-        fixed = FIXED_OUTPUT.get((op_type, dtype))
+        fixed = op.fixed_output.get(dtype)
         if fixed is not None:
             out.quant = QuantParams(np.float32(fixed[0]), fixed[1], DTYPES[dtype])
-        elif op_type in SAME_AS_INPUT:
+        elif op.keeps_input_quant:
             out.quant = node.inputs[0].quant
         else:
             out.quant = self.params_for(out, dtype)
@@ -380,19 +364,17 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
     precision = {}
     for node in graph.nodes:
         if quantizable(node):
-            if base == "int16" and node.op_type in INT8_ONLY:
+            if base == "int16" and not get_op(node.op_type).int16:
                 continue
             precision[node.name] = base
     model = QuantizedModel(_Builder(graph, stats, precision, config).build(), dict(precision))
     if config.mode == "auto":
-        from edgec.quantize.report import layer_sqnr
-
         model.layer_sqnr = layer_sqnr(graph, model.graph, data)
         for name, db in model.layer_sqnr.items():
             if (
                 name in precision
                 and db < config.sqnr_threshold_db
-                and graph_op(graph, name) not in INT8_ONLY
+                and get_op(graph_op(graph, name)).int16
             ):
                 precision[name] = "int16"
         model = QuantizedModel(

@@ -15,9 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.errors import QuantizationError, UnsupportedOpError, node_error
+from edgec.frontend import load_model
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ops import get_op
+from edgec.passes import fold
 from edgec.passes.base import Pass, PassResult
+from edgec.quantize.export import INT64_BIAS_KEY
 
 # onnxruntime's QOperator format: integer ops with quantization parameters as inputs.
 QOPERATOR_OPS = {
@@ -202,8 +205,6 @@ def _lower_boundaries(graph: Graph) -> bool:
 
 def _restore_int64_biases(graph: Graph) -> bool:
     """Biases edgec stored as int32 for ONNX's sake (metadata ``edgec.int64_bias``)."""
-    from edgec.quantize.export import INT64_BIAS_KEY
-
     names = [n for n in graph.metadata.pop(INT64_BIAS_KEY, "").split(",") if n]
     for name in names:
         if graph.has_value(name):
@@ -237,11 +238,21 @@ def _propagate_through_moves(graph: Graph) -> bool:
     return changed
 
 
+def has_qdq(graph: Graph) -> bool:
+    """Whether the graph holds QuantizeLinear/DequantizeLinear nodes (a QDQ model)."""
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.nodes)
+
+
+def load_reference_graph(path) -> Graph:
+    """A compiled folder's ``reference.onnx`` back as the graph the generated code implements
+    (the QDQ export of an integer graph, lowered again: ``to_qdq``'s inverse)."""
+    graph = fold(load_model(path))
+    return lower_and_fold(graph) if has_qdq(graph) else graph
+
+
 def lower_and_fold(graph: Graph) -> Graph:
     """Lower a folded QDQ graph, then fold again; DQ nodes left on constants (weights of ops
     that stay float) fold into float weights, remaining Q/DQ are real conversions."""
-    from edgec.passes import fold
-
     return fold(lower_qdq(graph), keep_qdq=False)
 
 

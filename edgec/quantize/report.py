@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgec.data import Dataset
-from edgec.harness.metrics import snr_db
-from edgec.interp import Interpreter
+from edgec.interp import Interpreter, quantized_feeds
 from edgec.ir.graph import Graph
+from edgec.metrics import snr_db
 
 MAX_SAMPLES = 64
 
@@ -45,7 +45,7 @@ def _compare(
     for i in range(count):
         feeds = data.sample(i)
         reference = float_run.run(_float_feeds(float_graph, feeds), keep_all=True)
-        measured = int_run.run(_int_feeds(int_graph, feeds), keep_all=True)
+        measured = int_run.run(quantized_feeds(int_graph, feeds), keep_all=True)
         for name, value in int_values.items():
             if name not in reference or name not in measured or name not in producers:
                 continue
@@ -73,18 +73,6 @@ def _float_feeds(graph: Graph, feeds: dict) -> dict:
     for v in graph.inputs:
         x = feeds[v.name]
         out[v.name] = x if x.dtype == v.dtype else x.astype(v.dtype)
-    return out
-
-
-def _int_feeds(graph: Graph, feeds: dict) -> dict:
-    from edgec.ops.quant import quantize
-
-    out = {}
-    for v in graph.inputs:
-        x = feeds[v.name]
-        if v.quant is not None and np.issubdtype(x.dtype, np.floating):
-            x = quantize(x, v.quant.scale, v.quant.zero_point, v.dtype)
-        out[v.name] = x
     return out
 
 
@@ -120,16 +108,6 @@ def _finite(row: dict) -> dict:
     return {
         k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()
     }
-
-
-def format_report(report: dict) -> str:
-    lines = [f"{'tensor':<40} {'op':<18} {'dtype':<6} {'SQNR dB':>8} {'max |err|':>10}"]
-    for row in report["tensors"]:
-        sqnr = "exact" if row["sqnr_db"] is None else f"{row['sqnr_db']:.1f}"
-        name = row["name"] if len(row["name"]) <= 40 else row["name"][:37] + "..."
-        error = row["max_abs_error"]
-        lines.append(f"{name!s:<40} {row['op']:<18} {row['dtype']:<6} {sqnr:>8} {error:>10.4g}")
-    return "\n".join(lines)
 
 
 def dumps(report: dict) -> str:

@@ -1,6 +1,6 @@
 /*
  * edgec device protocol, device side: framing, CRCs and the streaming decoder.
- * The Python twin is edgec/harness/protocol.py; the frame layout is documented there.
+ * The Python twin is edgec/protocol.py; the frame layout is documented there.
  */
 #ifndef FW_LINK_H
 #define FW_LINK_H

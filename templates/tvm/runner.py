@@ -2,12 +2,13 @@
 """edgec's Linux runner: loads a TVM library and answers edgec's device protocol.
 
 Copied into every ``edgec compile --backend tvm`` output folder as ``runner/runner.py``,
-beside a copy of edgec's own ``edgec/harness/protocol.py`` (the framing and the payload
+beside a copy of edgec's own ``edgec/protocol.py`` (the framing and the payload
 layouts; the host uses the very same module). It needs only Python 3, numpy and the TVM
 runtime, so it runs on the board, under qemu-aarch64 over a Debian arm64 root, or here.
 
     python3 runner/runner.py                        # protocol over stdin/stdout
     python3 runner/runner.py --serial /dev/ttyGS0   # protocol over a serial device
+    python3 runner/runner.py --threads 2            # TVM's thread pool size (default: all cores)
 
 Commands: INFO (model hash, I/O specs), SET_INPUT, RUN (wall-clock nanoseconds of the
 inference), GET_OUTPUT, RESET. DUMP, PROFILE, LOOP and CRASH are answered UNKNOWN_COMMAND:
@@ -30,7 +31,7 @@ sys.path.insert(0, str(HERE))
 # install without the compiler has).
 os.environ.setdefault("TVM_USE_RUNTIME_LIB", "1")
 
-from edgec.harness import protocol as P  # noqa: E402  (the copy beside this file)
+from edgec import protocol as P  # noqa: E402  (the copy beside this file)
 
 COUNT_NANOSECONDS = 2  # protocol.COUNT_UNITS: 0 instructions, 1 cycles, 2 nanoseconds
 UNSUPPORTED = {
@@ -238,7 +239,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="edgec's TVM runner (device protocol)")
     parser.add_argument("--serial", metavar="DEVICE", help="serial device (default: stdio)")
     parser.add_argument("--baud", type=int, default=115200)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="TVM runtime threads (default: all cores)"
+    )
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error("--threads must be positive")
+    # Read by TVM's thread pool when the runtime loads (Model imports tvm).
+    os.environ["TVM_NUM_THREADS"] = str(args.threads or os.cpu_count() or 1)
     if args.serial:
         in_fd = out_fd = open_serial(args.serial, args.baud)
     else:

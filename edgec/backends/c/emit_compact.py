@@ -1,19 +1,24 @@
 """int8 convolutions and fully connected layers on compact weight storage (compact_int.c).
 
-``emit_int`` offers every int8 matrix-product layer here first: the weight matrix is
-encoded by ``weight_storage.choose`` and, where a compact form pays, the layer is lowered
-to a sparse or clustered kernel; otherwise nothing is emitted and the dense kernels run.
-Every decision (dense included) is recorded in ``Program.weight_storage`` for memory.json.
+``emit_linear`` asks here first for every int8 matrix-product layer: the weight matrix is
+encoded by ``weight_storage.choose`` and, where a compact form pays (under the default
+policy: saves flash and runs faster on the target core, kernel_cost.py), the layer is
+lowered to a sparse or clustered kernel (``choose_*`` then ``emit_*``); otherwise the dense
+kernels run. Every decision (dense included) is recorded in ``Program.weight_storage`` for
+memory.json.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.backends.c.emit_float import dims
-from edgec.backends.c.lower import Lowering
+from edgec.backends.c.emit_common import dims, per_channel
+from edgec.backends.c.emit_fast import fast_requant, folded_bias
+from edgec.backends.c.kernel_cost import layer_cost
+from edgec.backends.c.lowering import Lowering
 from edgec.backends.c.program import Struct
 from edgec.backends.c.weight_storage import Storage, choose
 from edgec.ir.graph import Node
@@ -62,8 +67,6 @@ def _pairs_scratch(storage: Storage) -> int:
 def _out_struct(
     lw: Lowering, node: Node, p, folded: np.ndarray, n: int, k: int, rows: int
 ) -> Struct:
-    from edgec.backends.c.emit_int import _per_channel
-
     return Struct(
         {
             "rows": rows,
@@ -73,42 +76,67 @@ def _out_struct(
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
             "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
-            "out_mult": lw.weight(
-                _per_channel(p.requant.multiplier, n), f"{node.name} multipliers"
-            ),
-            "out_shift": lw.weight(_per_channel(p.requant.shift, n), f"{node.name} shifts"),
+            "out_mult": lw.weight(per_channel(p.requant.multiplier, n), f"{node.name} multipliers"),
+            "out_shift": lw.weight(per_channel(p.requant.shift, n), f"{node.name} shifts"),
         }
     )
 
 
-def _storage(lw: Lowering, matrix: np.ndarray, folded: np.ndarray | None) -> Storage:
+def _storage(
+    lw: Lowering, matrix: np.ndarray, folded: np.ndarray | None, p, pixels: int
+) -> Storage:
+    """Under "auto", a compact form only where the target core's kernel for it is faster
+    than the optimized dense one (kernel_cost.py); without an optimized dense kernel (a
+    portable build, a scale it cannot take), wherever it saves flash."""
     policy = lw.weight_storage if folded is not None else "dense"
-    return choose(matrix, policy)
+    n, k = matrix.shape
+    cost = None
+    if lw.optimized and fast_requant(p.requant, n) is not None:
+
+        def cost(kind: str, arrays) -> float:
+            entries = int(arrays["values"].size) if kind == "sparse" else 0
+            return layer_cost(lw.core, kind, n, k, pixels, entries)
+
+    return choose(matrix, policy, cost)
 
 
-def try_fc(lw: Lowering, node: Node, p, weights: np.ndarray, bias, src: str, dst: str) -> bool:
-    """Lower an int8 FC with ``weights`` [out][in] on compact storage if it pays."""
-    from edgec.backends.c.emit_int import _folded_bias
+@dataclass(frozen=True)
+class Compact:
+    """A layer's compact weights and the kernel that reads them."""
 
-    x = node.inputs[0]
+    storage: Storage
+    kernel: str
+    folded: np.ndarray  # bias + input offset x weight sums
+    scratch: int  # bytes of the expanded table (0: none)
+    n: int
+    k: int
+
+
+def choose_fc(lw: Lowering, node: Node, p, weights: np.ndarray, bias) -> Compact | None:
+    """The storage of an int8 FC's ``weights`` [out][in], recorded in memory.json; None when
+    dense pays best."""
     n, k = weights.shape
-    folded = _folded_bias(weights, bias, p.input_zero_point)
-    storage = _storage(lw, weights, folded)
+    folded = folded_bias(weights, bias, p.input_zero_point)
+    storage = _storage(lw, weights, folded, p, math.prod(node.inputs[0].shape[:-1]))
     # a clustered layer takes scratch for its expanded table unless it must run lean
     pairs = _pairs_scratch(storage) if node.name not in lw.lean else 0
     lean = "_lean" if storage.kind == "clustered" and not pairs else ""
     kernel = f"edgec_fc_{storage.kind}{lean}_s8"
     _record(lw, node, storage, n, k, kernel if storage.kind != "dense" else "dense")
-    if storage.kind == "dense":
-        return False
-    out = _out_struct(lw, node, p, folded, n, k, rows=math.prod(x.shape[:-1]))
-    struct = _weights_struct(lw, node, storage, out)
+    return None if storage.kind == "dense" else Compact(storage, kernel, folded, pairs, n, k)
+
+
+def emit_fc(lw: Lowering, node: Node, p, compact: Compact, src: str, dst: str) -> None:
+    x = node.inputs[0]
+    rows = math.prod(x.shape[:-1])
+    out = _out_struct(lw, node, p, compact.folded, compact.n, compact.k, rows=rows)
+    struct = _weights_struct(lw, node, compact.storage, out)
     outputs = [dst]
-    if pairs:
-        outputs.append(lw.scratch(node, pairs, "expanded weight table"))
+    if compact.scratch:
+        outputs.append(lw.scratch(node, compact.scratch, "expanded weight table"))
     lw.call(
-        kernel,
-        f"edgec_{storage.kind}_s8_t",
+        compact.kernel,
+        f"edgec_{compact.storage.kind}_s8_t",
         struct.fields,
         [src],
         outputs,
@@ -117,46 +145,50 @@ def try_fc(lw: Lowering, node: Node, p, weights: np.ndarray, bias, src: str, dst
         SOURCES,
         macs=get_op(node.op_type).macs(node),
     )
-    return True
 
 
-def try_conv(
-    lw: Lowering, node: Node, p, geometry: dict, weights: np.ndarray, bias, src, dst, pointwise
-) -> bool:
-    """Lower an int8 convolution (groups 1; weights [o][kh][kw][i]) on compact storage if it
-    pays; a non-pointwise layer that must run without scratch memory stays dense."""
-    from edgec.backends.c.emit_int import _folded_bias
-
-    x, y = node.inputs[0], node.outputs[0]
+def choose_conv(
+    lw: Lowering, node: Node, p, weights: np.ndarray, bias, pointwise: bool
+) -> Compact | None:
+    """The storage of an int8 convolution's weights (groups 1; [o][kh][kw][i]), recorded in
+    memory.json; None when dense pays best, or for a non-pointwise layer that must run
+    without scratch memory."""
     n = weights.shape[0]
     matrix = weights.reshape(n, -1)
     k = matrix.shape[1]
-    folded = _folded_bias(matrix, bias, p.input_zero_point)
+    folded = folded_bias(matrix, bias, p.input_zero_point)
     lean = node.name in lw.lean
-    storage = _storage(lw, matrix, None if lean and not pointwise else folded)
+    pixels = math.prod(node.outputs[0].shape) // n
+    storage = _storage(lw, matrix, None if lean and not pointwise else folded, p, pixels)
     variant = "1x1_" if pointwise else ""
     pairs = _pairs_scratch(storage) if not lean else 0
     suffix = "_lean" if storage.kind == "clustered" and pointwise and not pairs else ""
     kernel = f"edgec_conv_{variant}{storage.kind}{suffix}_s8"
     _record(lw, node, storage, n, k, kernel if storage.kind != "dense" else "dense")
-    if storage.kind == "dense":
-        return False
+    return None if storage.kind == "dense" else Compact(storage, kernel, folded, pairs, n, k)
+
+
+def emit_conv(
+    lw: Lowering, node: Node, p, compact: Compact, geometry: dict, src, dst, pointwise: bool
+) -> None:
+    x, y = node.inputs[0], node.outputs[0]
     conv = {
         "in": dims(x.shape),
         "out": dims(y.shape),
         **{key: v for key, v in geometry.items() if key not in ("pad_bottom", "pad_right")},
         "input_zero_point": int(p.input_zero_point),
     }
-    out = _out_struct(lw, node, p, folded, n, k, rows=0)
+    out = _out_struct(lw, node, p, compact.folded, compact.n, compact.k, rows=0)
+    storage = compact.storage
     fields = {"conv": Struct(conv), "weights": _weights_struct(lw, node, storage, out)}
     outputs = [dst]
     if not pointwise:  # two im2col rows (a word-aligned end), then any expanded table
-        rows = -(-2 * k // 4) * 4 if storage.kind == "clustered" else 2 * k
-        outputs.append(lw.scratch(node, rows + pairs, "im2col rows"))
-    elif pairs:
-        outputs.append(lw.scratch(node, pairs, "expanded weight table"))
+        rows = -(-2 * compact.k // 4) * 4 if storage.kind == "clustered" else 2 * compact.k
+        outputs.append(lw.scratch(node, rows + compact.scratch, "im2col rows"))
+    elif compact.scratch:
+        outputs.append(lw.scratch(node, compact.scratch, "expanded weight table"))
     lw.call(
-        kernel,
+        compact.kernel,
         f"edgec_conv_{storage.kind}_s8_t",
         fields,
         [src],
@@ -166,4 +198,3 @@ def try_conv(
         SOURCES,
         macs=get_op("Conv").macs(node),
     )
-    return True

@@ -7,28 +7,21 @@ import math
 import numpy as np
 
 from edgec.backends.c import layout as L
-from edgec.backends.c.lower import Emitter, Lowering
+from edgec.backends.c.emit_common import int_sources, suffix
+from edgec.backends.c.int_checks import check_concat as check_int_concat
+from edgec.backends.c.int_checks import checked, concat_requant
+from edgec.backends.c.lowering import Emitter, Lowering
 from edgec.ir.graph import Node
 from edgec.ops import get_op
+from edgec.ops.integer.nodes import scale_zp
 from edgec.ops.quant import quantize
 
-MAX_RANK = 6
 MOVE_SOURCES = {"move.c"}
 
 
 def _padded(values, length: int, fill: int) -> list[int]:
     values = [int(v) for v in values]
     return [fill] * (length - len(values)) + values
-
-
-def permute_fields(in_mem_shape: tuple[int, ...], perm: tuple[int, ...], elem: int) -> dict:
-    """Fields of ``edgec_permute_t``: output memory axis i reads input memory axis perm[i]."""
-    rank = len(in_mem_shape)
-    # Left-pad to MAX_RANK with unit axes that stay in front.
-    pad = MAX_RANK - rank
-    shape = [1] * pad + list(in_mem_shape)
-    full_perm = list(range(pad)) + [p + pad for p in perm]
-    return {"elem_size": elem, "in_shape": shape, "perm": full_perm}
 
 
 def _same_quant(values) -> bool:
@@ -72,7 +65,7 @@ def emit_transpose(lw: Lowering, node: Node) -> None:
         lw.alias(y, src, L.LOGICAL)
         return
     dst = lw.write(y, L.LOGICAL)
-    fields = permute_fields(in_mem, mem_perm, x.dtype.itemsize)
+    fields = L.permute_fields(in_mem, mem_perm, x.dtype.itemsize)
     lw.permute_in_place(node.name, fields, src, dst)
     lw.call(
         "edgec_permute",
@@ -87,8 +80,8 @@ def emit_transpose(lw: Lowering, node: Node) -> None:
 
 
 def check_rank(node: Node) -> str | None:
-    if len(node.inputs[0].shape) > MAX_RANK:
-        return f"rank above {MAX_RANK}"
+    if len(node.inputs[0].shape) > L.MAX_RANK:
+        return f"rank above {L.MAX_RANK}"
     return None
 
 
@@ -141,8 +134,8 @@ def emit_pad(lw: Lowering, node: Node) -> None:
     layout = lw.stored_layout(x)
     src = lw.read(x, layout)
     perm = L.to_memory_perm(len(x.shape), layout)
-    before = _padded([widths[p][0] for p in perm], MAX_RANK, 0)
-    after = _padded([widths[p][1] for p in perm], MAX_RANK, 0)
+    before = _padded([widths[p][0] for p in perm], L.MAX_RANK, 0)
+    after = _padded([widths[p][1] for p in perm], L.MAX_RANK, 0)
     value = node.input(2).const.reshape(-1)[0] if node.input(2) is not None else 0
     if x.quant is not None and np.issubdtype(x.dtype, np.integer) and node.input(2) is None:
         fill = np.array([x.quant.zero_point], dtype=x.dtype)  # a real 0.0
@@ -157,7 +150,7 @@ def emit_pad(lw: Lowering, node: Node) -> None:
     dst = lw.write(y, layout)
     fields = {
         "elem_size": x.dtype.itemsize,
-        "in_shape": _padded(L.memory_shape(x.shape, layout), MAX_RANK, 1),
+        "in_shape": _padded(L.memory_shape(x.shape, layout), L.MAX_RANK, 1),
         "before": before,
         "after": after,
         "fill": lw.weight(fill, "pad value"),
@@ -183,10 +176,10 @@ def _slice_call(lw: Lowering, node: Node, x, y, starts, steps) -> None:
     dst = lw.write(y, layout)
     fields = {
         "elem_size": x.dtype.itemsize,
-        "in_shape": _padded(L.memory_shape(x.shape, layout), MAX_RANK, 1),
-        "out_shape": _padded(L.memory_shape(y.shape, layout), MAX_RANK, 1),
-        "start": _padded([starts[p] for p in perm], MAX_RANK, 0),
-        "step": _padded([steps[p] for p in perm], MAX_RANK, 1),
+        "in_shape": _padded(L.memory_shape(x.shape, layout), L.MAX_RANK, 1),
+        "out_shape": _padded(L.memory_shape(y.shape, layout), L.MAX_RANK, 1),
+        "start": _padded([starts[p] for p in perm], L.MAX_RANK, 0),
+        "step": _padded([steps[p] for p in perm], L.MAX_RANK, 1),
     }
     lw.call(
         "edgec_slice", "edgec_slice_t", fields, [src], [dst], node.name, node.op_type, MOVE_SOURCES
@@ -293,6 +286,53 @@ def check_resize(node: Node) -> str | None:
     return None
 
 
+# ---- concat with requantization (integer inputs quantized differently) -----------------------
+def emit_int_concat(lw: Lowering, node: Node) -> None:
+    y = node.outputs[0]
+    axis = get_op("Concat").attr(node, "axis") % len(y.shape)
+    layouts = {lw.stored_layout(v) for v in node.inputs if not v.is_const}
+    layout = L.normalize(len(y.shape), layouts.pop() if len(layouts) == 1 else L.LOGICAL)
+    mem_axis = L.to_memory_perm(len(y.shape), layout).index(axis)
+    srcs, inner, flags, zps, mults, shifts = [], [], [], [], [], []
+    for v in node.inputs:
+        if v.is_const:
+            srcs.append(lw.weight(L.to_memory(v.const, layout), f"input of {node.name}").name)
+        else:
+            srcs.append(lw.read(v, layout))
+        inner.append(math.prod(L.memory_shape(v.shape, layout)[mem_axis:]))
+        rq = concat_requant(v, y)
+        flags.append(int(rq is not None))
+        zps.append(rq.input_zero_point if rq else 0)
+        mults.append(rq.multiplier if rq else 0)
+        shifts.append(rq.shift if rq else 0)
+    dst = lw.write(y, layout)
+
+    def table(values, what):
+        return lw.weight(np.array(values, np.int32), f"{what} of each input of {node.name}")
+
+    fields = {
+        "n_inputs": len(srcs),
+        "outer": math.prod(L.memory_shape(y.shape, layout)[:mem_axis]),
+        "output_zero_point": scale_zp(y)[1],
+        "inner": table(inner, "elements per outer step"),
+        "requantize": table(flags, "requantize flag"),
+        "input_zero_point": table(zps, "zero point"),
+        "mult": table(mults, "multiplier"),
+        "shift": table(shifts, "shift"),
+    }
+    lw.call(
+        f"edgec_concat_{suffix(y)}",
+        "edgec_concat_int_t",
+        fields,
+        srcs,
+        [dst],
+        node.name,
+        node.op_type,
+        int_sources("eltwise_int.c"),
+        variadic=True,
+    )
+
+
 MOVE_EMITTERS = {
     "Reshape": Emitter(emit_alias, check_alias),
     "Flatten": Emitter(emit_alias, check_alias),
@@ -308,3 +348,5 @@ MOVE_EMITTERS = {
     "Gather": Emitter(emit_gather, check_gather),
     "Resize": Emitter(emit_resize, check_resize),
 }
+# Reached only when the byte-copying Concat above declines (differing quantization).
+INT_EMITTERS = {"Concat": Emitter(emit_int_concat, checked(check_int_concat))}

@@ -62,6 +62,7 @@ def lower_and_plan(
     alignment: int,
     scratch: str = "always",
     weight_storage: str = "auto",
+    core: str = "dsp",
 ) -> tuple[Program, Plan]:
     """Lower and plan; with ``scratch="free"``, the smallest arena the layers allow.
 
@@ -75,7 +76,7 @@ def lower_and_plan(
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     lean: frozenset[str] = frozenset()
     in_place: frozenset[str] = frozenset()
-    program = lower(graph, io_layout, kernels, lean, weight_storage)
+    program = lower(graph, io_layout, kernels, lean, weight_storage, core=core)
     plan = plan_program(program, alignment)
     best = (program, plan, lean, in_place)
     # Follow the peak down one change at a time: the lean scratch users at the peak, or one
@@ -91,7 +92,7 @@ def lower_and_plan(
         ]
         trials = []
         for more_lean, more_in_place in changes:
-            trial = lower(graph, io_layout, kernels, more_lean, weight_storage, more_in_place)
+            trial = lower(graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core)
             trial_plan = plan_program(trial, alignment)
             key = (trial.arena_bytes, *_peak_key(trial, alignment))
             if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
@@ -219,21 +220,30 @@ def generate_c(
     scratch: str = "always",
     fits=None,
     weight_storage: str = "auto",
+    core: str = "dsp",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
     them their working memory, "free" only where it does not grow the arena. ``fits(weight
     bytes, arena bytes)`` may refuse the program before its C is rendered; ``weight_storage``
-    "auto" stores int8 weight matrices sparse or clustered where that saves flash, "dense"
-    never (see weight_storage.py)."""
-    program, plan = lower_and_plan(graph, io_layout, kernels, alignment, scratch, weight_storage)
+    "auto" stores int8 weight matrices sparse or clustered where that saves flash and runs
+    faster on ``core``, "small" wherever it saves flash, "dense" never (weight_storage.py);
+    ``core`` "dsp" or "mve": the optimized kernels' family."""
+    program, plan = lower_and_plan(
+        graph, io_layout, kernels, alignment, scratch, weight_storage, core
+    )
     if fits is not None:
         fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C
     files = render(program, prefix, sha256, alignment)
     kernels = templates_dir() / "c" / "kernels"
     kernel_files = {
         name: (kernels / name).read_text()
-        for name in ("edgec_kernels.h", "edgec_kernels_int.h", "edgec_kernels_compact.h")
+        for name in (
+            "edgec_kernels.h",
+            "edgec_kernels_int.h",
+            "edgec_kernels_compact.h",
+            "edgec_kernels_f32_fast.h",
+        )
     }
     for source in sorted(program.kernel_sources):
         kernel_files[source] = (kernels / source).read_text()

@@ -15,8 +15,9 @@ import numpy as np
 from edgec.backends.c import layout as L
 from edgec.errors import EdgecError
 from edgec.ir.graph import Node, Value
-from edgec.ops.integer import _mean_axes, integer_params, scale_zp
-from edgec.quantize.kernels import elementwise as ew
+from edgec.ops.integer import elementwise as ew
+from edgec.ops.integer import integer_params
+from edgec.ops.integer.nodes import mean_axes, scale_zp
 
 SUFFIX = {np.dtype(np.int8): "s8", np.dtype(np.int16): "s16"}
 LAYOUTS = (L.CHANNELS_LAST, L.LOGICAL)
@@ -162,7 +163,7 @@ def mean_plan(node: Node, in_layout: str, out_layout: str) -> tuple[int, int, in
     """(outer, count, inner) when the reduced axes are one contiguous run in ``in_layout``'s
     memory and the kept axes land in ``out_layout``'s memory order; else None."""
     x, y = node.inputs[0], node.outputs[0]
-    axes = set(_mean_axes(node))
+    axes = set(mean_axes(node))
     rank = len(x.shape)
     mem = [a for a in L.to_memory_perm(rank, in_layout) if x.shape[a] != 1]
     run = [i for i, a in enumerate(mem) if a in axes]

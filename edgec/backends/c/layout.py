@@ -13,6 +13,8 @@ import numpy as np
 
 LOGICAL = "logical"
 CHANNELS_LAST = "channels_last"
+# Highest rank the data-movement kernels (move.c) take.
+MAX_RANK = 6
 
 
 def to_memory_perm(rank: int, layout: str) -> tuple[int, ...]:
@@ -82,3 +84,13 @@ def collapse_dims(
                 del s[i]
         i -= 1
     return tuple(dims), [tuple(s) for s in per]
+
+
+def permute_fields(in_mem_shape: tuple[int, ...], perm: tuple[int, ...], elem: int) -> dict:
+    """Fields of ``edgec_permute_t``: output memory axis i reads input memory axis perm[i]."""
+    rank = len(in_mem_shape)
+    # Left-pad to MAX_RANK with unit axes that stay in front.
+    pad = MAX_RANK - rank
+    shape = [1] * pad + list(in_mem_shape)
+    full_perm = list(range(pad)) + [p + pad for p in perm]
+    return {"elem_size": elem, "in_shape": shape, "perm": full_perm}

@@ -1,210 +1,53 @@
 """Graph → Program: one or more kernel calls per node, buffers in channels-last where it pays.
 
-The emitters (``emit_*.py``) are table-driven: op type → function that reads the node and
-asks this module's ``Lowering`` for buffers, weights and calls. Every node is checked
-against the tables before anything is emitted, so all unsupported ops are reported at once.
+The emitters are table-driven: op type → ``Emitter`` (a function that reads the node and asks
+the ``Lowering`` for buffers, weights and calls, and a check giving the reason it cannot).
+There are four tables: byte moves, the float↔integer boundary, float ops and integer ops,
+each merged from the op families' modules (``emit_linear``, ``emit_eltwise``, ``emit_pool``,
+``emit_move``). Every node is checked against them before
+anything is emitted, so all unsupported ops are reported at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 
+from edgec.backends.c import emit_eltwise, emit_linear, emit_move, emit_pool
 from edgec.backends.c import layout as L
-from edgec.backends.c.program import IOPort, KernelCall, Program, Ref, TensorBuffer, WeightArray
-from edgec.errors import ShapeError, UnsupportedOpError, show_name
+from edgec.backends.c.emit_float_fast import with_fast_variants
+from edgec.backends.c.lowering import Emitter, Lowering
+from edgec.backends.c.program import IOPort, Program
+from edgec.errors import UnsupportedOpError
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ops import get_op
 
 KERNEL_SETS = ("portable", "optimized")
 
 
-@dataclass(frozen=True)
-class Emitter:
-    """How one op lowers: ``emit(lowering, node)``; ``check(node)`` gives a reason it cannot."""
+def _merged(*tables: dict[str, Emitter]) -> dict[str, Emitter]:
+    merged: dict[str, Emitter] = {}
+    for table in tables:
+        if set(merged) & set(table):
+            raise RuntimeError(f"ops with two emitters: {sorted(set(merged) & set(table))}")
+        merged.update(table)
+    return merged
 
-    emit: Callable[[Lowering, Node], None]
-    check: Callable[[Node], str | None] = lambda node: None
 
-
-class Lowering:
-    """Builds a Program; emitters call ``read``/``write``/``alias``/``weight``/``call``."""
-
-    def __init__(
-        self,
-        graph: Graph,
-        io_layout: str = "declared",
-        kernels: str = "portable",
-        lean: frozenset[str] = frozenset(),
-        weight_storage: str = "auto",
-        in_place: frozenset[str] = frozenset(),
-    ):
-        self.graph = graph
-        # nodes whose output is planned over their input (overlap.py); they run a portable
-        # kernel whose access order is modelled there
-        self.in_place = in_place
-        # "auto": int8 weight matrices sparse or clustered where that saves flash (emit_compact)
-        self.weight_storage = weight_storage
-        self.program = Program()
-        self.io_layout = io_layout
-        # "optimized": int8 kernels of fast_*.c where they apply; "portable": conv_int.c …
-        self.optimized = kernels == "optimized"
-        self.lean = lean  # nodes whose kernels must do without scratch memory
-        self._stored: dict[tuple[int, str], str] = {}
-        self._primary: dict[int, str] = {}
-        self._count = {"t": 0, "w": 0}
-
-    # ---- naming ---------------------------------------------------------------------------
-    def _fresh(self, kind: str) -> str:
-        self._count[kind] += 1
-        return f"{kind}{self._count[kind] - 1}"
-
-    # ---- buffers --------------------------------------------------------------------------
-    def stored_layout(self, value: Value) -> str:
-        return self._primary[id(value)]
-
-    def _new_buffer(self, value: Value, layout: str, first: int) -> str:
-        name = self._fresh("t")
-        shape = L.memory_shape(value.shape, layout)
-        self.program.buffers[name] = TensorBuffer(
-            name, np.dtype(value.dtype), shape, value.name, first=first, layout=layout
-        )
-        self._stored[(id(value), layout)] = name
-        self._primary.setdefault(id(value), layout)
-        return name
-
-    def add_input(self, value: Value, layout: str) -> str:
-        layout = L.normalize(len(value.shape), layout)
-        return self._new_buffer(value, layout, first=-1)
-
-    def read(self, value: Value, layout: str) -> str:
-        """A buffer holding ``value`` in ``layout``; emits a permute when it lives elsewhere."""
-        if value.is_const:
-            raise ShapeError(f"constant {show_name(value.name)} read as an activation")
-        layout = L.normalize(len(value.shape), layout)
-        key = (id(value), layout)
-        if key in self._stored:
-            return self._stored[key]
-        have = self.stored_layout(value)
-        source = self._stored[(id(value), have)]
-        if L.same_bytes(value.shape, have, layout):
-            name = self._alias_buffer(value, source, layout)
-        else:
-            name = self._new_buffer(value, layout, first=len(self.program.calls))
-            self._emit_permute(value, have, layout, source, name)
-        self._stored[key] = name
-        return name
-
-    def _emit_permute(self, value: Value, src_layout: str, dst_layout: str, src: str, dst: str):
-        from edgec.backends.c.emit_move import permute_fields
-
-        rank = len(value.shape)
-        src_perm = L.to_memory_perm(rank, src_layout)
-        dst_perm = L.to_memory_perm(rank, dst_layout)
-        # Memory axis i of the destination holds logical axis dst_perm[i], found in the
-        # source's memory at position src_perm.index(dst_perm[i]).
-        perm = tuple(src_perm.index(a) for a in dst_perm)
-        fields = permute_fields(L.memory_shape(value.shape, src_layout), perm, value.dtype.itemsize)
-        self.permute_in_place(f"layout of {value.name}", fields, src, dst)
-        self.call(
-            "edgec_permute",
-            "edgec_permute_t",
-            fields,
-            [src],
-            [dst],
-            f"layout of {value.name}",
-            "Transpose",
-            sources={"move.c"},
-        )
-
-    def permute_in_place(self, node: str, fields: dict, src: str, dst: str) -> None:
-        """Plan a permute's output over its input when ``node`` is to run in place."""
-        if node in self.in_place:
-            from edgec.backends.c.overlap import permute_lag
-
-            self.program.buffers[dst].overlap = (src, permute_lag(fields))
-
-    def write(self, value: Value, layout: str) -> str:
-        """Declare the buffer a node's output is written into."""
-        layout = L.normalize(len(value.shape), layout)
-        return self._new_buffer(value, layout, first=len(self.program.calls))
-
-    def scratch(self, node: Node, nbytes: int, what: str) -> str:
-        """Working memory for ``node``'s next kernel call (an emitter asks only for nodes
-        not in ``lean``: their scratch would grow the arena)."""
-        name = self._fresh("t")
-        self.program.buffers[name] = TensorBuffer(
-            name,
-            np.dtype(np.int8),
-            (nbytes,),
-            f"{node.name} {what}",
-            first=len(self.program.calls),
-            scratch_for=node.name,
-        )
-        return name
-
-    def alias(self, value: Value, source_buffer: str, layout: str) -> str:
-        """``value`` shares ``source_buffer``'s storage (same bytes, new shape)."""
-        layout = L.normalize(len(value.shape), layout)
-        name = self._alias_buffer(value, source_buffer, layout)
-        self._stored[(id(value), layout)] = name
-        self._primary.setdefault(id(value), layout)
-        return name
-
-    def _alias_buffer(self, value: Value, source_buffer: str, layout: str) -> str:
-        name = self._fresh("t")
-        self.program.buffers[name] = TensorBuffer(
-            name,
-            np.dtype(value.dtype),
-            L.memory_shape(value.shape, layout),
-            value.name,
-            first=len(self.program.calls),
-            alias_of=source_buffer,
-            layout=layout,
-        )
-        return name
-
-    # ---- constants and calls ----------------------------------------------------------------
-    def weight(self, data: np.ndarray, comment: str = "") -> Ref:
-        name = self._fresh("w")
-        self.program.weights[name] = WeightArray(name, np.ascontiguousarray(data), comment)
-        return Ref(name)
-
-    def call(
-        self,
-        kernel: str,
-        struct: str | None,
-        fields: dict,
-        inputs: list[str],
-        outputs: list[str],
-        node: str,
-        op: str,
-        sources: set[str],
-        macs: int = 0,
-        variadic: bool = False,
-    ) -> None:
-        index = len(self.program.calls)
-        for name in inputs:
-            if name in self.program.buffers:
-                self.program.buffers[name].last = index
-        for name in outputs:
-            buf = self.program.buffers[name]
-            buf.first = index if buf.first < 0 else buf.first
-            buf.last = max(buf.last, index)
-        self.program.calls.append(
-            KernelCall(
-                kernel, struct, fields, list(inputs), list(outputs), node, op, macs, variadic
-            )
-        )
-        self.program.kernel_sources |= sources
+MOVE_EMITTERS = emit_move.MOVE_EMITTERS
+BOUNDARY_EMITTERS = emit_eltwise.BOUNDARY_EMITTERS
+# optimized builds try the fast float kernels first where they apply (emit_float_fast)
+FLOAT_EMITTERS = with_fast_variants(
+    _merged(emit_linear.FLOAT_EMITTERS, emit_eltwise.FLOAT_EMITTERS, emit_pool.FLOAT_EMITTERS)
+)
+INT_EMITTERS = _merged(
+    emit_linear.INT_EMITTERS,
+    emit_eltwise.INT_EMITTERS,
+    emit_pool.INT_EMITTERS,
+    emit_move.INT_EMITTERS,
+)
 
 
 def emitter_for(node: Node) -> Emitter | None:
-    from edgec.backends.c.emit_float import BOUNDARY_EMITTERS, FLOAT_EMITTERS
-    from edgec.backends.c.emit_move import MOVE_EMITTERS
-
     out = node.outputs[0]
     integer = out.quant is not None or (
         out.dtype is not None and np.issubdtype(out.dtype, np.integer)
@@ -212,28 +55,20 @@ def emitter_for(node: Node) -> Emitter | None:
     if node.op_type in BOUNDARY_EMITTERS:
         x = node.inputs[0]
         if integer and x.dtype is not None and np.issubdtype(x.dtype, np.integer):
-            return _int_emitters().get(node.op_type)  # int → int: a requantization
+            return INT_EMITTERS.get(node.op_type)  # int → int: a requantization
         return BOUNDARY_EMITTERS[node.op_type]
     if node.op_type in MOVE_EMITTERS:
         move = MOVE_EMITTERS[node.op_type]
         # A byte copy that declines an integer node (e.g. Concat of differently quantized
         # inputs) hands it to the integer kernel of the same op, if there is one.
         if integer and move.check(node) is not None:
-            return _int_emitters().get(node.op_type, move)
+            return INT_EMITTERS.get(node.op_type, move)
         return move
     if out.dtype == np.float32 and node.op_type in FLOAT_EMITTERS:
         return FLOAT_EMITTERS[node.op_type]
     if integer:
-        return _int_emitters().get(node.op_type)
+        return INT_EMITTERS.get(node.op_type)
     return None
-
-
-def _int_emitters() -> dict[str, Emitter]:
-    try:
-        from edgec.backends.c.emit_int import INT_EMITTERS
-    except ImportError:
-        return {}
-    return INT_EMITTERS
 
 
 def check_supported(graph: Graph) -> None:
@@ -263,12 +98,13 @@ def lower(
     lean: frozenset[str] = frozenset(),
     weight_storage: str = "auto",
     in_place: frozenset[str] = frozenset(),
+    core: str = "dsp",
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place)
+    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, core)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)

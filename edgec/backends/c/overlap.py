@@ -13,7 +13,7 @@ written by event ``t`` must lie below every byte read by events ``t`` and later,
 
 Only kernels whose order is modelled here may be planned this way; the optimized kernels
 use the output's unwritten tail as working memory, so an overlapped node runs the portable
-kernel (see emit_int.emit_conv).
+kernel (see emit_linear.CONV_VARIANTS).
 """
 
 from __future__ import annotations

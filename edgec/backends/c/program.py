@@ -58,6 +58,13 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class Symbol:
+    """A C constant the kernels' headers define (an enum value), printed as its name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Struct:
     """A nested struct value (printed as a designated initializer)."""
 

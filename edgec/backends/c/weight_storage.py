@@ -4,8 +4,9 @@ Every format is a lossless encoding of the matrix the graph holds (``[n][k]``: o
 channels by reduction length), so the integer reference stays the golden model and the
 kernels (``templates/c/kernels/compact_int.c``) must be bit-exact with it. ``choose``
 encodes a matrix every way that applies and keeps a compact form only where it pays: at
-least ``MIN_SAVING`` of the dense bytes saved (the compact kernels cost code and, for
-sparse storage at moderate sparsity, instructions).
+least ``MIN_SAVING`` of the dense bytes saved and, under the default policy, fewer
+instructions than the optimized dense kernel on the target core (the caller's cost model,
+``kernel_cost.py``).
 
 - sparse: per row, its non-zeros in column order, each with its column step from the
   previous one (uint8; the first from column 0); a step over 255 is split by filler
@@ -21,7 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-POLICIES = ("auto", "dense")
+# "auto": the fastest storage on the target core (the caller's cost function; compact only
+# where it also saves flash); "small": compact wherever that saves flash; "dense": never
+POLICIES = ("auto", "small", "dense")
 MIN_SAVING = 0.125  # of the dense bytes
 MAX_STEP = 255
 MAX_ROW_ENTRIES = 65535  # row_entries is uint16
@@ -150,8 +153,10 @@ def decode_clustered(arrays: dict[str, np.ndarray], stride: int, k: int) -> np.n
     return table[rows, index].astype(np.int8)
 
 
-def choose(matrix: np.ndarray, policy: str = "auto") -> Storage:
-    """The storage of an int8 ``[n][k]`` matrix under ``policy`` ("dense" never encodes)."""
+def choose(matrix: np.ndarray, policy: str = "auto", cost=None) -> Storage:
+    """The storage of an int8 ``[n][k]`` matrix under ``policy`` ("dense" never encodes).
+    ``cost(kind, arrays)`` estimates a format's instructions on the target core: under "auto"
+    a compact form must also run faster than dense (without it, "auto" is "small")."""
     if policy not in POLICIES:
         raise ValueError(f"weight storage must be one of {', '.join(POLICIES)}, not {policy!r}")
     matrix = np.asarray(matrix, np.int8)
@@ -167,8 +172,13 @@ def choose(matrix: np.ndarray, policy: str = "auto") -> Storage:
     sizes = {
         kind: sum(int(a.nbytes) for a in arrays.values()) for kind, (arrays, _) in options.items()
     }
-    best = min(sizes, key=sizes.get, default=None)
-    if policy == "dense" or best is None or sizes[best] > dense * (1 - MIN_SAVING):
+    saving = {kind: size for kind, size in sizes.items() if size <= dense * (1 - MIN_SAVING)}
+    best = min(saving, key=saving.get, default=None)
+    if policy == "auto" and cost is not None and best is not None:
+        speeds = {kind: cost(kind, options[kind][0]) for kind in saving}
+        fastest = min(speeds, key=speeds.get)
+        best = fastest if speeds[fastest] < cost("dense", None) else None
+    if policy == "dense" or best is None:
         return Storage("dense", dense, candidates=sizes, density=density)
     arrays, stride = options[best]
     return Storage(best, dense, arrays, stride, candidates=sizes, density=density)

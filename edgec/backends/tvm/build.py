@@ -42,6 +42,7 @@ class TvmBuild:
     tvm_version: str
     llvm_target: dict
     library_bytes: int
+    schedule: str  # how the functions were scheduled
 
 
 def import_tvm():
@@ -70,8 +71,11 @@ def relax_module(model: onnx.ModelProto):
             missing.setdefault(node.op_type, []).append(node.name or node.output[0])
     if missing:
         raise UnsupportedOpError(missing, what="TVM's relax ONNX importer")
+    from edgec.backends.tvm.onnx_import import edgec_converters
+
     try:
-        return from_onnx(model, opset=opset, keep_params_in_input=False)
+        with edgec_converters():
+            return from_onnx(model, opset=opset, keep_params_in_input=False)
     except Exception as exc:  # the importer raises plain Python and TVM errors
         raise BuildError(f"TVM could not import the model: {_first_line(exc)}", str(exc)) from None
 
@@ -86,20 +90,34 @@ def _relax_onnx_ops() -> set[str] | None:
         return None
 
 
-def build_library(model: onnx.ModelProto, target: LinuxTarget, library: Path) -> TvmBuild:
-    """Build ``model`` for ``target`` and write the shared library to ``library``."""
-    tvm = import_tvm()
-    from tvm import relax
+SCHEDULE = "edgec CPU rules (register-tiled NHWC kernels, fused epilogues), untuned"
 
+
+def check_cross_compiler(target: LinuxTarget) -> None:
     if target.cc and shutil.which(target.cc) is None:
         raise BuildError(
             f"{target.name}: the cross compiler {target.cc} is not installed (Debian: apt-get "
             f"install g++-{target.mtriple} libc6-dev-{_debian_arch(target)}-cross)"
         )
-    mod = relax_module(model)
-    llvm = target.llvm_target()
+
+
+def build_library(
+    mod, target: LinuxTarget, library: Path, float_graph: bool = True, database: Path | None = None
+) -> TvmBuild:
+    """Build the relax module ``mod`` for ``target`` through edgec's pipeline (with the
+    MetaSchedule records in ``database``, if given) and write the library to ``library``."""
+    tvm = import_tvm()
+    from tvm import relax
+
+    from edgec.backends.tvm.cpu import cpu_info
+    from edgec.backends.tvm.pipeline import build_pipeline
+
+    check_cross_compiler(target)
+    cpu = cpu_info(target)
+    llvm = cpu.llvm
+    pipeline = build_pipeline(cpu, float_graph, database)
     try:
-        executable = relax.build(mod, target=tvm.target.Target(llvm))
+        executable = relax.build(mod, target=tvm.target.Target(llvm), relax_pipeline=pipeline)
     except Exception as exc:
         raise BuildError(f"relax.build for {llvm} failed: {_first_line(exc)}", str(exc)) from None
     kwargs = {"cc": target.cc} if target.cc else {}
@@ -111,7 +129,8 @@ def build_library(model: onnx.ModelProto, target: LinuxTarget, library: Path) ->
             str(exc),
         ) from None
     log.info("TVM %s built %s for %s", tvm.__version__, library.name, llvm)
-    return TvmBuild(library, tvm.__version__, llvm, library.stat().st_size)
+    schedule = SCHEDULE if database is None else "MetaSchedule records, else " + SCHEDULE
+    return TvmBuild(library, tvm.__version__, llvm, library.stat().st_size, schedule)
 
 
 def _debian_arch(target: LinuxTarget) -> str:

@@ -1,6 +1,6 @@
 /*
  * The Cortex-M DSP-extension instructions the optimized int8 kernels use (SXTB16, SMLAD,
- * SMLABB, SMLATT), as ACLE intrinsics where the core has them, else as C with the
+ * SMLABB, SMLATT, SADD16), as ACLE intrinsics where the core has them, else as C with the
  * instructions' definitions (Armv7E-M ARM), so host builds compute the same bits. Private to
  * the kernel sources (fast_*.c through fast_common.h, compact_int.c).
  */
@@ -37,6 +37,7 @@ static inline int32_t SXTB16_ROR8(int32_t x)
 #define SMLAD(a, b, acc) ((int32_t)__smlad((uint32_t)(a), (uint32_t)(b), (uint32_t)(acc)))
 #define SMLABB(a, b, acc) __smlabb((a), (b), (acc))
 #define SMLATT(a, b, acc) __smlatt((a), (b), (acc))
+#define SADD16(a, b) ((int32_t)__sadd16((uint32_t)(a), (uint32_t)(b)))
 #else
 /* The instructions' definitions (Armv7E-M ARM), on two's-complement halves. */
 static inline int32_t lo16(int32_t x) { return (int32_t)(int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
@@ -60,6 +61,10 @@ static inline int32_t SMLABB(int32_t a, int32_t b, int32_t acc)
 static inline int32_t SMLATT(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(hi16(a) * hi16(b)));
+}
+static inline int32_t SADD16(int32_t a, int32_t b)
+{
+    return pack16(lo16(a) + lo16(b), hi16(a) + hi16(b));
 }
 #endif
 

@@ -1,7 +1,7 @@
 /*
  * edgec fixed-point helpers of the integer kernels (private to the kernel sources).
  *
- * The C twin of edgec/quantize/fixedpoint.py, function for function: TFLite Micro's
+ * The C twin of edgec/ops/integer/fixedpoint.py, function for function: TFLite Micro's
  * requantization (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT, and the int64
  * variant of the 16x8 kernels) and the gemmlowp fixed-point functions that Softmax, Logistic
  * and Tanh use. A Q(m) value is an int32 with m integer bits and 31 - m fractional bits.
@@ -125,7 +125,7 @@ static inline int32_t edgec_fp_mbqm(int32_t x, int32_t multiplier, int32_t shift
 /*
  * edgec_fp_mbqm for a multiplier m >= 0 and shift <= -2 (every convolution and FC of the
  * shared models), in four operations and one SMLAL, from per-channel constants made at compile
- * time (edgec.quantize.fixedpoint.right_shift_requant_params): round_hi = 2^(r-2) + zp *
+ * time (edgec.ops.integer.fixedpoint.right_shift_requant_params): round_hi = 2^(r-2) + zp *
  * 2^(r-1) and shift_hi = r - 1, where r = -shift >= 2; returns edgec_fp_mbqm(x, m, shift) +
  * zp for every int32 x:
  *  - m >= 0 leaves out edgec_fp_srdhm's saturation (it needs m = INT32_MIN), so its result
@@ -157,6 +157,33 @@ static inline int32_t edgec_fp_mbqm_right(int32_t x, int32_t m, int32_t round_hi
 #else
     const int64_t n = (int64_t)(((uint64_t)hi << 32) | lo);
     return (int32_t)(((int64_t)x * m + n) >> 32) >> shift_hi;
+#endif
+}
+
+/*
+ * edgec_fp_mbqm(acc, m, shift) + zp for m >= 0 and shift <= -1 from the doubled accumulator
+ * acc2 = 2 * acc (|acc| < 2^30), with r1 = -shift - 1 and k = 2 * zp + 1
+ * (edgec.ops.integer.fixedpoint.doubled_requant_params; the optimized kernels accumulate
+ * doubled products and do this in five instructions: ASR, SMMLAR, ASR, ADD, SSAT ..., ASR #1):
+ *  - (acc2 * m + 2^31) >> 32 = floor((acc * m + 2^30) / 2^31), TFLM's SRDHM for m >= 0;
+ *  - its rounding shift by r, ties away from zero, is floor((H + 2^(r-1) - [acc < 0]) / 2^r)
+ *    (H = 0 whenever it differs from [H < 0]); acc2 >> 31 is -[acc < 0];
+ *  - floor((X + (2 zp + 1) * 2^(r-1)) / 2^r) = floor((floor(X / 2^(r-1)) + k) / 2).
+ * tests/test_fixedpoint.py runs it against the numpy reference over edge and random values.
+ */
+static inline int32_t edgec_fp_requant2(int32_t acc2, int32_t m, int32_t r1, int32_t k)
+{
+#if EDGEC_NO_LONG_MULTIPLY
+    int32_t p_hi;
+    uint32_t p_lo;
+    edgec_fp_mul64(acc2, m, &p_hi, &p_lo);
+    { /* the high word of p + 2^31: a carry when the low word's top bit is set */
+        const int32_t high = (acc2 >> 31) + p_hi + (int32_t)(p_lo >> 31);
+        return ((high >> r1) + k) >> 1;
+    }
+#else
+    const int32_t high = (acc2 >> 31) + (int32_t)(((int64_t)acc2 * m + ((int64_t)1 << 31)) >> 32);
+    return ((high >> r1) + k) >> 1;
 #endif
 }
 

@@ -110,48 +110,94 @@ typedef struct {
 } edgec_fc_s16_t;
 void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output);
 
-/* ---- optimized int8 kernels (fast_*.c), bit-exact with the portable ones -------------
+/* ---- optimized int8 kernels for DSP cores (fast_*.c), bit-exact with the portable ones ----
  * A matrix product out[r][o] = requant(sum_k in[r][k] * weights[o][k] + bias[o]) where bias
- * already holds input_offset * sum_k weights[o][k] (folded at compile time). Rows are taken
- * two at a time and widened to int16 in the part of the output not written yet (no scratch
- * memory). */
+ * already holds input_offset * sum_k weights[o][k] (folded at compile time). The weights and
+ * per-channel constants are one stream of records (fast_gemm.c describes it). Rows are taken
+ * two at a time and widened to int16 in the part of the output not written yet. */
 typedef struct {
     int32_t rows, k, n;
-    int32_t output_zero_point; /* what requant leaves to add: 0 when the table holds it */
     int32_t act_min, act_max;
-    const int8_t *weights; /* [n][k] */
-    const int32_t *bias;   /* [n], never NULL */
-    const int32_t *requant; /* [n][3]: multiplier, 2^(r-2) (+ zp * 2^(r-1)), r-1 (edgec_fp_mbqm_right) */
+    const int32_t *stream; /* pairs of channels; edgec_fc1_fast_s8: quads */
 } edgec_gemm_s8_t;
 void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
+/* One row at a time, four channels per pass (n and k multiples of 4). */
+void edgec_fc1_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output);
 
 /* Convolution (groups 1) as that product over output pixels, k = kh * kw * in_c. Scratch:
- * two im2col rows (2 * k bytes). The 1x1 variant (no padding) reads its rows in place. */
+ * two im2col rows (2 * k bytes); the 1x1 variant (no padding) reads its rows in place and
+ * needs none. The widened rows go to the output's unwritten tail, or over input the layer has
+ * read (input_dies). */
 typedef struct {
     edgec_dims_t in, out;
     int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
     int32_t pad_top, pad_left;
     int32_t input_zero_point;
+    int32_t input_dies; /* read by this layer alone: rows may be widened over what it has read */
     edgec_gemm_s8_t gemm; /* weights [out_c][kh][kw][in_c] */
 } edgec_conv_fast_s8_t;
 void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output);
-/* In place over the input (overlap.py): working memory in scratch, not the output's tail. */
+/* Scratch holding the widened rows (4 * k4 bytes, k4 = k rounded up to 4), then the im2col
+ * rows (but for the 1x1 variants): where the output's tail would leave many pixels without
+ * room, and in place over the input (overlap.py). */
+void edgec_conv_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+void edgec_conv_1x1_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
+                                 int8_t *scratch);
 void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
                                     int8_t *scratch);
 void edgec_conv_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
-/* Depthwise with depth_multiplier 1: the parameters of edgec_dwconv_s8, except that bias
- * holds bias + input_offset * the sum of each channel's weights (never NULL); padding is a
- * constant row of out.c bytes equal to the input zero point; requant replaces out_mult and
- * out_shift. */
+/* Depthwise with depth_multiplier 1 (fast_dwconv.c describes the stream); padding: a
+ * constant row of out.c bytes equal to the input zero point. */
 typedef struct {
-    edgec_dwconv_s8_t conv; /* out_mult, out_shift NULL; output_zero_point as edgec_gemm_s8_t's */
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
     const int8_t *padding;
-    const int32_t *requant; /* [out.c][3], as edgec_gemm_s8_t's */
-    const int32_t *wide;    /* [out.c / 4][kh * kw][2]: the int16 pairs (w0, w2), (w1, w3) */
+    const int32_t *stream;
 } edgec_dwconv_fast_s8_t;
 void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output);
+
+/* ---- optimized int8 kernels for Helium cores (mve_*.c), bit-exact with the portable ones -
+ * The same products on Cortex-M55/M85 (plain C elsewhere), with the layouts mve_gemm.c and
+ * mve_dwconv.c describe; per channel a bias (with the input offset folded in), a multiplier
+ * and r1 = -shift - 1. */
+typedef struct {
+    int32_t rows, k, n;
+    int32_t zero_point, act_min, act_max;
+    const int32_t *stream; /* per four channels: biases, weights, multipliers, -shifts */
+} edgec_gemm_mve_s8_t;
+void edgec_fc_mve_s8(const edgec_gemm_mve_s8_t *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_zero_point;
+    edgec_gemm_mve_s8_t gemm; /* weights [out_c][kh][kw][in_c] */
+} edgec_conv_mve_s8_t;
+/* scratch: two im2col rows (2 * k bytes); the 1x1 variant (no padding) reads its rows in place.
+ * Both may run over their own input (overlap.py): two pixels at a time, in pixel order. */
+void edgec_conv_mve_s8(const edgec_conv_mve_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+void edgec_conv_1x1_mve_s8(const edgec_conv_mve_s8_t *p, const int8_t *input, int8_t *output);
+
+/* Depthwise with depth_multiplier 1 (mve_dwconv.c describes the layouts): a 3x3 window's
+ * channels in blocks of 16 from `stream`, the others from the rest arrays; padding: a
+ * constant row of out.c bytes equal to the input zero point. */
+typedef struct {
+    edgec_dims_t in, out;
+    int32_t kh, kw, stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t zero_point, act_min, act_max;
+    const int8_t *padding;
+    const int32_t *stream;
+    const int8_t *rest_weights;
+    const int32_t *rest_bias, *rest_mult;
+    const uint8_t *rest_shift;
+} edgec_dwconv_mve_s8_t;
+void edgec_dwconv_mve_s8(const edgec_dwconv_mve_s8_t *p, const int8_t *input, int8_t *output);
 
 /* Add of two int8 operands of the output's shape: each operand's rescaled value tabulated at
  * compile time ([256], by q + 128); requant: one row as edgec_gemm_s8_t's (the zero point
@@ -209,6 +255,8 @@ void edgec_avgpool_s8(const edgec_pool_int_t *p, const int8_t *input, int8_t *ou
 void edgec_avgpool_s16(const edgec_pool_int_t *p, const int16_t *input, int16_t *output);
 void edgec_maxpool_s8(const edgec_pool_int_t *p, const int8_t *input, int8_t *output);
 void edgec_maxpool_s16(const edgec_pool_int_t *p, const int16_t *input, int16_t *output);
+/* Optimized (fast_pool.c): a window the size of the input, no padding, one output pixel. */
+void edgec_global_avgpool_fast_s8(const edgec_pool_int_t *p, const int8_t *input, int8_t *output);
 
 /* TFLM MEAN over the middle axis of [outer][count][inner]: the centered sum, requantized once
  * (1 / count is folded into out_mult / out_shift). */

@@ -1,4 +1,24 @@
-/* Optimized int8 depthwise convolution (depth multiplier 1); see fast_common.h. */
+/* Optimized int8 depthwise convolution (depth multiplier 1) for DSP cores; see fast_common.h.
+ *
+ * As in the matrix kernels the input offset is folded into the bias (over all kh * kw taps),
+ * so a tap in the padding must read the input zero point: `padding` (a constant row of
+ * out.c bytes, in flash) holds it for every channel.
+ *
+ * The stream (emit_fast.py), per block of four channels (the channels padded to a multiple
+ * of four): their doubled biases; per pair of taps (t, t+1) four words, channel j's
+ * (2 w[t][j], 2 w[t+1][j]) as int16 halves; an odd last tap's two words (2 w[c0], 2 w[c2])
+ * and (2 w[c1], 2 w[c3]); the four multipliers; two words r1 r1 K as in fast_gemm.c. That
+ * is 10 + 2 * kh * kw words.
+ *
+ * On DSP cores, four channels at a time: PKHBT/PKHTB regroup two taps' input words into
+ * (tap t, tap t+1) byte pairs and SXTB16 splits them per channel, so that one SMLAD takes two
+ * taps of a channel: 14 instructions per eight products. A pixel whose 3x3 window (dilation 1)
+ * lies inside the image reads its taps at fixed offsets (edgec_dw3x3_dsp, a run of such pixels
+ * per call); other pixels go through a table of tap addresses (taps in the padding read
+ * `padding`). The requantization is fast_gemm.c's (edgec_fp_requant2 in five instructions).
+ * The c % 4 last channels, other clamps and host builds take plain C over the same stream;
+ * RV32 and the Cortex-M0 take their blocks of four channels in fast_scalar.h.
+ */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -6,22 +26,11 @@
 #include "fast_common.h"
 #include "fast_scalar.h"
 
-/* Depthwise, depth multiplier 1. As in the matrix kernels the input offset is folded into
- * the bias (over all kh * kw taps), so a tap in the padding must read the input zero point:
- * `zeros` (a constant row of `channels` bytes, in flash) holds it for every channel.
- *
- * Four channels at a time: SXTB16 splits four inputs into channels (0, 2) and (1, 3), and
- * SMLABB/SMLATT accumulate each channel against weights split the same way at compile time
- * (`wide`: per block of four channels and per tap, the words (w0, w2) and (w1, w3) as int16
- * pairs), so a tap costs one input load, two SXTB16, one LDRD and four MACs. A 3x3 window
- * (dilation 1) whose taps are all inside the image reads them at fixed offsets; other
- * pixels go through a table of tap addresses (taps in the padding read `zeros`). The
- * k % 4 last channels (and windows of more than EDGEC_DW_MAX_TAPS taps) take a
- * one-channel loop over the int8 weights. */
 #define EDGEC_DW_MAX_TAPS 25
 
-static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const int8_t *zeros, int32_t y0,
-                          int32_t x0, const int8_t **taps)
+/* Per tap the address of its input pixel (channel 0), or `padding` for a tap outside. */
+static void dw_pixel_taps(const edgec_dwconv_fast_s8_t *p, const int8_t *image, int32_t y0, int32_t x0,
+                          const int8_t **taps)
 {
     int32_t ky, kx;
     for (ky = 0; ky < p->kh; ++ky) {
@@ -29,292 +38,339 @@ static void dw_pixel_taps(const edgec_dwconv_s8_t *p, const int8_t *image, const
         for (kx = 0; kx < p->kw; ++kx) {
             const int32_t ix = x0 + kx * p->dil_w;
             const int inside = (uint32_t)iy < (uint32_t)p->in.h && (uint32_t)ix < (uint32_t)p->in.w;
-            *taps++ = inside ? image + ((size_t)iy * p->in.w + (size_t)ix) * p->in.c : zeros;
+            *taps++ = inside ? image + ((size_t)iy * p->in.w + (size_t)ix) * p->in.c : p->padding;
         }
     }
 }
 
-/* One tap of a block of four channels: v the four inputs, w its two weight words. */
-#define DW_TAP(v, w)                               \
-    do {                                           \
-        const int32_t v_ = (v);                    \
-        const int32_t ve_ = SXTB16(v_);            \
-        const int32_t vo_ = SXTB16_ROR8(v_);       \
-        const int32_t we_ = (w)[0], wo_ = (w)[1]; \
-        a0 = SMLABB(ve_, we_, a0);                 \
-        a2 = SMLATT(ve_, we_, a2);                 \
-        a1 = SMLABB(vo_, wo_, a1);                 \
-        a3 = SMLATT(vo_, wo_, a3);                 \
-    } while (0)
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-/* requant_out (full range) of accumulator a against the table row at byte offset k of rq,
- * stored to out[i]: edgec_fp_mbqm_right (the zero point is in the table), SSAT. Volatile: its only effect is
- * the stores. */
-#define RQ_FULL_ASM(a, k, i)                                \
-    "ldrd %[m], %[rh], [%[rq], #" #k "]\n"                  \
-    "ldr %[sh], [%[rq], #" #k " + 8]\n"                     \
-    "and %[t], %[" #a "], #0x80000000\n"                    \
-    "orr %[t], %[t], #0x40000000\n"                         \
-    "add %[rh], %[rh], %[" #a "], asr #31\n"                \
-    "smlal %[t], %[rh], %[" #a "], %[m]\n"                  \
-    "asr %[" #a "], %[rh], %[sh]\n"                         \
-    "ssat %[" #a "], #8, %[" #a "]\n"                       \
-    "strb %[" #a "], [%[out], #" #i "]\n"
-#endif
-
-ALWAYS_INLINE void dw_store4(int8_t *out, int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *rq,
-                             const int32_t clamp[3], int full)
+/* Channels [from, to) of one pixel from the stream, in C. */
+FAST_COLD static void dw_channels_c(const edgec_dwconv_fast_s8_t *p, const int8_t *const *taps, int32_t from, int32_t to,
+                          int8_t *out)
 {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-    if (full) {
-        int32_t m, rh, sh, t;
-        __asm__ volatile(RQ_FULL_ASM(a0, 0, 0) RQ_FULL_ASM(a1, 12, 1) RQ_FULL_ASM(a2, 24, 2) RQ_FULL_ASM(a3, 36, 3)
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [m] "=&r"(m), [rh] "=&r"(rh),
-                  [sh] "=&r"(sh), [t] "=&r"(t)
-                : [rq] "r"(rq), [out] "r"(out)
-                : "memory");
-        return;
-    }
-#endif
-    {
-        const int8_t r0 = requant_out(a0, rq, clamp, full);
-        const int8_t r1 = requant_out(a1, rq + 3, clamp, full);
-        const int8_t r2 = requant_out(a2, rq + 6, clamp, full);
-        const int8_t r3 = requant_out(a3, rq + 9, clamp, full);
-        out[0] = r0;
-        out[1] = r1;
-        out[2] = r2;
-        out[3] = r3;
-    }
-}
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-/* DW_TAP as assembly (the compiler's allocation spills): tap k of the table `taps` at
- * channel offset `c`, its weight words post-incremented from `w`. */
-#define DW_TAP_ASM(k)                                  \
-    "ldr %[v], [%[taps], #" #k "]\n"                   \
-    "ldr %[v], [%[v], %[c]]\n"                         \
-    "ldrd %[we], %[wo], [%[w]], #8\n"                  \
-    "sxtb16 %[ve], %[v]\n"                             \
-    "sxtb16 %[v], %[v], ror #8\n"                      \
-    "smlabb %[a0], %[ve], %[we], %[a0]\n"              \
-    "smlatt %[a2], %[ve], %[we], %[a2]\n"              \
-    "smlabb %[a1], %[v], %[wo], %[a1]\n"               \
-    "smlatt %[a3], %[v], %[wo], %[a3]\n"
-/* The same tap read from `addr` (an addressing mode). */
-#define DW_TAP_AT(addr)                                \
-    "ldr %[v], " addr "\n"                             \
-    "ldrd %[we], %[wo], [%[w]], #8\n"                  \
-    "sxtb16 %[ve], %[v]\n"                             \
-    "sxtb16 %[v], %[v], ror #8\n"                      \
-    "smlabb %[a0], %[ve], %[we], %[a0]\n"              \
-    "smlatt %[a2], %[ve], %[we], %[a2]\n"              \
-    "smlabb %[a1], %[v], %[wo], %[a1]\n"               \
-    "smlatt %[a3], %[v], %[wo], %[a3]\n"
-#define DW_ASM_OPERANDS                                                                          \
-    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v), \
-      [ve] "=&r"(ve), [we] "=&r"(we), [wo] "=&r"(wo)                                          \
-    : [taps] "r"(taps), [c] "r"(c)                                                              \
-    : "memory"
-#endif
-
-/* The blocks of four channels of one pixel whose 3x3 window (dilation 1) lies inside the
- * image: its taps at fixed offsets from top (the window's top-left input pixel); row: the
- * input row stride in bytes. */
-ALWAYS_INLINE void dw_pixel_3x3(const edgec_dwconv_fast_s8_t *q, const int8_t *top, ptrdiff_t row, int32_t blocks,
-                                const int32_t clamp[3], int8_t *out, int full)
-{
-    const ptrdiff_t cs = q->conv.in.c;
-    const int32_t *w = q->wide, *rq = q->requant, *bias = q->conv.bias;
-    int32_t b;
-    for (b = 0; b < blocks; ++b, top += 4, out += 4, rq += 12, bias += 4) {
-        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-        const int8_t *p = top;
-        int32_t v, ve, we, wo;
-        __asm__(DW_TAP_AT("[%[p]]") DW_TAP_AT("[%[p], %[cs]]") DW_TAP_AT("[%[p], %[cs], lsl #1]")
-                "add %[p], %[p], %[row]\n" DW_TAP_AT("[%[p]]") DW_TAP_AT("[%[p], %[cs]]")
-                DW_TAP_AT("[%[p], %[cs], lsl #1]") "add %[p], %[p], %[row]\n" DW_TAP_AT("[%[p]]")
-                DW_TAP_AT("[%[p], %[cs]]") DW_TAP_AT("[%[p], %[cs], lsl #1]")
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [p] "+r"(p),
-                  [v] "=&r"(v), [ve] "=&r"(ve), [we] "=&r"(we), [wo] "=&r"(wo)
-                : [cs] "r"(cs), [row] "r"(row)
-                : "memory");
-#else
-        int32_t ky, kx;
-        for (ky = 0; ky < 3; ++ky) {
-            for (kx = 0; kx < 3; ++kx, w += 2) {
-                DW_TAP(load4(top + ky * row + kx * cs), w);
-            }
-        }
-#endif
-        dw_store4(out, a0, a1, a2, a3, rq, clamp, full);
-    }
-}
-
-/* The blocks of four channels of one pixel through its table of taps (ntaps of them). */
-ALWAYS_INLINE void dw_pixel_blocks(const edgec_dwconv_fast_s8_t *q, const int8_t *const *taps, int32_t ntaps,
-                                   int32_t blocks, const int32_t clamp[3], int8_t *out, int full)
-{
-    const int32_t *w = q->wide, *rq = q->requant, *bias = q->conv.bias;
-    int32_t b, t;
-    for (b = 0; b < blocks; ++b, out += 4, rq += 12, bias += 4) {
-        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-        const int32_t c = 4 * b;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-        int32_t v, ve, we, wo;
-        if (ntaps == 9) {
-            __asm__(DW_TAP_ASM(0) DW_TAP_ASM(4) DW_TAP_ASM(8) DW_TAP_ASM(12) DW_TAP_ASM(16) DW_TAP_ASM(20)
-                        DW_TAP_ASM(24) DW_TAP_ASM(28) DW_TAP_ASM(32) DW_ASM_OPERANDS);
-        } else {
-            for (t = 0; t < ntaps; ++t) {
-                const int8_t *const *one = taps + t;
-                __asm__(DW_TAP_ASM(0)
-                        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v),
-                          [ve] "=&r"(ve), [we] "=&r"(we), [wo] "=&r"(wo)
-                        : [taps] "r"(one), [c] "r"(c)
-                        : "memory");
-            }
-        }
-#else
-        for (t = 0; t < ntaps; ++t, w += 2) {
-            DW_TAP(load4(taps[t] + c), w);
-        }
-#endif
-        dw_store4(out, a0, a1, a2, a3, rq, clamp, full);
-    }
-}
-
-#if EDGEC_HELIUM
-/* Helium depthwise, eight channels at a time: VLDRB.S16 widens eight inputs and eight
- * weights (the int8 weights [tap][c] as they are) to int16 lanes, VMULLB/VMULLT multiply
- * the even and the odd lanes into int32, two VADDs accumulate: 8 MACs in 6 instructions.
- * Four channels left: int32 lanes, VMUL and VADD. The requantization in vectors too:
- * VQRDMULH is TFLM's SRDHM (saturation included), and subtracting 1 from negative values
- * before VRSHL's round-half-up shift makes it round ties away from zero, as TFLM's
- * RoundingDivideByPOT (r >= 1 here). */
-/* One tap of eight channels: inputs x, weights w. */
-#define DW_TAP8(x, w)                                              \
-    do {                                                           \
-        const int16x8_t x_ = vldrbq_s16(x), w_ = vldrbq_s16(w);    \
-        even = vaddq_s32(even, vmullbq_int_s16(x_, w_));           \
-        odd = vaddq_s32(odd, vmulltq_int_s16(x_, w_));             \
-    } while (0)
-
-/* The 4 * (channels / 4) first channels of one pixel; taps: its table, or NULL for a 3x3
- * window inside the image whose top-left input pixel is top (row: the input row stride). */
-ALWAYS_INLINE void dw_pixel_mve(const edgec_dwconv_fast_s8_t *q, const int8_t *const *taps, const int8_t *top,
-                                   ptrdiff_t row, int32_t ntaps, int32_t channels, const dw_mve_t *v, int8_t *out)
-{
-    const ptrdiff_t cs = q->conv.out.c;
-    const int32_t *const rq = q->requant, *const bias = q->conv.bias;
-    const int8_t *const weights = q->conv.weights;
+    const int32_t ntaps = p->kh * p->kw, words = 10 + 2 * ntaps, paired = ntaps & ~1;
     int32_t c, t;
-    for (c = 0; c + 8 <= channels; c += 8) {
-        int32x4_t even = vldrwq_gather_shifted_offset_s32(bias + c, vshlq_n_u32(v->rows, 1));
-        int32x4_t odd = vldrwq_gather_shifted_offset_s32(bias + c + 1, vshlq_n_u32(v->rows, 1));
-        if (taps == NULL) {
-            const int8_t *x = top + c, *w = weights + c;
-            int32_t ky;
-            for (ky = 0; ky < 3; ++ky, x += row, w += 3 * cs) {
-                DW_TAP8(x, w);
-                DW_TAP8(x + cs, w + cs);
-                DW_TAP8(x + 2 * cs, w + 2 * cs);
-            }
-        } else {
-            for (t = 0; t < ntaps; ++t) {
-                DW_TAP8(taps[t] + c, weights + t * cs + c);
-            }
-        }
-        vstrbq_scatter_offset_s32(out + c, v->even_out, dw_requant_mve(even, rq + 3 * c, v->even_rows, v));
-        vstrbq_scatter_offset_s32(out + c, v->odd_out, dw_requant_mve(odd, rq + 3 * c, v->odd_rows, v));
-    }
-    if (c + 4 <= channels) {
-        int32x4_t acc = vldrwq_s32(bias + c);
+    for (c = from; c < to; ++c) {
+        const int8_t *const block = (const int8_t *)(p->stream + (size_t)(c / 4) * (size_t)words);
+        const int32_t j = c % 4;
+        int32_t acc = word_at(block + 4 * j);
         for (t = 0; t < ntaps; ++t) {
-            const int8_t *x = taps != NULL ? taps[t] : top + (t / 3) * row + (t % 3) * cs;
-            acc = vaddq_s32(acc, vmulq_s32(vldrbq_s32(x + c), vldrbq_s32(weights + t * cs + c)));
+            int32_t word, half;
+            if (t < paired) { /* pair t / 2: channel j's word, tap t % 2's half */
+                word = word_at(block + 16 + 16 * (t / 2) + 4 * j);
+                half = t % 2;
+            } else { /* the odd last tap: (c0, c2), (c1, c3) */
+                word = word_at(block + 16 + 8 * paired + 4 * (j % 2));
+                half = j / 2;
+            }
+            acc += taps[t][c] * (half ? half_hi(word) : half_lo(word));
         }
-        vstrbq_s32(out + c, dw_requant_mve(acc, rq + 3 * c, vmulq_n_u32(v->rows, 12u), v));
+        {
+            const int8_t *const tail = block + 4 * (4 + 2 * ntaps);
+            out[c] = requant2_out(acc, word_at(tail + 4 * j), word_at(tail + 16 + 4 * (j / 2)), j % 2, p->act_min,
+                                  p->act_max);
+        }
     }
 }
+
+#if EDGEC_DSP_ASM
+/* Two taps of four channels: input words r4 (tap t) and r5 (tap t + 1), regrouped into
+ * (t, t+1) pairs per channel, against the stream's four words: 12 instructions, 8 products. */
+#define DW_PAIR                       \
+    "pkhbt r6, r4, r5, lsl #16\n"     \
+    "pkhtb r5, r5, r4, asr #16\n"     \
+    "sxtb16 r4, r6\n"                 \
+    "sxtb16 r6, r6, ror #8\n"         \
+    "ldrd r7, r8, [r11], #8\n"        \
+    "smlad r0, r4, r7, r0\n"          \
+    "smlad r1, r6, r8, r1\n"          \
+    "sxtb16 r4, r5\n"                 \
+    "sxtb16 r5, r5, ror #8\n"         \
+    "ldrd r7, r8, [r11], #8\n"        \
+    "smlad r2, r4, r7, r2\n"          \
+    "smlad r3, r5, r8, r3\n"
+/* One tap of four channels (input word r4) against the stream's two words. */
+#define DW_SINGLE                     \
+    "sxtb16 r5, r4, ror #8\n"         \
+    "sxtb16 r4, r4\n"                 \
+    "ldrd r7, r8, [r11], #8\n"        \
+    "smlabb r0, r4, r7, r0\n"         \
+    "smlatt r2, r4, r7, r2\n"         \
+    "smlabb r1, r5, r8, r1\n"         \
+    "smlatt r3, r5, r8, r3\n"
+/* edgec_fp_requant2 of the doubled sum in `a`, multiplier `m`, r1 in `r`'s low byte, K in `k`,
+ * temporary `t`. */
+#define DW_REQUANT(a, m, r, k, t)       \
+    "asr " t ", " a ", #31\n"           \
+    "smmlar " a ", " a ", " m ", " t "\n" \
+    "asr " a ", " a ", " r "\n"         \
+    "add " a ", " a ", " k "\n"         \
+    "ssat " a ", #8, " a ", asr #1\n"
+
+typedef struct {
+    const int8_t *const *taps, *const *pairs_end; /* the table; after its last pair */
+    int32_t single;                               /* an odd last tap */
+    int32_t channels;                             /* 4 * the blocks */
+    const int32_t *stream;
+    int8_t *out;
+} dw_taps_args_t;
+void edgec_dw_taps_dsp(const dw_taps_args_t *a);
+
+/* One pixel through its table of taps. r0..r3: the sums; r9: the table cursor; r10: the
+ * channel offset; r11: the stream; lr: the table's pairs end; the stack: taps, pairs_end,
+ * single, channels, out. */
+__asm__(".pushsection .text.edgec_dw_taps_dsp,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".p2align 2\n"
+        ".global edgec_dw_taps_dsp\n"
+        ".type edgec_dw_taps_dsp, %function\n"
+        ".thumb_func\n"
+        "edgec_dw_taps_dsp:\n"
+        "push {r4-r11, lr}\n"
+        "ldm r0, {r1-r6}\n"
+        "mov r11, r5\n"
+        "push {r1-r4, r6}\n"
+        "movs r10, #0\n"
+        "1:\n"
+        "ldm r11!, {r0-r3}\n"
+        "ldrd r9, lr, [sp]\n"
+        "cmp r9, lr\n"
+        "beq 3f\n"
+        "2:\n"
+        "ldr r12, [r9], #4\n"
+        "ldr r4, [r12, r10]\n"
+        "ldr r12, [r9], #4\n"
+        "ldr r5, [r12, r10]\n" DW_PAIR "cmp r9, lr\n"
+        "bne 2b\n"
+        "3:\n"
+        "ldr r4, [sp, #8]\n"
+        "cbz r4, 4f\n"
+        "ldr r12, [r9]\n"
+        "ldr r4, [r12, r10]\n" DW_SINGLE "4:\n"
+        "ldm r11!, {r4-r7}\n"
+        "ldrd r8, r12, [r11], #8\n"
+        "asr lr, r8, #16\n" DW_REQUANT("r0", "r4", "r8", "lr", "r9") "lsr r8, r8, #8\n"
+            DW_REQUANT("r1", "r5", "r8", "lr", "r9") DW_REQUANT("r2", "r6", "r12", "lr", "r9") "lsr r12, r12, #8\n"
+                DW_REQUANT("r3", "r7", "r12", "lr", "r9") "ldr r9, [sp, #16]\n"
+        "add r9, r9, r10\n"
+        "strb r0, [r9]\n"
+        "strb r1, [r9, #1]\n"
+        "strb r2, [r9, #2]\n"
+        "strb r3, [r9, #3]\n"
+        "ldr r12, [sp, #12]\n"
+        "adds r10, #4\n"
+        "cmp r10, r12\n"
+        "bne 1b\n"
+        "add sp, #20\n"
+        "pop {r4-r11, pc}\n"
+        ".size edgec_dw_taps_dsp, .-edgec_dw_taps_dsp\n"
+        ".popsection\n");
+
+/* A 3x3 window's taps from the table at r9: a pair's two input words. */
+#define DW_TABLE_PAIR(a, b)           \
+    "ldr r12, [r9, #" #a "]\n"       \
+    "ldr r4, [r12, r10]\n"           \
+    "ldr r12, [r9, #" #b "]\n"       \
+    "ldr r5, [r12, r10]\n" DW_PAIR
+
+/* edgec_dw_taps_dsp unrolled for nine taps (the table's offsets fixed); same arguments. */
+__asm__(".pushsection .text.edgec_dw_taps9_dsp,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".p2align 2\n"
+        ".global edgec_dw_taps9_dsp\n"
+        ".type edgec_dw_taps9_dsp, %function\n"
+        ".thumb_func\n"
+        "edgec_dw_taps9_dsp:\n"
+        "push {r4-r11, lr}\n"
+        "ldm r0, {r1-r6}\n"
+        "mov r11, r5\n"
+        "push {r1-r4, r6}\n"
+        "movs r10, #0\n"
+        "1:\n"
+        "ldm r11!, {r0-r3}\n"
+        "ldr r9, [sp]\n" DW_TABLE_PAIR(0, 4) DW_TABLE_PAIR(8, 12) DW_TABLE_PAIR(16, 20) DW_TABLE_PAIR(24, 28)
+        "ldr r12, [r9, #32]\n"
+        "ldr r4, [r12, r10]\n" DW_SINGLE "ldm r11!, {r4-r7}\n"
+        "ldrd r8, r12, [r11], #8\n"
+        "asr lr, r8, #16\n" DW_REQUANT("r0", "r4", "r8", "lr", "r9") "lsr r8, r8, #8\n"
+            DW_REQUANT("r1", "r5", "r8", "lr", "r9") DW_REQUANT("r2", "r6", "r12", "lr", "r9") "lsr r12, r12, #8\n"
+                DW_REQUANT("r3", "r7", "r12", "lr", "r9") "ldr r9, [sp, #16]\n"
+        "add r9, r9, r10\n"
+        "strb r0, [r9]\n"
+        "strb r1, [r9, #1]\n"
+        "strb r2, [r9, #2]\n"
+        "strb r3, [r9, #3]\n"
+        "ldr r12, [sp, #12]\n"
+        "adds r10, #4\n"
+        "cmp r10, r12\n"
+        "bne 1b\n"
+        "add sp, #20\n"
+        "pop {r4-r11, pc}\n"
+        ".size edgec_dw_taps9_dsp, .-edgec_dw_taps9_dsp\n"
+        ".popsection\n");
+void edgec_dw_taps9_dsp(const dw_taps_args_t *a);
+
+typedef struct {
+    const int8_t *top;     /* the first pixel's window, top left, channel 0 */
+    int32_t channel_bytes; /* the input's channels: a tap's step to the right */
+    int32_t row_bytes;     /* the input's row */
+    int32_t pixel_step;    /* stride_w * channel_bytes */
+    int32_t blocks_bytes;  /* 4 * the blocks: the output's step per pixel is the channels */
+    int32_t out_step;      /* the output pixel's bytes */
+    int32_t pixels;
+    const int32_t *stream;
+    int8_t *out;
+} dw3x3_args_t;
+void edgec_dw3x3_dsp(const dw3x3_args_t *a);
+
+/* A run of pixels whose 3x3 window (dilation 1) lies inside the image. r0..r3: the sums;
+ * r9: the window's top left at the block's channel; r10: the channel stride; r11: the
+ * stream; r12: the row stride; lr: the output; the stack (after the saved registers):
+ * [0] the block loop's output end, [4] stream, [8] pixel_step, [12] blocks_bytes,
+ * [16] out_step, [20] pixels left, [24] the pixel's top. */
+__asm__(".pushsection .text.edgec_dw3x3_dsp,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".p2align 2\n"
+        ".global edgec_dw3x3_dsp\n"
+        ".type edgec_dw3x3_dsp, %function\n"
+        ".thumb_func\n"
+        "edgec_dw3x3_dsp:\n"
+        "push {r4-r11, lr}\n"
+        "sub sp, #28\n"
+        "ldm r0, {r1-r9}\n" /* top, cs, row, pixel_step, blocks_bytes, out_step, pixels, stream, out */
+        "mov r10, r2\n"
+        "mov r12, r3\n"
+        "str r8, [sp, #4]\n"
+        "str r4, [sp, #8]\n"
+        "str r5, [sp, #12]\n"
+        "str r6, [sp, #16]\n"
+        "str r7, [sp, #20]\n"
+        "str r1, [sp, #24]\n"
+        "mov lr, r9\n"
+        "0:\n" /* a pixel */
+        "ldr r9, [sp, #24]\n"
+        "ldr r11, [sp, #4]\n"
+        "ldr r4, [sp, #12]\n"
+        "add r4, r4, lr\n"
+        "str r4, [sp]\n"
+        "1:\n" /* a block of four channels */
+        "ldm r11!, {r0-r3}\n"
+        "ldr r4, [r9]\n"
+        "ldr r5, [r9, r10]\n" DW_PAIR "ldr r4, [r9, r10, lsl #1]\n"
+        "add r9, r9, r12\n"
+        "ldr r5, [r9]\n" DW_PAIR "ldr r4, [r9, r10]\n"
+        "ldr r5, [r9, r10, lsl #1]\n"
+        "add r9, r9, r12\n" DW_PAIR "ldr r4, [r9]\n"
+        "ldr r5, [r9, r10]\n" DW_PAIR "ldr r4, [r9, r10, lsl #1]\n" DW_SINGLE "sub r9, r9, r12, lsl #1\n"
+        "adds r9, #4\n"
+        "ldrd r4, r5, [r11]\n"
+        "ldr r6, [r11, #16]\n"
+        "asr r7, r6, #16\n" DW_REQUANT("r0", "r4", "r6", "r7", "r8") "lsr r6, r6, #8\n"
+            DW_REQUANT("r1", "r5", "r6", "r7", "r8") "ldrd r4, r5, [r11, #8]\n"
+        "ldr r6, [r11, #20]\n" DW_REQUANT("r2", "r4", "r6", "r7", "r8") "lsr r6, r6, #8\n"
+            DW_REQUANT("r3", "r5", "r6", "r7", "r8") "adds r11, #24\n"
+        "strb r0, [lr], #1\n"
+        "strb r1, [lr], #1\n"
+        "strb r2, [lr], #1\n"
+        "strb r3, [lr], #1\n"
+        "ldr r4, [sp]\n"
+        "cmp lr, r4\n"
+        "bne 1b\n"
+        "ldr r4, [sp, #12]\n" /* the next pixel: its output, its window */
+        "sub lr, lr, r4\n"
+        "ldr r4, [sp, #16]\n"
+        "add lr, lr, r4\n"
+        "ldr r4, [sp, #24]\n"
+        "ldr r5, [sp, #8]\n"
+        "add r4, r4, r5\n"
+        "str r4, [sp, #24]\n"
+        "ldr r4, [sp, #20]\n"
+        "subs r4, #1\n"
+        "str r4, [sp, #20]\n"
+        "bne 0b\n"
+        "add sp, #28\n"
+        "pop {r4-r11, pc}\n"
+        ".size edgec_dw3x3_dsp, .-edgec_dw3x3_dsp\n"
+        ".popsection\n");
 #endif
 
-ALWAYS_INLINE void dwconv_fast(const edgec_dwconv_fast_s8_t *q, const int8_t *input, int8_t *output, int full)
+void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *p, const int8_t *input, int8_t *output)
 {
-    const edgec_dwconv_s8_t *const p = &q->conv;
     const int32_t channels = p->out.c, ntaps = p->kh * p->kw;
-    const int32_t blocks = ntaps <= EDGEC_DW_MAX_TAPS ? channels / 4 : 0;
-    const int32_t clamp[3] = {p->output_zero_point, p->act_min, p->act_max};
-    const ptrdiff_t row = (ptrdiff_t)p->in.w * channels;
-    const int window3 = p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1;
+    const ptrdiff_t row = (ptrdiff_t)p->in.w * p->in.c;
     const int8_t *taps[EDGEC_DW_MAX_TAPS];
-#if EDGEC_HELIUM
-    static const uint32_t lanes[4] = {0u, 1u, 2u, 3u};
-    const uint32x4_t rows = vld1q_u32(lanes);
-    /* the zero point: what the table holds (zp * 2^(r-1) + 2^(r-2), shifted by r - 1) plus
-     * what it leaves */
-    const dw_mve_t mve = {vmulq_n_u32(rows, 24u), vaddq_n_u32(vmulq_n_u32(rows, 24u), 12u), rows,
-                          vmulq_n_u32(rows, 2u), vaddq_n_u32(vmulq_n_u32(rows, 2u), 1u),
-                          (q->requant[1] >> q->requant[2]) + p->output_zero_point, p->act_min, p->act_max};
+    int32_t b, oy, ox;
+#if EDGEC_DSP_ASM
+    const int32_t blocks = ntaps <= EDGEC_DW_MAX_TAPS && full_range(p->act_min, p->act_max) ? channels / 4 : 0;
+    const int window3 = p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1 && blocks > 0;
+    /* the output columns whose windows lie inside the image's columns: [first, last) */
+    const int32_t first = (p->pad_left + p->stride_w - 1) / p->stride_w;
+    const int32_t last0 = p->in.w + p->pad_left >= 3 ? (p->in.w + p->pad_left - 3) / p->stride_w + 1 : 0;
+    const int32_t last = window3 ? (last0 < p->out.w ? last0 : p->out.w) : 0;
+#elif EDGEC_SCALAR
+    const int32_t blocks = ntaps <= EDGEC_DW_MAX_TAPS ? channels / 4 : 0;
+#else
+    const int32_t blocks = 0;
 #endif
-    int32_t b, oy, ox, c;
+    if (ntaps > EDGEC_DW_MAX_TAPS) {
+        return; /* the compiler gives this kernel at most EDGEC_DW_MAX_TAPS taps */
+    }
     for (b = 0; b < p->out.n; ++b) {
         const int8_t *image = input + (size_t)b * p->in.h * row;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
+            int8_t *const out_row = output + ((size_t)b * p->out.h + oy) * p->out.w * channels;
             for (ox = 0; ox < p->out.w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
-                int8_t *out = output + (((size_t)b * p->out.h + oy) * p->out.w + ox) * channels;
-#if EDGEC_SCALAR
-                (void)window3;
-                if (blocks > 0) {
-                    dw_pixel_taps(p, image, q->padding, y0, x0, taps);
-                    dw_blocks_scalar(q->wide, q->requant, p->bias, taps, ntaps, blocks, clamp, out, full);
-                }
-#else
-                if (window3 && y0 >= 0 && y0 + 3 <= p->in.h && x0 >= 0 && x0 + 3 <= p->in.w) {
-#if EDGEC_HELIUM
-                    dw_pixel_mve(q, NULL, image + y0 * row + (ptrdiff_t)x0 * channels, row, 9, channels, &mve, out);
-#else
-                    dw_pixel_3x3(q, image + y0 * row + (ptrdiff_t)x0 * channels, row, blocks, clamp, out, full);
-#endif
-                } else if (blocks > 0) {
-                    dw_pixel_taps(p, image, q->padding, y0, x0, taps);
-#if EDGEC_HELIUM
-                    dw_pixel_mve(q, taps, NULL, 0, ntaps, channels, &mve, out);
-#else
-                    dw_pixel_blocks(q, taps, ntaps, blocks, clamp, out, full);
-#endif
-                }
-#endif
-                for (c = 4 * blocks; c < channels; ++c) { /* the last channels, one at a time */
-                    int32_t acc = p->bias[c];
-                    const int8_t *w = p->weights + c;
-                    int32_t ky, kx;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        const int32_t iy = y0 + ky * p->dil_h;
-                        for (kx = 0; kx < p->kw; ++kx, w += channels) {
-                            const int32_t ix = x0 + kx * p->dil_w;
-                            const int inside = (uint32_t)iy < (uint32_t)p->in.h && (uint32_t)ix < (uint32_t)p->in.w;
-                            const int32_t x =
-                                inside ? image[((size_t)iy * p->in.w + ix) * channels + c] : p->input_zero_point;
-                            acc += x * (int32_t)*w;
+                int8_t *out = out_row + (size_t)ox * channels;
+#if EDGEC_DSP_ASM
+                if (window3 && ox == first && first < last && y0 >= 0 && y0 + 3 <= p->in.h) {
+                    dw3x3_args_t a; /* the row's inside pixels in one call */
+                    a.top = image + y0 * row + (ptrdiff_t)x0 * p->in.c;
+                    a.channel_bytes = p->in.c;
+                    a.row_bytes = (int32_t)row;
+                    a.pixel_step = p->stride_w * p->in.c;
+                    a.blocks_bytes = 4 * blocks;
+                    a.out_step = channels;
+                    a.pixels = last - first;
+                    a.stream = p->stream;
+                    a.out = out;
+                    edgec_dw3x3_dsp(&a);
+                    if (4 * blocks < channels) {
+                        for (; ox < last; ++ox) {
+                            dw_pixel_taps(p, image, y0, ox * p->stride_w - p->pad_left, taps);
+                            dw_channels_c(p, taps, 4 * blocks, channels, out_row + (size_t)ox * channels);
                         }
+                    } else {
+                        ox = last;
                     }
-                    out[c] = requant_out(acc, q->requant + 3 * c, clamp, full);
+                    --ox;
+                    continue;
                 }
+#endif
+                dw_pixel_taps(p, image, y0, x0, taps);
+#if EDGEC_DSP_ASM
+                if (blocks > 0) {
+                    dw_taps_args_t a;
+                    a.taps = taps;
+                    a.pairs_end = taps + (ntaps & ~1);
+                    a.single = ntaps & 1;
+                    a.channels = 4 * blocks;
+                    a.stream = p->stream;
+                    a.out = out;
+                    if (ntaps == 9) {
+                        edgec_dw_taps9_dsp(&a);
+                    } else {
+                        edgec_dw_taps_dsp(&a);
+                    }
+                }
+#elif EDGEC_SCALAR
+                dw_blocks_scalar(p, taps, ntaps, blocks, out);
+#endif
+                dw_channels_c(p, taps, 4 * blocks, channels, out);
             }
         }
-    }
-}
-
-void edgec_dwconv_fast_s8(const edgec_dwconv_fast_s8_t *q, const int8_t *input, int8_t *output)
-{
-    if (full_range(q->conv.output_zero_point, q->conv.act_min, q->conv.act_max)) {
-        dwconv_fast(q, input, output, 1);
-    } else {
-        dwconv_fast(q, input, output, 0);
     }
 }

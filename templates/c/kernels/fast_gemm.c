@@ -1,462 +1,355 @@
 /*
- * Optimized int8 matrix kernels: convolution as a matrix product (1x1 convolutions read
- * their rows in place, other convolutions through a two-pixel im2col scratch) and fully
- * connected layers. On Cortex-M55/M85 the Helium path (gemm_pairs_mve) takes over.
+ * Optimized int8 matrix kernels for cores with the DSP extension (Cortex-M4/M7/M33; the
+ * same C elsewhere: host builds, Cortex-M3): convolution as a matrix product (1x1 convolutions
+ * read their rows in place, others through a two-pixel im2col scratch) and fully connected
+ * layers. Bit-exact with the portable kernels (see fast_common.h).
  *
- * Bit-exact with the portable kernels (see fast_common.h). On cores with the DSP extension (Cortex-M4/M7/M33/M55) the products use the
- * dual 16-bit multiply-accumulate SMLAD: a 32-bit load brings four int8 values, SXTB16
- * splits them into the pairs (0, 2) and, rotated by 8, (1, 3), and two SMLADs take all four
- * products; weights and inputs split the same way, so no reordering is needed. Elsewhere
- * (host builds, Cortex-M3) the same code runs with C versions of those instructions.
+ * out[p][o] = requant(sum_k x[p][k] * w[o][k] + bias[o]), where bias[o] is the layer's bias
+ * plus input_offset * sum_k w[o][k] (folded at compile time), so the inner loop never adds the
+ * input offset; padded taps of the im2col rows hold the input zero point, whose product with
+ * the folded offset cancels, as a zero does in the portable kernels.
  *
- * Matrix form: out[p][o] = requant(sum_k x[p][k] * w[o][k] + bias[o]), where bias[o] is the
- * layer's bias plus input_offset * sum_k w[o][k] (folded at compile time), so the inner loop
- * never adds the input offset. Padded taps of the im2col rows hold the input zero point,
- * whose product with the folded offset cancels, as a zero does in the portable kernels.
+ * The weights and their per-channel constants are one stream of int32 words (emit_fast.py),
+ * read front to back, with k4 = k rounded up to a multiple of 4 (zero weights):
+ * - pairs (edgec_gemm_s8_t.stream): per pair of output channels a, b: bias[a], bias[b],
+ *   doubled (2 * folded bias); their k4 weights in groups of four interleaved (a0..a3,
+ *   b0..b3, a4..a7, ...); multiplier[a], multiplier[b]; r1[a] | r1[b] << 8 | K << 16 (r1 =
+ *   -shift - 1, K = 2 * output zero point + 1: edgec_fp_requant2). An odd last channel:
+ *   bias, its k4 weights, multiplier, r1 | K << 16.
+ * - quads (edgec_fc1_fast_s8, a fully connected layer on one row, n a multiple of 4, k of 4):
+ *   per four channels their folded biases (not doubled), per group of four k the four rows'
+ *   words, the four multipliers, r1[0] | r1[1] << 8 | K << 16, r1[2] | r1[3] << 8 | K << 16.
+ *
+ * On DSP cores the products use SMLAD (two 16-bit multiply-accumulates): a 32-bit load brings
+ * four int8 values, SXTB16 splits them into the pairs (0, 2) and, rotated by 8, (1, 3), and two
+ * SMLADs take all four products. Two pixels' rows are widened (split and doubled with SADD16)
+ * once into int16 words, and a routine in assembly (edgec_gemm2_dsp) runs all pairs of
+ * channels: 15 instructions per 16 products, then the doubled sums' requantization in five
+ * instructions each (edgec_fp_requant2: ASR, SMMLAR, ASR, ADD, SSAT). The doubled sums make
+ * SMMLAR's rounding TFLM's; they need |sum| < 2^30, which the compiler checks. RV32 and the
+ * Cortex-M0 read the same streams with plain multiply-adds (fast_scalar.h).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "fast_common.h"
+#include "fast_im2col.h"
 #include "fast_scalar.h"
 
-/* Two rows widened to int16 for the inner loop, which then splits only the weights (a row
- * is split once, not once per pair of channels). Each group of four inputs is stored
- * (x0, x2), (x1, x3): the first word pairs with SXTB16 of four weights, the second with
- * SXTB16 ROR 8; the groups of the two rows interleave, so one pointer walks both. The
- * k % 4 last inputs are read from the int8 rows. */
-static void widen_rows(const int8_t *r0, const int8_t *r1, int16_t *dst, int32_t k)
+/* ---- the portable form of every path (host builds, odd rows, clamps inside int8) -------- */
+
+/* One row's sums with a pair's two interleaved weight rows (b NULL: an odd last row alone,
+ * stride 4 bytes per group instead of 8): SXTB16 and SMLAD on the int8 values as they come. */
+FAST_COLD static void dot_pair(const int8_t *x, const int8_t *w, int32_t k, int32_t stride, int32_t *da, int32_t *db)
+{
+    int32_t a = 0, b = 0, i;
+    for (i = 0; i + 4 <= k; i += 4, w += stride) {
+        const int32_t v = load4(x + i), xe = SXTB16(v), xo = SXTB16_ROR8(v);
+        const int32_t u = load4(w);
+        a = SMLAD(xe, SXTB16(u), a);
+        a = SMLAD(xo, SXTB16_ROR8(u), a);
+        if (stride == 8) {
+            const int32_t t = load4(w + 4);
+            b = SMLAD(xe, SXTB16(t), b);
+            b = SMLAD(xo, SXTB16_ROR8(t), b);
+        }
+    }
+    for (; i < k; ++i) { /* the last group's k % 4 values */
+        a += x[i] * w[i % 4];
+        b += stride == 8 ? x[i] * w[4 + i % 4] : 0;
+    }
+    *da = a;
+    *db = b;
+}
+
+/* Rows r0 and r1 (r1 NULL: one row) through the pair stream; o0/o1 receive n outputs each. */
+FAST_COLD static void gemm_pairs_c(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0, int8_t *o1)
+{
+    const int32_t k = g->k, k4 = (g->k + 3) & ~3, n = g->n, lo = g->act_min, hi = g->act_max;
+    const int8_t *s = (const int8_t *)g->stream;
+    int32_t oc;
+    for (oc = 0; oc < n; oc += 2) {
+        const int32_t two = oc + 1 < n, stride = two ? 8 : 4; /* bytes per group of four k */
+        const int8_t *const w = s + 4 * (1 + two), *const tail = w + (k4 / 4) * stride;
+        const int32_t rr = word_at(tail + 4 * (1 + two));
+        int32_t da, db;
+        dot_pair(r0, w, k, stride, &da, &db);
+        o0[oc] = requant2_out(word_at(s) + 2 * da, word_at(tail), rr, 0, lo, hi);
+        if (two) {
+            o0[oc + 1] = requant2_out(word_at(s + 4) + 2 * db, word_at(tail + 4), rr, 1, lo, hi);
+        }
+        if (r1 != NULL) {
+            dot_pair(r1, w, k, stride, &da, &db);
+            o1[oc] = requant2_out(word_at(s) + 2 * da, word_at(tail), rr, 0, lo, hi);
+            if (two) {
+                o1[oc + 1] = requant2_out(word_at(s + 4) + 2 * db, word_at(tail + 4), rr, 1, lo, hi);
+            }
+        }
+        s = tail + 4 * (2 + two);
+    }
+}
+
+#if EDGEC_DSP_ASM
+/* ---- DSP cores: two widened rows against every pair of channels, in assembly ---------------
+ * Arguments (one pointer, r0): the fields in the order the routine loads them. */
+typedef struct {
+    const int32_t *wide, *wide_end; /* the widened rows: per group of four k, row 0's words (x0, x2),
+                                       (x1, x3), doubled, then row 1's */
+    int32_t out1;                   /* row 1's outputs minus row 0's, in bytes */
+    const int32_t *stream_end;      /* after the last pair's record (n even) */
+    int32_t skip;                   /* (4 - groups % 4) % 4: groups the first loop turn skips */
+    const int32_t *stream;
+    int8_t *out;
+} gemm2_args_t;
+void edgec_gemm2_dsp(const gemm2_args_t *a);
+
+/* One group of four k: a pair's two weight words (r4, r6, split into r4/r5 and r6/r7) against
+ * the two rows' widened words (r8, r9): 15 instructions (60 bytes), 16 products into r0..r3. */
+#define GEMM2_GROUP                \
+    "ldrd r4, r6, [r10], #8\n"     \
+    "ldrd r8, r9, [r11], #8\n"     \
+    "sxtb16 r5, r4, ror #8\n"      \
+    "sxtb16 r4, r4\n"              \
+    "sxtb16 r7, r6, ror #8\n"      \
+    "sxtb16 r6, r6\n"              \
+    "smlad r0, r8, r4, r0\n"       \
+    "smlad r0, r9, r5, r0\n"       \
+    "smlad r1, r8, r6, r1\n"       \
+    "smlad r1, r9, r7, r1\n"       \
+    "ldrd r8, r9, [r11], #8\n"     \
+    "smlad r2, r8, r4, r2\n"       \
+    "smlad r2, r9, r5, r2\n"       \
+    "smlad r3, r8, r6, r3\n"       \
+    "smlad r3, r9, r7, r3\n"
+/* edgec_fp_requant2 of the doubled sum in `a` with multiplier `m`, r1 in r6's low byte and K
+ * in r7, saturated to int8 (r8 a temporary). */
+#define REQUANT2(a, m)                 \
+    "asr r8, " a ", #31\n"             \
+    "smmlar " a ", " a ", " m ", r8\n" \
+    "asr " a ", " a ", r6\n"           \
+    "add " a ", " a ", r7\n"           \
+    "ssat " a ", #8, " a ", asr #1\n"
+
+/* r0..r3: the sums (row 0 channel a, b, row 1 channel a, b); r10: the stream; r11: the
+ * widened rows; r12: row 0's outputs; lr: the rows' end; the stack: wide, wide_end, out1,
+ * stream_end, the loop's entry. The groups loop is unrolled four times and entered where
+ * groups % 4 of them remain (each group's code the same size). */
+__asm__(".pushsection .text.edgec_gemm2_dsp,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".p2align 2\n"
+        ".global edgec_gemm2_dsp\n"
+        ".type edgec_gemm2_dsp, %function\n"
+        ".thumb_func\n"
+        "edgec_gemm2_dsp:\n"
+        "push {r4-r11, lr}\n"
+        "ldm r0, {r1-r7}\n"
+        "adr r8, .Lgemm2_loop\n"
+        "movs r9, #(.Lgemm2_second - .Lgemm2_loop)\n"
+        "mla r5, r5, r9, r8\n"
+        "orr r5, r5, #1\n"
+        "push {r1-r5}\n"
+        "mov r10, r6\n"
+        "mov r12, r7\n"
+        "1:\n"
+        "ldrd r0, r1, [r10], #8\n"
+        "mov r2, r0\n"
+        "mov r3, r1\n"
+        "ldrd r11, lr, [sp]\n"
+        "ldr r4, [sp, #16]\n"
+        "bx r4\n"
+        ".p2align 2\n"
+        ".Lgemm2_loop:\n" GEMM2_GROUP ".Lgemm2_second:\n" GEMM2_GROUP GEMM2_GROUP GEMM2_GROUP "cmp r11, lr\n"
+        "bne .Lgemm2_loop\n"
+        ".if (.Lgemm2_second - .Lgemm2_loop) != 60\n"
+        ".error \"GEMM2_GROUP must be 60 bytes\"\n"
+        ".endif\n"
+        "ldrd r4, r5, [r10], #8\n"
+        "ldr r6, [r10], #4\n"
+        "asr r7, r6, #16\n" REQUANT2("r0", "r4") REQUANT2("r2", "r4") "lsr r6, r6, #8\n" REQUANT2("r1", "r5")
+            REQUANT2("r3", "r5") "ldr r8, [sp, #8]\n"
+        "strb r2, [r12, r8]\n"
+        "strb r0, [r12], #1\n"
+        "strb r3, [r12, r8]\n"
+        "strb r1, [r12], #1\n"
+        "ldr r8, [sp, #12]\n"
+        "cmp r10, r8\n"
+        "bne 1b\n"
+        "add sp, #20\n"
+        "pop {r4-r11, pc}\n"
+        ".size edgec_gemm2_dsp, .-edgec_gemm2_dsp\n"
+        ".popsection\n");
+
+/* The same product on two int8 rows as they are (no room to widen them), k4 bytes each
+ * readable (k a multiple of 4, or rows padded with zeros): each row's word split per group,
+ * 19 instructions per 16 products; the sums start at the folded bias (half the doubled one)
+ * and are doubled before the requantization. Arguments as edgec_gemm2_dsp's, but for the
+ * rows. */
+typedef struct {
+    const int8_t *x0, *x0_end, *x1; /* the rows */
+    int32_t out1;
+    const int32_t *stream_end;
+    const int32_t *stream;
+    int8_t *out;
+} gemm2u_args_t;
+void edgec_gemm2u_dsp(const gemm2u_args_t *a);
+
+#define GEMM2U_ROW(x, a, b)              \
+    "ldr r8, [" x "], #4\n"              \
+    "sxtb16 r9, r8, ror #8\n"            \
+    "sxtb16 r8, r8\n"                    \
+    "smlad " a ", r8, r4, " a "\n"       \
+    "smlad " a ", r9, r5, " a "\n"       \
+    "smlad " b ", r8, r6, " b "\n"       \
+    "smlad " b ", r9, r7, " b "\n"
+#define GEMM2U_GROUP                     \
+    "ldrd r4, r6, [r10], #8\n"           \
+    "sxtb16 r5, r4, ror #8\n"            \
+    "sxtb16 r4, r4\n"                    \
+    "sxtb16 r7, r6, ror #8\n"            \
+    "sxtb16 r6, r6\n" GEMM2U_ROW("r11", "r0", "r1") GEMM2U_ROW("r12", "r2", "r3")
+
+/* r0..r3: the sums; r10: the stream; r11, r12: the rows; lr: row 0's end; the stack: x0,
+ * x0_end, x1, out1, stream_end, out (stored back after each pair). */
+__asm__(".pushsection .text.edgec_gemm2u_dsp,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".p2align 2\n"
+        ".global edgec_gemm2u_dsp\n"
+        ".type edgec_gemm2u_dsp, %function\n"
+        ".thumb_func\n"
+        "edgec_gemm2u_dsp:\n"
+        "push {r4-r11, lr}\n"
+        "ldm r0, {r1-r7}\n"
+        "mov r10, r6\n"
+        "push {r1-r5, r7}\n"
+        "1:\n"
+        "ldrd r0, r1, [r10], #8\n"
+        "asr r0, r0, #1\n"
+        "asr r1, r1, #1\n"
+        "mov r2, r0\n"
+        "mov r3, r1\n"
+        "ldrd r11, lr, [sp]\n"
+        "ldr r12, [sp, #8]\n"
+        "2:\n" GEMM2U_GROUP "cmp r11, lr\n"
+        "bne 2b\n"
+        "lsl r0, r0, #1\n"
+        "lsl r1, r1, #1\n"
+        "lsl r2, r2, #1\n"
+        "lsl r3, r3, #1\n"
+        "ldrd r4, r5, [r10], #8\n"
+        "ldr r6, [r10], #4\n"
+        "asr r7, r6, #16\n" REQUANT2("r0", "r4") REQUANT2("r2", "r4") "lsr r6, r6, #8\n" REQUANT2("r1", "r5")
+            REQUANT2("r3", "r5") "ldr r8, [sp, #12]\n"
+        "ldr r9, [sp, #20]\n"
+        "strb r2, [r9, r8]\n"
+        "strb r0, [r9], #1\n"
+        "strb r3, [r9, r8]\n"
+        "strb r1, [r9], #1\n"
+        "str r9, [sp, #20]\n"
+        "ldr r8, [sp, #16]\n"
+        "cmp r10, r8\n"
+        "bne 1b\n"
+        "add sp, #24\n"
+        "pop {r4-r11, pc}\n"
+        ".size edgec_gemm2u_dsp, .-edgec_gemm2u_dsp\n"
+        ".popsection\n");
+
+/* Two rows widened for edgec_gemm2_dsp: per group of four k, each row's (x0, x2), (x1, x3) as
+ * int16 pairs, doubled; the last group of a k that is not a multiple of 4 filled with zeros. */
+static void widen2(const int8_t *r0, const int8_t *r1, int32_t *wide, int32_t k)
 {
     int32_t i;
-    for (i = 0; i + 4 <= k; i += 4, dst += 8) {
-        const int32_t v = load4(r0 + i), w = load4(r1 + i);
-        const int32_t words[4] = {SXTB16(v), SXTB16_ROR8(v), SXTB16(w), SXTB16_ROR8(w)};
-        memcpy(dst, words, sizeof words);
+    for (i = 0; i + 4 <= k; i += 4, wide += 4) {
+        const int32_t x = load4(r0 + i), y = load4(r1 + i);
+        const int32_t xe = SXTB16(x), xo = SXTB16_ROR8(x), ye = SXTB16(y), yo = SXTB16_ROR8(y);
+        wide[0] = SADD16(xe, xe);
+        wide[1] = SADD16(xo, xo);
+        wide[2] = SADD16(ye, ye);
+        wide[3] = SADD16(yo, yo);
     }
-}
-
-static inline int32_t load_pair(const int16_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* The eight products of two rows (each split into its (0, 2) and (1, 3) pairs) with two
- * weight rows (ue/uo, ve/vo in scope) into the accumulators s00, s01, s10, s11. */
-#define MAC_2X2(ae, ao, be, bo)                   \
-    do {                                          \
-        const int32_t ae_ = (ae), ao_ = (ao);     \
-        const int32_t be_ = (be), bo_ = (bo);     \
-        s00 = SMLAD(ao_, uo, SMLAD(ae_, ue, s00)); \
-        s01 = SMLAD(ao_, vo, SMLAD(ae_, ve, s01)); \
-        s10 = SMLAD(bo_, uo, SMLAD(be_, ue, s10)); \
-        s11 = SMLAD(bo_, vo, SMLAD(be_, ve, s11)); \
-    } while (0)
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-/* One group of four k of MAC_2X2 from the widened rows (q) and a pair's interleaved weights
- * (w), both post-incremented: 15 instructions for 16 products. LDRD needs a word-aligned
- * address: the weights of a pair are 2 * k bytes, so for an odd k every other pair loads its
- * two words with two LDRs (GEMM_LOAD_W_UNALIGNED). */
-#define GEMM_LOAD_W_ALIGNED "ldrd %[u], %[v], [%[w]], #8\n"
-#define GEMM_LOAD_W_UNALIGNED "ldr %[v], [%[w], #4]\nldr %[u], [%[w]], #8\n"
-#define GEMM_GROUP_ASM(load_w)                     \
-    load_w                                         \
-    "ldrd %[xe], %[xo], [%[q]], #8\n"              \
-    "sxtb16 %[ue], %[u]\n"                         \
-    "sxtb16 %[u], %[u], ror #8\n"                  \
-    "sxtb16 %[ve], %[v]\n"                         \
-    "sxtb16 %[v], %[v], ror #8\n"                  \
-    "smlad %[s00], %[xe], %[ue], %[s00]\n"         \
-    "smlad %[s00], %[xo], %[u], %[s00]\n"          \
-    "smlad %[s01], %[xe], %[ve], %[s01]\n"         \
-    "smlad %[s01], %[xo], %[v], %[s01]\n"          \
-    "ldrd %[xe], %[xo], [%[q]], #8\n"              \
-    "smlad %[s10], %[xe], %[ue], %[s10]\n"         \
-    "smlad %[s10], %[xo], %[u], %[s10]\n"          \
-    "smlad %[s11], %[xe], %[ve], %[s11]\n"         \
-    "smlad %[s11], %[xo], %[v], %[s11]\n"
-#define GEMM_ASM_OPERANDS                                                                              \
-    : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [w] "+r"(w), [q] "+r"(q), \
-      [u] "=&r"(u), [v] "=&r"(v), [ue] "=&r"(ue), [ve] "=&r"(ve), [xe] "=&r"(xe), [xo] "=&r"(xo)
-#endif
-
-/* The pair's k4 products with two widened rows; w, q advance past them. groups: k4 / 4 >= 1. */
-ALWAYS_INLINE void gemm_2x2_wide(const int8_t **wp, const int16_t **qp, int32_t groups, int32_t acc[4])
-{
-    const int8_t *w = *wp;
-    const int16_t *q = *qp;
-    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-    int32_t u, v, ue, ve, xe, xo;
-    const int16_t *const end = q + 8 * groups; /* after the odd group, pairs of groups */
-    if (((uintptr_t)w & 3u) == 0u) {
-        if (groups & 1) {
-            __asm__(GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) GEMM_ASM_OPERANDS : : "memory");
-        }
-        if (groups > 1) {
-            __asm__("1:\n" GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED)
-                    "cmp %[q], %[end]\n"
-                    "bne 1b\n" GEMM_ASM_OPERANDS
-                    : [end] "r"(end)
-                    : "cc", "memory");
-        }
-    } else {
-        if (groups & 1) {
-            __asm__(GEMM_GROUP_ASM(GEMM_LOAD_W_UNALIGNED) GEMM_ASM_OPERANDS : : "memory");
-        }
-        if (groups > 1) {
-            __asm__("1:\n" GEMM_GROUP_ASM(GEMM_LOAD_W_UNALIGNED) GEMM_GROUP_ASM(GEMM_LOAD_W_UNALIGNED)
-                    "cmp %[q], %[end]\n"
-                    "bne 1b\n" GEMM_ASM_OPERANDS
-                    : [end] "r"(end)
-                    : "cc", "memory");
-        }
-    }
-#else
-    int32_t g;
-    for (g = 0; g < groups; ++g, w += 8, q += 8) {
-        const int32_t u = load4(w), v = load4(w + 4);
-        const int32_t ue = SXTB16(u), uo = SXTB16_ROR8(u);
-        const int32_t ve = SXTB16(v), vo = SXTB16_ROR8(v);
-        MAC_2X2(load_pair(q), load_pair(q + 2), load_pair(q + 4), load_pair(q + 6));
-    }
-#endif
-    acc[0] = s00, acc[1] = s01, acc[2] = s10, acc[3] = s11;
-    *wp = w;
-    *qp = q;
-}
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-/* requant_out (full form) of the accumulators a and b of one channel, whose table row is at
- * rq (post-incremented by 12 bytes); the results replace them. Temporaries: u (multiplier),
- * v (round_hi), ue (shift_hi), ve and xe (the 64-bit sum). */
-#define GEMM_RQ2_ASM(a, b)                                 \
-    "ldr %[ue], [%[rq], #8]\n"                             \
-    "ldrd %[u], %[v], [%[rq]], #12\n"                     \
-    "and %[ve], %[" #a "], #0x80000000\n"                   \
-    "orr %[ve], %[ve], #0x40000000\n"                        \
-    "add %[xe], %[v], %[" #a "], asr #31\n"                \
-    "smlal %[ve], %[xe], %[" #a "], %[u]\n"                  \
-    "asr %[" #a "], %[xe], %[ue]\n"                         \
-    "ssat %[" #a "], #8, %[" #a "]\n"                      \
-    "and %[ve], %[" #b "], #0x80000000\n"                   \
-    "orr %[ve], %[ve], #0x40000000\n"                        \
-    "add %[xe], %[v], %[" #b "], asr #31\n"                \
-    "smlal %[ve], %[xe], %[" #b "], %[u]\n"                  \
-    "asr %[" #b "], %[xe], %[ue]\n"                         \
-    "ssat %[" #b "], #8, %[" #b "]\n"
-
-/* The common case in one piece: two widened rows, k a multiple of 4 (every pair's weights
- * word-aligned, no tail), the full requantization form. Per pair of channels, one assembly
- * block runs the k / 4 groups (two per loop turn) and requantizes the four sums. */
-static void gemm_pairs_wide_full(const edgec_gemm_s8_t *g, const int16_t *wide, int8_t *o0, int8_t *o1)
-{
-    const int32_t n = g->n, groups = g->k / 4;
-    const int32_t *bias = g->bias, *rq = g->requant;
-    const int8_t *w = g->weights;
-    int32_t oc;
-    for (oc = 0; oc + 2 <= n; oc += 2, bias += 2) {
-        const int16_t *q = wide, *end = wide + 8 * groups;
-        int32_t s00 = bias[0], s01 = bias[1], s10 = bias[0], s11 = bias[1];
-        int32_t u, v, ue, ve, xe, xo;
-        __asm__("sub %[u], %[end], %[q]\n"
-                "tst %[u], #16\n"
-                "beq 2f\n" GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) "2:\n"
-                "cmp %[q], %[end]\n"
-                "beq 3f\n"
-                "1:\n" GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED) GEMM_GROUP_ASM(GEMM_LOAD_W_ALIGNED)
-                "cmp %[q], %[end]\n"
-                "bne 1b\n"
-                "3:\n" GEMM_RQ2_ASM(s00, s10) GEMM_RQ2_ASM(s01, s11)
-                : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [w] "+r"(w), [q] "+r"(q),
-                  [rq] "+r"(rq), [u] "=&r"(u), [v] "=&r"(v), [ue] "=&r"(ue), [ve] "=&r"(ve), [xe] "=&r"(xe),
-                  [xo] "=&r"(xo)
-                : [end] "r"(end)
-                : "cc", "memory");
-        o0[oc] = (int8_t)s00;
-        o0[oc + 1] = (int8_t)s01;
-        o1[oc] = (int8_t)s10;
-        o1[oc + 1] = (int8_t)s11;
+    if (i < k) {
+        int8_t x[4] = {0, 0, 0, 0}, y[4] = {0, 0, 0, 0};
+        memcpy(x, r0 + i, (size_t)(k - i));
+        memcpy(y, r1 + i, (size_t)(k - i));
+        wide[0] = pack16(2 * x[0], 2 * x[2]);
+        wide[1] = pack16(2 * x[1], 2 * x[3]);
+        wide[2] = pack16(2 * y[0], 2 * y[2]);
+        wide[3] = pack16(2 * y[1], 2 * y[3]);
     }
 }
 #endif
 
-#if EDGEC_HELIUM
-/* requant_out (full form) of a channel's two sums a and b, its table row at *rq. */
-ALWAYS_INLINE void requant2_full(int32_t *a, int32_t *b, const int32_t *rq)
+/* Rows r0 and r1 (r1 may be NULL) times every weight row; o0/o1 receive n outputs each. wide:
+ * room for the two widened rows (4 * k4 bytes, word-aligned), or NULL; whole: the rows may
+ * be read in whole words (k4 bytes: k a multiple of 4, or rows padded with zeros). */
+static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int32_t *wide, int8_t *o0,
+                      int8_t *o1, int whole)
 {
-    int32_t s00 = *a, s10 = *b, u, v, ue, ve, xe;
-    __asm__(GEMM_RQ2_ASM(s00, s10)
-            : [s00] "+r"(s00), [s10] "+r"(s10), [rq] "+r"(rq), [u] "=&r"(u), [v] "=&r"(v), [ue] "=&r"(ue),
-              [ve] "=&r"(ve), [xe] "=&r"(xe)
-            :
-            : "memory");
-    *a = s00;
-    *b = s10;
-}
-
-/* Helium (MVE) on the Cortex-M55/M85: the pairs of channels of one or two rows (r1 NULL:
- * one), straight from the int8 rows (no widening). Per 16 k, two gathers of words at
- * offsets (0, 8, 16, 24) and (4, 12, 20, 28) take the pair's two weight rows out of their
- * interleaved groups of four, a 16-byte load takes each row, and VMLADAVA adds each of the
- * four 16-lane dot products: 64 MACs in 8 instructions. The k % 16 last, with predicated
- * (zeroing) loads. k a multiple of 4, n even. */
-ALWAYS_INLINE void gemm_pairs_mve_body(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0,
-                                       int8_t *o1, int two, int full)
-{
-    static const uint32_t offsets[4] = {0u, 8u, 16u, 24u};
-    const uint32x4_t even = vld1q_u32(offsets), odd = vaddq_n_u32(even, 4u);
-    const int32_t k = g->k, n = g->n, k16 = g->k & ~15;
-    const int32_t clamp[3] = {g->output_zero_point, g->act_min, g->act_max};
-    const int32_t *bias = g->bias, *rq = g->requant;
-    const int8_t *w = g->weights;
-    static const uint32_t lanes[4] = {0u, 1u, 2u, 3u};
-    const uint32x4_t table_rows = vmulq_n_u32(vld1q_u32(lanes), 12u);
-    dw_mve_t v;
-    int32_t sums[2][4]; /* [row][channel]: the sums of four channels, requantized together */
-    int32_t oc;
-    v.zp = (rq[1] >> rq[2]) + g->output_zero_point; /* what the table holds, what it leaves */
-    v.lo = g->act_min;
-    v.hi = g->act_max;
-    for (oc = 0; oc + 2 <= n; oc += 2, bias += 2, rq += 6) {
-        int32_t a00 = bias[0], a01 = bias[1], a10 = bias[0], a11 = bias[1];
-        int32_t i;
-        for (i = 0; i < k16; i += 16, w += 32) {
-            const int32_t *const words = (const int32_t *)(const void *)w;
-            const int8x16_t u = vreinterpretq_s8_s32(vldrwq_gather_offset_s32(words, even));
-            const int8x16_t v = vreinterpretq_s8_s32(vldrwq_gather_offset_s32(words, odd));
-            const int8x16_t x = vldrbq_s8(r0 + i);
-            a00 = vmladavaq_s8(a00, x, u);
-            a01 = vmladavaq_s8(a01, x, v);
-            if (two) {
-                const int8x16_t y = vldrbq_s8(r1 + i);
-                a10 = vmladavaq_s8(a10, y, u);
-                a11 = vmladavaq_s8(a11, y, v);
-            }
+#if EDGEC_DSP_ASM
+    const int32_t k4 = (g->k + 3) & ~3, pairs = g->n / 2;
+    if (wide != NULL && pairs > 0 && full_range(g->act_min, g->act_max)) {
+        const int32_t record = 5 + k4 / 2; /* words per pair */
+        gemm2_args_t a;
+        widen2(r0, r1 != NULL ? r1 : r0, wide, g->k);
+        a.wide = wide;
+        a.wide_end = wide + k4;
+        a.out1 = r1 != NULL ? (int32_t)(o1 - o0) : 0; /* one row: row 0's stores come last */
+        a.stream = g->stream;
+        a.stream_end = g->stream + (size_t)pairs * record;
+        a.skip = (4 - (k4 / 4) % 4) % 4;
+        a.out = o0;
+        edgec_gemm2_dsp(&a);
+        if (g->n % 2 == 0) {
+            return;
         }
-        if (k16 < k) { /* 4, 8 or 12 left: zeroing loads of the lanes that are there */
-            const int32_t left = k - k16;
-            const mve_pred16_t lanes = vctp32q((uint32_t)left / 4u), bytes = vctp8q((uint32_t)left);
-            const int32_t *const words = (const int32_t *)(const void *)w;
-            const int8x16_t u = vreinterpretq_s8_s32(vldrwq_gather_offset_z_s32(words, even, lanes));
-            const int8x16_t v = vreinterpretq_s8_s32(vldrwq_gather_offset_z_s32(words, odd, lanes));
-            const int8x16_t x = vldrbq_z_s8(r0 + i, bytes);
-            a00 = vmladavaq_s8(a00, x, u);
-            a01 = vmladavaq_s8(a01, x, v);
-            if (two) {
-                const int8x16_t y = vldrbq_z_s8(r1 + i, bytes);
-                a10 = vmladavaq_s8(a10, y, u);
-                a11 = vmladavaq_s8(a11, y, v);
-            }
-            w += 2 * left;
+        { /* the odd last channel */
+            edgec_gemm_s8_t last = *g;
+            last.n = 1;
+            last.stream = a.stream_end;
+            gemm_pairs_c(&last, r0, r1, o0 + g->n - 1, o1 != NULL ? o1 + g->n - 1 : NULL);
         }
-        if (oc % 4 == 0 && oc + 4 <= n) { /* the first pair of four channels: kept */
-            sums[0][0] = a00, sums[0][1] = a01, sums[1][0] = a10, sums[1][1] = a11;
-            continue;
-        }
-        if (oc % 4 == 2) { /* the second: the four requantized in vectors */
-            sums[0][2] = a00, sums[0][3] = a01, sums[1][2] = a10, sums[1][3] = a11;
-            vstrbq_s32(o0 + oc - 2, dw_requant_mve(vldrwq_s32(sums[0]), rq - 6, table_rows, &v));
-            if (two) {
-                vstrbq_s32(o1 + oc - 2, dw_requant_mve(vldrwq_s32(sums[1]), rq - 6, table_rows, &v));
-            }
-            continue;
-        }
-        if (full) { /* a last pair alone */
-            requant2_full(&a00, &a10, rq);
-            requant2_full(&a01, &a11, rq + 3);
-        } else {
-            a00 = requant_out(a00, rq, clamp, 0);
-            a01 = requant_out(a01, rq + 3, clamp, 0);
-            a10 = requant_out(a10, rq, clamp, 0);
-            a11 = requant_out(a11, rq + 3, clamp, 0);
-        }
-        o0[oc] = (int8_t)a00;
-        o0[oc + 1] = (int8_t)a01;
-        if (two) {
-            o1[oc] = (int8_t)a10;
-            o1[oc + 1] = (int8_t)a11;
-        }
-    }
-}
-
-static void gemm_pairs_mve(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0, int8_t *o1,
-                           int full)
-{
-    if (r1 != NULL) {
-        if (full) {
-            gemm_pairs_mve_body(g, r0, r1, o0, o1, 1, 1);
-        } else {
-            gemm_pairs_mve_body(g, r0, r1, o0, o1, 1, 0);
-        }
-    } else if (full) {
-        gemm_pairs_mve_body(g, r0, r0, o0, o0, 0, 1);
-    } else {
-        gemm_pairs_mve_body(g, r0, r0, o0, o0, 0, 0);
-    }
-}
-#endif
-
-/* Rows r0 and r1 (r1 may be NULL) times every weight row; o0/o1 receive n outputs each.
- * wide: scratch for the two widened rows (2 * k int16), or NULL to split the int8 rows in
- * the inner loop (a little slower, no scratch). Weights: per pair of output channels, their
- * k4 = k & ~3 first values interleaved in groups of four (w0[0..3], w1[0..3], w0[4..7], ...),
- * then the k - k4 last of w0, then those of w1 (2 * k bytes a pair); an odd last channel's
- * row follows as it is. */
-ALWAYS_INLINE void gemm_rows_body(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int16_t *wide,
-                                  int8_t *o0, int8_t *o1, int full)
-{
-    /* Fields in locals: every int8 store may alias *g, which would force reloads. */
-    const int32_t k = g->k, n = g->n, k4 = g->k & ~3, tail = g->k - (g->k & ~3);
-    const int32_t clamp[3] = {g->output_zero_point, g->act_min, g->act_max};
-    const int32_t *const bias = g->bias, *const rq = g->requant;
-    const int8_t *const weights = g->weights;
-    int32_t oc;
-#if EDGEC_HELIUM
-    if (k4 == k && k > 0 && n % 2 == 0) {
-        gemm_pairs_mve(g, r0, r1, o0, o1, full);
         return;
     }
-#endif
-    if (r1 != NULL && wide != NULL) {
-        widen_rows(r0, r1, wide, k);
-    }
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-    if (full && r1 != NULL && wide != NULL && k4 == k && k > 0 && n % 2 == 0) {
-        gemm_pairs_wide_full(g, wide, o0, o1);
+    if (whole && pairs > 0 && full_range(g->act_min, g->act_max)) { /* no room: the int8 rows */
+        const int32_t record = 5 + k4 / 2;
+        gemm2u_args_t a;
+        a.x0 = r0;
+        a.x0_end = r0 + k4;
+        a.x1 = r1 != NULL ? r1 : r0;
+        a.out1 = r1 != NULL ? (int32_t)(o1 - o0) : 0;
+        a.stream = g->stream;
+        a.stream_end = g->stream + (size_t)pairs * record;
+        a.out = o0;
+        edgec_gemm2u_dsp(&a);
+        if (g->n % 2 != 0) {
+            edgec_gemm_s8_t last = *g;
+            last.n = 1;
+            last.stream = a.stream_end;
+            gemm_pairs_c(&last, r0, r1, o0 + g->n - 1, o1 != NULL ? o1 + g->n - 1 : NULL);
+        }
         return;
     }
-#endif
-    for (oc = 0; oc + 2 <= n; oc += 2) {
-        const int8_t *w = weights + (size_t)oc * k;
-        const int8_t *const t0 = w + 2 * k4, *const t1 = t0 + tail;
-        int32_t s00 = bias[oc], s01 = bias[oc + 1];
-        int32_t i;
-        if (r1 != NULL) {
-            int32_t s10 = s00, s11 = s01;
-            if (wide != NULL && k4 > 0) { /* the rows already split (widened) */
-                const int16_t *q = wide;
-                int32_t acc[4] = {s00, s01, s10, s11};
-                gemm_2x2_wide(&w, &q, k4 / 4, acc);
-                s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-            } else { /* no room to widen them: split both rows as they come */
-                for (i = 0; i < k4; i += 4, w += 8) {
-                    const int32_t x = load4(r0 + i), y = load4(r1 + i);
-                    const int32_t u = load4(w), v = load4(w + 4);
-                    const int32_t ue = SXTB16(u), uo = SXTB16_ROR8(u);
-                    const int32_t ve = SXTB16(v), vo = SXTB16_ROR8(v);
-                    MAC_2X2(SXTB16(x), SXTB16_ROR8(x), SXTB16(y), SXTB16_ROR8(y));
-                }
-            }
-            for (i = 0; i < tail; ++i) {
-                s00 += (int32_t)r0[k4 + i] * t0[i];
-                s01 += (int32_t)r0[k4 + i] * t1[i];
-                s10 += (int32_t)r1[k4 + i] * t0[i];
-                s11 += (int32_t)r1[k4 + i] * t1[i];
-            }
-            {
-                const int8_t q10 = requant_out(s10, rq + 3 * oc, clamp, full);
-                const int8_t q11 = requant_out(s11, rq + 3 * (oc + 1), clamp, full);
-                o1[oc] = q10;
-                o1[oc + 1] = q11;
-            }
-        } else { /* one row (a batch-1 FC, an odd last pixel): split it as it comes */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
-            if (k4 > 0) { /* 12 instructions per 8 MACs (the compiler's loop spills) */
-                const int8_t *x = r0;
-                const int8_t *const end = r0 + k4;
-                int32_t u, v, ue, ve, xe, xo;
-                __asm__("1:\n"
-                        "ldr %[xo], [%[x]], #4\n"
-                        "ldr %[v], [%[w], #4]\n"
-                        "ldr %[u], [%[w]], #8\n"
-                        "sxtb16 %[xe], %[xo]\n"
-                        "sxtb16 %[xo], %[xo], ror #8\n"
-                        "sxtb16 %[ue], %[u]\n"
-                        "sxtb16 %[u], %[u], ror #8\n"
-                        "sxtb16 %[ve], %[v]\n"
-                        "sxtb16 %[v], %[v], ror #8\n"
-                        "smlad %[s00], %[xe], %[ue], %[s00]\n"
-                        "smlad %[s00], %[xo], %[u], %[s00]\n"
-                        "smlad %[s01], %[xe], %[ve], %[s01]\n"
-                        "smlad %[s01], %[xo], %[v], %[s01]\n"
-                        "cmp %[x], %[end]\n"
-                        "bne 1b\n"
-                        : [s00] "+r"(s00), [s01] "+r"(s01), [x] "+r"(x), [w] "+r"(w), [u] "=&r"(u), [v] "=&r"(v),
-                          [ue] "=&r"(ue), [ve] "=&r"(ve), [xe] "=&r"(xe), [xo] "=&r"(xo)
-                        : [end] "r"(end)
-                        : "cc", "memory");
-            }
-#else
-            for (i = 0; i < k4; i += 4, w += 8) {
-                const int32_t x = load4(r0 + i), u = load4(w), v = load4(w + 4);
-                const int32_t xe = SXTB16(x), xo = SXTB16_ROR8(x);
-                s00 = SMLAD(xe, SXTB16(u), s00);
-                s00 = SMLAD(xo, SXTB16_ROR8(u), s00);
-                s01 = SMLAD(xe, SXTB16(v), s01);
-                s01 = SMLAD(xo, SXTB16_ROR8(v), s01);
-            }
-#endif
-            for (i = 0; i < tail; ++i) {
-                s00 += (int32_t)r0[k4 + i] * t0[i];
-                s01 += (int32_t)r0[k4 + i] * t1[i];
-            }
-        }
-        {
-            const int8_t q00 = requant_out(s00, rq + 3 * oc, clamp, full);
-            const int8_t q01 = requant_out(s01, rq + 3 * (oc + 1), clamp, full);
-            o0[oc] = q00;
-            o0[oc + 1] = q01;
-        }
-    }
-    if (oc < n) { /* an odd channel count: the last weight row alone, from the int8 rows */
-        const int8_t *w0 = weights + (size_t)oc * k;
-        int32_t s0 = bias[oc], s1 = bias[oc];
-        int32_t i;
-        for (i = 0; i < k; ++i) {
-            s0 += (int32_t)r0[i] * w0[i];
-            if (r1 != NULL) {
-                s1 += (int32_t)r1[i] * w0[i];
-            }
-        }
-        {
-            const int8_t q0 = requant_out(s0, rq + 3 * oc, clamp, full);
-            const int8_t q1 = r1 != NULL ? requant_out(s1, rq + 3 * oc, clamp, full) : 0;
-            o0[oc] = q0;
-            if (r1 != NULL) {
-                o1[oc] = q1;
-            }
-        }
-    }
-}
-
-static void gemm_rows(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int16_t *wide, int8_t *o0,
-                      int8_t *o1)
-{
-#if EDGEC_SCALAR
+#elif EDGEC_SCALAR
     (void)wide;
-    gemm_rows_scalar_any(g, r0, r1, o0, o1);
+    gemm_rows_scalar(g, r0, r1, o0, o1, whole);
     return;
+#else
+    (void)wide;
+    (void)whole;
 #endif
-    if (full_range(g->output_zero_point, g->act_min, g->act_max)) {
-        gemm_rows_body(g, r0, r1, wide, o0, o1, 1);
-    } else {
-        gemm_rows_body(g, r0, r1, wide, o0, o1, 0);
-    }
+    gemm_pairs_c(g, r0, r1, o0, o1);
 }
 
 /* Where the two rows being computed are widened: into the outputs of later rows, which are
- * not written yet (the output never overlaps the input), so no scratch memory is needed:
- * the part of output[written, total) after a 4-byte boundary, if 2 * k int16 fit there;
- * else NULL (the last rows of a layer, or a small layer: the int8 rows are split in the
- * inner loop instead). */
-static int16_t *unwritten_tail(int8_t *output, size_t written, size_t total, int32_t k)
+ * not written yet (the output never overlaps the input): the part of output[written, total)
+ * after a 4-byte boundary, if 4 * k4 bytes fit there; else NULL (the last rows of a layer). */
+static int32_t *unwritten_tail(int8_t *output, size_t written, size_t total, int32_t k)
 {
     const size_t start = written + ((4u - ((uintptr_t)(output + written) & 3u)) & 3u);
-    return start + 4u * (size_t)k <= total ? (int16_t *)(void *)(output + start) : NULL;
+    const size_t k4 = (size_t)((k + 3) & ~3);
+    return start + 4u * k4 <= total ? (int32_t *)(void *)(output + start) : NULL;
 }
 
 void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output)
@@ -465,134 +358,224 @@ void edgec_fc_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *out
     int32_t r;
     for (r = 0; r + 2 <= p->rows; r += 2) {
         const int8_t *r0 = input + (size_t)r * p->k;
-        int16_t *wide = unwritten_tail(output, (size_t)(r + 2) * p->n, total, p->k);
-        gemm_rows(p, r0, r0 + p->k, wide, output + (size_t)r * p->n, output + (size_t)(r + 1) * p->n);
+        int32_t *wide = unwritten_tail(output, (size_t)(r + 2) * p->n, total, p->k);
+        gemm_rows(p, r0, r0 + p->k, wide, output + (size_t)r * p->n, output + (size_t)(r + 1) * p->n, p->k % 4 == 0);
     }
     if (r < p->rows) {
-        gemm_rows(p, input + (size_t)r * p->k, NULL, NULL, output + (size_t)r * p->n, NULL);
+        gemm_rows(p, input + (size_t)r * p->k, NULL, NULL, output + (size_t)r * p->n, NULL, p->k % 4 == 0);
     }
 }
 
-/* memcpy for an im2col row segment: a few bytes (a library call would cost more than the
- * copy) as words, then bytes; more through memcpy. */
-static inline void copy_few(int8_t *dst, const int8_t *src, size_t n)
-{
-    if (n > 16) {
-        memcpy(dst, src, n);
-        return;
-    }
-    for (; n >= 4; n -= 4, dst += 4, src += 4) {
-        const int32_t v = load4(src);
-        memcpy(dst, &v, sizeof v);
-    }
-    for (; n > 0; --n) {
-        *dst++ = *src++;
-    }
-}
+/* ---- a fully connected layer on one row: four channels at a time (the quad stream) -------- */
 
-/* The kh * kw * in_c inputs under output pixel `pixel`, in the weights' [kh][kw][c]
- * order, written to dst (taps in the padding hold the input zero point), then zeros up to
- * gemm.k (the compiler rounds k up to a multiple of 4 with zero weights); or, for a 1x1
- * convolution without padding (dst NULL), the input pixel itself. */
-static const int8_t *conv_row(const edgec_conv_fast_s8_t *p, const int8_t *input, int32_t pixel, int8_t *dst)
+FAST_COLD static void fc1_quads_c(const edgec_gemm_s8_t *g, const int8_t *x, int8_t *out)
 {
-    const int32_t ox = pixel % p->out.w;
-    const int32_t oy = (pixel / p->out.w) % p->out.h;
-    const int32_t b = pixel / (p->out.w * p->out.h);
-    const int32_t c = p->in.c, kw = p->kw;
-    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-    const int8_t zp = (int8_t)p->input_zero_point;
-    int8_t *const row = dst;
-    int32_t ky, kx;
-    if (dst == NULL) {
-        return input + (((size_t)b * p->in.h + y0) * p->in.w + x0) * c;
-    }
-    for (ky = 0; ky < p->kh; ++ky, dst += (size_t)kw * c) {
-        const int32_t iy = y0 + ky * p->dil_h;
-        const int8_t *src = input + ((size_t)b * p->in.h + (size_t)iy) * p->in.w * c;
-        if (iy < 0 || iy >= p->in.h) {
-            memset(dst, zp, (size_t)kw * c);
-        } else if (p->dil_w == 1) { /* the row's taps are contiguous: one copy, padding around */
-            const int32_t first = x0 < 0 ? (-x0 < kw ? -x0 : kw) : 0;
-            const int32_t end = p->in.w - x0 < kw ? (p->in.w - x0 > first ? p->in.w - x0 : first) : kw;
-            if (first > 0) {
-                memset(dst, zp, (size_t)first * c);
-            }
-            copy_few(dst + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
-            if (end < kw) {
-                memset(dst + (size_t)end * c, zp, (size_t)(kw - end) * c);
-            }
-        } else {
-            for (kx = 0; kx < kw; ++kx) {
-                const int32_t ix = x0 + kx * p->dil_w;
-                if (ix < 0 || ix >= p->in.w) {
-                    memset(dst + (size_t)kx * c, zp, (size_t)c);
-                } else {
-                    memcpy(dst + (size_t)kx * c, src + (size_t)ix * c, (size_t)c);
-                }
+    const int32_t k = g->k, lo = g->act_min, hi = g->act_max;
+    const int8_t *s = (const int8_t *)g->stream;
+    int32_t oc, i, j;
+    for (oc = 0; oc < g->n; oc += 4, out += 4) {
+        const int8_t *w = s + 16;
+        int32_t d[4] = {0, 0, 0, 0};
+        for (i = 0; i < k; i += 4, w += 16) {
+            for (j = 0; j < 16; ++j) {
+                d[j / 4] += x[i + j % 4] * w[j];
             }
         }
+        for (j = 0; j < 4; ++j) {
+            const int32_t rr = word_at(w + 16 + 4 * (j / 2));
+            out[j] = requant2_out(2 * (word_at(s + 4 * j) + d[j]), word_at(w + 4 * j), rr, j % 2, lo, hi);
+        }
+        s = w + 24;
     }
-    for (ky = (int32_t)(dst - row); ky < p->gemm.k; ++ky) {
-        row[ky] = 0;
-    }
-    return row;
 }
 
-/* scratch: the two im2col rows (2 * k bytes; NULL for the 1x1 variant, which reads its rows
- * in place). The widened rows go to the output's unwritten tail. */
-void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+#if EDGEC_DSP_ASM
+typedef struct {
+    const int8_t *x, *x_end; /* the row */
+    int32_t skip;            /* (4 - (k / 4) % 4) % 4: groups the first loop turn skips */
+    const int32_t *stream_end;
+    const int32_t *stream;
+    int8_t *out;
+} fc1_args_t;
+void edgec_fc1_dsp(const fc1_args_t *a);
+
+/* One group of four k: the row's word (r4, split into r4/r5) against the four channels' words
+ * (LDM into r6..r9, each split through r12): 20 instructions (80 bytes), 16 products into
+ * r0..r3. */
+#define FC1_CHANNEL(acc, w)              \
+    "sxtb16 r12, " w "\n"                \
+    "sxtb16 " w ", " w ", ror #8\n"      \
+    "smlad " acc ", r4, r12, " acc "\n" \
+    "smlad " acc ", r5, " w ", " acc "\n"
+#define FC1_GROUP                                                                                   \
+    "ldr.w r4, [r11], #4\n"                                                                       \
+    "ldmia.w r10!, {r6, r7, r8, r9}\n"                                                            \
+    "sxtb16 r5, r4, ror #8\n"                                                                     \
+    "sxtb16 r4, r4\n" FC1_CHANNEL("r0", "r6") FC1_CHANNEL("r1", "r7") FC1_CHANNEL("r2", "r8") \
+        FC1_CHANNEL("r3", "r9")
+/* The sum in `a` doubled, then as REQUANT2 with r1 in `r`'s low byte and K in r12. */
+#define FC1_REQUANT(a, m, r)           \
+    "lsl " a ", " a ", #1\n"           \
+    "asr r11, " a ", #31\n"            \
+    "smmlar " a ", " a ", " m ", r11\n" \
+    "asr " a ", " a ", " r "\n"        \
+    "add " a ", " a ", r12\n"          \
+    "ssat " a ", #8, " a ", asr #1\n"
+
+/* r0..r3: the sums; r10: the stream; r11: the row; lr: its end; the stack: x, x_end, the
+ * loop's entry, stream_end, out. The groups loop is unrolled four times and entered where
+ * k / 4 % 4 groups remain. */
+__asm__(".pushsection .text.edgec_fc1_dsp,\"ax\",%progbits\n"
+        ".syntax unified\n"
+        ".thumb\n"
+        ".p2align 2\n"
+        ".global edgec_fc1_dsp\n"
+        ".type edgec_fc1_dsp, %function\n"
+        ".thumb_func\n"
+        "edgec_fc1_dsp:\n"
+        "push {r4-r11, lr}\n"
+        "ldm r0, {r1-r6}\n"
+        "adr r7, .Lfc1_loop\n"
+        "movs r8, #(.Lfc1_second - .Lfc1_loop)\n"
+        "mla r3, r3, r8, r7\n"
+        "orr r3, r3, #1\n"
+        "mov r10, r5\n"
+        "push {r1-r4, r6}\n"
+        "1:\n"
+        "ldm r10!, {r0-r3}\n"
+        "ldrd r11, lr, [sp]\n"
+        "ldr r4, [sp, #8]\n"
+        "bx r4\n"
+        ".p2align 2\n"
+        ".Lfc1_loop:\n" FC1_GROUP ".Lfc1_second:\n" FC1_GROUP FC1_GROUP FC1_GROUP "cmp r11, lr\n"
+        "bne .Lfc1_loop\n"
+        ".if (.Lfc1_second - .Lfc1_loop) != 80\n"
+        ".error \"FC1_GROUP must be 80 bytes\"\n"
+        ".endif\n"
+        "ldm r10!, {r4-r7}\n"
+        "ldrd r8, r9, [r10], #8\n"
+        "asr r12, r8, #16\n" FC1_REQUANT("r0", "r4", "r8") "lsr r8, r8, #8\n" FC1_REQUANT("r1", "r5", "r8")
+            FC1_REQUANT("r2", "r6", "r9") "lsr r9, r9, #8\n" FC1_REQUANT("r3", "r7", "r9") "ldr r11, [sp, #16]\n"
+        "strb r0, [r11], #1\n"
+        "strb r1, [r11], #1\n"
+        "strb r2, [r11], #1\n"
+        "strb r3, [r11], #1\n"
+        "str r11, [sp, #16]\n"
+        "ldr r8, [sp, #12]\n"
+        "cmp r10, r8\n"
+        "bne 1b\n"
+        "add sp, #20\n"
+        "pop {r4-r11, pc}\n"
+        ".size edgec_fc1_dsp, .-edgec_fc1_dsp\n"
+        ".popsection\n");
+#endif
+
+/* A fully connected layer whose rows are taken one at a time (n and k multiples of 4). */
+void edgec_fc1_fast_s8(const edgec_gemm_s8_t *p, const int8_t *input, int8_t *output)
 {
+    int32_t r;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *x = input + (size_t)r * p->k;
+        int8_t *out = output + (size_t)r * p->n;
+#if EDGEC_DSP_ASM
+        if (full_range(p->act_min, p->act_max) && p->k > 0 && p->n > 0) {
+            fc1_args_t a;
+            a.x = x;
+            a.x_end = x + p->k;
+            a.skip = (4 - (p->k / 4) % 4) % 4;
+            a.stream = p->stream;
+            a.stream_end = p->stream + (size_t)(p->n / 4) * (size_t)(p->k + 10);
+            a.out = out;
+            edgec_fc1_dsp(&a);
+            continue;
+        }
+#endif
+#if EDGEC_SCALAR
+        fc1_quads_scalar(p, x, out);
+        continue;
+#endif
+        fc1_quads_c(p, x, out);
+    }
+}
+
+/* ---- convolutions ------------------------------------------------------------------------ */
+
+/* Where a layer's last rows are widened when the output's tail has no room left: the input
+ * bytes that no pixel from `px` on reads (pixels read rows in order: those above the first
+ * input row of pixel px's window, in its image), if the compiler marks the input as read by
+ * this layer alone (input_dies) and 4 * k4 bytes fit there; else NULL. */
+static int32_t *consumed_head(const edgec_conv_fast_s8_t *p, const int8_t *input, int32_t px)
+{
+    const int32_t oy = (px / p->out.w) % p->out.h, b = px / (p->out.w * p->out.h);
+    const int32_t y0 = oy * p->stride_h - p->pad_top;
+    const size_t dead = ((size_t)b * p->in.h + (size_t)(y0 > 0 ? y0 : 0)) * p->in.w * p->in.c;
+    const size_t start = (4u - ((uintptr_t)input & 3u)) & 3u;
+    const size_t k4 = (size_t)((p->gemm.k + 3) & ~3);
+    if (!p->input_dies || start + 4u * k4 > dead) {
+        return NULL;
+    }
+    return (int32_t *)(void *)(int8_t *)(uintptr_t)(input + start);
+}
+
+/* The convolution two pixels at a time: each pair's rows are read (into `rows`, or in place
+ * for a 1x1 convolution: rows NULL) before its outputs are written, in pixel order (the order
+ * overlap.py models for a layer planned over its input). wide: room for the widened rows
+ * (4 * k4 bytes), or NULL to use the output's unwritten tail where it has room, else the
+ * input's consumed head (input_dies), else the rows are split as they come. */
+static void conv_pixels(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int32_t *wide,
+                        int8_t *rows)
+{
+    const edgec_im2col_t window = IM2COL_OF(p);
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
-    const int32_t n = p->gemm.n, k = p->gemm.k;
+    const int32_t n = p->gemm.n, k = p->gemm.k, k4 = (p->gemm.k + 3) & ~3;
     const size_t total = (size_t)pixels * n;
     int32_t px;
-    for (px = 0; px + 2 <= pixels; px += 2) {
-        const int8_t *r0 = conv_row(p, input, px, scratch);
-        const int8_t *r1 = conv_row(p, input, px + 1, scratch != NULL ? scratch + k : NULL);
-        int16_t *wide = unwritten_tail(output, (size_t)(px + 2) * n, total, k);
-        gemm_rows(&p->gemm, r0, r1, wide, output + (size_t)px * n, output + (size_t)(px + 1) * n);
+    for (px = 0; px < pixels; px += 2) {
+        const int32_t two = px + 1 < pixels;
+        const int8_t *r0 = conv_row(&window, input, px, rows, k4);
+        const int8_t *r1 = two ? conv_row(&window, input, px + 1, rows != NULL ? rows + k4 : NULL, k4) : NULL;
+        int32_t *room = wide != NULL ? wide : unwritten_tail(output, (size_t)(px + 2) * n, total, k);
+        if (room == NULL) {
+            room = consumed_head(p, input, px);
+        }
+        gemm_rows(&p->gemm, r0, r1, room, output + (size_t)px * n, two ? output + (size_t)(px + 1) * n : NULL,
+                  rows != NULL || k % 4 == 0);
     }
-    if (px < pixels) {
-        gemm_rows(&p->gemm, conv_row(p, input, px, scratch), NULL, NULL, output + (size_t)px * n, NULL);
-    }
+}
+
+/* scratch: the two im2col rows (2 * k4 bytes, k4 = k rounded up to 4). */
+void edgec_conv_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    conv_pixels(p, input, output, NULL, scratch);
 }
 
 void edgec_conv_1x1_fast_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output)
 {
-    edgec_conv_fast_s8(p, input, output, NULL);
+    conv_pixels(p, input, output, NULL, NULL);
 }
 
-/* A convolution written in place over its input (the compiler places the input above the
- * output, see overlap.py): the output's unwritten tail still holds input, so the widened
- * rows go to `wide` (4 * k bytes) and the im2col rows to `rows` (2 * k bytes; NULL for a
- * 1x1 convolution, which reads its rows in place). Two pixels at a time, each pair read
- * before it is written. */
-static void conv_fast_inplace(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int16_t *wide,
-                              int8_t *rows)
+/* The widened rows in scratch (4 * k4 bytes), then, but for a 1x1 convolution, the im2col
+ * rows: a layer whose output's tail would leave many pixels without room (the compiler asks
+ * for this where that is more than an eighth of them), or one planned over its input
+ * (overlap.py), whose output's tail still holds input. */
+void edgec_conv_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const int32_t pixels = p->out.n * p->out.h * p->out.w;
-    const int32_t n = p->gemm.n, k = p->gemm.k;
-    int32_t px;
-    for (px = 0; px + 2 <= pixels; px += 2) {
-        const int8_t *r0 = conv_row(p, input, px, rows);
-        const int8_t *r1 = conv_row(p, input, px + 1, rows != NULL ? rows + k : NULL);
-        gemm_rows(&p->gemm, r0, r1, wide, output + (size_t)px * n, output + (size_t)(px + 1) * n);
-    }
-    if (px < pixels) {
-        gemm_rows(&p->gemm, conv_row(p, input, px, rows), NULL, NULL, output + (size_t)px * n, NULL);
-    }
+    const size_t k4 = (size_t)((p->gemm.k + 3) & ~3);
+    conv_pixels(p, input, output, (int32_t *)(void *)scratch, scratch + 4 * k4);
 }
 
-/* scratch: the widened rows (4 * k bytes, 4-byte aligned), then the two im2col rows. */
+void edgec_conv_1x1_fast_wide_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    conv_pixels(p, input, output, (int32_t *)(void *)scratch, NULL);
+}
+
 void edgec_conv_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    conv_fast_inplace(p, input, output, (int16_t *)(void *)scratch, scratch + 4 * (size_t)p->gemm.k);
+    edgec_conv_fast_wide_s8(p, input, output, scratch);
 }
 
-/* scratch: the widened rows (4 * k bytes, 4-byte aligned). */
 void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t *input, int8_t *output,
                                     int8_t *scratch)
 {
-    conv_fast_inplace(p, input, output, (int16_t *)(void *)scratch, NULL);
+    edgec_conv_1x1_fast_wide_s8(p, input, output, scratch);
 }

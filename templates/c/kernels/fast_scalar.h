@@ -1,9 +1,12 @@
 /*
- * The optimized int8 kernels' inner loops for cores without SIMD multiply-adds (EDGEC_SCALAR,
- * see fast_common.h: RV32IM, Cortex-M0/M0+/M23): plain 32-bit multiplies and adds over the
- * same weight layouts as the DSP paths, written so that the compiler keeps every sum in a
- * register and addresses each operand with an immediate offset (RISC-V loads take one; a
- * loop bumps each pointer once per group). Private to fast_gemm.c and fast_dwconv.c.
+ * The optimized int8 kernels' paths for cores without SIMD multiply-adds (EDGEC_SCALAR, see
+ * fast_common.h: RV32IM, Cortex-M0/M0+/M23): plain 32-bit multiplies and adds over the DSP
+ * kernels' record streams (fast_gemm.c and fast_dwconv.c describe them), written so that the
+ * compiler keeps every sum in a register and addresses each operand with an immediate offset
+ * (RISC-V loads take one; a loop bumps each pointer once per group). The sums are those of the
+ * DSP paths in another order and end in the same requantization (edgec_fp_requant2 of the
+ * doubled sum), so the outputs are the same bit for bit. Private to fast_gemm.c and
+ * fast_dwconv.c.
  */
 #ifndef EDGEC_FAST_SCALAR_H
 #define EDGEC_FAST_SCALAR_H
@@ -24,7 +27,70 @@
  * without it); the kernels' order of loads and multiply-adds is already the right one. */
 #pragma GCC optimize("no-schedule-insns")
 #endif
-/* One group of four k: rows x (and y), a pair's interleaved weights w (w0[0..3], w1[0..3]). */
+
+/* A word of the stream as int8 weights, int16 halves, or the next words. */
+#define STREAM_BYTES(s) ((const int8_t *)(const void *)(s))
+#define STREAM_HALVES(s) ((const int16_t *)(const void *)(s))
+#define STREAM_WORDS(p) ((const int32_t *)(const void *)(p))
+
+/* The high word of acc2 * m + 2^31 plus acc2 >> 31 (edgec_fp_requant2 before its shifts). On
+ * Armv6-M, which has no long multiply, in Thumb-1: the product from four 16 x 16 ones, ADCS
+ * carrying into the high word, 21 instructions instead of a library call. */
+ALWAYS_INLINE int32_t requant2_high(int32_t acc2, int32_t m)
+{
+#if EDGEC_SCALAR_V6M
+    int32_t x = acc2, xl, ml, lo, t;
+    __asm__(".syntax unified\n\t"
+            "uxth %[xl], %[x]\n\t"
+            "asrs %[x], %[x], #16\n\t"     /* acc2 = xh * 2^16 + xl */
+            "uxth %[ml], %[m]\n\t"
+            "lsrs %[m], %[m], #16\n\t"     /* m = mh * 2^16 + ml, mh < 2^15 */
+            "movs %[lo], %[ml]\n\t"
+            "muls %[lo], %[xl], %[lo]\n\t" /* low word: xl * ml */
+            "muls %[ml], %[x], %[ml]\n\t"  /* xh * ml */
+            "muls %[xl], %[m], %[xl]\n\t"  /* xl * mh (>= 0) */
+            "muls %[m], %[x], %[m]\n\t"    /* high word: xh * mh */
+            "lsls %[t], %[ml], #16\n\t"
+            "asrs %[ml], %[ml], #16\n\t"
+            "adds %[lo], %[t]\n\t"
+            "adcs %[m], %[ml]\n\t"         /* + xh * ml * 2^16 */
+            "lsls %[t], %[xl], #16\n\t"
+            "lsrs %[xl], %[xl], #16\n\t"
+            "adds %[lo], %[t]\n\t"
+            "adcs %[m], %[xl]\n\t"         /* + xl * mh * 2^16 */
+            "lsrs %[lo], %[lo], #31\n\t"
+            "adds %[m], %[lo]\n\t"         /* + 2^31: its carry out of the low word */
+            "asrs %[x], %[x], #15\n\t"
+            "adds %[m], %[x]\n\t"          /* + acc2 >> 31 */
+            : [x] "+l"(x), [m] "+l"(m), [xl] "=&l"(xl), [ml] "=&l"(ml), [lo] "=&l"(lo), [t] "=&l"(t)
+            :
+            : "cc");
+    return m;
+#else
+    int32_t hi;
+    uint32_t lo;
+    edgec_fp_mul64(acc2, m, &hi, &lo);
+    return (acc2 >> 31) + hi + (int32_t)(lo >> 31);
+#endif
+}
+
+/* The output of a doubled sum: edgec_fp_requant2 with channel j's shift of the word rr, then
+ * the clamp (requant2_out). */
+ALWAYS_INLINE int8_t requant2_scalar(int32_t acc2, int32_t m, int32_t rr, int32_t j, int32_t lo, int32_t hi)
+{
+    const int32_t v = ((requant2_high(acc2, m) >> rr_shift(rr, j)) + rr_k(rr)) >> 1;
+    return (int8_t)edgec_fp_clamp(v, lo, hi);
+}
+
+/* A pair record's last three words (after its k4 / 4 groups of eight weights): the
+ * multipliers and the shift word; the outputs of channels a, b from the sums da, db. */
+#define PAIR_OUT(out, tail, s, da, db)                                                       \
+    do {                                                                                     \
+        (out)[0] = requant2_scalar((s)[0] + 2 * (da), (tail)[0], (tail)[2], 0, lo, hi);     \
+        (out)[1] = requant2_scalar((s)[1] + 2 * (db), (tail)[1], (tail)[2], 1, lo, hi);     \
+    } while (0)
+
+/* One group of four k: rows x (and y), a pair's interleaved weights w (a0..a3, b0..b3). */
 #define GEMM_SCALAR_GROUP(x, y, w, two)                                                              \
     do {                                                                                           \
         const int32_t x0 = (x)[0], x1 = (x)[1], x2 = (x)[2], x3 = (x)[3];                          \
@@ -88,59 +154,56 @@ ALWAYS_INLINE void gemm_groups_2x2_v6m(const int8_t **xp, const int8_t **yp, con
         c0 += yj * u, c1 += yj * v, d0 += yj * p, d1 += yj * q;                   \
     } while (0)
 
-/* Two rows against channels oc..oc+3 (two pairs, k a multiple of 4): 24 loads, 32
- * multiplies, 32 adds for 32 MACs a group (RV32: 2.9 instructions a MAC instead of 3.3);
- * the outputs' requantization as elsewhere. */
-ALWAYS_INLINE void gemm_quad_rv32(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0,
-                                  int8_t *o1, int32_t oc, const int32_t clamp[3], int full)
+/* Two rows against the two pair records at s (record: words per record; groups: the bytes
+ * of the rows the groups cover): 24 loads, 32 multiplies, 32 adds for 32 MACs a group (RV32:
+ * 2.9 instructions a MAC instead of 3.3). */
+ALWAYS_INLINE void gemm_quad_rv32(const int32_t *s, int32_t record, int32_t groups, const int8_t *r0,
+                                  const int8_t *r1, int8_t *o0, int8_t *o1, int32_t lo, int32_t hi)
 {
-    const int32_t k = g->k, *const bias = g->bias + oc, *const rq = g->requant + 3 * oc;
-    const int8_t *wa = g->weights + (size_t)oc * k, *wb = wa + 2 * k;
-    const int8_t *const end = wb, *x = r0, *y = r1;
-    int32_t a0 = bias[0], a1 = bias[1], b0 = bias[2], b1 = bias[3];
-    int32_t c0 = a0, c1 = a1, d0 = b0, d1 = b1;
+    const int32_t *const sb = s + record;
+    const int8_t *wa = STREAM_BYTES(s + 2), *wb = STREAM_BYTES(sb + 2);
+    const int8_t *const end = wa + 2 * groups, *x = r0, *y = r1;
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0, d0 = 0, d1 = 0;
     for (; wa < end; x += 4, y += 4, wa += 8, wb += 8) {
         GEMM_QUAD_K(0);
         GEMM_QUAD_K(1);
         GEMM_QUAD_K(2);
         GEMM_QUAD_K(3);
     }
-    o0[oc] = requant_out(a0, rq, clamp, full);
-    o0[oc + 1] = requant_out(a1, rq + 3, clamp, full);
-    o0[oc + 2] = requant_out(b0, rq + 6, clamp, full);
-    o0[oc + 3] = requant_out(b1, rq + 9, clamp, full);
-    o1[oc] = requant_out(c0, rq, clamp, full);
-    o1[oc + 1] = requant_out(c1, rq + 3, clamp, full);
-    o1[oc + 2] = requant_out(d0, rq + 6, clamp, full);
-    o1[oc + 3] = requant_out(d1, rq + 9, clamp, full);
+    {
+        const int32_t *const ta = STREAM_WORDS(wa), *const tb = STREAM_WORDS(wb);
+        PAIR_OUT(o0, ta, s, a0, a1);
+        PAIR_OUT(o0 + 2, tb, sb, b0, b1);
+        PAIR_OUT(o1, ta, s, c0, c1);
+        PAIR_OUT(o1 + 2, tb, sb, d0, d1);
+    }
 }
 #undef GEMM_QUAD_K
 #endif
 
-/* Rows r0 and r1 (two: 1; else r1 unused) times every weight row, with edgec_gemm_s8_t's
- * layout (fast_gemm.c: pairs of channels interleaved in groups of four, their tails, an odd
- * last row as it is) and bias (the input offset folded in). Per pair of channels and group
- * of four k: 16 loads, 16 multiplies, 16 adds for 16 MACs (two rows). */
-ALWAYS_INLINE void gemm_rows_scalar(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0,
-                                    int8_t *o1, int two, int full)
+/* Rows r0 and r1 (two: 1; else r1 unused) times every channel of the pair stream. whole: the
+ * rows may be read in whole words up to k4 (the weights there are zeros), so no k is left
+ * after the groups. Per pair of channels and group of four k: 16 loads, 16 multiplies, 16
+ * adds for 16 MACs (two rows). */
+ALWAYS_INLINE void gemm_rows_scalar_body(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0,
+                                         int8_t *o1, int two, int whole)
 {
-    const int32_t k = g->k, n = g->n, k4 = g->k & ~3, tail = g->k - (g->k & ~3);
-    const int32_t clamp[3] = {g->output_zero_point, g->act_min, g->act_max};
-    const int32_t *const bias = g->bias, *const rq = g->requant;
-    const int8_t *const weights = g->weights;
+    const int32_t k = g->k, n = g->n, k4 = (g->k + 3) & ~3, lo = g->act_min, hi = g->act_max;
+    const int32_t groups = whole ? k4 : (k & ~3), tail = k - groups > 0 ? k - groups : 0;
+    const int32_t record = 5 + k4 / 2; /* words per pair */
+    const int32_t *s = g->stream;
     int32_t oc = 0, i;
 #if !EDGEC_SCALAR_V6M /* (the M0 has the registers for two pairs of sums only) */
     if (two && tail == 0) {
-        for (; oc + 4 <= n; oc += 4) {
-            gemm_quad_rv32(g, r0, r1, o0, o1, oc, clamp, full);
+        for (; oc + 4 <= n; oc += 4, s += 2 * record) {
+            gemm_quad_rv32(s, record, groups, r0, r1, o0 + oc, o1 + oc, lo, hi);
         }
     }
 #endif
-    for (; oc + 2 <= n; oc += 2) {
-        const int8_t *w = weights + (size_t)oc * k;
-        const int8_t *const t0 = w + 2 * k4, *const t1 = t0 + tail;
+    for (; oc + 2 <= n; oc += 2, s += record) {
+        const int8_t *w = STREAM_BYTES(s + 2), *const t0 = w + 2 * groups;
         const int8_t *x = r0, *y = r1;
-        int32_t s00 = bias[oc], s01 = bias[oc + 1], s10 = s00, s11 = s01;
+        int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
 #if EDGEC_SCALAR_V6M
         if (two && w < t0) {
             gemm_groups_2x2_v6m(&x, &y, &w, t0, &s00, &s01, &s10, &s11);
@@ -149,141 +212,180 @@ ALWAYS_INLINE void gemm_rows_scalar(const edgec_gemm_s8_t *g, const int8_t *r0, 
         for (; w < t0; x += 4, y += 4, w += 8) {
             GEMM_SCALAR_GROUP(x, y, w, two);
         }
-        for (i = 0; i < tail; ++i) {
-            s00 += (int32_t)r0[k4 + i] * t0[i];
-            s01 += (int32_t)r0[k4 + i] * t1[i];
+        for (i = 0; i < tail; ++i) { /* the last group's k % 4 values */
+            s00 += (int32_t)x[i] * t0[i];
+            s01 += (int32_t)x[i] * t0[4 + i];
             if (two) {
-                s10 += (int32_t)r1[k4 + i] * t0[i];
-                s11 += (int32_t)r1[k4 + i] * t1[i];
+                s10 += (int32_t)y[i] * t0[i];
+                s11 += (int32_t)y[i] * t0[4 + i];
             }
         }
-        o0[oc] = requant_out(s00, rq + 3 * oc, clamp, full);
-        o0[oc + 1] = requant_out(s01, rq + 3 * (oc + 1), clamp, full);
-        if (two) {
-            o1[oc] = requant_out(s10, rq + 3 * oc, clamp, full);
-            o1[oc + 1] = requant_out(s11, rq + 3 * (oc + 1), clamp, full);
+        {
+            const int32_t *const t = s + record - 3;
+            PAIR_OUT(o0 + oc, t, s, s00, s01);
+            if (two) {
+                PAIR_OUT(o1 + oc, t, s, s10, s11);
+            }
         }
     }
-    if (oc < n) { /* an odd channel count: the last weight row alone */
-        const int8_t *w0 = weights + (size_t)oc * k;
-        int32_t s0 = bias[oc], s1 = bias[oc];
+    if (oc < n) { /* an odd last channel: its bias, k4 weights, multiplier, shift word */
+        const int8_t *const w = STREAM_BYTES(s + 1);
+        const int32_t *const t = s + 1 + k4 / 4;
+        int32_t d0 = 0, d1 = 0;
         for (i = 0; i < k; ++i) {
-            s0 += (int32_t)r0[i] * w0[i];
+            d0 += (int32_t)r0[i] * w[i];
             if (two) {
-                s1 += (int32_t)r1[i] * w0[i];
+                d1 += (int32_t)r1[i] * w[i];
             }
         }
-        o0[oc] = requant_out(s0, rq + 3 * oc, clamp, full);
+        o0[oc] = requant2_scalar(s[0] + 2 * d0, t[0], t[1], 0, lo, hi);
         if (two) {
-            o1[oc] = requant_out(s1, rq + 3 * oc, clamp, full);
+            o1[oc] = requant2_scalar(s[0] + 2 * d1, t[0], t[1], 0, lo, hi);
         }
     }
 }
 
-/* gemm_rows_scalar with its constant arguments (two rows or one, the full int8 range or a
- * clamp) known at each call: r1 NULL for one row. */
-ALWAYS_INLINE void gemm_rows_scalar_any(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0, int8_t *o1)
+/* gemm_rows_scalar_body with its row count known at each call: r1 NULL for one row. */
+ALWAYS_INLINE void gemm_rows_scalar(const edgec_gemm_s8_t *g, const int8_t *r0, const int8_t *r1, int8_t *o0,
+                                    int8_t *o1, int whole)
 {
-    if (full_range(g->output_zero_point, g->act_min, g->act_max)) {
-        if (r1 != NULL) {
-            gemm_rows_scalar(g, r0, r1, o0, o1, 1, 1);
-        } else {
-            gemm_rows_scalar(g, r0, r0, o0, o0, 0, 1);
-        }
-    } else if (r1 != NULL) {
-        gemm_rows_scalar(g, r0, r1, o0, o1, 1, 0);
+    if (r1 != NULL) {
+        gemm_rows_scalar_body(g, r0, r1, o0, o1, 1, whole);
     } else {
-        gemm_rows_scalar(g, r0, r0, o0, o0, 0, 0);
+        gemm_rows_scalar_body(g, r0, r0, o0, o0, 0, whole);
     }
 }
 
-/* One tap t of a block of four channels: four inputs from taps[t] + c, four weights from the
- * block's int16 pairs (w0, w2), (w1, w3) in edgec_dwconv_fast_s8_t's wide table. */
-#define DW_TAP_SCALAR(t)                              \
-    do {                                              \
-        const int8_t *x_ = taps[t] + c;               \
-        const int16_t *w_ = w + 4 * (t);              \
-        a0 += (int32_t)x_[0] * w_[0];                 \
-        a2 += (int32_t)x_[2] * w_[1];                 \
-        a1 += (int32_t)x_[1] * w_[2];                 \
-        a3 += (int32_t)x_[3] * w_[3];                 \
+/* One row through the quad stream (n and k multiples of 4): per group of four k the row's
+ * four values against the four channels' words, 52 instructions for 16 MACs on RV32. */
+ALWAYS_INLINE void fc1_quads_scalar(const edgec_gemm_s8_t *g, const int8_t *x, int8_t *out)
+{
+    const int32_t lo = g->act_min, hi = g->act_max;
+    const int8_t *const end = x + g->k;
+    const int32_t *s = g->stream;
+    int32_t oc;
+    for (oc = 0; oc < g->n; oc += 4, out += 4) {
+        int32_t d0 = s[0], d1 = s[1], d2 = s[2], d3 = s[3]; /* the folded biases */
+        const int8_t *w = STREAM_BYTES(s + 4), *xe;
+        for (xe = x; xe < end; xe += 4, w += 16) {
+            const int32_t x0 = xe[0], x1 = xe[1], x2 = xe[2], x3 = xe[3];
+            d0 += x0 * w[0] + x1 * w[1] + x2 * w[2] + x3 * w[3];
+            d1 += x0 * w[4] + x1 * w[5] + x2 * w[6] + x3 * w[7];
+            d2 += x0 * w[8] + x1 * w[9] + x2 * w[10] + x3 * w[11];
+            d3 += x0 * w[12] + x1 * w[13] + x2 * w[14] + x3 * w[15];
+        }
+        s = STREAM_WORDS(w); /* the four multipliers, two shift words */
+        out[0] = requant2_scalar(2 * d0, s[0], s[4], 0, lo, hi);
+        out[1] = requant2_scalar(2 * d1, s[1], s[4], 1, lo, hi);
+        out[2] = requant2_scalar(2 * d2, s[2], s[5], 0, lo, hi);
+        out[3] = requant2_scalar(2 * d3, s[3], s[5], 1, lo, hi);
+        s += 6;
+    }
+}
+
+/* Taps t and t + 1 of a block of four channels: their inputs from taps[t] + c and
+ * taps[t + 1] + c, the weights channel j's (2 w[t][j], 2 w[t+1][j]) halves. */
+#define DW_PAIR_SCALAR(t)                                      \
+    do {                                                       \
+        const int8_t *x_ = taps[t] + c, *y_ = taps[(t) + 1] + c; \
+        const int16_t *w_ = w + 4 * (t);                       \
+        a0 += (int32_t)x_[0] * w_[0] + (int32_t)y_[0] * w_[1]; \
+        a1 += (int32_t)x_[1] * w_[2] + (int32_t)y_[1] * w_[3]; \
+        a2 += (int32_t)x_[2] * w_[4] + (int32_t)y_[2] * w_[5]; \
+        a3 += (int32_t)x_[3] * w_[6] + (int32_t)y_[3] * w_[7]; \
+    } while (0)
+
+/* An odd last tap t: the words (c0, c2), (c1, c3). */
+#define DW_SINGLE_SCALAR(t)                \
+    do {                                   \
+        const int8_t *x_ = taps[t] + c;    \
+        const int16_t *w_ = w + 4 * (t);   \
+        a0 += (int32_t)x_[0] * w_[0];      \
+        a2 += (int32_t)x_[2] * w_[1];      \
+        a1 += (int32_t)x_[1] * w_[2];      \
+        a3 += (int32_t)x_[3] * w_[3];      \
     } while (0)
 
 #if EDGEC_SCALAR_V6M
-/* Armv6-M: ntaps taps of one block of four channels (channel offset c), sums in high
- * registers: LDRB + SXTB for the inputs, LDRH + SXTH for the int16 weights (Thumb-1 loads
- * sign-extend only with a register offset), 26 instructions for 4 MACs. */
-ALWAYS_INLINE void dw_taps_v6m(const int8_t *const *taps, const int16_t *w, int32_t ntaps, int32_t c, int32_t *a0,
-                               int32_t *a1, int32_t *a2, int32_t *a3)
+/* Armv6-M: the pairs of taps of one block of four channels (channel offset c), sums in high
+ * registers. Per channel one LDR of its word, split by ASRS and SXTH; inputs by LDRB + SXTB
+ * (Thumb-1 sign-extends loads only with a register offset): 52 instructions for 8 MACs.
+ * Returns the weights after the pairs. */
+ALWAYS_INLINE const int16_t *dw_pairs_v6m(const int8_t *const *taps, const int16_t *w, int32_t pairs, int32_t c,
+                                         int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3)
 {
-    const int8_t *const *const end = taps + ntaps;
+    const int8_t *const *const end = taps + 2 * pairs;
     int32_t a = *a0, b = *a1, d2 = *a2, d3 = *a3;
-    int32_t x, v, u;
+    int32_t x, y, word, u, v;
+#define DW_V6M_CHANNEL(j, acc)                                      \
+    "ldr %[word], [%[w], #4 * " #j "]\n\t"                          \
+    "asrs %[u], %[word], #16\n\t"                                   \
+    "sxth %[word], %[word]\n\t"                                     \
+    "ldrb %[v], [%[x], #" #j "]\n\tsxtb %[v], %[v]\n\t"             \
+    "muls %[v], %[word], %[v]\n\tadd %[" acc "], %[v]\n\t"          \
+    "ldrb %[v], [%[y], #" #j "]\n\tsxtb %[v], %[v]\n\t"             \
+    "muls %[v], %[u], %[v]\n\tadd %[" acc "], %[v]\n\t"
     __asm__(".syntax unified\n"
             "1:\n\t"
-            "ldm %[taps]!, {%[x]}\n\t"
-            "adds %[x], %[x], %[c]\n\t"
-            "ldrb %[v], [%[x], #0]\n\tsxtb %[v], %[v]\n\t"
-            "ldrh %[u], [%[w], #0]\n\tsxth %[u], %[u]\n\t"
-            "muls %[v], %[u], %[v]\n\tadd %[a], %[v]\n\t"
-            "ldrb %[v], [%[x], #2]\n\tsxtb %[v], %[v]\n\t"
-            "ldrh %[u], [%[w], #2]\n\tsxth %[u], %[u]\n\t"
-            "muls %[v], %[u], %[v]\n\tadd %[d2], %[v]\n\t"
-            "ldrb %[v], [%[x], #1]\n\tsxtb %[v], %[v]\n\t"
-            "ldrh %[u], [%[w], #4]\n\tsxth %[u], %[u]\n\t"
-            "muls %[v], %[u], %[v]\n\tadd %[b], %[v]\n\t"
-            "ldrb %[v], [%[x], #3]\n\tsxtb %[v], %[v]\n\t"
-            "ldrh %[u], [%[w], #6]\n\tsxth %[u], %[u]\n\t"
-            "muls %[v], %[u], %[v]\n\tadd %[d3], %[v]\n\t"
-            "adds %[w], #8\n\t"
+            "ldr %[x], [%[taps]]\n\t"
+            "ldr %[y], [%[taps], #4]\n\t"
+            "adds %[taps], #8\n\t"
+            "adds %[x], %[c]\n\t"
+            "adds %[y], %[c]\n\t" DW_V6M_CHANNEL(0, "a") DW_V6M_CHANNEL(1, "b") DW_V6M_CHANNEL(2, "d2")
+                DW_V6M_CHANNEL(3, "d3") "adds %[w], #16\n\t"
             "cmp %[taps], %[end]\n\t"
             "bne 1b\n\t"
             : [taps] "+l"(taps), [w] "+l"(w), [a] "+h"(a), [b] "+h"(b), [d2] "+h"(d2), [d3] "+h"(d3),
-              [x] "=&l"(x), [v] "=&l"(v), [u] "=&l"(u)
+              [x] "=&l"(x), [y] "=&l"(y), [word] "=&l"(word), [u] "=&l"(u), [v] "=&l"(v)
             : [c] "l"(c), [end] "h"(end)
             : "cc", "memory");
+#undef DW_V6M_CHANNEL
     *a0 = a, *a1 = b, *a2 = d2, *a3 = d3;
+    return w;
 }
 #endif
 
-/* The blocks of four channels of one depthwise pixel through its table of taps: per tap,
- * four inputs, four weights, four multiplies, four adds; a 3x3 window unrolled (the tap
- * table and the weights at fixed offsets). */
-ALWAYS_INLINE void dw_blocks_scalar(const int32_t *wide, const int32_t *rq, const int32_t *bias,
-                                    const int8_t *const *taps, int32_t ntaps, int32_t blocks, const int32_t clamp[3],
-                                    int8_t *out, int full)
+/* The blocks of four channels of one depthwise pixel through its table of taps, from the
+ * stream: per pair of taps, eight inputs, eight weights, eight multiplies, eight adds; a 3x3
+ * window unrolled on RV32 (the tap table and the weights at fixed offsets). */
+ALWAYS_INLINE void dw_blocks_scalar(const edgec_dwconv_fast_s8_t *p, const int8_t *const *taps, int32_t ntaps,
+                                    int32_t blocks, int8_t *out)
 {
-    const int16_t *w = (const int16_t *)(const void *)wide;
+    const int32_t lo = p->act_min, hi = p->act_max, pairs = ntaps / 2;
+    const int32_t *s = p->stream;
     int32_t b, t;
-    for (b = 0; b < blocks; ++b, out += 4, rq += 12, bias += 4, w += 4 * ntaps) {
-        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    for (b = 0; b < blocks; ++b, out += 4) {
         const int32_t c = 4 * b;
+        const int16_t *w = STREAM_HALVES(s + 4);
+        int32_t a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3]; /* the doubled biases */
 #if EDGEC_SCALAR_V6M
-        if (ntaps > 0) {
-            dw_taps_v6m(taps, w, ntaps, c, &a0, &a1, &a2, &a3);
+        if (pairs > 0) {
+            w = dw_pairs_v6m(taps, w, pairs, c, &a0, &a1, &a2, &a3) - 8 * pairs;
         }
         (void)t;
 #else
         if (ntaps == 9) {
-            DW_TAP_SCALAR(0);
-            DW_TAP_SCALAR(1);
-            DW_TAP_SCALAR(2);
-            DW_TAP_SCALAR(3);
-            DW_TAP_SCALAR(4);
-            DW_TAP_SCALAR(5);
-            DW_TAP_SCALAR(6);
-            DW_TAP_SCALAR(7);
-            DW_TAP_SCALAR(8);
+            DW_PAIR_SCALAR(0);
+            DW_PAIR_SCALAR(2);
+            DW_PAIR_SCALAR(4);
+            DW_PAIR_SCALAR(6);
         } else {
-            for (t = 0; t < ntaps; ++t) {
-                DW_TAP_SCALAR(t);
+            for (t = 0; t < 2 * pairs; t += 2) {
+                DW_PAIR_SCALAR(t);
             }
         }
 #endif
-        out[0] = requant_out(a0, rq, clamp, full);
-        out[1] = requant_out(a1, rq + 3, clamp, full);
-        out[2] = requant_out(a2, rq + 6, clamp, full);
-        out[3] = requant_out(a3, rq + 9, clamp, full);
+        if (ntaps & 1) {
+            DW_SINGLE_SCALAR(ntaps - 1);
+        }
+        {
+            const int32_t *const tail = STREAM_WORDS(w + 4 * ntaps); /* multipliers, shifts */
+            out[0] = requant2_scalar(a0, tail[0], tail[4], 0, lo, hi);
+            out[1] = requant2_scalar(a1, tail[1], tail[4], 1, lo, hi);
+            out[2] = requant2_scalar(a2, tail[2], tail[5], 0, lo, hi);
+            out[3] = requant2_scalar(a3, tail[3], tail[5], 1, lo, hi);
+            s = tail + 6;
+        }
     }
 }
 #endif

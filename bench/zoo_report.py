@@ -1,0 +1,152 @@
+"""The zoo section of BENCHMARKS.md, from bench/results_zoo.json (written by bench/zoo.py)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+EXPORTS = ("legacy13", "legacy17", "dynamo")
+PATHS = {"analyze": "analyze", "float": "float C", "int8": "int8 C"}
+
+
+def _rate(cases: list[dict]) -> str:
+    if not cases:
+        return "–"
+    passed = sum(c["passed"] for c in cases)
+    return f"{passed}/{len(cases)} ({100 * passed / len(cases):.0f} %)"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _cell(case: dict | None) -> str:
+    if case is None:
+        return "–"
+    if case["passed"]:
+        if case["path"] == "int8" and case.get("snr_db") is not None:
+            peer = case.get("onnxruntime_int8_snr_db")
+            vs = "" if peer is None else f"; onnxruntime {peer:.1f}"
+            floats = f"; float {', '.join(case['float_ops'])}" if case.get("float_ops") else ""
+            return f"pass ({case['snr_db']:.1f} dB{vs}{floats})"
+        return "pass"
+    detail = case["detail"].replace("|", "/")
+    return detail if len(detail) <= 140 else detail[:137] + "…"
+
+
+def rates_table(cases: list[dict]) -> list[str]:
+    rows = []
+    for path, label in [*PATHS.items(), (None, "all paths")]:
+        chosen = [c for c in cases if path is None or c["path"] == path]
+        rows.append(
+            [
+                label,
+                *(_rate([c for c in chosen if c["export"] == e]) for e in EXPORTS),
+                _rate(chosen),
+            ]
+        )
+    return _table(["path", *EXPORTS, "all exports"], rows)
+
+
+def causes_table(cases: list[dict]) -> list[str]:
+    """Every cause with the number of failing cases it stops (a case may have several)."""
+    counted: Counter = Counter()
+    per_path: dict[str, Counter] = defaultdict(Counter)
+    models: dict[str, set] = defaultdict(set)
+    for case in cases:
+        if case["passed"]:
+            continue
+        for group in case.get("groups") or [case["cause"]]:
+            counted[group] += 1
+            per_path[group][case["path"]] += 1
+            models[group].add(case["model"])
+    rows = []
+    for group, count in counted.most_common():
+        paths = ", ".join(f"{PATHS[p]} {n}" for p, n in per_path[group].items())
+        shown = sorted(models[group])
+        names = ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else "")
+        rows.append([group.replace("|", "/"), str(count), paths, names])
+    return _table(["cause", "cases", "by path", "models"], rows)
+
+
+def matrix_table(cases: list[dict], order: list[str]) -> list[str]:
+    index = {(c["model"], c["export"], c["path"]): c for c in cases}
+    rows = []
+    for model in order:
+        for path, label in PATHS.items():
+            cells = [_cell(index.get((model, e, path))) for e in EXPORTS]
+            if any(c != "–" for c in cells):
+                rows.append([f"`{model}`", label, *cells])
+    return _table(["model", "path", *EXPORTS], rows)
+
+
+def param_mismatches(cases: list[dict]) -> list[str]:
+    """Models whose parameter count (analyze) differs between exports."""
+    params: dict[str, dict[str, int]] = defaultdict(dict)
+    for c in cases:
+        if c["path"] == "analyze" and c.get("params") is not None:
+            params[c["model"]][c["export"]] = c["params"]
+    return [
+        f"`{m}` ({', '.join(f'{e} {n:,}' for e, n in p.items())})"
+        for m, p in params.items()
+        if len(set(p.values())) > 1
+    ]
+
+
+def coverage_table(rows: list[dict]) -> list[str]:
+    """The zoo's op types that edgec lacks something for."""
+    mark = {True: "yes", False: "**no**", "yes": "yes", "no": "**no**"}
+    mark["float fallback"] = "float fallback"
+    body = []
+    for r in rows:
+        if r["known"] and r["float_c"] and r["int8_c"] == "yes":
+            continue
+        shown = ", ".join(r["models"][:5]) + (" …" if len(r["models"]) > 5 else "")
+        have = [mark[r["known"]], mark[r["float_c"]], mark[r["int8_c"]]]
+        body.append([r["op"], str(r["exports"]), *have, shown])
+    header = ["op", "exports using it", "edgec knows it", "float C kernel", "int8 C kernel"]
+    return _table([*header, "models"], body)
+
+
+def zoo_section(res: dict) -> list[str]:
+    cases = res["cases"]
+    order = list(dict.fromkeys(c["model"] for c in cases))
+    versions = ", ".join(f"{k} {v}" for k, v in res.get("zoo_versions", {}).items())
+    out = [
+        "## The model zoo: real PyTorch exports (issues 14 and 15)",
+        "",
+        "Command: `python bench/zoo.py -j 2`. The models of `tests/zoo` (seeded random "
+        f"weights, exported by {versions}), each export through three paths: `analyze` "
+        "(passes when every op, shape and MAC count is known), float C (compiled for "
+        "mps2-an386, host build with ASan/UBSan, every output within "
+        f"rtol {res['rtol']:g}, atol {res['atol']:g} of onnxruntime on {res['samples']} seeded "
+        "random inputs) and int8 C (`--quantize int8` calibrated on "
+        f"{res['calib_samples']} other random inputs; host build bit-exact with edgec's "
+        f"integer reference and output SNR vs float ≥ {res['min_snr_db']:g} dB).",
+        "",
+        "### Pass rate",
+        "",
+        *rates_table(cases),
+        "",
+        "### Failure causes (a case stopped by several ops counts under each)",
+        "",
+        *causes_table(cases),
+        "",
+    ]
+    mismatches = param_mismatches(cases)
+    if mismatches:
+        out += ["Parameter counts that differ between exports: " + "; ".join(mismatches) + ".", ""]
+    if res.get("op_coverage"):
+        out += [
+            "### Op types of the zoo that edgec lacks something for",
+            "",
+            "After edgec's fold passes (the exported graph where the import fails). A kernel "
+            "listed as present may still refuse some attributes or shapes: the cases say which. "
+            "int8: an integer kernel, a float kernel between dequantize and quantize seen in a "
+            "passing int8 case (float fallback), or neither.",
+            "",
+            *coverage_table(res["op_coverage"]),
+            "",
+        ]
+    out += ["### Every case", "", *matrix_table(cases, order), ""]
+    return out

@@ -1,0 +1,347 @@
+"""CPU schedules for the TIR functions of a build: what TVM 0.27 lacks for CPUs.
+
+Relax's CPU pipeline schedules nothing (one scalar loop nest per fused op); DLight's CPU
+rules cover GEMV and softmax/norm-like reductions only, and MetaSchedule needs a search.
+These rules give every function a schedule at compile time, DLight-style:
+
+- ``TiledKernel``: the convolutions and fully connected layers of ``kernels.py``: a register
+  tile of ``W`` output pixels × ``T`` output channels (``T`` a multiple of the vector width)
+  accumulated in registers over the whole reduction, the fused epilogue (bias, activation,
+  residual add, requantization) applied to the tile before it is stored, the tile loop
+  parallel.
+- DLight's own ``cpu.Reduction`` for softmax-like functions.
+- ``PooledReduction``: windows and means over NHWC (the channel loop innermost, vectorized).
+- ``Injective``: everything elementwise (fused loops, parallel outer, vectorized inner).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from edgec.backends.tvm import kernels
+from edgec.backends.tvm.cpu import CpuInfo
+
+log = logging.getLogger(__name__)
+
+# Work (output elements × reduction) below which a loop nest runs on one thread: a parallel
+# launch costs a few microseconds.
+PARALLEL_MIN_WORK = 1 << 15
+SPARE_REGISTERS = 4  # vector registers a tile leaves for weights and broadcast inputs
+# An accumulator tile under this many bytes is a stack array (registers after LLVM), larger
+# ones a TVMBackendAllocWorkspace call per tile (TVM lowers only small "global" allocations to
+# the stack).
+STACK_BYTES = 1024
+
+
+def default_rules(cpu: CpuInfo) -> list:
+    """The rules, in the order they are tried on each function."""
+    from tvm.s_tir import dlight
+
+    return [
+        TiledKernel(cpu).rule(),
+        Small(cpu).rule(),
+        dlight.cpu.Reduction(),
+        PooledReduction(cpu).rule(),
+        Injective(cpu).rule(),
+    ]
+
+
+def _extent(sch, loop) -> int | None:
+    value = sch.get(loop).extent
+    try:
+        return int(value)
+    except TypeError:
+        return None
+
+
+class BlockInfo:
+    """A block of an unscheduled function: one loop per block variable, in order."""
+
+    def __init__(self, sch, block_rv):
+        self.block_rv = block_rv
+        # iter_type 0: data parallel ("S"), 2: reduction ("R"); anything else: "O"
+        kinds = {0: "S", 2: "R"}
+        self.kinds = "".join(kinds.get(int(v.iter_type), "O") for v in sch.get(block_rv).iter_vars)
+
+    def dom_kind(self) -> str:
+        return self.kinds
+
+    def is_injective(self) -> bool:
+        return set(self.kinds) <= {"S"}
+
+
+def _blocks(sch) -> list[BlockInfo]:
+    """Every block under the root, in program order (None if loops and blocks do not
+    correspond one to one, as in a function scheduled already)."""
+    root = sch.get_sblock("root")
+    infos = [BlockInfo(sch, b) for b in sch.get_child_blocks(root)]
+    for info in infos:
+        if len(sch.get_loops(info.block_rv)) != len(info.kinds) or "O" in info.kinds:
+            return []
+    return infos
+
+
+def _work(sch, block) -> int:
+    total = 1
+    for loop in sch.get_loops(block):
+        total *= _extent(sch, loop) or 1
+    return total
+
+
+def _vector_factor(extent: int, lanes: int) -> int:
+    """The widest vector (up to four registers) that divides ``extent``; 1 if none does."""
+    for factor in (4 * lanes, 2 * lanes, lanes, lanes // 2, lanes // 4):
+        if factor >= 2 and extent % factor == 0:
+            return factor
+    return 1
+
+
+def _uses(expr, var) -> bool:
+    from tvm.tirx.analysis import undefined_vars
+
+    return any(v.same_as(var) for v in undefined_vars(expr, []))
+
+
+def _access(sch, block) -> str:
+    """How the block's buffers are indexed: "same" (every buffer by exactly the block's
+    variables: the loops can be fused and vectorized as one), "inner" (the innermost
+    variable is the last index of every buffer that uses it: vectorize that loop), or
+    "strided" (vectorizing would gather: left to LLVM)."""
+    stmt = sch.get(block)
+    names = [v.var for v in stmt.iter_vars]
+    same = inner = True
+    for region in [*stmt.reads, *stmt.writes]:
+        mins = [r.min for r in region.region]
+        if len(mins) != len(names) or not all(m.same_as(v) for m, v in zip(mins, names)):
+            same = False
+        last = names[-1]
+        if any(_uses(m, last) for m in mins[:-1]) or (
+            mins and _uses(mins[-1], last) and not mins[-1].same_as(last)
+        ):
+            inner = False
+    return "same" if same else "inner" if inner else "strided"
+
+
+def schedule_injective(sch, block, cpu: CpuInfo) -> None:
+    """One elementwise block: vectorized inside where the accesses are contiguous, the
+    outer loops fused and parallel when there is enough work."""
+    loops = sch.get_loops(block)
+    if not loops:
+        return
+    work = _work(sch, block)
+    access = _access(sch, block)
+    if access == "same":
+        loops = [sch.fuse(*loops)] if len(loops) > 1 else loops
+    factor = _vector_factor(_extent(sch, loops[-1]) or 1, cpu.f32_lanes)
+    outer = loops[:-1]
+    if access != "strided" and factor > 1:
+        head, inner = sch.split(loops[-1], [None, factor])
+        sch.vectorize(inner)
+        outer = [*outer, head]
+    elif access == "strided" and len(loops) > 1:
+        outer = loops[:-1]
+    if work >= PARALLEL_MIN_WORK and outer:
+        fused = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+        if (_extent(sch, fused) or 1) > 1:
+            sch.parallel(fused)
+
+
+class _Rule:
+    def __init__(self, cpu: CpuInfo):
+        self.cpu = cpu
+
+    def rule(self):
+        from tvm.s_tir.dlight import ScheduleRule
+
+        apply = self.apply
+
+        class Rule(ScheduleRule):
+            def apply(self, func, target, tunable):
+                from tvm.s_tir import ScheduleError
+
+                try:
+                    return apply(func)
+                except ScheduleError as exc:  # the next rule (or none) takes the function
+                    log.debug("%s: %s", type(self).__name__, str(exc).splitlines()[-1])
+                    return None
+
+            def is_target_available(self, target) -> bool:
+                return target.kind.name == "llvm"
+
+        Rule.__name__ = type(self).__name__
+        return Rule()
+
+    def apply(self, func):
+        raise NotImplementedError
+
+
+class Small(_Rule):
+    """Functions too small to gain from any schedule (a softmax over a few classes, a
+    reshape): left as their loop nests, which LLVM optimizes on its own."""
+
+    LIMIT = 4096  # iterations of the largest loop nest
+
+    def apply(self, func):
+        from tvm import s_tir
+
+        sch = s_tir.Schedule(func)
+        infos = _blocks(sch)
+        if not infos or max(_work(sch, b.block_rv) for b in infos) > self.LIMIT:
+            return None
+        return sch
+
+
+class Injective(_Rule):
+    """Functions of elementwise, broadcast and layout blocks."""
+
+    def apply(self, func):
+        from tvm import s_tir
+        from tvm.s_tir.dlight.base import try_inline
+
+        sch = s_tir.Schedule(func)
+        infos = _blocks(sch)
+        if not infos or not all(b.is_injective() for b in infos):
+            return None
+        for info in try_inline(sch, infos):
+            schedule_injective(sch, info.block_rv, self.cpu)
+        return sch
+
+
+class PooledReduction(_Rule):
+    """Reductions whose innermost output axis is contiguous (NHWC pooling, means over
+    H and W): the reduction loops move outside it, and it is vectorized."""
+
+    def apply(self, func):
+        from tvm import s_tir
+
+        sch = s_tir.Schedule(func)
+        infos = _blocks(sch)
+        if not infos or all(b.is_injective() for b in infos):
+            return None
+        for info in infos:
+            if info.is_injective():
+                schedule_injective(sch, info.block_rv, self.cpu)
+                continue
+            kinds = info.dom_kind()
+            if "S" not in kinds:
+                return None
+            loops = sch.get_loops(info.block_rv)
+            spatial = [loop for loop, kind in zip(loops, kinds) if kind == "S"]
+            reduction = [loop for loop, kind in zip(loops, kinds) if kind == "R"]
+            work = _work(sch, info.block_rv)
+            inner = spatial[-1]
+            sch.reorder(*spatial[:-1], *reduction, inner)
+            extent = _extent(sch, inner) or 1
+            factor = _vector_factor(extent, self.cpu.f32_lanes)
+            if factor > 1:
+                inner_outer, inner_vec = sch.split(inner, [None, factor])
+                sch.reorder(*spatial[:-1], inner_outer, *reduction, inner_vec)
+                outer = [*spatial[:-1], inner_outer]
+            else:
+                outer = spatial[:-1]
+            if outer:
+                head = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+                if work >= PARALLEL_MIN_WORK:
+                    sch.parallel(head)
+            if factor > 1:
+                sch.vectorize(inner_vec)
+            init = sch.decompose_reduction(info.block_rv, reduction[0])
+            if factor > 1:
+                sch.vectorize(sch.get_loops(init)[-1])
+        return sch
+
+
+class TiledKernel(_Rule):
+    """``kernels.py``'s convolutions and fully connected layers with their epilogues."""
+
+    def apply(self, func):
+        from tvm import s_tir
+
+        sch = s_tir.Schedule(func)
+        infos = _blocks(sch)
+        main = next((b for b in infos if self._tile(sch, b.block_rv)), None)
+        if main is None:
+            return None
+        position = infos.index(main)
+        for info in infos[:position]:  # the padding (and any producer): elementwise
+            schedule_injective(sch, info.block_rv, self.cpu)
+        self._schedule_main(sch, main, infos[position + 1 :])
+        return sch
+
+    @staticmethod
+    def _tile(sch, block) -> int:
+        value = sch.get(block).annotations.get(kernels.TILE_ATTR)
+        return int(value) if value is not None else 0
+
+    def _schedule_main(self, sch, main, epilogue) -> None:
+        from tvm.s_tir import ScheduleError
+
+        cpu = self.cpu
+        block = main.block_rv
+        stmt = sch.get(block)
+        tile = self._tile(sch, block)
+        kinds = main.dom_kind()
+        loops = sch.get_loops(block)
+        spatial = [loop for loop, kind in zip(loops, kinds) if kind == "S"]
+        reduction = [loop for loop, kind in zip(loops, kinds) if kind == "R"]
+        work = _work(sch, block)
+        channel = spatial[-1]
+        outer_spatial, pixels = spatial[:-2], spatial[-2]
+        lanes = cpu.f32_lanes
+        vectors = max(1, -(-tile // lanes))
+        budget = max(1, (cpu.registers - SPARE_REGISTERS) // vectors)
+        stack_pixels = max(1, (STACK_BYTES - 1) // (4 * tile))
+        width = _pixel_tile(_extent(sch, pixels) or 1, min(budget, 8, stack_pixels))
+
+        pixel_outer, pixel_inner = sch.split(pixels, [None, width])
+        channel_outer, channel_inner = sch.split(channel, [None, tile])
+        heads = [*outer_spatial, pixel_outer]
+        if self._weights_first(sch, stmt):
+            order = [channel_outer, *heads]
+        else:
+            order = [*heads, channel_outer]
+        sch.reorder(*order, *reduction, pixel_inner, channel_inner)
+        head = sch.fuse(*order)
+        # The tile is computed into registers, then stored through the fused epilogue.
+        store = sch.cache_write(block, 0, "global")
+        sch.reverse_compute_at(store, head, preserve_unit_loops=True)
+        for position, info in enumerate(epilogue):
+            try:
+                sch.reverse_compute_inline(info.block_rv)
+            except ScheduleError:  # not one-to-one: the rest run as loop nests of their own
+                for rest in epilogue[position:]:
+                    schedule_injective(sch, rest.block_rv, cpu)
+                break
+        store_loops = sch.get_loops(store)[1:]
+        if store_loops:
+            sch.vectorize(store_loops[-1])
+            for loop in store_loops[:-1]:
+                sch.unroll(loop)
+        sch.unroll(pixel_inner)
+        sch.vectorize(channel_inner)
+        if work >= PARALLEL_MIN_WORK and (_extent(sch, head) or 1) > 1:
+            sch.parallel(head)
+        init = sch.decompose_reduction(block, reduction[0])
+        init_loops = sch.get_loops(init)
+        sch.vectorize(init_loops[-1])
+
+    @staticmethod
+    def _weights_first(sch, stmt) -> bool:
+        """Loop over channel tiles outside pixel tiles when the weights outweigh the input
+        (deep layers): each weight tile is then read once from memory."""
+        sizes = []
+        for region in stmt.reads:
+            count = 1
+            for dim in region.source.shape:
+                count *= int(dim)
+            sizes.append(count)
+        if len(sizes) < 2:
+            return False
+        return sizes[1] > sizes[0]
+
+
+def _pixel_tile(extent: int, limit: int) -> int:
+    """Output pixels per register tile: a divisor of ``extent`` near ``limit``, else
+    ``limit`` itself (the last tile is then partial, its pixels guarded)."""
+    divisor = max(d for d in range(1, min(extent, limit) + 1) if extent % d == 0)
+    return divisor if 2 * divisor > min(extent, limit) else min(extent, limit)

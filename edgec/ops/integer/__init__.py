@@ -1,0 +1,46 @@
+"""Integer references of the registry's ops: quantized IR nodes → TFLite Micro kernels.
+
+A node is *integer* when its op is an ``integer == "arith"`` op and its output carries
+``QuantParams``. Its inputs are then integer arrays (int8 or int16) whose ``Value.quant``
+give scale and zero point; weights are int8 per output channel; biases are int32 (int64 in
+16×8 mode). ``Op.integer_params(node)`` derives the kernel parameters from those (exactly as
+TFLM's Prepare does; the C backend emits the same numbers) and ``Op.run_integer`` applies
+the kernel. The numpy kernels live in this package, one module per family (``linear``,
+``pooling``, ``elementwise``, ``activations``, ``softmax``) over ``fixedpoint``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.errors import QuantizationError, UnsupportedOpError, node_error
+from edgec.ir.graph import Node
+from edgec.ops.registry import get_op
+
+
+def is_integer_node(node: Node) -> bool:
+    op = get_op(node.op_type, node.domain)
+    return (
+        op is not None
+        and op.integer == "arith"
+        and bool(node.outputs)
+        and node.outputs[0].quant is not None
+    )
+
+
+def integer_params(node: Node):
+    """The kernel parameters of an integer node (raises a typed error naming the node)."""
+    op = get_op(node.op_type, node.domain)
+    if op is None or op.integer != "arith":
+        raise UnsupportedOpError({node.op_type: [node.name]}, "integer execution")
+    try:
+        return op.integer_params(node)
+    except (ValueError, QuantizationError) as exc:
+        if isinstance(exc, QuantizationError) and str(exc).startswith(node.op_type):
+            raise
+        raise node_error(QuantizationError, node, str(exc)) from None
+
+
+def run_integer(node: Node, inputs: list, params, rounding: str = "tflm") -> list[np.ndarray]:
+    out = get_op(node.op_type, node.domain).run_integer(node, inputs, params, rounding)
+    return [np.asarray(out).astype(node.outputs[0].dtype)]
