@@ -17,7 +17,14 @@ from edgec.compiler import BACKENDS, compile_model
 from edgec.errors import EdgecError
 from edgec.firmware import build_firmware
 from edgec.harness.linux_root import setup
-from edgec.harness.validate import ValidateOptions, default_device, passed, validate
+from edgec.harness.validate import (
+    FLOAT_ATOL,
+    FLOAT_RTOL,
+    ValidateOptions,
+    default_device,
+    failure,
+    validate,
+)
 from edgec.ops.integer.common import ROUNDINGS
 from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.passes.prune_budget import METRICS
@@ -261,7 +268,27 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="count every layer's instructions (QEMU) or cycles once, on the last sample",
     )
+    parser.add_argument(
+        "--tolerance",
+        metavar="RTOL[,ATOL]",
+        help=f"float outputs pass within this of onnxruntime on the compiled graph (default "
+        f"{FLOAT_RTOL:g},{FLOAT_ATOL:g}; ATOL defaults to {FLOAT_ATOL:g})",
+    )
     add_data_options(parser, "sample")
+
+
+def parse_tolerance(text: str | None) -> tuple[float, float] | None:
+    """``--tolerance RTOL[,ATOL]`` as (rtol, atol)."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise UsageError(f"--tolerance {text!r}: expected RTOL[,ATOL], non-negative numbers")
+    return values[0], values[1] if len(values) == 2 else FLOAT_ATOL
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -284,10 +311,15 @@ def run_validate(args: argparse.Namespace) -> int:
         data_zero_point=args.data_zero_point,
         sanitize=args.sanitize,
         profile=args.profile,
+        tolerance=parse_tolerance(args.tolerance),
     )
     report = validate(args.out, options)
     print_report(report)
-    return 0 if passed(report, manifest) else 1
+    reason = failure(report, manifest)
+    if reason is not None:
+        print(f"edgec: validation failed: {reason}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -340,7 +372,11 @@ def print_report(report: dict) -> None:
             )
         )
         rows.append(("latency measured", report.get("timing", "wall-clock")))
-    for key, what in (("vs_float_tolerance", "float"), ("vs_graph_tolerance", "its graph")):
+    for key, what in (
+        ("vs_float_tolerance", "float"),
+        ("vs_graph_tolerance", "its graph"),
+        ("vs_reference_tolerance", "the reference"),
+    ):
         tolerance = report.get(key)
         if tolerance:
             rows.append(

@@ -18,7 +18,7 @@ from pathlib import Path
 import onnx
 
 from edgec.artifact import BackendOutput, Manifest, PortSpec, file_sha256
-from edgec.backends.c.compile import check_c_options, compile_c
+from edgec.backends.c.compile import check_c_options, check_weights_fit, compile_c
 from edgec.backends.tvm.compile import check_tvm_options, compile_tvm
 from edgec.compress import cluster_weights, compress_graph, prune_magnitude, wants_compression
 from edgec.compress.structured import prune_kind
@@ -49,10 +49,12 @@ class Backend:
     default_target: str
     check: Callable[[CompileOptions, object], None]
     build: Callable[[Graph, object, CompileOptions, str], BackendOutput]
+    # a check of the folded float graph before quantization (its calibration takes long)
+    precheck: Callable[[Graph, object, CompileOptions], None] | None = None
 
 
 BACKENDS: dict[str, Backend] = {
-    "c": Backend("mcu", DEFAULT_TARGET, check_c_options, compile_c),
+    "c": Backend("mcu", DEFAULT_TARGET, check_c_options, compile_c, check_weights_fit),
     "tvm": Backend("linux", "aarch64-linux", check_tvm_options, compile_tvm),
 }
 
@@ -80,9 +82,11 @@ def prepare_graph(
     options: CompileOptions,
     notices: list[str] | None = None,
     reports: dict | None = None,
+    precheck: Callable[[Graph], None] | None = None,
 ) -> Graph:
     """Import and process a model the way ``compile`` does, without generating code:
-    fold, compress (on --calib), quantize or lower a QDQ model, cluster."""
+    fold, compress (on --calib), quantize or lower a QDQ model, cluster. ``precheck`` sees
+    the graph before quantization."""
     notices = notices if notices is not None else []
     reports = reports if reports is not None else {}
     graph = fold(load_model(model, options.input_shapes, notices))
@@ -101,6 +105,8 @@ def prepare_graph(
             raise EdgecError("the model is already quantized (QDQ); drop --quantize")
         graph = lower_and_fold(graph)
     elif options.quantizing:
+        if precheck is not None:
+            precheck(graph)
         graph, reports["quantization"] = quantize_with_options(graph, options)
     if options.cluster:
         data = calibration_dataset(data_specs, options)
@@ -150,7 +156,13 @@ def compile_model(
     read_model(model_path)
     notices: list[str] = []
     reports: dict = {}
-    graph = prepare_graph(model_path, options, notices, reports)
+    precheck = None
+    if backend.precheck is not None:
+
+        def precheck(graph: Graph) -> None:
+            backend.precheck(graph, target, options)
+
+    graph = prepare_graph(model_path, options, notices, reports, precheck)
     sha = file_sha256(model_path)
     built = backend.build(graph, target, options, sha)
     notices += built.notices

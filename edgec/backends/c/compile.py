@@ -7,6 +7,7 @@ rendered, and lists what the manifest records of the build.
 
 from __future__ import annotations
 
+from edgec.analysis import analyze_graph
 from edgec.artifact import BackendOutput
 from edgec.backends.c.generate import SCRATCH_POLICIES, generate_c
 from edgec.backends.c.lower import KERNEL_SETS
@@ -44,8 +45,9 @@ def resolve_kernels(options: CompileOptions, target: Target) -> str:
     return "optimized" if target.dsp else "portable"
 
 
-def memory_check(target: Target):
-    """A check that the weights fit the target's flash and the arena its RAM."""
+def memory_check(target: Target, quantized: bool = False):
+    """A check that the weights fit the target's flash and the arena its RAM (``quantized``:
+    the graph is already integer, so quantizing is no advice)."""
 
     def fits(weight_bytes: int, arena_bytes: int) -> None:
         problems = []
@@ -54,12 +56,28 @@ def memory_check(target: Target):
         if arena_bytes > target.ram.length:
             problems.append(f"arena {arena_bytes:,} B > RAM {target.ram.length:,} B")
         if problems:
+            advice = "choose a larger target with --target"
+            if not quantized:
+                advice += ", or quantize with --quantize int8"
             raise TargetError(
-                f"the model does not fit {target.name}: {'; '.join(problems)} "
-                "(choose a larger target with --target, or quantize with --quantize int8)"
+                f"the model does not fit {target.name}: {'; '.join(problems)} ({advice})"
             )
 
     return fits
+
+
+def check_weights_fit(graph: Graph, target: Target, options: CompileOptions) -> None:
+    """Before calibration (which takes long on a large model): refuse a model whose weights
+    cannot fit the flash even at int8 (the analysis' int8 weight bytes, TFLite's scheme)."""
+    if not options.quantizing or options.cluster:  # clustering may store fewer bits
+        return
+    int8_bytes = analyze_graph(graph).totals.weight_bytes_int8
+    if int8_bytes > target.flash.length:
+        raise TargetError(
+            f"the model does not fit {target.name}: its weights take {int8_bytes:,} B even at "
+            f"int8 > flash {target.flash.length:,} B (choose a larger target with --target, "
+            "or compress the model: --prune, --lowrank, --cluster)"
+        )
 
 
 def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str) -> BackendOutput:
@@ -72,7 +90,7 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
         options.io_layout,
         kernels=kernels,
         scratch=options.kernel_scratch,
-        fits=memory_check(target),
+        fits=memory_check(target, any(v.quant is not None for v in graph.values())),
         weight_storage=options.weight_storage,
     )
     program = generated.program

@@ -84,8 +84,8 @@ def check_supported(graph: Graph) -> None:
             em = emitter_for(node)
             reason = "no C kernel" if em is None else em.check(node)
         if reason is not None:
-            dtype = node.outputs[0].dtype
-            key = f"{node.op_type} ({reason}; {dtype})"
+            dtype = node.outputs[0].dtype if node.outputs else None
+            key = f"{node.op_type} ({reason}" + (f"; {dtype})" if dtype is not None else ")")
             missing.setdefault(key, []).append(node.name)
     if missing:
         raise UnsupportedOpError(missing, "the C backend")
