@@ -72,6 +72,13 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="do not correct biases for the mean weight-rounding error",
     )
     parser.add_argument(
+        "--no-float-fallback",
+        dest="float_fallback",
+        action="store_false",
+        help="refuse a quantized model with a layer the backend cannot run in integer "
+        "(default: that layer runs in float between dequantize and quantize)",
+    )
+    parser.add_argument(
         "--sqnr-threshold",
         dest="sqnr_threshold_db",
         type=float,
@@ -83,7 +90,8 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "--rounding",
         default="tflm",
         choices=ROUNDINGS,
-        help="requantization rounding (the C backend implements tflm)",
+        help="requantization rounding: tflm (TFLite Micro, the default), float (onnxruntime's "
+        "int8 kernels), litert (LiteRT with XNNPACK)",
     )
     parser.add_argument(
         "--io-layout",
@@ -201,7 +209,7 @@ def run_compile(args: argparse.Namespace) -> int:
             f"  compact  {len(compact)} of {len(storage)} layers, {saved:,} B saved (memory.json)"
         )
     quant = result.reports.get("quantization")
-    if quant:
+    if quant and "precision" in quant:
         worst = min(
             (r for r in quant["tensors"] if r["sqnr_db"] is not None),
             key=lambda r: r["sqnr_db"],
@@ -212,6 +220,7 @@ def run_compile(args: argparse.Namespace) -> int:
         if worst:
             line += f"; lowest SQNR {worst['sqnr_db']:.1f} dB at {worst['name']!r}"
         print(line + " (quantization.json)")
+    _print_fallback((quant or {}).get("float_fallback"))
     if args.firmware:
         fw = build_firmware(result.out_dir, manifest=result.manifest)
         print(
@@ -219,6 +228,17 @@ def run_compile(args: argparse.Namespace) -> int:
             f"{fw.flash_capacity:,} B, RAM {fw.ram_bytes:,} of {fw.ram_capacity:,} B"
         )
     return 0
+
+
+def _print_fallback(rows: list[dict] | None) -> None:
+    if not rows:
+        return
+    layers = f"{len(rows)} layer{'s' if len(rows) != 1 else ''}"
+    print(f"  float fallback: {layers} kept in float (quantization.json)")
+    for row in rows[:5]:
+        print(f"    {row['op']} {row['node']!r}: {row['reason']}")
+    if len(rows) > 5:
+        print(f"    and {len(rows) - 5} more")
 
 
 def _print_compression(report: dict | None) -> None:

@@ -78,6 +78,7 @@ def run_cases(
     kernels: str = "portable",
     tolerance: tuple[float, float] | None = None,
     io_layout: str = "declared",
+    rounding: str = "tflm",
 ) -> None:
     """Generate, build (sanitized) and run every case; compare with the reference bit for bit.
     ``kernels``: "portable"; "optimized" (fast_*.c where they apply, with its C versions
@@ -85,7 +86,7 @@ def run_cases(
     (the same with the default scratch policy: in a one-op graph the scratch would grow the
     arena, so the variants without scratch run). ``tolerance`` (rtol, atol): float outputs
     compared with np.allclose instead of bit for bit. ``io_layout`` "nhwc": the samples
-    and expected outputs are given channels-last."""
+    and expected outputs are given channels-last. ``rounding``: the build's --rounding."""
     find_compiler("gcc")
     folder = tmp_path / "c"
     folder.mkdir()
@@ -98,6 +99,7 @@ def run_cases(
             kernels=kernels.split("-")[0],
             scratch="free" if kernels.endswith("-lean") else "always",
             io_layout=io_layout,
+            rounding=rounding,
         )
         for name, text in {**gen.files, **gen.kernel_files}.items():
             (folder / name).write_text(text)

@@ -155,7 +155,7 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     run = run_device(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
-    interpreter = Interpreter(graph)
+    interpreter = Interpreter(graph, manifest.rounding)
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
     rtol, atol = options.tolerance or (FLOAT_RTOL, FLOAT_ATOL)

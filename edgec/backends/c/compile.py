@@ -10,10 +10,12 @@ from __future__ import annotations
 from edgec.analysis import analyze_graph
 from edgec.artifact import BackendOutput
 from edgec.backends.c.generate import SCRATCH_POLICIES, generate_c
-from edgec.backends.c.lower import KERNEL_SETS
+from edgec.backends.c.lower import FLOAT_EMITTERS, KERNEL_SETS, emitter_for
 from edgec.backends.c.weight_storage import POLICIES
 from edgec.errors import EdgecError, TargetError
-from edgec.ir.graph import Graph
+from edgec.ir.graph import Graph, Node
+from edgec.ops.integer import is_integer_node
+from edgec.ops.integer.common import ROUNDINGS
 from edgec.options import CompileOptions
 from edgec.targets import Target
 
@@ -23,11 +25,8 @@ IO_LAYOUTS = ("declared", "nhwc")  # the generated API's: the model's own, or ch
 
 def check_c_options(options: CompileOptions, target: Target) -> None:
     """Refuse what the C backend cannot do, before the model is read."""
-    if options.rounding != "tflm":
-        raise EdgecError(
-            f"--rounding {options.rounding}: the C backend implements TFLite Micro's rounding "
-            "only; the other modes run in the reference executor (edgec.interp.Interpreter)"
-        )
+    if options.rounding not in ROUNDINGS:
+        raise EdgecError(f"--rounding must be one of {', '.join(ROUNDINGS)}")
     if options.kernels not in KERNEL_CHOICES:
         raise EdgecError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}")
     if options.io_layout not in IO_LAYOUTS:
@@ -36,6 +35,16 @@ def check_c_options(options: CompileOptions, target: Target) -> None:
         raise EdgecError(f"--kernel-scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     if options.weight_storage not in POLICIES:
         raise EdgecError(f"--weight-storage must be one of {', '.join(POLICIES)}")
+
+
+def integer_refusal(node: Node, options: CompileOptions) -> str | None:
+    """Why the C backend cannot run integer ``node`` in integer while a float kernel of its
+    op exists (it then stays in float: ``quantize.fallback``), else None."""
+    if not is_integer_node(node) or node.op_type not in FLOAT_EMITTERS:
+        return None
+    emitter = emitter_for(node, options.rounding)
+    reason = "no integer C kernel" if emitter is None else emitter.check(node)
+    return reason
 
 
 def resolve_kernels(options: CompileOptions, target: Target) -> str:
@@ -92,6 +101,7 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
         scratch=options.kernel_scratch,
         fits=memory_check(target, any(v.quant is not None for v in graph.values())),
         weight_storage=options.weight_storage,
+        rounding=options.rounding,
     )
     program = generated.program
     return BackendOutput(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.backends.c.emit_common import dims, per_channel
+from edgec.backends.c.emit_common import dims, requant_fields
 from edgec.backends.c.emit_fast import folded_bias
 from edgec.backends.c.lowering import Lowering
 from edgec.backends.c.program import Struct
@@ -74,8 +74,11 @@ def _out_struct(
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
             "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
-            "out_mult": lw.weight(per_channel(p.requant.multiplier, n), f"{node.name} multipliers"),
-            "out_shift": lw.weight(per_channel(p.requant.shift, n), f"{node.name} shifts"),
+            **{
+                k: v
+                for k, v in requant_fields(lw, node, p.requant, n).items()
+                if k in ("out_mult", "out_shift")
+            },
         }
     )
 

@@ -187,7 +187,7 @@ class IntLayer:
 
     @cached_property
     def requant(self) -> tuple[np.ndarray, int] | None:
-        return fast_requant(self.p.requant, self.channels)
+        return fast_requant(self.p.requant, self.channels, self.lw.rounding)
 
     @property
     def fast_fits(self) -> bool:

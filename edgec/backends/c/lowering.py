@@ -38,8 +38,11 @@ class Lowering:
         lean: frozenset[str] = frozenset(),
         weight_storage: str = "auto",
         in_place: frozenset[str] = frozenset(),
+        rounding: str = "tflm",
     ):
         self.graph = graph
+        # --rounding: the integer kernels' requantization (rounding.py writes its operands)
+        self.rounding = rounding
         # nodes whose output is planned over their input (overlap.py); they run a portable
         # kernel whose access order is modelled there
         self.in_place = in_place
