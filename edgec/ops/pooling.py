@@ -81,6 +81,15 @@ def _reduce_windows(view: np.ndarray, nd: int, fn) -> np.ndarray:
     return fn(view, axis=tuple(range(view.ndim - nd, view.ndim)))
 
 
+def _window_sums(view: np.ndarray, nd: int) -> np.ndarray:
+    """Each window's sum, tap by tap in row-major order as the C kernels add them (so that a
+    float average feeding a QuantizeLinear rounds exactly as theirs, ties included)."""
+    total = np.zeros(view.shape[: view.ndim - nd], view.dtype)
+    for tap in np.ndindex(*view.shape[view.ndim - nd :]):
+        total = total + view[(..., *tap)]
+    return total
+
+
 @register
 class MaxPool(Pool):
     """Max over the window; the optional Indices output gives each maximum's flat position."""
@@ -134,7 +143,7 @@ class AveragePool(Pool):
         x = inputs[0]
         win = self.window(node, x.shape)
         nd = len(win.kernel)
-        sums = _reduce_windows(windows(pad_spatial(x, win, 0), win), nd, np.sum)
+        sums = _window_sums(windows(pad_spatial(x, win, 0), win), nd)
         ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
         if self.attr(node, "count_include_pad"):
             # Declared pads count as elements; the ceil-mode overhang beyond them does not.
@@ -173,7 +182,7 @@ class GlobalAveragePool(GlobalPool):
         return mean_integer_params(node)
 
     def run_integer(self, node, inputs, params, rounding):
-        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=True)
+        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=True, rounding=rounding)
 
 
 def mean_integer_params(node):

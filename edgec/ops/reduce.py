@@ -58,7 +58,7 @@ class ReduceMean(Reduce):
 
     def run_integer(self, node, inputs, params, rounding):
         keep = bool(self.attr(node, "keepdims"))
-        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=keep)
+        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=keep, rounding=rounding)
 
 
 @register

@@ -152,6 +152,12 @@ class Op:
         """The integer kernel on integer inputs (``rounding``: tflm, float or litert)."""
         raise NotImplementedError(f"{self.op_type} has no integer reference")
 
+    def float_rounding_params(self, node: Node) -> Any:
+        """Parameters of the op's onnxruntime kernel where rounding "float" runs another
+        algorithm than TFLM's (a lookup table, QLinearSoftmax), else None (the same
+        ``integer_params``, whose ``run_integer`` follows the rounding)."""
+        return None
+
     # ---- helpers for subclasses -----------------------------------------------------------
     @staticmethod
     def const_data(node: Node, ins: list[TensorInfo | None], index: int) -> np.ndarray | None:

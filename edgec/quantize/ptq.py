@@ -282,7 +282,8 @@ class _Builder:
             axis, n_out = 0, weights.shape[0]
         q, scales = quantize_weights(weights, axis, self.config.per_channel)
         source = self.source_name.get(id(x), x.name)
-        mean = self.stats[source].extra.get("channel_mean") if source in self.stats else None
+        key = "feature_mean" if node.op_type in ("Gemm", "MatMul") else "channel_mean"
+        mean = self.stats[source].extra.get(key) if source in self.stats else None
         if self.config.bias_correction and mean is not None:
             shift = _bias_shift(node, q, scales, weights, axis, mean)
             b = -shift if b is None else b - shift

@@ -11,6 +11,7 @@ from edgec.backends.c.emit_common import int_sources, suffix
 from edgec.backends.c.int_checks import check_concat as check_int_concat
 from edgec.backends.c.int_checks import checked, concat_requant
 from edgec.backends.c.lowering import Emitter, Lowering
+from edgec.backends.c.rounding import rescale_operands
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer.nodes import scale_zp
@@ -303,8 +304,9 @@ def emit_int_concat(lw: Lowering, node: Node) -> None:
         rq = concat_requant(v, y)
         flags.append(int(rq is not None))
         zps.append(rq.input_zero_point if rq else 0)
-        mults.append(rq.multiplier if rq else 0)
-        shifts.append(rq.shift if rq else 0)
+        mult, shift = rescale_operands(rq, lw.rounding) if rq else (0, 0)
+        mults.append(mult)
+        shifts.append(shift)
     dst = lw.write(y, layout)
 
     def table(values, what):

@@ -47,11 +47,21 @@ INT_EMITTERS = _merged(
 )
 
 
-def emitter_for(node: Node) -> Emitter | None:
+# Integer ops whose onnxruntime kernel (rounding "float") is another algorithm than TFLM's.
+FLOAT_ROUNDING_EMITTERS = _merged(
+    emit_eltwise.FLOAT_ROUNDING_EMITTERS, emit_pool.FLOAT_ROUNDING_EMITTERS
+)
+
+
+def emitter_for(node: Node, rounding: str = "tflm") -> Emitter | None:
     out = node.outputs[0]
     integer = out.quant is not None or (
         out.dtype is not None and np.issubdtype(out.dtype, np.integer)
     )
+    if rounding == "float" and integer and node.op_type in FLOAT_ROUNDING_EMITTERS:
+        special = FLOAT_ROUNDING_EMITTERS[node.op_type]
+        if special.check(node) is None:
+            return special
     if node.op_type in BOUNDARY_EMITTERS:
         x = node.inputs[0]
         if integer and x.dtype is not None and np.issubdtype(x.dtype, np.integer):
@@ -71,7 +81,7 @@ def emitter_for(node: Node) -> Emitter | None:
     return None
 
 
-def check_supported(graph: Graph) -> None:
+def check_supported(graph: Graph, rounding: str = "tflm") -> None:
     """Raise one UnsupportedOpError naming every node the C backend cannot lower, and why."""
     missing: dict[str, list[str]] = {}
     for node in graph.nodes:
@@ -81,11 +91,11 @@ def check_supported(graph: Graph) -> None:
         elif any(v.shape is None or v.dtype is None for v in values):
             reason = "shape unknown (it follows an op edgec does not know)"
         else:
-            em = emitter_for(node)
+            em = emitter_for(node, rounding)
             reason = "no C kernel" if em is None else em.check(node)
         if reason is not None:
-            dtype = node.outputs[0].dtype
-            key = f"{node.op_type} ({reason}; {dtype})"
+            dtype = node.outputs[0].dtype if node.outputs else None
+            key = f"{node.op_type} ({reason}" + (f"; {dtype})" if dtype is not None else ")")
             missing.setdefault(key, []).append(node.name)
     if missing:
         raise UnsupportedOpError(missing, "the C backend")
@@ -99,18 +109,19 @@ def lower(
     weight_storage: str = "auto",
     in_place: frozenset[str] = frozenset(),
     core: str = "dsp",
+    rounding: str = "tflm",
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
-    check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, core)
+    check_supported(graph, rounding)
+    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, core, rounding)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)
         lw.program.inputs.append(_port(value, buf, lw))
     for node in graph.nodes:
-        emitter_for(node).emit(lw, node)
+        emitter_for(node, rounding).emit(lw, node)
     for value in graph.outputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.read(value, layout)

@@ -163,6 +163,8 @@ class MeanParams:
     output_zero_point: int
     multiplier: int  # already folded with 1 / count
     shift: int
+    # rounding "float": onnxruntime's QLinearGlobalAveragePool, s_in / (s_out * count) in float32
+    scale: float = 0.0
 
 
 def mean_params(
@@ -194,11 +196,17 @@ def mean_params(
         int(output_zero_point),
         int(multiplier),
         int(shift - log2),
+        s_in / (s_out * np.float32(count)),
     )
 
 
-def mean(x, axes: Sequence[int], params: MeanParams, keepdims: bool = True) -> np.ndarray:
-    """Integer mean over ``axes`` (GlobalAveragePool = axes (2, 3))."""
+def mean(
+    x, axes: Sequence[int], params: MeanParams, keepdims: bool = True, rounding: str = "tflm"
+) -> np.ndarray:
+    """Integer mean over ``axes`` (GlobalAveragePool = axes (2, 3)). Rounding "float":
+    onnxruntime's QLinearGlobalAveragePool (x86), the centered sum times one float32 scale,
+    rounded half to even; LiteRT's MEAN is TFLite's builtin (= TFLM)."""
+    check_rounding(rounding)
     p = params
     x = as_int(x, p.dtype)
     axes = tuple(a % x.ndim for a in axes)
@@ -208,5 +216,8 @@ def mean(x, axes: Sequence[int], params: MeanParams, keepdims: bool = True) -> n
         )
     total = fp.wrap_int32(x.sum(axis=axes, keepdims=keepdims))
     centered = fp.wrap_int32(total - p.input_zero_point * p.count)
+    if rounding == "float":
+        lo, hi = int_range(p.dtype)
+        return fp.requantize_float(centered, p.scale, p.output_zero_point, lo, hi).astype(p.dtype)
     out = fp.multiply_by_quantized_multiplier(centered, p.multiplier, p.shift) + p.output_zero_point
     return np.clip(out, *int_range(p.dtype)).astype(p.dtype)
