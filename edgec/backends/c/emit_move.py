@@ -125,7 +125,7 @@ def check_concat(node: Node) -> str | None:
     return None
 
 
-# ---- pad, slice, gather, resize ------------------------------------------------------------------
+# ---- pad, slice, gather, resize (nearest; in emit_resize.py's tables) -------------------------
 def emit_pad(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     op = get_op("Pad")
@@ -346,7 +346,6 @@ MOVE_EMITTERS = {
     "Slice": Emitter(emit_slice, check_rank),
     "Split": Emitter(emit_split, check_rank),
     "Gather": Emitter(emit_gather, check_gather),
-    "Resize": Emitter(emit_resize, check_resize),
 }
 # Reached only when the byte-copying Concat above declines (differing quantization).
 INT_EMITTERS = {"Concat": Emitter(emit_int_concat, checked(check_int_concat))}

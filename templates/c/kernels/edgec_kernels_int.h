@@ -61,6 +61,12 @@ typedef struct {
 } edgec_conv_s16_t;
 void edgec_conv_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output);
 
+/* Transposed convolution (TFLite TRANSPOSE_CONV per group) with the parameters of the
+ * convolution structs: output pixel (oy, ox) sums (x + input offset) * w over the taps with
+ * iy * stride_h + ky * dil_h = oy + pad_top (likewise for columns), then bias and requant. */
+void edgec_conv_transpose_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *output);
+void edgec_conv_transpose_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output);
+
 /* Depthwise convolution; output channel o reads input channel o / depth_multiplier;
  * weights [kh][kw][out_c]. */
 typedef struct {
@@ -195,8 +201,9 @@ void edgec_mul_s16(const edgec_mul_int_t *p, const int16_t *a, const int16_t *b,
 /* ---- pooling (NHWC; input and output share the quantization) --------------------------- */
 
 /* The average rounds half away from zero and divides by the window positions inside the input;
- * with count_include_pad the padded positions count as input_zero_point and the divisor is
- * kh * kw. The max never picks padding. */
+ * with count_include_pad the positions in the declared pads (pad_bottom and pad_right exclude a
+ * ceil-mode window's overhang, which never counts) count too, as input_zero_point. The max
+ * never picks padding. */
 typedef struct {
     edgec_dims_t in, out;
     int32_t kh, kw, stride_h, stride_w;
@@ -296,6 +303,17 @@ void edgec_requantize_s8_s8(const edgec_requantize_int_t *p, const int8_t *input
 void edgec_requantize_s8_s16(const edgec_requantize_int_t *p, const int8_t *input, int16_t *output);
 void edgec_requantize_s16_s8(const edgec_requantize_int_t *p, const int16_t *input, int8_t *output);
 void edgec_requantize_s16_s16(const edgec_requantize_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- bilinear resize (TFLite RESIZE_BILINEAR, channels-last, input quantization kept) ------
+ * Output row y reads rows h_low[y] (weight 1024 - h_frac[y]) and h_high[y] (weight h_frac[y]),
+ * columns likewise; the Q20 sum is divided by 2^20 rounding half away from zero. */
+typedef struct {
+    int32_t batch, in_h, in_w, channels, out_h, out_w;
+    const int32_t *h_low, *h_high, *w_low, *w_high;
+    const int32_t *h_frac, *w_frac; /* Q10 */
+} edgec_resize_bilinear_int_t;
+void edgec_resize_bilinear_s8(const edgec_resize_bilinear_int_t *p, const int8_t *input, int8_t *output);
+void edgec_resize_bilinear_s16(const edgec_resize_bilinear_int_t *p, const int16_t *input, int16_t *output);
 
 /* ---- concatenation with requantization ----------------------------------------------------- */
 

@@ -1,0 +1,185 @@
+"""The float C kernels of the ops a real export hits (issue 15) against onnxruntime.
+
+Each case is a one-node (or few-node) ONNX model; edgec imports and folds it, generates its
+float C (portable kernels, and the optimized ones where the op has them), and every case of a
+test runs in one host build with ``-std=c99 -O2 -Wall -Wextra -Werror
+-fsanitize=address,undefined``. The outputs must equal onnxruntime's on the source model
+within rtol 1e-4, atol 1e-5 (float32 kernels summing in another order than onnxruntime).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+from onnx_cases import make_model, run_ort, single_node
+
+from edgec.compiler import CompileOptions, prepare_graph
+from tests.c_cases import Case, run_cases
+
+TOLERANCE = (1e-4, 1e-5)  # rtol, atol
+SAMPLES = 2
+
+
+def case(model, feeds_of, seed: int) -> Case:
+    """A Case of ``model``: SAMPLES inputs from ``feeds_of(rng)``, onnxruntime's outputs."""
+    graph = prepare_graph(model, CompileOptions())
+    rng = np.random.default_rng(seed)
+    built = Case(graph, seed)
+    for _ in range(SAMPLES):
+        feeds = feeds_of(rng)
+        built.samples.append([feeds[v.name] for v in graph.inputs])
+        built.expected.append(run_ort(model, feeds))
+    return built
+
+
+def one_node(op, shapes: dict, attrs=None, consts: dict | None = None, low=-2.0, high=2.0, **kw):
+    """A Case of a one-node model with float inputs drawn uniformly from [low, high)."""
+    consts = consts or {}
+    inputs = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
+    inputs.update(consts)
+    model, _ = single_node(op, inputs, attrs, const=tuple(consts), **kw)
+
+    def feeds(rng):
+        return {n: rng.uniform(low, high, s).astype(np.float32) for n, s in shapes.items()}
+
+    return model, feeds
+
+
+def run(cases_: list[tuple], tmp_path, kernels: str = "portable") -> None:
+    built = [case(model, feeds, seed) for seed, (model, feeds) in enumerate(cases_)]
+    run_cases(built, tmp_path, kernels, tolerance=TOLERANCE)
+
+
+# ---- reductions ----------------------------------------------------------------------------------
+REDUCTIONS = [
+    ("ReduceMean", (1, 8, 5, 5), [2, 3], 0),  # x.mean((2, 3)): the dynamo export of pooling
+    ("ReduceMean", (1, 8, 5, 5), [2, 3], 1),
+    ("ReduceMean", (2, 7, 3), [1], 0),
+    ("ReduceMean", (1, 4, 3, 5), [1, 3], 1),  # axes apart in memory (channels-last input)
+    ("ReduceMean", (3, 4), None, 0),
+    ("ReduceSum", (1, 6, 4, 4), [1], 1),
+    ("ReduceMax", (2, 3, 4), [0, 2], 0),
+    ("ReduceMin", (2, 3, 4), [-1], 1),
+    ("ReduceProd", (2, 3, 4), [1], 0),
+    ("ReduceL1", (1, 5, 3, 3), [2, 3], 0),
+    ("ReduceL2", (1, 5, 3, 3), [1], 1),
+    ("ReduceSumSquare", (4, 6), [0], 0),
+    ("ReduceLogSum", (1, 3, 4, 2), [1, 2], 1),
+    ("ReduceLogSumExp", (2, 9), [1], 0),
+]
+
+
+def reduction_case(op, shape, axes, keepdims, after_conv: bool):
+    """The reduction alone, or after a Conv (its input then lives channels-last)."""
+    nodes, inits = [], {}
+    source = "x"
+    if after_conv and len(shape) == 4:
+        inits["w"] = np.random.default_rng(1).normal(0, 0.5, (shape[1], shape[1], 1, 1))
+        inits["w"] = inits["w"].astype(np.float32)
+        nodes.append(helper.make_node("Conv", ["x", "w"], ["c"]))
+        source = "c"
+    names = [source]
+    if axes is not None:
+        inits["axes"] = np.array(axes, np.int64)
+        names.append("axes")
+    nodes.append(helper.make_node(op, names, ["y"], keepdims=keepdims))
+    model = make_model(nodes, {"x": np.zeros(shape, np.float32)}, ["y"], inits, opset=18)
+    low = 0.1 if op in ("ReduceLogSum", "ReduceProd") else -2.0
+    return model, lambda rng: {"x": rng.uniform(low, 2.0, shape).astype(np.float32)}
+
+
+@pytest.mark.parametrize("kernels", ["portable", "optimized"])
+def test_reductions_over_any_axes(kernels, tmp_path):
+    cases_ = [reduction_case(*r, after_conv=conv) for r in REDUCTIONS for conv in (False, True)]
+    run(cases_, tmp_path, kernels)
+
+
+def test_arg_reductions(tmp_path):
+    cases_ = []
+    for op in ("ArgMax", "ArgMin"):
+        for axis, keepdims, last in [(1, 0, 0), (-1, 1, 0), (0, 0, 1), (2, 1, 1)]:
+            model, _ = single_node(
+                op,
+                {"x": np.zeros((2, 4, 3, 5), np.float32)},
+                {"axis": axis, "keepdims": keepdims, "select_last_index": last},
+            )
+            # few distinct values: ties, so the first / last index matters
+            cases_.append(
+                (model, lambda rng: {"x": rng.integers(0, 3, (2, 4, 3, 5)).astype(np.float32)})
+            )
+    run(cases_, tmp_path)
+
+
+# ---- decoders --------------------------------------------------------------------------------
+CONV_TRANSPOSE = [
+    # (input shape, out channels per group, kernel, attributes)
+    ((1, 4, 5, 5), 3, (2, 2), {"strides": [2, 2]}),  # the U-Net upsampling
+    ((1, 3, 4, 6), 5, (3, 3), {"strides": [2, 2], "pads": [1, 1, 1, 1], "output_padding": [1, 1]}),
+    ((2, 2, 3, 3), 2, (3, 2), {"strides": [1, 2], "pads": [0, 1, 2, 0]}),
+    ((1, 6, 4, 4), 1, (4, 4), {"strides": [2, 2], "pads": [1, 1, 1, 1], "group": 6}),  # depthwise
+    ((1, 4, 3, 3), 3, (3, 3), {"strides": [2, 1], "group": 2, "dilations": [2, 1]}),
+    ((1, 3, 7), 4, (3,), {"strides": [3], "pads": [1, 0]}),  # 1-d
+    ((1, 2, 3, 3), 2, (2, 2), {"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+    ((1, 2, 3, 3), 2, (3, 3), {"strides": [2, 2], "output_shape": [8, 8]}),  # zeros at the end
+]
+
+
+def conv_transpose_case(shape, per_group, kernel, attrs, bias: bool, seed: int):
+    rng = np.random.default_rng(seed)
+    group = attrs.get("group", 1)
+    inputs = {
+        "x": np.zeros(shape, np.float32),
+        "w": rng.normal(0, 0.5, (shape[1], per_group, *kernel)).astype(np.float32),
+    }
+    if bias:
+        inputs["b"] = rng.normal(0, 0.5, per_group * group).astype(np.float32)
+    model, _ = single_node("ConvTranspose", inputs, attrs, const=("w", "b"))
+    return model, lambda r: {"x": r.uniform(-2, 2, shape).astype(np.float32)}
+
+
+@pytest.mark.parametrize("kernels", ["portable", "optimized"])
+def test_conv_transpose(kernels, tmp_path):
+    cases_ = [
+        conv_transpose_case(*c, bias=i % 2 == 0, seed=i) for i, c in enumerate(CONV_TRANSPOSE)
+    ]
+    run(cases_, tmp_path, kernels)
+
+
+RESIZES = [
+    # (input shape, scales, sizes, coordinate mode)
+    ((1, 3, 4, 5), [1, 1, 2, 2], None, "half_pixel"),  # nn.Upsample(scale_factor=2, bilinear)
+    ((1, 3, 4, 5), [1, 1, 2, 2], None, "align_corners"),
+    ((1, 2, 5, 3), [1, 1, 1.5, 0.6], None, "pytorch_half_pixel"),
+    ((1, 2, 4, 4), None, [1, 2, 7, 1], "pytorch_half_pixel"),
+    ((2, 3, 3, 4), None, [2, 3, 6, 9], "asymmetric"),
+    ((1, 4, 6), [1, 1, 2.5], None, "half_pixel"),  # 1-d
+    ((1, 2, 5, 4), [1, 1, 0.5, 0.5], None, "half_pixel_symmetric"),  # down
+]
+
+
+def resize_case(shape, scales, sizes, mode):
+    inputs = {
+        "x": np.zeros(shape, np.float32),
+        "roi": None,
+        "scales": None if scales is None else np.array(scales, np.float32),
+    }
+    if sizes is not None:
+        inputs["sizes"] = np.array(sizes, np.int64)
+    attrs = {"mode": "linear", "coordinate_transformation_mode": mode}
+    model, _ = single_node("Resize", inputs, attrs, const=("scales", "sizes"))
+    return model, lambda r: {"x": r.uniform(-2, 2, shape).astype(np.float32)}
+
+
+def upsample_case(mode):
+    """The old Upsample op (opset 9): asymmetric coordinates."""
+    node = helper.make_node("Upsample", ["x", "s"], ["y"], mode=mode)
+    scales = {"s": np.array([1, 1, 2, 3], np.float32)}
+    model = make_model([node], {"x": np.zeros((1, 2, 3, 4), np.float32)}, ["y"], scales, opset=9)
+    return model, lambda r: {"x": r.uniform(-2, 2, (1, 2, 3, 4)).astype(np.float32)}
+
+
+def test_resize_bilinear_and_upsample(tmp_path):
+    cases_ = [resize_case(*r) for r in RESIZES]
+    cases_ += [upsample_case("linear"), upsample_case("nearest")]
+    run(cases_, tmp_path)
