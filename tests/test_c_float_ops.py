@@ -183,3 +183,89 @@ def test_resize_bilinear_and_upsample(tmp_path):
     cases_ = [resize_case(*r) for r in RESIZES]
     cases_ += [upsample_case("linear"), upsample_case("nearest")]
     run(cases_, tmp_path)
+
+
+# ---- elementwise tails -------------------------------------------------------------------------
+def variadic_case(op, shapes):
+    names = [f"x{i}" for i in range(len(shapes))]
+    node = helper.make_node(op, names, ["y"])
+    zeros = {n: np.zeros(s, np.float32) for n, s in zip(names, shapes)}
+    model = make_model([node], zeros, ["y"])
+    return model, lambda r: {
+        n: r.uniform(-2, 2, s).astype(np.float32) for n, s in zip(names, shapes)
+    }
+
+
+VARIADICS = [
+    ("Max", [(2, 3, 4), (2, 3, 4), (3, 4)]),
+    ("Min", [(1, 4, 3, 3), (1, 4, 1, 1), (1, 4, 3, 3), (3,)]),
+    ("Sum", [(2, 5), (2, 5), (2, 5)]),
+    ("Sum", [(3, 4)]),  # one input: the identity
+    ("Mean", [(2, 3, 4), (1, 3, 1), (2, 3, 4)]),
+    ("Mean", [(4, 5), (4, 5)]),
+    ("Max", [(4, 5), (1, 5)]),  # two: the binary kernel
+]
+
+UNARIES = [
+    ("Neg", -2.0, 2.0), ("Abs", -2.0, 2.0), ("Exp", -3.0, 3.0), ("Log", 0.05, 5.0),
+    ("Sqrt", 0.0, 5.0), ("Erf", -3.0, 3.0), ("Reciprocal", 0.2, 4.0),
+]  # fmt: skip
+
+
+def test_variadic_and_unary_math(tmp_path):
+    cases_ = [variadic_case(op, shapes) for op, shapes in VARIADICS]
+    cases_ += [one_node(op, {"x": (2, 3, 5)}, low=lo, high=hi) for op, lo, hi in UNARIES]
+    for exponent in (2.0, 0.5, 3.0, -1.5):
+        cases_.append(
+            one_node("Pow", {"x": (3, 7)}, consts={"e": np.float32(exponent)}, low=0.1, high=3)
+        )
+    run(cases_, tmp_path)
+
+
+def where_case(cond_shape, x_shape, y_const: bool, seed: int):
+    rng = np.random.default_rng(seed)
+    inputs = {
+        "c": rng.integers(0, 2, cond_shape).astype(bool),
+        "x": np.zeros(x_shape, np.float32),
+        "y": rng.normal(size=(x_shape[-1],)).astype(np.float32) if y_const else None,
+    }
+    if not y_const:
+        inputs["y"] = np.zeros(x_shape, np.float32)
+    model, _ = single_node("Where", inputs, const=("c", "y") if y_const else ("c",))
+    shapes = {"x": x_shape} if y_const else {"x": x_shape, "y": x_shape}
+    return model, lambda r: {n: r.uniform(-2, 2, s).astype(np.float32) for n, s in shapes.items()}
+
+
+def cast_case(source, target):
+    node = helper.make_node(
+        "Cast", ["x"], ["c"], to=helper.np_dtype_to_tensor_dtype(np.dtype(target))
+    )
+    back = helper.make_node(
+        "Cast", ["c"], ["y"], to=helper.np_dtype_to_tensor_dtype(np.dtype(np.float32))
+    )
+    model = make_model([node, back], {"x": np.zeros((3, 8), source)}, ["c", "y"])
+
+    def feeds(r):
+        if np.dtype(source) == np.float32:
+            return {"x": r.uniform(-300, 300, (3, 8)).astype(np.float32)}
+        info = np.iinfo(source)
+        return {
+            "x": r.integers(max(info.min, -(2**40)), min(info.max, 2**40), (3, 8)).astype(source)
+        }
+
+    return model, feeds
+
+
+def test_where_cast_and_pad_modes(tmp_path):
+    cases_ = [
+        where_case((2, 3, 4), (2, 3, 4), False, 0),
+        where_case((3, 1), (2, 3, 4), True, 1),
+        where_case((4,), (1, 2, 5, 4), False, 2),
+    ]
+    # float to integer truncates toward zero (values within the target's range), back to float
+    cases_ += [cast_case(np.float32, t) for t in (np.int32, np.int64, np.int16)]
+    cases_ += [cast_case(t, np.float32) for t in (np.int64, np.int8, np.uint8)]
+    for mode in ("reflect", "edge", "wrap"):
+        pads = np.array([0, 1, 2, 1, 0, 2, 1, 2], np.int64)
+        cases_.append(one_node("Pad", {"x": (1, 3, 4, 5)}, {"mode": mode}, consts={"p": pads}))
+    run(cases_, tmp_path)

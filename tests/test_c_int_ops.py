@@ -18,6 +18,7 @@ from edgec.ops.shapes import infer_shapes
 from tests.c_cases import random_int
 from tests.test_c_int_kernels import (
     BATCH,
+    INT,
     _bias,
     act,
     const,
@@ -167,3 +168,57 @@ def draw_arg_reduce(draw, dtype: str, index: int):
 @given(data=st.data())
 def test_arg_reduce(dtype, data, tmp_path_factory):
     run_drawn(lambda d, i: draw_arg_reduce(d, dtype, i), data, tmp_path_factory.mktemp("arg"))
+
+
+TABLE_OPS = ["Exp", "Log", "Sqrt", "Erf", "Reciprocal", "Neg", "Elu", "HardSigmoid", "Pow"]
+MATH_OPS = ["table", "Abs", "Max", "Min", "Sum", "Mean", "Where", "Pad"]
+
+
+def _quantized(draw, shape, dtype, name):
+    return act(shape, dtype, scale_of(draw, -8, -2), zp_of(draw, dtype), name)
+
+
+def draw_math(draw, dtype: str, index: int):
+    seed = draw(seeds)
+    rng = np.random.default_rng(seed)
+    kind = MATH_OPS[index % len(MATH_OPS)]
+    shape = tuple(draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 4))))
+    s_out, zp_out = scale_of(draw, -8, -1), zp_of(draw, dtype)
+    if kind == "table":
+        op = draw(st.sampled_from(TABLE_OPS))
+        inputs = [_quantized(draw, shape, "int8", "x")]
+        if op == "Pow":
+            inputs.append(const("e", np.array(draw(st.sampled_from([2.0, 0.5, 3.0])), np.float32)))
+        return single_op(op, inputs, "int8", s_out, zp_of(draw, "int8")), seed
+    if kind == "Abs":
+        return single_op("Abs", [_quantized(draw, shape, dtype, "x")], dtype, s_out, zp_out), seed
+    if kind in ("Max", "Min", "Sum", "Mean"):
+        count = draw(st.integers(1, 3 if dtype == "int16" else 4))
+        shapes = [shape] + [
+            tuple(d if draw(st.booleans()) else 1 for d in shape) for _ in range(count - 1)
+        ]
+        inputs = [_quantized(draw, s, dtype, f"x{i}") for i, s in enumerate(shapes)]
+        return single_op(kind, inputs, dtype, s_out, zp_out), seed
+    if kind == "Where":
+        condition = const("c", rng.integers(0, 2, shape[-1:]).astype(bool))
+        x = _quantized(draw, shape, dtype, "x")
+        if draw(st.booleans()):
+            y = _quantized(draw, shape, dtype, "y")
+        else:  # a constant, quantized as the quantizer does
+            y = act((1,), dtype, scale_of(draw, -8, -2), zp_of(draw, dtype), "y")
+            y.const = random_int(rng, (1,), INT[dtype])
+        return single_op("Where", [condition, x, y], dtype, s_out, zp_out), seed
+    x = _quantized(draw, shape, dtype, "x")
+    pads = np.array([draw(st.integers(0, d - 1)) for d in shape * 2], np.int64)
+    mode = draw(st.sampled_from(["reflect", "edge", "wrap"]))
+    q = x.quant
+    return single_op(
+        "Pad", [x, const("p", pads)], dtype, q.scale, q.zero_point, {"mode": mode}
+    ), seed
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+@BATCH
+@given(data=st.data())
+def test_elementwise_math(dtype, data, tmp_path_factory):
+    run_drawn(lambda d, i: draw_math(d, dtype, i), data, tmp_path_factory.mktemp("math"))

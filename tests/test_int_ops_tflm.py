@@ -31,10 +31,11 @@ from tflite_builder import OP, PADDING, ModelBuilder, run_tflm, schema, single_o
 
 from edgec.frontend import load_model
 from edgec.interp import Interpreter
-from edgec.ops.integer import linear, pooling
+from edgec.ops.integer import linear, pooling, unary
 from edgec.ops.integer import resize as qresize
 
 SOME = settings(CASES, max_examples=30)
+FEW_TFLM = settings(CASES, max_examples=40)
 
 
 # ---- ArgMax / ArgMin ---------------------------------------------------------------------------
@@ -231,3 +232,132 @@ def test_resize_bilinear_integer_steps_by_hand(mode):
         "align_corners": [-100, -49, 3, 20, 21, 36, 82, 127],
     }[mode]
     assert got == expected
+
+
+# ---- elementwise math ----------------------------------------------------------------------------
+@CASES
+@given(st.data(), st.sampled_from(["int8", "int16"]))
+def test_abs(data, dtype):
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    s_in, zp_in = log_scale(draw), zero_point(draw, dtype)
+    same = draw(st.booleans())
+    s_out = s_in if same else float(np.float32(s_in * 2.0 ** draw(st.floats(-2.0, 2.0))))
+    zp_out = zero_point(draw, dtype)
+    dt = getattr(np, dtype)
+    x = random_int(rng, (3, 40), dt)
+    model = single_op(OP.ABS, [t(x.shape, dt, s_in, zp_in)], [t(x.shape, dt, s_out, zp_out)])
+    params = unary.abs_params(s_in, zp_in, s_out, zp_out, dtype=dtype)
+    assert_equal(unary.abs_(x, params), run_tflm(model, [x])[0])
+
+
+@CASES
+@given(st.data(), st.sampled_from(["int8", "int16"]), st.sampled_from(["max", "min"]))
+def test_max_min_requantize_then_compare(data, dtype, kind):
+    """MAXIMUM / MINIMUM of inputs quantized otherwise than the output: QUANTIZE first."""
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    dt = getattr(np, dtype)
+    s_out, zp_out = log_scale(draw), zero_point(draw, dtype)
+    b = ModelBuilder()
+    arrays, graph_inputs, operands, requants = [], [], [], []
+    for shape in ([2, 3, 4], [3, 4] if draw(st.booleans()) else [2, 3, 4]):
+        same = draw(st.booleans())
+        s = s_out if same else float(np.float32(s_out * 2.0 ** draw(st.floats(-2.0, 2.0))))
+        zp = zp_out if same else zero_point(draw, dtype)
+        index = b.tensor(shape, dt, scale=s, zero_point=zp)
+        graph_inputs.append(index)
+        if not same:
+            requantized = b.tensor(shape, dt, scale=s_out, zero_point=zp_out)
+            b.operator(OP.QUANTIZE, [index], [requantized])
+            index = requantized
+        operands.append(index)
+        arrays.append(random_int(rng, shape, dt))
+        requants.append(unary.requant_to((s, zp), (s_out, zp_out), dtype))
+    out = b.tensor([2, 3, 4], dt, scale=s_out, zero_point=zp_out)
+    b.operator(OP.MAXIMUM if kind == "max" else OP.MINIMUM, operands, [out])
+    ref = run_tflm(b.build(graph_inputs, [out]), arrays)[0]
+    assert_equal(unary.extreme(arrays, requants, kind == "min", dtype), ref)
+
+
+@CASES
+@given(st.data(), st.integers(2, 5))
+def test_sum_of_inputs_is_add_and_add_n(data, count):
+    """Sum of two inputs is TFLite's ADD (any quantization); of several with equal scales and
+    zero point 0 it is TFLM's ADD_N (whose int8 kernel adds one extra -zero_point term
+    otherwise, and needs equal input parameters)."""
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    shape = [2, 3, 5]
+    s_out, zp_out = log_scale(draw, -6, 0), zero_point(draw, "int8")
+    if count == 2:
+        quant = [(log_scale(draw, -8, -2), zero_point(draw, "int8")) for _ in range(2)]
+        opcode = OP.ADD
+    else:
+        s = log_scale(draw, -8, -2)
+        quant, opcode = [(s, 0)] * count, OP.ADD_N
+    xs = [random_int(rng, shape, np.int8) for _ in range(count)]
+    model = single_op(
+        opcode,
+        [t(shape, np.int8, s, zp) for s, zp in quant],
+        [t(shape, np.int8, s_out, zp_out)],
+        schema.AddOptionsT() if count == 2 else None,
+    )
+    params = unary.add_n_params(quant, (s_out, zp_out))
+    assert_equal(unary.add_n(xs, params), run_tflm(model, xs)[0])
+
+
+@FEW_TFLM
+@given(st.data(), st.sampled_from(["int8", "int16"]))
+def test_where_is_select_v2(data, dtype):
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    dt = getattr(np, dtype)
+    s, zp = log_scale(draw), zero_point(draw, dtype)
+    cond = rng.integers(0, 2, (3, 1)).astype(bool)
+    x, y = random_int(rng, (2, 3, 4), dt), random_int(rng, (3, 4), dt)
+    model = single_op(
+        OP.SELECT_V2,
+        [t(cond.shape, np.bool_, data=cond), t(x.shape, dt, s, zp), t(y.shape, dt, s, zp)],
+        [t((2, 3, 4), dt, s, zp)],
+    )
+    assert_equal(unary.where(cond, x, y, [None, None], dtype), run_tflm(model, [x, y])[0])
+
+
+def test_tables_are_tflite_lut_populate():
+    """The int8 table of a function is TFLite's LUTPopulate: pinned by TFLM's ELU (whose int8
+    kernel is such a table) on all 256 inputs, for a few quantizations."""
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    for s_in, zp_in, s_out, zp_out in [
+        (0.05, 3, 0.02, 60),
+        (0.1, -20, 0.03, -100),
+        (0.01, 0, 0.01, 0),
+    ]:
+        model = single_op(
+            OP.ELU, [t(x.shape, np.int8, s_in, zp_in)], [t(x.shape, np.int8, s_out, zp_out)]
+        )
+        table = unary.lut_table(
+            lambda v: np.where(v < 0, np.expm1(v), v), s_in, zp_in, s_out, zp_out
+        )
+        assert_equal(unary.lookup(x, table), run_tflm(model, [x])[0])
+
+
+@FEW_TFLM
+@given(st.data())
+def test_reflect_pad_is_mirror_pad(data):
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    shape = [draw(st.integers(2, 4)) for _ in range(4)]
+    pads = [(draw(st.integers(0, d - 1)), draw(st.integers(0, d - 1))) for d in shape]
+    x = random_int(rng, shape, np.int8)
+    out_shape = [d + a + b for d, (a, b) in zip(shape, pads)]
+    model = single_op(
+        OP.MIRROR_PAD,
+        [t(shape, np.int8, 0.1, 2), t((4, 2), np.int32, data=np.array(pads, np.int32))],
+        [t(out_shape, np.int8, 0.1, 2)],
+        schema.MirrorPadOptionsT(mode=schema.MirrorPadMode.REFLECT),
+    )
+    node = helper.make_node("Pad", ["x", "p"], ["y"], mode="reflect")
+    onnx_pads = np.array([a for a, _ in pads] + [b for _, b in pads], np.int64)
+    ours = onnx_reference(make_model([node], {"x": x}, ["y"], {"p": onnx_pads}), {"x": x})
+    assert_equal(ours, run_tflm(model, [x])[0])

@@ -8,6 +8,8 @@ import re
 import pytest
 
 from edgec.backends.c.emit_eltwise import BINARY_OPS, UNARY_OPS
+from edgec.backends.c.emit_math import CAST_TYPES
+from edgec.backends.c.emit_move import PAD_MODES
 from edgec.backends.c.emit_reduce import REDUCE_OPS
 from edgec.ops import REGISTRY
 from edgec.ops.registry import Op, register
@@ -23,7 +25,7 @@ def header_enums() -> set[str]:
 
 
 def test_every_float_op_code_is_a_kernel_enum_and_every_enum_has_an_op():
-    tables = (BINARY_OPS, UNARY_OPS, REDUCE_OPS)
+    tables = (BINARY_OPS, UNARY_OPS, REDUCE_OPS, CAST_TYPES, PAD_MODES)
     emitted = {s.name for table in tables for s in table.values()}
     declared = {n for n in header_enums() if n.startswith("EDGEC_")}
     assert emitted == declared

@@ -154,6 +154,11 @@ class Op:
         """The integer kernel on integer inputs (``rounding``: tflm, float or litert)."""
         raise NotImplementedError(f"{self.op_type} has no integer reference")
 
+    def integer_limits(self, node: Node) -> str | None:
+        """Why this node's float form has no integer kernel (an "arith" op whose kernel needs
+        a constant operand, say), or None; the quantizer then keeps the node float."""
+        return None
+
     # ---- helpers for subclasses -----------------------------------------------------------
     @staticmethod
     def const_data(node: Node, ins: list[TensorInfo | None], index: int) -> np.ndarray | None:

@@ -64,7 +64,7 @@ class QuantizedModel:
 def quantizable(node: Node) -> bool:
     """Whether ``node`` gets an integer kernel (else it stays a float island)."""
     op = get_op(node.op_type, node.domain)
-    if op is None or op.integer != "arith":
+    if op is None or op.integer != "arith" or op.integer_limits(node) is not None:
         return False
     if node.op_type == "QuantizeLinear" or not node.outputs:
         return False

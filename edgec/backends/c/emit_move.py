@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from edgec.backends.c import layout as L
-from edgec.backends.c.emit_common import int_sources, suffix
+from edgec.backends.c.emit_common import c_enum, int_sources, suffix
 from edgec.backends.c.int_checks import check_concat as check_int_concat
 from edgec.backends.c.int_checks import checked, concat_requant
 from edgec.backends.c.lowering import Emitter, Lowering
@@ -17,6 +17,7 @@ from edgec.ops.integer.nodes import scale_zp
 from edgec.ops.quant import quantize
 
 MOVE_SOURCES = {"move.c"}
+PAD_MODES = {mode: c_enum(f"Pad{mode.title()}") for mode in ("constant", "reflect", "edge", "wrap")}
 
 
 def _padded(values, length: int, fill: int) -> list[int]:
@@ -154,6 +155,7 @@ def emit_pad(lw: Lowering, node: Node) -> None:
         "before": before,
         "after": after,
         "fill": lw.weight(fill, "pad value"),
+        "mode": PAD_MODES[op.attr(node, "mode")],
     }
     lw.call("edgec_pad", "edgec_pad_t", fields, [src], [dst], node.name, node.op_type, MOVE_SOURCES)
 
@@ -161,11 +163,12 @@ def emit_pad(lw: Lowering, node: Node) -> None:
 def check_pad(node: Node) -> str | None:
     if node.outputs[0].quant is not None and not _same_quant([node.inputs[0], node.outputs[0]]):
         return "input and output quantization differ"
-    if get_op("Pad").attr(node, "mode") != "constant":
-        return "only constant padding"
     pads = node.input(1).const if node.input(1) is not None else None
     if pads is not None and np.any(pads < 0):
         return "negative (cropping) pads"
+    x = node.inputs[0]
+    if get_op("Pad").attr(node, "mode") != "constant" and 0 in x.shape:
+        return "reflect, edge or wrap padding of an empty tensor"
     return check_rank(node)
 
 

@@ -16,6 +16,7 @@ from edgec.backends.c import (
     emit_convt,
     emit_eltwise,
     emit_linear,
+    emit_math,
     emit_move,
     emit_pool,
     emit_reduce,
@@ -52,6 +53,7 @@ FLOAT_EMITTERS = with_fast_variants(
         emit_reduce.FLOAT_EMITTERS,
         emit_convt.FLOAT_EMITTERS,
         emit_resize.FLOAT_EMITTERS,
+        emit_math.FLOAT_EMITTERS,
     )
 )
 INT_EMITTERS = _merged(
@@ -62,6 +64,7 @@ INT_EMITTERS = _merged(
     emit_reduce.INT_EMITTERS,
     emit_convt.INT_EMITTERS,
     emit_resize.INT_EMITTERS,
+    emit_math.INT_EMITTERS,
 )
 
 

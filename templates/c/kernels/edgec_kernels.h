@@ -43,13 +43,16 @@ typedef struct {
 } edgec_concat_t;
 void edgec_concat(const edgec_concat_t *p, const void *const *inputs, void *output);
 
-/* Constant padding of a memory-order tensor (padded to EDGEC_MAX_RANK with leading 1s). */
+/* Padding of a memory-order tensor (padded to EDGEC_MAX_RANK with leading 1s): with `fill`
+ * (constant), or reflecting about the end elements, repeating them (edge), or wrapping. */
+enum { EDGEC_PAD_CONSTANT, EDGEC_PAD_REFLECT, EDGEC_PAD_EDGE, EDGEC_PAD_WRAP };
 typedef struct {
     int32_t elem_size;
     int32_t in_shape[EDGEC_MAX_RANK];
     int32_t before[EDGEC_MAX_RANK];
     int32_t after[EDGEC_MAX_RANK];
     const void *fill; /* one element */
+    int32_t mode;
 } edgec_pad_t;
 void edgec_pad(const edgec_pad_t *p, const void *input, void *output);
 
@@ -141,8 +144,8 @@ void edgec_binary_f32(const edgec_binary_f32_t *p, const float *a, const float *
 enum {
     EDGEC_RELU, EDGEC_CLIP, EDGEC_LEAKY_RELU, EDGEC_SIGMOID, EDGEC_TANH, EDGEC_HARD_SIGMOID,
     EDGEC_HARD_SWISH, EDGEC_ELU, EDGEC_SELU, EDGEC_SOFTPLUS, EDGEC_SOFTSIGN, EDGEC_NEG, EDGEC_ABS,
-    EDGEC_EXP, EDGEC_LOG, EDGEC_SQRT
-};
+    EDGEC_EXP, EDGEC_LOG, EDGEC_SQRT, EDGEC_ERF, EDGEC_RECIPROCAL, EDGEC_POW
+}; /* EDGEC_POW: x to the power alpha */
 typedef struct {
     int32_t op;
     int32_t size;
@@ -202,6 +205,25 @@ typedef struct {
 void edgec_arg_reduce_f32(const edgec_arg_reduce_t *p, const float *input, int64_t *output);
 void edgec_arg_reduce_s8(const edgec_arg_reduce_t *p, const int8_t *input, int64_t *output);
 void edgec_arg_reduce_s16(const edgec_arg_reduce_t *p, const int16_t *input, int64_t *output);
+
+/* ---- selection and conversion --------------------------------------------------------- */
+/* Where with a constant condition, any element type: out = condition ? x : y over a
+ * broadcasting 4-d loop (strides in elements, 0 = broadcast). */
+typedef struct {
+    int32_t elem_size;
+    int32_t dims[4];
+    int32_t c_stride[4], a_stride[4], b_stride[4];
+    const uint8_t *condition;
+} edgec_where_t;
+void edgec_where(const edgec_where_t *p, const void *x, const void *y, void *output);
+
+/* Cast between element types: float to integer truncates toward zero and saturates (NaN gives
+ * 0), integer to narrower integer wraps, as a C conversion through uint64. */
+enum { EDGEC_TYPE_F32, EDGEC_TYPE_S8, EDGEC_TYPE_U8, EDGEC_TYPE_S16, EDGEC_TYPE_S32, EDGEC_TYPE_S64 };
+typedef struct {
+    int32_t size, from, to;
+} edgec_cast_t;
+void edgec_cast(const edgec_cast_t *p, const void *input, void *output);
 
 /* ---- float <-> integer (per-tensor affine) ----------------------------------------- */
 typedef struct {

@@ -315,6 +315,67 @@ typedef struct {
 void edgec_resize_bilinear_s8(const edgec_resize_bilinear_int_t *p, const int8_t *input, int8_t *output);
 void edgec_resize_bilinear_s16(const edgec_resize_bilinear_int_t *p, const int16_t *input, int16_t *output);
 
+/* ---- elementwise math (edgec/ops/integer/unary.py) -------------------------------------------- */
+
+/* A function through a 256-entry table (TFLite's int8 LUT kernels): out = table[x + 128]. */
+typedef struct {
+    int32_t size;
+    const int8_t *table;
+} edgec_lut_s8_t;
+void edgec_lut_s8(const edgec_lut_s8_t *p, const int8_t *input, int8_t *output);
+
+/* TFLite ABS: |x - input_zero_point|, requantized when the scales differ, plus the output
+ * zero point, saturated. */
+typedef struct {
+    int32_t size;
+    int32_t requantize;
+    int32_t input_zero_point, output_zero_point;
+    int32_t mult, shift;
+} edgec_abs_int_t;
+void edgec_abs_s8(const edgec_abs_int_t *p, const int8_t *input, int8_t *output);
+void edgec_abs_s16(const edgec_abs_int_t *p, const int16_t *input, int16_t *output);
+
+/* One operand brought to the output's quantization (TFLite QUANTIZE) when requantize != 0. */
+typedef struct {
+    int32_t requantize, input_zero_point, mult, shift;
+} edgec_operand_requant_t;
+
+/* Max (is_min = 0) or Min of two operands over a broadcasting 4-d loop (TFLite MAXIMUM /
+ * MINIMUM on the operands in the output's quantization). */
+typedef struct {
+    int32_t is_min;
+    int32_t dims[4];
+    int32_t a_stride[4], b_stride[4];
+    int32_t output_zero_point;
+    edgec_operand_requant_t a, b;
+} edgec_minmax_int_t;
+void edgec_minmax_s8(const edgec_minmax_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_minmax_s16(const edgec_minmax_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* Where with a constant condition (TFLite SELECT_V2 on the requantized operands). */
+typedef struct {
+    int32_t dims[4];
+    int32_t c_stride[4], a_stride[4], b_stride[4];
+    const uint8_t *condition;
+    int32_t output_zero_point;
+    edgec_operand_requant_t a, b;
+} edgec_where_int_t;
+void edgec_where_s8(const edgec_where_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_where_s16(const edgec_where_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* Sum (or Mean) of n_inputs operands over a broadcasting 4-d loop: TFLite ADD's arithmetic for
+ * n inputs. strides [n_inputs][4]; per input its zero point, multiplier and shift. */
+typedef struct {
+    int32_t n_inputs;
+    int32_t dims[4];
+    const int32_t *strides;
+    const int32_t *input_zero_point, *mult, *shift;
+    int32_t left_shift;
+    int32_t output_zero_point, out_mult, out_shift;
+} edgec_add_n_int_t;
+void edgec_add_n_s8(const edgec_add_n_int_t *p, const void *const *inputs, int8_t *output);
+void edgec_add_n_s16(const edgec_add_n_int_t *p, const void *const *inputs, int16_t *output);
+
 /* ---- concatenation with requantization ----------------------------------------------------- */
 
 /* For each of `outer` steps, input i contributes inner[i] elements; an input whose quantization
