@@ -269,3 +269,28 @@ def test_where_cast_and_pad_modes(tmp_path):
         pads = np.array([0, 1, 2, 1, 0, 2, 1, 2], np.int64)
         cases_.append(one_node("Pad", {"x": (1, 3, 4, 5)}, {"mode": mode}, consts={"p": pads}))
     run(cases_, tmp_path)
+
+
+def space_case(op, attrs, shape, after_conv: bool):
+    """DepthToSpace / SpaceToDepth alone (logical layout) or after a Conv (channels-last)."""
+    nodes, inits, source = [], {}, "x"
+    if after_conv:
+        inits["w"] = np.random.default_rng(2).normal(0, 0.5, (shape[1], shape[1], 1, 1))
+        inits["w"] = inits["w"].astype(np.float32)
+        nodes.append(helper.make_node("Conv", ["x", "w"], ["c"]))
+        source = "c"
+    nodes.append(helper.make_node(op, [source], ["y"], **attrs))
+    model = make_model(nodes, {"x": np.zeros(shape, np.float32)}, ["y"], inits)
+    return model, lambda r: {"x": r.uniform(-2, 2, shape).astype(np.float32)}
+
+
+SPACES = [
+    ("DepthToSpace", {"blocksize": 2}, (2, 8, 3, 4)),
+    ("DepthToSpace", {"blocksize": 2, "mode": "CRD"}, (1, 12, 2, 3)),
+    ("DepthToSpace", {"blocksize": 3}, (1, 18, 2, 2)),
+    ("SpaceToDepth", {"blocksize": 2}, (1, 3, 4, 6)),
+]
+
+
+def test_depth_to_space_and_back(tmp_path):
+    run([space_case(*s, after_conv=conv) for s in SPACES for conv in (False, True)], tmp_path)

@@ -361,3 +361,22 @@ def test_reflect_pad_is_mirror_pad(data):
     onnx_pads = np.array([a for a, _ in pads] + [b for _, b in pads], np.int64)
     ours = onnx_reference(make_model([node], {"x": x}, ["y"], {"p": onnx_pads}), {"x": x})
     assert_equal(ours, run_tflm(model, [x])[0])
+
+
+@pytest.mark.parametrize("op", ["DepthToSpace", "SpaceToDepth"])
+@pytest.mark.parametrize("block", [2, 3])
+def test_depth_to_space_is_tflite_order(op, block):
+    """ONNX DepthToSpace (DCR) and SpaceToDepth move int8 values as TFLite's ops do."""
+    rng = np.random.default_rng(block)
+    shape = (1, 2 * block * block, 2, 3) if op == "DepthToSpace" else (1, 2, 2 * block, block)
+    x = random_int(rng, shape, np.int8)
+    node = helper.make_node(op, ["x"], ["y"], blocksize=block)
+    ours = onnx_reference(make_model([node], {"x": x}, ["y"]), {"x": x})
+    if op == "DepthToSpace":
+        opcode, options = OP.DEPTH_TO_SPACE, schema.DepthToSpaceOptionsT(blockSize=block)
+    else:
+        opcode, options = OP.SPACE_TO_DEPTH, schema.SpaceToDepthOptionsT(blockSize=block)
+    model = single_op(
+        opcode, [t(nhwc(x).shape, np.int8, 0.1, 0)], [t(nhwc(ours).shape, np.int8, 0.1, 0)], options
+    )
+    assert_equal(ours, nchw(run_tflm(model, [nhwc(x)])[0]))

@@ -21,6 +21,7 @@ from edgec.backends.c import (
     emit_pool,
     emit_reduce,
     emit_resize,
+    emit_space,
 )
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_float_fast import with_fast_variants
@@ -42,7 +43,7 @@ def _merged(*tables: dict[str, Emitter]) -> dict[str, Emitter]:
     return merged
 
 
-MOVE_EMITTERS = emit_move.MOVE_EMITTERS
+MOVE_EMITTERS = _merged(emit_move.MOVE_EMITTERS, emit_space.MOVE_EMITTERS)
 BOUNDARY_EMITTERS = emit_eltwise.BOUNDARY_EMITTERS
 # optimized builds try the fast float kernels first where they apply (emit_float_fast)
 FLOAT_EMITTERS = with_fast_variants(
