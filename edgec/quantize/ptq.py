@@ -89,11 +89,16 @@ def quantizable(node: Node) -> bool:
     return not (node.op_type in ("Relu", "Clip") and node.fused is not None)
 
 
+def _integer_kind(node: Node) -> str | None:
+    op = get_op(node.op_type, node.domain)
+    return None if op is None else op.integer
+
+
 def _reads_integers(node: Node) -> bool:
     """An "index" op (ArgMax) on a tensor quantized per tensor with a positive scale."""
     x = node.inputs[0]
     return (
-        get_op(node.op_type).integer == "index"
+        _integer_kind(node) == "index"
         and x.quant is not None
         and x.quant.axis is None
         and float(np.asarray(x.quant.scale).reshape(-1)[0]) > 0
@@ -217,7 +222,7 @@ class _Builder:
         for node in list(g.nodes):
             if node.name in self.precision:
                 self._integer_node(node, self.precision[node.name])
-            elif get_op(node.op_type).integer == "move" and node.inputs[0].quant is not None:
+            elif _integer_kind(node) == "move" and node.inputs[0].quant is not None:
                 for out in node.outputs:
                     out.quant, out.dtype = node.inputs[0].quant, node.inputs[0].dtype
             elif _reads_integers(node):
@@ -377,6 +382,18 @@ def _bias_shift(
         return (per_in * mean[idx]).sum(axis=1)
     rows = delta if axis == 0 else delta.T  # [out, in]
     return rows @ mean.reshape(-1)
+
+
+def synthetic_quantization(graph: Graph) -> Graph:
+    """The int8 graph PTQ builds from ``graph`` with every tensor's range taken as [-1, 1]:
+    which nodes get an integer kernel and with what operands, for checks of the kernels
+    that apply (``edgec analyze``); its numbers mean nothing."""
+    stats = {}
+    for value in graph.values():
+        stats[value.name] = TensorStats()
+        stats[value.name].update_range(np.array([-1.0, 1.0]))
+    precision = {node.name: "int8" for node in graph.nodes if quantizable(node)}
+    return _Builder(graph, stats, precision, PTQConfig(bias_correction=False)).build()
 
 
 def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> QuantizedModel:

@@ -93,18 +93,22 @@ def emitter_for(node: Node) -> Emitter | None:
     return None
 
 
+def node_reason(node: Node) -> str | None:
+    """Why the C backend cannot lower ``node``, or None."""
+    values = [v for v in (*node.inputs, *node.outputs) if v is not None]
+    if get_op(node.op_type, node.domain) is None:
+        return "an op edgec does not know"
+    if any(v.shape is None or v.dtype is None for v in values):
+        return "shape unknown (it follows an op edgec does not know)"
+    em = emitter_for(node)
+    return "no C kernel" if em is None else em.check(node)
+
+
 def check_supported(graph: Graph) -> None:
     """Raise one UnsupportedOpError naming every node the C backend cannot lower, and why."""
     missing: dict[str, list[str]] = {}
     for node in graph.nodes:
-        values = [v for v in (*node.inputs, *node.outputs) if v is not None]
-        if get_op(node.op_type, node.domain) is None:
-            reason = "an op edgec does not know"
-        elif any(v.shape is None or v.dtype is None for v in values):
-            reason = "shape unknown (it follows an op edgec does not know)"
-        else:
-            em = emitter_for(node)
-            reason = "no C kernel" if em is None else em.check(node)
+        reason = node_reason(node)
         if reason is not None:
             dtype = node.outputs[0].dtype
             key = f"{node.op_type} ({reason}; {dtype})"
