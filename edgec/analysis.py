@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from edgec.errors import EdgecError
 from edgec.frontend.onnx_import import load_model
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ops.registry import get_op, node_macs, unsupported_ops
@@ -63,6 +64,9 @@ class LayerRow:
     shapes: list[list[int] | None]
     params: int
     macs: int | None
+    # which paths run it: {"float_c", "int8_c", "tvm"} → "yes", "int8", "float (…)" or
+    # "no: reason" (filled by edgec.support.analyze; None from analyze_graph alone)
+    support: dict[str, str] | None = None
 
 
 @dataclass
@@ -99,6 +103,8 @@ class Analysis:
     totals: Totals
     unsupported_ops: dict[str, list[str]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    # nodes edgec cannot take (a refused attribute, a shape it cannot infer) → why
+    problems: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,18 +120,41 @@ def analyze(
     fold: bool = True,
 ) -> Analysis:
     """Analyze an ONNX file (or a ``Graph``, which is left unchanged), after the fold passes
-    unless ``fold`` is False. ``input_shapes`` fixes named input dims, as ``load_model`` does."""
+    unless ``fold`` is False. ``input_shapes`` fixes named input dims, as ``load_model`` does.
+    (``edgec.analyze`` adds which paths run each layer: ``edgec.support``.)"""
+    graph, label, folded, notices, problems = load_for_analysis(model, input_shapes, fold)
+    result = analyze_graph(graph, label, folded=folded, notices=notices)
+    result.problems = problems
+    return result
+
+
+def load_for_analysis(
+    model: str | os.PathLike | Graph,
+    input_shapes: dict[str, list[int] | tuple[int, ...]] | None = None,
+    fold: bool = True,
+) -> tuple[Graph, str, bool, list[str], dict[str, str]]:
+    """(graph, label, folded, notices, problems): the model as analyze sees it. A node edgec
+    cannot take is listed in ``problems`` instead of stopping the analysis; fold passes that
+    fail leave the graph as imported (with a notice)."""
     notices: list[str] = []
+    problems: dict[str, str] = {}
     if isinstance(model, Graph):
         graph, label = model.copy(), model.name
         if input_shapes:
             notices.append("input shapes are ignored for an in-memory graph")
     else:
-        graph = load_model(model, input_shapes, notices)
+        graph = load_model(model, input_shapes, notices, problems)
         label = str(model)
+    if fold and problems:
+        notices.append("not folded: some layers cannot be taken (see the problems)")
+        fold = False
     if fold:
-        graph = fold_graph(graph)
-    return analyze_graph(graph, label, folded=fold, notices=notices)
+        try:
+            graph = fold_graph(graph)
+        except EdgecError as exc:
+            notices.append(f"not folded: the fold passes failed ({exc})")
+            fold = False
+    return graph, label, fold, notices, problems
 
 
 def analyze_graph(

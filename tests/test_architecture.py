@@ -21,7 +21,7 @@ LAYERS = [
     ("passes", "quantize", "analysis"),
     ("compress",),
     ("backends.c", "backends.tvm"),
-    ("compiler",),
+    ("compiler", "support"),
     ("firmware",),
     ("harness",),
     ("tune",),

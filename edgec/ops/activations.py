@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from edgec.errors import QuantizationError, node_error
+from edgec.ops.elementwise import TableOp
 from edgec.ops.integer import activations as qact
 from edgec.ops.integer import elementwise as qew
 from edgec.ops.integer import softmax as qsoftmax
@@ -43,6 +44,13 @@ class Activation(Op):
     def run(self, node, inputs):
         x = inputs[0]
         return [np.asarray(self.apply(node, x), dtype=x.dtype)]
+
+
+class TableActivation(TableOp, Activation):
+    """An activation whose int8 kernel is a table of its float function."""
+
+    def table_fn(self, node):
+        return lambda x: self.apply(node, x)
 
 
 class Clamp(Activation):
@@ -168,7 +176,7 @@ class Tanh(SigmoidLike):
 
 
 @register
-class HardSigmoid(Activation):
+class HardSigmoid(TableActivation):
     op_type = "HardSigmoid"
     attributes = {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)}
 
@@ -196,7 +204,7 @@ class HardSwish(Activation):
 
 
 @register
-class Elu(Activation):
+class Elu(TableActivation):
     op_type = "Elu"
     attributes = {"alpha": Attr("float", 1.0)}
 
@@ -280,7 +288,7 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 @register
-class Erf(Activation):
+class Erf(TableActivation):
     op_type = "Erf"
 
     def apply(self, node, x):

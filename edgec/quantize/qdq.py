@@ -119,6 +119,8 @@ class LowerQDQ(Pass):
         op = get_op(node.op_type, node.domain)
         if op is None or getattr(op, "integer", None) is None or not node.outputs:
             return False
+        if op.integer == "index":
+            return _lower_index(graph, node)
         sources: list[tuple[Value, QuantParams] | None] = []
         for index, value in enumerate(node.inputs):
             if value is None:
@@ -160,6 +162,21 @@ class LowerQDQ(Pass):
         result.producer = node
         graph.remove_value(out)
         return True
+
+
+def _lower_index(graph: Graph, node: Node) -> bool:
+    """An index op (ArgMax) reads the integer tensor behind a per-tensor DequantizeLinear
+    (its scale is positive: the order of the values is the order of the integers)."""
+    dq = node.inputs[0].producer
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return False
+    params = quant_params_of(dq)
+    if params.axis is not None:
+        return False
+    source = dq.inputs[0]
+    _attach(dq, source, params)
+    graph.set_input(node, 0, source)
+    return True
 
 
 def _remove_unused_qdq(graph: Graph) -> bool:

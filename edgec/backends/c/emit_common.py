@@ -5,13 +5,14 @@ per-channel requantization fields."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
 from edgec.backends.c import layout as L
 from edgec.backends.c.int_checks import SUFFIX
 from edgec.backends.c.lowering import Lowering
-from edgec.backends.c.program import Struct
+from edgec.backends.c.program import Struct, Symbol
 from edgec.backends.c.rounding import float_requant, linear_requant
 from edgec.errors import UnsupportedOpError
 from edgec.ir.graph import Node, Value
@@ -19,6 +20,11 @@ from edgec.ops import get_op
 from edgec.ops.spatial import resolve_window
 
 INF = float("inf")
+
+
+def c_enum(op_type: str) -> Symbol:
+    """An op's kernel enum value: ``LeakyRelu`` → ``EDGEC_LEAKY_RELU``."""
+    return Symbol("EDGEC_" + re.sub(r"(?<=[a-z])(?=[A-Z])", "_", op_type).upper())
 
 
 def dims(shape_nchw: tuple[int, ...]) -> Struct:

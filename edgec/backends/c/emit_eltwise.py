@@ -52,9 +52,11 @@ UNARY_OPS = {
     op: _enum(op)
     for op in (
         "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu",
-        "Selu", "Softplus", "Softsign", "Neg", "Abs", "Exp", "Log", "Sqrt",
+        "Selu", "Softplus", "Softsign", "Neg", "Abs", "Exp", "Log", "Sqrt", "Erf", "Reciprocal",
+        "Pow",
     )
 }  # fmt: skip
+VARIADIC = ("Max", "Min", "Sum")  # any number of inputs: emit_math.py's emitter
 
 
 # ---- float ---------------------------------------------------------------------------------------
@@ -101,6 +103,8 @@ def emit_unary(lw: Lowering, node: Node) -> None:
             node, [None, *(v.const if v is not None else None for v in node.inputs[1:])]
         )
         params.update(min=-INF if lo is None else lo, max=INF if hi is None else hi)
+    elif node.op_type == "Pow":
+        params["alpha"] = float(node.inputs[1].const.reshape(-1)[0])
     elif node.op_type in ("LeakyRelu", "Elu", "HardSigmoid", "Selu"):
         op = get_op(node.op_type)
         for key, attr in (("alpha", "alpha"), ("beta", "beta"), ("beta", "gamma")):
@@ -122,6 +126,10 @@ def emit_unary(lw: Lowering, node: Node) -> None:
 def check_unary(node: Node) -> str | None:
     if node.op_type == "Clip" and any(v is not None and not v.is_const for v in node.inputs[1:]):
         return "bounds must be constant"
+    if node.op_type == "Pow":
+        b = node.inputs[1]
+        if not b.is_const or b.const.size != 1 or node.inputs[0].shape != node.outputs[0].shape:
+            return "the exponent must be a constant scalar"
     return None
 
 
@@ -332,7 +340,10 @@ def check_lookup_table(node: Node) -> str | None:
 
 
 _binary, _unary_f = Emitter(emit_binary, check_binary), Emitter(emit_unary, check_unary)
-FLOAT_EMITTERS = {**{op: _binary for op in BINARY_OPS}, **{op: _unary_f for op in UNARY_OPS}}
+FLOAT_EMITTERS = {
+    **{op: _binary for op in BINARY_OPS if op not in VARIADIC},
+    **{op: _unary_f for op in UNARY_OPS},
+}
 BOUNDARY_EMITTERS = {
     "QuantizeLinear": Emitter(emit_quantize, check_qdq),
     "DequantizeLinear": Emitter(emit_dequantize, check_qdq),

@@ -58,7 +58,7 @@ def emit_softmax(lw: Lowering, node: Node) -> None:
 def emit_pool(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     op = get_op(node.op_type)
-    if node.op_type.startswith("Global") or node.op_type == "ReduceMean":
+    if node.op_type.startswith("Global"):
         kernel = tuple(x.shape[2:])
         geometry = {
             "kh": 1 if len(kernel) == 1 else kernel[0],
@@ -112,14 +112,6 @@ def check_pool(node: Node) -> str | None:
             return "dilated pooling"
         if len(node.outputs) > 1 and node.outputs[1].users:
             return "the MaxPool Indices output"
-    if node.op_type == "ReduceMean":
-        axes = node.input(1)
-        rank = len(node.inputs[0].shape)
-        wanted = set(range(2, rank))
-        if axes is None or {int(a) % rank for a in axes.const.reshape(-1)} != wanted:
-            return "only the mean over all spatial axes"
-        if not get_op("ReduceMean").attr(node, "keepdims"):
-            return "keepdims=0"
     return None
 
 
@@ -205,8 +197,9 @@ def emit_int_pool(lw: Lowering, node: Node) -> None:
         "stride_w": p.strides[1],
         "pad_top": top,
         "pad_left": left,
-        "pad_bottom": bottom,
-        "pad_right": right,
+        # the declared pads (those count_include_pad counts), without the ceil overhang
+        "pad_bottom": bottom - p.overhang[0],
+        "pad_right": right - p.overhang[1],
         "count_include_pad": int(p.count_include_pad),
         "input_zero_point": p.input_zero_point,
         "act_min": p.act_min,
@@ -300,7 +293,6 @@ FLOAT_EMITTERS = {
     "AveragePool": _pool,
     "GlobalAveragePool": _pool,
     "GlobalMaxPool": _pool,
-    "ReduceMean": _pool,
     "BatchNormalization": Emitter(emit_batchnorm, check_batchnorm),
 }
 

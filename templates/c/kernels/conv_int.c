@@ -77,6 +77,8 @@ void edgec_conv_1x1_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *ou
     }
 }
 
+/* 16x8: int64 accumulator (edgec_requant_s16). */
+
 void edgec_conv_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output)
 {
     const int32_t in_per_group = p->in.c / p->groups;

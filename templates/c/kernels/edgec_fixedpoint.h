@@ -148,6 +148,14 @@ static inline int32_t edgec_fp_mbqm64(int64_t x, int32_t multiplier, int32_t shi
     return (int32_t)(uint32_t)(uint64_t)result;
 }
 
+/* A 16x8 layer's int64 accumulator requantized: wide = 0 is TFLM's int32-bias path (a 32-bit
+ * accumulator, double-rounding requantization). */
+static inline int32_t edgec_fp_requant_s16(int64_t acc, int32_t wide, int32_t mult, int32_t shift)
+{
+    return wide ? edgec_fp_mbqm64(acc, mult, shift)
+                : edgec_fp_mbqm((int32_t)(uint32_t)(uint64_t)acc, mult, shift);
+}
+
 /* ---- gemmlowp fixed point (Softmax, Logistic, Tanh) ------------------------------------ */
 
 /* (a + b) / 2 rounded to nearest, ties away from zero (ARM VRHADD). */

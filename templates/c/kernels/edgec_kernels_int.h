@@ -64,6 +64,12 @@ typedef struct {
 } edgec_conv_s16_t;
 void edgec_conv_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output);
 
+/* Transposed convolution (TFLite TRANSPOSE_CONV per group) with the parameters of the
+ * convolution structs: output pixel (oy, ox) sums (x + input offset) * w over the taps with
+ * iy * stride_h + ky * dil_h = oy + pad_top (likewise for columns), then bias and requant. */
+void edgec_conv_transpose_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *output);
+void edgec_conv_transpose_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output);
+
 /* Depthwise convolution; output channel o reads input channel o / depth_multiplier;
  * weights [kh][kw][out_c]. */
 typedef struct {
@@ -250,10 +256,11 @@ void edgec_mul_s16(const edgec_mul_int_t *p, const int16_t *a, const int16_t *b,
 /* ---- pooling (NHWC; input and output share the quantization) --------------------------- */
 
 /* The average rounds half away from zero and divides by the window positions inside the input;
- * with count_include_pad the padded positions count as input_zero_point and the divisor is
- * kh * kw. The max never picks padding. --rounding float: onnxruntime's QLinearAveragePool,
- * the dequantized values summed in float32, divided, then quantized with the output's
- * parameters (which may differ from the input's). */
+ * with count_include_pad the positions in the declared pads (pad_bottom and pad_right exclude a
+ * ceil-mode window's overhang, which never counts) count too, as input_zero_point. The max
+ * never picks padding. --rounding float: onnxruntime's QLinearAveragePool, the dequantized
+ * values summed in float32, divided, then quantized with the output's parameters (which may
+ * differ from the input's). */
 typedef struct {
     edgec_dims_t in, out;
     int32_t kh, kw, stride_h, stride_w;
@@ -376,6 +383,73 @@ void edgec_requantize_s8_s8(const edgec_requantize_int_t *p, const int8_t *input
 void edgec_requantize_s8_s16(const edgec_requantize_int_t *p, const int8_t *input, int16_t *output);
 void edgec_requantize_s16_s8(const edgec_requantize_int_t *p, const int16_t *input, int8_t *output);
 void edgec_requantize_s16_s16(const edgec_requantize_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- bilinear resize (TFLite RESIZE_BILINEAR, channels-last, input quantization kept) ------
+ * Output row y reads rows h_low[y] (weight 1024 - h_frac[y]) and h_high[y] (weight h_frac[y]),
+ * columns likewise; the Q20 sum is divided by 2^20 rounding half away from zero. */
+typedef struct {
+    int32_t batch, in_h, in_w, channels, out_h, out_w;
+    const int32_t *h_low, *h_high, *w_low, *w_high;
+    const int32_t *h_frac, *w_frac; /* Q10 */
+} edgec_resize_bilinear_int_t;
+void edgec_resize_bilinear_s8(const edgec_resize_bilinear_int_t *p, const int8_t *input, int8_t *output);
+void edgec_resize_bilinear_s16(const edgec_resize_bilinear_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- elementwise math (edgec/ops/integer/unary.py) -------------------------------------------- */
+
+/* The table functions (TFLite's int8 LUT kernels) run edgec_lut_s8 above. */
+
+/* TFLite ABS: |x - input_zero_point|, requantized when the scales differ, plus the output
+ * zero point, saturated. */
+typedef struct {
+    int32_t size;
+    int32_t requantize;
+    int32_t input_zero_point, output_zero_point;
+    int32_t mult, shift;
+} edgec_abs_int_t;
+void edgec_abs_s8(const edgec_abs_int_t *p, const int8_t *input, int8_t *output);
+void edgec_abs_s16(const edgec_abs_int_t *p, const int16_t *input, int16_t *output);
+
+/* One operand brought to the output's quantization (TFLite QUANTIZE) when requantize != 0. */
+typedef struct {
+    int32_t requantize, input_zero_point, mult, shift;
+} edgec_operand_requant_t;
+
+/* Max (is_min = 0) or Min of two operands over a broadcasting 4-d loop (TFLite MAXIMUM /
+ * MINIMUM on the operands in the output's quantization). */
+typedef struct {
+    int32_t is_min;
+    int32_t dims[4];
+    int32_t a_stride[4], b_stride[4];
+    int32_t output_zero_point;
+    edgec_operand_requant_t a, b;
+} edgec_minmax_int_t;
+void edgec_minmax_s8(const edgec_minmax_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_minmax_s16(const edgec_minmax_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* Where with a constant condition (TFLite SELECT_V2 on the requantized operands). */
+typedef struct {
+    int32_t dims[4];
+    int32_t c_stride[4], a_stride[4], b_stride[4];
+    const uint8_t *condition;
+    int32_t output_zero_point;
+    edgec_operand_requant_t a, b;
+} edgec_where_int_t;
+void edgec_where_s8(const edgec_where_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_where_s16(const edgec_where_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* Sum (or Mean) of n_inputs operands over a broadcasting 4-d loop: TFLite ADD's arithmetic for
+ * n inputs. strides [n_inputs][4]; per input its zero point, multiplier and shift. */
+typedef struct {
+    int32_t n_inputs;
+    int32_t dims[4];
+    const int32_t *strides;
+    const int32_t *input_zero_point, *mult, *shift;
+    int32_t left_shift;
+    int32_t output_zero_point, out_mult, out_shift;
+} edgec_add_n_int_t;
+void edgec_add_n_s8(const edgec_add_n_int_t *p, const void *const *inputs, int8_t *output);
+void edgec_add_n_s16(const edgec_add_n_int_t *p, const void *const *inputs, int16_t *output);
 
 /* ---- concatenation with requantization ----------------------------------------------------- */
 

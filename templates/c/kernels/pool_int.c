@@ -38,7 +38,12 @@
                         if (AVERAGE) {                                                            \
                             int32_t count = inside;                                               \
                             if (p->count_include_pad) {                                           \
-                                count = p->kh * p->kw;                                            \
+                                /* the declared pads count, a ceil-mode overhang does not */      \
+                                const int32_t y_lim = p->in.h + p->pad_bottom;                    \
+                                const int32_t x_lim = p->in.w + p->pad_right;                     \
+                                const int32_t y_end = y0 + p->kh < y_lim ? y0 + p->kh : y_lim;    \
+                                const int32_t x_end = x0 + p->kw < x_lim ? x0 + p->kw : x_lim;    \
+                                count = (y_end - y0) * (x_end - x0);                              \
                                 acc += (count - inside) * p->input_zero_point;                    \
                             }                                                                     \
                             /* rounded half away from zero, as TFLM */                           \
