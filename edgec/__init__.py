@@ -14,7 +14,7 @@ from edgec.version import __version__
 # Public name → the module that defines it.
 _EXPORTS = {
     "Analysis": "edgec.analysis",
-    "analyze": "edgec.analysis",
+    "analyze": "edgec.support",
     "Graph": "edgec.ir.graph",
     "Node": "edgec.ir.graph",
     "Value": "edgec.ir.graph",

@@ -10,6 +10,12 @@ Counting rules (the figures a report or a test can be checked against):
   ``Constant`` node outputs). Not counted: inputs the op reads as compile-time settings
   (``Op.const_inputs``: shapes, axes, pads, clip bounds…), int64 constants (shapes, axes
   and indices in ONNX), and the scale and zero point of ``QuantizeLinear``/``DequantizeLinear``.
+  Nor, so that every exporter's file of one network counts the same: a bias (Conv,
+  ConvTranspose, Gemm) or an ``Add`` operand that is all zeros (torch's dynamo exporter drops
+  them, the legacy exporter keeps them), and a one-element operand of an elementwise op (the
+  eps, exponents and factors of a decomposed LayerNorm or GELU, which fused exports hold as
+  attributes). BatchNorm folded into a convolution counts as that convolution's weights and
+  bias (torch counts the BatchNorm's scale and shift instead, one parameter more per channel).
 * **Weight bytes at float32**: every parameter at 4 bytes.
 * **Weight bytes at int8** (the TFLite int8 scheme): weights of Conv, ConvTranspose, Gemm and
   MatMul at 1 byte; the biases of Conv, ConvTranspose and Gemm at 4 bytes (int32); everything
@@ -32,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from edgec.errors import EdgecError
 from edgec.frontend.onnx_import import load_model
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ops.registry import get_op, node_macs, unsupported_ops
@@ -42,6 +49,7 @@ from edgec.passes import fold as fold_graph
 _WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 _BIASED_OPS = {"Conv", "ConvTranspose", "Gemm"}
 _QUANT_OPS = {"QuantizeLinear", "DequantizeLinear"}
+_ELEMENTWISE_OPS = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean"}
 _FLOAT32_BYTES = 4
 _INT32_BYTES = 4
 
@@ -56,6 +64,9 @@ class LayerRow:
     shapes: list[list[int] | None]
     params: int
     macs: int | None
+    # which paths run it: {"float_c", "int8_c", "tvm"} → "yes", "int8", "float (…)" or
+    # "no: reason" (filled by edgec.support.analyze; None from analyze_graph alone)
+    support: dict[str, str] | None = None
 
 
 @dataclass
@@ -92,6 +103,8 @@ class Analysis:
     totals: Totals
     unsupported_ops: dict[str, list[str]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    # nodes edgec cannot take (a refused attribute, a shape it cannot infer) → why
+    problems: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,18 +120,41 @@ def analyze(
     fold: bool = True,
 ) -> Analysis:
     """Analyze an ONNX file (or a ``Graph``, which is left unchanged), after the fold passes
-    unless ``fold`` is False. ``input_shapes`` fixes named input dims, as ``load_model`` does."""
+    unless ``fold`` is False. ``input_shapes`` fixes named input dims, as ``load_model`` does.
+    (``edgec.analyze`` adds which paths run each layer: ``edgec.support``.)"""
+    graph, label, folded, notices, problems = load_for_analysis(model, input_shapes, fold)
+    result = analyze_graph(graph, label, folded=folded, notices=notices)
+    result.problems = problems
+    return result
+
+
+def load_for_analysis(
+    model: str | os.PathLike | Graph,
+    input_shapes: dict[str, list[int] | tuple[int, ...]] | None = None,
+    fold: bool = True,
+) -> tuple[Graph, str, bool, list[str], dict[str, str]]:
+    """(graph, label, folded, notices, problems): the model as analyze sees it. A node edgec
+    cannot take is listed in ``problems`` instead of stopping the analysis; fold passes that
+    fail leave the graph as imported (with a notice)."""
     notices: list[str] = []
+    problems: dict[str, str] = {}
     if isinstance(model, Graph):
         graph, label = model.copy(), model.name
         if input_shapes:
             notices.append("input shapes are ignored for an in-memory graph")
     else:
-        graph = load_model(model, input_shapes, notices)
+        graph = load_model(model, input_shapes, notices, problems)
         label = str(model)
+    if fold and problems:
+        notices.append("not folded: some layers cannot be taken (see the problems)")
+        fold = False
     if fold:
-        graph = fold_graph(graph)
-    return analyze_graph(graph, label, folded=fold, notices=notices)
+        try:
+            graph = fold_graph(graph)
+        except EdgecError as exc:
+            notices.append(f"not folded: the fold passes failed ({exc})")
+            fold = False
+    return graph, label, fold, notices, problems
 
 
 def analyze_graph(
@@ -174,11 +210,15 @@ def const_data(value: Value | None) -> np.ndarray | None:
     if producer is not None and producer.op_type == "Constant" and not producer.domain:
         data = producer.attrs.get("value")
         return data if isinstance(data, np.ndarray) else None
+    if producer is not None and producer.op_type == "Identity" and not producer.domain:
+        return const_data(producer.inputs[0])  # the legacy exporter's copies of shared weights
     return None
 
 
 def parameter_inputs(node: Node) -> list[tuple[int, Value]]:
     """(index, value) of the inputs of ``node`` that count as parameters (module rules)."""
+    if node.op_type == "Identity" and not node.domain:
+        return []  # its readers count the data (const_data looks through it)
     op = get_op(node.op_type, node.domain)
     settings = set(op.const_inputs) if op is not None else set()
     if node.op_type in _QUANT_OPS and not node.domain:
@@ -188,8 +228,19 @@ def parameter_inputs(node: Node) -> list[tuple[int, Value]]:
         data = const_data(value)
         if data is None or index in settings or data.dtype == np.int64:
             continue
+        if not node.domain and _formula_constant(node.op_type, index, data):
+            continue
         found.append((index, value))
     return found
+
+
+def _formula_constant(op_type: str, index: int, data: np.ndarray) -> bool:
+    """Constant data that exporters write differently and torch does not count: zero biases
+    and one-element operands of elementwise ops (see the module's counting rules)."""
+    zero_bias = (op_type in _BIASED_OPS and index == 2) or op_type == "Add"
+    if zero_bias and not np.any(data):
+        return True
+    return op_type in _ELEMENTWISE_OPS and data.size == 1
 
 
 # ---- weights --------------------------------------------------------------------------------

@@ -186,6 +186,11 @@ class Manifest:
         return cls.from_json(data, str(path))
 
     @property
+    def rounding(self) -> str:
+        """The integer kernels' requantization (``--rounding``; TFLM's before it existed)."""
+        return self.options.get("rounding") or "tflm"
+
+    @property
     def integer_outputs(self) -> bool:
         return all(not np.issubdtype(p.dtype, np.floating) for p in self.outputs)
 

@@ -55,7 +55,7 @@ def configure_analyze(parser: argparse.ArgumentParser) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from edgec.analysis import analyze
+    from edgec.support import analyze
 
     shapes = parse_input_shapes(args.input_shape)
     result = analyze(args.model, input_shapes=shapes, fold=not args.no_fold)
@@ -73,7 +73,7 @@ def print_analysis(result, out: TextIO | None = None) -> None:
     from rich.console import Console
 
     console = Console(file=out or sys.stdout, highlight=False)
-    header = ["#", "op", "output shape", "params", "MACs", "name"]
+    header = ["#", "op", "output shape", "params", "MACs", "float C", "int8 C", "TVM", "name"]
     body = [
         [
             str(i),
@@ -81,6 +81,7 @@ def print_analysis(result, out: TextIO | None = None) -> None:
             ", ".join(_shape_text(s) for s in row.shapes),
             f"{row.params:,}",
             f"{row.macs:,}" if row.macs is not None else "?",
+            *_support_cells(row),
             printable(row.name),
         ]
         for i, row in enumerate(result.rows)
@@ -91,6 +92,13 @@ def print_analysis(result, out: TextIO | None = None) -> None:
         _print_plain_table(console.file, header, body)
     for line in _summary_lines(result):
         print(line, file=console.file)
+
+
+def _support_cells(row) -> list[str]:
+    """Short verdicts per path (the reasons are in the summary and in --json)."""
+    if row.support is None:
+        return ["?", "?", "?"]
+    return [row.support[p].split(":")[0].split(" (")[0] for p in ("float_c", "int8_c", "tvm")]
 
 
 def _print_rich_table(console, title: str, header: list[str], body: list[list[str]]) -> None:
@@ -150,6 +158,12 @@ def _summary_lines(result) -> list[str]:
         + _peak_where(result)
         + ("" if t.activations_complete else unknown),
     ]
+    if result.rows and result.rows[0].support is not None:
+        from edgec.support import summary
+
+        lines += summary(result, printable)
+    for name, problem in result.problems.items():
+        lines.append(f"{'cannot take:':<19}{printable(name)}: {printable(problem)}")
     if result.unsupported_ops:
         listed = "; ".join(
             f"{op} ({', '.join(printable(n) for n in names)})"

@@ -18,7 +18,14 @@ from edgec.compiler import BACKENDS, compile_model
 from edgec.errors import EdgecError
 from edgec.firmware import build_firmware
 from edgec.harness.linux_root import setup
-from edgec.harness.validate import ValidateOptions, default_device, passed, validate
+from edgec.harness.validate import (
+    FLOAT_ATOL,
+    FLOAT_RTOL,
+    ValidateOptions,
+    default_device,
+    failure,
+    validate,
+)
 from edgec.ops.integer.common import ROUNDINGS
 from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.passes.prune_budget import METRICS
@@ -66,6 +73,13 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="do not correct biases for the mean weight-rounding error",
     )
     parser.add_argument(
+        "--no-float-fallback",
+        dest="float_fallback",
+        action="store_false",
+        help="refuse a quantized model with a layer the backend cannot run in integer "
+        "(default: that layer runs in float between dequantize and quantize)",
+    )
+    parser.add_argument(
         "--sqnr-threshold",
         dest="sqnr_threshold_db",
         type=float,
@@ -77,7 +91,8 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "--rounding",
         default="tflm",
         choices=ROUNDINGS,
-        help="requantization rounding (the C backend implements tflm)",
+        help="requantization rounding: tflm (TFLite Micro, the default), float (onnxruntime's "
+        "int8 kernels), litert (LiteRT with XNNPACK)",
     )
     parser.add_argument(
         "--io-layout",
@@ -196,7 +211,7 @@ def run_compile(args: argparse.Namespace) -> int:
             f"  compact  {len(compact)} of {len(storage)} layers, {saved:,} B saved (memory.json)"
         )
     quant = result.reports.get("quantization")
-    if quant:
+    if quant and "precision" in quant:
         worst = min(
             (r for r in quant["tensors"] if r["sqnr_db"] is not None),
             key=lambda r: r["sqnr_db"],
@@ -207,6 +222,7 @@ def run_compile(args: argparse.Namespace) -> int:
         if worst:
             line += f"; lowest SQNR {worst['sqnr_db']:.1f} dB at {worst['name']!r}"
         print(line + " (quantization.json)")
+    _print_fallback((quant or {}).get("float_fallback"))
     if args.firmware:
         fw = build_firmware(result.out_dir, manifest=result.manifest)
         print(
@@ -214,6 +230,17 @@ def run_compile(args: argparse.Namespace) -> int:
             f"{fw.flash_capacity:,} B, RAM {fw.ram_bytes:,} of {fw.ram_capacity:,} B"
         )
     return 0
+
+
+def _print_fallback(rows: list[dict] | None) -> None:
+    if not rows:
+        return
+    layers = f"{len(rows)} layer{'s' if len(rows) != 1 else ''}"
+    print(f"  float fallback: {layers} kept in float (quantization.json)")
+    for row in rows[:5]:
+        print(f"    {row['op']} {row['node']!r}: {row['reason']}")
+    if len(rows) > 5:
+        print(f"    and {len(rows) - 5} more")
 
 
 def _print_compression(report: dict | None) -> None:
@@ -282,6 +309,12 @@ def configure_validate(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="run the --workers on this Ray cluster (`ray start --head`) instead of a local Ray",
     )
+    parser.add_argument(
+        "--tolerance",
+        metavar="RTOL[,ATOL]",
+        help=f"float outputs pass within this of onnxruntime on the compiled graph (default "
+        f"{FLOAT_RTOL:g},{FLOAT_ATOL:g}; ATOL defaults to {FLOAT_ATOL:g})",
+    )
     add_data_options(parser, "sample")
 
 
@@ -290,6 +323,20 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive count, got {text}")
     return value
+
+
+def parse_tolerance(text: str | None) -> tuple[float, float] | None:
+    """``--tolerance RTOL[,ATOL]`` as (rtol, atol)."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise UsageError(f"--tolerance {text!r}: expected RTOL[,ATOL], non-negative numbers")
+    return values[0], values[1] if len(values) == 2 else FLOAT_ATOL
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -315,10 +362,15 @@ def run_validate(args: argparse.Namespace) -> int:
         threads=args.threads,
         workers=args.workers,
         ray_address=args.ray_address,
+        tolerance=parse_tolerance(args.tolerance),
     )
     report = validate(args.out, options)
     print_report(report)
-    return 0 if passed(report, manifest) else 1
+    reason = failure(report, manifest)
+    if reason is not None:
+        print(f"edgec: validation failed: {reason}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -373,7 +425,11 @@ def print_report(report: dict) -> None:
         rows.append(("latency measured", report.get("timing", "wall-clock")))
         if "threads" in report:
             rows.append(("threads", str(report["threads"])))
-    for key, what in (("vs_float_tolerance", "float"), ("vs_graph_tolerance", "its graph")):
+    for key, what in (
+        ("vs_float_tolerance", "float"),
+        ("vs_graph_tolerance", "its graph"),
+        ("vs_reference_tolerance", "the reference"),
+    ):
         tolerance = report.get(key)
         if tolerance:
             rows.append(

@@ -20,7 +20,12 @@ import onnx
 
 from edgec.analysis import const_data, parameter_inputs
 from edgec.artifact import BackendOutput, Manifest, PortSpec, file_sha256
-from edgec.backends.c.compile import check_c_options, compile_c
+from edgec.backends.c.compile import (
+    check_c_options,
+    check_weights_fit,
+    compile_c,
+    integer_refusal,
+)
 from edgec.backends.tvm.compile import check_tvm_options, compile_tvm
 from edgec.compress import cluster_weights, compress_graph, prune_magnitude, wants_compression
 from edgec.compress.structured import prune_kind
@@ -28,11 +33,13 @@ from edgec.data import calibration_dataset, input_specs
 from edgec.errors import EdgecError
 from edgec.frontend import load_model, read_model
 from edgec.ir import Graph, to_onnx
+from edgec.ir.graph import Node
 from edgec.ops.registry import node_macs
 from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.outdir import check_destination, write_atomically, write_files
 from edgec.passes import fold
 from edgec.quantize.export import to_qdq
+from edgec.quantize.fallback import float_fallback
 from edgec.quantize.ptq import PTQConfig, quantize_float_graph
 from edgec.quantize.qdq import has_qdq, lower_and_fold
 from edgec.quantize.report import dumps, quantization_report
@@ -53,10 +60,16 @@ class Backend:
     default_target: str
     check: Callable[[CompileOptions, object], None]
     build: Callable[[Graph, object, CompileOptions, str], BackendOutput]
+    # a check of the folded float graph before quantization (its calibration takes long)
+    precheck: Callable[[Graph, object, CompileOptions], None] | None = None
+    # why an integer node cannot run in integer while its float kernel can (float fallback)
+    integer_refusal: Callable[[Node, CompileOptions], str | None] | None = None
 
 
 BACKENDS: dict[str, Backend] = {
-    "c": Backend("mcu", DEFAULT_TARGET, check_c_options, compile_c),
+    "c": Backend(
+        "mcu", DEFAULT_TARGET, check_c_options, compile_c, check_weights_fit, integer_refusal
+    ),
     "tvm": Backend("linux", "aarch64-linux", check_tvm_options, compile_tvm),
 }
 
@@ -84,9 +97,13 @@ def prepare_graph(
     options: CompileOptions,
     notices: list[str] | None = None,
     reports: dict | None = None,
+    precheck: Callable[[Graph], None] | None = None,
+    refusal: Callable[[Node], str | None] | None = None,
 ) -> Graph:
     """Import and process a model the way ``compile`` does, without generating code:
-    fold, compress (on --calib), quantize or lower a QDQ model, cluster."""
+    fold, compress (on --calib), quantize or lower a QDQ model, cluster. ``precheck`` sees
+    the graph before quantization; the integer nodes ``refusal`` gives a reason for are kept
+    in float (``quantize.fallback``, reported in the quantization report)."""
     notices = notices if notices is not None else []
     reports = reports if reports is not None else {}
     graph = fold(load_model(model, options.input_shapes, notices))
@@ -104,16 +121,24 @@ def prepare_graph(
         if options.quantizing:
             raise EdgecError("the model is already quantized (QDQ); drop --quantize")
         graph = lower_and_fold(graph)
+        kept = float_fallback(graph, refusal) if refusal is not None else []
+        if kept:
+            reports["quantization"] = {"float_fallback": kept}
     elif options.quantizing:
-        graph, reports["quantization"] = quantize_with_options(graph, options)
+        if precheck is not None:
+            precheck(graph)
+        graph, reports["quantization"] = quantize_with_options(graph, options, refusal)
     if options.cluster:
         data = calibration_dataset(data_specs, options)
         graph, reports["clustering"] = cluster_weights(graph, options.cluster, data)
     return graph
 
 
-def quantize_with_options(graph: Graph, options: CompileOptions) -> tuple[Graph, dict]:
-    """PTQ of a folded float graph as ``compile --quantize`` asks; returns it and its report."""
+def quantize_with_options(
+    graph: Graph, options: CompileOptions, refusal: Callable[[Node], str | None] | None = None
+) -> tuple[Graph, dict]:
+    """PTQ of a folded float graph as ``compile --quantize`` asks; returns it and its report
+    (integer nodes ``refusal`` gives a reason for stay in float)."""
     if not options.calib:
         raise EdgecError(f"--quantize {options.quantize} needs calibration data (--calib DATA)")
     specs = input_specs(graph)
@@ -131,7 +156,10 @@ def quantize_with_options(graph: Graph, options: CompileOptions) -> tuple[Graph,
         input_params=input_params,
     )
     model = quantize_float_graph(graph, data, config)
-    report = quantization_report(graph, model.graph, data, model.precision, options.rounding)
+    kept = float_fallback(model.graph, refusal) if refusal is not None else []
+    precision = {k: v for k, v in model.precision.items() if k not in {r["node"] for r in kept}}
+    report = quantization_report(graph, model.graph, data, precision, options.rounding)
+    report["float_fallback"] = kept
     if model.layer_sqnr:
         report["int8_layer_sqnr_db"] = model.layer_sqnr
     return model.graph, report
@@ -180,7 +208,18 @@ def compile_model(
     read_model(model_path)
     notices: list[str] = []
     reports: dict = {}
-    graph = prepare_graph(model_path, options, notices, reports)
+    precheck = refusal = None
+    if backend.precheck is not None:
+
+        def precheck(graph: Graph) -> None:
+            backend.precheck(graph, target, options)
+
+    if backend.integer_refusal is not None and options.float_fallback:
+
+        def refusal(node: Node) -> str | None:
+            return backend.integer_refusal(node, options)
+
+    graph = prepare_graph(model_path, options, notices, reports, precheck, refusal)
     sha = file_sha256(model_path)
     built = backend.build(graph, target, options, sha)
     notices += built.notices

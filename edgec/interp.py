@@ -30,7 +30,9 @@ class Interpreter:
         self.graph = graph
         self.rounding = rounding
         # Integer kernel parameters, derived once per node (as TFLM's Prepare does).
-        self._int_params = {id(n): integer_params(n) for n in graph.nodes if is_integer_node(n)}
+        self._int_params = {
+            id(n): integer_params(n, rounding) for n in graph.nodes if is_integer_node(n)
+        }
         # Index of the last node reading each value, so intermediates can be freed early.
         self._last_use: dict[int, int] = {}
         for i, node in enumerate(graph.nodes):

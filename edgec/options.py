@@ -37,6 +37,8 @@ class CompileOptions:
     float_io: bool = False
     bias_correction: bool = True
     sqnr_threshold_db: float = 40.0
+    # an integer node the backend cannot run in integer runs in float (DQ, float op, Q)
+    float_fallback: bool = True
     # Compression before quantization (edgec/compress/), re-fitted on the --calib data:
     # "channels:RATIO" or "magnitude:SPARSITY[:global]" (weights zeroed, stored sparse).
     prune: str | None = None

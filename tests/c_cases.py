@@ -79,6 +79,7 @@ def run_cases(
     tolerance: tuple[float, float] | None = None,
     io_layout: str = "declared",
     core: str = "dsp",
+    rounding: str = "tflm",
 ) -> None:
     """Generate, build (sanitized) and run every case; compare with the reference bit for bit.
     ``kernels``: "portable"; "optimized" (fast_*.c where they apply, with its C versions
@@ -88,7 +89,7 @@ def run_cases(
     mve_*.c, in their C versions). ``tolerance`` (rtol, atol): float outputs
     compared with np.allclose instead of bit for bit. ``io_layout`` "nhwc": the samples
     and expected outputs are given channels-last. ``core`` "mve": the Helium kernels' layouts,
-    run by their C versions here."""
+    run by their C versions here. ``rounding``: the build's --rounding."""
     find_compiler("gcc")
     core = "mve" if kernels.endswith("-mve") else core
     folder = tmp_path / "c"
@@ -103,6 +104,7 @@ def run_cases(
             scratch="free" if kernels.endswith("-lean") else "always",
             io_layout=io_layout,
             core=core,
+            rounding=rounding,
         )
         for name, text in {**gen.files, **gen.kernel_files}.items():
             (folder / name).write_text(text)

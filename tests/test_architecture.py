@@ -31,7 +31,7 @@ LAYERS = [
     ("passes", "quantize", "analysis"),
     ("compress",),
     ("backends.c", "backends.tvm"),
-    ("compiler",),
+    ("compiler", "support"),
     ("firmware",),
     ("harness",),
     ("tune",),

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from edgec.backends.c.lower import check_supported
-from edgec.compiler import CompileOptions, compile_model
 from edgec.errors import EdgecError, UnsupportedOpError
 from edgec.interp import Interpreter
 from edgec.ir.graph import FusedActivation, Graph, QuantParams, Value
@@ -79,13 +77,13 @@ def single_op(op, inputs, out_dtype, out_scale, out_zp, attrs=None, fused=None) 
     return g
 
 
-def prepare(graph: Graph, seed: int) -> Case | None:
+def prepare(graph: Graph, seed: int, rounding: str = "tflm") -> Case | None:
     """Random inputs and the reference outputs; None when the reference rejects the case."""
     rng = np.random.default_rng(seed)
     case = Case(graph, seed)
     try:
-        check_supported(graph)
-        interp = Interpreter(graph)
+        check_supported(graph, rounding)
+        interp = Interpreter(graph, rounding)
         for _ in range(SAMPLES):
             sample = [random_int(rng, v.shape, v.dtype) for v in graph.inputs]
             out = interp.run({v.name: a for v, a in zip(graph.inputs, sample)})
@@ -96,16 +94,19 @@ def prepare(graph: Graph, seed: int) -> Case | None:
     return case
 
 
-def run_drawn(draw_case, data, tmp_path: Path, kernels: str = "portable") -> None:
-    """Draw CASES_PER_BUILD cases (case i gets variant i round-robin) and run them in one build."""
+def run_drawn(
+    draw_case, data, tmp_path: Path, kernels: str = "portable", rounding: str = "tflm"
+) -> None:
+    """Draw CASES_PER_BUILD cases (case i gets variant i round-robin) and run them in one build
+    (``rounding``: the reference's and the build's)."""
     cases = []
     for index in range(CASES_PER_BUILD):
         graph, seed = draw_case(data.draw, index)
-        case = prepare(graph, seed)
+        case = prepare(graph, seed, rounding)
         if case is not None:
             cases.append(case)
     assert len(cases) >= CASES_PER_BUILD // 2, "too many drawn cases were invalid"
-    run_cases(cases, tmp_path, kernels)
+    run_cases(cases, tmp_path, kernels, rounding=rounding)
 
 
 # ---- convolution and fully connected -----------------------------------------------------------
@@ -488,11 +489,3 @@ def test_unsupported_variants_are_reported_together_with_reasons():
     text = str(err.value)
     assert all(word in text for word in ("sig", "soft", "mean", "Sigmoid", "Softmax"))
     assert "scale" in text and "not contiguous" in text
-
-
-def test_other_roundings_are_refused_by_the_c_backend(tmp_path):
-    """The kernels implement TFLM's fixed point only: compile must not emit C for another mode."""
-    model = shared_path("models", "hello_world_sine", "hello_world_int8_qdq.onnx")
-    with pytest.raises(EdgecError, match="rounding"):
-        compile_model(model, tmp_path / "out", CompileOptions(rounding="float"))
-    assert not (tmp_path / "out").exists()

@@ -178,7 +178,7 @@ def test_internal_error_is_one_line_without_verbose(monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("edgec.analysis.analyze", broken)
+    monkeypatch.setattr("edgec.support.analyze", broken)
     assert cli.main(["analyze", "model.onnx"]) == cli.EXIT_INTERNAL
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
@@ -194,7 +194,7 @@ def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("edgec.analysis.analyze", interrupted)
+    monkeypatch.setattr("edgec.support.analyze", interrupted)
     assert cli.main(["analyze", "model.onnx"]) == 130
     assert "Traceback" not in capsys.readouterr().err
 

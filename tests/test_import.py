@@ -555,8 +555,21 @@ def test_legacy_forms_edgec_declines(tmp_path):
         7, [node("BatchNormalization", ["x", "s", "b", "m", "v"], spatial=0)], stats
     )
     expect_error(tmp_path, ModelError, "'legacy_batchnormalization'", "spatial=0", source=spatial0)
-    linear, _ = legacy(7, [node("Upsample", ["x"], scales=[1.0, 1.0, 2.0, 2.0], mode="linear")])
-    expect_error(tmp_path, ModelError, "'legacy_upsample'", "linear", source=linear)
+
+
+@pytest.mark.parametrize("opset", [7, 9])
+def test_linear_upsample_is_an_asymmetric_bilinear_resize(opset):
+    """Upsample's linear mode samples at asymmetric coordinates, as onnxruntime reads it."""
+    scales = np.array([1.0, 1.0, 2.0, 3.0], np.float32)
+    if opset == 7:
+        model, feeds = legacy(7, [node("Upsample", ["x"], scales=list(scales), mode="linear")])
+    else:
+        model, feeds = legacy(9, [node("Upsample", ["x", "s"], mode="linear")], {"s": scales})
+    graph = load_model(model)
+    (resize,) = graph.nodes
+    assert resize.attrs["coordinate_transformation_mode"] == "asymmetric"
+    got = Interpreter(graph).run(feeds)[graph.outputs[0].name]
+    assert_close(got, run_ort(model, feeds)[0], 1e-5, 1e-6, f"Upsample-{opset}")
 
 
 def test_duplicate_and_missing_node_names_become_unique(rng):

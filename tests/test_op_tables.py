@@ -8,6 +8,9 @@ import re
 import pytest
 
 from edgec.backends.c.emit_eltwise import BINARY_OPS, UNARY_OPS
+from edgec.backends.c.emit_math import CAST_TYPES
+from edgec.backends.c.emit_move import PAD_MODES
+from edgec.backends.c.emit_reduce import REDUCE_OPS
 from edgec.ops import REGISTRY
 from edgec.ops.registry import Op, register
 from edgec.resources import templates_dir
@@ -22,13 +25,14 @@ def header_enums() -> set[str]:
 
 
 def test_every_float_op_code_is_a_kernel_enum_and_every_enum_has_an_op():
-    emitted = {s.name for s in (*BINARY_OPS.values(), *UNARY_OPS.values())}
+    tables = (BINARY_OPS, UNARY_OPS, REDUCE_OPS, CAST_TYPES, PAD_MODES)
+    emitted = {s.name for table in tables for s in table.values()}
     declared = {n for n in header_enums() if n.startswith("EDGEC_")}
     assert emitted == declared
 
 
 def test_every_op_in_the_float_tables_is_registered():
-    assert set(BINARY_OPS) | set(UNARY_OPS) <= set(REGISTRY)
+    assert set(BINARY_OPS) | set(UNARY_OPS) | set(REDUCE_OPS) <= set(REGISTRY)
 
 
 def test_an_arith_op_without_its_integer_reference_is_refused_at_registration():

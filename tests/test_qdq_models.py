@@ -114,31 +114,24 @@ def test_qdq_export_round_trip_is_exact(name, rng):
         )
 
 
-def test_qoperator_models_are_named_in_one_error():
-    x = helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 4])
-    consts = [
-        helper.make_tensor(n, t, [], [v])
-        for n, t, v in [("s", TensorProto.FLOAT, 0.1), ("z", TensorProto.UINT8, 0)]
-    ]
+def test_dynamic_quantization_is_named_in_one_error():
+    """Ops whose quantization is computed at run time have no static lowering (QOperator
+    ops do: tests/test_onnxruntime_models.py)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    weights = helper.make_tensor("w", TensorProto.INT8, [4, 4], list(range(16)))
     nodes = [
-        helper.make_node(
-            "QLinearAdd",
-            ["x", "s", "z", "x", "s", "z", "s", "z"],
-            ["a"],
-            domain="com.microsoft",
-            name="add1",
-        ),
-        helper.make_node(
-            "QLinearSigmoid", ["a", "s", "z", "s", "z"], ["y"], domain="com.microsoft", name="sig1"
-        ),
+        helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "qs", "qz"], name="dq1"),
+        helper.make_node("MatMulInteger", ["q", "w", "qz"], ["m"], name="mm1"),
+        helper.make_node("Cast", ["m"], ["y"], to=TensorProto.FLOAT),
     ]
     model = helper.make_model(
-        helper.make_graph(nodes, "q", [x], [y], consts),
-        opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)],
+        helper.make_graph(nodes, "dynamic", [x], [y], [weights]),
+        opset_imports=[helper.make_opsetid("", 13)],
     )
     with pytest.raises(UnsupportedOpError) as err:
         lower_qdq(load_model(model))
     message = str(err.value)
-    assert "QLinearAdd" in message and "QLinearSigmoid" in message and "'add1'" in message
+    assert "DynamicQuantizeLinear" in message and "MatMulInteger" in message
+    assert "'mm1'" in message and "dynamic quantization" in message
     assert "\n" not in message

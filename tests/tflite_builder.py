@@ -23,6 +23,7 @@ TENSOR_TYPES = {
     np.dtype(np.int32): schema.TensorType.INT32,
     np.dtype(np.int64): schema.TensorType.INT64,
     np.dtype(np.uint8): schema.TensorType.UINT8,
+    np.dtype(np.bool_): schema.TensorType.BOOL,
 }
 
 

@@ -29,15 +29,17 @@ def load_model(
     source: str | os.PathLike | onnx.ModelProto,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     notices: list[str] | None = None,
+    problems: dict[str, str] | None = None,
 ) -> Graph:
     """Read an ONNX model into a ``Graph`` with static shapes.
 
     ``input_shapes`` fixes the dims of named inputs. A symbolic batch dim (dim 0) defaults
-    to 1 and adds a line to ``notices``; any other symbolic dim must be given.
+    to 1 and adds a line to ``notices``; any other symbolic dim must be given. With
+    ``problems`` (``edgec analyze``), nodes edgec cannot take are listed there, not raised.
     """
     notices = notices if notices is not None else []
     model = read_model(source) if not isinstance(source, onnx.ModelProto) else source
-    return model_to_graph(model, dict(input_shapes or {}), notices)
+    return model_to_graph(model, dict(input_shapes or {}), notices, problems)
 
 
 def read_model(path: str | os.PathLike) -> onnx.ModelProto:
@@ -114,7 +116,12 @@ def default_opset(model: onnx.ModelProto) -> int:
     return max(versions)
 
 
-def model_to_graph(model: onnx.ModelProto, input_shapes: dict, notices: list[str]) -> Graph:
+def model_to_graph(
+    model: onnx.ModelProto,
+    input_shapes: dict,
+    notices: list[str],
+    problems: dict[str, str] | None = None,
+) -> Graph:
     _check_model_proto(model, "model")
     opset = default_opset(model)
     if opset < OLDEST_OPSET:
@@ -157,7 +164,7 @@ def model_to_graph(model: onnx.ModelProto, input_shapes: dict, notices: list[str
     graph.topo_sort()
     upgrade_graph(graph, opset)
     graph.opset = 21
-    infer_shapes(graph)
+    infer_shapes(graph, problems)
     _drop_unused_constants(graph)
     return graph
 

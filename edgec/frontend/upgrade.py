@@ -155,13 +155,15 @@ def _prelu_channel_slope(graph: Graph, node: Node, opset: int) -> None:
 
 
 def _upsample(graph: Graph, node: Node, opset: int) -> None:
-    """Upsample (opset 7–9) and Resize-10 are Resize with asymmetric nearest sampling.
+    """Upsample (opset 7–9) and Resize-10 are Resize with asymmetric coordinates.
 
     Their nearest pixel is the floor of the source coordinate when an axis grows and its
     ceiling when it shrinks (onnxruntime's reading of the old ops). A Resize-10 that both
-    grows and shrinks axes becomes two Resize nodes, shrinking first.
+    grows and shrinks axes becomes two Resize nodes, shrinking first. Linear mode (spelled
+    ``bilinear`` by the first Upsample) interpolates at the same asymmetric coordinates.
     """
     mode = node.attrs.get("mode", "nearest")
+    mode = "linear" if mode == "bilinear" else mode
     if node.op_type == "Upsample" and "scales" in node.attrs:
         scales = _const_input(
             graph, node, "scales", np.asarray(node.attrs.pop("scales"), np.float32)
@@ -173,10 +175,10 @@ def _upsample(graph: Graph, node: Node, opset: int) -> None:
     x = node.inputs[0]
     node.inputs = [x, None, scales]
     scales.users.append(node)
-    node.attrs = {"mode": mode}
+    node.attrs = {"mode": mode, "coordinate_transformation_mode": "asymmetric"}
     if mode != "nearest":
         return
-    node.attrs.update(coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    node.attrs["nearest_mode"] = "floor"
     factors = scales.const
     if factors is None or not np.any(factors < 1):
         return

@@ -62,7 +62,7 @@ def compare_layers(
             target = StepTarget(None, None, "partial: later steps write the rest of this buffer")
         targets.append(target)
     stats = [_StepStats(t) if t.value is not None else None for t in targets]
-    interpreter = Interpreter(graph)
+    interpreter = Interpreter(graph, manifest.rounding)
     for i, dumps in enumerate(run.layers):  # one sample at a time: memory stays per step
         feeds = dataset.sample(i)
         values = {**feeds, **interpreter.run(feeds, keep_all=True)}

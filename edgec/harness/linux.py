@@ -79,7 +79,7 @@ def run_on_linux(out_dir: Path, manifest: Manifest, dataset, options) -> DeviceR
         )
     if options.sanitize:
         raise ValidationError("--sanitize applies to the C backend's host build")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # the runner starts in OUT: its paths must not be relative
     run = DeviceRun(outputs=[])
     with ExitStack() as stack:
         session = start_runner(out_dir, manifest, options.device, stack, options.threads)

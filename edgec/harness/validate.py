@@ -57,6 +57,8 @@ class ValidateOptions:
     threads: int | None = None  # TVM runner threads (None: all cores of the board)
     workers: int = 1  # devices validating shards of the samples at once (Ray tasks)
     ray_address: str | None = None  # a Ray cluster (HOST:PORT); None: a local Ray
+    # float outputs: (rtol, atol) against onnxruntime (default FLOAT_RTOL, FLOAT_ATOL)
+    tolerance: tuple[float, float] | None = None
 
 
 def default_device(manifest: Manifest) -> str:
@@ -125,9 +127,7 @@ def onnxruntime_outputs(
                 data = (
                     (data.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
                 ).astype(wanted)
-            feeds[meta.name] = data.reshape(
-                [d if isinstance(d, int) else 1 for d in meta.shape] or data.shape
-            )
+            feeds[meta.name] = data.reshape(_ort_shape(meta.shape, spec.shape, data.shape))
         for k, out in enumerate(session.run(None, feeds)):
             results[k].append(out)
     return [np.stack(r) for r in results]
@@ -156,6 +156,14 @@ def source_intermediates(manifest: Manifest, graph, dataset: Dataset) -> dict[st
         )
     outputs = onnxruntime_outputs(model.SerializeToString(), manifest, dataset)
     return dict(zip(wanted, outputs[len(outputs) - len(wanted) :]))
+
+
+def _ort_shape(declared, compiled, data_shape) -> tuple[int, ...]:
+    """The shape to feed onnxruntime: the model's fixed dims, and for its symbolic ones the
+    dims the model was compiled with (``compile --input-shape``)."""
+    if not declared or len(compiled) != len(declared):
+        return tuple(data_shape)
+    return tuple(d if isinstance(d, int) else c for d, c in zip(declared, compiled))
 
 
 def _ort_dtype(type_name: str) -> str:
@@ -198,15 +206,20 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     run = run_all(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
-    interpreter = Interpreter(graph, manifest.options.get("rounding", "tflm"))
+    interpreter = Interpreter(graph, manifest.rounding)
     reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
-    report = build_report(manifest, graph, subset, run, reference, float_outs)
+    rtol, atol = options.tolerance or (FLOAT_RTOL, FLOAT_ATOL)
+    report = build_report(manifest, graph, subset, run, reference, float_outs, rtol, atol)
     if manifest.backend == "tvm" and done:
         if manifest.numerics != "float32":
             report.update(qdq_check(out_dir, manifest, subset, run))
         else:
-            report.update(graph_tolerance(out_dir, manifest, subset, run))
+            report.update(graph_tolerance(out_dir, manifest, subset, run, rtol, atol))
+    elif done and not manifest.integer_outputs:
+        report.update(
+            c_float_tolerance(out_dir, manifest, graph, subset, run, reference, rtol, atol)
+        )
     report["wall_seconds"] = round(time.monotonic() - started, 3)
     memory = load_memory(out_dir) if run.profile is not None or run.layers else None
     if run.profile is not None:
@@ -242,7 +255,14 @@ def profile_rows(memory: dict, profile: P.Profile) -> list[dict]:
 
 
 def build_report(
-    manifest: Manifest, graph, data: Dataset, run: DeviceRun, reference, float_outs
+    manifest: Manifest,
+    graph,
+    data: Dataset,
+    run: DeviceRun,
+    reference,
+    float_outs,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> dict:
     outs_spec = manifest.outputs
     n = len(run.outputs)
@@ -299,7 +319,7 @@ def build_report(
     if run.threads is not None:
         report["threads"] = run.threads
     if n and manifest.backend == "tvm":  # C builds keep their bit-exact verdict
-        report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer))
+        report.update(tolerance_checks(run, reference, float_outs, outs_spec, integer, rtol, atol))
     report["memory"] = {
         "flash_bytes": run.memory.get("flash_bytes", manifest.weight_bytes),
         "arena_bytes": manifest.arena_bytes,
@@ -315,9 +335,19 @@ def build_report(
 FLOAT_RTOL, FLOAT_ATOL = 1e-4, 1e-5
 
 
-def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: bool) -> dict:
+def tolerance_checks(
+    run: DeviceRun,
+    reference,
+    float_outs,
+    outs_spec,
+    integer: bool,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> dict:
     """Per-sample bounds: float outputs within rtol/atol of onnxruntime (every output port);
     integer outputs' largest distance from the reference in LSB."""
+    rtol = FLOAT_RTOL if rtol is None else rtol
+    atol = FLOAT_ATOL if atol is None else atol
     n = len(run.outputs)
     if integer:
         worst = max(
@@ -328,46 +358,58 @@ def tolerance_checks(run: DeviceRun, reference, float_outs, outs_spec, integer: 
         return {"max_lsb_vs_reference": worst}
     if float_outs is None:
         return {}
-    within = sum(
+    expected = [[float_outs[k][i] for k in range(len(outs_spec))] for i in range(n)]
+    within = samples_within(run.outputs, expected, rtol, atol)
+    return {"vs_float_tolerance": {"rtol": rtol, "atol": atol, "samples_within": within}}
+
+
+def samples_within(outputs, expected, rtol: float, atol: float) -> int:
+    """How many samples have every output port within rtol/atol of ``expected`` (per sample,
+    a list of arrays in port order)."""
+    return sum(
         int(
             all(
                 np.allclose(
-                    run.outputs[i][k].reshape(-1),
-                    np.asarray(float_outs[k][i]).reshape(-1),
-                    rtol=FLOAT_RTOL,
-                    atol=FLOAT_ATOL,
+                    np.asarray(got).reshape(-1),
+                    np.asarray(want).reshape(-1),
+                    rtol=rtol,
+                    atol=atol,
                 )
-                for k in range(len(outs_spec))
+                for got, want in zip(sample, wanted, strict=True)
             )
         )
-        for i in range(n)
+        for sample, wanted in zip(outputs, expected, strict=True)
     )
-    return {
-        "vs_float_tolerance": {"rtol": FLOAT_RTOL, "atol": FLOAT_ATOL, "samples_within": within}
-    }
 
 
-def graph_tolerance(out_dir: Path, manifest: Manifest, data: Dataset, run: DeviceRun) -> dict:
-    """A float TVM build against the graph it was given (``reference.onnx``, after edgec's
+def graph_tolerance(
+    out_dir: Path,
+    manifest: Manifest,
+    data: Dataset,
+    run: DeviceRun,
+    rtol: float = FLOAT_RTOL,
+    atol: float = FLOAT_ATOL,
+) -> dict:
+    """A float build against the graph it was given (``reference.onnx``, after edgec's
     passes) in onnxruntime: the same bound, so that a compressed graph, whose outputs
-    rightly differ from the source model's, is still held to "TVM changed nothing"."""
+    rightly differ from the source model's, is still held to "the backend changed nothing"."""
     expected = onnxruntime_outputs(out_dir / manifest.reference_graph, manifest, data)
-    within = sum(
-        int(
-            all(
-                np.allclose(
-                    sample[k].reshape(-1),
-                    expected[k][i].reshape(-1),
-                    rtol=FLOAT_RTOL,
-                    atol=FLOAT_ATOL,
-                )
-                for k in range(len(manifest.outputs))
-            )
-        )
-        for i, sample in enumerate(run.outputs)
-    )
-    bound = {"rtol": FLOAT_RTOL, "atol": FLOAT_ATOL, "samples_within": within}
-    return {"vs_graph_tolerance": bound}
+    wanted = [[e[i] for e in expected] for i in range(len(run.outputs))]
+    within = samples_within(run.outputs, wanted, rtol, atol)
+    return {"vs_graph_tolerance": {"rtol": rtol, "atol": atol, "samples_within": within}}
+
+
+def c_float_tolerance(
+    out_dir: Path, manifest: Manifest, graph, data: Dataset, run: DeviceRun, reference, rtol, atol
+) -> dict:
+    """The verdict of a C build with float outputs: a float graph against onnxruntime on the
+    compiled graph (``reference.onnx``); a quantized graph with float outputs (--float-io,
+    float islands) against the reference executor, whose integer steps it matches exactly."""
+    if not any(v.quant is not None for v in graph.values()):
+        return graph_tolerance(out_dir, manifest, data, run, rtol, atol)
+    wanted = [[r[s.name] for s in manifest.outputs] for r in reference]
+    within = samples_within(run.outputs, wanted, rtol, atol)
+    return {"vs_reference_tolerance": {"rtol": rtol, "atol": atol, "samples_within": within}}
 
 
 # Options that change a model's numerics on purpose (compression): its outputs are then
@@ -381,32 +423,60 @@ def qdq_check(out_dir: Path, manifest: Manifest, data: Dataset, run: DeviceRun) 
     expected = onnxruntime_outputs(out_dir / manifest.reference_graph, manifest, data)
     worst = 0.0
     for k, spec in enumerate(manifest.outputs):
-        device = np.stack([s[k] for s in run.outputs]).astype(np.float64)
+        outputs = np.stack([s[k] for s in run.outputs])
+        device = outputs.astype(np.float64)
         wanted = expected[k].astype(np.float64).reshape(device.shape)
         diff = np.abs(device - wanted)
-        if spec.scale is not None and np.issubdtype(device.dtype, np.floating):
+        if spec.scale is not None and np.issubdtype(outputs.dtype, np.floating):
             diff = diff / spec.scale  # float outputs of a quantized model, in output LSB
         worst = max(worst, float(np.max(diff)))
     return {"max_lsb_vs_qdq_onnxruntime": worst}
 
 
 def passed(report: dict, manifest: Manifest) -> bool:
-    """Did the device meet its bar? C builds: bit-exact integer outputs. TVM builds: float
-    outputs within rtol/atol of onnxruntime on every sample (of the graph TVM was given, and
-    of the source model unless compression changed it on purpose); integer TVM builds bit-exact
-    like C builds; QDQ builds (float arithmetic between quantize steps) within one LSB of their
-    QDQ graph in onnxruntime."""
-    if manifest.backend != "tvm" or (manifest.numerics or "").startswith("integer"):
-        return report.get("bit_exact") in (None, report["samples"])
-    if manifest.numerics != "float32":
-        return report.get("max_lsb_vs_qdq_onnxruntime", 0.0) <= 1
+    """Did the device meet its bar? (:func:`failure` says why not.)"""
+    return failure(report, manifest) is None
 
-    def all_within(key: str) -> bool:
+
+def failure(report: dict, manifest: Manifest) -> str | None:
+    """Why the device missed its bar, or None. C builds: integer outputs bit-exact with the
+    reference executor; float outputs within rtol/atol of their compiled graph on every sample.
+    TVM builds: float outputs within rtol/atol of onnxruntime on every sample (of the graph
+    TVM was given, and of the source model unless compression changed it on purpose); integer
+    TVM builds bit-exact like C builds; QDQ builds (float arithmetic between quantize steps)
+    within one LSB of their QDQ graph in onnxruntime."""
+    samples = report["samples"]
+
+    def outside(key: str, what: str) -> str | None:
         bound = report.get(key)
-        return bound is not None and bound["samples_within"] == report["samples"]
+        if bound is None:
+            return f"no comparison with {what} was made"
+        if bound["samples_within"] == samples:
+            return None
+        return (
+            f"{samples - bound['samples_within']} of {samples} samples differ from {what} by "
+            f"more than rtol {bound['rtol']:g}, atol {bound['atol']:g} (--tolerance)"
+        )
 
+    if manifest.backend != "tvm" or (manifest.numerics or "").startswith("integer"):
+        exact = report.get("bit_exact")
+        if exact is not None and exact != samples:
+            return f"{samples - exact} of {samples} samples are not bit-exact with the reference"
+        if manifest.integer_outputs or not samples:
+            return None
+        if "vs_reference_tolerance" in report:
+            return outside("vs_reference_tolerance", "the reference executor")
+        return outside("vs_graph_tolerance", "the compiled graph in onnxruntime")
+    if manifest.numerics != "float32":
+        worst = report.get("max_lsb_vs_qdq_onnxruntime", 0.0)
+        if worst <= 1:
+            return None
+        return f"outputs differ from the QDQ graph in onnxruntime by {worst:g} LSB (bound 1)"
     compressed = any(manifest.options.get(k) for k in COMPRESSING_OPTIONS)
-    return all_within("vs_graph_tolerance") and (compressed or all_within("vs_float_tolerance"))
+    reason = outside("vs_graph_tolerance", "the graph TVM was given in onnxruntime")
+    if reason is None and not compressed:
+        reason = outside("vs_float_tolerance", "the source model in onnxruntime")
+    return reason
 
 
 def write_report(

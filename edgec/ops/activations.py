@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
 from edgec.errors import QuantizationError, node_error
+from edgec.ops.elementwise import TableOp
 from edgec.ops.integer import activations as qact
 from edgec.ops.integer import elementwise as qew
 from edgec.ops.integer import softmax as qsoftmax
 from edgec.ops.integer.common import activation_range
+from edgec.ops.integer.lookup import float_function_table
 from edgec.ops.integer.nodes import out_dtype, scale_zp
+from edgec.ops.integer.softmax_onnxruntime import (
+    OnnxruntimeSoftmaxParams,
+    onnxruntime_softmax,
+    onnxruntime_softmax_params,
+)
 from edgec.ops.registry import Attr, Op, broadcast_shapes, normalize_axis, register
 
 
@@ -19,13 +27,30 @@ class Activation(Op):
     """A unary float function; ``apply`` is reused by fused activations."""
 
     channelwise = True
+    # int8 under rounding "float": onnxruntime's table of its float function (lookup.py)
+    float_table: ClassVar[bool] = False
 
     def apply(self, node, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def float_rounding_params(self, node):
+        x, y = node.inputs[0], node.outputs[0]
+        int8 = np.dtype(x.dtype) == np.dtype(y.dtype) == np.dtype(np.int8)
+        if not (self.float_table and int8):
+            return None
+        attrs = {k: v for k, v in node.attrs.items() if k in self.attributes}
+        return float_function_table(self.op_type, attrs, *scale_zp(x), *scale_zp(y))
+
     def run(self, node, inputs):
         x = inputs[0]
         return [np.asarray(self.apply(node, x), dtype=x.dtype)]
+
+
+class TableActivation(TableOp, Activation):
+    """An activation whose int8 kernel is a table of its float function."""
+
+    def table_fn(self, node):
+        return lambda x: self.apply(node, x)
 
 
 class Clamp(Activation):
@@ -94,6 +119,7 @@ class Clip(Clamp):
 class LeakyRelu(Activation):
     op_type = "LeakyRelu"
     integer = "arith"
+    float_table = True
     attributes = {"alpha": Attr("float", 0.01)}
 
     def apply(self, node, x):
@@ -116,6 +142,7 @@ class SigmoidLike(Activation):
 
     integer = "arith"
     kind = "logistic"
+    float_table = True
 
     def integer_params(self, node):
         return qact.sigmoid_like_params(
@@ -149,7 +176,7 @@ class Tanh(SigmoidLike):
 
 
 @register
-class HardSigmoid(Activation):
+class HardSigmoid(TableActivation):
     op_type = "HardSigmoid"
     attributes = {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)}
 
@@ -163,6 +190,7 @@ class HardSigmoid(Activation):
 class HardSwish(Activation):
     op_type = "HardSwish"
     integer = "arith"
+    float_table = True
     int16 = False  # TFLite has an int8 kernel only
 
     def apply(self, node, x):
@@ -176,7 +204,7 @@ class HardSwish(Activation):
 
 
 @register
-class Elu(Activation):
+class Elu(TableActivation):
     op_type = "Elu"
     attributes = {"alpha": Attr("float", 1.0)}
 
@@ -260,7 +288,7 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 @register
-class Erf(Activation):
+class Erf(TableActivation):
     op_type = "Erf"
 
     def apply(self, node, x):
@@ -334,7 +362,18 @@ class Softmax(SoftmaxBase):
         return qsoftmax.softmax_params(scale_zp(x)[0], dtype=in_dtype, output_dtype=out_dtype_)
 
     def run_integer(self, node, inputs, params, rounding):
-        return qsoftmax.softmax(inputs[0], params, axis=self.attr(node, "axis"))
+        axis = self.attr(node, "axis")
+        if isinstance(params, OnnxruntimeSoftmaxParams):
+            return onnxruntime_softmax(inputs[0], params, axis)
+        return qsoftmax.softmax(inputs[0], params, axis=axis)
+
+    def float_rounding_params(self, node):
+        """int8 → int8: onnxruntime's QLinearSoftmax (any output quantization)."""
+        x, y = node.inputs[0], node.outputs[0]
+        if not np.dtype(x.dtype) == np.dtype(y.dtype) == np.dtype(np.int8):
+            return None
+        axis = normalize_axis(node, self.attr(node, "axis"), len(x.shape))
+        return onnxruntime_softmax_params(scale_zp(x)[0], x.shape[axis], *scale_zp(y))
 
 
 @register

@@ -1,12 +1,16 @@
-"""Elementwise arithmetic: binary ops with numpy broadcasting, variadic and unary math."""
+"""Elementwise arithmetic: binary ops with numpy broadcasting, variadic and unary math, Where.
+
+Integer forms (``edgec.ops.integer.unary``): TFLite's ADD, MUL, ABS, MAXIMUM / MINIMUM and
+SELECT_V2 arithmetic, int8 tables for the other functions."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgec.errors import ModelError, node_error
+from edgec.errors import ModelError, QuantizationError, node_error
 from edgec.ir.dtypes import np_dtype
 from edgec.ops.integer import elementwise as qew
+from edgec.ops.integer import unary as qun
 from edgec.ops.integer.nodes import fused_bounds, out_dtype, scale_zp
 from edgec.ops.registry import Attr, Op, TensorInfo, broadcast_shapes, register
 
@@ -80,9 +84,33 @@ class Div(Binary):
     fn = staticmethod(_divide)
 
 
+class TableOp(Op):
+    """An int8 op computed through a 256-entry table of its float function (TFLite's LUT
+    kernels); ``table_fn(node)`` is the function of the real value."""
+
+    integer = "arith"
+    int16 = False
+
+    def table_fn(self, node):
+        raise NotImplementedError
+
+    def integer_params(self, node):
+        if out_dtype(node) != "int8":
+            raise node_error(QuantizationError, node, "the table kernel is int8 only")
+        return qun.lut_table(
+            self.table_fn(node), *scale_zp(node.inputs[0]), *scale_zp(node.outputs[0])
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qun.lookup(inputs[0], params)
+
+
 @register
-class Pow(Binary):
+class Pow(TableOp, Binary):
+    """Pow; in int8 with a constant scalar exponent (a table)."""
+
     op_type = "Pow"
+    const_inputs = (1,)  # the exponent: a setting of the integer kernel (a table)
 
     def infer(self, node, ins):
         return [(ins[0].dtype, broadcast_shapes(node, [ins[0].shape, ins[1].shape]))]
@@ -91,9 +119,23 @@ class Pow(Binary):
         a, b = inputs
         return [np.power(a, b.astype(a.dtype)).astype(a.dtype, copy=False)]
 
+    def integer_limits(self, node):
+        exponent = node.inputs[1].const
+        ok = exponent is not None and exponent.size == 1
+        return None if ok else "the exponent is not a constant scalar"
+
+    def table_fn(self, node):
+        if self.integer_limits(node):
+            raise node_error(
+                QuantizationError, node, "integer Pow needs a constant scalar exponent"
+            )
+        value = float(node.inputs[1].const.reshape(-1)[0])
+        return lambda x: np.power(x, value)
+
 
 class Variadic(Op):
     num_inputs = (1, 2**31)
+    integer = "arith"
     fn = staticmethod(np.maximum)
 
     def infer(self, node, ins):
@@ -104,6 +146,14 @@ class Variadic(Op):
         for other in inputs[1:]:
             out = self.fn(out, other)
         return [np.asarray(out, dtype=inputs[0].dtype)]
+
+    def integer_params(self, node):
+        """Max / Min: each input's requantization to the output (None: equal parameters)."""
+        y = scale_zp(node.outputs[0])
+        return [qun.requant_to(scale_zp(v), y, out_dtype(node)) for v in node.inputs]
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qun.extreme(inputs, params, node.op_type == "Min", out_dtype(node))
 
 
 @register
@@ -123,9 +173,17 @@ class Sum(Variadic):
     op_type = "Sum"
     fn = staticmethod(np.add)
 
+    def integer_params(self, node):
+        inputs = [scale_zp(v) for v in node.inputs]
+        output = scale_zp(node.outputs[0])
+        return qun.add_n_params(inputs, output, out_dtype(node), mean=node.op_type == "Mean")
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qun.add_n(inputs, params)
+
 
 @register
-class Mean(Variadic):
+class Mean(Sum):
     op_type = "Mean"
 
     def run(self, node, inputs):
@@ -133,6 +191,36 @@ class Mean(Variadic):
         for other in inputs[2:]:
             total = total + other
         return [np.asarray(total / len(inputs), dtype=inputs[0].dtype)]
+
+
+@register
+class Where(Op):
+    """Where(condition, X, Y); integer with a constant condition (TFLite SELECT_V2)."""
+
+    op_type = "Where"
+    integer = "arith"
+    num_inputs = (3, 3)
+    const_inputs = (0,)
+
+    def infer(self, node, ins):
+        c, x, y = ins
+        return [(x.dtype, broadcast_shapes(node, [c.shape, x.shape, y.shape]))]
+
+    def run(self, node, inputs):
+        c, x, y = inputs
+        return [np.where(np.asarray(c, bool), x, y).astype(x.dtype, copy=False)]
+
+    def integer_limits(self, node):
+        return None if node.inputs[0].is_const else "the condition is computed at run time"
+
+    def integer_params(self, node):
+        if self.integer_limits(node):
+            raise node_error(QuantizationError, node, "integer Where needs a constant condition")
+        out = scale_zp(node.outputs[0])
+        return [qun.requant_to(scale_zp(v), out, out_dtype(node)) for v in node.inputs[1:]]
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qun.where(inputs[0], inputs[1], inputs[2], params, out_dtype(node))
 
 
 class Unary(Op):
@@ -143,17 +231,37 @@ class Unary(Op):
         return [np.asarray(self.fn(inputs[0]), dtype=inputs[0].dtype)]
 
 
-def _unary(op_type: str, fn) -> type[Op]:
-    cls = type(op_type, (Unary,), {"op_type": op_type, "fn": staticmethod(fn)})
+class TableUnary(TableOp, Unary):
+    def table_fn(self, node):
+        return self.fn
+
+
+def _unary(op_type: str, fn, base=Unary) -> type[Op]:
+    cls = type(op_type, (base,), {"op_type": op_type, "fn": staticmethod(fn)})
     return register(cls)
 
 
-Neg = _unary("Neg", np.negative)
-Abs = _unary("Abs", np.abs)
-Exp = _unary("Exp", np.exp)
-Log = _unary("Log", np.log)
-Sqrt = _unary("Sqrt", np.sqrt)
-Reciprocal = _unary("Reciprocal", np.reciprocal)
+@register
+class Abs(Unary):
+    """Abs; in integer TFLite's ABS."""
+
+    op_type = "Abs"
+    integer = "arith"
+    fn = staticmethod(np.abs)
+
+    def integer_params(self, node):
+        x, y = scale_zp(node.inputs[0]), scale_zp(node.outputs[0])
+        return qun.abs_params(*x, *y, dtype=out_dtype(node))
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qun.abs_(inputs[0], params)
+
+
+Neg = _unary("Neg", np.negative, TableUnary)
+Exp = _unary("Exp", np.exp, TableUnary)
+Log = _unary("Log", np.log, TableUnary)
+Sqrt = _unary("Sqrt", np.sqrt, TableUnary)
+Reciprocal = _unary("Reciprocal", np.reciprocal, TableUnary)
 Floor = _unary("Floor", np.floor)
 Ceil = _unary("Ceil", np.ceil)
 Sign = _unary("Sign", np.sign)

@@ -135,6 +135,7 @@ def conv_reference(node, op: Op, x: np.ndarray, w: np.ndarray, b: np.ndarray | N
 @register
 class ConvTranspose(ConvLike):
     op_type = "ConvTranspose"
+    integer = "arith"
     attributes = {
         **ConvLike.attributes,
         "output_padding": Attr("ints", None),
@@ -237,6 +238,54 @@ class ConvTranspose(ConvLike):
     def macs(self, node):
         x, w = node.inputs[0], node.inputs[1]
         return int(np.prod(x.shape, dtype=np.int64)) * int(np.prod(w.shape[1:], dtype=np.int64))
+
+    @staticmethod
+    def weight_axis(node) -> int | None:
+        """The weight axis that indexes output channels: 1 for group 1, 0 for depthwise (one
+        output channel per input channel), None (per-tensor scales only) for other groups."""
+        w = node.inputs[1]
+        group = node.attrs.get("group", 1)
+        if group == 1:
+            return 1
+        return 0 if w.shape[1] == 1 and group == w.shape[0] else None
+
+    def integer_params(self, node):
+        x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+        if len(x.shape) not in (3, 4):
+            raise node_error(QuantizationError, node, "integer ConvTranspose is 1-d or 2-d")
+        axis = self.weight_axis(node)
+        if w.quant is not None and w.quant.axis is not None and w.quant.axis != axis:
+            raise node_error(
+                QuantizationError, node, f"weights quantized along axis {w.quant.axis}, not {axis}"
+            )
+        scales = weight_scales(node, w, axis if axis is not None else 0)
+        strides, dilations, _, begin, out = self._geometry(node, x.shape, w.shape)
+        if len(x.shape) == 3:
+            strides, dilations, begin, out = (1, *strides), (1, *dilations), (0, *begin), (1, *out)
+        (s_in, z_in), (s_out, z_out) = scale_zp(x), scale_zp(y)
+        return qlinear.conv_transpose_params(
+            s_in,
+            z_in,
+            scales,
+            s_out,
+            z_out,
+            strides=strides,
+            dilations=dilations,
+            begin=begin,
+            out=out,
+            dtype=out_dtype(node),
+            group=self.attr(node, "group"),
+            activation=fused_bounds(node),
+            wide=wide_bias(node),
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 else None
+        if x.ndim == 3:  # 1-d: a 2-d transposed conv over H = 1
+            y = qlinear.conv_transpose2d(x[:, :, None], w[:, :, None], bias, params, rounding)
+            return y[:, :, 0, :]
+        return qlinear.conv_transpose2d(x, w, bias, params, rounding)
 
 
 @register

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from edgec.errors import QuantizationError, ShapeError, node_error
+from edgec.errors import ShapeError, node_error
 from edgec.ops.integer import pooling as qpool
 from edgec.ops.integer.nodes import fused_bounds, mean_axes, out_dtype, scale_zp
 from edgec.ops.registry import Attr, Op, register
@@ -47,14 +47,14 @@ class Pool(Op):
         kernel = tuple(self.attr(node, "kernel_shape"))
         win = resolve_window(node, self, tuple(x.shape[2:]), kernel)
         include_pad = bool(node.op_type == "AveragePool" and self.attr(node, "count_include_pad"))
-        if include_pad and any(win.extra_end):
-            raise node_error(QuantizationError, node, "count_include_pad with ceil_mode overhang")
         end = [p + e for p, e in zip(win.pads_end, win.extra_end)]
         if len(kernel) == 1:
             kernel, strides = (1, *kernel), (1, *win.strides)
             pads = (0, win.pads_begin[0], 0, end[0])
+            overhang = (0, win.extra_end[0])
         else:
             strides, pads = win.strides, (win.pads_begin[0], win.pads_begin[1], end[0], end[1])
+            overhang = win.extra_end
         return qpool.pool_params(
             *scale_zp(x),
             *scale_zp(y),
@@ -64,6 +64,7 @@ class Pool(Op):
             dtype=out_dtype(node),
             activation=fused_bounds(node),
             count_include_pad=include_pad,
+            overhang=overhang,
         )
 
     def run_integer(self, node, inputs, params, rounding):
@@ -79,6 +80,15 @@ class Pool(Op):
 
 def _reduce_windows(view: np.ndarray, nd: int, fn) -> np.ndarray:
     return fn(view, axis=tuple(range(view.ndim - nd, view.ndim)))
+
+
+def _window_sums(view: np.ndarray, nd: int) -> np.ndarray:
+    """Each window's sum, tap by tap in row-major order as the C kernels add them (so that a
+    float average feeding a QuantizeLinear rounds exactly as theirs, ties included)."""
+    total = np.zeros(view.shape[: view.ndim - nd], view.dtype)
+    for tap in np.ndindex(*view.shape[view.ndim - nd :]):
+        total = total + view[(..., *tap)]
+    return total
 
 
 @register
@@ -134,7 +144,7 @@ class AveragePool(Pool):
         x = inputs[0]
         win = self.window(node, x.shape)
         nd = len(win.kernel)
-        sums = _reduce_windows(windows(pad_spatial(x, win, 0), win), nd, np.sum)
+        sums = _window_sums(windows(pad_spatial(x, win, 0), win), nd)
         ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
         if self.attr(node, "count_include_pad"):
             # Declared pads count as elements; the ceil-mode overhang beyond them does not.
@@ -173,7 +183,7 @@ class GlobalAveragePool(GlobalPool):
         return mean_integer_params(node)
 
     def run_integer(self, node, inputs, params, rounding):
-        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=True)
+        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=True, rounding=rounding)
 
 
 def mean_integer_params(node):

@@ -41,7 +41,7 @@ class QuantBase(Op):
     def params(self, node, x: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, dtype):
         shape = param_shape(node, x.ndim, scale, self.attr(node, "axis"))
         zp = np.zeros_like(scale, dtype=dtype) if zp is None else zp
-        if zp.shape != scale.shape:
+        if zp.shape != scale.shape and not zp.size == scale.size == 1:  # () and (1,) alike
             raise node_error(ShapeError, node, f"zero point {zp.shape} != scale {scale.shape}")
         return scale.reshape(shape), zp.reshape(shape)
 

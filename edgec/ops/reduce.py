@@ -58,7 +58,7 @@ class ReduceMean(Reduce):
 
     def run_integer(self, node, inputs, params, rounding):
         keep = bool(self.attr(node, "keepdims"))
-        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=keep)
+        return qpool.mean(inputs[0], mean_axes(node), params, keepdims=keep, rounding=rounding)
 
 
 @register
@@ -108,7 +108,11 @@ ReduceLogSumExp = _reducer("ReduceLogSumExp", _log_sum_exp)
 
 
 class ArgReduce(Op):
-    """Index of the extreme value along ``axis`` (first, or last with ``select_last_index``)."""
+    """Index of the extreme value along ``axis`` (first, or last with ``select_last_index``).
+
+    On quantized data it compares the raw integers, as TFLite's ARG_MAX / ARG_MIN do."""
+
+    integer = "index"
 
     attributes = {
         "axis": Attr("int", 0),

@@ -70,7 +70,9 @@ class Op:
     # ---- facts other layers read (quantizer, pruning, backends) ----------------------------
     # How the op runs on quantized (integer) tensors: "arith" has its own integer reference
     # (``integer_params``/``run_integer``, TFLite Micro semantics); "move" only moves data and
-    # keeps the input's quantization; None means float only.
+    # keeps the input's quantization; "index" reads integer tensors as they are and outputs
+    # an unquantized index (ArgMax: a positive scale keeps the order of the values); None
+    # means float only.
     integer: ClassVar[str | None] = None
     # Input 1 (and 2, the bias) hold weights: int8 per output channel when quantized.
     weighted: ClassVar[bool] = False
@@ -151,6 +153,17 @@ class Op:
     def run_integer(self, node: Node, inputs: list, params: Any, rounding: str) -> np.ndarray:
         """The integer kernel on integer inputs (``rounding``: tflm, float or litert)."""
         raise NotImplementedError(f"{self.op_type} has no integer reference")
+
+    def float_rounding_params(self, node: Node) -> Any:
+        """Parameters of the op's onnxruntime kernel where rounding "float" runs another
+        algorithm than TFLM's (a lookup table, QLinearSoftmax), else None (the same
+        ``integer_params``, whose ``run_integer`` follows the rounding)."""
+        return None
+
+    def integer_limits(self, node: Node) -> str | None:
+        """Why this node's float form has no integer kernel (an "arith" op whose kernel needs
+        a constant operand, say), or None; the quantizer then keeps the node float."""
+        return None
 
     # ---- helpers for subclasses -----------------------------------------------------------
     @staticmethod

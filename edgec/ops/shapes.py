@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.errors import ModelError, node_error, show_name
+from edgec.errors import ModelError, ShapeError, node_error, show_name
 from edgec.ir.graph import Graph, Value
 from edgec.ops.registry import TensorInfo, get_op
 
@@ -31,8 +31,10 @@ def check_tensor_size(shape, what: str) -> None:
         )
 
 
-def infer_shapes(graph: Graph) -> None:
-    """Set dtype and shape of every node output; validate every supported node."""
+def infer_shapes(graph: Graph, problems: dict[str, str] | None = None) -> None:
+    """Set dtype and shape of every node output; validate every supported node. With
+    ``problems``, a node that fails its check or shape rule is recorded there (node name →
+    message) and skipped (its outputs keep ONNX's inferred shapes) instead of raising."""
     known: dict[int, np.ndarray] = {}
 
     def info(v: Value | None):
@@ -45,11 +47,17 @@ def infer_shapes(graph: Graph) -> None:
         op = get_op(node.op_type, node.domain)
         if op is None:
             continue
-        op.check(node)
         ins = [info(v) for v in node.inputs]
-        if any(i is not None and (i.shape is None or i.dtype is None) for i in ins):
-            continue  # downstream of an op whose output shape is unknown
-        results = op.infer(node, ins)
+        try:
+            op.check(node)
+            if any(i is not None and (i.shape is None or i.dtype is None) for i in ins):
+                continue  # downstream of an op whose output shape is unknown
+            results = op.infer(node, ins)
+        except (ModelError, ShapeError) as exc:
+            if problems is None:
+                raise
+            problems[node.name] = str(exc)
+            continue
         if len(results) < len(node.outputs):
             raise node_error(
                 ModelError,

@@ -194,8 +194,6 @@ class Pad(Op):
         x, y = node.inputs[0], node.outputs[0]
         if scale_zp(x) != scale_zp(y):
             raise node_error(QuantizationError, node, "integer Pad keeps its input's quantization")
-        if self.attr(node, "mode") != "constant":
-            raise node_error(QuantizationError, node, "integer Pad supports constant mode only")
         axes = node.input(3).const if node.input(3) is not None else None
         widths = self.widths(node, x.shape, node.inputs[1].const, axes)
         value = node.input(2)
@@ -214,6 +212,8 @@ class Pad(Op):
 
     def run_integer(self, node, inputs, params, rounding):
         widths, constant = params
+        if self.attr(node, "mode") != "constant":  # data movement: the float reference's
+            return self.run(node, inputs)[0]
         return qew.pad(inputs[0], widths, scale_zp(node.inputs[0])[1], constant)
 
 

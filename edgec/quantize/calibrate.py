@@ -36,11 +36,17 @@ def activation_names(graph: Graph) -> list[str]:
     return names
 
 
-def channel_means(data: np.ndarray) -> np.ndarray:
-    """Mean over every axis but 1 (the channel axis of N, C, … tensors; features of 2-d)."""
+# The axes whose means bias correction needs: a convolution's input channels (axis 1 of N, C,
+# …), a Gemm's or MatMul's input features (the last axis; the same axis for 2-d tensors).
+MEAN_AXES = {"channel_mean": 1, "feature_mean": -1}
+
+
+def channel_means(data: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Mean over every axis but ``axis`` (1: channels of N, C, … tensors; -1: features)."""
     if data.ndim < 2:
         return np.atleast_1d(data.astype(np.float64).mean())
-    axes = tuple(i for i in range(data.ndim) if i != 1)
+    keep = axis % data.ndim
+    axes = tuple(i for i in range(data.ndim) if i != keep)
     return data.astype(np.float64).mean(axis=axes)
 
 
@@ -51,7 +57,7 @@ def calibrate(graph: Graph, data: Dataset, histogram: bool = True) -> dict[str, 
     interpreter = Interpreter(graph)
     names = activation_names(graph)
     stats = {name: TensorStats() for name in names}
-    sums: dict[str, np.ndarray] = {}
+    sums: dict[tuple[str, str], np.ndarray] = {}
     passes = 2 if histogram else 1
     for step in range(passes):
         label = "calibrating (ranges)" if step == 0 else "calibrating (histograms)"
@@ -62,10 +68,12 @@ def calibrate(graph: Graph, data: Dataset, histogram: bool = True) -> dict[str, 
                 x = values.get(name, feeds.get(name))
                 if step == 0:
                     stats[name].update_range(x)
-                    mean = channel_means(x)
-                    sums[name] = mean if name not in sums else sums[name] + mean
+                    for key, axis in MEAN_AXES.items():
+                        mean = channel_means(x, axis)
+                        total = sums.get((name, key))
+                        sums[name, key] = mean if total is None else total + mean
                 else:
                     stats[name].update_histogram(x)
-    for name, total in sums.items():
-        stats[name].extra["channel_mean"] = total / len(data)
+    for (name, key), total in sums.items():
+        stats[name].extra[key] = total / len(data)
     return stats

@@ -64,7 +64,7 @@ class QuantizedModel:
 def quantizable(node: Node) -> bool:
     """Whether ``node`` gets an integer kernel (else it stays a float island)."""
     op = get_op(node.op_type, node.domain)
-    if op is None or op.integer != "arith":
+    if op is None or op.integer != "arith" or op.integer_limits(node) is not None:
         return False
     if node.op_type == "QuantizeLinear" or not node.outputs:
         return False
@@ -80,11 +80,29 @@ def quantizable(node: Node) -> bool:
             return False
         if node.op_type == "MatMul" and len(node.inputs[1].shape) != 2:
             return False
+        if node.op_type == "ConvTranspose" and len(node.inputs[0].shape) not in (3, 4):
+            return False
     if node.op_type in ("Add", "Mul") and all(v.is_const for v in node.inputs):
         return False
     if node.op_type == "MaxPool" and len(node.outputs) > 1:
         return False
     return not (node.op_type in ("Relu", "Clip") and node.fused is not None)
+
+
+def _integer_kind(node: Node) -> str | None:
+    op = get_op(node.op_type, node.domain)
+    return None if op is None else op.integer
+
+
+def _reads_integers(node: Node) -> bool:
+    """An "index" op (ArgMax) on a tensor quantized per tensor with a positive scale."""
+    x = node.inputs[0]
+    return (
+        _integer_kind(node) == "index"
+        and x.quant is not None
+        and x.quant.axis is None
+        and float(np.asarray(x.quant.scale).reshape(-1)[0]) > 0
+    )
 
 
 def activation_params(stats: TensorStats, dtype: str, config: PTQConfig) -> QuantParams:
@@ -204,9 +222,11 @@ class _Builder:
         for node in list(g.nodes):
             if node.name in self.precision:
                 self._integer_node(node, self.precision[node.name])
-            elif get_op(node.op_type).integer == "move" and node.inputs[0].quant is not None:
+            elif _integer_kind(node) == "move" and node.inputs[0].quant is not None:
                 for out in node.outputs:
                     out.quant, out.dtype = node.inputs[0].quant, node.inputs[0].dtype
+            elif _reads_integers(node):
+                pass  # an index of the integer values themselves (ArgMax)
             else:
                 for i, value in enumerate(node.inputs):
                     if value is not None and value.quant is not None:
@@ -278,16 +298,22 @@ class _Builder:
             axis = 0 if trans_b else 1
         elif node.op_type == "MatMul":
             axis, n_out = 1, weights.shape[1]
+        elif node.op_type == "ConvTranspose":
+            axis = get_op("ConvTranspose").weight_axis(node)
+            n_out = weights.shape[1] * node.attrs.get("group", 1)
         else:
             axis, n_out = 0, weights.shape[0]
-        q, scales = quantize_weights(weights, axis, self.config.per_channel)
+        per_channel = self.config.per_channel and axis is not None
+        axis = 0 if axis is None else axis
+        q, scales = quantize_weights(weights, axis, per_channel)
         source = self.source_name.get(id(x), x.name)
-        mean = self.stats[source].extra.get("channel_mean") if source in self.stats else None
+        key = "feature_mean" if node.op_type in ("Gemm", "MatMul") else "channel_mean"
+        mean = self.stats[source].extra.get(key) if source in self.stats else None
         if self.config.bias_correction and mean is not None:
             shift = _bias_shift(node, q, scales, weights, axis, mean)
             b = -shift if b is None else b - shift
         wq = g.add_constant(f"{w.name}_q", q)
-        if self.config.per_channel:
+        if per_channel:
             wq.quant = QuantParams(scales, np.zeros(scales.shape, np.int64), np.int8, axis)
         else:
             wq.quant = QuantParams(scales.reshape(()), 0, np.int8)
@@ -343,6 +369,11 @@ def _bias_shift(
         * scales.astype(np.float64).reshape(shape if scales.size > 1 else [1] * w.ndim)
         - w
     )
+    if node.op_type == "ConvTranspose":  # delta [C_in, O/group, k…]; o = g * O/group + j
+        group = node.attrs.get("group", 1)
+        per_in = delta.reshape(delta.shape[0], delta.shape[1], -1).sum(axis=2)
+        per_in = per_in.reshape(group, -1, delta.shape[1])  # [G, C_in/G, O/G]
+        return np.einsum("gcj,gc->gj", per_in, mean.reshape(group, -1)).reshape(-1)
     if node.op_type == "Conv":
         group = node.attrs.get("group", 1)
         out_ch, in_per_group = delta.shape[:2]
@@ -352,6 +383,18 @@ def _bias_shift(
         return (per_in * mean[idx]).sum(axis=1)
     rows = delta if axis == 0 else delta.T  # [out, in]
     return rows @ mean.reshape(-1)
+
+
+def synthetic_quantization(graph: Graph) -> Graph:
+    """The int8 graph PTQ builds from ``graph`` with every tensor's range taken as [-1, 1]:
+    which nodes get an integer kernel and with what operands, for checks of the kernels
+    that apply (``edgec analyze``); its numbers mean nothing."""
+    stats = {}
+    for value in graph.values():
+        stats[value.name] = TensorStats()
+        stats[value.name].update_range(np.array([-1.0, 1.0]))
+    precision = {node.name: "int8" for node in graph.nodes if quantizable(node)}
+    return _Builder(graph, stats, precision, PTQConfig(bias_correction=False)).build()
 
 
 def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> QuantizedModel:

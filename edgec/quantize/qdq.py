@@ -7,7 +7,8 @@ axis), the DQ/Q pairs disappear, and the op's integer reference (TFLite semantic
 
 What cannot be lowered stays as it was: a DQ or Q that remains is a real conversion between
 an integer and a float region, run by its own kernel. QOperator models (QLinearConv…) are
-reported up front as unsupported ops.
+first rewritten as QDQ (``qoperator.py``); dynamic quantization (ConvInteger…) is reported
+up front as unsupported.
 """
 
 from __future__ import annotations
@@ -21,20 +22,12 @@ from edgec.ops import get_op
 from edgec.passes import fold
 from edgec.passes.base import Pass, PassResult
 from edgec.quantize.export import INT64_BIAS_KEY
+from edgec.quantize.fallback import float_nodes
+from edgec.quantize.qoperator import has_qoperator, qoperator_to_qdq
 
-# onnxruntime's QOperator format: integer ops with quantization parameters as inputs.
+# Quantized ops without a lowering: dynamic quantization (parameters computed at run time)
+# and the QOperator ops qoperator.py does not rewrite.
 QOPERATOR_OPS = {
-    "QLinearConv",
-    "QLinearMatMul",
-    "QGemm",
-    "QLinearAdd",
-    "QLinearMul",
-    "QLinearSigmoid",
-    "QLinearLeakyRelu",
-    "QLinearAveragePool",
-    "QLinearGlobalAveragePool",
-    "QLinearConcat",
-    "QLinearSoftmax",
     "QLinearReduceMean",
     "QLinearWhere",
     "ConvInteger",
@@ -47,13 +40,15 @@ QOPERATOR_OPS = {
 
 
 def reject_qoperator_ops(graph: Graph) -> None:
-    """QOperator nodes have no lowering: name them all in one ``UnsupportedOpError``."""
+    """Quantized ops without a lowering: name them all in one ``UnsupportedOpError``."""
     found: dict[str, list[str]] = {}
     for node in graph.nodes:
         if node.op_type in QOPERATOR_OPS:
             found.setdefault(node.op_type, []).append(node.name)
     if found:
-        raise UnsupportedOpError(found, "edgec (QOperator format; export the model as QDQ instead)")
+        raise UnsupportedOpError(
+            found, "edgec (dynamic quantization; quantize statically, as QDQ or QOperator)"
+        )
 
 
 def quant_params_of(node: Node) -> QuantParams:
@@ -106,8 +101,11 @@ class LowerQDQ(Pass):
 
     def run(self, graph: Graph) -> PassResult:
         reject_qoperator_ops(graph)
-        changed = False
+        changed = qoperator_to_qdq(graph)
+        kept_float = float_nodes(graph)  # the float fallback of an earlier compile
         for node in list(graph.nodes):
+            if node.name in kept_float:
+                continue
             if node in graph.nodes and node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
                 changed |= self._lower(graph, node)
         changed |= _remove_unused_qdq(graph)
@@ -121,6 +119,8 @@ class LowerQDQ(Pass):
         op = get_op(node.op_type, node.domain)
         if op is None or getattr(op, "integer", None) is None or not node.outputs:
             return False
+        if op.integer == "index":
+            return _lower_index(graph, node)
         sources: list[tuple[Value, QuantParams] | None] = []
         for index, value in enumerate(node.inputs):
             if value is None:
@@ -162,6 +162,21 @@ class LowerQDQ(Pass):
         result.producer = node
         graph.remove_value(out)
         return True
+
+
+def _lower_index(graph: Graph, node: Node) -> bool:
+    """An index op (ArgMax) reads the integer tensor behind a per-tensor DequantizeLinear
+    (its scale is positive: the order of the values is the order of the integers)."""
+    dq = node.inputs[0].producer
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return False
+    params = quant_params_of(dq)
+    if params.axis is not None:
+        return False
+    source = dq.inputs[0]
+    _attach(dq, source, params)
+    graph.set_input(node, 0, source)
+    return True
 
 
 def _remove_unused_qdq(graph: Graph) -> bool:
@@ -239,8 +254,10 @@ def _propagate_through_moves(graph: Graph) -> bool:
 
 
 def has_qdq(graph: Graph) -> bool:
-    """Whether the graph holds QuantizeLinear/DequantizeLinear nodes (a QDQ model)."""
-    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.nodes)
+    """Whether the graph is quantized: QuantizeLinear/DequantizeLinear nodes (a QDQ model)
+    or QOperator ops."""
+    quantizing = ("QuantizeLinear", "DequantizeLinear")
+    return any(n.op_type in quantizing for n in graph.nodes) or has_qoperator(graph)
 
 
 def load_reference_graph(path) -> Graph:
@@ -251,8 +268,11 @@ def load_reference_graph(path) -> Graph:
 
 
 def lower_and_fold(graph: Graph) -> Graph:
-    """Lower a folded QDQ graph, then fold again; DQ nodes left on constants (weights of ops
-    that stay float) fold into float weights, remaining Q/DQ are real conversions."""
+    """Lower a folded QDQ (or QOperator) graph, then fold again; DQ nodes left on constants
+    (weights of ops that stay float) fold into float weights, remaining Q/DQ are real
+    conversions."""
+    if qoperator_to_qdq(graph):
+        graph = fold(graph)
     return fold(lower_qdq(graph), keep_qdq=False)
 
 

@@ -7,12 +7,17 @@ rendered, and lists what the manifest records of the build.
 
 from __future__ import annotations
 
+import numpy as np
+
+from edgec.analysis import analyze_graph, const_data, parameter_inputs
 from edgec.artifact import BackendOutput
 from edgec.backends.c.generate import SCRATCH_POLICIES, generate_c
-from edgec.backends.c.lower import KERNEL_SETS
+from edgec.backends.c.lower import FLOAT_EMITTERS, KERNEL_SETS, emitter_for
 from edgec.backends.c.weight_storage import POLICIES
 from edgec.errors import EdgecError, TargetError
-from edgec.ir.graph import Graph
+from edgec.ir.graph import Graph, Node
+from edgec.ops.integer import is_integer_node
+from edgec.ops.integer.common import ROUNDINGS
 from edgec.options import CompileOptions
 from edgec.targets import Target
 
@@ -22,11 +27,8 @@ IO_LAYOUTS = ("declared", "nhwc")  # the generated API's: the model's own, or ch
 
 def check_c_options(options: CompileOptions, target: Target) -> None:
     """Refuse what the C backend cannot do, before the model is read."""
-    if options.rounding != "tflm":
-        raise EdgecError(
-            f"--rounding {options.rounding}: the C backend implements TFLite Micro's rounding "
-            "only; the other modes run in the reference executor (edgec.interp.Interpreter)"
-        )
+    if options.rounding not in ROUNDINGS:
+        raise EdgecError(f"--rounding must be one of {', '.join(ROUNDINGS)}")
     if options.kernels not in KERNEL_CHOICES:
         raise EdgecError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}")
     if options.io_layout not in IO_LAYOUTS:
@@ -35,6 +37,16 @@ def check_c_options(options: CompileOptions, target: Target) -> None:
         raise EdgecError(f"--kernel-scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     if options.weight_storage not in POLICIES:
         raise EdgecError(f"--weight-storage must be one of {', '.join(POLICIES)}")
+
+
+def integer_refusal(node: Node, options: CompileOptions) -> str | None:
+    """Why the C backend cannot run integer ``node`` in integer while a float kernel of its
+    op exists (it then stays in float: ``quantize.fallback``), else None."""
+    if not is_integer_node(node) or node.op_type not in FLOAT_EMITTERS:
+        return None
+    emitter = emitter_for(node, options.rounding)
+    reason = "no integer C kernel" if emitter is None else emitter.check(node)
+    return reason
 
 
 def resolve_kernels(options: CompileOptions, target: Target) -> str:
@@ -50,8 +62,9 @@ def kernel_core(target: Target) -> str:
     return "mve" if target.mve != "none" else "dsp"
 
 
-def memory_check(target: Target):
-    """A check that the weights fit the target's flash and the arena its RAM."""
+def memory_check(target: Target, quantized: bool = False):
+    """A check that the weights fit the target's flash and the arena its RAM (``quantized``:
+    the graph is already integer, so quantizing is no advice)."""
 
     def fits(weight_bytes: int, arena_bytes: int) -> None:
         problems = []
@@ -60,18 +73,50 @@ def memory_check(target: Target):
         if arena_bytes > target.ram.length:
             problems.append(f"arena {arena_bytes:,} B > RAM {target.ram.length:,} B")
         if problems:
+            advice = "choose a larger target with --target"
+            if not quantized:
+                advice += ", or quantize with --quantize int8"
             raise TargetError(
-                f"the model does not fit {target.name}: {'; '.join(problems)} "
-                "(choose a larger target with --target, or quantize with --quantize int8)"
+                f"the model does not fit {target.name}: {'; '.join(problems)} ({advice})"
             )
 
     return fits
+
+
+def check_weights_fit(graph: Graph, target: Target, options: CompileOptions) -> None:
+    """Before calibration (which takes long on a large model): refuse a model whose weights
+    cannot fit the flash even at int8 (the analysis' int8 weight bytes, TFLite's scheme)."""
+    if not options.quantizing or options.cluster:  # clustering may store fewer bits
+        return
+    if options.weight_storage != "dense" and _compactable(graph):
+        return  # sparse or clustered storage may fit: the check after lowering decides
+    int8_bytes = analyze_graph(graph).totals.weight_bytes_int8
+    if int8_bytes > target.flash.length:
+        raise TargetError(
+            f"the model does not fit {target.name}: its weights take {int8_bytes:,} B even at "
+            f"int8 > flash {target.flash.length:,} B (choose a larger target with --target, "
+            "or compress the model: --prune, --lowrank, --cluster)"
+        )
+
+
+def _compactable(graph: Graph) -> bool:
+    """Whether some weight matrix could be stored compact (weight_storage.py): few distinct
+    values (clustered) or a quarter of zeros (sparse)."""
+    for node in graph.nodes:
+        for _, value in parameter_inputs(node):
+            data = const_data(value)
+            if data is None or data.ndim < 2 or data.size < 64:
+                continue
+            if np.count_nonzero(data) <= 0.75 * data.size or len(np.unique(data)) <= 16:
+                return True
+    return False
 
 
 def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str) -> BackendOutput:
     """Generate the C folder for ``graph`` on ``target``."""
     kernels = resolve_kernels(options, target)
     notices = []
+    quantized = any(v.quant is not None for v in graph.values())
 
     def generate(storage: str):
         return generate_c(
@@ -81,9 +126,10 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
             options.io_layout,
             kernels=kernels,
             scratch=options.kernel_scratch,
-            fits=memory_check(target),
+            fits=memory_check(target, quantized),
             weight_storage=storage,
             core=kernel_core(target),
+            rounding=options.rounding,
         )
 
     try:

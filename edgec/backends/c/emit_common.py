@@ -5,19 +5,26 @@ per-channel requantization fields."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
 from edgec.backends.c import layout as L
 from edgec.backends.c.int_checks import SUFFIX
 from edgec.backends.c.lowering import Lowering
-from edgec.backends.c.program import Struct
+from edgec.backends.c.program import Struct, Symbol
+from edgec.backends.c.rounding import float_requant, linear_requant
 from edgec.errors import UnsupportedOpError
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
 from edgec.ops.spatial import resolve_window
 
 INF = float("inf")
+
+
+def c_enum(op_type: str) -> Symbol:
+    """An op's kernel enum value: ``LeakyRelu`` → ``EDGEC_LEAKY_RELU``."""
+    return Symbol("EDGEC_" + re.sub(r"(?<=[a-z])(?=[A-Z])", "_", op_type).upper())
 
 
 def dims(shape_nchw: tuple[int, ...]) -> Struct:
@@ -147,13 +154,17 @@ def per_channel(values: np.ndarray, channels: int) -> np.ndarray:
 
 
 def requant_fields(lw: Lowering, node: Node, requant, channels: int) -> dict:
+    """out_mult/out_shift of ``edgec_requant`` (or ``_s16``) for the build's rounding, and
+    the clamp."""
+    mult, shift = linear_requant(requant, channels, lw.rounding, node.outputs[0].dtype)
+    floats = float_requant(lw.rounding, node.outputs[0].dtype)
     return {
         "act_min": int(requant.act_min),
         "act_max": int(requant.act_max),
         "out_mult": lw.weight(
-            per_channel(requant.multiplier, channels), f"{node.name} multipliers"
+            mult, f"{node.name} " + ("float32 scales (bits)" if floats else "multipliers")
         ),
-        "out_shift": lw.weight(per_channel(requant.shift, channels), f"{node.name} shifts"),
+        "out_shift": lw.weight(shift, f"{node.name} shifts"),
     }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.backends.c.emit_common import dims, per_channel
+from edgec.backends.c.emit_common import dims, requant_fields
 from edgec.backends.c.emit_fast import fast_requant, folded_bias
 from edgec.backends.c.kernel_cost import layer_cost
 from edgec.backends.c.lowering import Lowering
@@ -76,8 +76,11 @@ def _out_struct(
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
             "bias": lw.weight(folded, f"{node.name} bias + input offset x weight sums"),
-            "out_mult": lw.weight(per_channel(p.requant.multiplier, n), f"{node.name} multipliers"),
-            "out_shift": lw.weight(per_channel(p.requant.shift, n), f"{node.name} shifts"),
+            **{
+                k: v
+                for k, v in requant_fields(lw, node, p.requant, n).items()
+                if k in ("out_mult", "out_shift")
+            },
         }
     )
 
@@ -91,7 +94,7 @@ def _storage(
     policy = lw.weight_storage if folded is not None else "dense"
     n, k = matrix.shape
     cost = None
-    if lw.optimized and fast_requant(p.requant, n) is not None:
+    if lw.optimized and fast_requant(p.requant, n, lw.rounding) is not None:
 
         def cost(kind: str, arrays) -> float:
             entries = int(arrays["values"].size) if kind == "sparse" else 0

@@ -32,9 +32,12 @@ from edgec.backends.c.int_checks import (
 )
 from edgec.backends.c.lowering import Emitter, Lowering
 from edgec.backends.c.program import Symbol
+from edgec.backends.c.rounding import float_bits, rescale_operands
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
+from edgec.ops.integer.common import check_rounding
+from edgec.ops.integer.elementwise import add_float_terms, add_xnnpack_terms, mul_float_scale
 from edgec.ops.integer.tables import SIGMOID_TABLE_UINT16
 
 
@@ -49,9 +52,11 @@ UNARY_OPS = {
     op: _enum(op)
     for op in (
         "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu",
-        "Selu", "Softplus", "Softsign", "Neg", "Abs", "Exp", "Log", "Sqrt",
+        "Selu", "Softplus", "Softsign", "Neg", "Abs", "Exp", "Log", "Sqrt", "Erf", "Reciprocal",
+        "Pow",
     )
 }  # fmt: skip
+VARIADIC = ("Max", "Min", "Sum")  # any number of inputs: emit_math.py's emitter
 
 
 # ---- float ---------------------------------------------------------------------------------------
@@ -98,6 +103,8 @@ def emit_unary(lw: Lowering, node: Node) -> None:
             node, [None, *(v.const if v is not None else None for v in node.inputs[1:])]
         )
         params.update(min=-INF if lo is None else lo, max=INF if hi is None else hi)
+    elif node.op_type == "Pow":
+        params["alpha"] = float(node.inputs[1].const.reshape(-1)[0])
     elif node.op_type in ("LeakyRelu", "Elu", "HardSigmoid", "Selu"):
         op = get_op(node.op_type)
         for key, attr in (("alpha", "alpha"), ("beta", "beta"), ("beta", "gamma")):
@@ -119,6 +126,10 @@ def emit_unary(lw: Lowering, node: Node) -> None:
 def check_unary(node: Node) -> str | None:
     if node.op_type == "Clip" and any(v is not None and not v.is_const for v in node.inputs[1:]):
         return "bounds must be constant"
+    if node.op_type == "Pow":
+        b = node.inputs[1]
+        if not b.is_const or b.const.size != 1 or node.inputs[0].shape != node.outputs[0].shape:
+            return "the exponent must be a constant scalar"
     return None
 
 
@@ -187,7 +198,14 @@ def emit_int_binary(lw: Lowering, node: Node) -> None:
     }
     if node.op_type == "Add" and emit_add_fast(lw, node, p, refs, dst, loop, strides):
         return
-    if node.op_type == "Add":
+    mode = check_rounding(lw.rounding, out.dtype)
+    if node.op_type == "Add" and mode == "float":
+        ratio_a, ratio_b, fixed = add_float_terms(p)
+        fields.update(a_scale=ratio_a, b_scale=ratio_b, offset=fixed)
+    elif node.op_type == "Add" and mode == "litert":
+        m_a, m_b, shift, bias = add_xnnpack_terms(p)
+        fields.update(a_mult=m_a, b_mult=m_b, out_mult=bias, out_shift=shift)
+    elif node.op_type == "Add":
         fields.update(
             left_shift=p.left_shift,
             a_mult=p.input1_multiplier,
@@ -197,6 +215,8 @@ def emit_int_binary(lw: Lowering, node: Node) -> None:
             out_mult=p.output_multiplier,
             out_shift=p.output_shift,
         )
+    elif mode != "tflm":
+        fields.update(out_mult=int(float_bits(mul_float_scale(p))), out_shift=0)
     else:
         fields.update(out_mult=p.multiplier, out_shift=p.shift)
     op = node.op_type.lower()
@@ -274,12 +294,13 @@ def emit_leaky_relu(lw: Lowering, node: Node) -> None:
 
 def emit_clamp(lw: Lowering, node: Node) -> None:
     rescale, (lo, hi) = integer_params(node)
+    mult, shift = rescale_operands(rescale, lw.rounding) if rescale else (0, 0)
     fields = {
         "requantize": int(rescale is not None),
         "input_zero_point": rescale.input_zero_point if rescale else 0,
         "output_zero_point": rescale.output_zero_point if rescale else 0,
-        "mult": rescale.multiplier if rescale else 0,
-        "shift": rescale.shift if rescale else 0,
+        "mult": mult,
+        "shift": shift,
         "act_min": lo,
         "act_max": hi,
     }
@@ -291,18 +312,38 @@ def emit_requantize(lw: Lowering, node: Node) -> None:
     """An integer → integer QuantizeLinear (TFLite QUANTIZE between integer tensors)."""
     p = integer_params(node)
     x, y = node.inputs[0], node.outputs[0]
+    mult, shift = rescale_operands(p, lw.rounding)
     fields = {
         "input_zero_point": p.input_zero_point,
         "output_zero_point": p.output_zero_point,
-        "mult": p.multiplier,
-        "shift": p.shift,
+        "mult": mult,
+        "shift": shift,
     }
     kernel = f"edgec_requantize_{suffix(x)}_{suffix(y)}"
     _unary(lw, node, kernel, "edgec_requantize_int_t", fields, "eltwise_int.c")
 
 
+def emit_lookup_table(lw: Lowering, node: Node) -> None:
+    """An int8 elementwise op as onnxruntime's table of its float function (rounding float)."""
+    table = integer_params(node, lw.rounding).table
+    ref = lw.weight(table.astype(np.int8), f"{node.name} lookup table (onnxruntime's)")
+    _unary(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": ref}, "eltwise_int.c")
+
+
+def check_lookup_table(node: Node) -> str | None:
+    x, y = node.inputs[0], node.outputs[0]
+    if not np.dtype(x.dtype) == np.dtype(y.dtype) == np.dtype(np.int8):
+        return "int8 only"
+    if x.quant is None or y.quant is None or x.quant.axis is not None:
+        return "activations must be quantized per tensor"
+    return None
+
+
 _binary, _unary_f = Emitter(emit_binary, check_binary), Emitter(emit_unary, check_unary)
-FLOAT_EMITTERS = {**{op: _binary for op in BINARY_OPS}, **{op: _unary_f for op in UNARY_OPS}}
+FLOAT_EMITTERS = {
+    **{op: _binary for op in BINARY_OPS if op not in VARIADIC},
+    **{op: _unary_f for op in UNARY_OPS},
+}
 BOUNDARY_EMITTERS = {
     "QuantizeLinear": Emitter(emit_quantize, check_qdq),
     "DequantizeLinear": Emitter(emit_dequantize, check_qdq),
@@ -322,3 +363,6 @@ INT_EMITTERS = {
     # Reached only for an integer input (the float → int QuantizeLinear is a boundary kernel).
     "QuantizeLinear": Emitter(emit_requantize, checked(check_requantize)),
 }
+# rounding "float": the int8 ops onnxruntime runs as a table of their float function
+_table = Emitter(emit_lookup_table, check_lookup_table)
+FLOAT_ROUNDING_EMITTERS = {op: _table for op in ("Sigmoid", "Tanh", "HardSwish", "LeakyRelu")}

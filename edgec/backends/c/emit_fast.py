@@ -15,8 +15,11 @@ import numpy as np
 from edgec.backends.c.emit_common import dims, fast_sources, per_channel, suffix
 from edgec.backends.c.lowering import Lowering
 from edgec.backends.c.program import Struct
+from edgec.backends.c.rounding import float_bits, float_requant
 from edgec.ir.graph import Node
 from edgec.ops import get_op
+from edgec.ops.integer.common import check_rounding
+from edgec.ops.integer.elementwise import add_float_terms, add_xnnpack_terms
 from edgec.ops.integer.fixedpoint import (
     doubled_requant_params,
     multiply_by_quantized_multiplier,
@@ -105,9 +108,12 @@ class FastRequant:
     k: int
 
 
-def fast_requant(requant, channels: int) -> FastRequant | None:
+def fast_requant(requant, channels: int, rounding: str = "tflm") -> FastRequant | None:
     """The layer's requantization for the optimized kernels; None when a channel's scale is
-    1/2 or more, or negative (the portable kernel then runs the layer)."""
+    1/2 or more, or negative, or the build's rounding is not TFLM's (the kernels requantize in
+    its fixed point): the portable kernel then runs the layer."""
+    if float_requant(rounding, np.int8):
+        return None
     params = doubled_requant_params(
         per_channel(requant.multiplier, channels),
         per_channel(requant.shift, channels),
@@ -275,6 +281,31 @@ def emit_conv_fast(lw, node, p, geometry, weights, bias2, rq, src, dst, pointwis
     )
 
 
+def _add_tables(p, rounding: str):
+    """edgec_add_fast_s8's tables, requantization row (or None) and shift: TFLM's rescaled
+    operands; onnxruntime's float32 terms (the constant in b's); XNNPACK's products (the
+    bias in a's), each as the reference computes them."""
+    q = np.arange(-128, 128, dtype=np.int64)
+    mode = check_rounding(rounding, p.dtype)
+    if mode == "float":
+        ratio_a, ratio_b, fixed = add_float_terms(p)
+        a_terms = q.astype(np.float32) * ratio_a
+        b_terms = fixed + q.astype(np.float32) * ratio_b
+        return float_bits(a_terms), float_bits(b_terms), None, 0
+    if mode == "litert":
+        m_a, m_b, shift, bias = add_xnnpack_terms(p)
+        return (bias + q * m_a).astype(np.int32), (q * m_b).astype(np.int32), None, shift
+
+    def table(zero_point, multiplier, shift):
+        rescaled = (q - int(zero_point)) << int(p.left_shift)
+        return multiply_by_quantized_multiplier(rescaled, multiplier, shift).astype(np.int32)
+
+    a_table = table(p.input1_zero_point, p.input1_multiplier, p.input1_shift)
+    b_table = table(p.input2_zero_point, p.input2_multiplier, p.input2_shift)
+    requant = right_shift_requant_params(p.output_multiplier, p.output_shift, p.output_zero_point)
+    return a_table, b_table, requant, p.output_shift
+
+
 def emit_add_fast(lw: Lowering, node: Node, p, refs, dst, loop, strides) -> bool:
     """int8 Add of two operands of the output's shape (a residual connection) in the
     optimized build: each operand's rescaled value, (q - zp) << left_shift requantized, is
@@ -284,15 +315,7 @@ def emit_add_fast(lw: Lowering, node: Node, p, refs, dst, loop, strides) -> bool
         return False
     if any(tuple(s) != (0, 0, 0, 1) for s in strides):
         return False
-    q = np.arange(-128, 128, dtype=np.int64)
-
-    def table(zero_point, multiplier, shift):
-        rescaled = (q - int(zero_point)) << int(p.left_shift)
-        return multiply_by_quantized_multiplier(rescaled, multiplier, shift).astype(np.int32)
-
-    a_table = table(p.input1_zero_point, p.input1_multiplier, p.input1_shift)
-    b_table = table(p.input2_zero_point, p.input2_multiplier, p.input2_shift)
-    requant = right_shift_requant_params(p.output_multiplier, p.output_shift, p.output_zero_point)
+    a_table, b_table, requant, out_shift = _add_tables(p, lw.rounding)
     fields = {
         "size": loop[3],
         "act_min": p.act_min,
@@ -302,7 +325,7 @@ def emit_add_fast(lw: Lowering, node: Node, p, refs, dst, loop, strides) -> bool
         "requant": None if requant is None else lw.weight(requant, f"{node.name} requantization"),
         "output_zero_point": p.output_zero_point,
         "out_mult": p.output_multiplier,
-        "out_shift": p.output_shift,
+        "out_shift": out_shift,
     }
     lw.call(
         "edgec_add_fast_s8",

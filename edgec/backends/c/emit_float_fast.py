@@ -237,7 +237,6 @@ FAST: dict[str, Callable[[Lowering, Node], bool]] = {
     "AveragePool": emit_pool,
     "GlobalAveragePool": emit_pool,
     "GlobalMaxPool": emit_pool,
-    "ReduceMean": emit_pool,
     "Softmax": emit_softmax,
     **{op: emit_binary for op in FAST_BINARY},
 }

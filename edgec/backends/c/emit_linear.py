@@ -190,7 +190,7 @@ class IntLayer:
 
     @cached_property
     def requant(self) -> FastRequant | None:
-        return fast_requant(self.p.requant, self.channels)
+        return fast_requant(self.p.requant, self.channels, self.lw.rounding)
 
     @cached_property
     def reach(self) -> np.ndarray:

@@ -7,16 +7,18 @@ import math
 import numpy as np
 
 from edgec.backends.c import layout as L
-from edgec.backends.c.emit_common import int_sources, suffix
+from edgec.backends.c.emit_common import c_enum, int_sources, suffix
 from edgec.backends.c.int_checks import check_concat as check_int_concat
 from edgec.backends.c.int_checks import checked, concat_requant
 from edgec.backends.c.lowering import Emitter, Lowering
+from edgec.backends.c.rounding import rescale_operands
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer.nodes import scale_zp
 from edgec.ops.quant import quantize
 
 MOVE_SOURCES = {"move.c"}
+PAD_MODES = {mode: c_enum(f"Pad{mode.title()}") for mode in ("constant", "reflect", "edge", "wrap")}
 
 
 def _padded(values, length: int, fill: int) -> list[int]:
@@ -125,7 +127,7 @@ def check_concat(node: Node) -> str | None:
     return None
 
 
-# ---- pad, slice, gather, resize ------------------------------------------------------------------
+# ---- pad, slice, gather, resize (nearest; in emit_resize.py's tables) -------------------------
 def emit_pad(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     op = get_op("Pad")
@@ -154,6 +156,7 @@ def emit_pad(lw: Lowering, node: Node) -> None:
         "before": before,
         "after": after,
         "fill": lw.weight(fill, "pad value"),
+        "mode": PAD_MODES[op.attr(node, "mode")],
     }
     lw.call("edgec_pad", "edgec_pad_t", fields, [src], [dst], node.name, node.op_type, MOVE_SOURCES)
 
@@ -161,11 +164,12 @@ def emit_pad(lw: Lowering, node: Node) -> None:
 def check_pad(node: Node) -> str | None:
     if node.outputs[0].quant is not None and not _same_quant([node.inputs[0], node.outputs[0]]):
         return "input and output quantization differ"
-    if get_op("Pad").attr(node, "mode") != "constant":
-        return "only constant padding"
     pads = node.input(1).const if node.input(1) is not None else None
     if pads is not None and np.any(pads < 0):
         return "negative (cropping) pads"
+    x = node.inputs[0]
+    if get_op("Pad").attr(node, "mode") != "constant" and 0 in x.shape:
+        return "reflect, edge or wrap padding of an empty tensor"
     return check_rank(node)
 
 
@@ -303,8 +307,9 @@ def emit_int_concat(lw: Lowering, node: Node) -> None:
         rq = concat_requant(v, y)
         flags.append(int(rq is not None))
         zps.append(rq.input_zero_point if rq else 0)
-        mults.append(rq.multiplier if rq else 0)
-        shifts.append(rq.shift if rq else 0)
+        mult, shift = rescale_operands(rq, lw.rounding) if rq else (0, 0)
+        mults.append(mult)
+        shifts.append(shift)
     dst = lw.write(y, layout)
 
     def table(values, what):
@@ -346,7 +351,6 @@ MOVE_EMITTERS = {
     "Slice": Emitter(emit_slice, check_rank),
     "Split": Emitter(emit_split, check_rank),
     "Gather": Emitter(emit_gather, check_gather),
-    "Resize": Emitter(emit_resize, check_resize),
 }
 # Reached only when the byte-copying Concat above declines (differing quantization).
 INT_EMITTERS = {"Concat": Emitter(emit_int_concat, checked(check_int_concat))}

@@ -24,9 +24,11 @@ from edgec.backends.c.int_checks import (
     mean_plan,
 )
 from edgec.backends.c.lowering import Emitter, Lowering
+from edgec.backends.c.rounding import mean_operands
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
+from edgec.ops.integer.nodes import scale_zp
 from edgec.ops.normalization import fold_batchnorm
 
 
@@ -56,7 +58,7 @@ def emit_softmax(lw: Lowering, node: Node) -> None:
 def emit_pool(lw: Lowering, node: Node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     op = get_op(node.op_type)
-    if node.op_type.startswith("Global") or node.op_type == "ReduceMean":
+    if node.op_type.startswith("Global"):
         kernel = tuple(x.shape[2:])
         geometry = {
             "kh": 1 if len(kernel) == 1 else kernel[0],
@@ -110,14 +112,6 @@ def check_pool(node: Node) -> str | None:
             return "dilated pooling"
         if len(node.outputs) > 1 and node.outputs[1].users:
             return "the MaxPool Indices output"
-    if node.op_type == "ReduceMean":
-        axes = node.input(1)
-        rank = len(node.inputs[0].shape)
-        wanted = set(range(2, rank))
-        if axes is None or {int(a) % rank for a in axes.const.reshape(-1)} != wanted:
-            return "only the mean over all spatial axes"
-        if not get_op("ReduceMean").attr(node, "keepdims"):
-            return "keepdims=0"
     return None
 
 
@@ -203,17 +197,25 @@ def emit_int_pool(lw: Lowering, node: Node) -> None:
         "stride_w": p.strides[1],
         "pad_top": top,
         "pad_left": left,
-        "pad_bottom": bottom,
-        "pad_right": right,
+        # the declared pads (those count_include_pad counts), without the ceil overhang
+        "pad_bottom": bottom - p.overhang[0],
+        "pad_right": right - p.overhang[1],
         "count_include_pad": int(p.count_include_pad),
         "input_zero_point": p.input_zero_point,
         "act_min": p.act_min,
         "act_max": p.act_max,
     }
+    if lw.rounding == "float" and node.op_type == "AveragePool":  # QLinearAveragePool's
+        fields.update(
+            input_scale=p.input_scale,
+            output_scale=p.output_scale,
+            output_zero_point=p.output_zero_point,
+        )
     name = "avgpool" if node.op_type == "AveragePool" else "maxpool"
     kernel, sources = f"edgec_{name}_{suffix(y)}", int_sources("pool_int.c")
     whole = tuple(p.kernel) == tuple(x.shape[2:4]) and not any(p.pads)
-    if lw.optimized and name == "avgpool" and suffix(y) == "s8" and whole:
+    # fast_pool.c divides with TFLM's rounding only
+    if lw.optimized and name == "avgpool" and suffix(y) == "s8" and whole and lw.rounding == "tflm":
         kernel, sources = "edgec_global_avgpool_fast_s8", fast_sources("fast_pool.c")
     lw.call(kernel, "edgec_pool_int_t", fields, [src], [dst], node.name, node.op_type, sources)
 
@@ -226,14 +228,15 @@ def emit_int_mean(lw: Lowering, node: Node) -> None:
     in_layout, out_layout = next(o for o in options if mean_plan(node, *o))
     outer, count, inner = mean_plan(node, in_layout, out_layout)
     src, dst = lw.read(x, in_layout), lw.write(y, out_layout)
+    mult, shift = mean_operands(p, lw.rounding)
     fields = {
         "outer": outer,
         "count": count,
         "inner": inner,
         "input_zero_point": p.input_zero_point,
         "output_zero_point": p.output_zero_point,
-        "out_mult": p.multiplier,
-        "out_shift": p.shift,
+        "out_mult": mult,
+        "out_shift": shift,
     }
     lw.call(
         f"edgec_mean_{suffix(y)}",
@@ -247,6 +250,41 @@ def emit_int_mean(lw: Lowering, node: Node) -> None:
     )
 
 
+def emit_onnxruntime_softmax(lw: Lowering, node: Node) -> None:
+    """int8 Softmax as onnxruntime's QLinearSoftmax (rounding "float")."""
+    x, y = node.inputs[0], node.outputs[0]
+    p = integer_params(node, lw.rounding)
+    layout, src, outer, size, inner = axis_split(lw, x, get_op("Softmax").attr(node, "axis"))
+    dst = lw.write(y, layout)
+    fields = {
+        "outer": outer,
+        "axis_size": size,
+        "inner": inner,
+        "table": lw.weight(p.table, f"{node.name} exp table (onnxruntime's)"),
+        "output_multiplier": p.output_multiplier,
+        "output_zero_point": p.output_zero_point,
+    }
+    lw.call(
+        "edgec_softmax_onnxruntime_s8",
+        "edgec_softmax_onnxruntime_t",
+        fields,
+        [src],
+        [dst],
+        node.name,
+        node.op_type,
+        int_sources("softmax_int.c"),
+    )
+
+
+def check_onnxruntime_softmax(node: Node) -> str | None:
+    x, y = node.inputs[0], node.outputs[0]
+    if not np.dtype(x.dtype) == np.dtype(y.dtype) == np.dtype(np.int8):
+        return "int8 only"
+    if x.quant is None or y.quant is None or x.quant.axis is not None:
+        return "activations must be quantized per tensor"
+    return None
+
+
 _pool = Emitter(emit_pool, check_pool)
 FLOAT_EMITTERS = {
     "Softmax": Emitter(emit_softmax),
@@ -255,10 +293,19 @@ FLOAT_EMITTERS = {
     "AveragePool": _pool,
     "GlobalAveragePool": _pool,
     "GlobalMaxPool": _pool,
-    "ReduceMean": _pool,
     "BatchNormalization": Emitter(emit_batchnorm, check_batchnorm),
 }
-_int_pool = Emitter(emit_int_pool, checked(check_spatial))
+
+
+def check_same_quantization(node: Node) -> str | None:
+    """TFLM's pools keep the input's quantization (onnxruntime's average may change it)."""
+    x, y = node.inputs[0], node.outputs[0]
+    if x.quant is not None and y.quant is not None and scale_zp(x) != scale_zp(y):
+        return "input and output quantized differently (TFLite's pools keep it)"
+    return check_spatial(node)
+
+
+_int_pool = Emitter(emit_int_pool, checked(check_same_quantization))
 _int_mean = Emitter(emit_int_mean, checked(check_mean))
 INT_EMITTERS = {
     "AveragePool": _int_pool,
@@ -266,4 +313,9 @@ INT_EMITTERS = {
     "GlobalAveragePool": _int_mean,
     "ReduceMean": _int_mean,
     "Softmax": Emitter(emit_int_softmax, checked(check_softmax)),
+}
+# rounding "float": onnxruntime's int8 QLinearSoftmax
+FLOAT_ROUNDING_EMITTERS = {
+    "Softmax": Emitter(emit_onnxruntime_softmax, check_onnxruntime_softmax),
+    "AveragePool": Emitter(emit_int_pool, checked(check_spatial)),  # any output quantization
 }

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgec.backends.c.emit_common import FIXEDPOINT
 from edgec.backends.c.lower import lower
 from edgec.backends.c.planner import Buffer, Plan, check_plan, plan_arena
 from edgec.backends.c.program import Program
 from edgec.backends.c.render import render, weight_bytes
+from edgec.backends.c.rounding import fixedpoint_header
 from edgec.ir.graph import Graph
 from edgec.resources import templates_dir
 
@@ -63,6 +65,7 @@ def lower_and_plan(
     scratch: str = "always",
     weight_storage: str = "auto",
     core: str = "dsp",
+    rounding: str = "tflm",
 ) -> tuple[Program, Plan]:
     """Lower and plan; with ``scratch="free"``, the smallest arena the layers allow.
 
@@ -76,7 +79,7 @@ def lower_and_plan(
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     lean: frozenset[str] = frozenset()
     in_place: frozenset[str] = frozenset()
-    program = lower(graph, io_layout, kernels, lean, weight_storage, core=core)
+    program = lower(graph, io_layout, kernels, lean, weight_storage, core=core, rounding=rounding)
     plan = plan_program(program, alignment)
     best = (program, plan, lean, in_place)
     # Follow the peak down one change at a time: the lean scratch users at the peak, or one
@@ -92,7 +95,9 @@ def lower_and_plan(
         ]
         trials = []
         for more_lean, more_in_place in changes:
-            trial = lower(graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core)
+            trial = lower(
+                graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core, rounding
+            )
             trial_plan = plan_program(trial, alignment)
             key = (trial.arena_bytes, *_peak_key(trial, alignment))
             if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
@@ -221,6 +226,7 @@ def generate_c(
     fits=None,
     weight_storage: str = "auto",
     core: str = "dsp",
+    rounding: str = "tflm",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
@@ -228,9 +234,10 @@ def generate_c(
     bytes, arena bytes)`` may refuse the program before its C is rendered; ``weight_storage``
     "auto" stores int8 weight matrices sparse or clustered where that saves flash and runs
     faster on ``core``, "small" wherever it saves flash, "dense" never (weight_storage.py);
-    ``core`` "dsp" or "mve": the optimized kernels' family."""
+    ``core`` "dsp" or "mve": the optimized kernels' family; ``rounding`` the integer kernels'
+    requantization."""
     program, plan = lower_and_plan(
-        graph, io_layout, kernels, alignment, scratch, weight_storage, core
+        graph, io_layout, kernels, alignment, scratch, weight_storage, core, rounding
     )
     if fits is not None:
         fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C
@@ -247,6 +254,8 @@ def generate_c(
     }
     for source in sorted(program.kernel_sources):
         kernel_files[source] = (kernels / source).read_text()
+    if FIXEDPOINT in kernel_files:
+        kernel_files[FIXEDPOINT] = fixedpoint_header(kernel_files[FIXEDPOINT], rounding)
     generated = GeneratedC(prefix, program, plan, files, kernel_files)
     files["memory.json"] = json.dumps(memory_report(generated), indent=2) + "\n"
     return generated

@@ -58,7 +58,9 @@ def checked(extra: Callable[[Node], str | None] | None = None):
     return check
 
 
-_FIRST_INPUT_ONLY = {"Conv", "Gemm", "MatMul", "Clip", "ReduceMean", "QuantizeLinear"}
+_FIRST_INPUT_ONLY = {
+    "Conv", "ConvTranspose", "Gemm", "MatMul", "Clip", "ReduceMean", "QuantizeLinear",
+}  # fmt: skip
 
 
 def same_dtype(node: Node) -> str | None:

@@ -12,7 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.backends.c import emit_eltwise, emit_linear, emit_move, emit_pool
+from edgec.backends.c import (
+    emit_convt,
+    emit_eltwise,
+    emit_linear,
+    emit_math,
+    emit_move,
+    emit_pool,
+    emit_reduce,
+    emit_resize,
+    emit_space,
+)
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_float_fast import with_fast_variants
 from edgec.backends.c.lowering import Emitter, Lowering
@@ -33,25 +43,56 @@ def _merged(*tables: dict[str, Emitter]) -> dict[str, Emitter]:
     return merged
 
 
-MOVE_EMITTERS = emit_move.MOVE_EMITTERS
+MOVE_EMITTERS = _merged(emit_move.MOVE_EMITTERS, emit_space.MOVE_EMITTERS)
 BOUNDARY_EMITTERS = emit_eltwise.BOUNDARY_EMITTERS
 # optimized builds try the fast float kernels first where they apply (emit_float_fast)
 FLOAT_EMITTERS = with_fast_variants(
-    _merged(emit_linear.FLOAT_EMITTERS, emit_eltwise.FLOAT_EMITTERS, emit_pool.FLOAT_EMITTERS)
+    _merged(
+        emit_linear.FLOAT_EMITTERS,
+        emit_eltwise.FLOAT_EMITTERS,
+        emit_pool.FLOAT_EMITTERS,
+        emit_reduce.FLOAT_EMITTERS,
+        emit_convt.FLOAT_EMITTERS,
+        emit_resize.FLOAT_EMITTERS,
+        emit_math.FLOAT_EMITTERS,
+    )
 )
 INT_EMITTERS = _merged(
     emit_linear.INT_EMITTERS,
     emit_eltwise.INT_EMITTERS,
     emit_pool.INT_EMITTERS,
     emit_move.INT_EMITTERS,
+    emit_reduce.INT_EMITTERS,
+    emit_convt.INT_EMITTERS,
+    emit_resize.INT_EMITTERS,
+    emit_math.INT_EMITTERS,
 )
 
 
-def emitter_for(node: Node) -> Emitter | None:
+# Integer ops whose onnxruntime kernel (rounding "float") is another algorithm than TFLM's.
+FLOAT_ROUNDING_EMITTERS = _merged(
+    emit_eltwise.FLOAT_ROUNDING_EMITTERS, emit_pool.FLOAT_ROUNDING_EMITTERS
+)
+
+
+# Integer kernels that requantize in TFLM's fixed point only (edgec_fp_mbqm, not the
+# rounding helpers): under another --rounding their nodes stay float (quantize.fallback).
+TFLM_ROUNDING_ONLY = frozenset(emit_convt.INT_EMITTERS) | frozenset(
+    op for op in emit_math.INT_EMITTERS if op != "Cast"
+)
+
+
+def emitter_for(node: Node, rounding: str = "tflm") -> Emitter | None:
     out = node.outputs[0]
     integer = out.quant is not None or (
         out.dtype is not None and np.issubdtype(out.dtype, np.integer)
     )
+    if rounding != "tflm" and integer and node.op_type in TFLM_ROUNDING_ONLY:
+        return None
+    if rounding == "float" and integer and node.op_type in FLOAT_ROUNDING_EMITTERS:
+        special = FLOAT_ROUNDING_EMITTERS[node.op_type]
+        if special.check(node) is None:
+            return special
     if node.op_type in BOUNDARY_EMITTERS:
         x = node.inputs[0]
         if integer and x.dtype is not None and np.issubdtype(x.dtype, np.integer):
@@ -71,21 +112,25 @@ def emitter_for(node: Node) -> Emitter | None:
     return None
 
 
-def check_supported(graph: Graph) -> None:
+def node_reason(node: Node, rounding: str = "tflm") -> str | None:
+    """Why the C backend cannot lower ``node``, or None."""
+    values = [v for v in (*node.inputs, *node.outputs) if v is not None]
+    if get_op(node.op_type, node.domain) is None:
+        return "an op edgec does not know"
+    if any(v.shape is None or v.dtype is None for v in values):
+        return "shape unknown (it follows an op edgec does not know)"
+    em = emitter_for(node, rounding)
+    return "no C kernel" if em is None else em.check(node)
+
+
+def check_supported(graph: Graph, rounding: str = "tflm") -> None:
     """Raise one UnsupportedOpError naming every node the C backend cannot lower, and why."""
     missing: dict[str, list[str]] = {}
     for node in graph.nodes:
-        values = [v for v in (*node.inputs, *node.outputs) if v is not None]
-        if get_op(node.op_type, node.domain) is None:
-            reason = "an op edgec does not know"
-        elif any(v.shape is None or v.dtype is None for v in values):
-            reason = "shape unknown (it follows an op edgec does not know)"
-        else:
-            em = emitter_for(node)
-            reason = "no C kernel" if em is None else em.check(node)
+        reason = node_reason(node, rounding)
         if reason is not None:
-            dtype = node.outputs[0].dtype
-            key = f"{node.op_type} ({reason}; {dtype})"
+            dtype = node.outputs[0].dtype if node.outputs else None
+            key = f"{node.op_type} ({reason}" + (f"; {dtype})" if dtype is not None else ")")
             missing.setdefault(key, []).append(node.name)
     if missing:
         raise UnsupportedOpError(missing, "the C backend")
@@ -99,18 +144,19 @@ def lower(
     weight_storage: str = "auto",
     in_place: frozenset[str] = frozenset(),
     core: str = "dsp",
+    rounding: str = "tflm",
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
-    check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, core)
+    check_supported(graph, rounding)
+    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, core, rounding)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)
         lw.program.inputs.append(_port(value, buf, lw))
     for node in graph.nodes:
-        emitter_for(node).emit(lw, node)
+        emitter_for(node, rounding).emit(lw, node)
     for value in graph.outputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.read(value, layout)

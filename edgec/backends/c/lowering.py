@@ -39,11 +39,14 @@ class Lowering:
         weight_storage: str = "auto",
         in_place: frozenset[str] = frozenset(),
         core: str = "dsp",
+        rounding: str = "tflm",
     ):
         self.graph = graph
         # the optimized int8 kernels' family: "dsp" (fast_*.c: Cortex-M4/M7/M33 assembly, C
         # elsewhere) or "mve" (Helium, Cortex-M55/M85); only that family's layouts are emitted
         self.core = core
+        # --rounding: the integer kernels' requantization (rounding.py writes its operands)
+        self.rounding = rounding
         # nodes whose output is planned over their input (overlap.py); they run a portable
         # kernel whose access order is modelled there
         self.in_place = in_place

@@ -80,6 +80,16 @@ def relax_module(model: onnx.ModelProto):
         raise BuildError(f"TVM could not import the model: {_first_line(exc)}", str(exc)) from None
 
 
+def supported_onnx_ops() -> set[str] | None:
+    """The ONNX op types relax's importer converts; None when TVM is not installed (or its
+    table moved)."""
+    try:
+        import_tvm()
+    except EdgecError:
+        return None
+    return _relax_onnx_ops()
+
+
 def _relax_onnx_ops() -> set[str] | None:
     """The op types relax's importer converts (its private table; None if it moved)."""
     try:

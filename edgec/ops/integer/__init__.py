@@ -15,6 +15,7 @@ import numpy as np
 
 from edgec.errors import QuantizationError, UnsupportedOpError, node_error
 from edgec.ir.graph import Node
+from edgec.ops.integer.lookup import LookupTable
 from edgec.ops.registry import get_op
 
 
@@ -28,12 +29,17 @@ def is_integer_node(node: Node) -> bool:
     )
 
 
-def integer_params(node: Node):
-    """The kernel parameters of an integer node (raises a typed error naming the node)."""
+def integer_params(node: Node, rounding: str = "tflm"):
+    """The kernel parameters of an integer node (raises a typed error naming the node);
+    under rounding "float", those of onnxruntime's kernel where its algorithm differs."""
     op = get_op(node.op_type, node.domain)
     if op is None or op.integer != "arith":
         raise UnsupportedOpError({node.op_type: [node.name]}, "integer execution")
     try:
+        if rounding == "float":
+            params = op.float_rounding_params(node)
+            if params is not None:
+                return params
         return op.integer_params(node)
     except (ValueError, QuantizationError) as exc:
         if isinstance(exc, QuantizationError) and str(exc).startswith(node.op_type):
@@ -42,5 +48,7 @@ def integer_params(node: Node):
 
 
 def run_integer(node: Node, inputs: list, params, rounding: str = "tflm") -> list[np.ndarray]:
+    if isinstance(params, LookupTable):
+        return [params.apply(inputs[0])]
     out = get_op(node.op_type, node.domain).run_integer(node, inputs, params, rounding)
     return [np.asarray(out).astype(node.outputs[0].dtype)]

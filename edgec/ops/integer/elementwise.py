@@ -116,32 +116,41 @@ def add(a, b, params: AddParams, rounding: str = "tflm") -> np.ndarray:
     return np.clip(out + p.output_zero_point, p.act_min, p.act_max).astype(p.dtype)
 
 
-def _add_float(a: np.ndarray, b: np.ndarray, p: AddParams) -> np.ndarray:
-    """onnxruntime QLinearAdd (MLAS, x86): zc - (ra*za + rb*zb) + a*ra + b*rb in float32."""
+def add_float_terms(p: AddParams) -> tuple[np.float32, np.float32, np.float32]:
+    """onnxruntime QLinearAdd's float32 constants: (ra, rb, zc - (ra*za + rb*zb))."""
     s1, s2, s_out = p.scales
     ratio_a, ratio_b = np.float32(s1 / s_out), np.float32(s2 / s_out)
     fixed = np.float32(p.output_zero_point) - (
         ratio_a * np.float32(p.input1_zero_point) + ratio_b * np.float32(p.input2_zero_point)
     )
+    return ratio_a, ratio_b, fixed
+
+
+def _add_float(a: np.ndarray, b: np.ndarray, p: AddParams) -> np.ndarray:
+    """onnxruntime QLinearAdd (MLAS, x86): zc - (ra*za + rb*zb) + a*ra + b*rb in float32."""
+    ratio_a, ratio_b, fixed = add_float_terms(p)
     value = (fixed + b.astype(np.float32) * ratio_b) + a.astype(np.float32) * ratio_a
     return np.clip(np.rint(value), p.act_min, p.act_max).astype(p.dtype)
 
 
-def _add_xnnpack(a: np.ndarray, b: np.ndarray, p: AddParams) -> np.ndarray:
-    """XNNPACK qs8 add: 21-bit multipliers for s_a / s_out and s_b / s_out sharing one shift
-    (20 minus the larger ratio's exponent), one rounding (half up) arithmetic shift."""
+def add_xnnpack_terms(p: AddParams) -> tuple[int, int, int, int]:
+    """XNNPACK qs8 add's integers: (multiplier a, multiplier b, shift, bias). 21-bit
+    multipliers for s_a / s_out and s_b / s_out share one shift (20 minus the larger ratio's
+    exponent); the bias holds the rounding (half up) and the input zero points."""
     s1, s2, s_out = p.scales
     ratios = np.array([s1 / s_out, s2 / s_out], np.float32)
     if not (ratios.min() >= 2.0**-10 and ratios.max() < 2.0**8):
         raise QuantizationError("XNNPACK add supports scale ratios in [2**-10, 2**8)")
     shift = 20 - (int(np.frexp(ratios.max())[1]) - 1)
-    multipliers = np.rint(ratios.astype(np.float64) * 2.0**shift).astype(np.int64)
-    bias = (
-        (1 << (shift - 1))
-        - multipliers[0] * p.input1_zero_point
-        - multipliers[1] * p.input2_zero_point
-    )
-    out = (bias + a * multipliers[0] + b * multipliers[1]) >> shift
+    m_a, m_b = (int(m) for m in np.rint(ratios.astype(np.float64) * 2.0**shift))
+    bias = (1 << (shift - 1)) - m_a * p.input1_zero_point - m_b * p.input2_zero_point
+    return m_a, m_b, shift, bias
+
+
+def _add_xnnpack(a: np.ndarray, b: np.ndarray, p: AddParams) -> np.ndarray:
+    """XNNPACK qs8 add: (bias + a * m_a + b * m_b) >> shift, plus the output zero point."""
+    m_a, m_b, shift, bias = add_xnnpack_terms(p)
+    out = (bias + a * m_a + b * m_b) >> shift
     out = out + p.output_zero_point
     return np.clip(out, p.act_min, p.act_max).astype(p.dtype)
 
@@ -199,8 +208,7 @@ def mul(a, b, params: MulParams, rounding: str = "tflm") -> np.ndarray:
     a, b = as_int(a, p.dtype), as_int(b, p.dtype)
     product = (a - p.input1_zero_point) * (b - p.input2_zero_point)
     if rounding != "tflm":
-        s1, s2, s_out = p.scales
-        value = product.astype(np.float32) * np.float32(s1 * s2 / s_out)
+        value = product.astype(np.float32) * mul_float_scale(p)
         if rounding == "float":  # onnxruntime QLinearMul: the zero point joins before rounding
             out = np.rint(value + np.float32(p.output_zero_point))
         else:  # XNNPACK: round, then add the zero point
@@ -211,6 +219,12 @@ def mul(a, b, params: MulParams, rounding: str = "tflm") -> np.ndarray:
             + p.output_zero_point
         )
     return np.clip(out, p.act_min, p.act_max).astype(p.dtype)
+
+
+def mul_float_scale(p: MulParams) -> np.float32:
+    """The float modes' scale of the product: s1 * s2 / s_out in float32."""
+    s1, s2, s_out = p.scales
+    return np.float32(s1 * s2 / s_out)
 
 
 @dataclass(frozen=True)

@@ -222,3 +222,96 @@ def fully_connected(x, w, bias, params: FullyConnectedParams, rounding: str = "t
         acc = acc + bias
     rounding = check_rounding(rounding, params.dtype)
     return params.requant.apply(acc, acc.ndim - 1, rounding).astype(params.dtype)
+
+
+@dataclass(frozen=True)
+class ConvTransposeParams:
+    """An integer ConvTranspose: TFLite's TRANSPOSE_CONV arithmetic (per group)."""
+
+    dtype: np.dtype
+    input_zero_point: int
+    requant: Requant  # per output channel
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    begin: tuple[int, int]  # the full result's rows and columns cropped at the start
+    out: tuple[int, int]  # output height and width
+    group: int = 1
+
+
+def conv_transpose_params(
+    input_scale: float,
+    input_zero_point: int,
+    weight_scales,
+    output_scale: float,
+    output_zero_point: int,
+    *,
+    strides,
+    dilations,
+    begin,
+    out,
+    dtype="int8",
+    group: int = 1,
+    activation: tuple[float | None, float | None] = (None, None),
+    wide: bool | None = None,
+) -> ConvTransposeParams:
+    """TFLM's TRANSPOSE_CONV Prepare: per channel double(s_in) * double(s_w) / double(s_out)
+    -> QuantizeMultiplier (as Conv's); ``weight_scales`` one per output channel (or one)."""
+    conv = conv_params(
+        input_scale,
+        input_zero_point,
+        weight_scales,
+        output_scale,
+        output_zero_point,
+        dtype=dtype,
+        activation=activation,
+        wide=wide,
+    )
+    return ConvTransposeParams(
+        conv.dtype,
+        conv.input_zero_point,
+        conv.requant,
+        tuple(int(s) for s in strides),
+        tuple(int(d) for d in dilations),
+        tuple(int(b) for b in begin),
+        tuple(int(o) for o in out),
+        int(group),
+    )
+
+
+def conv_transpose2d(x, w, bias, params: ConvTransposeParams, rounding: str = "tflm"):
+    """Integer 2-D transposed convolution: x [N, C, H, W], w [C, O/group, kh, kw] (ONNX),
+    bias [O] or None. Output pixel (oy, ox) sums the taps with iy * s + ky * d = oy + begin
+    (TFLite's scatter, with its pad as ``begin``), plus bias, requantized per channel."""
+    p = params
+    x = as_int(x, p.dtype)
+    w = as_int(w, np.int8)
+    n, c, h, wd = x.shape
+    cin, mg, kh, kw = w.shape
+    g = p.group
+    if cin != c or c % g:
+        raise QuantizationError(f"conv transpose shapes {x.shape} x {w.shape} do not fit group {g}")
+    o = mg * g
+    if p.requant.multiplier.size not in (1, o):
+        raise QuantizationError(f"{p.requant.multiplier.size} channel multipliers for {o}")
+    bias = _check_bias(bias, o, p.requant.wide)
+    (sh, sw), (dh, dw) = p.strides, p.dilations
+    centered = (x - p.input_zero_point).astype(np.float64).reshape(n, g, c // g, h, wd)
+    weights = w.astype(np.float64).reshape(g, c // g, mg, kh, kw)
+    # every input pixel times every tap: [N, G, Mg, H, W, kh, kw]
+    taps = np.einsum("ngchw,gcmij->ngmhwij", centered, weights, optimize=True)
+    top, left = p.begin
+    oh, ow = p.out
+    full_h = max(sh * (h - 1) + dh * (kh - 1) + 1, top + oh)
+    full_w = max(sw * (wd - 1) + dw * (kw - 1) + 1, left + ow)
+    acc = np.zeros((n, g, mg, full_h, full_w))
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (h - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (wd - 1) + 1, sw)
+            acc[:, :, :, rows, cols] += taps[..., i, j]
+    acc = np.rint(acc[:, :, :, top : top + oh, left : left + ow]).astype(np.int64)
+    acc = acc.reshape(n, o, oh, ow)
+    if bias is not None:
+        acc = acc + bias.reshape(1, o, 1, 1)
+    rounding = check_rounding(rounding, p.dtype)
+    return p.requant.apply(acc, 1, rounding).astype(p.dtype)

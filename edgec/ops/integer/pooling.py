@@ -1,7 +1,10 @@
 """Integer AveragePool, MaxPool and Mean (ReduceMean / GlobalAveragePool), NCHW.
 
 TFLM pools need equal input and output quantization and exclude padding from the average;
-its average rounds half away from zero with integer division (LiteRT's int8 pooling is the
+its average rounds half away from zero with integer division. ONNX's ``count_include_pad``
+(no TFLite option) is TFLite's PAD with the zero point by the declared pads, then
+AVERAGE_POOL_2D: padded positions count as the zero point, a ceil-mode window's overhang
+beyond the declared pads does not count (LiteRT's int8 pooling is the
 same builtin kernel, so ``'litert'`` rounding equals ``'tflm'`` here). ``'float'`` reproduces
 onnxruntime's QLinearAveragePool: dequantize, sum in float32 in window order, divide, then
 QuantizeLinear with the zero point added before rounding.
@@ -42,6 +45,9 @@ class PoolParams:
     output_scale: np.float32
     output_zero_point: int
     count_include_pad: bool = False
+    # The part of the bottom and right pads that a ceil-mode window overhangs beyond the
+    # declared pads: never counted, even with count_include_pad.
+    overhang: tuple[int, int] = (0, 0)
 
 
 def pool_params(
@@ -56,8 +62,10 @@ def pool_params(
     dtype="int8",
     activation: tuple[float | None, float | None] = (None, None),
     count_include_pad: bool = False,
+    overhang: Sequence[int] = (0, 0),
 ) -> PoolParams:
-    """Pool parameters; the activation clamp is CalculateActivationRangeQuantized's."""
+    """Pool parameters; the activation clamp is CalculateActivationRangeQuantized's.
+    ``pads`` include the ceil-mode ``overhang`` (bottom, right) beyond the declared pads."""
     dtype = check_dtype(dtype)
     check_zero_point(dtype, input_zero_point)
     check_zero_point(dtype, output_zero_point)
@@ -75,16 +83,23 @@ def pool_params(
         s_out,
         int(output_zero_point),
         bool(count_include_pad),
+        (int(overhang[0]), int(overhang[1])),
     )
 
 
 def _windows(x: np.ndarray, p: PoolParams, fill) -> tuple[np.ndarray, np.ndarray]:
-    """[N, C, OH, OW, kh, kw] windows of x padded with ``fill``, and the validity mask."""
+    """[N, C, OH, OW, kh, kw] windows of x padded with ``fill``, and the mask of the
+    positions that count: the input (and with count_include_pad the declared pads)."""
     top, left, bottom, right = p.pads
     (kh, kw), (sh, sw) = p.kernel, p.strides
     padding = ((0, 0), (0, 0), (top, bottom), (left, right))
     padded = np.pad(x, padding, constant_values=fill)
-    valid = np.pad(np.ones(x.shape[2:], bool), padding[2:], constant_values=False)
+    if p.count_include_pad:
+        declared = ((top, bottom - p.overhang[0]), (left, right - p.overhang[1]))
+        counted = np.pad(np.ones(x.shape[2:], bool), declared, constant_values=True)
+        valid = np.pad(counted, ((0, p.overhang[0]), (0, p.overhang[1])), constant_values=False)
+    else:
+        valid = np.pad(np.ones(x.shape[2:], bool), padding[2:], constant_values=False)
     if padded.shape[2] < kh or padded.shape[3] < kw:
         raise QuantizationError("pooling window larger than the padded input")
     view = np.lib.stride_tricks.sliding_window_view
@@ -105,16 +120,13 @@ def avg_pool(x, params: PoolParams, rounding: str = "tflm") -> np.ndarray:
     x = as_int(x, p.dtype)
     fill = p.input_zero_point if p.count_include_pad else 0
     windows, mask = _windows(x, p, fill)
-    kh, kw = p.kernel
-    counts = np.full(mask.shape[:2], kh * kw) if p.count_include_pad else mask.sum(axis=(2, 3))
+    counts = mask.sum(axis=(2, 3))
     if np.any(counts == 0):
         raise QuantizationError("a pooling window lies entirely in the padding")
     if rounding == "float":  # LiteRT runs int8 pooling in TFLite's builtin (= TFLM) kernel
         return _avg_pool_float(windows, mask, counts, p)
     _same_quantization(p, "AVERAGE_POOL_2D")
-    if not p.count_include_pad:
-        windows = np.where(mask, windows, 0)
-    total = windows.sum(axis=(4, 5))
+    total = np.where(mask, windows, 0).sum(axis=(4, 5))
     half = counts // 2
     average = np.where(
         total > 0, fp.trunc_div(total + half, counts), fp.trunc_div(total - half, counts)
@@ -128,10 +140,7 @@ def _avg_pool_float(windows, mask, counts, p: PoolParams) -> np.ndarray:
     for i in range(kh):  # float32 sum in onnxruntime's order: rows, then columns
         for j in range(kw):
             value = p.input_scale * (windows[..., i, j] - p.input_zero_point).astype(np.float32)
-            if p.count_include_pad:
-                total = total + value
-            else:
-                total = total + np.where(mask[:, :, i, j], value, np.float32(0))
+            total = total + np.where(mask[:, :, i, j], value, np.float32(0))
     average = total / counts.astype(np.float32)
     out = np.rint(average / p.output_scale + np.float32(p.output_zero_point))
     out = np.clip(out, *int_range(p.dtype))
@@ -163,6 +172,8 @@ class MeanParams:
     output_zero_point: int
     multiplier: int  # already folded with 1 / count
     shift: int
+    # rounding "float": onnxruntime's QLinearGlobalAveragePool, s_in / (s_out * count) in float32
+    scale: float = 0.0
 
 
 def mean_params(
@@ -194,11 +205,17 @@ def mean_params(
         int(output_zero_point),
         int(multiplier),
         int(shift - log2),
+        s_in / (s_out * np.float32(count)),
     )
 
 
-def mean(x, axes: Sequence[int], params: MeanParams, keepdims: bool = True) -> np.ndarray:
-    """Integer mean over ``axes`` (GlobalAveragePool = axes (2, 3))."""
+def mean(
+    x, axes: Sequence[int], params: MeanParams, keepdims: bool = True, rounding: str = "tflm"
+) -> np.ndarray:
+    """Integer mean over ``axes`` (GlobalAveragePool = axes (2, 3)). Rounding "float":
+    onnxruntime's QLinearGlobalAveragePool (x86), the centered sum times one float32 scale,
+    rounded half to even; LiteRT's MEAN is TFLite's builtin (= TFLM)."""
+    check_rounding(rounding)
     p = params
     x = as_int(x, p.dtype)
     axes = tuple(a % x.ndim for a in axes)
@@ -208,5 +225,8 @@ def mean(x, axes: Sequence[int], params: MeanParams, keepdims: bool = True) -> n
         )
     total = fp.wrap_int32(x.sum(axis=axes, keepdims=keepdims))
     centered = fp.wrap_int32(total - p.input_zero_point * p.count)
+    if rounding == "float":
+        lo, hi = int_range(p.dtype)
+        return fp.requantize_float(centered, p.scale, p.output_zero_point, lo, hi).astype(p.dtype)
     out = fp.multiply_by_quantized_multiplier(centered, p.multiplier, p.shift) + p.output_zero_point
     return np.clip(out, *int_range(p.dtype)).astype(p.dtype)

@@ -5,7 +5,7 @@
  *
  * Bit-exact with the dense kernels: each output is the same int32 sum (only the zero
  * weights are skipped, or each weight is read through its table) plus the same folded
- * bias, requantized by edgec_fp_mbqm as in conv_int.c and fc_int.c. Rows (FC batch rows,
+ * bias, requantized by edgec_requant as in conv_int.c and fc_int.c. Rows (FC batch rows,
  * or output pixels) go two at a time so that each decoded weight serves two products.
  *
  * Clustered layers with one table and scratch memory first expand the table into `pairs`:
@@ -24,7 +24,7 @@
 
 static inline int8_t requant(const edgec_compact_out_t *q, int32_t acc, int32_t o)
 {
-    const int32_t v = edgec_fp_mbqm(acc, q->out_mult[o], q->out_shift[o]) + q->output_zero_point;
+    const int32_t v = edgec_requant(acc, q->out_mult[o], q->out_shift[o]) + q->output_zero_point;
     return (int8_t)edgec_fp_clamp(v, q->act_min, q->act_max);
 }
 

@@ -41,7 +41,7 @@ void edgec_conv_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *output
                     if (p->bias != NULL) {
                         acc += p->bias[oc];
                     }
-                    acc = edgec_fp_mbqm(acc, p->out_mult[oc], p->out_shift[oc]) + p->output_zero_point;
+                    acc = edgec_requant(acc, p->out_mult[oc], p->out_shift[oc]) + p->output_zero_point;
                     out[oc] = (int8_t)edgec_fp_clamp(acc, p->act_min, p->act_max);
                 }
             }
@@ -69,7 +69,7 @@ void edgec_conv_1x1_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *ou
                     if (p->bias != NULL) {
                         acc += p->bias[oc];
                     }
-                    acc = edgec_fp_mbqm(acc, p->out_mult[oc], p->out_shift[oc]) + p->output_zero_point;
+                    acc = edgec_requant(acc, p->out_mult[oc], p->out_shift[oc]) + p->output_zero_point;
                     out[oc] = (int8_t)edgec_fp_clamp(acc, p->act_min, p->act_max);
                 }
             }
@@ -77,13 +77,7 @@ void edgec_conv_1x1_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *ou
     }
 }
 
-/* 16x8: int64 accumulator; `wide` = 0 reproduces TFLM's int32-bias path (32-bit accumulator,
- * double-rounding requantization). */
-static int32_t requant_s16(int64_t acc, int32_t wide, int32_t mult, int32_t shift)
-{
-    return wide ? edgec_fp_mbqm64(acc, mult, shift)
-                : edgec_fp_mbqm((int32_t)(uint32_t)(uint64_t)acc, mult, shift);
-}
+/* 16x8: int64 accumulator (edgec_requant_s16). */
 
 void edgec_conv_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output)
 {
@@ -124,7 +118,7 @@ void edgec_conv_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *ou
                         acc += p->bias[oc];
                     }
                     out[oc] = (int16_t)edgec_fp_clamp(
-                        requant_s16(acc, p->wide, p->out_mult[oc], p->out_shift[oc]), p->act_min, p->act_max);
+                        edgec_requant_s16(acc, p->wide, p->out_mult[oc], p->out_shift[oc]), p->act_min, p->act_max);
                 }
             }
         }
@@ -162,7 +156,7 @@ void edgec_dwconv_s8(const edgec_dwconv_s8_t *p, const int8_t *input, int8_t *ou
                     if (p->bias != NULL) {
                         acc += p->bias[oc];
                     }
-                    acc = edgec_fp_mbqm(acc, p->out_mult[oc], p->out_shift[oc]) + p->output_zero_point;
+                    acc = edgec_requant(acc, p->out_mult[oc], p->out_shift[oc]) + p->output_zero_point;
                     out[oc] = (int8_t)edgec_fp_clamp(acc, p->act_min, p->act_max);
                 }
             }
@@ -200,7 +194,7 @@ void edgec_dwconv_s16(const edgec_dwconv_s16_t *p, const int16_t *input, int16_t
                         acc += p->bias[oc];
                     }
                     out[oc] = (int16_t)edgec_fp_clamp(
-                        requant_s16(acc, p->wide, p->out_mult[oc], p->out_shift[oc]), p->act_min, p->act_max);
+                        edgec_requant_s16(acc, p->wide, p->out_mult[oc], p->out_shift[oc]), p->act_min, p->act_max);
                 }
             }
         }

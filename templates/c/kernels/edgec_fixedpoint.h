@@ -10,11 +10,28 @@
  * (signed overflow would be undefined); left shifts of possibly negative values are
  * multiplications; right shifts of negative values are arithmetic (as on every compiler
  * edgec targets: GCC, Clang, Arm Compiler, IAR).
+ *
+ * The build's rounding (edgec compile --rounding) is EDGEC_ROUNDING below; the requantization
+ * helpers at the end (edgec_requant and its siblings) are where it takes effect.
  */
 #ifndef EDGEC_FIXEDPOINT_H
 #define EDGEC_FIXEDPOINT_H
 
 #include <stdint.h>
+#include <string.h>
+
+/* Requantization rounding (edgec.ops.integer.common.ROUNDINGS): TFLite Micro's fixed point;
+ * onnxruntime's float32 scale rounded half to even; LiteRT's (XNNPACK): float32 for int8
+ * Conv, FC and Mul, XNNPACK's integer Add, TFLM's for the rest. */
+#define EDGEC_ROUNDING_TFLM 0
+#define EDGEC_ROUNDING_FLOAT 1
+#define EDGEC_ROUNDING_LITERT 2
+#ifndef EDGEC_ROUNDING
+#define EDGEC_ROUNDING EDGEC_ROUNDING_TFLM /* edgec compile --rounding sets this line */
+#endif
+#if EDGEC_ROUNDING != EDGEC_ROUNDING_TFLM && defined(__FAST_MATH__)
+#error "float rounding needs IEEE float32 arithmetic: build without -ffast-math"
+#endif
 
 #define EDGEC_INT32_MIN (-2147483647 - 1)
 #define EDGEC_INT32_MAX 2147483647
@@ -201,6 +218,14 @@ static inline int32_t edgec_fp_mbqm64(int64_t x, int32_t multiplier, int32_t shi
     return (int32_t)(uint32_t)(uint64_t)result;
 }
 
+/* A 16x8 layer's int64 accumulator requantized: wide = 0 is TFLM's int32-bias path (a 32-bit
+ * accumulator, double-rounding requantization). */
+static inline int32_t edgec_fp_requant_s16(int64_t acc, int32_t wide, int32_t mult, int32_t shift)
+{
+    return wide ? edgec_fp_mbqm64(acc, mult, shift)
+                : edgec_fp_mbqm((int32_t)(uint32_t)(uint64_t)acc, mult, shift);
+}
+
 /* ---- gemmlowp fixed point (Softmax, Logistic, Tanh) ------------------------------------ */
 
 /* (a + b) / 2 rounded to nearest, ties away from zero (ARM VRHADD). */
@@ -380,6 +405,78 @@ static inline int32_t edgec_fp_sdhm16(int32_t a, int32_t b)
         return 32767;
     }
     return (int16_t)(uint16_t)(uint32_t)((a * b) / (1 << 15));
+}
+
+/* ---- requantization: TFLM's fixed point or float32, by EDGEC_ROUNDING ------------------------
+ * A kernel requantizes through these helpers, never edgec_fp_mbqm directly, so that every
+ * rounding mode reaches it; the compiler (edgec/backends/c/rounding.py) writes `mult` and
+ * `shift` for the build's mode: TFLM's multiplier and shift, or, where the mode computes in
+ * float, the float32 scale's bits in `mult` (and for edgec_rescale the output scale's bits
+ * in `shift`). Float arithmetic here must be plain IEEE float32 in C's order: build with
+ * -std=c99 (or -ffp-contract=off) and without -ffast-math. */
+
+static inline float edgec_fp_float(int32_t bits)
+{
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* x rounded to the nearest integer, ties to even (IEEE round-to-nearest: adding 1.5 * 2^23
+ * leaves no fraction bits); |x| is first limited to 2^22, beyond every clamp of the callers. */
+static inline int32_t edgec_fp_round_even(float x)
+{
+    const float limit = 4194304.0f, magic = 12582912.0f;
+    x = x < -limit ? -limit : (x > limit ? limit : x);
+    return (int32_t)((x + magic) - magic);
+}
+
+/* An int8 layer's int32 accumulator (Conv, FC, Mean's centered sum) times its scale, without
+ * the zero point: float32 in the float and LiteRT modes. */
+static inline int32_t edgec_requant(int32_t acc, int32_t mult, int32_t shift)
+{
+#if EDGEC_ROUNDING == EDGEC_ROUNDING_TFLM
+    return edgec_fp_mbqm(acc, mult, shift);
+#else
+    (void)shift;
+    return edgec_fp_round_even((float)acc * edgec_fp_float(mult));
+#endif
+}
+
+/* A 16x8 layer's accumulator (LiteRT runs 16x8 in TFLM's kernels: float32 in the float mode
+ * only). wide: TFLM's int64 requantization, else its 32-bit one. */
+static inline int32_t edgec_requant_s16(int64_t acc, int32_t wide, int32_t mult, int32_t shift)
+{
+#if EDGEC_ROUNDING == EDGEC_ROUNDING_FLOAT
+    (void)wide;
+    (void)shift;
+    return edgec_fp_round_even((float)acc * edgec_fp_float(mult));
+#else
+    return wide ? edgec_fp_mbqm64(acc, mult, shift) : edgec_fp_mbqm((int32_t)(uint32_t)(uint64_t)acc, mult, shift);
+#endif
+}
+
+/* An accumulator whose float form is onnxruntime's only (Mean: QLinearGlobalAveragePool). */
+static inline int32_t edgec_requant_onnxruntime(int32_t acc, int32_t mult, int32_t shift)
+{
+#if EDGEC_ROUNDING == EDGEC_ROUNDING_FLOAT
+    (void)shift;
+    return edgec_fp_round_even((float)acc * edgec_fp_float(mult));
+#else
+    return edgec_fp_mbqm(acc, mult, shift);
+#endif
+}
+
+/* A centered integer value rescaled to another quantization (QuantizeLinear between integer
+ * tensors, Relu/Clip and Concat inputs that change it), without the output zero point: in
+ * the float mode DequantizeLinear then QuantizeLinear as onnxruntime, (x * s_in) / s_out. */
+static inline int32_t edgec_rescale(int32_t x, int32_t mult, int32_t shift)
+{
+#if EDGEC_ROUNDING == EDGEC_ROUNDING_FLOAT
+    return edgec_fp_round_even(((float)x * edgec_fp_float(mult)) / edgec_fp_float(shift));
+#else
+    return edgec_fp_mbqm(x, mult, shift);
+#endif
 }
 
 #endif /* EDGEC_FIXEDPOINT_H */

@@ -43,13 +43,16 @@ typedef struct {
 } edgec_concat_t;
 void edgec_concat(const edgec_concat_t *p, const void *const *inputs, void *output);
 
-/* Constant padding of a memory-order tensor (padded to EDGEC_MAX_RANK with leading 1s). */
+/* Padding of a memory-order tensor (padded to EDGEC_MAX_RANK with leading 1s): with `fill`
+ * (constant), or reflecting about the end elements, repeating them (edge), or wrapping. */
+enum { EDGEC_PAD_CONSTANT, EDGEC_PAD_REFLECT, EDGEC_PAD_EDGE, EDGEC_PAD_WRAP };
 typedef struct {
     int32_t elem_size;
     int32_t in_shape[EDGEC_MAX_RANK];
     int32_t before[EDGEC_MAX_RANK];
     int32_t after[EDGEC_MAX_RANK];
     const void *fill; /* one element */
+    int32_t mode;
 } edgec_pad_t;
 void edgec_pad(const edgec_pad_t *p, const void *input, void *output);
 
@@ -80,6 +83,15 @@ typedef struct {
 } edgec_resize_nearest_t;
 void edgec_resize_nearest(const edgec_resize_nearest_t *p, const void *input, void *output);
 
+/* Bilinear resize of channels-last data: output row y reads rows h_low[y] and h_high[y] with
+ * weights h_weight[2 y] and h_weight[2 y + 1] (columns likewise), as onnxruntime weighs them. */
+typedef struct {
+    int32_t batch, in_h, in_w, channels, out_h, out_w;
+    const int32_t *h_low, *h_high, *w_low, *w_high;
+    const float *h_weight, *w_weight; /* [out][2]: low, high */
+} edgec_resize_bilinear_f32_t;
+void edgec_resize_bilinear_f32(const edgec_resize_bilinear_f32_t *p, const float *input, float *output);
+
 /* ---- float32 compute ---------------------------------------------------------------- */
 /* Convolution, NHWC input, weights [out_c][kh][kw][in_c / groups]. */
 typedef struct {
@@ -105,6 +117,11 @@ typedef struct {
 } edgec_dwconv_f32_t;
 void edgec_dwconv_f32(const edgec_dwconv_f32_t *p, const float *input, float *output);
 
+/* Transposed convolution: output pixel (oy, ox) sums the taps with iy * stride_h + ky * dil_h
+ * = oy + pad_top (and likewise for columns); pad_top / pad_left crop the full result's start,
+ * pad_bottom / pad_right are unused. Weights [out_c][kh][kw][in_c / groups]. */
+void edgec_conv_transpose_f32(const edgec_conv_f32_t *p, const float *input, float *output);
+
 /* Fully connected: out[b][o] = sum_i in[b][i] * weights[o][i] + bias[o]. */
 typedef struct {
     int32_t batches, in_features, out_features;
@@ -127,8 +144,8 @@ void edgec_binary_f32(const edgec_binary_f32_t *p, const float *a, const float *
 enum {
     EDGEC_RELU, EDGEC_CLIP, EDGEC_LEAKY_RELU, EDGEC_SIGMOID, EDGEC_TANH, EDGEC_HARD_SIGMOID,
     EDGEC_HARD_SWISH, EDGEC_ELU, EDGEC_SELU, EDGEC_SOFTPLUS, EDGEC_SOFTSIGN, EDGEC_NEG, EDGEC_ABS,
-    EDGEC_EXP, EDGEC_LOG, EDGEC_SQRT
-};
+    EDGEC_EXP, EDGEC_LOG, EDGEC_SQRT, EDGEC_ERF, EDGEC_RECIPROCAL, EDGEC_POW
+}; /* EDGEC_POW: x to the power alpha */
 typedef struct {
     int32_t op;
     int32_t size;
@@ -161,6 +178,52 @@ typedef struct {
 } edgec_pool_f32_t;
 void edgec_maxpool_f32(const edgec_pool_f32_t *p, const float *input, float *output);
 void edgec_avgpool_f32(const edgec_pool_f32_t *p, const float *input, float *output);
+
+/* ---- reductions over memory-order dims (any axes, any layout) ------------------------
+ * Each output element (the kept dims, walked in order) reduces the input elements of the
+ * reduced dims; both are given as sizes with their element strides in the input, padded
+ * to EDGEC_MAX_RANK with leading 1s. */
+enum {
+    EDGEC_REDUCE_MEAN, EDGEC_REDUCE_SUM, EDGEC_REDUCE_MAX, EDGEC_REDUCE_MIN, EDGEC_REDUCE_PROD,
+    EDGEC_REDUCE_L1, EDGEC_REDUCE_L2, EDGEC_REDUCE_SUM_SQUARE, EDGEC_REDUCE_LOG_SUM,
+    EDGEC_REDUCE_LOG_SUM_EXP
+};
+typedef struct {
+    int32_t op;
+    int32_t kept[EDGEC_MAX_RANK], kept_stride[EDGEC_MAX_RANK];
+    int32_t red[EDGEC_MAX_RANK], red_stride[EDGEC_MAX_RANK];
+} edgec_reduce_f32_t;
+void edgec_reduce_f32(const edgec_reduce_f32_t *p, const float *input, float *output);
+
+/* ArgMax (is_min = 0) or ArgMin over the reduced dims: the int64 index of the first extreme
+ * value (the last with select_last). Integer inputs compare their raw values. */
+typedef struct {
+    int32_t is_min, select_last;
+    int32_t kept[EDGEC_MAX_RANK], kept_stride[EDGEC_MAX_RANK];
+    int32_t red[EDGEC_MAX_RANK], red_stride[EDGEC_MAX_RANK];
+} edgec_arg_reduce_t;
+void edgec_arg_reduce_f32(const edgec_arg_reduce_t *p, const float *input, int64_t *output);
+void edgec_arg_reduce_s8(const edgec_arg_reduce_t *p, const int8_t *input, int64_t *output);
+void edgec_arg_reduce_s16(const edgec_arg_reduce_t *p, const int16_t *input, int64_t *output);
+
+/* ---- selection and conversion --------------------------------------------------------- */
+/* Where with a constant condition, any element type: out = condition ? x : y over a
+ * broadcasting 4-d loop (strides in elements, 0 = broadcast). */
+typedef struct {
+    int32_t elem_size;
+    int32_t dims[4];
+    int32_t c_stride[4], a_stride[4], b_stride[4];
+    const uint8_t *condition;
+} edgec_where_t;
+void edgec_where(const edgec_where_t *p, const void *x, const void *y, void *output);
+
+/* Cast between element types: float to integer truncates toward zero and saturates (NaN gives
+ * 0), integer to narrower integer wraps, as a C conversion through uint64. */
+enum { EDGEC_TYPE_F32, EDGEC_TYPE_S8, EDGEC_TYPE_U8, EDGEC_TYPE_S16, EDGEC_TYPE_S32, EDGEC_TYPE_S64 };
+typedef struct {
+    int32_t size, from, to;
+} edgec_cast_t;
+void edgec_cast(const edgec_cast_t *p, const void *input, void *output);
 
 /* ---- float <-> integer (per-tensor affine) ----------------------------------------- */
 typedef struct {

@@ -8,7 +8,10 @@
  *   derived from scales (multipliers, shifts, clamps) are computed by the compiler exactly as
  *   TFLM's Prepare does and written into the parameter struct.
  * - Requantization is TFLM's MultiplyByQuantizedMultiplier (see edgec_fixedpoint.h): a
- *   multiplier in [2^30, 2^31) (0 for a zero scale) and a shift in [-31, 30].
+ *   multiplier in [2^30, 2^31) (0 for a zero scale) and a shift in [-31, 30]. Under
+ *   --rounding float or litert, where a mode computes in float32, the same int32 fields hold
+ *   float32 bit patterns instead (out_mult: the scale; a rescale's mult and shift: the input
+ *   and output scales): the helpers edgec_requant, edgec_rescale... read them (see there).
  * - Per-channel arrays (out_mult, out_shift, bias) have one entry per output channel.
  * - Weights are int8, symmetric (zero point 0). Biases are int32 for int8 activations and
  *   int64 for int16 activations (`wide` selects the int64 requantization; wide = 0 means
@@ -60,6 +63,12 @@ typedef struct {
     const int32_t *out_mult, *out_shift;
 } edgec_conv_s16_t;
 void edgec_conv_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output);
+
+/* Transposed convolution (TFLite TRANSPOSE_CONV per group) with the parameters of the
+ * convolution structs: output pixel (oy, ox) sums (x + input offset) * w over the taps with
+ * iy * stride_h + ky * dil_h = oy + pad_top (likewise for columns), then bias and requant. */
+void edgec_conv_transpose_s8(const edgec_conv_s8_t *p, const int8_t *input, int8_t *output);
+void edgec_conv_transpose_s16(const edgec_conv_s16_t *p, const int16_t *input, int16_t *output);
 
 /* Depthwise convolution; output channel o reads input channel o / depth_multiplier;
  * weights [kh][kw][out_c]. */
@@ -201,7 +210,9 @@ void edgec_dwconv_mve_s8(const edgec_dwconv_mve_s8_t *p, const int8_t *input, in
 
 /* Add of two int8 operands of the output's shape: each operand's rescaled value tabulated at
  * compile time ([256], by q + 128); requant: one row as edgec_gemm_s8_t's (the zero point
- * included), or NULL: out_mult and out_shift (edgec_fp_mbqm) and output_zero_point. */
+ * included), or NULL: out_mult and out_shift (edgec_fp_mbqm) and output_zero_point.
+ * --rounding float: float32 tables (a * a_scale; offset + b * b_scale) summed and rounded;
+ * litert: bias + a * a_mult and b * b_mult, summed, >> out_shift, + output_zero_point. */
 typedef struct {
     int32_t size;
     int32_t act_min, act_max;
@@ -215,7 +226,9 @@ void edgec_add_fast_s8(const edgec_add_fast_s8_t *p, const int8_t *a, const int8
 /* ---- broadcasting Add and Mul over a 4-d loop (strides in elements, 0 = broadcast) ----- */
 
 /* Both inputs are shifted left by left_shift (20 for int8, 15 for int16), rescaled to a common
- * scale, summed, and rescaled to the output. */
+ * scale, summed, and rescaled to the output. --rounding float (onnxruntime's QLinearAdd):
+ * (offset + b * b_scale) + a * a_scale in float32, rounded half to even. --rounding litert,
+ * int8 (XNNPACK): ((out_mult + a * a_mult + b * b_mult) >> out_shift) + output_zero_point. */
 typedef struct {
     int32_t dims[4];
     int32_t a_stride[4], b_stride[4];
@@ -223,11 +236,13 @@ typedef struct {
     int32_t left_shift;
     int32_t a_mult, a_shift, b_mult, b_shift, out_mult, out_shift;
     int32_t act_min, act_max;
+    float a_scale, b_scale, offset; /* --rounding float only */
 } edgec_add_int_t;
 void edgec_add_s8(const edgec_add_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
 void edgec_add_s16(const edgec_add_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
 
-/* The product of the centered inputs, requantized once. */
+/* The product of the centered inputs, requantized once (float32 where the build's rounding
+ * says: out_mult the scale's bits; onnxruntime adds the zero point before rounding). */
 typedef struct {
     int32_t dims[4];
     int32_t a_stride[4], b_stride[4];
@@ -241,8 +256,11 @@ void edgec_mul_s16(const edgec_mul_int_t *p, const int16_t *a, const int16_t *b,
 /* ---- pooling (NHWC; input and output share the quantization) --------------------------- */
 
 /* The average rounds half away from zero and divides by the window positions inside the input;
- * with count_include_pad the padded positions count as input_zero_point and the divisor is
- * kh * kw. The max never picks padding. */
+ * with count_include_pad the positions in the declared pads (pad_bottom and pad_right exclude a
+ * ceil-mode window's overhang, which never counts) count too, as input_zero_point. The max
+ * never picks padding. --rounding float: onnxruntime's QLinearAveragePool, the dequantized
+ * values summed in float32, divided, then quantized with the output's parameters (which may
+ * differ from the input's). */
 typedef struct {
     edgec_dims_t in, out;
     int32_t kh, kw, stride_h, stride_w;
@@ -250,6 +268,8 @@ typedef struct {
     int32_t count_include_pad;
     int32_t input_zero_point;
     int32_t act_min, act_max;
+    float input_scale, output_scale; /* --rounding float only */
+    int32_t output_zero_point;       /* --rounding float only */
 } edgec_pool_int_t;
 void edgec_avgpool_s8(const edgec_pool_int_t *p, const int8_t *input, int8_t *output);
 void edgec_avgpool_s16(const edgec_pool_int_t *p, const int16_t *input, int16_t *output);
@@ -285,6 +305,16 @@ void edgec_softmax_s8(const edgec_softmax_int_t *p, const int8_t *input, int8_t 
 void edgec_softmax_s8_s16(const edgec_softmax_int_t *p, const int8_t *input, int16_t *output);
 void edgec_softmax_s16(const edgec_softmax_int_t *p, const int16_t *input, int16_t *output);
 
+/* onnxruntime's int8 QLinearSoftmax (--rounding float): table[d] = exp of the difference d to
+ * the row maximum (scaled), output_multiplier = floor(1 / output scale). */
+typedef struct {
+    int32_t outer, axis_size, inner;
+    const float *table; /* [256] */
+    float output_multiplier;
+    int32_t output_zero_point;
+} edgec_softmax_onnxruntime_t;
+void edgec_softmax_onnxruntime_s8(const edgec_softmax_onnxruntime_t *p, const int8_t *input, int8_t *output);
+
 /* ---- elementwise activations --------------------------------------------------------------- */
 
 /* Logistic and Tanh. int8: the centered input rescaled to Q4 (input_mult, input_left_shift);
@@ -310,6 +340,15 @@ typedef struct {
     int32_t reluish_mult, reluish_exponent; /* exponent in [-15, 16] */
 } edgec_hard_swish_s8_t;
 void edgec_hard_swish_s8(const edgec_hard_swish_s8_t *p, const int8_t *input, int8_t *output);
+
+/* An int8 elementwise function as its table: output = table[input + 128] (--rounding float:
+ * onnxruntime's QLinearSigmoid, QLinearLeakyRelu, and the ops it runs between
+ * DequantizeLinear and QuantizeLinear). */
+typedef struct {
+    int32_t size;
+    const int8_t *table; /* [256] */
+} edgec_lut_s8_t;
+void edgec_lut_s8(const edgec_lut_s8_t *p, const int8_t *input, int8_t *output);
 
 /* LeakyRelu: identity_* requantizes x >= zero point, alpha_* (a negative multiplier for a
  * negative alpha) the rest; saturates to the type's range. */
@@ -344,6 +383,73 @@ void edgec_requantize_s8_s8(const edgec_requantize_int_t *p, const int8_t *input
 void edgec_requantize_s8_s16(const edgec_requantize_int_t *p, const int8_t *input, int16_t *output);
 void edgec_requantize_s16_s8(const edgec_requantize_int_t *p, const int16_t *input, int8_t *output);
 void edgec_requantize_s16_s16(const edgec_requantize_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- bilinear resize (TFLite RESIZE_BILINEAR, channels-last, input quantization kept) ------
+ * Output row y reads rows h_low[y] (weight 1024 - h_frac[y]) and h_high[y] (weight h_frac[y]),
+ * columns likewise; the Q20 sum is divided by 2^20 rounding half away from zero. */
+typedef struct {
+    int32_t batch, in_h, in_w, channels, out_h, out_w;
+    const int32_t *h_low, *h_high, *w_low, *w_high;
+    const int32_t *h_frac, *w_frac; /* Q10 */
+} edgec_resize_bilinear_int_t;
+void edgec_resize_bilinear_s8(const edgec_resize_bilinear_int_t *p, const int8_t *input, int8_t *output);
+void edgec_resize_bilinear_s16(const edgec_resize_bilinear_int_t *p, const int16_t *input, int16_t *output);
+
+/* ---- elementwise math (edgec/ops/integer/unary.py) -------------------------------------------- */
+
+/* The table functions (TFLite's int8 LUT kernels) run edgec_lut_s8 above. */
+
+/* TFLite ABS: |x - input_zero_point|, requantized when the scales differ, plus the output
+ * zero point, saturated. */
+typedef struct {
+    int32_t size;
+    int32_t requantize;
+    int32_t input_zero_point, output_zero_point;
+    int32_t mult, shift;
+} edgec_abs_int_t;
+void edgec_abs_s8(const edgec_abs_int_t *p, const int8_t *input, int8_t *output);
+void edgec_abs_s16(const edgec_abs_int_t *p, const int16_t *input, int16_t *output);
+
+/* One operand brought to the output's quantization (TFLite QUANTIZE) when requantize != 0. */
+typedef struct {
+    int32_t requantize, input_zero_point, mult, shift;
+} edgec_operand_requant_t;
+
+/* Max (is_min = 0) or Min of two operands over a broadcasting 4-d loop (TFLite MAXIMUM /
+ * MINIMUM on the operands in the output's quantization). */
+typedef struct {
+    int32_t is_min;
+    int32_t dims[4];
+    int32_t a_stride[4], b_stride[4];
+    int32_t output_zero_point;
+    edgec_operand_requant_t a, b;
+} edgec_minmax_int_t;
+void edgec_minmax_s8(const edgec_minmax_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_minmax_s16(const edgec_minmax_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* Where with a constant condition (TFLite SELECT_V2 on the requantized operands). */
+typedef struct {
+    int32_t dims[4];
+    int32_t c_stride[4], a_stride[4], b_stride[4];
+    const uint8_t *condition;
+    int32_t output_zero_point;
+    edgec_operand_requant_t a, b;
+} edgec_where_int_t;
+void edgec_where_s8(const edgec_where_int_t *p, const int8_t *a, const int8_t *b, int8_t *output);
+void edgec_where_s16(const edgec_where_int_t *p, const int16_t *a, const int16_t *b, int16_t *output);
+
+/* Sum (or Mean) of n_inputs operands over a broadcasting 4-d loop: TFLite ADD's arithmetic for
+ * n inputs. strides [n_inputs][4]; per input its zero point, multiplier and shift. */
+typedef struct {
+    int32_t n_inputs;
+    int32_t dims[4];
+    const int32_t *strides;
+    const int32_t *input_zero_point, *mult, *shift;
+    int32_t left_shift;
+    int32_t output_zero_point, out_mult, out_shift;
+} edgec_add_n_int_t;
+void edgec_add_n_s8(const edgec_add_n_int_t *p, const void *const *inputs, int8_t *output);
+void edgec_add_n_s16(const edgec_add_n_int_t *p, const void *const *inputs, int16_t *output);
 
 /* ---- concatenation with requantization ----------------------------------------------------- */
 

@@ -64,6 +64,9 @@ static float apply_unary(const edgec_unary_f32_t *p, float x)
     case EDGEC_ABS: return fabsf(x);
     case EDGEC_EXP: return expf(x);
     case EDGEC_LOG: return logf(x);
+    case EDGEC_ERF: return erff(x);
+    case EDGEC_RECIPROCAL: return 1.0f / x;
+    case EDGEC_POW: return p->alpha == 2.0f ? x * x : powf(x, p->alpha);
     default: return sqrtf(x); /* EDGEC_SQRT */
     }
 }

@@ -3,7 +3,9 @@
 #include "edgec_kernels.h"
 #include "edgec_fixedpoint.h"
 
-static inline int32_t add_one(const edgec_add_int_t *p, int32_t a, int32_t b)
+/* Add and Mul in each rounding mode (edgec_kernels_int.h); add_s8/add_s16 and mul_s8/mul_s16
+ * name the build's (LiteRT runs 16x8 in TFLM's kernels). */
+static inline int32_t add_tflm(const edgec_add_int_t *p, int32_t a, int32_t b)
 {
     /* |x - zp| < 2^16, so the shifted values fit in 32 bits (left_shift <= 20 for int8). */
     const int32_t va = edgec_fp_mbqm((a - p->a_zero_point) * (1 << p->left_shift), p->a_mult, p->a_shift);
@@ -12,12 +14,60 @@ static inline int32_t add_one(const edgec_add_int_t *p, int32_t a, int32_t b)
     return edgec_fp_clamp(sum, p->act_min, p->act_max);
 }
 
-static inline int32_t mul_one(const edgec_mul_int_t *p, int32_t a, int32_t b)
+/* One product per statement: no fused multiply-add even where a compiler contracts within
+ * an expression (clang's default). */
+static inline int32_t add_onnxruntime(const edgec_add_int_t *p, int32_t a, int32_t b)
+{
+    const float b_term = (float)b * p->b_scale;
+    const float a_term = (float)a * p->a_scale;
+    const float partial = p->offset + b_term;
+    return edgec_fp_clamp(edgec_fp_round_even(partial + a_term), p->act_min, p->act_max);
+}
+
+static inline int32_t add_xnnpack(const edgec_add_int_t *p, int32_t a, int32_t b)
+{
+    /* |bias| < 2^30 and |x * mult| < 2^28 (the compiler checks the multipliers' range) */
+    const int32_t sum = (p->out_mult + a * p->a_mult + b * p->b_mult) >> p->out_shift;
+    return edgec_fp_clamp(sum + p->output_zero_point, p->act_min, p->act_max);
+}
+
+static inline int32_t mul_tflm(const edgec_mul_int_t *p, int32_t a, int32_t b)
 {
     const int32_t product = (a - p->a_zero_point) * (b - p->b_zero_point);
     const int32_t value = edgec_fp_mbqm(product, p->out_mult, p->out_shift) + p->output_zero_point;
     return edgec_fp_clamp(value, p->act_min, p->act_max);
 }
+
+static inline int32_t mul_onnxruntime(const edgec_mul_int_t *p, int32_t a, int32_t b)
+{
+    const float product = (float)((a - p->a_zero_point) * (b - p->b_zero_point));
+    const float value = product * edgec_fp_float(p->out_mult);
+    return edgec_fp_clamp(edgec_fp_round_even(value + (float)p->output_zero_point), p->act_min, p->act_max);
+}
+
+static inline int32_t mul_xnnpack(const edgec_mul_int_t *p, int32_t a, int32_t b)
+{
+    const float product = (float)((a - p->a_zero_point) * (b - p->b_zero_point));
+    const int32_t value = edgec_fp_round_even(product * edgec_fp_float(p->out_mult)) + p->output_zero_point;
+    return edgec_fp_clamp(value, p->act_min, p->act_max);
+}
+
+#if EDGEC_ROUNDING == EDGEC_ROUNDING_FLOAT
+#define add_s8 add_onnxruntime
+#define add_s16 add_onnxruntime
+#define mul_s8 mul_onnxruntime
+#define mul_s16 mul_onnxruntime
+#elif EDGEC_ROUNDING == EDGEC_ROUNDING_LITERT
+#define add_s8 add_xnnpack
+#define add_s16 add_tflm
+#define mul_s8 mul_xnnpack
+#define mul_s16 mul_tflm
+#else
+#define add_s8 add_tflm
+#define add_s16 add_tflm
+#define mul_s8 mul_tflm
+#define mul_s16 mul_tflm
+#endif
 
 /* The 4-d broadcasting loop shared by Add and Mul of both element types. The parameters are
  * copied first: a store through `out` may alias *P, and would force every field to be
@@ -45,22 +95,22 @@ static inline int32_t mul_one(const edgec_mul_int_t *p, int32_t a, int32_t b)
 
 void edgec_add_s8(const edgec_add_int_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int8_t, edgec_add_int_t, p, a, b, output, add_one);
+    EDGEC_BROADCAST_LOOP(int8_t, edgec_add_int_t, p, a, b, output, add_s8);
 }
 
 void edgec_add_s16(const edgec_add_int_t *p, const int16_t *a, const int16_t *b, int16_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int16_t, edgec_add_int_t, p, a, b, output, add_one);
+    EDGEC_BROADCAST_LOOP(int16_t, edgec_add_int_t, p, a, b, output, add_s16);
 }
 
 void edgec_mul_s8(const edgec_mul_int_t *p, const int8_t *a, const int8_t *b, int8_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int8_t, edgec_mul_int_t, p, a, b, output, mul_one);
+    EDGEC_BROADCAST_LOOP(int8_t, edgec_mul_int_t, p, a, b, output, mul_s8);
 }
 
 void edgec_mul_s16(const edgec_mul_int_t *p, const int16_t *a, const int16_t *b, int16_t *output)
 {
-    EDGEC_BROADCAST_LOOP(int16_t, edgec_mul_int_t, p, a, b, output, mul_one);
+    EDGEC_BROADCAST_LOOP(int16_t, edgec_mul_int_t, p, a, b, output, mul_s16);
 }
 
 /* ---- unary ------------------------------------------------------------------------------ */
@@ -93,7 +143,7 @@ static int32_t clamp_one(const edgec_clamp_int_t *p, int32_t x)
 {
     if (p->requantize) {
         /* The requantized value saturates to the type's range, which contains the clamp. */
-        x = edgec_fp_mbqm(x - p->input_zero_point, p->mult, p->shift) + p->output_zero_point;
+        x = edgec_rescale(x - p->input_zero_point, p->mult, p->shift) + p->output_zero_point;
     }
     return edgec_fp_clamp(x, p->act_min, p->act_max);
 }
@@ -111,6 +161,15 @@ void edgec_clamp_s16(const edgec_clamp_int_t *p, const int16_t *input, int16_t *
     int32_t i;
     for (i = 0; i < p->size; ++i) {
         output[i] = (int16_t)clamp_one(p, input[i]);
+    }
+}
+
+void edgec_lut_s8(const edgec_lut_s8_t *p, const int8_t *input, int8_t *output)
+{
+    const int8_t *const table = p->table + 128;
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        output[i] = table[input[i]];
     }
 }
 
@@ -150,7 +209,7 @@ void edgec_hard_swish_s8(const edgec_hard_swish_s8_t *p, const int8_t *input, in
     do {                                                                                          \
         int32_t i;                                                                                \
         for (i = 0; i < p->size; ++i) {                                                           \
-            const int32_t v = edgec_fp_mbqm((int32_t)input[i] - p->input_zero_point, p->mult, p->shift); \
+            const int32_t v = edgec_rescale((int32_t)input[i] - p->input_zero_point, p->mult, p->shift); \
             output[i] = (OUT_T)edgec_fp_clamp(v + p->output_zero_point, (LO), (HI));              \
         }                                                                                         \
     } while (0)
@@ -190,7 +249,7 @@ void edgec_requantize_s16_s16(const edgec_requantize_int_t *p, const int16_t *in
                     }                                                                             \
                 } else {                                                                          \
                     for (k = 0; k < n; ++k) {                                                     \
-                        const int32_t v = edgec_fp_mbqm((int32_t)x[k] - p->input_zero_point[i],   \
+                        const int32_t v = edgec_rescale((int32_t)x[k] - p->input_zero_point[i],   \
                                                         p->mult[i], p->shift[i]);                 \
                         output[k] = (T)edgec_fp_clamp(v + p->output_zero_point, (LO), (HI));      \
                     }                                                                             \

@@ -7,6 +7,8 @@
  * They give the same outputs as the portable kernels (conv_int.c, fc_int.c, eltwise_int.c)
  * bit for bit: the int32 sums are the same sums in another order, and the requantization is
  * the same function (edgec_fp_requant2 of the doubled sum, edgec_fixedpoint.h).
+ * They run only in builds of TFLM's rounding (--rounding tflm, the default): under a float
+ * rounding emit_fast.fast_requant gives no table and the portable kernels run every layer.
  */
 #ifndef EDGEC_FAST_COMMON_H
 #define EDGEC_FAST_COMMON_H

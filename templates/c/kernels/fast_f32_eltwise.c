@@ -12,7 +12,9 @@
 #include "fast_f32_common.h"
 
 /* Each window tap inside the input is one pass over the pixel's channels, accumulated in the
- * output row itself; then the average's scale and the clamp. */
+ * output row itself; then the average's division (a division, not a reciprocal's product:
+ * the same float as the portable kernel and the reference, which a QuantizeLinear after a
+ * float pool in an int8 model rounds at its exact ties) and the clamp. */
 static void pool(const edgec_pool_f32_t *p, const float *input, float *output, int average)
 {
     const int32_t c = p->in.c;
@@ -25,7 +27,7 @@ static void pool(const edgec_pool_f32_t *p, const float *input, float *output, i
             for (ox = 0; ox < p->out.w; ++ox, output += c) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 const int32_t xlo = x0 < 0 ? 0 : x0, xhi = x0 + p->kw < p->in.w ? x0 + p->kw : p->in.w;
-                float scale = 1.0f;
+                float count = 1.0f;
                 for (j = 0; j < c; ++j) {
                     output[j] = average ? 0.0f : -FLT_MAX;
                 }
@@ -45,10 +47,10 @@ static void pool(const edgec_pool_f32_t *p, const float *input, float *output, i
                         ye = y0 + p->kh < p->in.h + p->pad_bottom ? y0 + p->kh : p->in.h + p->pad_bottom;
                         xe = x0 + p->kw < p->in.w + p->pad_right ? x0 + p->kw : p->in.w + p->pad_right;
                     }
-                    scale = 1.0f / (float)((ye - ys) * (xe - xs));
+                    count = (float)((ye - ys) * (xe - xs));
                 }
                 for (j = 0; j < c; ++j) {
-                    const float v = output[j] * scale;
+                    const float v = average ? output[j] / count : output[j];
                     output[j] = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
                 }
             }

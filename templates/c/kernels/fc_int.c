@@ -18,7 +18,7 @@ void edgec_fc_s8(const edgec_fc_s8_t *p, const int8_t *input, int8_t *output)
             if (p->bias != NULL) {
                 acc += p->bias[o];
             }
-            acc = edgec_fp_mbqm(acc, p->out_mult[o], p->out_shift[o]) + p->output_zero_point;
+            acc = edgec_requant(acc, p->out_mult[o], p->out_shift[o]) + p->output_zero_point;
             out[o] = (int8_t)edgec_fp_clamp(acc, p->act_min, p->act_max);
         }
     }
@@ -40,8 +40,7 @@ void edgec_fc_s16(const edgec_fc_s16_t *p, const int16_t *input, int16_t *output
             if (p->bias != NULL) {
                 acc += p->bias[o];
             }
-            value = p->wide ? edgec_fp_mbqm64(acc, p->out_mult[o], p->out_shift[o])
-                            : edgec_fp_mbqm((int32_t)(uint32_t)(uint64_t)acc, p->out_mult[o], p->out_shift[o]);
+            value = edgec_requant_s16(acc, p->wide, p->out_mult[o], p->out_shift[o]);
             out[o] = (int16_t)edgec_fp_clamp(value, p->act_min, p->act_max);
         }
     }

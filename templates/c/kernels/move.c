@@ -99,6 +99,24 @@ void edgec_concat(const edgec_concat_t *p, const void *const *inputs, void *outp
     }
 }
 
+/* The input index an out-of-range index i reads in reflect, edge or wrap mode (n >= 1). */
+static int32_t edgec_pad_source(int32_t mode, int32_t i, int32_t n)
+{
+    if (mode == EDGEC_PAD_EDGE) {
+        return i < 0 ? 0 : n - 1;
+    }
+    if (mode == EDGEC_PAD_WRAP) {
+        return ((i % n) + n) % n;
+    }
+    if (n == 1) {
+        return 0;
+    }
+    while (i < 0 || i >= n) { /* reflect (about the end pixels) until inside */
+        i = i < 0 ? -i : 2 * (n - 1) - i;
+    }
+    return i;
+}
+
 void edgec_pad(const edgec_pad_t *p, const void *input, void *output)
 {
     const uint8_t *in = (const uint8_t *)input;
@@ -114,11 +132,15 @@ void edgec_pad(const edgec_pad_t *p, const void *input, void *output)
     while (total-- > 0) {
         int32_t inside = 1, offset = 0;
         for (k = 0; k < EDGEC_MAX_RANK; ++k) {
-            const int32_t i = idx[k] - p->before[k];
-            if (i < 0 || i >= p->in_shape[k]) {
+            const int32_t n = p->in_shape[k];
+            int32_t i = idx[k] - p->before[k];
+            if ((i < 0 || i >= n) && p->mode != EDGEC_PAD_CONSTANT) {
+                i = edgec_pad_source(p->mode, i, n);
+            }
+            if (i < 0 || i >= n) {
                 inside = 0;
             }
-            offset = offset * p->in_shape[k] + i;
+            offset = offset * n + i;
         }
         memcpy(out, inside ? in + (size_t)offset * elem : (const uint8_t *)p->fill, (size_t)elem);
         out += elem;

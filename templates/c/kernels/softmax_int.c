@@ -119,3 +119,32 @@ void edgec_softmax_s16(const edgec_softmax_int_t *p, const int16_t *input, int16
         }
     }
 }
+
+/* onnxruntime's int8 QLinearSoftmax (edgec compile --rounding float): the terms exp(d) of the
+ * differences d = max - x from a float table, summed in float32 in order; each output is
+ * round_half_even(term * output_multiplier / sum) + zero point, saturated. */
+void edgec_softmax_onnxruntime_s8(const edgec_softmax_onnxruntime_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t n = p->axis_size, step = p->inner;
+    int32_t o, i, k;
+    for (o = 0; o < p->outer; ++o) {
+        for (i = 0; i < p->inner; ++i) {
+            const size_t base = (size_t)o * n * step + i;
+            const int8_t *x = input + base;
+            int8_t *out = output + base;
+            int32_t max = -128;
+            float total = 0.0f;
+            for (k = 0; k < n; ++k) {
+                max = x[k * step] > max ? x[k * step] : max;
+            }
+            for (k = 0; k < n; ++k) {
+                total += p->table[max - x[k * step]];
+            }
+            for (k = 0; k < n; ++k) {
+                const float term = p->table[max - x[k * step]] * p->output_multiplier;
+                const int32_t value = edgec_fp_round_even(term / total) + p->output_zero_point;
+                out[k * step] = (int8_t)edgec_fp_clamp(value, -128, 127);
+            }
+        }
+    }
+}
