@@ -58,8 +58,12 @@ def resolve_kernels(options: CompileOptions, target: Target) -> str:
 
 
 def kernel_core(target: Target) -> str:
-    """The optimized int8 kernels' family for the target's core: "mve" (Helium) or "dsp"."""
-    return "mve" if target.mve != "none" else "dsp"
+    """The optimized int8 kernels' family for the target's core: "mve" (Helium), "scalar"
+    (RV32 and the Cortex-M0: the DSP kernels' layouts through fast_scalar.h, with their own
+    instruction costs) or "dsp"."""
+    if target.mve != "none":
+        return "mve"
+    return "scalar" if target.fast_kernels and not target.dsp else "dsp"
 
 
 def memory_check(target: Target, quantized: bool = False):

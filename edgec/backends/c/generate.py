@@ -234,8 +234,8 @@ def generate_c(
     bytes, arena bytes)`` may refuse the program before its C is rendered; ``weight_storage``
     "auto" stores int8 weight matrices sparse or clustered where that saves flash and runs
     faster on ``core``, "small" wherever it saves flash, "dense" never (weight_storage.py);
-    ``core`` "dsp" or "mve": the optimized kernels' family; ``rounding`` the integer kernels'
-    requantization."""
+    ``core`` "dsp", "scalar" or "mve": the optimized kernels' family; ``rounding`` the
+    integer kernels' requantization."""
     program, plan = lower_and_plan(
         graph, io_layout, kernels, alignment, scratch, weight_storage, core, rounding
     )

@@ -9,7 +9,9 @@ for sparse storage, KWS clustered to 16 values for clustered storage), per outpu
     cost = per_entry * entries / n + per_output  sparse (entries: stored non-zeros and fillers)
 
 plus, for the DSP dense kernels, ``per_input`` for every input value of a pixel (rows widened
-to int16). "dsp" is the Cortex-M4/M7/M33 family (fast_*.c), "mve" the Helium one (mve_*.c).
+to int16). "dsp" is the Cortex-M4/M7/M33 family (fast_*.c), "mve" the Helium one (mve_*.c),
+"scalar" the RV32 and Cortex-M0 paths of the DSP layouts (fast_scalar.h), fitted on
+riscv32-virt (VWW's pruned 1x1 layers, KWS clustered to 16 values) and taken for the M0 too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ COSTS: dict[str, dict[str, tuple[float, float, float]]] = {
         "dense": (0.14, 6.0, 0.0),  # edgec_quads2_mve: 16 instructions per 128 products
         "sparse": (4.1, 48.0, 0.0),
         "clustered": (3.5, 10.0, 0.0),
+    },
+    "scalar": {
+        "dense": (3.0, 25.0, 0.0),  # gemm_quad_rv32: 2.9 per MAC, the requantization in C
+        "sparse": (7.0, 53.0, 0.0),
+        "clustered": (12.9, 10.0, 0.0),
     },
 }
 

@@ -43,7 +43,8 @@ class Lowering:
     ):
         self.graph = graph
         # the optimized int8 kernels' family: "dsp" (fast_*.c: Cortex-M4/M7/M33 assembly, C
-        # elsewhere) or "mve" (Helium, Cortex-M55/M85); only that family's layouts are emitted
+        # elsewhere), "scalar" (the same layouts, RV32 and Cortex-M0 paths: fast_scalar.h) or
+        # "mve" (Helium, Cortex-M55/M85); only that family's layouts are emitted
         self.core = core
         # --rounding: the integer kernels' requantization (rounding.py writes its operands)
         self.rounding = rounding
