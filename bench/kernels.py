@@ -62,12 +62,12 @@ VARIANTS = {
 }
 
 
-def boards() -> list[str]:
-    """The boards of BOARDS whose target file this edgec has."""
+def defined_targets(names) -> list[str]:
+    """The boards of ``names`` whose target file this edgec has."""
     from edgec.targets import load_target
 
     found = []
-    for name in BOARDS:
+    for name in names:
         try:
             load_target(name)
             found.append(name)
@@ -164,7 +164,7 @@ def main() -> None:
     results: dict = json.loads(path.read_text()) if path.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            for target in args.boards or boards():
+            for target in args.boards or defined_targets(BOARDS):
                 rows = {}
                 for variant, (kernels, storage) in VARIANTS.items():
                     compiles = 3 if variant == "default" else 1

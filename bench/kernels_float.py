@@ -23,11 +23,10 @@ import numpy as np
 import onnxruntime as ort
 
 from bench.common import MODELS
-from bench.kernels import sum_by_kernel
+from bench.kernels import defined_targets, sum_by_kernel
 from edgec.compiler import CompileOptions, compile_model
 from edgec.errors import TargetError
 from edgec.harness.validate import ValidateOptions, validate
-from edgec.targets import load_target
 
 FLOAT_MODELS = {
     "kws": "kws_dscnn/kws_ref_model_float32.onnx",
@@ -41,15 +40,8 @@ TOLERANCE = 1e-4  # rtol and atol against onnxruntime
 
 
 def available_targets() -> list[str]:
-    """The boards of FLOAT_TARGETS that this edgec knows (mps2-an505 may not be there)."""
-    found = []
-    for name in FLOAT_TARGETS:
-        try:
-            load_target(name)
-            found.append(name)
-        except TargetError:
-            print(f"target {name} is not defined in targets/: skipped", flush=True)
-    return found
+    """The boards of FLOAT_TARGETS that this edgec knows."""
+    return defined_targets(FLOAT_TARGETS)
 
 
 def inputs_for(model: str, samples: int) -> np.ndarray:
