@@ -70,7 +70,7 @@ def quantizable(node: Node) -> bool:
         return False
     if not np.issubdtype(np.dtype(node.outputs[0].dtype), np.floating):
         return False
-    if op.weighted:
+    if op.is_weighted(node):
         weights_const = node.inputs[1].is_const and (
             node.input(2) is None or node.inputs[2].is_const
         )
@@ -229,12 +229,11 @@ class _Builder:
     def _integer_node(self, node: Node, dtype: str) -> None:
         g = self.g
         op = get_op(node.op_type)
+        fixed = (*op.const_inputs, *op.operand_inputs)
         data_inputs = (
             [0]
-            if op.weighted
-            else [
-                i for i, v in enumerate(node.inputs) if v is not None and i not in op.const_inputs
-            ]
+            if op.is_weighted(node)
+            else [i for i, v in enumerate(node.inputs) if v is not None and i not in fixed]
         )
         for i in data_inputs:
             value = node.inputs[i]
@@ -246,17 +245,21 @@ class _Builder:
                 g.set_input(node, i, const)
             else:
                 g.set_input(node, i, self.int_view(value, dtype, node))
-        if op.weighted:
+        if op.is_weighted(node):
             self._weights(node, dtype)
         out = node.outputs[0]
-        fixed = op.fixed_output.get(dtype)
-        if fixed is not None:
-            out.quant = QuantParams(np.float32(fixed[0]), fixed[1], DTYPES[dtype])
+        fixed_output = op.fixed_output.get(dtype)
+        if fixed_output is not None:
+            out.quant = QuantParams(np.float32(fixed_output[0]), fixed_output[1], DTYPES[dtype])
         elif op.keeps_input_quant:
             out.quant = node.inputs[0].quant
         else:
             out.quant = self.params_for(out, dtype)
         out.dtype = out.quant.dtype
+        for index, (data, params) in op.integer_operands(node, dtype).items():
+            const = g.add_constant(f"{node.inputs[index].name}_q", data)
+            const.quant = params
+            g.set_input(node, index, const)
 
     def _weights(self, node: Node, dtype: str) -> None:
         g = self.g

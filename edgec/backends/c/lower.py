@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.backends.c import emit_eltwise, emit_linear, emit_move, emit_pool
+from edgec.backends.c import emit_attention, emit_eltwise, emit_linear, emit_move, emit_pool
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_float_fast import with_fast_variants
 from edgec.backends.c.lowering import Emitter, Lowering
@@ -37,13 +37,19 @@ MOVE_EMITTERS = emit_move.MOVE_EMITTERS
 BOUNDARY_EMITTERS = emit_eltwise.BOUNDARY_EMITTERS
 # optimized builds try the fast float kernels first where they apply (emit_float_fast)
 FLOAT_EMITTERS = with_fast_variants(
-    _merged(emit_linear.FLOAT_EMITTERS, emit_eltwise.FLOAT_EMITTERS, emit_pool.FLOAT_EMITTERS)
+    _merged(
+        emit_linear.FLOAT_EMITTERS,
+        emit_eltwise.FLOAT_EMITTERS,
+        emit_pool.FLOAT_EMITTERS,
+        emit_attention.FLOAT_EMITTERS,
+    )
 )
 INT_EMITTERS = _merged(
     emit_linear.INT_EMITTERS,
     emit_eltwise.INT_EMITTERS,
     emit_pool.INT_EMITTERS,
     emit_move.INT_EMITTERS,
+    emit_attention.INT_EMITTERS,
 )
 
 

@@ -590,3 +590,68 @@ void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t 
 {
     conv_fast_inplace(p, input, output, (int16_t *)(void *)scratch, NULL);
 }
+
+/* ---- the product of two activations (edgec_kernels_attention.h) -------------------------- */
+
+/* The right operand b[k][n] (zero point 0) as GEMM weights in gemm_rows' order (per pair of
+ * columns their first k4 values interleaved in groups of four, then the k - k4 last of each;
+ * an odd last column as it is), and the folded bias -a_zero_point * each column's sum. */
+static void pack_columns(const int8_t *b, int32_t k, int32_t n, int32_t a_zero_point, int8_t *w,
+                         int32_t *bias)
+{
+    const int32_t k4 = k & ~3;
+    int32_t c, i, j;
+    for (c = 0; c < n; ++c) {
+        int32_t sum = 0;
+        for (i = 0; i < k; ++i) {
+            sum += b[(size_t)i * n + c];
+        }
+        bias[c] = -a_zero_point * sum;
+    }
+    for (c = 0; c + 2 <= n; c += 2) {
+        for (i = 0; i < k4; i += 4) {
+            for (j = 0; j < 8; ++j) {
+                *w++ = b[(size_t)(i + j % 4) * n + c + j / 4];
+            }
+        }
+        for (j = 0; j < 2; ++j) {
+            for (i = k4; i < k; ++i) {
+                *w++ = b[(size_t)i * n + c + j];
+            }
+        }
+    }
+    for (i = 0; c < n && i < k; ++i) {
+        *w++ = b[(size_t)i * n + c];
+    }
+}
+
+/* scratch: the packed operand (n * k bytes, rounded up to a word), n int32 of bias, two
+ * widened rows (4 * k bytes). */
+void edgec_matmul_fast_s8(const edgec_matmul_fast_s8_t *p, const int8_t *a, const int8_t *b, int8_t *output,
+                          int8_t *scratch)
+{
+    const edgec_matmul_int_t *mm = &p->mm;
+    const int32_t m = mm->m, k = mm->k, n = mm->n;
+    int32_t *const bias = (int32_t *)(void *)(scratch + (((size_t)n * k + 3u) & ~(size_t)3u));
+    int16_t *const wide = (int16_t *)(void *)(bias + n);
+    const edgec_gemm_s8_t g = {m, k, n, p->zero_point_left, -128, 127, scratch, bias, p->requant};
+    int32_t i0, i1, i2, r;
+    for (i0 = 0; i0 < mm->batch[0]; ++i0) {
+        for (i1 = 0; i1 < mm->batch[1]; ++i1) {
+            for (i2 = 0; i2 < mm->batch[2]; ++i2, output += (size_t)m * n) {
+                const int8_t *x = a + (size_t)i0 * mm->a_stride[0] + (size_t)i1 * mm->a_stride[1] +
+                                  (size_t)i2 * mm->a_stride[2];
+                pack_columns(b + (size_t)i0 * mm->b_stride[0] + (size_t)i1 * mm->b_stride[1] +
+                                 (size_t)i2 * mm->b_stride[2],
+                             k, n, mm->a_zero_point, scratch, bias);
+                for (r = 0; r + 2 <= m; r += 2) {
+                    const int8_t *r0 = x + (size_t)r * k;
+                    gemm_rows(&g, r0, r0 + k, wide, output + (size_t)r * n, output + (size_t)(r + 1) * n);
+                }
+                if (r < m) {
+                    gemm_rows(&g, x + (size_t)r * k, NULL, NULL, output + (size_t)r * n, NULL);
+                }
+            }
+        }
+    }
+}
