@@ -87,11 +87,15 @@ def quantizable(node: Node) -> bool:
     return not (node.op_type in ("Relu", "Clip") and node.fused is not None)
 
 
-def activation_params(stats: TensorStats, dtype: str, config: PTQConfig) -> QuantParams:
+def activation_params(
+    stats: TensorStats, dtype: str, config: PTQConfig, symmetric: bool = False
+) -> QuantParams:
+    """int8 asymmetric (or ``symmetric``: zero point 0, range ±127) or int16 symmetric."""
     lo, hi = choose_range(stats, config.method, 8 if dtype == "int8" else 16, config.percentile)
-    if dtype == "int16":
-        scale = max(abs(lo), abs(hi)) / 32767.0
-        return QuantParams(np.float32(scale or 1e-8), 0, np.int16)
+    if dtype == "int16" or symmetric:
+        limit = 32767.0 if dtype == "int16" else 127.0
+        scale = max(abs(lo), abs(hi)) / limit
+        return QuantParams(np.float32(scale or 1e-8), 0, DTYPES[dtype])
     scale = (hi - lo) / 255.0 or 1e-8
     zero_point = int(np.clip(np.round(-128 - lo / scale), -128, 127))
     return QuantParams(np.float32(scale), zero_point, np.int8)
@@ -112,6 +116,20 @@ def quantize_weights(w: np.ndarray, axis: int, per_channel: bool) -> tuple[np.nd
     return q, scales
 
 
+def symmetric_operands(graph: Graph) -> set[str]:
+    """Values read, through data-movement ops, as B of a product of two activations: int8
+    with zero point 0, so that the optimized GEMM applies (it folds A's zero point only)."""
+    names = set()
+    for node in graph.nodes:
+        if node.op_type != "MatMul" or get_op("MatMul").is_weighted(node) or not quantizable(node):
+            continue
+        value = node.inputs[1]
+        while value.producer is not None and get_op(value.producer.op_type).integer == "move":
+            value = value.producer.inputs[0]
+        names.add(value.name)
+    return names
+
+
 class _Builder:
     """Rewrites a copy of the float graph into the integer IR for one precision assignment."""
 
@@ -122,6 +140,7 @@ class _Builder:
         precision: dict[str, str],
         config: PTQConfig,
     ):
+        self.symmetric = symmetric_operands(graph)
         self.g = graph.copy()
         self.stats = stats
         self.precision = precision
@@ -136,7 +155,8 @@ class _Builder:
         if value.name not in self.stats:
             raise QuantizationError(f"no calibration statistics for {value.name!r}")
         try:
-            return activation_params(self.stats[value.name], dtype, self.config)
+            symmetric = value.name in self.symmetric
+            return activation_params(self.stats[value.name], dtype, self.config, symmetric)
         except QuantizationError as exc:
             raise QuantizationError(f"tensor {value.name!r}: {exc}") from None
 

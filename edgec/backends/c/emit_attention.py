@@ -17,14 +17,16 @@ from functools import cached_property
 import numpy as np
 
 from edgec.backends.c import layout as L
-from edgec.backends.c.emit_common import fast_sources, int_sources, suffix
+from edgec.backends.c.emit_common import axis_split, fast_sources, int_sources, suffix
 from edgec.backends.c.emit_fast import fast_requant
 from edgec.backends.c.int_checks import checked, same_dtype
 from edgec.backends.c.lowering import Emitter, Lowering
+from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
 from edgec.ops.integer.layernorm import accumulator_bias
+from edgec.ops.integer.softmax import exp_table_int8
 
 BATCH_DIMS = 3  # EDGEC_MATMUL_BATCH_DIMS
 FAST_MAX_K = 16384  # the fast GEMM's folded bias and sums stay within int32
@@ -200,7 +202,7 @@ def _matmul_fast(mm: IntMatMul) -> None:
     lw, node, (table, left) = mm.lw, mm.node, mm.requant
     k, n = mm.fields["k"], mm.fields["n"]
     fields = {
-        "mm": mm.fields,
+        "mm": Struct(mm.fields),
         "zero_point_left": left,
         "requant": lw.weight(table, f"{node.name} requantization"),
     }
@@ -293,6 +295,31 @@ def emit_int_gelu(lw: Lowering, node: Node) -> None:
         "edgec_lut_s8", "edgec_lut_s8_t", fields, [src], [dst], node.name, node.op_type,
         int_sources("attention_int.c"),
     )  # fmt: skip
+
+
+def emit_softmax_table(lw: Lowering, node: Node) -> bool:
+    """int8-input Softmax in an optimized build: exp of the 256 differences tabulated
+    (fast_softmax.c); False (the portable kernel) otherwise."""
+    x, y = node.inputs[0], node.outputs[0]
+    if not lw.optimized or suffix(x) != "s8":
+        return False
+    p = integer_params(node)
+    axis = get_op("Softmax").attr(node, "axis")
+    layout, src, outer, size, inner = axis_split(lw, x, axis)
+    dst = lw.write(y, layout)
+    fields = {
+        "outer": outer,
+        "axis_size": size,
+        "inner": inner,
+        "diff_min": p.diff_min,
+        "exp_table": lw.weight(exp_table_int8(p), f"{node.name} exp of the differences"),
+    }
+    kernel = "edgec_softmax_table_s8" + ("" if suffix(y) == "s8" else "_s16")
+    lw.call(
+        kernel, "edgec_softmax_table_s8_t", fields, [src], [dst], node.name, node.op_type,
+        int_sources("fast_softmax.c"),
+    )  # fmt: skip
+    return True
 
 
 def check_int8(node: Node) -> str | None:

@@ -55,12 +55,8 @@ void edgec_matmul_s16(const edgec_matmul_int_t *p, const int16_t *a, const int16
 /* Bits needed for v > 0. */
 static int32_t bit_length64(uint64_t v)
 {
-    int32_t bits = 0;
-    while (v != 0u) {
-        v >>= 1;
-        ++bits;
-    }
-    return bits;
+    const uint32_t hi = (uint32_t)(v >> 32);
+    return hi != 0u ? 64 - edgec_fp_clz32(hi) : 32 - edgec_fp_clz32((uint32_t)v);
 }
 
 /* TFLite GetInvSqrtQuantizedMultiplierExp(v, -1) for v >= 0: 1 / sqrt(v) ~ *r * 2^(*e - 31). */
@@ -94,50 +90,92 @@ static void inv_sqrt(int32_t v, int32_t *r, int32_t *e)
     *e = -shift;
 }
 
-/* The row's 1 / sqrt(V) as a multiplier r and the right shift that gives F fraction bits. */
-static void row_scale(const edgec_layernorm_int_t *p, int64_t s1, int64_t s2, int32_t *r, int32_t *total)
+/* The per-call constants of a LayerNorm and the current row's 1 / sqrt(V), in locals (the
+ * output stores could alias the parameter struct, which would force reloads). */
+typedef struct {
+    int32_t size, zero_point, lo, hi;
+    int64_t reduced, out_round; /* edgec_fp_mbqm64 with its multiplier reduced once */
+    int32_t out_total;
+    int32_t r, total; /* the row's 1 / sqrt(V) and right shift to F fraction bits */
+    int64_t round;
+    const int16_t *gamma;
+    const int64_t *bias;
+} layernorm_t;
+
+static layernorm_t layernorm_setup(const edgec_layernorm_int_t *p, int32_t lo, int32_t hi)
+{
+    layernorm_t c;
+    c.size = p->size;
+    c.zero_point = p->output_zero_point;
+    c.lo = lo;
+    c.hi = hi;
+    c.reduced = p->out_mult < 0x7FFF0000 ? ((int64_t)p->out_mult + (1 << 15)) >> 16 : (int64_t)0x7FFF;
+    c.out_total = 15 - p->out_shift;
+    c.out_round = (int64_t)1 << (c.out_total - 1);
+    c.gamma = p->gamma;
+    c.bias = p->bias;
+    c.r = c.total = 0;
+    c.round = 0;
+    return c;
+}
+
+/* V = size * s2 - s1^2 + E (at least 1), shifted right by 2k into 31 bits, its inverse
+ * square root, and the shift to F fraction bits. */
+static void row_scale(const edgec_layernorm_int_t *p, layernorm_t *c, int64_t s1, int64_t s2)
 {
     int64_t v = (int64_t)p->size * s2 - s1 * s1 + p->epsilon_term;
     int32_t bits, k, e;
     v = v < 1 ? 1 : v;
     bits = bit_length64((uint64_t)v);
     k = bits > 30 ? (bits - 30) / 2 : 0;
-    inv_sqrt((int32_t)(v >> (2 * k)), r, &e);
-    *total = 31 + k - e - p->fraction_bits;
+    inv_sqrt((int32_t)(v >> (2 * k)), &c->r, &e);
+    c->total = 31 + k - e - p->fraction_bits;
+    c->round = (int64_t)1 << (c->total - 1);
 }
 
-/* acc = n * gamma + bias of the row's j-th value, requantized and clamped to [lo, hi]. */
-static int32_t normalized_out(const edgec_layernorm_int_t *p, int32_t centered, int32_t r, int32_t total,
-                              int32_t j, int32_t lo, int32_t hi)
+/* The low 32 bits of v >> s (arithmetic), 1 <= s <= 62: the words of v, not a 64-bit shift. */
+static inline int32_t shift_right64(int64_t v, int32_t s)
 {
-    const int64_t n = ((int64_t)centered * r + ((int64_t)1 << (total - 1))) >> total;
-    const int64_t acc = n * p->gamma[j] + p->bias[j];
-    return edgec_fp_clamp(edgec_fp_mbqm64(acc, p->out_mult, p->out_shift) + p->output_zero_point, lo, hi);
+    const uint32_t lo = (uint32_t)(uint64_t)v;
+    const int32_t hi = (int32_t)(v >> 32);
+    return s >= 32 ? hi >> (s - 32) : (int32_t)((lo >> s) | ((uint32_t)hi << (32 - s)));
+}
+
+/* The normalized value n (F fraction bits, within int32) of size * (x - zp) - s1, then
+ * n * gamma + bias requantized (edgec_fp_mbqm64's arithmetic, truncated to 32 bits) and
+ * clamped. */
+static inline int32_t normalized_out(const layernorm_t *c, int32_t centered, int32_t j)
+{
+    const int32_t n = shift_right64((int64_t)centered * c->r + c->round, c->total);
+    const int64_t acc = (int64_t)n * c->gamma[j] + c->bias[j];
+    const int32_t y = shift_right64(acc * c->reduced + c->out_round, c->out_total);
+    return edgec_fp_clamp(y + c->zero_point, c->lo, c->hi);
 }
 
 void edgec_layernorm_s8(const edgec_layernorm_int_t *p, const int8_t *input, int8_t *output)
 {
-    const int32_t size = p->size;
-    int32_t row, j, r, total;
+    layernorm_t c = layernorm_setup(p, -128, 127);
+    const int32_t size = p->size, zp = p->input_zero_point;
+    int32_t row, j;
     for (row = 0; row < p->rows; ++row, input += size, output += size) {
         int32_t s1 = 0, s2 = 0; /* int32: size <= 16384 and |d| <= 255 */
         for (j = 0; j < size; ++j) {
-            const int32_t d = input[j] - p->input_zero_point;
+            const int32_t d = input[j] - zp;
             s1 += d;
             s2 += d * d;
         }
-        row_scale(p, s1, s2, &r, &total);
+        row_scale(p, &c, s1, s2);
         for (j = 0; j < size; ++j) {
-            const int32_t centered = size * (input[j] - p->input_zero_point) - s1;
-            output[j] = (int8_t)normalized_out(p, centered, r, total, j, -128, 127);
+            output[j] = (int8_t)normalized_out(&c, size * (input[j] - zp) - s1, j);
         }
     }
 }
 
 void edgec_layernorm_s16(const edgec_layernorm_int_t *p, const int16_t *input, int16_t *output)
 {
+    layernorm_t c = layernorm_setup(p, -32768, 32767);
     const int32_t size = p->size;
-    int32_t row, j, r, total;
+    int32_t row, j;
     for (row = 0; row < p->rows; ++row, input += size, output += size) {
         int32_t s1 = 0; /* |s1| <= 2^29 */
         int64_t s2 = 0;
@@ -145,10 +183,9 @@ void edgec_layernorm_s16(const edgec_layernorm_int_t *p, const int16_t *input, i
             s1 += input[j];
             s2 += (int32_t)input[j] * input[j];
         }
-        row_scale(p, s1, s2, &r, &total);
+        row_scale(p, &c, s1, s2);
         for (j = 0; j < size; ++j) {
-            const int32_t centered = size * input[j] - s1;
-            output[j] = (int16_t)normalized_out(p, centered, r, total, j, -32768, 32767);
+            output[j] = (int16_t)normalized_out(&c, size * input[j] - s1, j);
         }
     }
 }

@@ -84,6 +84,16 @@ typedef struct {
 void edgec_layernorm_s8(const edgec_layernorm_int_t *p, const int8_t *input, int8_t *output);
 void edgec_layernorm_s16(const edgec_layernorm_int_t *p, const int16_t *input, int16_t *output);
 
+/* Optimized int8 softmax over the middle axis of [outer][axis_size][inner] (fast_softmax.c):
+ * TFLM's arithmetic with exp(diff) tabulated for -diff = 0..255 (Q0; differences below
+ * diff_min contribute nothing). Bit-exact with edgec_softmax_s8 / edgec_softmax_s8_s16. */
+typedef struct {
+    int32_t outer, axis_size, inner, diff_min;
+    const int32_t *exp_table; /* [256] */
+} edgec_softmax_table_s8_t;
+void edgec_softmax_table_s8(const edgec_softmax_table_s8_t *p, const int8_t *input, int8_t *output);
+void edgec_softmax_table_s8_s16(const edgec_softmax_table_s8_t *p, const int8_t *input, int16_t *output);
+
 /* out[i] = table[in[i] + 128]: an int8 function by its 256 values (GELU). */
 typedef struct {
     int32_t size;
