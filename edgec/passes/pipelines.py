@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgec.ir.graph import Graph
 from edgec.passes.activation_fusion import FuseActivation
+from edgec.passes.attention_scale import FoldAttentionScale
 from edgec.passes.base import Pass, PassManager
 from edgec.passes.batchnorm_fold import FoldBatchNorm
 from edgec.passes.constant_fold import ConstantFolding
@@ -19,7 +20,8 @@ from edgec.passes.transpose_reshape import CanonicalizeTransposeReshape
 def fold_passes(keep_qdq: bool = True) -> list[Pass]:
     """Identity removal, constant folding, BN folding, LayerNorm and GELU fusion, division
     by a constant as a product, transpose/reshape canonicalization, MatMul + Add → Gemm,
-    activation fusion and dead-code elimination, in that order."""
+    attention's score scale into its q projection, activation fusion and dead-code
+    elimination, in that order."""
     return [
         EliminateIdentity(),
         ConstantFolding(keep_qdq=keep_qdq),
@@ -29,6 +31,7 @@ def fold_passes(keep_qdq: bool = True) -> list[Pass]:
         DivByConstant(),
         CanonicalizeTransposeReshape(),
         FuseMatMulAdd(),
+        FoldAttentionScale(),
         FuseActivation(),
         EliminateDeadCode(),
     ]
