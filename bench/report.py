@@ -4,6 +4,7 @@
     python bench/kernels.py && python bench/kernels.py --float --onnx2c SRC
     python bench/link.py && python bench/fuzz.py
     python bench/compress.py
+    python bench/attention.py
     python bench/tvm.py
     python bench/report.py
 
@@ -20,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report_attention import attention_section
 from bench.report_float import kernels_float_section
 
 HERE = Path(__file__).resolve().parent
@@ -607,6 +609,7 @@ def main() -> None:
         ("device", device_section),
         ("kernels", kernels_section),
         ("kernels_float", kernels_float_section),
+        ("attention", attention_section),
         ("link", link_section),
         ("fuzz", fuzz_section),
         ("compress", compress_section),

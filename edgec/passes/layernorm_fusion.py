@@ -121,23 +121,17 @@ def match_layernorm(graph: Graph, div: Node):
     x, _, eps, nodes = found
     axis = _trailing_axis(nodes[0])
     result = div.outputs[0]
-    gamma = beta = None
-    mul = _consumer(graph, result, "Mul")
-    if mul is not None:
-        other = mul.inputs[1] if mul.inputs[0] is result else mul.inputs[0]
-        gamma = _affine_operand(other, x, axis)
-        if gamma is not None and mul.outputs[0].shape == x.shape:
-            nodes.append(mul)
-            result = mul.outputs[0]
-    add = _consumer(graph, result, "Add")
-    if add is not None:
-        other = add.inputs[1] if add.inputs[0] is result else add.inputs[0]
-        beta = _affine_operand(other, x, axis)
-        if beta is not None and add.outputs[0].shape == x.shape:
-            nodes.append(add)
-            result = add.outputs[0]
-        else:
-            beta = None
+    affine = {}
+    for op_type in ("Mul", "Add"):  # * gamma, then + beta, each optional
+        node = _consumer(graph, result, op_type)
+        if node is None:
+            continue
+        other = node.inputs[1] if node.inputs[0] is result else node.inputs[0]
+        data = _affine_operand(other, x, axis)
+        if data is not None and node.outputs[0].shape == x.shape:
+            nodes.append(node)
+            result = node.outputs[0]
+            affine[op_type] = data
     inside = {id(n) for n in nodes}
     for node in nodes:
         out = node.outputs[0]
@@ -145,9 +139,8 @@ def match_layernorm(graph: Graph, div: Node):
             graph.is_output(out) or any(id(u) not in inside for u in out.users)
         ):
             return None
-    if gamma is None:
-        gamma = np.ones(x.shape[axis:], x.dtype)
-    return x, gamma, beta, eps, axis, result, nodes
+    gamma = affine.get("Mul", np.ones(x.shape[axis:], x.dtype))
+    return x, gamma, affine.get("Add"), eps, axis, result, nodes
 
 
 class FuseLayerNorm(Pass):
