@@ -25,7 +25,7 @@ from edgec.backends.c.program import Struct
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
-from edgec.ops.integer.layernorm import accumulator_bias
+from edgec.ops.integer.layernorm import folded_terms
 from edgec.ops.integer.softmax import exp_table_int8
 
 BATCH_DIMS = 3  # EDGEC_MATMUL_BATCH_DIMS
@@ -255,9 +255,8 @@ def check_int_matmul(node: Node) -> str | None:
 def emit_int_layernorm(lw: Lowering, node: Node) -> None:
     p = integer_params(node)
     rows, size = _normalized(node)
-    gamma = _flat_operand(node, 1).astype(np.int16)
-    beta = node.input(2)
-    bias = accumulator_bias(None if beta is None else _flat_operand(node, 2), p)
+    beta = None if node.input(2) is None else _flat_operand(node, 2)
+    gamma, bias, total = folded_terms(_flat_operand(node, 1), beta, p)
     fields = {
         "rows": rows,
         "size": size,
@@ -265,10 +264,9 @@ def emit_int_layernorm(lw: Lowering, node: Node) -> None:
         "output_zero_point": p.output_zero_point,
         "epsilon_term": p.epsilon_term,
         "fraction_bits": p.fraction_bits,
-        "out_mult": p.output_multiplier,
-        "out_shift": p.output_shift,
-        "gamma": lw.weight(gamma, f"{node.name} scale"),
-        "bias": lw.weight(bias, f"{node.name} bias at the accumulator's scale"),
+        "out_total": total,
+        "gamma": lw.weight(gamma, f"{node.name} scale times the output multiplier"),
+        "bias": lw.weight(bias, f"{node.name} bias times the output multiplier, rounding"),
     }
     x, y = node.inputs[0], node.outputs[0]
     src, dst = lw.read(x, L.LOGICAL), lw.write(y, L.LOGICAL)

@@ -151,6 +151,19 @@ def accumulator_bias(beta, params: LayerNormParams) -> np.ndarray:
     return np.broadcast_to(beta, (params.size,)).astype(np.int64)
 
 
+def folded_terms(gamma, beta, params: LayerNormParams) -> tuple[np.ndarray, np.ndarray, int]:
+    """The C kernel's constants: step 6's int64 requantization multiplies ``acc = n * gamma
+    + beta'`` by a 16-bit reduced multiplier and shifts it right by ``total``; with gamma and
+    beta' multiplied by it beforehand (and the rounding added to beta') one multiply-add per
+    value remains, the same integers: (gamma * m, beta' * m + 2**(total-1), total)."""
+    m = params.output_multiplier
+    reduced = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+    total = 15 - params.output_shift
+    g = fp.as_int64(gamma).reshape(-1) * reduced
+    b = accumulator_bias(beta, params) * reduced + (1 << (total - 1))
+    return g.astype(np.int32), b.astype(np.int64), total
+
+
 def layer_norm(x, gamma, beta, params: LayerNormParams) -> np.ndarray:
     """Integer LayerNorm of the rows of ``x`` (its last axis holds D values after the caller
     flattened the normalized axes); gamma [D] int16 or int8, beta [D] int32 or None."""

@@ -93,12 +93,10 @@ static void inv_sqrt(int32_t v, int32_t *r, int32_t *e)
 /* The per-call constants of a LayerNorm and the current row's 1 / sqrt(V), in locals (the
  * output stores could alias the parameter struct, which would force reloads). */
 typedef struct {
-    int32_t size, zero_point, lo, hi;
-    int64_t reduced, out_round; /* edgec_fp_mbqm64 with its multiplier reduced once */
-    int32_t out_total;
+    int32_t size, zero_point, lo, hi, out_total;
     int32_t r, total; /* the row's 1 / sqrt(V) and right shift to F fraction bits */
     int64_t round;
-    const int16_t *gamma;
+    const int32_t *gamma;
     const int64_t *bias;
 } layernorm_t;
 
@@ -109,9 +107,7 @@ static layernorm_t layernorm_setup(const edgec_layernorm_int_t *p, int32_t lo, i
     c.zero_point = p->output_zero_point;
     c.lo = lo;
     c.hi = hi;
-    c.reduced = p->out_mult < 0x7FFF0000 ? ((int64_t)p->out_mult + (1 << 15)) >> 16 : (int64_t)0x7FFF;
-    c.out_total = 15 - p->out_shift;
-    c.out_round = (int64_t)1 << (c.out_total - 1);
+    c.out_total = p->out_total;
     c.gamma = p->gamma;
     c.bias = p->bias;
     c.r = c.total = 0;
@@ -142,13 +138,11 @@ static inline int32_t shift_right64(int64_t v, int32_t s)
 }
 
 /* The normalized value n (F fraction bits, within int32) of size * (x - zp) - s1, then
- * n * gamma + bias requantized (edgec_fp_mbqm64's arithmetic, truncated to 32 bits) and
- * clamped. */
+ * (n * gamma + bias) >> out_total, plus the zero point, clamped. */
 static inline int32_t normalized_out(const layernorm_t *c, int32_t centered, int32_t j)
 {
     const int32_t n = shift_right64((int64_t)centered * c->r + c->round, c->total);
-    const int64_t acc = (int64_t)n * c->gamma[j] + c->bias[j];
-    const int32_t y = shift_right64(acc * c->reduced + c->out_round, c->out_total);
+    const int32_t y = shift_right64((int64_t)n * c->gamma[j] + c->bias[j], c->out_total);
     return edgec_fp_clamp(y + c->zero_point, c->lo, c->hi);
 }
 

@@ -71,15 +71,19 @@ typedef struct {
 void edgec_matmul_fast_s8(const edgec_matmul_fast_s8_t *p, const int8_t *a, const int8_t *b, int8_t *output,
                           int8_t *scratch);
 
-/* edgec's integer LayerNorm over rows of `size` values (ops/integer/layernorm.py). */
+/* edgec's integer LayerNorm over rows of `size` values (ops/integer/layernorm.py): the
+ * normalized value n (fraction_bits fraction bits), then out = (n * gamma[j] + bias[j]) >>
+ * out_total (low 32 bits) + output_zero_point, clamped; gamma and bias hold the scale and
+ * the bias times the 16-bit multiplier of edgec_fp_mbqm64, the bias with its rounding
+ * (layernorm.folded_terms: the reference's integers). */
 typedef struct {
     int32_t rows, size;
     int32_t input_zero_point, output_zero_point;
     int64_t epsilon_term;  /* round(epsilon * size^2 / s_x^2) */
     int32_t fraction_bits; /* of the normalized value */
-    int32_t out_mult, out_shift; /* s_gamma * 2^-fraction_bits / s_out, edgec_fp_mbqm64 */
-    const int16_t *gamma;  /* [size] */
-    const int64_t *bias;   /* [size], at the accumulator's scale */
+    int32_t out_total;     /* 15 - the output shift */
+    const int32_t *gamma;  /* [size] */
+    const int64_t *bias;   /* [size] */
 } edgec_layernorm_int_t;
 void edgec_layernorm_s8(const edgec_layernorm_int_t *p, const int8_t *input, int8_t *output);
 void edgec_layernorm_s16(const edgec_layernorm_int_t *p, const int16_t *input, int16_t *output);
