@@ -136,8 +136,10 @@ def model_to_graph(
     if unknown:
         names = ", ".join(show_name(n) for n in sorted(unknown))
         raise ShapeError(f"--input-shape names no model input: {names}")
+    products = _attention_products(g, initializers)
     fixed = {
-        i.name: _resolve_input_shape(i, input_shapes.get(i.name), notices) for i in runtime_inputs
+        i.name: _resolve_input_shape(i, input_shapes.get(i.name), notices, products)
+        for i in runtime_inputs
     }
 
     inferred = _onnx_inferred_types(model, fixed)
@@ -169,7 +171,38 @@ def model_to_graph(
     return graph
 
 
-def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, notices: list[str]):
+def _attention_products(g: onnx.GraphProto, initializers: set[str]) -> list[str]:
+    """Names of the MatMul nodes that multiply two computed tensors (attention's products):
+    their shapes follow the token count, which a C build must know."""
+    constants = initializers | {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    return [
+        n.name or n.output[0]
+        for n in g.node
+        if n.op_type == "MatMul" and not constants & set(n.input[:2])
+    ]
+
+
+def _symbolic_dim_error(name: str, vi, dims, i: int, label: str, products: list[str]):
+    if not products:
+        hint = f"give it with --input-shape {_cli_name(vi.name)}=D0,D1,…"
+        return ShapeError(f"input {name} dim {i} ({show_name(label)}) is symbolic; {hint}")
+    template = [
+        "N" if k == i else str(d.dim_value) if d.dim_value > 0 else "1" for k, d in enumerate(dims)
+    ]
+    more = f" (and {len(products) - 1} more)" if len(products) > 1 else ""
+    return ShapeError(
+        f"input {name} dim {i} ({show_name(label)}) is symbolic: attention's product MatMul "
+        f"{show_name(products[0])}{more} needs a fixed token count; give it with "
+        f"--input-shape {_cli_name(vi.name)}={','.join(template)} (N tokens)"
+    )
+
+
+def _resolve_input_shape(
+    vi: onnx.ValueInfoProto,
+    given: Sequence[int] | None,
+    notices: list[str],
+    products: list[str] = (),
+):
     name = show_name(vi.name)
     if not vi.type.HasField("tensor_type"):
         raise ModelError(f"input {name} is not a tensor")
@@ -202,7 +235,7 @@ def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, n
             notices.append(f"input {name}: symbolic batch dim {show_name(label)} set to 1")
             shape.append(1)
             continue
-        raise ShapeError(f"input {name} dim {i} ({show_name(label)}) is symbolic; {hint}")
+        raise _symbolic_dim_error(name, vi, dims, i, label, products)
     check_tensor_size(shape, f"input {name}")
     return tuple(shape)
 

@@ -70,7 +70,7 @@ def quantizable(node: Node) -> bool:
         return False
     if not np.issubdtype(np.dtype(node.outputs[0].dtype), np.floating):
         return False
-    if op.weighted:
+    if op.is_weighted(node):
         weights_const = node.inputs[1].is_const and (
             node.input(2) is None or node.inputs[2].is_const
         )
@@ -105,11 +105,15 @@ def _reads_integers(node: Node) -> bool:
     )
 
 
-def activation_params(stats: TensorStats, dtype: str, config: PTQConfig) -> QuantParams:
+def activation_params(
+    stats: TensorStats, dtype: str, config: PTQConfig, symmetric: bool = False
+) -> QuantParams:
+    """int8 asymmetric (or ``symmetric``: zero point 0, range ±127) or int16 symmetric."""
     lo, hi = choose_range(stats, config.method, 8 if dtype == "int8" else 16, config.percentile)
-    if dtype == "int16":
-        scale = max(abs(lo), abs(hi)) / 32767.0
-        return QuantParams(np.float32(scale or 1e-8), 0, np.int16)
+    if dtype == "int16" or symmetric:
+        limit = 32767.0 if dtype == "int16" else 127.0
+        scale = max(abs(lo), abs(hi)) / limit
+        return QuantParams(np.float32(scale or 1e-8), 0, DTYPES[dtype])
     scale = (hi - lo) / 255.0 or 1e-8
     zero_point = int(np.clip(np.round(-128 - lo / scale), -128, 127))
     return QuantParams(np.float32(scale), zero_point, np.int8)
@@ -130,6 +134,20 @@ def quantize_weights(w: np.ndarray, axis: int, per_channel: bool) -> tuple[np.nd
     return q, scales
 
 
+def symmetric_operands(graph: Graph) -> set[str]:
+    """Values read, through data-movement ops, as B of a product of two activations: int8
+    with zero point 0, so that the optimized GEMM applies (it folds A's zero point only)."""
+    names = set()
+    for node in graph.nodes:
+        if node.op_type != "MatMul" or get_op("MatMul").is_weighted(node) or not quantizable(node):
+            continue
+        value = node.inputs[1]
+        while value.producer is not None and get_op(value.producer.op_type).integer == "move":
+            value = value.producer.inputs[0]
+        names.add(value.name)
+    return names
+
+
 class _Builder:
     """Rewrites a copy of the float graph into the integer IR for one precision assignment."""
 
@@ -140,6 +158,7 @@ class _Builder:
         precision: dict[str, str],
         config: PTQConfig,
     ):
+        self.symmetric = symmetric_operands(graph)
         self.g = graph.copy()
         self.stats = stats
         self.precision = precision
@@ -154,7 +173,8 @@ class _Builder:
         if value.name not in self.stats:
             raise QuantizationError(f"no calibration statistics for {value.name!r}")
         try:
-            return activation_params(self.stats[value.name], dtype, self.config)
+            symmetric = value.name in self.symmetric
+            return activation_params(self.stats[value.name], dtype, self.config, symmetric)
         except QuantizationError as exc:
             raise QuantizationError(f"tensor {value.name!r}: {exc}") from None
 
@@ -249,12 +269,11 @@ class _Builder:
     def _integer_node(self, node: Node, dtype: str) -> None:
         g = self.g
         op = get_op(node.op_type)
+        fixed = (*op.const_inputs, *op.operand_inputs)
         data_inputs = (
             [0]
-            if op.weighted
-            else [
-                i for i, v in enumerate(node.inputs) if v is not None and i not in op.const_inputs
-            ]
+            if op.is_weighted(node)
+            else [i for i, v in enumerate(node.inputs) if v is not None and i not in fixed]
         )
         for i in data_inputs:
             value = node.inputs[i]
@@ -266,17 +285,21 @@ class _Builder:
                 g.set_input(node, i, const)
             else:
                 g.set_input(node, i, self.int_view(value, dtype, node))
-        if op.weighted:
+        if op.is_weighted(node):
             self._weights(node, dtype)
         out = node.outputs[0]
-        fixed = op.fixed_output.get(dtype)
-        if fixed is not None:
-            out.quant = QuantParams(np.float32(fixed[0]), fixed[1], DTYPES[dtype])
+        fixed_output = op.fixed_output.get(dtype)
+        if fixed_output is not None:
+            out.quant = QuantParams(np.float32(fixed_output[0]), fixed_output[1], DTYPES[dtype])
         elif op.keeps_input_quant:
             out.quant = node.inputs[0].quant
         else:
             out.quant = self.params_for(out, dtype)
         out.dtype = out.quant.dtype
+        for index, (data, params) in op.integer_operands(node, dtype).items():
+            const = g.add_constant(f"{node.inputs[index].name}_q", data)
+            const.quant = params
+            g.set_input(node, index, const)
 
     def _weights(self, node: Node, dtype: str) -> None:
         g = self.g

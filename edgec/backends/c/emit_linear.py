@@ -16,6 +16,7 @@ import numpy as np
 
 from edgec.backends.c import emit_compact, emit_mve
 from edgec.backends.c import layout as L
+from edgec.backends.c.emit_attention import FLOAT_MATMUL, INT_MATMUL, either, is_batched
 from edgec.backends.c.emit_common import (
     activation_bounds,
     bias_ref,
@@ -476,9 +477,14 @@ def emit_int_fc(lw: Lowering, node: Node) -> None:
 
 
 _conv, _fc = Emitter(emit_conv, check_conv), Emitter(emit_fc, check_fc)
-FLOAT_EMITTERS = {"Conv": _conv, "Gemm": _fc, "MatMul": _fc}
+# MatMul: a fully connected layer when B is a constant matrix, else emit_attention's product
+FLOAT_EMITTERS = {"Conv": _conv, "Gemm": _fc, "MatMul": either(is_batched, FLOAT_MATMUL, _fc)}
 _int_conv, _int_fc = (
     Emitter(emit_int_conv, checked(check_int_conv)),
     Emitter(emit_int_fc, checked(check_int_fc)),
 )
-INT_EMITTERS = {"Conv": _int_conv, "Gemm": _int_fc, "MatMul": _int_fc}
+INT_EMITTERS = {
+    "Conv": _int_conv,
+    "Gemm": _int_fc,
+    "MatMul": either(is_batched, INT_MATMUL, _int_fc),
+}

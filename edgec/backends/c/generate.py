@@ -250,6 +250,7 @@ def generate_c(
             "edgec_kernels_int.h",
             "edgec_kernels_compact.h",
             "edgec_kernels_f32_fast.h",
+            "edgec_kernels_attention.h",
         )
     }
     for source in sorted(program.kernel_sources):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.backends.c import (
+    emit_attention,
     emit_convt,
     emit_eltwise,
     emit_linear,
@@ -55,6 +56,7 @@ FLOAT_EMITTERS = with_fast_variants(
         emit_convt.FLOAT_EMITTERS,
         emit_resize.FLOAT_EMITTERS,
         emit_math.FLOAT_EMITTERS,
+        emit_attention.FLOAT_EMITTERS,
     )
 )
 INT_EMITTERS = _merged(
@@ -66,6 +68,7 @@ INT_EMITTERS = _merged(
     emit_convt.INT_EMITTERS,
     emit_resize.INT_EMITTERS,
     emit_math.INT_EMITTERS,
+    emit_attention.INT_EMITTERS,
 )
 
 
