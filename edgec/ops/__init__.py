@@ -7,6 +7,7 @@ from edgec.ops import (  # noqa: F401  (importing registers the ops)
     normalization,
     pooling,
     quant,
+    recurrent,
     reduce,
     resize,
     shape_ops,

@@ -10,12 +10,14 @@ from edgec.passes.constant_fold import ConstantFolding
 from edgec.passes.dead_code import EliminateDeadCode
 from edgec.passes.gemm_fusion import FuseMatMulAdd
 from edgec.passes.identity import EliminateIdentity
+from edgec.passes.recurrent_fold import FoldRecurrent
 from edgec.passes.transpose_reshape import CanonicalizeTransposeReshape
 
 
 def fold_passes(keep_qdq: bool = True) -> list[Pass]:
     """Identity removal, constant folding, BN folding, transpose/reshape canonicalization,
-    MatMul + Add → Gemm, activation fusion and dead-code elimination, in that order."""
+    MatMul + Add → Gemm, activation fusion, the exporters' patterns around LSTM/GRU and
+    dead-code elimination, in that order."""
     return [
         EliminateIdentity(),
         ConstantFolding(keep_qdq=keep_qdq),
@@ -23,6 +25,7 @@ def fold_passes(keep_qdq: bool = True) -> list[Pass]:
         CanonicalizeTransposeReshape(),
         FuseMatMulAdd(),
         FuseActivation(),
+        FoldRecurrent(),
         EliminateDeadCode(),
     ]
 

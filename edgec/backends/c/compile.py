@@ -74,6 +74,7 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
         scratch=options.kernel_scratch,
         fits=memory_check(target),
         weight_storage=options.weight_storage,
+        stateful=options.stateful,
     )
     program = generated.program
     return BackendOutput(

@@ -62,6 +62,7 @@ def lower_and_plan(
     alignment: int,
     scratch: str = "always",
     weight_storage: str = "auto",
+    stateful: bool = False,
 ) -> tuple[Program, Plan]:
     """Lower and plan; with ``scratch="free"``, the smallest arena the layers allow.
 
@@ -75,7 +76,7 @@ def lower_and_plan(
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     lean: frozenset[str] = frozenset()
     in_place: frozenset[str] = frozenset()
-    program = lower(graph, io_layout, kernels, lean, weight_storage)
+    program = lower(graph, io_layout, kernels, lean, weight_storage, stateful=stateful)
     plan = plan_program(program, alignment)
     best = (program, plan, lean, in_place)
     # Follow the peak down one change at a time: the lean scratch users at the peak, or one
@@ -91,7 +92,9 @@ def lower_and_plan(
         ]
         trials = []
         for more_lean, more_in_place in changes:
-            trial = lower(graph, io_layout, kernels, more_lean, weight_storage, more_in_place)
+            trial = lower(
+                graph, io_layout, kernels, more_lean, weight_storage, more_in_place, stateful
+            )
             trial_plan = plan_program(trial, alignment)
             key = (trial.arena_bytes, *_peak_key(trial, alignment))
             if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
@@ -183,7 +186,7 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
         if step not in at_peak or not call.inputs or call.inputs[0] not in program.buffers:
             continue
         source = _root(program, call.inputs[0])
-        out = program.buffers[call.outputs[0]]
+        out = program.buffers[call.main_output]
         int8 = out.dtype == np.int8 and program.buffers[source].dtype == np.int8
         if (
             (call.kernel == "edgec_permute" or (call.op == "Conv" and int8))
@@ -219,14 +222,18 @@ def generate_c(
     scratch: str = "always",
     fits=None,
     weight_storage: str = "auto",
+    stateful: bool = False,
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
     them their working memory, "free" only where it does not grow the arena. ``fits(weight
     bytes, arena bytes)`` may refuse the program before its C is rendered; ``weight_storage``
     "auto" stores int8 weight matrices sparse or clustered where that saves flash, "dense"
-    never (see weight_storage.py)."""
-    program, plan = lower_and_plan(graph, io_layout, kernels, alignment, scratch, weight_storage)
+    never (see weight_storage.py); ``stateful`` keeps recurrent states across calls
+    (``model_reset`` sets them)."""
+    program, plan = lower_and_plan(
+        graph, io_layout, kernels, alignment, scratch, weight_storage, stateful
+    )
     if fits is not None:
         fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C
     files = render(program, prefix, sha256, alignment)
@@ -238,6 +245,7 @@ def generate_c(
             "edgec_kernels_int.h",
             "edgec_kernels_compact.h",
             "edgec_kernels_f32_fast.h",
+            "edgec_kernels_recurrent.h",
         )
     }
     for source in sorted(program.kernel_sources):
@@ -267,7 +275,7 @@ def memory_report(gen: GeneratedC) -> dict:
                 "node": c.node,
                 "kernel": c.kernel,
                 "macs": c.macs,
-                "output": c.outputs[0],
+                "output": c.main_output,
             }
             for i, c in enumerate(program.calls)
         ],

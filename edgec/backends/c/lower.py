@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.backends.c import emit_eltwise, emit_linear, emit_move, emit_pool
+from edgec.backends.c import emit_eltwise, emit_linear, emit_move, emit_pool, emit_recurrent
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_float_fast import with_fast_variants
 from edgec.backends.c.lowering import Emitter, Lowering
@@ -37,13 +37,19 @@ MOVE_EMITTERS = emit_move.MOVE_EMITTERS
 BOUNDARY_EMITTERS = emit_eltwise.BOUNDARY_EMITTERS
 # optimized builds try the fast float kernels first where they apply (emit_float_fast)
 FLOAT_EMITTERS = with_fast_variants(
-    _merged(emit_linear.FLOAT_EMITTERS, emit_eltwise.FLOAT_EMITTERS, emit_pool.FLOAT_EMITTERS)
+    _merged(
+        emit_linear.FLOAT_EMITTERS,
+        emit_eltwise.FLOAT_EMITTERS,
+        emit_pool.FLOAT_EMITTERS,
+        emit_recurrent.FLOAT_EMITTERS,
+    )
 )
 INT_EMITTERS = _merged(
     emit_linear.INT_EMITTERS,
     emit_eltwise.INT_EMITTERS,
     emit_pool.INT_EMITTERS,
     emit_move.INT_EMITTERS,
+    emit_recurrent.INT_EMITTERS,
 )
 
 
@@ -98,12 +104,13 @@ def lower(
     lean: frozenset[str] = frozenset(),
     weight_storage: str = "auto",
     in_place: frozenset[str] = frozenset(),
+    stateful: bool = False,
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph)
-    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place)
+    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, stateful)
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)
@@ -115,6 +122,9 @@ def lower(
         buf = lw.read(value, layout)
         lw.program.buffers[buf].last = len(lw.program.calls)
         lw.program.outputs.append(_port(value, buf, lw))
+    for buf in lw.program.buffers.values():
+        if buf.persistent:  # a state kept across calls: live from before the first step to the end
+            buf.first, buf.last = -1, len(lw.program.calls)
     return lw.program
 
 
