@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgec.errors import ModelError, ShapeError, node_error
-from edgec.ir.graph import Node
+from edgec.errors import ModelError, QuantizationError, ShapeError, node_error
+from edgec.ir.graph import Node, Value
+from edgec.ops.integer import recurrent as qrnn
+from edgec.ops.integer.nodes import scale_zp, weight_scales
 from edgec.ops.registry import Attr, Op, TensorInfo, register
 
 DIRECTIONS = ("forward", "reverse", "bidirectional")
@@ -59,6 +61,7 @@ class Recurrent(Op):
 
     gates: int
     default_activations: tuple[str, ...]
+    integer = "arith"
     num_outputs = (1, 3)
     const_inputs = (4,)  # sequence_lens: a constant (equal to T) or absent
     attributes = {
@@ -178,8 +181,9 @@ class Recurrent(Op):
         return list(self.simulate(node, inputs)[0])
 
     def internal_tensors(self, node, inputs) -> dict[str, np.ndarray]:
-        """Every hidden (and LSTM cell) state of the run: what calibration observes."""
-        return self.simulate(node, inputs)[1]
+        """Every hidden (and LSTM cell) state of the run, the initial ones included: what
+        calibration observes ("hidden", "cell")."""
+        return {k: v.astype(np.float32) for k, v in self.simulate(node, inputs)[1].items()}
 
     def simulate(self, node, inputs) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         """(the outputs the node declares, every state along the way) in float64 steps."""
@@ -192,7 +196,7 @@ class Recurrent(Op):
         states = [self.initial_state(inputs, i, s) for i in self.state_inputs()]
         y = np.zeros((s.steps, s.directions, s.batch, h))
         finals = [np.zeros((s.directions, s.batch, h)) for _ in states]
-        trace: dict[str, list[np.ndarray]] = {name: [] for name in self.state_names()}
+        trace = {name: [st] for name, st in zip(self.state_names(), states)}  # from the start
         for d in range(s.directions):
             w = np.asarray(inputs[1][d], np.float64)
             r = np.asarray(inputs[2][d], np.float64)
@@ -211,7 +215,7 @@ class Recurrent(Op):
             outs = [y.transpose(2, 0, 1, 3), *(f.transpose(1, 0, 2) for f in finals)]
         dtype = x.dtype
         results = [o.astype(dtype) for o in outs[: len(node.outputs)]]
-        return results, {k: np.stack(v) for k, v in trace.items()}
+        return results, {k: np.concatenate([a.reshape(-1) for a in v]) for k, v in trace.items()}
 
     def state_inputs(self) -> tuple[int, ...]:
         return (self.initial_h,)
@@ -232,6 +236,61 @@ class Recurrent(Op):
     def clipped(self, node, x: np.ndarray) -> np.ndarray:
         clip = self.clip(node)
         return x if clip is None else np.clip(x, -clip, clip)
+
+    # ---- the integer reference (ops/integer/recurrent.py) -----------------------------------
+    def integer_params(self, node):
+        """The hidden state's quantization is initial_h's (the quantizer always gives one),
+        the LSTM cell state's initial_c's; Y and Y_h must be quantized as the hidden state."""
+        x, w, r = node.inputs[0], node.inputs[1], node.inputs[2]
+        hidden = self._state_quant(node, self.initial_h, "initial_h", x.dtype)
+        cell = self._state_quant(node, 6, "initial_c", np.int16) if self.gates == 4 else None
+        for index, value in enumerate(node.outputs):
+            want = cell if index == 2 else hidden
+            if value.quant is not None and scale_zp(value) != want:
+                raise node_error(
+                    QuantizationError, node, f"output {index} is not quantized as its state"
+                )
+        if self.gates == 4 and node.input(7) is not None:
+            raise node_error(QuantizationError, node, "peepholes have no integer kernel")
+        return qrnn.recurrent_params(
+            node.op_type,
+            *scale_zp(x),
+            weight_scales(node, w, 1),
+            weight_scales(node, r, 1),
+            *hidden,
+            cell_scale=None if cell is None else cell[0],
+            dtype=np.dtype(x.dtype).name,
+            clip=self.clip(node),
+            linear_before_reset=bool(node.attrs.get("linear_before_reset", 0)),
+        )
+
+    def _state_quant(self, node, index: int, name: str, dtype) -> tuple[float, int]:
+        value: Value | None = node.input(index)
+        if value is None or value.quant is None or value.dtype != np.dtype(dtype):
+            raise node_error(
+                QuantizationError,
+                node,
+                f"an integer {node.op_type} needs {name} as {np.dtype(dtype).name} with the "
+                "state's quantization",
+            )
+        return scale_zp(value)
+
+    def run_integer(self, node, inputs, params, rounding):
+        """TFLite's integer LSTM (and the GRU of its blocks) whatever ``rounding`` says: the
+        recurrent kernels have one rounding, TFLM's."""
+        s = self.node_shape(node)
+        state = [inputs[i] if len(inputs) > i else None for i in self.state_inputs()]
+        c0 = state[1] if len(state) > 1 else None
+        outs = qrnn.run(
+            *inputs[:3],
+            inputs[3] if len(inputs) > 3 else None,
+            state[0],
+            c0,
+            params,
+            layout=s.layout,
+            reverse=s.reverse,
+        )
+        return list(outs[: len(node.outputs)])
 
 
 @register

@@ -143,6 +143,11 @@ class Op:
         """Multiply-accumulates of one execution (0 for ops without products)."""
         return 0
 
+    def internal_tensors(self, node: Node, inputs: list) -> dict[str, np.ndarray]:
+        """Float values inside the op that calibration observes besides its outputs (a
+        recurrent node's states), by name; most ops have none."""
+        return {}
+
     # ---- integer reference ("arith" ops; the kernels are in edgec/ops/integer/) -----------
     def integer_params(self, node: Node) -> Any:
         """The integer kernel's parameters, derived once from the node's quantization."""

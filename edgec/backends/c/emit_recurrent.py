@@ -12,11 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.backends.c import layout as L
+from edgec.backends.c.emit_common import fast_sources, int_sources, per_channel
+from edgec.backends.c.emit_fast import folded_bias, gemm_pair_layout
 from edgec.backends.c.emit_float_fast import pack_blocks
 from edgec.backends.c.lowering import Emitter, Lowering
 from edgec.backends.c.program import Struct, Symbol
+from edgec.errors import EdgecError
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
+from edgec.ops.integer import integer_params
+from edgec.ops.integer.recurrent import GATE_ACTIVATION
+from edgec.ops.integer.tables import SIGMOID_TABLE_UINT16
 from edgec.ops.recurrent import RecurrentShape
 
 FAST_F32_SOURCES = {"fast_f32_gemm.c", "fast_f32_common.h", "edgec_kernels_f32_fast.h"}
@@ -157,6 +163,164 @@ def check_float(node: Node) -> str | None:
     return None
 
 
+# ---- integer -------------------------------------------------------------------------------
+def integer_matrices(node: Node, p) -> dict[str, list[tuple[np.ndarray, np.ndarray, int]]]:
+    """Per direction, the (rows, bias, input zero point) of input_fc, recurrent_fc and
+    candidate_fc: B holds bias_x then bias_h (ops/integer/recurrent.py)."""
+    op = get_op(node.op_type)
+    s = op.node_shape(node)
+    rows = op.gates * s.hidden
+    w, r = node.inputs[1].const, node.inputs[2].const
+    b = node.input(3)
+    bias = np.zeros((s.directions, 2 * rows), np.int64) if b is None else b.const
+    zp_x, zp_h = p.input_fc.input_zero_point, p.hidden_zero_point
+    split = rows if node.op_type == "LSTM" or p.linear_before_reset else 2 * s.hidden
+    found: dict[str, list] = {"input_fc": [], "recurrent_fc": [], "candidate_fc": []}
+    for d in range(s.directions):
+        bias_x, bias_h = bias[d, :rows], bias[d, rows:]
+        found["input_fc"].append((w[d], bias_x, zp_x))
+        found["recurrent_fc"].append((r[d][:split], bias_h[:split], zp_h))
+        if split < rows:
+            found["candidate_fc"].append((r[d][split:], bias_h[split:], zp_h))
+    return found
+
+
+def int_matrix(lw: Lowering, node: Node, what: str, entry, wide: bool, fast: bool) -> Struct:
+    rows, bias, zero_point = entry
+    rows = np.ascontiguousarray(rows, np.int8)
+    fields = {"k": rows.shape[1], "n": rows.shape[0], "input_zero_point": 0}
+    name = f"{node.name} {what}"
+    if wide:
+        fields.update(bias=None, bias64=lw.weight(np.asarray(bias, np.int64), f"{name} bias"))
+    else:
+        folded = folded_bias(rows, bias, zero_point)
+        if folded is None:  # the portable loop takes the offset itself
+            fields["input_zero_point"] = int(zero_point)
+            folded = np.asarray(bias, np.int32)
+        fields.update(bias=lw.weight(folded, f"{name} bias + input offset x weight sums"))
+        fields["bias64"] = None
+    data = gemm_pair_layout(rows) if fast else rows
+    fields["weights"] = lw.weight(data, f"{name} weights")
+    return Struct(
+        {k: fields[k] for k in ("k", "n", "input_zero_point", "weights", "bias", "bias64")}
+    )
+
+
+def fast_int(node: Node, matrices: dict) -> bool:
+    """The fast matrix kernel needs every product's input offset folded into its bias."""
+    return all(
+        folded_bias(np.asarray(rows, np.int8), bias, zp) is not None
+        for entries in matrices.values()
+        for rows, bias, zp in entries
+    )
+
+
+EMPTY_INT_MATRIX = Struct(
+    {"k": 0, "n": 0, "input_zero_point": 0, "weights": None, "bias": None, "bias64": None}
+)
+
+
+def sigmoid_fields(lw: Lowering, size: int, params) -> Struct:
+    table = lw.weight(SIGMOID_TABLE_UINT16.astype(np.uint16), "TFLite sigmoid table")
+    return Struct(
+        {
+            "size": size,
+            "input_zero_point": 0,
+            "input_mult": params.input_multiplier,
+            "input_left_shift": params.input_left_shift,
+            "input_range_radius": 0,
+            "table": table,
+        }
+    )
+
+
+def rescale_fields(rescale) -> Struct:
+    return Struct({"multiplier": int(rescale.multiplier), "shift": int(rescale.shift)})
+
+
+def emit_int(lw: Lowering, node: Node) -> None:
+    op = get_op(node.op_type)
+    s = op.node_shape(node)
+    p = integer_params(node)
+    wide = p.dtype == np.dtype(np.int16)
+    matrices = integer_matrices(node, p)
+    fast = lw.optimized and not wide and fast_int(node, matrices)
+    h = s.hidden
+    rnn = {
+        "dims": dims_fields(s, lw.stateful),
+        "hidden_zero_point": p.hidden_zero_point,
+        "clip": p.clip,
+    }
+    structs = {}
+    for what, entries in matrices.items():
+        built = [int_matrix(lw, node, what, e, wide, fast) for e in entries]
+        structs[what] = [*built, EMPTY_INT_MATRIX, EMPTY_INT_MATRIX][:2]
+    rnn.update(input_fc=structs["input_fc"], recurrent_fc=structs["recurrent_fc"])
+    rnn["product"] = None if wide else Symbol("edgec_matrix_fast_s8" if fast else "edgec_matrix_s8")
+    for side, fc in (("input", p.input_fc), ("recurrent", p.recurrent_fc)):
+        rows = op.gates * h
+        rnn[f"{side}_mult"] = lw.weight(
+            per_channel(fc.multiplier, rows), f"{node.name} multipliers"
+        )
+        rnn[f"{side}_shift"] = lw.weight(per_channel(fc.shift, rows), f"{node.name} shifts")
+    sigmoid_rows = 3 * h if node.op_type == "LSTM" else 2 * h
+    rnn["gate_sigmoid"] = sigmoid_fields(lw, sigmoid_rows, GATE_ACTIVATION)
+    rnn["gate_tanh"] = sigmoid_fields(lw, h, GATE_ACTIVATION)
+    if node.op_type == "LSTM":
+        fields = {
+            "rnn": Struct(rnn),
+            "forget_cell": rescale_fields(p.forget_mul),
+            "input_cell": rescale_fields(p.input_mul),
+            "output_hidden": rescale_fields(p.output_mul),
+            "cell_tanh": sigmoid_fields(lw, h, p.cell_tanh),
+        }
+    else:
+        fields = {
+            "rnn": Struct(rnn),
+            "linear_before_reset": int(p.linear_before_reset),
+            "candidate_fc": structs["candidate_fc"],
+            "reset": rescale_fields(p.reset_mul),
+            "update": rescale_fields(p.update_mul),
+            "candidate": rescale_fields(p.candidate_mul),
+        }
+    act = np.dtype(p.dtype)
+    states = [state_operand(lw, node, op.initial_h)]
+    state_bytes = s.directions * s.batch * h * act.itemsize
+    if node.op_type == "LSTM":
+        states.append(state_operand(lw, node, 6))
+        state_bytes += s.directions * s.batch * h * 2
+    x = lw.read(node.inputs[0], L.LOGICAL)
+    outputs = node_outputs(lw, node, len(states) + 1)
+    state = state_buffer(lw, node, state_bytes)
+    work = lw.scratch(node, (12 if wide else 8) * op.gates * h + 2 * h, "gate products")
+    sfx = "s16" if wide else "s8"
+    kernel = f"edgec_{node.op_type.lower()}_{sfx}"
+    sources = int_sources("recurrent_int.c") | {"sigmoid_int.c"}
+    sources |= fast_sources("fast_gemm.c") if fast else set()
+    struct = f"edgec_{node.op_type.lower()}_int_t"
+    lw.call(
+        kernel, struct, fields, [x, *states], [*outputs, state, work], node.name, node.op_type,
+        sources, macs=op.macs(node),
+    )  # fmt: skip
+    if lw.stateful:
+        lw.reset(f"edgec_{node.op_type.lower()}_reset_{sfx}", states, state)
+
+
+def check_int(node: Node) -> str | None:
+    x = node.inputs[0]
+    if x.dtype not in (np.dtype(np.int8), np.dtype(np.int16)) or x.quant is None:
+        return "X must be an int8 or int16 quantized activation"
+    reason = check_float(node)
+    if reason is not None:
+        return reason
+    try:
+        integer_params(node)
+    except EdgecError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
 _float = Emitter(emit_float, check_float)
 FLOAT_EMITTERS = {"LSTM": _float, "GRU": _float}
-INT_EMITTERS: dict[str, Emitter] = {}
+_int = Emitter(emit_int, check_int)
+INT_EMITTERS = {"LSTM": _int, "GRU": _int}

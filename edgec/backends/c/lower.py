@@ -58,6 +58,8 @@ def emitter_for(node: Node) -> Emitter | None:
     integer = out.quant is not None or (
         out.dtype is not None and np.issubdtype(out.dtype, np.integer)
     )
+    # a recurrent node's first output (Y) may be unread and unquantized while Y_h is
+    integer = integer or any(o.quant is not None for o in node.outputs)
     if node.op_type in BOUNDARY_EMITTERS:
         x = node.inputs[0]
         if integer and x.dtype is not None and np.issubdtype(x.dtype, np.integer):

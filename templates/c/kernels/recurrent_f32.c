@@ -31,23 +31,6 @@ void edgec_matrix_f32(const edgec_matrix_f32_t *m, const float *row, float *out)
     }
 }
 
-/* Offset of (direction d, batch b) in a state-shaped tensor. */
-static size_t state_at(const edgec_rnn_dims_t *s, int32_t d, int32_t b)
-{
-    return ((size_t)(s->layout ? b * s->directions + d : d * s->batch + b)) * (size_t)s->hidden;
-}
-
-static size_t x_at(const edgec_rnn_dims_t *s, int32_t t, int32_t b)
-{
-    return ((size_t)(s->layout ? b * s->steps + t : t * s->batch + b)) * (size_t)s->inputs;
-}
-
-static size_t y_at(const edgec_rnn_dims_t *s, int32_t t, int32_t d, int32_t b)
-{
-    const int32_t T = s->steps, D = s->directions, B = s->batch;
-    return ((size_t)(s->layout ? (b * T + t) * D + d : (t * D + d) * B + b)) * (size_t)s->hidden;
-}
-
 /* Every state entry from `init` (state-shaped, or NULL: zeros). */
 static void set_state(const edgec_rnn_dims_t *s, float *state, const float *init)
 {
@@ -64,12 +47,6 @@ static void copy_state(const edgec_rnn_dims_t *s, float *dst, const float *state
     if (dst != NULL) {
         memcpy(dst, state, (size_t)s->directions * s->batch * s->hidden * sizeof(float));
     }
-}
-
-/* The time index of step `i` in direction d. */
-static int32_t time_of(const edgec_rnn_dims_t *s, int32_t d, int32_t i)
-{
-    return (s->reverse || d == 1) ? s->steps - 1 - i : i;
 }
 
 void edgec_lstm_reset_f32(const edgec_rnn_f32_t *p, const float *h0, const float *c0, void *state)
@@ -94,10 +71,10 @@ void edgec_lstm_f32(const edgec_rnn_f32_t *p, const float *x, const float *h0, c
     for (d = 0; d < s->directions; ++d) {
         const float *peep = p->peephole != NULL ? p->peephole + (size_t)d * 3 * H : NULL;
         for (i = 0; i < s->steps; ++i) {
-            const int32_t t = time_of(s, d, i);
+            const int32_t t = edgec_rnn_time(s, d, i);
             for (b = 0; b < s->batch; ++b) {
-                float *h = hs + state_at(s, d, b), *c = cs + state_at(s, d, b);
-                p->product(&p->input_fc[d], x + x_at(s, t, b), gx);
+                float *h = hs + edgec_rnn_state_at(s, d, b), *c = cs + edgec_rnn_state_at(s, d, b);
+                p->product(&p->input_fc[d], x + edgec_rnn_x_at(s, t, b), gx);
                 p->product(&p->recurrent_fc[d], h, gh);
                 for (j = 0; j < H; ++j) { /* gate rows: i, o, f, c */
                     float gi = gx[j] + gh[j], go = gx[H + j] + gh[H + j];
@@ -116,7 +93,7 @@ void edgec_lstm_f32(const edgec_rnn_f32_t *p, const float *x, const float *h0, c
                     h[j] = sigmoid_f32(clipped(go, p->clip)) * tanhf(c[j]);
                 }
                 if (y != NULL) {
-                    memcpy(y + y_at(s, t, d, b), h, (size_t)H * sizeof(float));
+                    memcpy(y + edgec_rnn_y_at(s, t, d, b), h, (size_t)H * sizeof(float));
                 }
             }
         }
@@ -144,10 +121,10 @@ void edgec_gru_f32(const edgec_rnn_f32_t *p, const float *x, const float *h0, fl
     }
     for (d = 0; d < s->directions; ++d) {
         for (i = 0; i < s->steps; ++i) {
-            const int32_t t = time_of(s, d, i);
+            const int32_t t = edgec_rnn_time(s, d, i);
             for (b = 0; b < s->batch; ++b) {
-                float *h = hs + state_at(s, d, b);
-                p->product(&p->input_fc[d], x + x_at(s, t, b), gx);
+                float *h = hs + edgec_rnn_state_at(s, d, b);
+                p->product(&p->input_fc[d], x + edgec_rnn_x_at(s, t, b), gx);
                 p->product(&p->recurrent_fc[d], h, gh); /* 3H rows, or z and r only */
                 for (j = 0; j < 2 * H; ++j) {            /* z, then r */
                     gx[j] = sigmoid_f32(clipped(gx[j] + gh[j], p->clip));
@@ -165,7 +142,7 @@ void edgec_gru_f32(const edgec_rnn_f32_t *p, const float *x, const float *h0, fl
                     h[j] = (1.0f - z) * cand + z * h[j];
                 }
                 if (y != NULL) {
-                    memcpy(y + y_at(s, t, d, b), h, (size_t)H * sizeof(float));
+                    memcpy(y + edgec_rnn_y_at(s, t, d, b), h, (size_t)H * sizeof(float));
                 }
             }
         }
