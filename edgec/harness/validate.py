@@ -28,6 +28,7 @@ from edgec.harness.link import is_serial_spec
 from edgec.harness.linux import run_on_linux
 from edgec.harness.report import load_memory, predictions, write_html, write_json
 from edgec.harness.run import DeviceRun
+from edgec.harness.stateful import StatefulReference, sequence_specs
 from edgec.interp import Interpreter
 from edgec.quantize.qdq import load_reference_graph
 from edgec.targets import load_target
@@ -132,9 +133,14 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
             "--profile counts instructions or cycles on a device: use --device emulator or a "
             "serial port (on the host, use a profiler on the host build)"
         )
+    if manifest.stream and options.per_layer:
+        raise ValidationError(
+            "--per-layer compares one run step by step; a stateful build runs a sequence in "
+            "several calls (validate it without --per-layer)"
+        )
     dataset = load_dataset(
         options.data,
-        manifest.inputs,
+        sequence_specs(manifest) if manifest.stream else manifest.inputs,
         options.labels,
         options.input_dtype,
         options.input_shape,
@@ -147,8 +153,11 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     run = run_device(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
-    interpreter = Interpreter(graph)
-    reference = [interpreter.run(subset.sample(i)) for i in range(done)]
+    if manifest.stream:  # the state carried from call to call, as on the device
+        reference = StatefulReference(graph).run_samples(manifest, subset)
+    else:
+        interpreter = Interpreter(graph)
+        reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
     report = build_report(manifest, graph, subset, run, reference, float_outs)
     if manifest.backend == "tvm" and done:

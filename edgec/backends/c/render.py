@@ -287,5 +287,6 @@ def render_host_runner(manifest) -> str:
             inputs=inputs,
             outputs=outputs,
             call_args=call_args,
+            stateful=bool(manifest.stream),
         )
     )
