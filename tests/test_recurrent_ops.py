@@ -6,73 +6,15 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import onnx
 import pytest
 from onnx import numpy_helper
-from onnx_cases import assert_close, run_ort, single_node
+from onnx_cases import assert_close, single_node
+from recurrent_cases import SIZES, ort_outputs, recurrent_case
 
 from edgec.errors import ModelError, ShapeError
 from edgec.frontend import load_model
 from edgec.interp import Interpreter
 from edgec.ops import get_op
-
-SIZES = {"steps": 5, "batch": 2, "inputs": 3, "hidden": 4}
-
-
-def recurrent_case(op_type: str, rng, *, direction="forward", layout=0, bias=True,
-                   initial=True, peephole=False, const_state=False, outputs=None, opset=21,
-                   steps=5, batch=2, inputs=3, hidden=4, **attrs):  # fmt: skip
-    """A one-node LSTM or GRU model with random weights (initializers) and its feeds."""
-    gates = 4 if op_type == "LSTM" else 3
-    outputs = outputs or (3 if op_type == "LSTM" else 2)
-    d = 2 if direction == "bidirectional" else 1
-    x_shape = (batch, steps, inputs) if layout else (steps, batch, inputs)
-    state = (batch, d, hidden) if layout else (d, batch, hidden)
-    scale = 1 / np.sqrt(hidden)
-    tensors = {
-        "X": rng.standard_normal(x_shape).astype(np.float32),
-        "W": (rng.standard_normal((d, gates * hidden, inputs)) * scale).astype(np.float32),
-        "R": (rng.standard_normal((d, gates * hidden, hidden)) * scale).astype(np.float32),
-        "B": rng.standard_normal((d, 2 * gates * hidden)).astype(np.float32) if bias else None,
-        "sequence_lens": None,
-        "initial_h": rng.standard_normal(state).astype(np.float32) if initial else None,
-    }
-    if op_type == "LSTM":
-        tensors["initial_c"] = rng.standard_normal(state).astype(np.float32) if initial else None
-        tensors["P"] = rng.standard_normal((d, 3 * hidden)).astype(np.float32) if peephole else None
-    while tensors and next(reversed(tensors.values())) is None:
-        tensors.popitem()
-    const = ["W", "R", "B", "P"] + (["initial_h", "initial_c"] if const_state else [])
-    attrs = {"hidden_size": hidden, "direction": direction, **attrs}
-    if layout:
-        attrs["layout"] = 1
-    return single_node(op_type, tensors, attrs, outputs, tuple(const), opset)
-
-
-def ort_outputs(model, feeds) -> list[np.ndarray]:
-    """onnxruntime's outputs; it runs layout 0 only, so a layout 1 node runs as its layout 0
-    twin on transposed inputs (batch and time swapped), its outputs transposed back."""
-    node = model.graph.node[0]
-    layout = [a for a in node.attribute if a.name == "layout"]
-    if not layout or layout[0].i == 0:
-        return run_ort(model, feeds)
-    twin = onnx.ModelProto()
-    twin.CopyFrom(model)
-    twin_node = twin.graph.node[0]
-    twin_node.attribute.remove(next(a for a in twin_node.attribute if a.name == "layout"))
-    for vi in twin.graph.input:
-        dims = vi.type.tensor_type.shape.dim
-        first, second = dims[0].dim_value, dims[1].dim_value
-        dims[0].dim_value, dims[1].dim_value = second, first
-    for vi in twin.graph.output:
-        vi.type.tensor_type.ClearField("shape")
-    for init in twin.graph.initializer:
-        if init.name in ("initial_h", "initial_c"):
-            array = numpy_helper.to_array(init).transpose(1, 0, 2)
-            init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(array), init.name))
-    swapped = {k: np.ascontiguousarray(v.transpose(1, 0, 2)) for k, v in feeds.items()}
-    outs = run_ort(twin, swapped)
-    return [o.transpose(2, 0, 1, 3) if o.ndim == 4 else o.transpose(1, 0, 2) for o in outs]
 
 
 def check_against_ort(model, feeds, rtol=1e-5, atol=1e-5):
