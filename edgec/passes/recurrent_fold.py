@@ -10,7 +10,9 @@ reshapes; this pass does the rest:
 - a zero constant ``initial_h``/``initial_c`` is the default: the input is dropped;
 - the last time step of ``Y``, read through reshapes by a ``Gather`` (or a one-step
   ``Slice``) of index -1 along the time axis, is ``Y_h`` for a forward (one-direction) node:
-  the reader takes ``Y_h`` reshaped, and ``Y`` itself is then no longer stored.
+  the reader takes ``Y_h`` reshaped, and ``Y`` itself is then no longer stored;
+- a ``Gather`` of the one entry of a size-1 axis of an output (``h[-1]`` of the final state
+  of one direction) is a reshape.
 """
 
 from __future__ import annotations
@@ -37,7 +39,29 @@ class FoldRecurrent(Pass):
                 continue
             changed |= _drop_zero_states(graph, node)
             changed |= _last_step_to_final_state(graph, node)
+            changed |= _squeezing_gathers(graph, node)
         return PassResult(graph, changed)
+
+
+def _squeezing_gathers(graph: Graph, node: Node) -> bool:
+    """Gathers that only drop a size-1 axis of the node's outputs become reshapes."""
+    changed = False
+    for out in node.outputs:
+        for user in graph.consumers(out):
+            index = user.input(1)
+            if user.op_type != "Gather" or user.domain or user.inputs[0] is not out:
+                continue
+            if index is None or not index.is_const or index.const.ndim != 0:
+                continue
+            if out.shape[user.attrs.get("axis", 0) % len(out.shape)] != 1:
+                continue
+            target = user.outputs[0]
+            shape = graph.add_constant(f"{target.name}_shape", np.asarray(target.shape, np.int64))
+            user.op_type, user.attrs = "Reshape", {}
+            graph.set_input(user, 1, shape)
+            drop_if_unused(graph, index)
+            changed = True
+    return changed
 
 
 def _state_slots(node: Node) -> tuple[int, ...]:
