@@ -116,6 +116,19 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "their input where that lowers it (free: the smallest RAM, some convolutions slower)",
     )
     parser.add_argument(
+        "--stateful",
+        action="store_true",
+        help="keep the LSTM/GRU state in the arena across model_run calls (model_reset() "
+        "restarts it): a sequence can arrive in pieces",
+    )
+    parser.add_argument(
+        "--stream-steps",
+        type=int,
+        metavar="N",
+        help="with --stateful: N time steps per model_run call (default the model's sequence "
+        "length; calibration still runs whole sequences)",
+    )
+    parser.add_argument(
         "--firmware",
         action="store_true",
         help="also build the target's firmware image (arm-none-eabi-gcc)",

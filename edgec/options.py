@@ -49,6 +49,11 @@ class CompileOptions:
     # Clustering "K[:layer|:channel]" of int8 weights; the C backend's weight storage.
     cluster: str | None = None
     weight_storage: str = "auto"
+    # Recurrent state (LSTM/GRU) kept in the arena across model_run calls, model_reset()
+    # restarting it; ``stream_steps`` time steps per call (None: the model's sequence length;
+    # calibration still runs whole sequences).
+    stateful: bool = False
+    stream_steps: int | None = None
 
     @property
     def quantizing(self) -> bool:

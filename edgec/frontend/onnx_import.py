@@ -166,6 +166,9 @@ def model_to_graph(
     graph.topo_sort()
     upgrade_graph(graph, opset)
     graph.opset = 21
+    _refuse_defaulted_time_axis(
+        graph, {i.name for i in runtime_inputs if _dim0_defaulted(i, input_shapes)}
+    )
     infer_shapes(graph, problems)
     _drop_unused_constants(graph)
     return graph
@@ -238,6 +241,27 @@ def _resolve_input_shape(
         raise _symbolic_dim_error(name, vi, dims, i, label, products)
     check_tensor_size(shape, f"input {name}")
     return tuple(shape)
+
+
+def _dim0_defaulted(vi: onnx.ValueInfoProto, given: Mapping) -> bool:
+    """Whether dim 0 of input ``vi`` is symbolic and was set to 1 (not given)."""
+    dims = vi.type.tensor_type.shape.dim
+    return vi.name not in given and len(dims) > 0 and not dims[0].dim_value > 0
+
+
+def _refuse_defaulted_time_axis(graph: Graph, defaulted: set[str]) -> None:
+    """A symbolic dim 0 defaults to a batch of 1; read as the time axis of a time-major
+    LSTM/GRU it would silently make a one-step sequence: refuse it, naming the node."""
+    for node in graph.nodes:
+        x = node.input(0)
+        time_major = node.attrs.get("layout", 0) == 0
+        recurrent = node.op_type in ("LSTM", "GRU", "RNN") and not node.domain
+        if recurrent and time_major and x is not None and x.name in defaulted:
+            raise ShapeError(
+                f"{node.op_type} node {show_name(node.name)}: the sequence length (dim 0 "
+                f"of input {show_name(x.name)}) is symbolic; give it with --input-shape "
+                f"{_cli_name(x.name)}=T,B,I"
+            )
 
 
 def _cli_name(name: str) -> str:

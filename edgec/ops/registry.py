@@ -153,6 +153,11 @@ class Op:
         MatMul only when B is a constant matrix)."""
         return self.weighted
 
+    def internal_tensors(self, node: Node, inputs: list) -> dict[str, np.ndarray]:
+        """Float values inside the op that calibration observes besides its outputs (a
+        recurrent node's states), by name; most ops have none."""
+        return {}
+
     # ---- integer reference ("arith" ops; the kernels are in edgec/ops/integer/) -----------
     def integer_operands(self, node: Node, dtype: str) -> dict[int, tuple[np.ndarray, QuantParams]]:
         """The ``operand_inputs`` quantized for the integer kernel (input and output

@@ -14,14 +14,15 @@ from edgec.passes.gelu_fusion import FuseGelu
 from edgec.passes.gemm_fusion import FuseMatMulAdd
 from edgec.passes.identity import EliminateIdentity
 from edgec.passes.layernorm_fusion import FuseLayerNorm
+from edgec.passes.recurrent_fold import FoldRecurrent
 from edgec.passes.transpose_reshape import CanonicalizeTransposeReshape
 
 
 def fold_passes(keep_qdq: bool = True) -> list[Pass]:
     """Identity removal, constant folding, BN folding, LayerNorm and GELU fusion, division
     by a constant as a product, transpose/reshape canonicalization, MatMul + Add → Gemm,
-    attention's score scale into its q projection, activation fusion and dead-code
-    elimination, in that order."""
+    attention's score scale into its q projection, activation fusion, the exporters'
+    patterns around LSTM/GRU and dead-code elimination, in that order."""
     return [
         EliminateIdentity(),
         ConstantFolding(keep_qdq=keep_qdq),
@@ -33,6 +34,7 @@ def fold_passes(keep_qdq: bool = True) -> list[Pass]:
         FuseMatMulAdd(),
         FoldAttentionScale(),
         FuseActivation(),
+        FoldRecurrent(),
         EliminateDeadCode(),
     ]
 

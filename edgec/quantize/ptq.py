@@ -26,6 +26,7 @@ from edgec.ops import get_op
 from edgec.ops.quant import quantize
 from edgec.quantize.calibrate import calibrate
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
+from edgec.quantize.recurrent import RECURRENT, quantize_recurrent, recurrent_quantizable
 from edgec.quantize.report import layer_sqnr
 
 MODES = ("int8", "int16x8", "auto")
@@ -84,6 +85,8 @@ def quantizable(node: Node) -> bool:
             return False
     if node.op_type in ("Add", "Mul") and all(v.is_const for v in node.inputs):
         return False
+    if node.op_type in RECURRENT:
+        return recurrent_quantizable(node)
     if node.op_type == "MaxPool" and len(node.outputs) > 1:
         return False
     return not (node.op_type in ("Relu", "Clip") and node.fused is not None)
@@ -178,6 +181,13 @@ class _Builder:
         except QuantizationError as exc:
             raise QuantizationError(f"tensor {value.name!r}: {exc}") from None
 
+    def stats_params(self, key: str, dtype: str) -> QuantParams:
+        """Activation parameters from the statistics stored under ``key`` (an op's internal
+        tensor, "node::state")."""
+        if key not in self.stats:
+            raise QuantizationError(f"no calibration statistics for {key!r}")
+        return activation_params(self.stats[key], dtype, self.config)
+
     def _quantize_node(
         self, source: Value, params: QuantParams, before: Node | None, base: str
     ) -> Value:
@@ -267,6 +277,9 @@ class _Builder:
         return found
 
     def _integer_node(self, node: Node, dtype: str) -> None:
+        if node.op_type in RECURRENT:
+            quantize_recurrent(self, node, dtype)
+            return
         g = self.g
         op = get_op(node.op_type)
         fixed = (*op.const_inputs, *op.operand_inputs)

@@ -136,7 +136,9 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
     buffers = program.buffers
     operands: list[str] = []
 
-    def arg(name: str, const: bool) -> str:
+    def arg(name: str | None, const: bool) -> str:
+        if name is None:  # an absent optional operand
+            return "NULL"
         if name in buffers:
             ctype = C_TYPES[buffers[name].dtype]
             return f"({'const ' if const else ''}{ctype} *)(arena + {buffers[name].offset})"
@@ -147,7 +149,7 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
 
     calls = []
     for index, call in enumerate(program.calls):
-        out = buffers[call.outputs[0]]
+        out = buffers[call.main_output]
         calls.append(
             {
                 "index": index,
@@ -162,6 +164,14 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
                 "init": _struct_init(call),
             }
         )
+    resets = [
+        {
+            "kernel": r.kernel,
+            "index": r.step,
+            "args": [*(arg(n, True) for n in r.inputs), arg(r.state, False)],
+        }
+        for r in program.resets
+    ]
     weights = [
         {
             "name": w.name,
@@ -185,6 +195,7 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
         "weight_bytes": weight_bytes(program),
         "num_steps": len(program.calls),
         "calls": calls,
+        "resets": resets,
         "weights": weights,
         "operands": [f"{n}" for n in operands],
         "sources": sources,
@@ -276,5 +287,6 @@ def render_host_runner(manifest) -> str:
             inputs=inputs,
             outputs=outputs,
             call_args=call_args,
+            stateful=bool(manifest.stream),
         )
     )

@@ -252,5 +252,7 @@ void edgec_dequantize_u8_f32(const edgec_quantize_t *p, const uint8_t *input, fl
 #include "edgec_kernels_f32_fast.h"
 /* Attention blocks: batched products of two activations, LayerNorm, GELU. */
 #include "edgec_kernels_attention.h"
+/* LSTM and GRU, float and integer. */
+#include "edgec_kernels_recurrent.h"
 
 #endif /* EDGEC_KERNELS_H */

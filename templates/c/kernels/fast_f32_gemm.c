@@ -347,3 +347,18 @@ void edgec_matmul_fast_f32(const edgec_matmul_f32_t *p, const float *a, const fl
         }
     }
 }
+
+/* One row against a packed matrix (the gate products of recurrent_f32.c): the blocks of
+ * gemm_rows, without a clamp. */
+void edgec_matrix_fast_f32(const edgec_matrix_f32_t *m, const float *row, float *out)
+{
+    edgec_gemm_f32_t g;
+    g.k = m->k;
+    g.out_c = m->n;
+    g.act = EDGEC_ACT_NONE;
+    g.act_min = 0.0f;
+    g.act_max = 0.0f;
+    g.weights = m->weights;
+    g.bias = m->bias;
+    gemm_rows(&g, row, row, out, out);
+}
