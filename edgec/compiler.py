@@ -125,11 +125,15 @@ def quantize_with_options(graph: Graph, options: CompileOptions) -> tuple[Graph,
         bias_correction=options.bias_correction,
         sqnr_threshold_db=options.sqnr_threshold_db,
         input_params=input_params,
+        weight_bits="auto" if options.weight_bits == "auto" else int(options.weight_bits),
+        weight_rounding=options.rounding_method,
     )
     model = quantize_float_graph(graph, data, config)
     report = quantization_report(graph, model.graph, data, model.precision, options.rounding)
     if model.layer_sqnr:
         report["int8_layer_sqnr_db"] = model.layer_sqnr
+    if model.choices:
+        report["weights"] = model.choices
     return model.graph, report
 
 
