@@ -200,6 +200,83 @@ ALWAYS_INLINE void w4_dot4(const uint32_t **wp, const int32_t **qp, int32_t coun
     *qp = q;
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+/* w4_rows4 in one assembly loop over the channels, for a layer of one chunk (k <= 256), the
+ * full output range and the table requantization only (the common case): per channel the
+ * groups, the bias, the requantization and SSAT of four outputs, their stores. The loop's
+ * pointers live in `st` while the registers hold the product. */
+typedef struct {
+    const int32_t *wide, *bias, *rq;
+    int8_t *out;
+    int32_t n, bytes; /* bytes: a weight row's */
+    const int8_t *out_end;
+} w4_loop_t;
+
+#define W4_RQ_SAME_ASM(s)                        \
+    "and %[t], %[" #s "], #0x80000000\n"        \
+    "orr %[t], %[t], #0x40000000\n"             \
+    "add %[b], %[q], %[" #s "], asr #31\n"      \
+    "smlal %[t], %[b], %[" #s "], %[p]\n"       \
+    "asr %[" #s "], %[b], %[end]\n"             \
+    "ssat %[" #s "], #8, %[" #s "]\n"
+
+static void w4_rows4_asm(const edgec_gemm_w4_s8_t *g, const int32_t *wide, int8_t *out)
+{
+    w4_loop_t st = {wide, g->bias, g->requant, out, g->n, 4 * ((g->k + 7) / 8), out + g->n};
+    const uint32_t *w = g->weights;
+    const w4_loop_t *const sp = &st;
+    int32_t s0, s1, s2, s3, t, a, b;
+    uint32_t p, m = W4_MASK;
+    const int32_t *q;
+    const uint32_t *end;
+    __asm__ volatile(
+        "0:\n"
+        "ldr %[q], [%[st], #0]\n"
+        "ldr %[t], [%[st], #20]\n"
+        "add %[end], %[w], %[t]\n"
+        "movs %[s0], #0\n"
+        "movs %[s1], #0\n"
+        "movs %[s2], #0\n"
+        "movs %[s3], #0\n"
+        "tst %[t], #4\n"
+        "beq 2f\n" W4_GROUP4_ASM "2:\n"
+        "cmp %[w], %[end]\n"
+        "beq 3f\n"
+        "1:\n" W4_GROUP4_ASM W4_GROUP4_ASM
+        "cmp %[w], %[end]\n"
+        "bne 1b\n"
+        "3:\n"
+        "ldr %[a], [%[st], #4]\n"
+        "ldr %[b], [%[a]], #4\n"
+        "str %[a], [%[st], #4]\n"
+        "add %[s0], %[b], %[s0], asr #12\n"
+        "add %[s1], %[b], %[s1], asr #12\n"
+        "add %[s2], %[b], %[s2], asr #12\n"
+        "add %[s3], %[b], %[s3], asr #12\n"
+        "ldr %[a], [%[st], #8]\n"
+        "ldrd %[p], %[q], [%[a]]\n"
+        "ldr %[end], [%[a], #8]\n"
+        "add %[a], %[a], #12\n"
+        "str %[a], [%[st], #8]\n" W4_RQ_SAME_ASM(s0) W4_RQ_SAME_ASM(s1) W4_RQ_SAME_ASM(s2) W4_RQ_SAME_ASM(s3)
+        "ldr %[a], [%[st], #12]\n"
+        "ldr %[t], [%[st], #16]\n"
+        "strb %[s0], [%[a]]\n"
+        "strb %[s1], [%[a], %[t]]\n"
+        "add %[b], %[a], %[t], lsl #1\n"
+        "strb %[s2], [%[b]]\n"
+        "strb %[s3], [%[b], %[t]]\n"
+        "add %[a], %[a], #1\n"
+        "str %[a], [%[st], #12]\n"
+        "ldr %[t], [%[st], #24]\n"
+        "cmp %[a], %[t]\n"
+        "bne 0b\n"
+        : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [w] "+r"(w), [q] "=&r"(q), [p] "=&r"(p),
+          [t] "=&r"(t), [a] "=&r"(a), [b] "=&r"(b), [end] "=&r"(end)
+        : [m] "r"(m), [st] "r"(sp)
+        : "cc", "memory");
+}
+#endif
+
 /* Four widened rows times every weight row: out[r * n + o]. */
 static void w4_rows4(const edgec_gemm_w4_s8_t *g, const int32_t *wide, int8_t *out)
 {
@@ -359,6 +436,14 @@ static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of
 #endif
         }
         if (count == 4) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+            if (g->k <= 8 * W4_CHUNK && g->n > 0 && !g->plain_rows &&
+                full_range(g->output_zero_point, g->act_min, g->act_max)) {
+                w4_rows4_asm(g, wide, output + (size_t)first * g->n);
+                first += count;
+                continue;
+            }
+#endif
             w4_rows4(g, wide, output + (size_t)first * g->n);
         } else {
             w4_rows1(g, rows[0], wide, output + (size_t)first * g->n);
