@@ -155,6 +155,8 @@ def quantize_with_options(
         bias_correction=options.bias_correction,
         sqnr_threshold_db=options.sqnr_threshold_db,
         input_params=input_params,
+        weight_bits="auto" if options.weight_bits == "auto" else int(options.weight_bits),
+        weight_rounding=options.rounding_method,
     )
     model = quantize_float_graph(graph, data, config)
     kept = float_fallback(model.graph, refusal) if refusal is not None else []
@@ -163,6 +165,8 @@ def quantize_with_options(
     report["float_fallback"] = kept
     if model.layer_sqnr:
         report["int8_layer_sqnr_db"] = model.layer_sqnr
+    if model.choices:
+        report["weights"] = model.choices
     return model.graph, report
 
 

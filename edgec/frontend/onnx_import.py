@@ -302,7 +302,13 @@ def _tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
     name = show_name(tensor.name)
     dtype = np_dtype(tensor.data_type, what=f"initializer {name}")
     if tensor.HasField("raw_data") and tensor.data_location != onnx.TensorProto.EXTERNAL:
-        need = int(np.prod(tensor.dims, dtype=np.int64)) * dtype.itemsize
+        count = int(np.prod(tensor.dims, dtype=np.int64))
+        # 4-bit types are packed two to a byte
+        need = (
+            (count + 1) // 2
+            if tensor.data_type == onnx.TensorProto.INT4
+            else count * dtype.itemsize
+        )
         if len(tensor.raw_data) != need:
             raise ModelError(
                 f"initializer {name}: raw data holds {len(tensor.raw_data)} bytes, dims "

@@ -23,11 +23,15 @@ from edgec.data import Dataset
 from edgec.errors import QuantizationError, node_error
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ops import get_op
+from edgec.ops.integer.int4 import weight_dtype
 from edgec.ops.quant import quantize
 from edgec.quantize.calibrate import calibrate
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
+from edgec.quantize.reconstruct import reconstruct
 from edgec.quantize.recurrent import RECURRENT, quantize_recurrent, recurrent_quantizable
 from edgec.quantize.report import layer_sqnr
+from edgec.quantize.rounding import ROUNDINGS, round_weights
+from edgec.quantize.weight_choice import choose_weight_bits, equalized, output_snr
 
 MODES = ("int8", "int16x8", "auto")
 DTYPES = {"int8": np.dtype(np.int8), "int16": np.dtype(np.int16)}
@@ -43,6 +47,8 @@ class PTQConfig:
     float_io: bool = False
     sqnr_threshold_db: float = 40.0
     input_params: dict[str, tuple[float, int]] = field(default_factory=dict)
+    weight_bits: int | str = 8  # 4: int4 weights ([-7, 7]); "auto": 4 or 8 per layer
+    weight_rounding: str = "nearest"  # or "optimized" (rounding.py)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -53,6 +59,12 @@ class PTQConfig:
             raise QuantizationError(
                 f"calibration method {self.method!r}: choose from {', '.join(METHODS)}"
             )
+        if self.weight_rounding not in ROUNDINGS:
+            raise QuantizationError(
+                f"weight rounding {self.weight_rounding!r}: choose from {', '.join(ROUNDINGS)}"
+            )
+        if self.weight_bits != "auto":
+            weight_dtype(self.weight_bits)  # 4 or 8
 
 
 @dataclass
@@ -60,6 +72,8 @@ class QuantizedModel:
     graph: Graph
     precision: dict[str, str]  # layer name → "int8" | "int16"
     layer_sqnr: dict[str, float] = field(default_factory=dict)
+    # what the optimized weight quantization chose: bits per layer, equalization
+    choices: dict = field(default_factory=dict)
 
 
 def quantizable(node: Node) -> bool:
@@ -124,17 +138,8 @@ def activation_params(
 
 def quantize_weights(w: np.ndarray, axis: int, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int8 weights (range ±127) and their scales (per ``axis`` or one)."""
-    w = w.astype(np.float64)
-    if per_channel:
-        amax = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).max(axis=1)
-    else:
-        amax = np.array([np.abs(w).max()])
-    scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    shape = [1] * w.ndim
-    if per_channel:
-        shape[axis] = -1
-    q = np.clip(np.rint(w / scales.astype(np.float64).reshape(shape)), -127, 127).astype(np.int8)
-    return q, scales
+    q, scales = round_weights(w, axis, 8, per_channel)
+    return q.astype(np.int8), scales
 
 
 def symmetric_operands(graph: Graph) -> set[str]:
@@ -160,9 +165,14 @@ class _Builder:
         stats: dict[str, TensorStats],
         precision: dict[str, str],
         config: PTQConfig,
+        decisions: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        weight_bits: dict[str, int] | None = None,
     ):
         self.symmetric = symmetric_operands(graph)
         self.g = graph.copy()
+        # integer weights [out, d] and scales chosen by the reconstruction (reconstruct.py)
+        self.decisions = decisions or {}
+        self.weight_bits = weight_bits or {}
         self.stats = stats
         self.precision = precision
         self.config = config
@@ -341,18 +351,25 @@ class _Builder:
             axis, n_out = 0, weights.shape[0]
         per_channel = self.config.per_channel and axis is not None
         axis = 0 if axis is None else axis
-        q, scales = quantize_weights(weights, axis, per_channel)
+        bits = self.weight_bits.get(node.name, self.config.weight_bits)
+        decided = self.decisions.get(node.name)
+        if decided is not None:
+            q, scales = decided
+            q = q.reshape(weights.shape) if axis == 0 else q.T
+        else:
+            q, scales = round_weights(weights, axis, bits, per_channel)
+        q = q.astype(np.int8).astype(weight_dtype(bits))
         source = self.source_name.get(id(x), x.name)
         key = "feature_mean" if node.op_type in ("Gemm", "MatMul") else "channel_mean"
         mean = self.stats[source].extra.get(key) if source in self.stats else None
-        if self.config.bias_correction and mean is not None:
+        if self.config.bias_correction and mean is not None and decided is None:
             shift = _bias_shift(node, q, scales, weights, axis, mean)
             b = -shift if b is None else b - shift
         wq = g.add_constant(f"{w.name}_q", q)
         if per_channel:
-            wq.quant = QuantParams(scales, np.zeros(scales.shape, np.int64), np.int8, axis)
+            wq.quant = QuantParams(scales, np.zeros(scales.shape, np.int64), q.dtype, axis)
         else:
-            wq.quant = QuantParams(scales.reshape(()), 0, np.int8)
+            wq.quant = QuantParams(scales.reshape(()), 0, q.dtype)
         g.set_input(node, 1, wq)
         if b is not None and node.op_type == "MatMul":
             if len(x.shape) == 2:
@@ -434,11 +451,15 @@ def synthetic_quantization(graph: Graph) -> Graph:
 
 
 def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> QuantizedModel:
-    """Calibrate ``graph`` on ``data`` and return its integer version."""
+    """Calibrate ``graph`` on ``data`` and return its integer version.
+
+    With optimized rounding the weights are first reconstructed layer by layer
+    (reconstruct.py), on the graph as given and on its cross-layer-equalized version; the
+    quantized model whose outputs are closer to the float model's on the calibration data
+    is kept (``choices`` says which, and both SNRs)."""
     for node in graph.nodes:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             raise node_error(QuantizationError, node, "the model is already quantized")
-    stats = calibrate(graph, data, histogram=config.method != "minmax")
     base = "int16" if config.mode == "int16x8" else "int8"
     precision = {}
     for node in graph.nodes:
@@ -446,7 +467,36 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
             if base == "int16" and not get_op(node.op_type).int16:
                 continue
             precision[node.name] = base
-    model = QuantizedModel(_Builder(graph, stats, precision, config).build(), dict(precision))
+    weighted = [n.name for n in graph.nodes if n.name in precision and get_op(n.op_type).weighted]
+    candidates = [("as given", graph)]
+    if config.weight_rounding == "optimized":
+        equal = equalized(graph)
+        candidates += [("equalized", equal)] if equal is not None else []
+    best, scores = None, {}
+    for label, candidate in candidates:
+        bits = dict.fromkeys(weighted, config.weight_bits)
+        if config.weight_bits == "auto":
+            bits = choose_weight_bits(candidate, data, weighted)
+        decisions = None
+        if config.weight_rounding == "optimized":
+            candidate, decisions = reconstruct(candidate, data, bits)
+        model = _quantize(candidate, data, config, dict(precision), decisions, bits)
+        if len(candidates) > 1:
+            scores[label] = round(output_snr(graph, model.graph, data), 2)
+            if best is not None and scores[label] <= scores[best.choices["equalization"]]:
+                continue
+        best = model
+        best.choices = {"weight_bits": bits, "equalization": label}
+    best.choices["output_snr_db"] = scores
+    return best
+
+
+def _quantize(graph, data, config, precision, decisions, bits) -> QuantizedModel:
+    """Calibrate and build; ``auto`` mode moves the layers below the SQNR threshold to 16x8."""
+    stats = calibrate(graph, data, histogram=config.method != "minmax")
+    model = QuantizedModel(
+        _Builder(graph, stats, precision, config, decisions, bits).build(), dict(precision)
+    )
     if config.mode == "auto":
         model.layer_sqnr = layer_sqnr(graph, model.graph, data)
         for name, db in model.layer_sqnr.items():
@@ -457,7 +507,9 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
             ):
                 precision[name] = "int16"
         model = QuantizedModel(
-            _Builder(graph, stats, precision, config).build(), dict(precision), model.layer_sqnr
+            _Builder(graph, stats, precision, config, decisions, bits).build(),
+            dict(precision),
+            model.layer_sqnr,
         )
     return model
 

@@ -23,6 +23,7 @@ C_TYPES = {
     np.dtype(np.int16): "int16_t",
     np.dtype(np.uint16): "uint16_t",
     np.dtype(np.int32): "int32_t",
+    np.dtype(np.uint32): "uint32_t",
     np.dtype(np.int64): "int64_t",
 }
 _C_KEYWORDS = set(
@@ -124,6 +125,8 @@ def c_value(value) -> str:
 def array_body(data: np.ndarray, per_line: int = 12) -> str:
     flat = data.reshape(-1)
     as_text = c_float if data.dtype == np.float32 else (lambda v: str(int(v)))
+    if data.dtype == np.uint32:
+        as_text = lambda v: f"{int(v)}u"  # noqa: E731 (an unsigned literal past INT32_MAX)
     items = [as_text(v) for v in flat]
     lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
     return ",\n".join("    " + line for line in lines) if lines else "    0"
