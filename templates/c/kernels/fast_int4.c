@@ -26,6 +26,14 @@
 #include "fast_common.h"
 #include "mve_common.h"
 
+/* Saturation to int8 (one SSAT where the core has it). */
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT == 1
+#include <arm_acle.h>
+#define SSAT8(x) __ssat((x), 8)
+#else
+#define SSAT8(x) edgec_fp_clamp((x), -128, 127)
+#endif
+
 #define W4_MASK 0xF000F000u
 #define W4_CHUNK 32 /* groups of eight k per exact chunk (256 products) */
 
