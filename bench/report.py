@@ -4,6 +4,7 @@
     python bench/kernels.py && python bench/kernels.py --float --onnx2c SRC
     python bench/cores.py && python bench/link.py && python bench/fuzz.py
     python bench/compress.py
+    python bench/attention.py
     python bench/tvm.py
     python bench/zoo.py -j 2
     python bench/report.py
@@ -21,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report_attention import attention_section
 from bench.report_float import kernels_float_section
 from bench.report_kernels import kernels_section
 
@@ -517,6 +519,7 @@ def main() -> None:
         ("cores", cores_section),
         ("kernels", kernels_section),
         ("kernels_float", kernels_float_section),
+        ("attention", attention_section),
         ("link", link_section),
         ("fuzz", fuzz_section),
         ("compress", compress_section),

@@ -108,6 +108,9 @@ class Manifest:
     edgec_version: str = __version__
     reference_graph: str = REFERENCE_GRAPH
     schema_version: int = SCHEMA_VERSION
+    # a --stateful build: the input carrying the sequence, its time axis, the time steps per
+    # model_run call and the sequence length the model was quantized with
+    stream: dict | None = None
     # C backend
     prefix: str | None = None
     kernels: str | None = None

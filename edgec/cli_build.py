@@ -30,6 +30,7 @@ from edgec.ops.integer.common import ROUNDINGS
 from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.passes.prune_budget import METRICS
 from edgec.quantize.observers import METHODS
+from edgec.quantize.rounding import ROUNDINGS as ROUNDINGS_W
 from edgec.targets import DEFAULT_TARGET, list_targets
 
 
@@ -88,6 +89,21 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="--quantize auto: layers below this int8 SQNR run in 16x8",
     )
     parser.add_argument(
+        "--weight-bits",
+        default=8,
+        type=_weight_bits,
+        metavar="4|8|auto",
+        help="bits of the int8 / 16x8 layers' weights: 8 (default), 4 (two per byte in flash), "
+        "or auto (4 where the calibration data says the output barely changes)",
+    )
+    parser.add_argument(
+        "--weight-rounding",
+        choices=ROUNDINGS_W,
+        help="nearest, or optimized: GPTQ-style rounding reconstructed layer by layer on "
+        "the calibration data, with cross-layer equalization where it helps (default: "
+        "optimized for 4-bit weights, else nearest)",
+    )
+    parser.add_argument(
         "--rounding",
         default="tflm",
         choices=ROUNDINGS,
@@ -116,6 +132,19 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "their input where that lowers it (free: the smallest RAM, some convolutions slower)",
     )
     parser.add_argument(
+        "--stateful",
+        action="store_true",
+        help="keep the LSTM/GRU state in the arena across model_run calls (model_reset() "
+        "restarts it): a sequence can arrive in pieces",
+    )
+    parser.add_argument(
+        "--stream-steps",
+        type=int,
+        metavar="N",
+        help="with --stateful: N time steps per model_run call (default the model's sequence "
+        "length; calibration still runs whole sequences)",
+    )
+    parser.add_argument(
         "--firmware",
         action="store_true",
         help="also build the target's firmware image (arm-none-eabi-gcc)",
@@ -123,6 +152,12 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     _add_compression_options(parser)
     add_data_options(parser, "calibration")
+
+
+def _weight_bits(text: str) -> int | str:
+    if text in ("4", "8", "auto"):
+        return text if text == "auto" else int(text)
+    raise argparse.ArgumentTypeError(f"expected 4, 8 or auto, not {text!r}")
 
 
 def _add_compression_options(parser: argparse.ArgumentParser) -> None:

@@ -38,6 +38,7 @@ from edgec.ops.registry import node_macs
 from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.outdir import check_destination, write_atomically, write_files
 from edgec.passes import fold
+from edgec.passes.resequence import make_stateful
 from edgec.quantize.export import to_qdq
 from edgec.quantize.fallback import float_fallback
 from edgec.quantize.ptq import PTQConfig, quantize_float_graph
@@ -154,6 +155,8 @@ def quantize_with_options(
         bias_correction=options.bias_correction,
         sqnr_threshold_db=options.sqnr_threshold_db,
         input_params=input_params,
+        weight_bits="auto" if options.weight_bits == "auto" else int(options.weight_bits),
+        weight_rounding=options.rounding_method,
     )
     model = quantize_float_graph(graph, data, config)
     kept = float_fallback(model.graph, refusal) if refusal is not None else []
@@ -162,6 +165,8 @@ def quantize_with_options(
     report["float_fallback"] = kept
     if model.layer_sqnr:
         report["int8_layer_sqnr_db"] = model.layer_sqnr
+    if model.choices:
+        report["weights"] = model.choices
     return model.graph, report
 
 
@@ -202,6 +207,12 @@ def compile_model(
         raise EdgecError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}")
     target = load_board(options.target or backend.default_target, backend.target_kind)
     backend.check(options, target)
+    if options.stateful and options.backend != "c":
+        raise EdgecError(
+            "--stateful builds keep their state in the C backend's arena (--backend c)"
+        )
+    if options.stream_steps is not None and not options.stateful:
+        raise EdgecError("--stream-steps sets the time steps per call of a --stateful build")
     # Refuse an existing OUT (unless --force) and an unreadable file before any work.
     out_dir = Path(out_dir)
     check_destination(out_dir, options.force)
@@ -220,6 +231,9 @@ def compile_model(
             return backend.integer_refusal(node, options)
 
     graph = prepare_graph(model_path, options, notices, reports, precheck, refusal)
+    stream = None
+    if options.stateful:  # quantized on whole sequences, then run a few steps per call
+        graph, stream = make_stateful(graph, options.stream_steps)
     sha = file_sha256(model_path)
     built = backend.build(graph, target, options, sha)
     notices += built.notices
@@ -233,6 +247,7 @@ def compile_model(
         inputs=[PortSpec.of_value(v, s) for v, s in zip(graph.inputs, shapes["inputs"])],
         outputs=[PortSpec.of_value(v, s) for v, s in zip(graph.outputs, shapes["outputs"])],
         notices=notices,
+        stream=stream,
         **built.manifest,
     )
     reference = built.reference if built.reference is not None else to_onnx(to_qdq(graph))

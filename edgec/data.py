@@ -41,6 +41,9 @@ class Dataset:
     inputs: dict[str, np.ndarray]  # name → [N, *shape] in the model's dtype
     labels: np.ndarray | None
     sample_names: list[str]
+    # a stateful build's state restarts before sample i when resets[i] (None: always);
+    # an .npz gives it as "reset"
+    resets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.sample_names)
@@ -54,6 +57,7 @@ class Dataset:
             {k: v[idx] for k, v in self.inputs.items()},
             None if self.labels is None else self.labels[idx],
             [self.sample_names[i] for i in idx],
+            None if self.resets is None else self.resets[idx],
         )
 
 
@@ -81,14 +85,27 @@ def load_dataset(
         labels = read_labels(Path(labels_csv), names)
     elif labels is None and path.is_dir() and (path / "y_labels.csv").is_file():
         labels = read_labels(path / "y_labels.csv", names)
+    resets = _read_resets(path, len(names)) if path.suffix == ".npz" else None
     if limit is not None:
         if limit > len(names):
             raise ValidationError(f"{path}: {limit} samples asked for, {len(names)} available")
         raw = {k: v[:limit] for k, v in raw.items()}
         labels = None if labels is None else labels[:limit]
+        resets = None if resets is None else resets[:limit]
         names = names[:limit]
     inputs = {s.name: _convert(raw[s.name], s, data_scale, data_zero_point) for s in specs}
-    return Dataset(inputs, labels, names)
+    return Dataset(inputs, labels, names, resets)
+
+
+def _read_resets(path: Path, count: int) -> np.ndarray | None:
+    """The .npz's "reset" flags (one per sample), if it has them."""
+    with np.load(path, allow_pickle=False) as archive:
+        if "reset" not in archive.files:
+            return None
+        flags = archive["reset"].reshape(-1)
+    if len(flags) != count:
+        raise ValidationError(f"{path}: 'reset' holds {len(flags)} flags for {count} samples")
+    return flags.astype(bool)
 
 
 def input_specs(graph) -> list[PortSpec]:

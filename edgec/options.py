@@ -49,6 +49,23 @@ class CompileOptions:
     # Clustering "K[:layer|:channel]" of int8 weights; the C backend's weight storage.
     cluster: str | None = None
     weight_storage: str = "auto"
+    # Recurrent state (LSTM/GRU) kept in the arena across model_run calls, model_reset()
+    # restarting it; ``stream_steps`` time steps per call (None: the model's sequence length;
+    # calibration still runs whole sequences).
+    stateful: bool = False
+    stream_steps: int | None = None
+    # Weights of int8 / int16x8 layers: 8 or 4 bits (int4, two per byte in flash), or "auto"
+    # (4 bits where the calibration data says it costs little); and how they are rounded:
+    # "nearest", or "optimized" (GPTQ-style, quantize/rounding.py; None: optimized for 4 bits)
+    weight_bits: int | str = 8
+    weight_rounding: str | None = None
+
+    @property
+    def rounding_method(self) -> str:
+        """``weight_rounding`` resolved: "optimized" for 4-bit weights unless asked."""
+        if self.weight_rounding is not None:
+            return self.weight_rounding
+        return "nearest" if str(self.weight_bits) == "8" else "optimized"
 
     @property
     def quantizing(self) -> bool:

@@ -46,6 +46,7 @@ class Command(IntEnum):
     LOOP = 0x07  # run a loop of known length: checks the instruction counter
     CRASH = 0x08  # execute an undefined instruction: checks the fault report
     PROFILE = 0x09  # run once, counting each schedule step
+    STATE_RESET = 0x0A  # model_reset(): restart a stateful model's recurrent state
     NAK = 0x7D  # from the device: a frame with this sequence number arrived damaged
     BOOT = 0x7E  # unsolicited, sent once after every reset
     FAULT = 0x7F  # unsolicited or in answer to anything after a fault

@@ -162,7 +162,11 @@ def test_free_scratch_policy_never_grows_the_arena(tmp_path):
     assert [layer["node"] for layer in memory["in_place"]] == ["conv"]
     assert [s["kernel"] for s in memory["steps"]] == ["edgec_conv_s8"]  # no im2col
     always = json.loads((results["always"].out_dir / "memory.json").read_text())
-    assert [s["kernel"] for s in always["steps"]] == ["edgec_conv_fast_s8"]
+    # the fast kernel, widening its rows over the read input where the output has no room
+    assert [s["kernel"] for s in always["steps"]] in (
+        ["edgec_conv_fast_s8"],
+        ["edgec_conv_fast_wide_s8"],
+    )
     assert [t["scratch_for"] for t in always["tensors"] if t["scratch_for"]] == ["conv"]
     for result in results.values():
         report = validate(
@@ -318,7 +322,8 @@ def test_depthwise_variants_are_bit_exact_on_host_and_device(target, tmp_path):
         quantize="int8", calib=str(tmp_path / "calib.npz"), kernels="optimized", target=target
     )
     result = compile_model(tmp_path / "dw.onnx", tmp_path / "out", options)
-    assert [k for k in kernel_names(result) if "conv" in k] == ["edgec_dwconv_fast_s8"] * 3
+    family = "mve" if target == "mps3-an547" else "fast"
+    assert [k for k in kernel_names(result) if "conv" in k] == [f"edgec_dwconv_{family}_s8"] * 3
     for device in ("host", "emulator"):
         options = ValidateOptions(
             data=str(tmp_path / "data.npz"), device=device, sanitize=device == "host"

@@ -193,7 +193,9 @@ def test_compile_clusters_and_stores_4_bit_indices_bit_exactly(model_and_data):
     common = dict(quantize="int8", calib=str(work / "calib.npz"), kernels="optimized", force=True)
     plain = compile_model(work / "small.onnx", work / "plain", CompileOptions(**common))
     result = compile_model(
-        work / "small.onnx", work / "clustered", CompileOptions(cluster="8", **common)
+        work / "small.onnx",
+        work / "clustered",
+        CompileOptions(cluster="8", weight_storage="small", **common),  # flash first
     )
     report = json.loads((result.out_dir / "clustering.json").read_text())
     assert report["calibrated"] and report["calibration"]["samples"] == 32
@@ -267,8 +269,9 @@ def test_compact_layers_on_the_emulated_cortex_m4_are_bit_exact(model_and_data):
     common = dict(quantize="int8", calib=str(work / "calib.npz"), force=True, target="mps2-an386")
     builds = {
         "dense": CompileOptions(prune="magnitude:0.85", weight_storage="dense", **common),
-        "sparse": CompileOptions(prune="magnitude:0.85", **common),
-        "clustered": CompileOptions(cluster="4", **common),
+        # "small": compact wherever it saves flash ("auto" keeps dense where that runs faster)
+        "sparse": CompileOptions(prune="magnitude:0.85", weight_storage="small", **common),
+        "clustered": CompileOptions(cluster="4", weight_storage="small", **common),
     }
     reports = {}
     for name, options in builds.items():

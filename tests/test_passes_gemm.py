@@ -38,8 +38,20 @@ def test_matmul_add_becomes_gemm_with_the_same_outputs():
         np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-6)
 
 
-def test_batched_or_row_varying_cases_stay():
-    assert not FuseMatMulAdd().run(dense((5,), a_rank=3)).changed
+def test_a_3d_activation_becomes_rows_of_a_gemm():
+    """nn.Linear on a 3-d input (torch exports MatMul + Add): reshaped to rows and back."""
+    g = dense((5,), a_rank=3)
+    x = np.random.default_rng(2).normal(size=(3, 2, 4)).astype(np.float32)
+    before = Interpreter(g).run({"x": x})["z"]
+    assert FuseMatMulAdd().run(g).changed
+    g.validate()
+    assert [n.op_type for n in g.nodes] == ["Reshape", "Gemm", "Reshape"]
+    assert g.nodes[1].inputs[0].shape == (6, 4) and g.outputs[0].name == "z"
+    after = ort.InferenceSession(to_onnx(g).SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-6)
+
+
+def test_row_varying_bias_stays():
     assert not FuseMatMulAdd().run(dense((2, 5))).changed  # C differs per row: not a bias
 
 

@@ -136,8 +136,10 @@ def model_to_graph(
     if unknown:
         names = ", ".join(show_name(n) for n in sorted(unknown))
         raise ShapeError(f"--input-shape names no model input: {names}")
+    products = _attention_products(g, initializers)
     fixed = {
-        i.name: _resolve_input_shape(i, input_shapes.get(i.name), notices) for i in runtime_inputs
+        i.name: _resolve_input_shape(i, input_shapes.get(i.name), notices, products)
+        for i in runtime_inputs
     }
 
     inferred = _onnx_inferred_types(model, fixed)
@@ -164,12 +166,46 @@ def model_to_graph(
     graph.topo_sort()
     upgrade_graph(graph, opset)
     graph.opset = 21
+    _refuse_defaulted_time_axis(
+        graph, {i.name for i in runtime_inputs if _dim0_defaulted(i, input_shapes)}
+    )
     infer_shapes(graph, problems)
     _drop_unused_constants(graph)
     return graph
 
 
-def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, notices: list[str]):
+def _attention_products(g: onnx.GraphProto, initializers: set[str]) -> list[str]:
+    """Names of the MatMul nodes that multiply two computed tensors (attention's products):
+    their shapes follow the token count, which a C build must know."""
+    constants = initializers | {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    return [
+        n.name or n.output[0]
+        for n in g.node
+        if n.op_type == "MatMul" and not constants & set(n.input[:2])
+    ]
+
+
+def _symbolic_dim_error(name: str, vi, dims, i: int, label: str, products: list[str]):
+    if not products:
+        hint = f"give it with --input-shape {_cli_name(vi.name)}=D0,D1,…"
+        return ShapeError(f"input {name} dim {i} ({show_name(label)}) is symbolic; {hint}")
+    template = [
+        "N" if k == i else str(d.dim_value) if d.dim_value > 0 else "1" for k, d in enumerate(dims)
+    ]
+    more = f" (and {len(products) - 1} more)" if len(products) > 1 else ""
+    return ShapeError(
+        f"input {name} dim {i} ({show_name(label)}) is symbolic: attention's product MatMul "
+        f"{show_name(products[0])}{more} needs a fixed token count; give it with "
+        f"--input-shape {_cli_name(vi.name)}={','.join(template)} (N tokens)"
+    )
+
+
+def _resolve_input_shape(
+    vi: onnx.ValueInfoProto,
+    given: Sequence[int] | None,
+    notices: list[str],
+    products: list[str] = (),
+):
     name = show_name(vi.name)
     if not vi.type.HasField("tensor_type"):
         raise ModelError(f"input {name} is not a tensor")
@@ -202,9 +238,30 @@ def _resolve_input_shape(vi: onnx.ValueInfoProto, given: Sequence[int] | None, n
             notices.append(f"input {name}: symbolic batch dim {show_name(label)} set to 1")
             shape.append(1)
             continue
-        raise ShapeError(f"input {name} dim {i} ({show_name(label)}) is symbolic; {hint}")
+        raise _symbolic_dim_error(name, vi, dims, i, label, products)
     check_tensor_size(shape, f"input {name}")
     return tuple(shape)
+
+
+def _dim0_defaulted(vi: onnx.ValueInfoProto, given: Mapping) -> bool:
+    """Whether dim 0 of input ``vi`` is symbolic and was set to 1 (not given)."""
+    dims = vi.type.tensor_type.shape.dim
+    return vi.name not in given and len(dims) > 0 and not dims[0].dim_value > 0
+
+
+def _refuse_defaulted_time_axis(graph: Graph, defaulted: set[str]) -> None:
+    """A symbolic dim 0 defaults to a batch of 1; read as the time axis of a time-major
+    LSTM/GRU it would silently make a one-step sequence: refuse it, naming the node."""
+    for node in graph.nodes:
+        x = node.input(0)
+        time_major = node.attrs.get("layout", 0) == 0
+        recurrent = node.op_type in ("LSTM", "GRU", "RNN") and not node.domain
+        if recurrent and time_major and x is not None and x.name in defaulted:
+            raise ShapeError(
+                f"{node.op_type} node {show_name(node.name)}: the sequence length (dim 0 "
+                f"of input {show_name(x.name)}) is symbolic; give it with --input-shape "
+                f"{_cli_name(x.name)}=T,B,I"
+            )
 
 
 def _cli_name(name: str) -> str:
@@ -245,7 +302,13 @@ def _tensor_to_array(tensor: onnx.TensorProto) -> np.ndarray:
     name = show_name(tensor.name)
     dtype = np_dtype(tensor.data_type, what=f"initializer {name}")
     if tensor.HasField("raw_data") and tensor.data_location != onnx.TensorProto.EXTERNAL:
-        need = int(np.prod(tensor.dims, dtype=np.int64)) * dtype.itemsize
+        count = int(np.prod(tensor.dims, dtype=np.int64))
+        # 4-bit types are packed two to a byte
+        need = (
+            (count + 1) // 2
+            if tensor.data_type == onnx.TensorProto.INT4
+            else count * dtype.itemsize
+        )
         if len(tensor.raw_data) != need:
             raise ModelError(
                 f"initializer {name}: raw data holds {len(tensor.raw_data)} bytes, dims "

@@ -9,6 +9,7 @@ status or a device that rebooted is never retried blindly: it is a ``DeviceError
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import struct
@@ -27,7 +28,8 @@ from edgec.firmware import build_firmware
 from edgec.harness import emulator
 from edgec.harness.link import Link, open_link
 from edgec.harness.report import load_memory
-from edgec.harness.run import DeviceRun, device_inputs, model_outputs
+from edgec.harness.run import DeviceRun, device_inputs, model_outputs, to_device
+from edgec.harness.stateful import calls, resets
 from edgec.targets import Target, load_target
 
 log = logging.getLogger(__name__)
@@ -249,6 +251,10 @@ class DeviceClient:
 
     def run(self) -> P.RunResult:
         return P.parse_run(self.request(P.Command.RUN, long_running=True))
+
+    def state_reset(self) -> None:
+        """model_reset(): a stateful model's recurrent state back to its initial value."""
+        self.request(P.Command.STATE_RESET)
 
     def profile(self) -> P.Profile:
         """Run the model once on its current inputs and count every schedule step."""
@@ -472,11 +478,15 @@ def run_samples(
         stack_peak = 0
         last_inputs: list[bytes] = []
         progress = stack.enter_context(_progress(len(dataset), run.device, options))
+        restarts = resets(dataset) if manifest.stream else []
         for i in range(len(dataset)):
             name = dataset.sample_names[i]
-            inputs = device_inputs(manifest, dataset, i)
             try:
-                result = _sample_with_reboot_retry(client, manifest, inputs, layers)
+                if manifest.stream:
+                    result, inputs = _stream_sample(client, manifest, dataset, i, restarts[i])
+                else:
+                    inputs = device_inputs(manifest, dataset, i)
+                    result = _sample_with_reboot_retry(client, manifest, inputs, layers)
             except EdgecError as exc:
                 run.error = f"sample {i} ({name}): {exc}"
                 break
@@ -507,6 +517,21 @@ def _progress(total: int, device: str, options):
     with Progress(transient=True) as bar:
         task = bar.add_task(f"validating on {device}", total=total)
         yield lambda done: bar.update(task, completed=done)
+
+
+def _stream_sample(client: DeviceClient, manifest: Manifest, dataset, index: int, restart: bool):
+    """One sample of a stateful build: its calls in order, the state restarted first (or
+    carried on); the result of the last call, its count the sum over the calls, and the
+    last call's inputs."""
+    if restart:
+        client.state_reset()
+    total = 0
+    for piece in calls(manifest, dataset.sample(index)):
+        inputs = [to_device(piece[p.name], p) for p in manifest.inputs]
+        result = run_sample(client, manifest, inputs)
+        total += result.run.count
+    result.run = dataclasses.replace(result.run, count=total)
+    return result, inputs
 
 
 def _sample_with_reboot_retry(

@@ -9,6 +9,7 @@ device fails part-way, for the samples that completed.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from edgec.harness.linux import run_on_linux
 from edgec.harness.parallel import run_sharded
 from edgec.harness.report import load_memory, predictions, write_html, write_json
 from edgec.harness.run import DeviceRun
+from edgec.harness.stateful import StatefulReference, sequence_specs
 from edgec.interp import Interpreter
 from edgec.quantize.qdq import load_reference_graph
 from edgec.targets import load_target
@@ -163,7 +165,9 @@ def _ort_shape(declared, compiled, data_shape) -> tuple[int, ...]:
     dims the model was compiled with (``compile --input-shape``)."""
     if not declared or len(compiled) != len(declared):
         return tuple(data_shape)
-    return tuple(d if isinstance(d, int) else c for d, c in zip(declared, compiled))
+    shape = tuple(d if isinstance(d, int) else c for d, c in zip(declared, compiled))
+    # a streaming build compiles a few steps, the sample holds the whole sequence
+    return shape if math.prod(shape) == math.prod(data_shape) else tuple(data_shape)
 
 
 def _ort_dtype(type_name: str) -> str:
@@ -191,9 +195,14 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
             "--profile counts instructions or cycles on a device: use --device emulator or a "
             "serial port (on the host, use a profiler on the host build)"
         )
+    if manifest.stream and options.per_layer:
+        raise ValidationError(
+            "--per-layer compares one run step by step; a stateful build runs a sequence in "
+            "several calls (validate it without --per-layer)"
+        )
     dataset = load_dataset(
         options.data,
-        manifest.inputs,
+        sequence_specs(manifest) if manifest.stream else manifest.inputs,
         options.labels,
         options.input_dtype,
         options.input_shape,
@@ -206,11 +215,19 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     run = run_all(out_dir, manifest, dataset, options)
     done = len(run.outputs)
     subset = dataset.subset(slice(0, done))
-    interpreter = Interpreter(graph, manifest.rounding)
-    reference = [interpreter.run(subset.sample(i)) for i in range(done)]
+    if manifest.stream:  # the state carried from call to call, as on the device
+        reference = StatefulReference(graph).run_samples(manifest, subset)
+    else:
+        interpreter = Interpreter(graph, manifest.rounding)
+        reference = [interpreter.run(subset.sample(i)) for i in range(done)]
     float_outs = float_outputs(manifest, subset) if done else None
+    unlike = manifest.stream and float_outs is not None and _shapes_differ(float_outs, run)
+    if unlike:  # outputs of every step: the last call holds only its own steps
+        float_outs = None
     rtol, atol = options.tolerance or (FLOAT_RTOL, FLOAT_ATOL)
     report = build_report(manifest, graph, subset, run, reference, float_outs, rtol, atol)
+    if unlike:
+        report["float_comparison"] = "skipped: the model's outputs span the whole sequence"
     if manifest.backend == "tvm" and done:
         if manifest.numerics != "float32":
             report.update(qdq_check(out_dir, manifest, subset, run))
@@ -233,6 +250,12 @@ def validate(out_dir: str | Path, options: ValidateOptions) -> dict:
     if run.error:
         raise EdgecError(f"{run.error} (report written for {done} completed samples)")
     return report
+
+
+def _shapes_differ(float_outs: list[np.ndarray], run: DeviceRun) -> bool:
+    """Whether the source model's outputs (whole sequences) differ in size from a stateful
+    build's (its last call)."""
+    return any(f[0].size != d.size for f, d in zip(float_outs, run.outputs[0]))
 
 
 def profile_rows(memory: dict, profile: P.Profile) -> list[dict]:
@@ -404,8 +427,9 @@ def c_float_tolerance(
 ) -> dict:
     """The verdict of a C build with float outputs: a float graph against onnxruntime on the
     compiled graph (``reference.onnx``); a quantized graph with float outputs (--float-io,
-    float islands) against the reference executor, whose integer steps it matches exactly."""
-    if not any(v.quant is not None for v in graph.values()):
+    float islands) or a streaming build (the state carried across calls) against the
+    reference executor, whose integer steps it matches exactly."""
+    if not manifest.stream and not any(v.quant is not None for v in graph.values()):
         return graph_tolerance(out_dir, manifest, data, run, rtol, atol)
     wanted = [[r[s.name] for s in manifest.outputs] for r in reference]
     within = samples_within(run.outputs, wanted, rtol, atol)

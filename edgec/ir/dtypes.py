@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 from onnx import TensorProto
 
@@ -20,6 +21,7 @@ _ONNX_TO_NP = {
     TensorProto.INT64: np.int64,
     TensorProto.UINT64: np.uint64,
     TensorProto.BOOL: np.bool_,
+    TensorProto.INT4: ml_dtypes.int4,  # 4-bit weights (--weight-bits 4)
 }
 _NP_TO_ONNX = {np.dtype(v): k for k, v in _ONNX_TO_NP.items()}
 

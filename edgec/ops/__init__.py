@@ -8,6 +8,7 @@ from edgec.ops import (  # noqa: F401  (importing registers the ops)
     pooling,
     quant,
     rearrange,
+    recurrent,
     reduce,
     resize,
     shape_ops,

@@ -11,6 +11,7 @@ from edgec.errors import QuantizationError, node_error
 from edgec.ops.elementwise import TableOp
 from edgec.ops.integer import activations as qact
 from edgec.ops.integer import elementwise as qew
+from edgec.ops.integer import lut as qlut
 from edgec.ops.integer import softmax as qsoftmax
 from edgec.ops.integer.common import activation_range
 from edgec.ops.integer.lookup import float_function_table
@@ -297,8 +298,25 @@ class Erf(TableActivation):
 
 @register
 class Gelu(Activation):
+    """GELU; integer int8 by TFLite's 256-entry table (TFLite has no int16 GELU)."""
+
     op_type = "Gelu"
+    integer = "arith"
+    int16 = False
     attributes = {"approximate": Attr("string", "none", ("none", "tanh"))}
+
+    def integer_params(self, node):
+        if out_dtype(node) != "int8":
+            raise node_error(QuantizationError, node, "integer Gelu is int8 only (TFLite's table)")
+        approximate = self.attr(node, "approximate") == "tanh"
+        return qlut.lut_params(
+            lambda v: qlut.gelu_f32(v, approximate),
+            *scale_zp(node.inputs[0]),
+            *scale_zp(node.outputs[0]),
+        )
+
+    def run_integer(self, node, inputs, params, rounding):
+        return qlut.lookup(inputs[0], params)
 
     def apply(self, node, x):
         wide = x.astype(np.float64)

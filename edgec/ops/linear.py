@@ -8,6 +8,7 @@ import numpy as np
 
 from edgec.errors import QuantizationError, ShapeError, node_error
 from edgec.ops.integer import linear as qlinear
+from edgec.ops.integer import matmul as qmatmul
 from edgec.ops.integer.nodes import (
     conv_geometry,
     fc_layout,
@@ -350,10 +351,17 @@ class Gemm(Op):
 
 @register
 class MatMul(Op):
+    """A fully connected layer when B is a constant matrix (TFLite FULLY_CONNECTED),
+    else a product of two activations (BATCH_MATMUL, batch dims broadcast)."""
+
     op_type = "MatMul"
     integer = "arith"
     weighted = True
     num_inputs = (2, 2)
+
+    def is_weighted(self, node):
+        a, b = node.inputs[0], node.inputs[1]
+        return b.is_const and b.shape is not None and len(b.shape) == 2 and not a.is_const
 
     def infer(self, node, ins):
         a, b = ins[0].shape, ins[1].shape
@@ -375,10 +383,17 @@ class MatMul(Op):
         return int(np.prod(node.outputs[0].shape, dtype=np.int64)) * a[-1]
 
     def integer_params(self, node):
-        return _fc_integer_params(node)
+        if self.is_weighted(node):
+            return _fc_integer_params(node)
+        a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
+        return qmatmul.batch_matmul_params(
+            *scale_zp(a), *scale_zp(b), *scale_zp(y), dtype=out_dtype(node)
+        )
 
     def run_integer(self, node, inputs, params, rounding):
-        return _fc_run_integer(node, inputs, params, rounding)
+        if self.is_weighted(node):
+            return _fc_run_integer(node, inputs, params, rounding)
+        return qmatmul.batch_matmul(inputs[0], inputs[1], params, rounding)
 
 
 def _fc_integer_params(node):

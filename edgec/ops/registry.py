@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgec.errors import ModelError, ShapeError, UnsupportedOpError, node_error, show_name
-from edgec.ir.graph import Graph, Node, Shape
+from edgec.ir.graph import Graph, Node, QuantParams, Shape
 
 REQUIRED = object()
 
@@ -84,6 +84,9 @@ class Op:
     int16: ClassVar[bool] = True
     # Output channel c is a function of input channel c only (axis 1 is kept).
     channelwise: ClassVar[bool] = False
+    # Constant inputs the integer kernel takes in a form of its own (``integer_operands``),
+    # neither weights nor activations (LayerNormalization's scale and bias).
+    operand_inputs: ClassVar[tuple[int, ...]] = ()
 
     # ---- attributes -----------------------------------------------------------------------
     def attr(self, node: Node, name: str) -> Any:
@@ -145,7 +148,22 @@ class Op:
         """Multiply-accumulates of one execution (0 for ops without products)."""
         return 0
 
+    def is_weighted(self, node: Node) -> bool:
+        """Whether this node's inputs 1 (and 2) are weights and bias (``weighted``; a
+        MatMul only when B is a constant matrix)."""
+        return self.weighted
+
+    def internal_tensors(self, node: Node, inputs: list) -> dict[str, np.ndarray]:
+        """Float values inside the op that calibration observes besides its outputs (a
+        recurrent node's states), by name; most ops have none."""
+        return {}
+
     # ---- integer reference ("arith" ops; the kernels are in edgec/ops/integer/) -----------
+    def integer_operands(self, node: Node, dtype: str) -> dict[int, tuple[np.ndarray, QuantParams]]:
+        """The ``operand_inputs`` quantized for the integer kernel (input and output
+        quantization already set): input index -> (integer data, its QuantParams)."""
+        return {}
+
     def integer_params(self, node: Node) -> Any:
         """The integer kernel's parameters, derived once from the node's quantization."""
         raise NotImplementedError(f"{self.op_type} has no integer reference")

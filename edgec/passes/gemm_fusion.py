@@ -1,7 +1,9 @@
-"""MatMul of a 2-d activation by a constant matrix, then Add of a constant row → one Gemm.
+"""MatMul of an activation by a constant matrix, then Add of a constant row → one Gemm.
 
-Exporters often split a dense layer into MatMul + Add (mnist-8 does). As a Gemm the bias
-joins the accumulator: one kernel, one requantization, and no intermediate tensor.
+Exporters often split a dense layer into MatMul + Add (mnist-8 does; torch's ``nn.Linear``
+on a 3-d input always does). As a Gemm the bias joins the accumulator: one kernel, one
+requantization, and no intermediate tensor. An activation of rank above 2 is reshaped to
+rows around the Gemm (the reshapes move no data).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def matmul_gemm_target(graph: Graph, node: Node) -> tuple[Node, np.ndarray] | No
         return None
     a, b = node.inputs
     y = node.outputs[0]
-    if a.is_const or not b.is_const or b.const.ndim != 2 or len(a.shape) != 2:
+    if a.is_const or not b.is_const or b.const.ndim != 2 or len(a.shape) < 2:
         return None
     if a.quant is not None or y.quant is not None or graph.is_output(y):
         return None
@@ -43,6 +45,24 @@ def matmul_gemm_target(graph: Graph, node: Node) -> tuple[Node, np.ndarray] | No
         return None
     bias = _bias_row(add, y)
     return (add, bias) if bias is not None else None
+
+
+def _as_rows(graph: Graph, gemm: Node, result) -> None:
+    """Feed ``gemm`` its N-d input as rows (K columns) and reshape its rows into ``result``."""
+    a = gemm.inputs[0]
+    k, n = a.shape[-1], result.shape[-1]
+    rows = int(np.prod(a.shape[:-1]))
+    flat = graph.new_value(f"{a.name}_rows", a.dtype, (rows, k))
+    target = graph.add_constant(f"{gemm.name}_rows", np.array([rows, k], np.int64))
+    graph.add_node("Reshape", [a, target], [flat], name=graph.unique_node_name(
+        f"{gemm.name}_rows"), before=gemm)  # fmt: skip
+    graph.set_input(gemm, 0, flat)
+    out = graph.new_value(f"{gemm.name}_out", result.dtype, (rows, n))
+    gemm.outputs[0] = out
+    out.producer = gemm
+    back = graph.add_constant(f"{gemm.name}_shape", np.array(result.shape, np.int64))
+    graph.add_node("Reshape", [out, back], [result], name=graph.unique_node_name(
+        f"{gemm.name}_unrows"), after=gemm)  # fmt: skip
 
 
 class FuseMatMulAdd(Pass):
@@ -65,8 +85,11 @@ class FuseMatMulAdd(Pass):
             node.op_type = "Gemm"
             node.inputs.append(c)
             c.users.append(node)
-            node.outputs[0] = result
-            result.producer = node
+            if len(y.shape) == 2:
+                node.outputs[0] = result
+                result.producer = node
+            else:
+                _as_rows(graph, node, result)
             graph.remove_value(y)
             changed = True
         return PassResult(graph, changed)

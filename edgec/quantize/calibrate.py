@@ -11,6 +11,7 @@ from edgec.data import Dataset
 from edgec.errors import QuantizationError
 from edgec.interp import Interpreter
 from edgec.ir.graph import Graph
+from edgec.ops.registry import Op, get_op
 from edgec.quantize.observers import TensorStats
 
 
@@ -51,23 +52,34 @@ def channel_means(data: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 def calibrate(graph: Graph, data: Dataset, histogram: bool = True) -> dict[str, TensorStats]:
-    """Statistics (range, histogram, channel means) of every activation over ``data``."""
+    """Statistics (range, histogram, channel means) of every activation over ``data``, and of
+    the ops' internal tensors (a recurrent node's states) as "node::name"."""
     if len(data) == 0:
         raise QuantizationError("the calibration data holds no samples")
     interpreter = Interpreter(graph)
     names = activation_names(graph)
-    stats = {name: TensorStats() for name in names}
+    inside = [
+        (node, op)
+        for node in graph.nodes
+        if (op := get_op(node.op_type, node.domain)) is not None
+        and type(op).internal_tensors is not Op.internal_tensors
+    ]
+    stats: dict[str, TensorStats] = {}
     sums: dict[tuple[str, str], np.ndarray] = {}
     passes = 2 if histogram else 1
     for step in range(passes):
         label = "calibrating (ranges)" if step == 0 else "calibrating (histograms)"
         for i in progress(range(len(data)), len(data), label):
-            values = interpreter.run(data.sample(i), keep_all=True)
             feeds = data.sample(i)
-            for name in names:
-                x = values.get(name, feeds.get(name))
+            values = interpreter.run(feeds, keep_all=True)
+            observed = {name: values.get(name, feeds.get(name)) for name in names}
+            for node, op in inside:
+                inputs = [_value(v, values, feeds) for v in node.inputs]
+                for state, array in op.internal_tensors(node, inputs).items():
+                    observed[f"{node.name}::{state}"] = array
+            for name, x in observed.items():
                 if step == 0:
-                    stats[name].update_range(x)
+                    stats.setdefault(name, TensorStats()).update_range(x)
                     for key, axis in MEAN_AXES.items():
                         mean = channel_means(x, axis)
                         total = sums.get((name, key))
@@ -77,3 +89,11 @@ def calibrate(graph: Graph, data: Dataset, histogram: bool = True) -> dict[str, 
     for (name, key), total in sums.items():
         stats[name].extra[key] = total / len(data)
     return stats
+
+
+def _value(value, values: dict, feeds: dict):
+    if value is None:
+        return None
+    if value.is_const:
+        return value.const
+    return values.get(value.name, feeds.get(value.name))

@@ -72,10 +72,11 @@ def to_qdq(graph: Graph) -> Graph:
                 )
                 dequantized[id(value)] = floated
             g.set_input(node, index, dequantized[id(value)])
-        out = node.outputs[0]
-        if out.quant is not None and not requantize:
+        for index, out in enumerate(node.outputs):  # several for LSTM/GRU
+            if out.quant is None or requantize:
+                continue
             floated = g.new_value(f"{out.name}_f", np.float32, out.shape)
-            node.outputs[0] = floated
+            node.outputs[index] = floated
             floated.producer = node
             out.producer = None
             scale, zero = _param_constants(g, out.name, out.quant)

@@ -23,10 +23,15 @@ from edgec.data import Dataset
 from edgec.errors import QuantizationError, node_error
 from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ops import get_op
+from edgec.ops.integer.int4 import weight_dtype
 from edgec.ops.quant import quantize
 from edgec.quantize.calibrate import calibrate
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
+from edgec.quantize.reconstruct import reconstruct
+from edgec.quantize.recurrent import RECURRENT, quantize_recurrent, recurrent_quantizable
 from edgec.quantize.report import layer_sqnr
+from edgec.quantize.rounding import ROUNDINGS, round_weights
+from edgec.quantize.weight_choice import choose_weight_bits, equalized, output_snr
 
 MODES = ("int8", "int16x8", "auto")
 DTYPES = {"int8": np.dtype(np.int8), "int16": np.dtype(np.int16)}
@@ -42,6 +47,8 @@ class PTQConfig:
     float_io: bool = False
     sqnr_threshold_db: float = 40.0
     input_params: dict[str, tuple[float, int]] = field(default_factory=dict)
+    weight_bits: int | str = 8  # 4: int4 weights ([-7, 7]); "auto": 4 or 8 per layer
+    weight_rounding: str = "nearest"  # or "optimized" (rounding.py)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -52,6 +59,12 @@ class PTQConfig:
             raise QuantizationError(
                 f"calibration method {self.method!r}: choose from {', '.join(METHODS)}"
             )
+        if self.weight_rounding not in ROUNDINGS:
+            raise QuantizationError(
+                f"weight rounding {self.weight_rounding!r}: choose from {', '.join(ROUNDINGS)}"
+            )
+        if self.weight_bits != "auto":
+            weight_dtype(self.weight_bits)  # 4 or 8
 
 
 @dataclass
@@ -59,6 +72,8 @@ class QuantizedModel:
     graph: Graph
     precision: dict[str, str]  # layer name → "int8" | "int16"
     layer_sqnr: dict[str, float] = field(default_factory=dict)
+    # what the optimized weight quantization chose: bits per layer, equalization
+    choices: dict = field(default_factory=dict)
 
 
 def quantizable(node: Node) -> bool:
@@ -70,7 +85,7 @@ def quantizable(node: Node) -> bool:
         return False
     if not np.issubdtype(np.dtype(node.outputs[0].dtype), np.floating):
         return False
-    if op.weighted:
+    if op.is_weighted(node):
         weights_const = node.inputs[1].is_const and (
             node.input(2) is None or node.inputs[2].is_const
         )
@@ -84,6 +99,8 @@ def quantizable(node: Node) -> bool:
             return False
     if node.op_type in ("Add", "Mul") and all(v.is_const for v in node.inputs):
         return False
+    if node.op_type in RECURRENT:
+        return recurrent_quantizable(node)
     if node.op_type == "MaxPool" and len(node.outputs) > 1:
         return False
     return not (node.op_type in ("Relu", "Clip") and node.fused is not None)
@@ -105,11 +122,15 @@ def _reads_integers(node: Node) -> bool:
     )
 
 
-def activation_params(stats: TensorStats, dtype: str, config: PTQConfig) -> QuantParams:
+def activation_params(
+    stats: TensorStats, dtype: str, config: PTQConfig, symmetric: bool = False
+) -> QuantParams:
+    """int8 asymmetric (or ``symmetric``: zero point 0, range ±127) or int16 symmetric."""
     lo, hi = choose_range(stats, config.method, 8 if dtype == "int8" else 16, config.percentile)
-    if dtype == "int16":
-        scale = max(abs(lo), abs(hi)) / 32767.0
-        return QuantParams(np.float32(scale or 1e-8), 0, np.int16)
+    if dtype == "int16" or symmetric:
+        limit = 32767.0 if dtype == "int16" else 127.0
+        scale = max(abs(lo), abs(hi)) / limit
+        return QuantParams(np.float32(scale or 1e-8), 0, DTYPES[dtype])
     scale = (hi - lo) / 255.0 or 1e-8
     zero_point = int(np.clip(np.round(-128 - lo / scale), -128, 127))
     return QuantParams(np.float32(scale), zero_point, np.int8)
@@ -117,17 +138,22 @@ def activation_params(stats: TensorStats, dtype: str, config: PTQConfig) -> Quan
 
 def quantize_weights(w: np.ndarray, axis: int, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int8 weights (range ±127) and their scales (per ``axis`` or one)."""
-    w = w.astype(np.float64)
-    if per_channel:
-        amax = np.abs(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)).max(axis=1)
-    else:
-        amax = np.array([np.abs(w).max()])
-    scales = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    shape = [1] * w.ndim
-    if per_channel:
-        shape[axis] = -1
-    q = np.clip(np.rint(w / scales.astype(np.float64).reshape(shape)), -127, 127).astype(np.int8)
-    return q, scales
+    q, scales = round_weights(w, axis, 8, per_channel)
+    return q.astype(np.int8), scales
+
+
+def symmetric_operands(graph: Graph) -> set[str]:
+    """Values read, through data-movement ops, as B of a product of two activations: int8
+    with zero point 0, so that the optimized GEMM applies (it folds A's zero point only)."""
+    names = set()
+    for node in graph.nodes:
+        if node.op_type != "MatMul" or get_op("MatMul").is_weighted(node) or not quantizable(node):
+            continue
+        value = node.inputs[1]
+        while value.producer is not None and get_op(value.producer.op_type).integer == "move":
+            value = value.producer.inputs[0]
+        names.add(value.name)
+    return names
 
 
 class _Builder:
@@ -139,8 +165,14 @@ class _Builder:
         stats: dict[str, TensorStats],
         precision: dict[str, str],
         config: PTQConfig,
+        decisions: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        weight_bits: dict[str, int] | None = None,
     ):
+        self.symmetric = symmetric_operands(graph)
         self.g = graph.copy()
+        # integer weights [out, d] and scales chosen by the reconstruction (reconstruct.py)
+        self.decisions = decisions or {}
+        self.weight_bits = weight_bits or {}
         self.stats = stats
         self.precision = precision
         self.config = config
@@ -154,9 +186,17 @@ class _Builder:
         if value.name not in self.stats:
             raise QuantizationError(f"no calibration statistics for {value.name!r}")
         try:
-            return activation_params(self.stats[value.name], dtype, self.config)
+            symmetric = value.name in self.symmetric
+            return activation_params(self.stats[value.name], dtype, self.config, symmetric)
         except QuantizationError as exc:
             raise QuantizationError(f"tensor {value.name!r}: {exc}") from None
+
+    def stats_params(self, key: str, dtype: str) -> QuantParams:
+        """Activation parameters from the statistics stored under ``key`` (an op's internal
+        tensor, "node::state")."""
+        if key not in self.stats:
+            raise QuantizationError(f"no calibration statistics for {key!r}")
+        return activation_params(self.stats[key], dtype, self.config)
 
     def _quantize_node(
         self, source: Value, params: QuantParams, before: Node | None, base: str
@@ -247,14 +287,16 @@ class _Builder:
         return found
 
     def _integer_node(self, node: Node, dtype: str) -> None:
+        if node.op_type in RECURRENT:
+            quantize_recurrent(self, node, dtype)
+            return
         g = self.g
         op = get_op(node.op_type)
+        fixed = (*op.const_inputs, *op.operand_inputs)
         data_inputs = (
             [0]
-            if op.weighted
-            else [
-                i for i, v in enumerate(node.inputs) if v is not None and i not in op.const_inputs
-            ]
+            if op.is_weighted(node)
+            else [i for i, v in enumerate(node.inputs) if v is not None and i not in fixed]
         )
         for i in data_inputs:
             value = node.inputs[i]
@@ -266,17 +308,21 @@ class _Builder:
                 g.set_input(node, i, const)
             else:
                 g.set_input(node, i, self.int_view(value, dtype, node))
-        if op.weighted:
+        if op.is_weighted(node):
             self._weights(node, dtype)
         out = node.outputs[0]
-        fixed = op.fixed_output.get(dtype)
-        if fixed is not None:
-            out.quant = QuantParams(np.float32(fixed[0]), fixed[1], DTYPES[dtype])
+        fixed_output = op.fixed_output.get(dtype)
+        if fixed_output is not None:
+            out.quant = QuantParams(np.float32(fixed_output[0]), fixed_output[1], DTYPES[dtype])
         elif op.keeps_input_quant:
             out.quant = node.inputs[0].quant
         else:
             out.quant = self.params_for(out, dtype)
         out.dtype = out.quant.dtype
+        for index, (data, params) in op.integer_operands(node, dtype).items():
+            const = g.add_constant(f"{node.inputs[index].name}_q", data)
+            const.quant = params
+            g.set_input(node, index, const)
 
     def _weights(self, node: Node, dtype: str) -> None:
         g = self.g
@@ -305,18 +351,25 @@ class _Builder:
             axis, n_out = 0, weights.shape[0]
         per_channel = self.config.per_channel and axis is not None
         axis = 0 if axis is None else axis
-        q, scales = quantize_weights(weights, axis, per_channel)
+        bits = self.weight_bits.get(node.name, self.config.weight_bits)
+        decided = self.decisions.get(node.name)
+        if decided is not None:
+            q, scales = decided
+            q = q.reshape(weights.shape) if axis == 0 else q.T
+        else:
+            q, scales = round_weights(weights, axis, bits, per_channel)
+        q = q.astype(np.int8).astype(weight_dtype(bits))
         source = self.source_name.get(id(x), x.name)
         key = "feature_mean" if node.op_type in ("Gemm", "MatMul") else "channel_mean"
         mean = self.stats[source].extra.get(key) if source in self.stats else None
-        if self.config.bias_correction and mean is not None:
+        if self.config.bias_correction and mean is not None and decided is None:
             shift = _bias_shift(node, q, scales, weights, axis, mean)
             b = -shift if b is None else b - shift
         wq = g.add_constant(f"{w.name}_q", q)
         if per_channel:
-            wq.quant = QuantParams(scales, np.zeros(scales.shape, np.int64), np.int8, axis)
+            wq.quant = QuantParams(scales, np.zeros(scales.shape, np.int64), q.dtype, axis)
         else:
-            wq.quant = QuantParams(scales.reshape(()), 0, np.int8)
+            wq.quant = QuantParams(scales.reshape(()), 0, q.dtype)
         g.set_input(node, 1, wq)
         if b is not None and node.op_type == "MatMul":
             if len(x.shape) == 2:
@@ -398,11 +451,15 @@ def synthetic_quantization(graph: Graph) -> Graph:
 
 
 def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> QuantizedModel:
-    """Calibrate ``graph`` on ``data`` and return its integer version."""
+    """Calibrate ``graph`` on ``data`` and return its integer version.
+
+    With optimized rounding the weights are first reconstructed layer by layer
+    (reconstruct.py), on the graph as given and on its cross-layer-equalized version; the
+    quantized model whose outputs are closer to the float model's on the calibration data
+    is kept (``choices`` says which, and both SNRs)."""
     for node in graph.nodes:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             raise node_error(QuantizationError, node, "the model is already quantized")
-    stats = calibrate(graph, data, histogram=config.method != "minmax")
     base = "int16" if config.mode == "int16x8" else "int8"
     precision = {}
     for node in graph.nodes:
@@ -410,7 +467,36 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
             if base == "int16" and not get_op(node.op_type).int16:
                 continue
             precision[node.name] = base
-    model = QuantizedModel(_Builder(graph, stats, precision, config).build(), dict(precision))
+    weighted = [n.name for n in graph.nodes if n.name in precision and get_op(n.op_type).weighted]
+    candidates = [("as given", graph)]
+    if config.weight_rounding == "optimized":
+        equal = equalized(graph)
+        candidates += [("equalized", equal)] if equal is not None else []
+    best, scores = None, {}
+    for label, candidate in candidates:
+        bits = dict.fromkeys(weighted, config.weight_bits)
+        if config.weight_bits == "auto":
+            bits = choose_weight_bits(candidate, data, weighted)
+        decisions = None
+        if config.weight_rounding == "optimized":
+            candidate, decisions = reconstruct(candidate, data, bits)
+        model = _quantize(candidate, data, config, dict(precision), decisions, bits)
+        if len(candidates) > 1:
+            scores[label] = round(output_snr(graph, model.graph, data), 2)
+            if best is not None and scores[label] <= scores[best.choices["equalization"]]:
+                continue
+        best = model
+        best.choices = {"weight_bits": bits, "equalization": label}
+    best.choices["output_snr_db"] = scores
+    return best
+
+
+def _quantize(graph, data, config, precision, decisions, bits) -> QuantizedModel:
+    """Calibrate and build; ``auto`` mode moves the layers below the SQNR threshold to 16x8."""
+    stats = calibrate(graph, data, histogram=config.method != "minmax")
+    model = QuantizedModel(
+        _Builder(graph, stats, precision, config, decisions, bits).build(), dict(precision)
+    )
     if config.mode == "auto":
         model.layer_sqnr = layer_sqnr(graph, model.graph, data)
         for name, db in model.layer_sqnr.items():
@@ -421,7 +507,9 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
             ):
                 precision[name] = "int16"
         model = QuantizedModel(
-            _Builder(graph, stats, precision, config).build(), dict(precision), model.layer_sqnr
+            _Builder(graph, stats, precision, config, decisions, bits).build(),
+            dict(precision),
+            model.layer_sqnr,
         )
     return model
 

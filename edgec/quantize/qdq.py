@@ -137,30 +137,27 @@ class LowerQDQ(Pass):
                 return False
         if not any(s is not None for s in sources):
             return False
-        out = node.outputs[0]
-        readers = graph.consumers(out)
-        if len(node.outputs) != 1 or graph.is_output(out) or len(readers) != 1:
+        quantizers = _output_quantizers(graph, node)
+        if quantizers is None:
             return False
-        q = readers[0]
-        if q.op_type != "QuantizeLinear":
-            return False
-        out_params = quant_params_of(q)
-        if out_params.axis is not None:
-            raise node_error(
-                QuantizationError, q, "per-axis quantization of activations is not supported"
-            )
         for index, source in enumerate(sources):
             if source is None:
                 continue
             value, params = source
             _attach(node, value, params)
             graph.set_input(node, index, value)
-        result = q.outputs[0]
-        _attach(q, result, out_params)
-        graph.remove_node(q)
-        node.outputs[0] = result
-        result.producer = node
-        graph.remove_value(out)
+        for index, q in quantizers.items():
+            out, out_params = node.outputs[index], quant_params_of(q)
+            if out_params.axis is not None:
+                raise node_error(
+                    QuantizationError, q, "per-axis quantization of activations is not supported"
+                )
+            result = q.outputs[0]
+            _attach(q, result, out_params)
+            graph.remove_node(q)
+            node.outputs[index] = result
+            result.producer = node
+            graph.remove_value(out)
         return True
 
 
@@ -177,6 +174,20 @@ def _lower_index(graph: Graph, node: Node) -> bool:
     _attach(dq, source, params)
     graph.set_input(node, 0, source)
     return True
+
+
+def _output_quantizers(graph: Graph, node: Node) -> dict[int, Node] | None:
+    """The QuantizeLinear that alone reads each output (an unread output has none; a
+    recurrent node's Y often is), or None when an output is read otherwise."""
+    found = {}
+    for index, out in enumerate(node.outputs):
+        readers = graph.consumers(out)
+        if not readers and not graph.is_output(out) and len(node.outputs) > 1:
+            continue
+        if graph.is_output(out) or len(readers) != 1 or readers[0].op_type != "QuantizeLinear":
+            return None
+        found[index] = readers[0]
+    return found or None
 
 
 def _remove_unused_qdq(graph: Graph) -> bool:

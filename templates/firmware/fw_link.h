@@ -26,6 +26,7 @@ enum {
     FW_CMD_LOOP = 0x07,
     FW_CMD_CRASH = 0x08,
     FW_CMD_PROFILE = 0x09,
+    FW_CMD_STATE_RESET = 0x0A,
     FW_CMD_NAK = 0x7D,
     FW_CMD_BOOT = 0x7E,
     FW_CMD_FAULT = 0x7F

@@ -134,6 +134,7 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
             weight_storage=storage,
             core=kernel_core(target),
             rounding=options.rounding,
+            stateful=options.stateful,
         )
 
     try:

@@ -24,7 +24,7 @@ from edgec.backends.c.weight_storage import Storage, choose
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 
-SOURCES = {"compact_int.c", "edgec_fixedpoint.h", "edgec_dsp.h"}
+SOURCES = {"compact_int.c", "edgec_fixedpoint.h", "edgec_dsp.h", "edgec_im2col.h"}
 
 
 def _record(lw: Lowering, node: Node, storage: Storage, n: int, k: int, kernel: str) -> None:

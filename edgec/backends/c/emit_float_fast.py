@@ -16,6 +16,7 @@ import numpy as np
 
 from edgec.backends.c import emit_pool as pool_family
 from edgec.backends.c import layout as L
+from edgec.backends.c.emit_attention import batch_fields, call_matmul, is_batched
 from edgec.backends.c.emit_common import (
     activation_bounds,
     broadcast_operands,
@@ -164,6 +165,21 @@ def emit_fc(lw: Lowering, node: Node) -> bool:
     return True
 
 
+def emit_matmul(lw: Lowering, node: Node) -> bool:
+    """A product of two activations: each batch's B packed into scratch (not for a lean
+    node, which runs the portable kernel); a constant B matrix: the fully connected layer."""
+    if not is_batched(node):
+        return emit_fc(lw, node)
+    if node.name in lw.lean:
+        return False
+    fields = batch_fields(node)
+    outputs = [lw.write(node.outputs[0], L.LOGICAL)]
+    outputs.append(lw.scratch(node, 4 * fields["k"] * fields["n"], "packed right operand"))
+    sources = _sources("fast_f32_gemm.c")
+    call_matmul(lw, node, "edgec_matmul_fast_f32", "edgec_matmul_f32_t", fields, outputs, sources)
+    return True
+
+
 def _retargeted(portable: Callable[[Lowering, Node], None], rename: Callable[[dict], str]):
     """The portable emitter's call, with its parameters, run by the fast kernel that
     ``rename(fields)`` names (in fast_f32_eltwise.c)."""
@@ -232,7 +248,7 @@ def emit_binary(lw: Lowering, node: Node) -> bool:
 FAST: dict[str, Callable[[Lowering, Node], bool]] = {
     "Conv": emit_conv,
     "Gemm": emit_fc,
-    "MatMul": emit_fc,
+    "MatMul": emit_matmul,
     "MaxPool": emit_pool,
     "AveragePool": emit_pool,
     "GlobalAveragePool": emit_pool,

@@ -14,8 +14,9 @@ from functools import cached_property
 
 import numpy as np
 
-from edgec.backends.c import emit_compact, emit_mve
+from edgec.backends.c import emit_compact, emit_int4, emit_mve
 from edgec.backends.c import layout as L
+from edgec.backends.c.emit_attention import FLOAT_MATMUL, INT_MATMUL, either, is_batched
 from edgec.backends.c.emit_common import (
     activation_bounds,
     bias_ref,
@@ -50,6 +51,7 @@ from edgec.backends.c.overlap import conv_lag
 from edgec.ir.graph import Node
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
+from edgec.ops.integer.int4 import is_int4
 from edgec.ops.integer.nodes import fc_layout
 
 
@@ -174,6 +176,11 @@ class IntLayer:
     def lean(self) -> bool:
         """Must run without scratch memory (it would grow the arena)."""
         return self.node.name in self.lw.lean
+
+    @property
+    def int4(self) -> bool:
+        """4-bit weights (emit_int4.py)."""
+        return is_int4(self.node.inputs[1].dtype)
 
     @property
     def dense_int8(self) -> bool:
@@ -338,7 +345,27 @@ def _conv_portable(layer: IntLayer) -> None:
     _call_conv(layer, kernel, struct, fields, int_sources("conv_int.c"))
 
 
+# 4-bit weights: the optimized kernels where they apply, else the portable one
+INT4_CONV_VARIANTS = (
+    Variant(
+        "int4 GEMM",
+        lambda c: (
+            c.int4 and c.dense_int8 and not c.in_place and not c.lean and emit_int4.fast_applies(c)
+        ),
+        emit_int4.emit_fast_gemm,
+    ),
+    # the weights decoded into scratch first (int16 pairs, as the int8 depthwise kernel's)
+    Variant(
+        "int4 depthwise, decoded",
+        lambda c: emit_int4.depthwise_applies(c) and not c.lean and c.channels >= 4,
+        lambda c: emit_int4.emit_fast_depthwise(c, wide=True),
+    ),
+    Variant("int4 depthwise", emit_int4.depthwise_applies, emit_int4.emit_fast_depthwise),
+    Variant("int4 portable", lambda c: c.int4, emit_int4.emit_portable),
+)
+
 CONV_VARIANTS = (
+    *INT4_CONV_VARIANTS,
     # over its own input, two pixels at a time (its widened rows need scratch)
     Variant(
         "fast, in place",
@@ -454,6 +481,12 @@ def _fc_portable(layer: IntLayer) -> None:
 
 FC_VARIANTS = (
     Variant(
+        "int4 GEMM",
+        lambda c: c.int4 and c.sfx == "s8" and not c.lean and emit_int4.fast_applies(c),
+        emit_int4.emit_fast_gemm,
+    ),
+    Variant("int4 portable", lambda c: c.int4, emit_int4.emit_portable),
+    Variant(
         "compact weights",
         lambda c: c.sfx == "s8" and c.compact_fc is not None,
         lambda c: emit_compact.emit_fc(c.lw, c.node, c.p, c.compact_fc, c.src, c.dst),
@@ -476,9 +509,14 @@ def emit_int_fc(lw: Lowering, node: Node) -> None:
 
 
 _conv, _fc = Emitter(emit_conv, check_conv), Emitter(emit_fc, check_fc)
-FLOAT_EMITTERS = {"Conv": _conv, "Gemm": _fc, "MatMul": _fc}
+# MatMul: a fully connected layer when B is a constant matrix, else emit_attention's product
+FLOAT_EMITTERS = {"Conv": _conv, "Gemm": _fc, "MatMul": either(is_batched, FLOAT_MATMUL, _fc)}
 _int_conv, _int_fc = (
     Emitter(emit_int_conv, checked(check_int_conv)),
     Emitter(emit_int_fc, checked(check_int_fc)),
 )
-INT_EMITTERS = {"Conv": _int_conv, "Gemm": _int_fc, "MatMul": _int_fc}
+INT_EMITTERS = {
+    "Conv": _int_conv,
+    "Gemm": _int_fc,
+    "MatMul": either(is_batched, INT_MATMUL, _int_fc),
+}

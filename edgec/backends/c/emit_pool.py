@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.backends.c import layout as L
+from edgec.backends.c.emit_attention import emit_softmax_table
 from edgec.backends.c.emit_common import (
     activation_bounds,
     axis_split,
@@ -150,6 +151,8 @@ def check_batchnorm(node: Node) -> str | None:
 
 # ---- integer -------------------------------------------------------------------------------------
 def emit_int_softmax(lw: Lowering, node: Node) -> None:
+    if emit_softmax_table(lw, node):  # the optimized int8 kernel
+        return
     x, y = node.inputs[0], node.outputs[0]
     p = integer_params(node)
     layout, src, outer, size, inner = axis_split(lw, x, get_op("Softmax").attr(node, "axis"))

@@ -66,6 +66,7 @@ def lower_and_plan(
     weight_storage: str = "auto",
     core: str = "dsp",
     rounding: str = "tflm",
+    stateful: bool = False,
 ) -> tuple[Program, Plan]:
     """Lower and plan; with ``scratch="free"``, the smallest arena the layers allow.
 
@@ -79,7 +80,16 @@ def lower_and_plan(
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     lean: frozenset[str] = frozenset()
     in_place: frozenset[str] = frozenset()
-    program = lower(graph, io_layout, kernels, lean, weight_storage, core=core, rounding=rounding)
+    program = lower(
+        graph,
+        io_layout,
+        kernels,
+        lean,
+        weight_storage,
+        core=core,
+        rounding=rounding,
+        stateful=stateful,
+    )
     plan = plan_program(program, alignment)
     best = (program, plan, lean, in_place)
     # Follow the peak down one change at a time: the lean scratch users at the peak, or one
@@ -96,7 +106,15 @@ def lower_and_plan(
         trials = []
         for more_lean, more_in_place in changes:
             trial = lower(
-                graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core, rounding
+                graph,
+                io_layout,
+                kernels,
+                more_lean,
+                weight_storage,
+                more_in_place,
+                core,
+                rounding,
+                stateful,
             )
             trial_plan = plan_program(trial, alignment)
             key = (trial.arena_bytes, *_peak_key(trial, alignment))
@@ -189,7 +207,7 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
         if step not in at_peak or not call.inputs or call.inputs[0] not in program.buffers:
             continue
         source = _root(program, call.inputs[0])
-        out = program.buffers[call.outputs[0]]
+        out = program.buffers[call.main_output]
         int8 = out.dtype == np.int8 and program.buffers[source].dtype == np.int8
         if (
             (call.kernel == "edgec_permute" or (call.op == "Conv" and int8))
@@ -227,6 +245,7 @@ def generate_c(
     weight_storage: str = "auto",
     core: str = "dsp",
     rounding: str = "tflm",
+    stateful: bool = False,
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
@@ -235,9 +254,10 @@ def generate_c(
     "auto" stores int8 weight matrices sparse or clustered where that saves flash and runs
     faster on ``core``, "small" wherever it saves flash, "dense" never (weight_storage.py);
     ``core`` "dsp", "scalar" or "mve": the optimized kernels' family; ``rounding`` the
-    integer kernels' requantization."""
+    integer kernels' requantization; ``stateful`` keeps recurrent states across calls
+    (``model_reset`` sets them)."""
     program, plan = lower_and_plan(
-        graph, io_layout, kernels, alignment, scratch, weight_storage, core, rounding
+        graph, io_layout, kernels, alignment, scratch, weight_storage, core, rounding, stateful
     )
     if fits is not None:
         fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C
@@ -249,7 +269,10 @@ def generate_c(
             "edgec_kernels.h",
             "edgec_kernels_int.h",
             "edgec_kernels_compact.h",
+            "edgec_kernels_int4.h",
             "edgec_kernels_f32_fast.h",
+            "edgec_kernels_attention.h",
+            "edgec_kernels_recurrent.h",
         )
     }
     for source in sorted(program.kernel_sources):
@@ -281,7 +304,7 @@ def memory_report(gen: GeneratedC) -> dict:
                 "node": c.node,
                 "kernel": c.kernel,
                 "macs": c.macs,
-                "output": c.outputs[0],
+                "output": c.main_output,
             }
             for i, c in enumerate(program.calls)
         ],

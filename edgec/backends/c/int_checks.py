@@ -17,6 +17,7 @@ from edgec.errors import EdgecError
 from edgec.ir.graph import Node, Value
 from edgec.ops.integer import elementwise as ew
 from edgec.ops.integer import integer_params
+from edgec.ops.integer.int4 import WEIGHT_DTYPES
 from edgec.ops.integer.nodes import mean_axes, scale_zp
 
 SUFFIX = {np.dtype(np.int8): "s8", np.dtype(np.int16): "s16"}
@@ -70,8 +71,8 @@ def same_dtype(node: Node) -> str | None:
 
 def _check_weights(node: Node) -> str | None:
     w, b = node.inputs[1], node.input(2)
-    if not w.is_const or w.dtype != np.int8:
-        return "weights must be constant int8"
+    if not w.is_const or w.dtype not in WEIGHT_DTYPES:
+        return "weights must be constant int8 or int4"
     if b is not None:
         if not b.is_const:
             return "bias must be constant"

@@ -13,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.backends.c import (
+    emit_attention,
     emit_convt,
     emit_eltwise,
     emit_linear,
     emit_math,
     emit_move,
     emit_pool,
+    emit_recurrent,
     emit_reduce,
     emit_resize,
     emit_space,
@@ -55,6 +57,8 @@ FLOAT_EMITTERS = with_fast_variants(
         emit_convt.FLOAT_EMITTERS,
         emit_resize.FLOAT_EMITTERS,
         emit_math.FLOAT_EMITTERS,
+        emit_attention.FLOAT_EMITTERS,
+        emit_recurrent.FLOAT_EMITTERS,
     )
 )
 INT_EMITTERS = _merged(
@@ -66,6 +70,8 @@ INT_EMITTERS = _merged(
     emit_convt.INT_EMITTERS,
     emit_resize.INT_EMITTERS,
     emit_math.INT_EMITTERS,
+    emit_attention.INT_EMITTERS,
+    emit_recurrent.INT_EMITTERS,
 )
 
 
@@ -87,6 +93,8 @@ def emitter_for(node: Node, rounding: str = "tflm") -> Emitter | None:
     integer = out.quant is not None or (
         out.dtype is not None and np.issubdtype(out.dtype, np.integer)
     )
+    # a recurrent node's first output (Y) may be unread and unquantized while Y_h is
+    integer = integer or any(o.quant is not None for o in node.outputs)
     if rounding != "tflm" and integer and node.op_type in TFLM_ROUNDING_ONLY:
         return None
     if rounding == "float" and integer and node.op_type in FLOAT_ROUNDING_EMITTERS:
@@ -145,12 +153,15 @@ def lower(
     in_place: frozenset[str] = frozenset(),
     core: str = "dsp",
     rounding: str = "tflm",
+    stateful: bool = False,
 ) -> Program:
     """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph, rounding)
-    lw = Lowering(graph, io_layout, kernels, lean, weight_storage, in_place, core, rounding)
+    lw = Lowering(
+        graph, io_layout, kernels, lean, weight_storage, in_place, core, rounding, stateful
+    )
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)
@@ -162,6 +173,9 @@ def lower(
         buf = lw.read(value, layout)
         lw.program.buffers[buf].last = len(lw.program.calls)
         lw.program.outputs.append(_port(value, buf, lw))
+    for buf in lw.program.buffers.values():
+        if buf.persistent:  # a state kept across calls: live from before the first step to the end
+            buf.first, buf.last = -1, len(lw.program.calls)
     return lw.program
 
 

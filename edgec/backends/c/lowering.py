@@ -14,7 +14,14 @@ import numpy as np
 
 from edgec.backends.c import layout as L
 from edgec.backends.c.overlap import permute_lag
-from edgec.backends.c.program import KernelCall, Program, Ref, TensorBuffer, WeightArray
+from edgec.backends.c.program import (
+    KernelCall,
+    Program,
+    Ref,
+    StateReset,
+    TensorBuffer,
+    WeightArray,
+)
 from edgec.errors import ShapeError, show_name
 from edgec.ir.graph import Graph, Node, Value
 
@@ -40,6 +47,7 @@ class Lowering:
         in_place: frozenset[str] = frozenset(),
         core: str = "dsp",
         rounding: str = "tflm",
+        stateful: bool = False,
     ):
         self.graph = graph
         # the optimized int8 kernels' family: "dsp" (fast_*.c: Cortex-M4/M7/M33 assembly, C
@@ -48,6 +56,8 @@ class Lowering:
         self.core = core
         # --rounding: the integer kernels' requantization (rounding.py writes its operands)
         self.rounding = rounding
+        # recurrent states persist across model_run calls (emit_recurrent)
+        self.stateful = stateful
         # nodes whose output is planned over their input (overlap.py); they run a portable
         # kernel whose access order is modelled there
         self.in_place = in_place
@@ -149,6 +159,18 @@ class Lowering:
         )
         return name
 
+    def persistent(self, node: Node, nbytes: int, what: str) -> str:
+        """Memory for ``node`` that keeps its content across ``model_run`` calls (a stateful
+        build's recurrent state): live over the whole schedule (see ``lower``)."""
+        name = self.scratch(node, nbytes, what)
+        self.program.buffers[name].persistent = True
+        return name
+
+    def reset(self, kernel: str, inputs: list[str | None], state: str) -> None:
+        """Have ``model_reset()`` call ``kernel`` with the last call's parameters."""
+        step = len(self.program.calls) - 1
+        self.program.resets.append(StateReset(kernel, step, list(inputs), state))
+
     def alias(self, value: Value, source_buffer: str, layout: str) -> str:
         """``value`` shares ``source_buffer``'s storage (same bytes, new shape)."""
         layout = L.normalize(len(value.shape), layout)
@@ -194,6 +216,8 @@ class Lowering:
             if name in self.program.buffers:
                 self.program.buffers[name].last = index
         for name in outputs:
+            if name is None:  # an absent optional output: the kernel gets NULL
+                continue
             buf = self.program.buffers[name]
             buf.first = index if buf.first < 0 else buf.first
             buf.last = max(buf.last, index)

@@ -31,6 +31,8 @@ class TensorBuffer:
     # written in place over (input buffer, lag): may overlap that input if the input lies at
     # least lag bytes above it (see overlap.py)
     overlap: tuple[str, int] | None = None
+    # a stateful build's recurrent state: live across model_run calls (the whole schedule)
+    persistent: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -85,6 +87,12 @@ class KernelCall:
     macs: int = 0
     variadic_inputs: bool = False  # inputs passed as an array of pointers
 
+    @property
+    def main_output(self) -> str:
+        """The buffer that stands for the step's result (hooks, per-layer comparison): the
+        first output present (a recurrent kernel's absent outputs are None)."""
+        return next(name for name in self.outputs if name is not None)
+
 
 @dataclass
 class Program:
@@ -98,6 +106,18 @@ class Program:
     lean_nodes: list[str] = field(default_factory=list)  # see generate.lower_and_plan
     in_place: list[dict] = field(default_factory=list)  # see generate.in_place_report
     weight_storage: list[dict] = field(default_factory=list)  # see emit_compact
+    resets: list[StateReset] = field(default_factory=list)  # what model_reset() calls
+
+
+@dataclass
+class StateReset:
+    """One call of ``model_reset()``: a recurrent kernel's reset function, given the
+    parameters of schedule step ``step``, the initial states and the state buffer."""
+
+    kernel: str
+    step: int
+    inputs: list[str | None]
+    state: str
 
 
 @dataclass

@@ -23,6 +23,7 @@ C_TYPES = {
     np.dtype(np.int16): "int16_t",
     np.dtype(np.uint16): "uint16_t",
     np.dtype(np.int32): "int32_t",
+    np.dtype(np.uint32): "uint32_t",
     np.dtype(np.int64): "int64_t",
 }
 _C_KEYWORDS = set(
@@ -124,6 +125,8 @@ def c_value(value) -> str:
 def array_body(data: np.ndarray, per_line: int = 12) -> str:
     flat = data.reshape(-1)
     as_text = c_float if data.dtype == np.float32 else (lambda v: str(int(v)))
+    if data.dtype == np.uint32:
+        as_text = lambda v: f"{int(v)}u"  # noqa: E731 (an unsigned literal past INT32_MAX)
     items = [as_text(v) for v in flat]
     lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
     return ",\n".join("    " + line for line in lines) if lines else "    0"
@@ -136,7 +139,9 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
     buffers = program.buffers
     operands: list[str] = []
 
-    def arg(name: str, const: bool) -> str:
+    def arg(name: str | None, const: bool) -> str:
+        if name is None:  # an absent optional operand
+            return "NULL"
         if name in buffers:
             ctype = C_TYPES[buffers[name].dtype]
             return f"({'const ' if const else ''}{ctype} *)(arena + {buffers[name].offset})"
@@ -147,7 +152,7 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
 
     calls = []
     for index, call in enumerate(program.calls):
-        out = buffers[call.outputs[0]]
+        out = buffers[call.main_output]
         calls.append(
             {
                 "index": index,
@@ -162,6 +167,14 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
                 "init": _struct_init(call),
             }
         )
+    resets = [
+        {
+            "kernel": r.kernel,
+            "index": r.step,
+            "args": [*(arg(n, True) for n in r.inputs), arg(r.state, False)],
+        }
+        for r in program.resets
+    ]
     weights = [
         {
             "name": w.name,
@@ -186,6 +199,7 @@ def render(program: Program, prefix: str, sha256: str, alignment: int = 16) -> d
         "num_steps": len(program.calls),
         "input_overwrite_step": input_overwrite_step(program),
         "calls": calls,
+        "resets": resets,
         "weights": weights,
         "operands": [f"{n}" for n in operands],
         "sources": sources,
@@ -291,5 +305,6 @@ def render_host_runner(manifest) -> str:
             inputs=inputs,
             outputs=outputs,
             call_args=call_args,
+            stateful=bool(manifest.stream),
         )
     )

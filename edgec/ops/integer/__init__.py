@@ -25,7 +25,8 @@ def is_integer_node(node: Node) -> bool:
         op is not None
         and op.integer == "arith"
         and bool(node.outputs)
-        and node.outputs[0].quant is not None
+        # a recurrent node's first output may be unused and unquantized; another one is
+        and any(v.quant is not None for v in node.outputs)
     )
 
 
@@ -51,4 +52,6 @@ def run_integer(node: Node, inputs: list, params, rounding: str = "tflm") -> lis
     if isinstance(params, LookupTable):
         return [params.apply(inputs[0])]
     out = get_op(node.op_type, node.domain).run_integer(node, inputs, params, rounding)
+    if isinstance(out, list):  # several outputs (LSTM, GRU)
+        return [np.asarray(o).astype(v.dtype) for o, v in zip(out, node.outputs)]
     return [np.asarray(out).astype(node.outputs[0].dtype)]

@@ -32,6 +32,7 @@ from edgec.ops.integer.common import (
     check_zero_point,
     scales_array,
 )
+from edgec.ops.integer.int4 import weight_ints
 
 
 def _requant(
@@ -132,7 +133,7 @@ def _check_bias(bias, channels: int, wide: bool) -> np.ndarray | None:
 def conv2d(x, w, bias, params: ConvParams, rounding: str = "tflm") -> np.ndarray:
     """Integer 2-D convolution: x [N, C, H, W], w [O, C/group, kh, kw], bias [O] or None."""
     x = as_int(x, params.dtype)
-    w = as_int(w, np.int8)
+    w = weight_ints(w)
     n, c = x.shape[:2]
     o, cg, kh, kw = w.shape
     g = params.group
@@ -207,7 +208,7 @@ def fully_connected_params(
 def fully_connected(x, w, bias, params: FullyConnectedParams, rounding: str = "tflm") -> np.ndarray:
     """Integer fully connected: x [..., K], w [O, K] int8, bias [O] or None -> [..., O]."""
     x = as_int(x, params.dtype)
-    w = as_int(w, np.int8)
+    w = weight_ints(w)
     o, k = w.shape
     if x.shape[-1] != k:
         raise QuantizationError(f"fully connected: input depth {x.shape[-1]} != weights {k}")

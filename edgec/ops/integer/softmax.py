@@ -163,3 +163,15 @@ def _softmax_int16(x: np.ndarray, p: SoftmaxParams) -> np.ndarray:
     rounding = np.int64(1) << (right_shift - 1)
     out = (exp * reciprocal + rounding) >> right_shift
     return np.clip(out, 0, 32767).astype(np.int16)
+
+
+def exp_table_int8(params: SoftmaxParams) -> np.ndarray:
+    """exp(diff) in Q0 for -diff = 0..255, as :func:`softmax` computes it for int8 input
+    (0 below ``diff_min``): the optimized kernel reads it instead of computing it."""
+    diff = -np.arange(256, dtype=np.int64)
+    used = diff >= params.diff_min
+    scaled = fp.saturating_rounding_doubling_high_mul(
+        np.where(used, diff, 0) << params.input_left_shift, params.input_multiplier
+    )
+    exp = fp.exp_on_negative_values(scaled, SCALED_DIFF_INTEGER_BITS)
+    return np.where(used, exp, 0).astype(np.int32)

@@ -20,6 +20,7 @@
 
 #include "edgec_dsp.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_im2col.h"
 #include "edgec_kernels.h"
 
 static inline int8_t requant(const edgec_compact_out_t *q, int32_t acc, int32_t o)
@@ -165,48 +166,6 @@ void edgec_fc_clustered_lean_s8(const edgec_clustered_s8_t *p, const int8_t *inp
     edgec_fc_clustered_s8(p, input, output, NULL);
 }
 
-/* The kh * kw * in_c inputs under output pixel `pixel` in [kh][kw][c] order, written to dst
- * (taps in the padding hold the input zero point, which the folded bias cancels); or, when
- * dst is NULL (a 1x1 convolution without padding), the input pixel itself. */
-static const int8_t *pixel_row(const edgec_compact_conv_t *p, const int8_t *input, int32_t pixel, int8_t *dst)
-{
-    const int32_t ox = pixel % p->out.w, oy = (pixel / p->out.w) % p->out.h;
-    const int32_t b = pixel / (p->out.w * p->out.h), c = p->in.c;
-    const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-    const int8_t *image = input + (size_t)b * p->in.h * p->in.w * c;
-    int8_t *out = dst;
-    int32_t ky, kx;
-    if (dst == NULL) {
-        return image + ((size_t)y0 * p->in.w + x0) * c;
-    }
-    for (ky = 0; ky < p->kh; ++ky, out += (size_t)p->kw * c) {
-        const int32_t iy = y0 + ky * p->dil_h;
-        const int8_t *src = image + (size_t)(iy < 0 ? 0 : iy) * p->in.w * c; /* read if iy is inside */
-        if (iy < 0 || iy >= p->in.h) {
-            memset(out, (int8_t)p->input_zero_point, (size_t)p->kw * c);
-        } else if (p->dil_w == 1) { /* the row's taps are contiguous: one copy, padding around */
-            const int32_t first = x0 < 0 ? (-x0 < p->kw ? -x0 : p->kw) : 0;
-            const int32_t last = p->in.w - x0 < p->kw ? p->in.w - x0 : p->kw;
-            const int32_t end = last > first ? last : first;
-            memset(out, (int8_t)p->input_zero_point, (size_t)first * c);
-            if (end > first) {
-                memcpy(out + (size_t)first * c, src + (size_t)(x0 + first) * c, (size_t)(end - first) * c);
-            }
-            memset(out + (size_t)end * c, (int8_t)p->input_zero_point, (size_t)(p->kw - end) * c);
-        } else {
-            for (kx = 0; kx < p->kw; ++kx) {
-                const int32_t ix = x0 + kx * p->dil_w;
-                if (ix < 0 || ix >= p->in.w) {
-                    memset(out + (size_t)kx * c, (int8_t)p->input_zero_point, (size_t)c);
-                } else {
-                    memcpy(out + (size_t)kx * c, src + (size_t)ix * c, (size_t)c);
-                }
-            }
-        }
-    }
-    return dst;
-}
-
 static void conv_pixels(const edgec_compact_conv_t *p, const edgec_compact_out_t *q, rows_fn rows,
                         const void *weights, const int32_t *pairs, const int8_t *input, int8_t *output,
                         int8_t *im2col)
@@ -214,12 +173,12 @@ static void conv_pixels(const edgec_compact_conv_t *p, const edgec_compact_out_t
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
     int32_t px;
     for (px = 0; px + 2 <= pixels; px += 2) {
-        const int8_t *r0 = pixel_row(p, input, px, im2col);
-        const int8_t *r1 = pixel_row(p, input, px + 1, im2col != NULL ? im2col + q->k : NULL);
+        const int8_t *r0 = edgec_pixel_row(p, input, px, im2col);
+        const int8_t *r1 = edgec_pixel_row(p, input, px + 1, im2col != NULL ? im2col + q->k : NULL);
         rows(weights, pairs, r0, r1, output + (size_t)px * q->n, output + (size_t)(px + 1) * q->n);
     }
     if (px < pixels) {
-        rows(weights, pairs, pixel_row(p, input, px, im2col), NULL, output + (size_t)px * q->n, NULL);
+        rows(weights, pairs, edgec_pixel_row(p, input, px, im2col), NULL, output + (size_t)px * q->n, NULL);
     }
 }
 

@@ -248,7 +248,13 @@ void edgec_dequantize_u8_f32(const edgec_quantize_t *p, const uint8_t *input, fl
 #include "edgec_kernels_int.h"
 /* int8 kernels on sparse or clustered weight storage. */
 #include "edgec_kernels_compact.h"
+/* int8 kernels with 4-bit weights (after the compact ones: it uses their geometry). */
+#include "edgec_kernels_int4.h"
 /* Optimized float kernels (packed weights). */
 #include "edgec_kernels_f32_fast.h"
+/* Attention blocks: batched products of two activations, LayerNorm, GELU. */
+#include "edgec_kernels_attention.h"
+/* LSTM and GRU, float and integer. */
+#include "edgec_kernels_recurrent.h"
 
 #endif /* EDGEC_KERNELS_H */

@@ -304,3 +304,61 @@ void edgec_conv_1x1_fast_f32(const edgec_conv_fast_f32_t *p, const float *input,
 {
     conv_gemm(p, input, output, NULL);
 }
+
+/* ---- the product of two activations (edgec_kernels_attention.h) -------------------------- */
+
+/* b[k][n] as the GEMM's packed weights: [n / 8][k][8], then [k][n % 8]. */
+static void pack_operand(const float *b, int32_t k, int32_t n, float *w)
+{
+    const int32_t full = n >> 3, rest = n & 7;
+    int32_t blk, i;
+    for (blk = 0; blk < full; ++blk) {
+        for (i = 0; i < k; ++i, w += 8) {
+            memcpy(w, b + (size_t)i * n + 8 * blk, 8 * sizeof(float));
+        }
+    }
+    for (i = 0; rest > 0 && i < k; ++i, w += rest) {
+        memcpy(w, b + (size_t)i * n + 8 * full, (size_t)rest * sizeof(float));
+    }
+}
+
+/* scratch: k * n floats, each batch's right operand packed. */
+void edgec_matmul_fast_f32(const edgec_matmul_f32_t *p, const float *a, const float *b, float *output,
+                           void *scratch)
+{
+    const edgec_gemm_f32_t g = {p->k, p->n, EDGEC_ACT_NONE, 0.0f, 0.0f, (const float *)scratch, NULL};
+    const int32_t m = p->m, k = p->k, n = p->n;
+    int32_t i0, i1, i2, r;
+    for (i0 = 0; i0 < p->batch[0]; ++i0) {
+        for (i1 = 0; i1 < p->batch[1]; ++i1) {
+            for (i2 = 0; i2 < p->batch[2]; ++i2, output += (size_t)m * n) {
+                const float *x = a + (size_t)i0 * p->a_stride[0] + (size_t)i1 * p->a_stride[1] +
+                                 (size_t)i2 * p->a_stride[2];
+                pack_operand(b + (size_t)i0 * p->b_stride[0] + (size_t)i1 * p->b_stride[1] +
+                                 (size_t)i2 * p->b_stride[2],
+                             k, n, (float *)scratch);
+                for (r = 0; r < m; r += 2) {
+                    const float *a0 = x + (size_t)r * k;
+                    const float *a1 = r + 1 < m ? a0 + k : a0;
+                    float *o0 = output + (size_t)r * n;
+                    gemm_rows(&g, a0, a1, o0, a1 == a0 ? o0 : o0 + n);
+                }
+            }
+        }
+    }
+}
+
+/* One row against a packed matrix (the gate products of recurrent_f32.c): the blocks of
+ * gemm_rows, without a clamp. */
+void edgec_matrix_fast_f32(const edgec_matrix_f32_t *m, const float *row, float *out)
+{
+    edgec_gemm_f32_t g;
+    g.k = m->k;
+    g.out_c = m->n;
+    g.act = EDGEC_ACT_NONE;
+    g.act_min = 0.0f;
+    g.act_max = 0.0f;
+    g.weights = m->weights;
+    g.bias = m->bias;
+    gemm_rows(&g, row, row, out, out);
+}

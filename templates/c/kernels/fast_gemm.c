@@ -579,3 +579,72 @@ void edgec_conv_1x1_fast_inplace_s8(const edgec_conv_fast_s8_t *p, const int8_t 
 {
     edgec_conv_1x1_fast_wide_s8(p, input, output, scratch);
 }
+
+/* ---- the product of two activations (edgec_kernels_attention.h) -------------------------- */
+
+/* The right operand b[k][n] (zero point 0) as gemm_rows' record stream (see the top of this
+ * file): per pair of columns their doubled folded biases (-a_zero_point times each column's
+ * sum), their values in interleaved groups of four (k padded with zeros to k4), the two
+ * multipliers and the shift word; an odd last column's record alone. One requantization for
+ * every column (a per-tensor scale). */
+static void pack_records(const edgec_matmul_fast_s8_t *p, const int8_t *b, int32_t *stream)
+{
+    const int32_t k = p->mm.k, n = p->mm.n, k4 = (k + 3) & ~3;
+    const uint32_t high = (uint32_t)(p->twice_zp_plus_1 & 0xFFFF) << 16, r1 = (uint32_t)p->r1;
+    int32_t c, i, j;
+    for (c = 0; c < n; c += 2) {
+        const int32_t cols = n - c >= 2 ? 2 : 1;
+        int8_t *w;
+        for (j = 0; j < cols; ++j) {
+            int32_t sum = 0;
+            for (i = 0; i < k; ++i) {
+                sum += b[(size_t)i * n + c + j];
+            }
+            *stream++ = 2 * -p->mm.a_zero_point * sum;
+        }
+        w = (int8_t *)(void *)stream;
+        for (i = 0; i < k4; i += 4) {
+            for (j = 0; j < 4 * cols; ++j) {
+                const int32_t row = i + j % 4;
+                *w++ = row < k ? b[(size_t)row * n + c + j / 4] : 0;
+            }
+        }
+        stream += cols * k4 / 4;
+        for (j = 0; j < cols; ++j) {
+            *stream++ = p->multiplier;
+        }
+        *stream++ = (int32_t)(high | r1 | (cols == 2 ? r1 << 8 : 0u));
+    }
+}
+
+/* scratch: the record stream (edgec_matmul_fast_s8_t), then two widened rows (4 * k4 bytes). */
+void edgec_matmul_fast_s8(const edgec_matmul_fast_s8_t *p, const int8_t *a, const int8_t *b, int8_t *output,
+                          int8_t *scratch)
+{
+    const edgec_matmul_int_t *mm = &p->mm;
+    const int32_t m = mm->m, k = mm->k, n = mm->n, k4 = (k + 3) & ~3;
+    int32_t *const stream = (int32_t *)(void *)scratch;
+    int32_t *const wide = stream + (n / 2) * (5 + k4 / 2) + (n % 2) * (3 + k4 / 4);
+    const edgec_gemm_s8_t g = {m, k, n, -128, 127, stream};
+    const int whole = k == k4; /* the rows of a may be read in whole words */
+    int32_t i0, i1, i2, r;
+    for (i0 = 0; i0 < mm->batch[0]; ++i0) {
+        for (i1 = 0; i1 < mm->batch[1]; ++i1) {
+            for (i2 = 0; i2 < mm->batch[2]; ++i2, output += (size_t)m * n) {
+                const int8_t *x = a + (size_t)i0 * mm->a_stride[0] + (size_t)i1 * mm->a_stride[1] +
+                                  (size_t)i2 * mm->a_stride[2];
+                pack_records(p,
+                             b + (size_t)i0 * mm->b_stride[0] + (size_t)i1 * mm->b_stride[1] +
+                                 (size_t)i2 * mm->b_stride[2],
+                             stream);
+                for (r = 0; r + 2 <= m; r += 2) {
+                    const int8_t *r0 = x + (size_t)r * k;
+                    gemm_rows(&g, r0, r0 + k, wide, output + (size_t)r * n, output + (size_t)(r + 1) * n, whole);
+                }
+                if (r < m) {
+                    gemm_rows(&g, x + (size_t)r * k, NULL, wide, output + (size_t)r * n, NULL, whole);
+                }
+            }
+        }
+    }
+}

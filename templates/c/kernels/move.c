@@ -160,20 +160,37 @@ void edgec_slice(const edgec_slice_t *p, const void *input, void *output)
     const int32_t elem = p->elem_size;
     int32_t in_stride[EDGEC_MAX_RANK];
     int32_t idx[EDGEC_MAX_RANK] = {0, 0, 0, 0, 0, 0};
-    int32_t k, total = 1, step = 1;
+    int32_t k, outer, total = 1, step = 1;
+    size_t run = 1, base = 0;
     for (k = EDGEC_MAX_RANK - 1; k >= 0; --k) {
         in_stride[k] = step;
         step *= p->in_shape[k];
+    }
+    /* One copy per run: the innermost axes taken whole, and the axis above them when its
+     * step is 1 (a Split along an outer axis is one copy). Axes [0, outer) are walked. */
+    for (outer = EDGEC_MAX_RANK; outer > 0; --outer) {
+        const int32_t a = outer - 1;
+        if (p->step[a] != 1) {
+            break;
+        }
+        run *= (size_t)p->out_shape[a];
+        base += (size_t)p->start[a] * (size_t)in_stride[a];
+        if (p->out_shape[a] != p->in_shape[a]) {
+            --outer;
+            break;
+        }
+    }
+    for (k = 0; k < outer; ++k) {
         total *= p->out_shape[k];
     }
     while (total-- > 0) {
-        int32_t offset = 0;
-        for (k = 0; k < EDGEC_MAX_RANK; ++k) {
-            offset += (p->start[k] + idx[k] * p->step[k]) * in_stride[k];
+        size_t offset = base;
+        for (k = 0; k < outer; ++k) {
+            offset += (size_t)(p->start[k] + idx[k] * p->step[k]) * (size_t)in_stride[k];
         }
-        memcpy(out, in + (size_t)offset * elem, (size_t)elem);
-        out += elem;
-        for (k = EDGEC_MAX_RANK - 1; k >= 0; --k) {
+        memcpy(out, in + offset * (size_t)elem, run * (size_t)elem);
+        out += run * (size_t)elem;
+        for (k = outer - 1; k >= 0; --k) {
             if (++idx[k] < p->out_shape[k]) {
                 break;
             }

@@ -1,0 +1,247 @@
+"""Convolutions and fully connected layers with 4-bit weights (``--weight-bits 4``): their
+flash layouts and kernel calls (int4_int.c, fast_int4.c; formats in edgec_kernels_int4.h).
+
+``emit_linear`` lists these as the first variants of ``CONV_VARIANTS`` / ``FC_VARIANTS``:
+an int4 layer takes the optimized matrix-product or depthwise kernel where it applies, else
+the portable kernel (which also serves 16x8 layers). Every int4 layer is recorded in
+``Program.weight_storage`` (memory.json) as storage "int4".
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgec.backends.c.emit_common import (
+    bias_ref,
+    dims,
+    fast_sources,
+    int_sources,
+    per_channel,
+    requant_fields,
+    zero_points,
+)
+from edgec.backends.c.program import Struct
+from edgec.ops import get_op
+from edgec.ops.integer.fixedpoint import right_shift_requant_params
+from edgec.ops.integer.int4 import pack_nibbles
+
+DW_MAX_TAPS = 25  # W4_DW_MAX_TAPS in fast_int4.c
+DW_ORDER = (0, 1, 4, 5, 2, 3, 6, 7)  # the channel each nibble of a depthwise word holds
+SOURCES = {"int4_int.c"}
+FAST_SOURCES = fast_sources("fast_int4.c") | {"edgec_im2col.h", "mve_common.h"}
+
+
+def words(nibbles: np.ndarray) -> np.ndarray:
+    """[..., 8] values in [-8, 7] → uint32 words, value i in bits 4i..4i+3."""
+    v = (np.asarray(nibbles, np.int64) & 15).astype(np.uint64)
+    return (v << (4 * np.arange(8, dtype=np.uint64))).sum(axis=-1).astype(np.uint32)
+
+
+def gemm_words(matrix: np.ndarray) -> np.ndarray:
+    """Weights [n][k] as rows of words of eight nibbles, zero-padded to a multiple of 8."""
+    n, k = matrix.shape
+    padded = np.zeros((n, -(-k // 8) * 8), np.int64)
+    padded[:, :k] = matrix
+    return words(padded.reshape(n, -1, 8))
+
+
+def dw_words(weights: np.ndarray) -> np.ndarray:
+    """Depthwise weights [kh][kw][c] as words [c / 8][taps]: per block of eight channels
+    and tap, the channels in ``DW_ORDER`` (the pairs SXTB16 makes, after a masked shift)."""
+    taps = weights.reshape(-1, weights.shape[-1]).astype(np.int64)
+    c8 = -(-taps.shape[1] // 8) * 8
+    padded = np.zeros((taps.shape[0], c8), np.int64)
+    padded[:, : taps.shape[1]] = taps
+    blocks = padded.reshape(taps.shape[0], c8 // 8, 8).transpose(1, 0, 2)  # [block][tap][8]
+    return words(blocks[..., list(DW_ORDER)])
+
+
+def record(layer, kernel: str, stored: int) -> None:
+    """The layer's entry in memory.json's weight_storage."""
+    n = layer.channels
+    layer.lw.program.weight_storage.append(
+        {
+            "node": layer.node.name,
+            "op": layer.node.op_type,
+            "n": n,
+            "k": int(layer.weights.size // n),
+            "kernel": kernel,
+            "storage": "int4",
+            "dense_bytes": int(layer.weights.size),
+            "stored_bytes": int(stored),
+            "table_stride": 0,
+            "candidates": {},
+            "density": float(np.count_nonzero(layer.weights)) / max(1, layer.weights.size),
+        }
+    )
+
+
+def _call(layer, kernel: str, struct: str, fields: dict, outputs: list[str], sources: set[str]):
+    node = layer.node
+    op = "Conv" if layer.geometry is not None else node.op_type
+    layer.lw.call(
+        kernel, struct, fields, [layer.src], outputs, node.name, node.op_type, sources,
+        macs=get_op(op).macs(node),
+    )  # fmt: skip
+
+
+def fast_applies(layer) -> bool:
+    """The optimized int4 kernels' folded bias fits (any requantization scale does, with a
+    non-negative multiplier)."""
+    multipliers = np.asarray(layer.p.requant.multiplier)
+    return (
+        layer.lw.optimized
+        and layer.lw.rounding == "tflm"  # fast_int4.c requantizes in TFLM's fixed point
+        and layer.folded is not None
+        and bool((multipliers >= 0).all())
+    )
+
+
+def depthwise_applies(layer) -> bool:
+    """An int8 depthwise layer (multiplier 1) of at most DW_MAX_TAPS taps for fast_int4.c."""
+    return (
+        layer.int4
+        and layer.sfx == "s8"
+        and layer.depthwise
+        and layer.channels == layer.node.inputs[0].shape[1]
+        and layer.geometry["kh"] * layer.geometry["kw"] <= DW_MAX_TAPS
+        and fast_applies(layer)
+    )
+
+
+def requantization(layer) -> tuple[np.ndarray, int]:
+    """(rows [n][3], the zero point left to add) of the optimized kernels' requantization:
+    the table of ``right_shift_requant_params`` where every channel's scale fits it, else that table
+    without the zero point, with plain rows (multiplier, max(shift, 0), -1 - max(-shift, 0))
+    for the channels of scale 1/4 or more (fast_int4.c's w4_requant)."""
+    requant, n = layer.p.requant, layer.channels
+    m, s = per_channel(requant.multiplier, n), per_channel(requant.shift, n)
+    zero_point = int(requant.zero_point)
+    table = right_shift_requant_params(m, s, zero_point)
+    if table is not None:
+        return table, 0
+    table = right_shift_requant_params(m, s)
+    if table is not None:
+        return table, zero_point
+    plain = (s > -2) & (m != 0)
+    rows = right_shift_requant_params(np.where(plain, 0, m), np.where(plain, -2, s))
+    rows[plain] = np.stack([m, np.maximum(s, 0), -1 - np.maximum(-s, 0)], axis=1)[plain]
+    return rows.astype(np.int32), int(requant.zero_point)
+
+
+def _gemm(layer, rows: int) -> Struct:
+    lw, node, p = layer.lw, layer.node, layer.p
+    matrix = layer.weights.reshape(layer.channels, -1)
+    packed = gemm_words(matrix)
+    record(layer, "", packed.nbytes)
+    table, zero_point = requantization(layer)
+    return Struct(
+        {
+            "rows": rows,
+            "k": matrix.shape[1],
+            "n": matrix.shape[0],
+            "output_zero_point": zero_point,
+            "act_min": int(p.requant.act_min),
+            "act_max": int(p.requant.act_max),
+            "weights": lw.weight(packed, f"{node.name} weights (int4)"),
+            "bias": lw.weight(layer.folded, f"{node.name} bias + input offset x weight sums"),
+            "requant": lw.weight(table, f"{node.name} requantization"),
+            "plain_rows": int((table[:, 2] < 0).sum()),
+        }
+    )
+
+
+def _wide_bytes(k: int) -> int:
+    return 64 * -(-k // 8)  # EDGEC_W4_WIDE_BYTES
+
+
+def emit_fast_gemm(layer) -> None:
+    """A groups-1 convolution or a fully connected layer: edgec_*_w4_fast_s8."""
+    lw, node = layer.lw, layer.node
+    k = int(layer.weights.size // layer.channels)
+    if layer.geometry is None:
+        gemm = _gemm(layer, rows=math.prod(node.inputs[0].shape[:-1]))
+        kernel = "edgec_fc_w4_fast_s8"
+        scratch = lw.scratch(node, _wide_bytes(k), "widened rows")
+        _call(layer, kernel, "edgec_gemm_w4_s8_t", gemm.fields, [layer.dst, scratch], FAST_SOURCES)
+    else:
+        geometry = {
+            key: v for key, v in layer.geometry.items() if key not in ("pad_bottom", "pad_right")
+        }
+        x, y = node.inputs[0], node.outputs[0]
+        conv = {"in": dims(x.shape), "out": dims(y.shape), **geometry}
+        conv["input_zero_point"] = int(layer.p.input_zero_point)
+        kernel = "edgec_conv_w4_fast_s8"
+        fields = {"conv": Struct(conv), "gemm": _gemm(layer, rows=0)}
+        rows = 0 if layer.pointwise else -(-k // 4) * 4
+        scratch = lw.scratch(node, _wide_bytes(k) + rows, "widened rows, im2col row")
+        _call(layer, kernel, "edgec_conv_w4_fast_s8_t", fields, [layer.dst, scratch], FAST_SOURCES)
+    layer.lw.program.weight_storage[-1]["kernel"] = kernel
+
+
+def _window(layer) -> dict:
+    x, y = layer.node.inputs[0], layer.node.outputs[0]
+    return {"in": dims(x.shape), "out": dims(y.shape), **layer.geometry}
+
+
+def emit_fast_depthwise(layer, wide: bool = False) -> None:
+    """Depthwise, depth multiplier 1: edgec_dwconv_w4_fast_s8 (no working memory), or with
+    ``wide`` edgec_dwconv_w4_wide_s8 (the weights decoded into scratch for the int8 kernel)."""
+    lw, node, p = layer.lw, layer.node, layer.p
+    if layer.in_place:
+        layer.plan_in_place()
+    table, zero_point = requantization(layer)
+    conv = {**_window(layer), "depth_multiplier": 1}
+    conv.update(input_zero_point=int(p.input_zero_point), output_zero_point=zero_point)
+    conv.update(act_min=int(p.requant.act_min), act_max=int(p.requant.act_max))
+    conv.update(weights=None, out_mult=None, out_shift=None)
+    conv["bias"] = lw.weight(layer.folded, f"{node.name} bias + input offset x weight sums")
+    packed = dw_words(layer.weights)
+    fields = {
+        "conv": Struct(conv),
+        "padding": lw.weight(
+            np.full(layer.channels, p.input_zero_point, np.int8), f"{node.name} padding"
+        ),
+        "requant": lw.weight(table, f"{node.name} requantization"),
+        "plain_rows": int((table[:, 2] < 0).sum()),
+        "packed": lw.weight(packed, f"{node.name} weights (int4)"),
+    }
+    kernel = "edgec_dwconv_w4_wide_s8" if wide else "edgec_dwconv_w4_fast_s8"
+    record(layer, kernel, packed.nbytes)
+    outputs, sources = [layer.dst], FAST_SOURCES
+    if wide:
+        taps, c = layer.geometry["kh"] * layer.geometry["kw"], layer.channels
+        outputs.append(lw.scratch(node, taps * (c // 4 * 8), "decoded weights"))
+    _call(layer, kernel, "edgec_dwconv_w4_fast_s8_t", fields, outputs, sources)
+
+
+def emit_portable(layer) -> None:
+    """Any int4 layer (int8 or 16x8): the reference loops reading nibbles (int4_int.c)."""
+    lw, node, p, sfx = layer.lw, layer.node, layer.p, layer.sfx
+    n = layer.channels
+    base = {
+        **zero_points(node, p),
+        "weights": None,
+        "bias": bias_ref(lw, node, layer.bias, n, sfx == "s16"),
+        **requant_fields(lw, node, p.requant, n),
+    }
+    if layer.geometry is None:
+        x = node.inputs[0]
+        base.update(batches=math.prod(x.shape[:-1]), in_features=x.shape[-1], out_features=n)
+        kernel, key = f"edgec_fc_w4_{sfx}", "fc"
+    elif layer.depthwise:
+        if layer.in_place:
+            layer.plan_in_place()
+        base.update(_window(layer), depth_multiplier=n // node.inputs[0].shape[1])
+        kernel, key = f"edgec_dwconv_w4_{sfx}", "conv"
+    else:
+        if layer.in_place:
+            layer.plan_in_place()
+        base.update(_window(layer), groups=layer.group)
+        kernel, key = f"edgec_conv_w4_{sfx}", "conv"
+    packed = pack_nibbles(layer.weights)
+    fields = {key: Struct(base), "packed": lw.weight(packed, f"{node.name} weights (int4)")}
+    record(layer, kernel, packed.nbytes)
+    _call(layer, kernel, f"{kernel}_t", fields, [layer.dst], int_sources("int4_int.c"))

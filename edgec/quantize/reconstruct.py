@@ -1,0 +1,113 @@
+"""``--weight-rounding optimized``: layer-by-layer reconstruction of the weights on the
+calibration data, before the activations are calibrated.
+
+Two copies of the float model run side by side over the calibration samples, node by
+node: the teacher (the model as given) and the student, whose weighted layers are replaced,
+in schedule order, by their quantized versions. When the student reaches a weighted layer,
+the layer is solved so that, reading the student's inputs (which carry the rounding errors
+of every layer before it), it reproduces the teacher's pre-activation output:
+
+1. least squares for the weights and bias (ridge, pulled towards the float weights);
+2. GPTQ rounding of those weights on the student inputs' Gram matrix (rounding.py), each
+   channel's scale searched below 8 bits;
+3. the bias solved again for the rounded weights (it absorbs their mean error).
+
+The student then computes with the rounded weights (dequantized: the same products the
+integer kernels make) and moves on. The result: the student graph (float, with the new
+biases) and, per layer, the integer weights and scales the quantizer must use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.data import Dataset
+from edgec.interp import run_node
+from edgec.ir.graph import Graph, Node
+from edgec.passes.refit import Normal, features, set_weight_matrix, weight_matrix
+from edgec.quantize.calibrate import progress
+from edgec.quantize.rounding import round_matrix
+
+SAMPLES = 128  # calibration samples the reconstruction reads
+
+
+def _groups(node: Node) -> int:
+    return int(node.attrs.get("group", 1)) if node.op_type == "Conv" else 1
+
+
+def _rows(node: Node, x: np.ndarray) -> np.ndarray:
+    """The layer's input rows per group: [rows, groups, features]."""
+    rows = features(node, np.asarray(x, np.float64))
+    return rows.reshape(rows.shape[0], _groups(node), -1)
+
+
+def _solve_layer(
+    teacher: Node, student: Node, x_t: list[np.ndarray], x_s: list[np.ndarray], bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(integers [out, d], scales [out], bias [out]) of ``student`` (see the module docstring)."""
+    w_t, b_t = weight_matrix(teacher)
+    out, groups = w_t.shape[0], _groups(teacher)
+    per_group = out // groups
+    w_g = w_t.reshape(groups, per_group, -1)
+    normals = [Normal(w_g.shape[2], per_group) for _ in range(groups)]
+    for a, b in zip(x_t, x_s):
+        target = np.einsum("rgd,god->rgo", _rows(teacher, a), w_g)
+        if b_t is not None:
+            target = target + b_t.reshape(groups, per_group)
+        rows = _rows(student, b)
+        for g, normal in enumerate(normals):
+            normal.add(rows[:, g], target[:, g])
+    prior_b = np.zeros(out) if b_t is None else b_t
+    q = np.zeros(w_t.shape, np.int64)
+    scales = np.zeros(out, np.float32)
+    bias = np.zeros(out)
+    for g, normal in enumerate(normals):
+        part = slice(g * per_group, (g + 1) * per_group)
+        d = w_g.shape[2]
+        prior = np.concatenate([w_g[g], prior_b[part, None]], axis=1)
+        solved = normal.solve(np.arange(d), prior)
+        gram = normal.gram[:d, :d]
+        q[part], scales[part] = round_matrix(solved[:, :d], bits, "optimized", gram[None])
+        w_q = q[part] * scales[part, None].astype(np.float64)
+        # bias for the rounded weights: mean target minus mean product
+        bias[part] = (normal.cross[d] - normal.gram[d, :d] @ w_q.T) / normal.gram[d, d]
+    return q, scales, bias
+
+
+def reconstruct(
+    graph: Graph, data: Dataset, bits: dict[str, int]
+) -> tuple[Graph, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The student graph and, per layer named in ``bits`` (its weight bits), its integer
+    weights [out, d] (``refit.weight_matrix``'s layout) and float32 scales."""
+    student = graph.copy()
+    count = min(len(data), SAMPLES)
+    feeds = [data.sample(i) for i in range(count)]
+    envs = ([dict(f) for f in feeds], [dict(f) for f in feeds])  # teacher, student
+    last_use: dict[str, int] = {}
+    for index, node in enumerate(graph.nodes):
+        for v in node.inputs:
+            if v is not None and not v.is_const:
+                last_use[v.name] = index
+    keep = {v.name for v in graph.outputs}
+    decisions = {}
+    steps = list(enumerate(zip(graph.nodes, student.nodes)))
+    for index, (t_node, s_node) in progress(steps, len(steps), "weight rounding"):
+        if s_node.name in bits:
+            x_t = [env[t_node.inputs[0].name] for env in envs[0]]
+            x_s = [env[s_node.inputs[0].name] for env in envs[1]]
+            q, scales, bias = _solve_layer(t_node, s_node, x_t, x_s, bits[s_node.name])
+            w_q = q * scales[:, None].astype(np.float64)
+            set_weight_matrix(student, s_node, w_q, bias)
+            decisions[s_node.name] = (q, scales)
+        for node, env_list in ((t_node, envs[0]), (s_node, envs[1])):
+            for env in env_list:
+                inputs = [
+                    None if v is None else (v.const if v.is_const else env[v.name])
+                    for v in node.inputs
+                ]
+                for out, value in zip(node.outputs, run_node(node, inputs)):
+                    env[out.name] = value
+                for v in node.inputs:
+                    if v is not None and last_use.get(v.name) == index and v.name not in keep:
+                        env.pop(v.name, None)
+    return student, decisions
