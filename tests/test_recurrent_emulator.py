@@ -1,6 +1,7 @@
 """LSTM and GRU on emulated boards (QEMU): the Cortex-M4F (mps2-an386: DSP assembly for the
-int8 gate products, VFP assembly for the float ones) and the Cortex-M55 (mps3-an547: Helium),
-each against its reference; and a stateful KWS LSTM fed frame by frame."""
+int8 gate products, VFP assembly for the float ones), the Cortex-M55 (mps3-an547: Helium)
+and, for the integer nodes, RV32 (riscv32-virt: the plain multiply-add paths), each against its
+reference; and a stateful KWS LSTM fed frame by frame."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from tests.conftest import needs_tools
 
 pytestmark = needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
 BOARDS = ("mps2-an386", "mps3-an547")
+RV32 = pytest.param(
+    "riscv32-virt", marks=needs_tools("qemu-system-riscv32", "riscv64-unknown-elf-gcc")
+)
 NODES = [
     {"op": "LSTM", "initial": "const"},
     {"op": "LSTM", "direction": "bidirectional", "clip": 1.2, "initial": "input"},
@@ -34,7 +38,7 @@ def dataset(samples: list[dict]) -> Dataset:
     return Dataset(inputs, None, [f"sample {i}" for i in range(len(samples))])
 
 
-@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("board", [*BOARDS, RV32])
 def test_integer_recurrent_nodes_bit_exact_on_the_board(tmp_path, board):
     rng = np.random.default_rng(5)
     model, feeds = multi_model(rng, NODES, hidden=8, inputs=12)  # k = 12: the DSP/MVE paths

@@ -270,7 +270,7 @@ def input_overwrite_step(program: Program) -> int:
     regions = [program.buffers[p.buffer] for p in program.inputs]
     regions = [(b.offset, b.offset + b.nbytes) for b in regions if b.nbytes]
     for step, call in enumerate(program.calls):
-        for name in call.outputs:
+        for name in filter(None, call.outputs):  # (an optional output left out: None)
             buf = program.buffers[name]
             if any(buf.offset < end and start < buf.offset + buf.nbytes for start, end in regions):
                 return step
