@@ -323,6 +323,7 @@ void *toy_input_buffer(int32_t index);
 void *toy_output_buffer(int32_t index);
 toy_status toy_invoke(void);
 toy_status toy_invoke_hooked(toy_step_hook hook, void *user);
+void toy_reset(void);
 const char *toy_model_sha256(void);
 #endif
 """
@@ -351,6 +352,7 @@ toy_status toy_invoke_hooked(toy_step_hook hook, void *user)
     return TOY_OK;
 }
 toy_status toy_invoke(void) { return toy_invoke_hooked(0, 0); }
+void toy_reset(void) {}
 """
 
 
