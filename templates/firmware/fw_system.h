@@ -21,7 +21,7 @@ uint32_t fw_stack_reserved(void);
 void fw_spin(uint32_t iterations);
 
 /* Send the fault report (8 words: the architecture's cause, status and addresses, see
- * edgec/harness/protocol.py) and answer every request with it until RESET; never returns. */
+ * edgec/protocol.py) and answer every request with it until RESET; never returns. */
 void fw_fault_send(const uint32_t fields[8]);
 
 /* The board's register writes before anything else (FW_STARTUP_WRITES). */
