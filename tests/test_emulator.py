@@ -302,6 +302,7 @@ toy_status toy_run(const int8_t *input0, const int16_t *input1, int8_t *output0,
 toy_status toy_run_hooked(const int8_t *input0, const int16_t *input1, int8_t *output0,
                           int32_t *output1, toy_step_hook hook, void *user);
 const char *toy_model_sha256(void);
+void toy_reset(void);
 #endif
 """
 TOY_SOURCE = r"""
@@ -309,6 +310,7 @@ TOY_SOURCE = r"""
 #include "toy.h"
 static uint8_t toy_arena[TOY_ARENA_BYTES] __attribute__((aligned(16)));
 const char *toy_model_sha256(void) { return "%s"; }
+void toy_reset(void) {} /* no recurrent state */
 toy_status toy_run_hooked(const int8_t *input0, const int16_t *input1, int8_t *output0,
                           int32_t *output1, toy_step_hook hook, void *user)
 {
