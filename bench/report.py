@@ -5,6 +5,7 @@
     python bench/link.py && python bench/fuzz.py
     python bench/compress.py
     python bench/attention.py
+    python bench/recurrent.py
     python bench/tvm.py
     python bench/zoo.py -j 2
     python bench/report.py
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report_attention import attention_section
 from bench.report_float import kernels_float_section
 from bench.report_kernels import kernels_section
+from bench.report_recurrent import recurrent_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -517,6 +519,7 @@ def main() -> None:
         ("kernels", kernels_section),
         ("kernels_float", kernels_float_section),
         ("attention", attention_section),
+        ("recurrent", recurrent_section),
         ("link", link_section),
         ("fuzz", fuzz_section),
         ("compress", compress_section),
