@@ -504,7 +504,23 @@ def compress_storage_section(res: list[dict]) -> list[str]:
     return [*out, ""]
 
 
+def kept_section(name: str, previous: str, exc: Exception) -> list[str]:
+    """The section of the previous BENCHMARKS.md that cites `python bench/<name>.py`, kept
+    when bench/results_<name>.json predates its renderer (rerun the script to refresh it)."""
+    note = f"(kept from the previous BENCHMARKS.md: bench/results_{name}.json predates its "
+    note += f"renderer, {type(exc).__name__} {exc}; rerun bench/{name}.py)"
+    print(note, file=sys.stderr)
+    for block in ("\n" + previous).split("\n## ")[1:]:
+        if f"`python bench/{name}.py`" in block:
+            lines = ("## " + block).rstrip("\n").split("\n")
+            kept = [line for line in lines if not line.startswith("(kept from the previous")]
+            return [*kept, "", note, ""]
+    return [note, ""]
+
+
 def main() -> None:
+    target = ROOT / "BENCHMARKS.md"
+    previous = target.read_text() if target.is_file() else ""
     sections = [
         "# Benchmarks",
         "",
@@ -528,7 +544,13 @@ def main() -> None:
         ("tune", tune_section),
     ):
         data = load(name)
-        sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]
+        if not data:
+            sections += [f"(no bench/results_{name}.json yet)", ""]
+            continue
+        try:
+            sections += render(data)
+        except (KeyError, TypeError) as exc:  # a results file from an older script
+            sections += kept_section(name, previous, exc)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(sections))
     print("wrote BENCHMARKS.md")
 
