@@ -72,12 +72,12 @@ def dimensions() -> list[Dimension]:
 
 
 def valid(options: dict) -> bool:
-    """Combinations the compiler refuses: clustering needs int8 weight layers to cluster
-    (16x8 keeps every layer's weights for its own kernels, 4-bit weights are clustered
-    already)."""
+    """Combinations the compiler refuses or that cannot be told apart: clustering needs int8
+    weight layers to cluster (16x8 keeps every layer's weights for its own kernels, ``auto``
+    may too, 4-bit weights are clustered already)."""
     if not options.get("cluster"):
         return True
-    return options.get("quantize") != "int16x8" and str(options.get("weight_bits", 8)) == "8"
+    return options.get("quantize") == "int8" and str(options.get("weight_bits", 8)) == "8"
 
 
 def candidates(limit: int) -> list[Candidate]:
