@@ -467,7 +467,9 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
             if base == "int16" and not get_op(node.op_type).int16:
                 continue
             precision[node.name] = base
-    weighted = [n.name for n in graph.nodes if n.name in precision and get_op(n.op_type).weighted]
+    weighted = [
+        n.name for n in graph.nodes if n.name in precision and get_op(n.op_type).is_weighted(n)
+    ]
     candidates = [("as given", graph)]
     if config.weight_rounding == "optimized":
         equal = equalized(graph)
