@@ -5,6 +5,7 @@
     python bench/cores.py && python bench/link.py && python bench/fuzz.py
     python bench/compress.py
     python bench/attention.py
+    python bench/recurrent.py
     python bench/tvm.py
     python bench/zoo.py -j 2
     python bench/report.py
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report_attention import attention_section
 from bench.report_float import kernels_float_section
 from bench.report_kernels import kernels_section
+from bench.report_recurrent import recurrent_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -502,7 +504,23 @@ def compress_storage_section(res: list[dict]) -> list[str]:
     return [*out, ""]
 
 
+def kept_section(name: str, previous: str, exc: Exception) -> list[str]:
+    """The section of the previous BENCHMARKS.md that cites `python bench/<name>.py`, kept
+    when bench/results_<name>.json predates its renderer (rerun the script to refresh it)."""
+    note = f"(kept from the previous BENCHMARKS.md: bench/results_{name}.json predates its "
+    note += f"renderer, {type(exc).__name__} {exc}; rerun bench/{name}.py)"
+    print(note, file=sys.stderr)
+    for block in ("\n" + previous).split("\n## ")[1:]:
+        if f"`python bench/{name}.py`" in block:
+            lines = ("## " + block).rstrip("\n").split("\n")
+            kept = [line for line in lines if not line.startswith("(kept from the previous")]
+            return [*kept, "", note, ""]
+    return [note, ""]
+
+
 def main() -> None:
+    target = ROOT / "BENCHMARKS.md"
+    previous = target.read_text() if target.is_file() else ""
     sections = [
         "# Benchmarks",
         "",
@@ -520,6 +538,7 @@ def main() -> None:
         ("kernels", kernels_section),
         ("kernels_float", kernels_float_section),
         ("attention", attention_section),
+        ("recurrent", recurrent_section),
         ("link", link_section),
         ("fuzz", fuzz_section),
         ("compress", compress_section),
@@ -528,7 +547,13 @@ def main() -> None:
         ("tune", tune_section),
     ):
         data = load(name)
-        sections += render(data) if data else [f"(no bench/results_{name}.json yet)", ""]
+        if not data:
+            sections += [f"(no bench/results_{name}.json yet)", ""]
+            continue
+        try:
+            sections += render(data)
+        except (KeyError, TypeError) as exc:  # a results file from an older script
+            sections += kept_section(name, previous, exc)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(sections))
     print("wrote BENCHMARKS.md")
 

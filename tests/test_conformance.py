@@ -184,6 +184,7 @@ NODE_DECLINED: list[tuple[str, type[Exception], str]] = [
     (r"'block_size'", ModelError, "blocked quantization"),
     (r"dims must be positive", ShapeError, "zero-size tensors"),
     (r"is not a tensor", ModelError, "optional and sequence values"),
+    (r"quantizing to int4 is not supported", ModelError, "int4 activations (weights only)"),
     # onnx's SpaceToDepth example carries DepthToSpace's 'mode', which its schema lacks
     (r"SpaceToDepth .*unknown attribute 'mode'", ModelError, "attributes outside the schema"),
 ]

@@ -22,6 +22,7 @@ from edgec.harness.run import DeviceRun
 from edgec.harness.validate import ValidateOptions, qdq_check, validate
 from edgec.passes import fold
 from edgec.quantize.calibrate import calibrate
+from edgec.quantize.ptq import quantize_weights
 from edgec.targets import load_target
 
 ZOO = Path(__file__).resolve().parent / "zoo" / "models"
@@ -253,3 +254,34 @@ def test_tvm_validate_with_a_relative_out_path(tmp_path, rng, monkeypatch):
     assert main(["validate", "out", "--data", "data.npz", "--device", "host"]) == 0
     report = json.loads((tmp_path / "out" / "validation" / "report.json").read_text())
     assert report["vs_graph_tolerance"]["samples_within"] == 2
+
+
+# ---- int8 PTQ of ConvTranspose: its weights [C_in, C_out, k, k] are scaled along axis 1 ----
+@pytest.mark.parametrize("rounding", ["nearest", "optimized"])
+def test_ptq_quantizes_conv_transpose_per_output_channel(tmp_path, rng, rounding):
+    """The zoo's U-Net decoder crashed int8 PTQ: the weight rounding transposed the 4-d
+    weights whole; the optimized rounding read them as a MatMul's."""
+    w = rng.normal(size=(4, 3, 2, 2)) * np.array([0.1, 1.0, 10.0])[None, :, None, None]
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "w", "b"], ["c"], strides=[2, 2]),
+        helper.make_node("Relu", ["c"], ["y"]),
+    ]
+    inits = [numpy_helper.from_array(w.astype(np.float32), "w"), weights(rng, "b", 3)]
+    ports = [tensor("x", [1, 4, 5, 5])], [tensor("y", [1, 3, 10, 10])]
+    model = save(nodes, *ports, inits, tmp_path / "convt.onnx")
+    calib = write_samples(tmp_path / "calib.npz", rng, (1, 4, 5, 5), 16)
+    out = tmp_path / "out"
+    options = CompileOptions(quantize="int8", calib=str(calib), weight_rounding=rounding)
+    result = compile_model(model, out, options)
+    assert result.reports["quantization"]["precision"]
+    report = validate(out, ValidateOptions(str(calib), progress=False))
+    assert report["bit_exact"] == report["samples"] == 16
+    assert report["snr_db"] >= 25
+
+
+def test_conv_transpose_weight_scales_follow_output_channels(rng):
+    w = rng.normal(size=(4, 3, 2, 2)) * np.array([0.1, 1.0, 10.0])[None, :, None, None]
+    q, scales = quantize_weights(w, 1, per_channel=True)
+    assert q.shape == w.shape and scales.shape == (3,)
+    np.testing.assert_allclose(scales, np.abs(w).max(axis=(0, 2, 3)) / 127, rtol=1e-6)
+    assert np.abs(q * scales[None, :, None, None] - w).max() <= scales.max() / 2 * (1 + 1e-6)

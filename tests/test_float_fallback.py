@@ -18,20 +18,12 @@ from edgec.errors import EdgecError
 from edgec.quantize.qdq import load_reference_graph
 
 
-def overhang_pool_model(path: Path, rng) -> Path:
-    """AveragePool with count_include_pad and a ceil-mode overhang: no integer kernel
-    (TFLite has no such pool), a float one."""
+def abs_model(path: Path, rng) -> Path:
+    """Conv, Abs, Conv: under --rounding float the Abs has no integer kernel (its C kernel
+    requantizes in TFLM's fixed point only), a float one."""
     nodes = [
         helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
-        helper.make_node(
-            "AveragePool",
-            ["a"],
-            ["b"],
-            kernel_shape=[3, 3],
-            strides=[2, 2],
-            ceil_mode=1,
-            count_include_pad=1,
-        ),
+        helper.make_node("Abs", ["a"], ["b"]),
         helper.make_node("Conv", ["b", "w2"], ["y"]),
     ]
     inits = [
@@ -40,7 +32,7 @@ def overhang_pool_model(path: Path, rng) -> Path:
     ]
     graph = helper.make_graph(
         nodes,
-        "overhang",
+        "abs",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         inits,
@@ -53,7 +45,7 @@ def overhang_pool_model(path: Path, rng) -> Path:
 
 @pytest.fixture
 def model_and_data(tmp_path, rng):
-    model = overhang_pool_model(tmp_path / "model.onnx", rng)
+    model = abs_model(tmp_path / "model.onnx", rng)
     np.savez(tmp_path / "calib.npz", x=rng.normal(size=(16, 1, 3, 6, 6)).astype(np.float32))
     return model, tmp_path / "calib.npz"
 
@@ -62,24 +54,24 @@ def test_layer_without_integer_kernel_runs_in_float(model_and_data, tmp_path, ca
     model, calib = model_and_data
     out = tmp_path / "out"
     args = ["compile", str(model), "-o", str(out), "--quantize", "int8", "--calib", str(calib)]
-    assert main(args) == 0
+    assert main([*args, "--rounding", "float"]) == 0
     printed = capsys.readouterr().out
     assert "float fallback: 1 layer kept in float" in printed
-    assert "count_include_pad with ceil_mode overhang" in printed
+    assert "rounds as TFLM only" in printed
     report = json.loads((out / "quantization.json").read_text())
     (row,) = report["float_fallback"]
-    assert row["op"] == "AveragePool" and "overhang" in row["reason"]
-    # the convolutions stay int8; the pool reads and writes floats between DQ and Q
+    assert row["op"] == "Abs" and "--rounding float" in row["reason"]
+    # the convolutions stay int8; Abs reads and writes floats between DQ and Q
     graph = load_reference_graph(out / "reference.onnx")
     ops = {n.op_type: n for n in graph.nodes}
     assert ops["Conv"].outputs[0].dtype == np.int8
-    pool = ops["AveragePool"]
-    assert pool.inputs[0].dtype == pool.outputs[0].dtype == np.float32
-    assert pool.inputs[0].producer.op_type == "DequantizeLinear"
-    assert pool.outputs[0].users[0].op_type == "QuantizeLinear"
+    kept = ops["Abs"]
+    assert kept.inputs[0].dtype == kept.outputs[0].dtype == np.float32
+    assert kept.inputs[0].producer.op_type == "DequantizeLinear"
+    assert kept.outputs[0].users[0].op_type == "QuantizeLinear"
     kernels = [s["kernel"] for s in json.loads((out / "memory.json").read_text())["steps"]]
     assert "edgec_dequantize_s8_f32" in kernels and "edgec_quantize_f32_s8" in kernels
-    # bit-exact with the reference on the host (the float pool adds as the reference does)
+    # bit-exact with the reference on the host
     report_dir = tmp_path / "report"
     args = ["validate", str(out), "--data", str(calib), "--device", "host"]
     assert main([*args, "--report", str(report_dir)]) == 0
@@ -89,8 +81,10 @@ def test_layer_without_integer_kernel_runs_in_float(model_and_data, tmp_path, ca
 
 def test_no_float_fallback_refuses_as_before(model_and_data, tmp_path):
     model, calib = model_and_data
-    options = CompileOptions(quantize="int8", calib=str(calib), float_fallback=False)
-    with pytest.raises(EdgecError, match=r"AveragePool.*overhang"):
+    options = CompileOptions(
+        quantize="int8", calib=str(calib), float_fallback=False, rounding="float"
+    )
+    with pytest.raises(EdgecError, match=r"Abs"):
         compile_model(model, tmp_path / "out", options)
     assert not (tmp_path / "out").exists()
 

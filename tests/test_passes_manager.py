@@ -23,6 +23,11 @@ from edgec.passes import (
     fold,
     fold_passes,
 )
+from edgec.passes.attention_scale import FoldAttentionScale
+from edgec.passes.div_constant import DivByConstant
+from edgec.passes.gelu_fusion import FuseGelu
+from edgec.passes.layernorm_fusion import FuseLayerNorm
+from edgec.passes.recurrent_fold import FoldRecurrent
 
 
 def relu_graph() -> Graph:
@@ -131,9 +136,14 @@ def test_fold_passes_order():
         EliminateIdentity,
         ConstantFolding,
         FoldBatchNorm,
+        FuseLayerNorm,
+        FuseGelu,
+        DivByConstant,
         CanonicalizeTransposeReshape,
         FuseMatMulAdd,
+        FoldAttentionScale,
         FuseActivation,
+        FoldRecurrent,
         EliminateDeadCode,
     ]
 

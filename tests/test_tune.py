@@ -92,5 +92,10 @@ def test_no_candidate_within_the_budget_names_the_closest(tmp_path):
 def test_the_space_starts_with_the_plain_and_the_smallest_builds():
     first, second, *_ = candidates(8)
     assert first.as_dict["quantize"] == "int8" and first.as_dict["cluster"] is None
-    assert second.as_dict["cluster"] == "16" and second.as_dict["kernel_scratch"] == "free"
+    assert second.as_dict["weight_bits"] == 4 and second.as_dict["kernel_scratch"] == "free"
+    assert second.as_dict["prune_budget"] == 3.0
+    # clustering is never combined with 4-bit weights or 16x8 (the compiler refuses both)
+    for c in candidates(1000):
+        if c.as_dict["cluster"]:
+            assert c.as_dict["weight_bits"] == 8 and c.as_dict["quantize"] == "int8"
     assert len({c.options for c in candidates(40)}) == len(candidates(40))

@@ -46,10 +46,12 @@ def import_ray(address: str | None = None):
 @contextmanager
 def ray_session(address: str | None, workers: int):
     """Ray for the duration: the cluster at ``address``, or a local one of ``workers`` CPUs
-    (shut down afterwards; an already running local Ray is reused and left running)."""
+    (afterwards the local Ray is shut down and the cluster disconnected, left running; a Ray
+    this process had already initialized is reused and left as it was)."""
     ray = import_ray(address)
     started = False
     if not ray.is_initialized():
+        started = True
         if address:
             _connect(ray, address)
         else:
@@ -60,7 +62,6 @@ def ray_session(address: str | None, workers: int):
                 log_to_driver=False,
                 logging_level=logging.ERROR,
             )
-            started = True
     try:
         yield ray
     finally:

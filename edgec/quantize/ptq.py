@@ -28,7 +28,12 @@ from edgec.ops.quant import quantize
 from edgec.quantize.calibrate import calibrate
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
 from edgec.quantize.reconstruct import reconstruct
-from edgec.quantize.recurrent import RECURRENT, quantize_recurrent, recurrent_quantizable
+from edgec.quantize.recurrent import (
+    RECURRENT,
+    internal_name,
+    quantize_recurrent,
+    recurrent_quantizable,
+)
 from edgec.quantize.report import layer_sqnr
 from edgec.quantize.rounding import ROUNDINGS, round_weights
 from edgec.quantize.weight_choice import choose_weight_bits, equalized, output_snr
@@ -442,10 +447,14 @@ def synthetic_quantization(graph: Graph) -> Graph:
     """The int8 graph PTQ builds from ``graph`` with every tensor's range taken as [-1, 1]:
     which nodes get an integer kernel and with what operands, for checks of the kernels
     that apply (``edgec analyze``); its numbers mean nothing."""
+    names = [value.name for value in graph.values()]
+    for node in graph.nodes:  # a recurrent node's states, which calibration observes too
+        if node.op_type in RECURRENT:
+            names += [internal_name(node, s) for s in get_op(node.op_type).state_names()]
     stats = {}
-    for value in graph.values():
-        stats[value.name] = TensorStats()
-        stats[value.name].update_range(np.array([-1.0, 1.0]))
+    for name in names:
+        stats[name] = TensorStats()
+        stats[name].update_range(np.array([-1.0, 1.0]))
     precision = {node.name: "int8" for node in graph.nodes if quantizable(node)}
     return _Builder(graph, stats, precision, PTQConfig(bias_correction=False)).build()
 
@@ -467,7 +476,9 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
             if base == "int16" and not get_op(node.op_type).int16:
                 continue
             precision[node.name] = base
-    weighted = [n.name for n in graph.nodes if n.name in precision and get_op(n.op_type).weighted]
+    weighted = [
+        n.name for n in graph.nodes if n.name in precision and get_op(n.op_type).is_weighted(n)
+    ]
     candidates = [("as given", graph)]
     if config.weight_rounding == "optimized":
         equal = equalized(graph)

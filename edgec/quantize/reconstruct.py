@@ -29,6 +29,7 @@ from edgec.quantize.calibrate import progress
 from edgec.quantize.rounding import round_matrix
 
 SAMPLES = 128  # calibration samples the reconstruction reads
+SOLVED_OPS = ("Conv", "Gemm", "MatMul")  # refit's layouts; others round to nearest
 
 
 def _groups(node: Node) -> int:
@@ -92,7 +93,7 @@ def reconstruct(
     decisions = {}
     steps = list(enumerate(zip(graph.nodes, student.nodes)))
     for index, (t_node, s_node) in progress(steps, len(steps), "weight rounding"):
-        if s_node.name in bits:
+        if s_node.name in bits and s_node.op_type in SOLVED_OPS:
             x_t = [env[t_node.inputs[0].name] for env in envs[0]]
             x_s = [env[s_node.inputs[0].name] for env in envs[1]]
             q, scales, bias = _solve_layer(t_node, s_node, x_t, x_s, bits[s_node.name])

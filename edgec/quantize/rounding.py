@@ -113,7 +113,6 @@ def round_weights(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest rounding of a weighted node's float ``weights`` (its own layout; output
     channels along ``axis``) → (integers in that layout, scales)."""
-    w = np.asarray(weights, np.float64)
-    matrix = w.reshape(w.shape[0], -1) if axis == 0 else w.T
-    q, scales = nearest(matrix, bits, per_channel)
-    return (q.reshape(w.shape) if axis == 0 else q.T), scales
+    moved = np.moveaxis(np.asarray(weights, np.float64), axis, 0)  # [out, ...]
+    q, scales = nearest(moved.reshape(moved.shape[0], -1), bits, per_channel)
+    return np.moveaxis(q.reshape(moved.shape), 0, axis), scales

@@ -36,7 +36,7 @@ DIMENSIONS = (
 SMALLEST = {
     "quantize": "int8",
     "prune_budget": 3.0,
-    "cluster": "16",
+    "cluster": None,  # 4-bit weights below take fewer bytes than clustered int8 ones
     "kernel_scratch": "free",
     "weight_storage": "auto",
     "weight_bits": 4,
@@ -72,9 +72,12 @@ def dimensions() -> list[Dimension]:
 
 
 def valid(options: dict) -> bool:
-    """Combinations the compiler refuses: clustering needs int8 weight layers to cluster,
-    and 16x8 keeps every layer's weights for its own kernels."""
-    return not (options.get("cluster") and options.get("quantize") == "int16x8")
+    """Combinations the compiler refuses or that cannot be told apart: clustering needs int8
+    weight layers to cluster (16x8 keeps every layer's weights for its own kernels, ``auto``
+    may too, 4-bit weights are clustered already)."""
+    if not options.get("cluster"):
+        return True
+    return options.get("quantize") == "int8" and str(options.get("weight_bits", 8)) == "8"
 
 
 def candidates(limit: int) -> list[Candidate]:

@@ -12,7 +12,7 @@ import numpy as np
 from edgec.analysis import analyze_graph, const_data, parameter_inputs
 from edgec.artifact import BackendOutput
 from edgec.backends.c.generate import SCRATCH_POLICIES, generate_c
-from edgec.backends.c.lower import FLOAT_EMITTERS, KERNEL_SETS, emitter_for
+from edgec.backends.c.lower import FLOAT_EMITTERS, KERNEL_SETS, TFLM_ROUNDING_ONLY, emitter_for
 from edgec.backends.c.weight_storage import POLICIES
 from edgec.errors import EdgecError, TargetError
 from edgec.ir.graph import Graph, Node
@@ -44,6 +44,8 @@ def integer_refusal(node: Node, options: CompileOptions) -> str | None:
     op exists (it then stays in float: ``quantize.fallback``), else None."""
     if not is_integer_node(node) or node.op_type not in FLOAT_EMITTERS:
         return None
+    if options.rounding != "tflm" and node.op_type in TFLM_ROUNDING_ONLY:
+        return f"its integer C kernel rounds as TFLM only, not --rounding {options.rounding}"
     emitter = emitter_for(node, options.rounding)
     reason = "no integer C kernel" if emitter is None else emitter.check(node)
     return reason

@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from edgec.backends.c import layout as L
-from edgec.backends.c.emit_common import axis_split, int_sources, suffix
+from edgec.backends.c.emit_common import axis_split, call_elementwise, int_sources, suffix
 from edgec.backends.c.emit_fast import GEMM_SOURCES, FastRequant, fast_requant
 from edgec.backends.c.int_checks import checked, same_dtype
 from edgec.backends.c.lowering import Emitter, Lowering
@@ -287,15 +287,8 @@ def check_int_layernorm(node: Node) -> str | None:
 
 
 def emit_int_gelu(lw: Lowering, node: Node) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    table = integer_params(node).table
-    layout = lw.stored_layout(x)
-    src, dst = lw.read(x, layout), lw.write(y, layout)
-    fields = {"size": x.size, "table": lw.weight(table, f"{node.name} table")}
-    lw.call(
-        "edgec_lut_s8", "edgec_lut_s8_t", fields, [src], [dst], node.name, node.op_type,
-        int_sources("eltwise_int.c"),
-    )  # fmt: skip
+    table = lw.weight(integer_params(node).table, f"{node.name} table")
+    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": table}, "eltwise_int.c")
 
 
 def emit_softmax_table(lw: Lowering, node: Node) -> bool:

@@ -198,3 +198,23 @@ def fc_operands(node: Node) -> tuple[np.ndarray, np.ndarray | None]:
         n = weights.shape[0]
         bias = np.broadcast_to(c.const, (1, n))[0] * op.attr(node, "beta")
     return weights, bias
+
+
+def call_elementwise(
+    lw: Lowering, node: Node, kernel: str, struct: str, fields: dict, source: str
+) -> None:
+    """A one-input integer kernel over every element, in the input's stored layout (its
+    struct: ``size`` then ``fields``)."""
+    x, y = node.inputs[0], node.outputs[0]
+    layout = lw.stored_layout(x)
+    src, dst = lw.read(x, layout), lw.write(y, layout)
+    lw.call(
+        kernel,
+        struct,
+        {"size": x.size, **fields},
+        [src],
+        [dst],
+        node.name,
+        node.op_type,
+        int_sources(source),
+    )

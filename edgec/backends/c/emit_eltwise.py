@@ -16,6 +16,7 @@ from edgec.backends.c.emit_common import (
     INF,
     activation_bounds,
     broadcast_operands,
+    call_elementwise,
     int_sources,
     suffix,
 )
@@ -232,22 +233,6 @@ def emit_int_binary(lw: Lowering, node: Node) -> None:
     )
 
 
-def _unary(lw: Lowering, node: Node, kernel: str, struct: str, fields: dict, source: str):
-    x, y = node.inputs[0], node.outputs[0]
-    layout = lw.stored_layout(x)
-    src, dst = lw.read(x, layout), lw.write(y, layout)
-    lw.call(
-        kernel,
-        struct,
-        {"size": x.size, **fields},
-        [src],
-        [dst],
-        node.name,
-        node.op_type,
-        int_sources(source),
-    )
-
-
 def emit_sigmoid_like(lw: Lowering, node: Node) -> None:
     p = integer_params(node)
     sfx = suffix(node.outputs[0])
@@ -262,7 +247,9 @@ def emit_sigmoid_like(lw: Lowering, node: Node) -> None:
         "table": table,
     }
     name = "logistic" if node.op_type == "Sigmoid" else "tanh"
-    _unary(lw, node, f"edgec_{name}_{sfx}", "edgec_sigmoid_int_t", fields, "sigmoid_int.c")
+    call_elementwise(
+        lw, node, f"edgec_{name}_{sfx}", "edgec_sigmoid_int_t", fields, "sigmoid_int.c"
+    )
 
 
 def emit_hard_swish(lw: Lowering, node: Node) -> None:
@@ -275,7 +262,9 @@ def emit_hard_swish(lw: Lowering, node: Node) -> None:
         "reluish_mult": p.reluish_multiplier,
         "reluish_exponent": p.reluish_exponent,
     }
-    _unary(lw, node, "edgec_hard_swish_s8", "edgec_hard_swish_s8_t", fields, "eltwise_int.c")
+    call_elementwise(
+        lw, node, "edgec_hard_swish_s8", "edgec_hard_swish_s8_t", fields, "eltwise_int.c"
+    )
 
 
 def emit_leaky_relu(lw: Lowering, node: Node) -> None:
@@ -289,7 +278,9 @@ def emit_leaky_relu(lw: Lowering, node: Node) -> None:
         "alpha_shift": p.alpha_shift,
     }
     sfx = suffix(node.outputs[0])
-    _unary(lw, node, f"edgec_leaky_relu_{sfx}", "edgec_leaky_relu_int_t", fields, "eltwise_int.c")
+    call_elementwise(
+        lw, node, f"edgec_leaky_relu_{sfx}", "edgec_leaky_relu_int_t", fields, "eltwise_int.c"
+    )
 
 
 def emit_clamp(lw: Lowering, node: Node) -> None:
@@ -305,7 +296,7 @@ def emit_clamp(lw: Lowering, node: Node) -> None:
         "act_max": hi,
     }
     sfx = suffix(node.outputs[0])
-    _unary(lw, node, f"edgec_clamp_{sfx}", "edgec_clamp_int_t", fields, "eltwise_int.c")
+    call_elementwise(lw, node, f"edgec_clamp_{sfx}", "edgec_clamp_int_t", fields, "eltwise_int.c")
 
 
 def emit_requantize(lw: Lowering, node: Node) -> None:
@@ -320,14 +311,14 @@ def emit_requantize(lw: Lowering, node: Node) -> None:
         "shift": shift,
     }
     kernel = f"edgec_requantize_{suffix(x)}_{suffix(y)}"
-    _unary(lw, node, kernel, "edgec_requantize_int_t", fields, "eltwise_int.c")
+    call_elementwise(lw, node, kernel, "edgec_requantize_int_t", fields, "eltwise_int.c")
 
 
 def emit_lookup_table(lw: Lowering, node: Node) -> None:
     """An int8 elementwise op as onnxruntime's table of its float function (rounding float)."""
     table = integer_params(node, lw.rounding).table
     ref = lw.weight(table.astype(np.int8), f"{node.name} lookup table (onnxruntime's)")
-    _unary(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": ref}, "eltwise_int.c")
+    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": ref}, "eltwise_int.c")
 
 
 def check_lookup_table(node: Node) -> str | None:

@@ -18,6 +18,7 @@ from edgec.backends.c.emit_common import (
     activation_bounds,
     broadcast_operands,
     c_enum,
+    call_elementwise,
     int_sources,
     suffix,
 )
@@ -162,27 +163,9 @@ def _requant(rq) -> Struct:
     )
 
 
-def _unary_call(
-    lw: Lowering, node: Node, kernel: str, struct: str, fields: dict, source: str = "math_int.c"
-) -> None:
-    x, y = node.inputs[0], node.outputs[0]
-    layout = lw.stored_layout(x)
-    src, dst = lw.read(x, layout), lw.write(y, layout)
-    lw.call(
-        kernel,
-        struct,
-        {"size": x.size, **fields},
-        [src],
-        [dst],
-        node.name,
-        node.op_type,
-        int_sources(source),
-    )
-
-
 def emit_lut(lw: Lowering, node: Node) -> None:
     table = lw.weight(integer_params(node).astype(np.int8), f"{node.op_type} table of {node.name}")
-    _unary_call(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": table}, "eltwise_int.c")
+    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": table}, "eltwise_int.c")
 
 
 def emit_int_abs(lw: Lowering, node: Node) -> None:
@@ -194,7 +177,8 @@ def emit_int_abs(lw: Lowering, node: Node) -> None:
         "mult": p.multiplier,
         "shift": p.shift,
     }
-    _unary_call(lw, node, f"edgec_abs_{suffix(node.outputs[0])}", "edgec_abs_int_t", fields)
+    kernel = f"edgec_abs_{suffix(node.outputs[0])}"
+    call_elementwise(lw, node, kernel, "edgec_abs_int_t", fields, "math_int.c")
 
 
 def emit_int_minmax(lw: Lowering, node: Node) -> None:

@@ -21,7 +21,7 @@ from edgec.errors import EdgecError
 from edgec.ir.graph import Node, Value
 from edgec.ops import get_op
 from edgec.ops.integer import integer_params
-from edgec.ops.integer.recurrent import GATE_ACTIVATION
+from edgec.ops.integer.fixedpoint import right_shift_requant_params
 from edgec.ops.integer.tables import SIGMOID_TABLE_UINT16
 from edgec.ops.recurrent import RecurrentShape
 
@@ -213,6 +213,9 @@ def int_matrix(lw: Lowering, node: Node, what: str, entry, wide: bool, fast: boo
             folded = np.asarray(bias, np.int32)
         fields.update(bias=lw.weight(folded, f"{name} bias + input offset x weight sums"))
         fields["bias64"] = None
+    if fast and rows.shape[1] % 4:  # zero columns: whole groups of four for the fast loops
+        rows = np.pad(rows, ((0, 0), (0, -rows.shape[1] % 4)))
+        fields["k"] = rows.shape[1]
     data = pair_layout(rows) if fast else rows
     fields["weights"] = lw.weight(data, f"{name} weights")
     return Struct(
@@ -234,22 +237,13 @@ EMPTY_INT_MATRIX = Struct(
 )
 
 
-def sigmoid_fields(lw: Lowering, size: int, params) -> Struct:
-    table = lw.weight(SIGMOID_TABLE_UINT16.astype(np.uint16), "TFLite sigmoid table")
-    return Struct(
-        {
-            "size": size,
-            "input_zero_point": 0,
-            "input_mult": params.input_multiplier,
-            "input_left_shift": params.input_left_shift,
-            "input_range_radius": 0,
-            "table": table,
-        }
-    )
-
-
 def rescale_fields(rescale) -> Struct:
-    return Struct({"multiplier": int(rescale.multiplier), "shift": int(rescale.shift)})
+    """edgec_rescale_t, with edgec_fp_mbqm_right's constants where they apply."""
+    fields = {"multiplier": int(rescale.multiplier), "shift": int(rescale.shift)}
+    table = right_shift_requant_params(rescale.multiplier, rescale.shift)
+    fields["fast"] = int(table is not None)
+    fields["round_hi"], fields["shift_hi"] = (0, 0) if table is None else map(int, table[1:])
+    return Struct(fields)
 
 
 def emit_int(lw: Lowering, node: Node) -> None:
@@ -273,20 +267,24 @@ def emit_int(lw: Lowering, node: Node) -> None:
     rnn["product"] = None if wide else Symbol("edgec_matrix_fast_s8" if fast else "edgec_matrix_s8")
     for side, fc in (("input", p.input_fc), ("recurrent", p.recurrent_fc)):
         rows = op.gates * h
-        rnn[f"{side}_mult"] = lw.weight(
-            per_channel(fc.multiplier, rows), f"{node.name} multipliers"
-        )
-        rnn[f"{side}_shift"] = lw.weight(per_channel(fc.shift, rows), f"{node.name} shifts")
-    sigmoid_rows = 3 * h if node.op_type == "LSTM" else 2 * h
-    rnn["gate_sigmoid"] = sigmoid_fields(lw, sigmoid_rows, GATE_ACTIVATION)
-    rnn["gate_tanh"] = sigmoid_fields(lw, h, GATE_ACTIVATION)
+        mult, shift = per_channel(fc.multiplier, rows), per_channel(fc.shift, rows)
+        table = None if wide else right_shift_requant_params(mult, shift)
+        if table is not None:  # the faster form, which needs no multipliers and shifts
+            what = f"{node.name} {side} requantization"
+            rnn.update({f"{side}_mult": None, f"{side}_shift": None})
+        else:
+            rnn[f"{side}_mult"] = lw.weight(mult, f"{node.name} multipliers")
+            rnn[f"{side}_shift"] = lw.weight(shift, f"{node.name} shifts")
+        rnn[f"{side}_rq"] = None if table is None else lw.weight(table, what)
+    rnn["table"] = lw.weight(SIGMOID_TABLE_UINT16.astype(np.uint16), "TFLite sigmoid table")
     if node.op_type == "LSTM":
         fields = {
             "rnn": Struct(rnn),
             "forget_cell": rescale_fields(p.forget_mul),
             "input_cell": rescale_fields(p.input_mul),
             "output_hidden": rescale_fields(p.output_mul),
-            "cell_tanh": sigmoid_fields(lw, h, p.cell_tanh),
+            "cell_tanh_mult": p.cell_tanh.input_multiplier,
+            "cell_tanh_shift": p.cell_tanh.input_left_shift,
         }
     else:
         fields = {
@@ -306,10 +304,12 @@ def emit_int(lw: Lowering, node: Node) -> None:
     x = lw.read(node.inputs[0], L.LOGICAL)
     outputs = node_outputs(lw, node, len(states) + 1)
     state = state_buffer(lw, node, state_bytes)
-    work = lw.scratch(node, (12 if wide else 8) * op.gates * h + 2 * h, "gate products")
+    padded = s.inputs + (-s.inputs % 4 if fast else 0)  # the input row the fast loops read
+    work_bytes = (12 if wide else 8) * op.gates * h + 2 * h + padded
+    work = lw.scratch(node, work_bytes, "gate products")
     sfx = "s16" if wide else "s8"
     kernel = f"edgec_{node.op_type.lower()}_{sfx}"
-    sources = int_sources("recurrent_int.c") | {"sigmoid_int.c"}
+    sources = int_sources("recurrent_int.c")
     sources |= MATRIX_SOURCES if fast else set()
     struct = f"edgec_{node.op_type.lower()}_int_t"
     lw.call(

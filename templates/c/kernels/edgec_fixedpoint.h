@@ -385,6 +385,44 @@ static inline int32_t edgec_fp_reciprocal(int32_t x, int32_t x_integer_digits, i
     return edgec_fp_one_over_one_plus_x((int32_t)(shifted - 0x80000000u));
 }
 
+/* ---- TFLite's int16 Logistic and Tanh (a 256-entry table, interpolated) ------------------- */
+
+/* An int16 input at scale s in the table's 1 / (3 * 4096) units: x * mult >> shift, rounded
+ * (mult = 0: s is a power of two, 2^(shift - 12), and only the factor 3 remains). */
+static inline int32_t edgec_fp_table_input(int32_t x, int32_t mult, int32_t shift)
+{
+    int64_t rounding;
+    if (mult == 0) {
+        mult = 3 * (1 << shift);
+        shift = 0;
+    }
+    rounding = shift > 0 ? ((int64_t)1 << (shift - 1)) : 0;
+    return (int32_t)(((int64_t)x * mult + rounding) >> shift);
+}
+
+/* The sigmoid, Q0.15, of `value`: the input in 1 / (3 * 4096) units (what the table is
+ * indexed by; sigmoid_int.c and the LSTM scale their inputs to it). */
+static inline int32_t edgec_fp_sigmoid16(int32_t value, const uint16_t *table)
+{
+    const int32_t magnitude = value < 0 ? -value : value;
+    const int32_t index = (magnitude >> 9) < 254 ? (magnitude >> 9) : 254;
+    const int32_t ua = table[index], ub = table[index + 1];
+    int32_t result = (magnitude >> 9) >= 255 ? (0x7FFF << 10) : (ua << 9) + (magnitude & 0x1FF) * (ub - ua);
+    result = value >= 0 ? result + (1 << 9) : (1 << 25) - result + (1 << 9) - 1;
+    return (int16_t)(uint16_t)(uint32_t)(result >> 10);
+}
+
+/* The tanh, Q0.15, of `value` in the same units. */
+static inline int32_t edgec_fp_tanh16(int32_t value, const uint16_t *table)
+{
+    const int32_t magnitude = value < 0 ? -value : value;
+    const int32_t index = (magnitude >> 8) < 254 ? (magnitude >> 8) : 254;
+    const int32_t ua = table[index], ub = table[index + 1];
+    int32_t result = (magnitude >> 8) >= 255 ? (0xFFFF << 8) : (ua << 8) + (magnitude & 0xFF) * (ub - ua);
+    result = value >= 0 ? result - (1 << 23) + (1 << 7) : -result + (1 << 23) + (1 << 7) - 1;
+    return (int16_t)(uint16_t)(uint32_t)(result >> 8);
+}
+
 /* ---- 16-bit fixed point (HardSwish) ------------------------------------------------------- */
 
 /* gemmlowp SRDHM on int16 (ARM VQRDMULH.S16). */

@@ -90,7 +90,8 @@ void edgec_gru_reset_f32(const edgec_rnn_f32_t *p, const float *h0, void *state)
 /* ---- integer: TFLite's integer LSTM (int8, or 16x8) and a GRU of the same blocks -------
  * Gate pre-activations are int16 Q3.12: each product (input and recurrent) requantized by
  * its row's multiplier into int16 and the two added with saturation; sigmoid and tanh are
- * TFLite's int16 table kernels (sigmoid_int.c), Q0.15 out. See edgec/ops/integer/recurrent.py. */
+ * TFLite's int16 table kernels (the table in 1 / (3 * 4096) units: a Q3.12 value times 3),
+ * Q0.15 out. See edgec/ops/integer/recurrent.py. */
 
 /* out[o] = bias[o] + sum_k w[o][k] * (row[k] - input_zero_point), int32 (int8 rows). */
 typedef struct {
@@ -105,9 +106,12 @@ void edgec_matrix_s8(const edgec_matrix_int_t *m, const int8_t *row, int32_t *ou
  * pair layout, input_zero_point 0 (the offset folded into the bias). */
 void edgec_matrix_fast_s8(const edgec_matrix_int_t *m, const int8_t *row, int32_t *out);
 
-/* TFLite Mul's requantization of an int32 product: MultiplyByQuantizedMultiplier. */
+/* TFLite Mul's requantization of an int32 product: MultiplyByQuantizedMultiplier; with
+ * `fast` (a scale below 1/4, every one of the zoo's) the same by edgec_fp_mbqm_right's
+ * (multiplier, round_hi, shift_hi). */
 typedef struct {
     int32_t multiplier, shift;
+    int32_t fast, round_hi, shift_hi;
 } edgec_rescale_t;
 
 /* What the integer LSTM and GRU share. Per direction the input product (W, with bias_x)
@@ -119,10 +123,12 @@ typedef struct {
     int32_t clip; /* the pre-activations' clamp in Q3.12, 0: none */
     edgec_matrix_int_t input_fc[2], recurrent_fc[2];
     edgec_matrix_s8_fn product; /* int8 rows; 16x8 runs its own loops */
-    const int32_t *input_mult, *input_shift;         /* [G*H] */
+    const int32_t *input_mult, *input_shift;         /* [G*H], or NULL with the table: */
     const int32_t *recurrent_mult, *recurrent_shift; /* [G*H] */
-    edgec_sigmoid_int_t gate_sigmoid;                /* LSTM i, o, f (3H); GRU z, r (2H) */
-    edgec_sigmoid_int_t gate_tanh;                   /* the cell gate / candidate (H) */
+    /* the same as edgec_fp_mbqm_right's rows (multiplier, round_hi, shift_hi) [G*H][3],
+     * where every row's scale is below 1/4 (int8), else NULL */
+    const int32_t *input_rq, *recurrent_rq;
+    const uint16_t *table; /* TFLite's sigmoid table (257 entries) */
 } edgec_rnn_int_t;
 
 typedef struct {
@@ -130,7 +136,8 @@ typedef struct {
     edgec_rescale_t forget_cell;   /* f * c -> c */
     edgec_rescale_t input_cell;    /* i * g -> c */
     edgec_rescale_t output_hidden; /* tanh(c) * o -> h (plus the zero point) */
-    edgec_sigmoid_int_t cell_tanh; /* tanh of the cell state (its power-of-two scale) */
+    /* the cell state (its power-of-two scale) into the table's units: edgec_fp_table_input */
+    int32_t cell_tanh_mult, cell_tanh_shift;
 } edgec_lstm_int_t;
 
 typedef struct {
@@ -143,7 +150,8 @@ typedef struct {
 } edgec_gru_int_t;
 
 /* state: h ([D][B][H] of the activation type), then the LSTM's c ([D][B][H] int16).
- * work: (8 + 4 * wide) * G * H + 2 * H bytes (wide: 16x8). */
+ * work: (8 + 4 * wide) * G * H + 2 * H bytes (wide: 16x8), plus the input product's k (int8
+ * with the fast products: X's row padded to a multiple of 4). */
 void edgec_lstm_s8(const edgec_lstm_int_t *p, const int8_t *x, const int8_t *h0,
                    const int16_t *c0, int8_t *y, int8_t *y_h, int16_t *y_c, void *state,
                    void *work);

@@ -35,27 +35,63 @@ typedef struct {
     void *sums;
     int16_t *gx, *gates;
     void *row;
+    int8_t *input_row; /* X's row padded with zeros to the input product's k (fast kernels) */
 } work_t;
 
-static work_t split_work(void *work, int32_t gate_rows, int wide)
+static work_t split_work(void *work, int32_t gate_rows, int32_t hidden, int wide)
 {
     work_t w;
     w.sums = work;
     w.gx = (int16_t *)(void *)((uint8_t *)work + (wide ? 8u : 4u) * (size_t)gate_rows);
     w.gates = w.gx + gate_rows;
     w.row = w.gates + gate_rows;
+    w.input_row = (int8_t *)w.row + 2 * (size_t)hidden;
     return w;
 }
 
-/* out[o] = clamp16(requant(product of row o)) for rows [first, first + m->n) of the
- * requantization arrays. wide: int16 rows and int64 sums (16x8). */
-static void product(const edgec_rnn_int_t *p, const edgec_matrix_int_t *m, const void *row,
-                    const int32_t *mult, const int32_t *shift, void *sums, int wide, int16_t *out)
+/* The input row as the input product reads it: padded to its k when that is longer. */
+static const void *input_row(const edgec_rnn_int_t *p, int32_t d, const void *x, const work_t *w)
 {
+    const int32_t k = p->input_fc[d].k, inputs = p->dims.inputs;
+    if (k == inputs) {
+        return x;
+    }
+    memcpy(w->input_row, x, (size_t)inputs);
+    memset(w->input_row + inputs, 0, (size_t)(k - inputs));
+    return w->input_row;
+}
+
+/* The requantization of a product's rows: per row (mult, shift), or the faster table of
+ * edgec_fp_mbqm_right (rq, or NULL), from row `first` on. */
+typedef struct {
+    const int32_t *mult, *shift, *rq;
+} requant_t;
+
+static requant_t rows_from(const int32_t *mult, const int32_t *shift, const int32_t *rq, int32_t first)
+{
+    requant_t r;
+    r.mult = mult != NULL ? mult + first : NULL;
+    r.shift = shift != NULL ? shift + first : NULL;
+    r.rq = rq != NULL ? rq + 3 * first : NULL;
+    return r;
+}
+
+/* out[o] = clamp16(requant(product of row o)). wide: int16 rows, int64 sums (16x8). */
+static void product(const edgec_rnn_int_t *p, const edgec_matrix_int_t *m, const void *row,
+                    requant_t q, void *sums, int wide, int16_t *out)
+{
+    const int32_t *mult = q.mult, *shift = q.shift;
     int32_t o, i;
     if (!wide) {
         int32_t *acc = (int32_t *)sums;
         p->product(m, (const int8_t *)row, acc);
+        if (q.rq != NULL) {
+            const int32_t *rq = q.rq;
+            for (o = 0; o < m->n; ++o, rq += 3) {
+                out[o] = (int16_t)clamp16(edgec_fp_mbqm_right(acc[o], rq[0], rq[1], rq[2]));
+            }
+            return;
+        }
         for (o = 0; o < m->n; ++o) {
             out[o] = (int16_t)clamp16(edgec_fp_mbqm(acc[o], mult[o], shift[o]));
         }
@@ -70,6 +106,16 @@ static void product(const edgec_rnn_int_t *p, const edgec_matrix_int_t *m, const
         }
         out[o] = (int16_t)clamp16(edgec_fp_mbqm64(acc, mult[o], shift[o]));
     }
+}
+
+static requant_t input_rows(const edgec_rnn_int_t *r, int32_t first)
+{
+    return rows_from(r->input_mult, r->input_shift, r->input_rq, first);
+}
+
+static requant_t recurrent_rows(const edgec_rnn_int_t *r, int32_t first)
+{
+    return rows_from(r->recurrent_mult, r->recurrent_shift, r->recurrent_rq, first);
 }
 
 static int32_t hidden_at(const void *h, int32_t j, int wide)
@@ -88,20 +134,28 @@ static void set_hidden(void *h, int32_t j, int32_t v, int wide)
 
 static int32_t rescale(const edgec_rescale_t *r, int32_t product)
 {
+    if (r->fast) {
+        return edgec_fp_mbqm_right(product, r->multiplier, r->round_hi, r->shift_hi);
+    }
     return edgec_fp_mbqm(product, r->multiplier, r->shift);
 }
 
-/* gates[n] = sat16(gx[n] + requant(recurrent product)[n]) for n < count, then the clip. */
-static void add_gates(const edgec_rnn_int_t *p, int16_t *gates, const int16_t *gx, int32_t count)
+/* A gate's pre-activation: sat16(input product + recurrent product), then the clip. */
+static int32_t pre_activation(const edgec_rnn_int_t *p, int32_t from_input, int32_t from_recurrent)
 {
-    int32_t n;
-    for (n = 0; n < count; ++n) {
-        int32_t v = clamp16((int32_t)gx[n] + gates[n]);
-        if (p->clip > 0) {
-            v = edgec_fp_clamp(v, -p->clip, p->clip);
-        }
-        gates[n] = (int16_t)v;
-    }
+    const int32_t v = clamp16(from_input + from_recurrent);
+    return p->clip > 0 ? edgec_fp_clamp(v, -p->clip, p->clip) : v;
+}
+
+/* TFLite's int16 sigmoid and tanh of a Q3.12 pre-activation (3x: the table's units). */
+static int32_t gate_sigmoid(const edgec_rnn_int_t *p, int32_t pre)
+{
+    return edgec_fp_sigmoid16(3 * pre, p->table);
+}
+
+static int32_t gate_tanh(const edgec_rnn_int_t *p, int32_t pre)
+{
+    return edgec_fp_tanh16(3 * pre, p->table);
 }
 
 /* The state from the initial values (NULL: h at the zero point, c at 0). */
@@ -135,30 +189,28 @@ static void copy_out(const edgec_rnn_dims_t *s, void *dst, const void *src, size
     }
 }
 
-/* One LSTM step of batch entry (d, b): h (the activation type) and c (int16) in place. */
+/* One LSTM step of batch entry (d, b): h (the activation type) and c (int16) in place.
+ * Gate rows i, o, f, c; TFLM's order of the Muls and saturating adds. */
 static void lstm_step(const edgec_lstm_int_t *p, int32_t d, const void *x, void *h, int16_t *c,
                       const work_t *w, int wide)
 {
     const edgec_rnn_int_t *r = &p->rnn;
     const int32_t H = r->dims.hidden;
-    int16_t *const gi = w->gates, *const go = gi + H, *const gf = go + H, *const gc = gf + H;
-    int16_t *const tanh_c = w->gx;
+    const int16_t *const gx = w->gx, *const gh = w->gates;
     int32_t j;
-    product(r, &r->input_fc[d], x, r->input_mult, r->input_shift, w->sums, wide, w->gx);
-    product(r, &r->recurrent_fc[d], h, r->recurrent_mult, r->recurrent_shift, w->sums, wide,
-            w->gates);
-    add_gates(r, w->gates, w->gx, 4 * H);
-    edgec_logistic_s16(&r->gate_sigmoid, gi, gi); /* i, o, f */
-    edgec_tanh_s16(&r->gate_tanh, gc, gc);
+    product(r, &r->input_fc[d], input_row(r, d, x, w), input_rows(r, 0), w->sums, wide, w->gx);
+    product(r, &r->recurrent_fc[d], h, recurrent_rows(r, 0), w->sums, wide, w->gates);
     for (j = 0; j < H; ++j) {
-        const int32_t kept = clamp16(rescale(&p->forget_cell, (int32_t)gf[j] * c[j]));
-        const int32_t added = clamp16(rescale(&p->input_cell, (int32_t)gi[j] * gc[j]));
-        c[j] = (int16_t)clamp16(kept + added);
-    }
-    edgec_tanh_s16(&p->cell_tanh, c, tanh_c);
-    for (j = 0; j < H; ++j) {
-        const int32_t v = rescale(&p->output_hidden, (int32_t)tanh_c[j] * go[j]);
-        set_hidden(h, j, v + r->hidden_zero_point, wide);
+        const int32_t i = gate_sigmoid(r, pre_activation(r, gx[j], gh[j]));
+        const int32_t o = gate_sigmoid(r, pre_activation(r, gx[H + j], gh[H + j]));
+        const int32_t f = gate_sigmoid(r, pre_activation(r, gx[2 * H + j], gh[2 * H + j]));
+        const int32_t g = gate_tanh(r, pre_activation(r, gx[3 * H + j], gh[3 * H + j]));
+        const int32_t kept = clamp16(rescale(&p->forget_cell, f * c[j]));
+        const int32_t cell = clamp16(kept + clamp16(rescale(&p->input_cell, i * g)));
+        const int32_t tanh_c =
+            edgec_fp_tanh16(edgec_fp_table_input(cell, p->cell_tanh_mult, p->cell_tanh_shift), r->table);
+        c[j] = (int16_t)cell;
+        set_hidden(h, j, rescale(&p->output_hidden, tanh_c * o) + r->hidden_zero_point, wide);
     }
 }
 
@@ -168,7 +220,7 @@ static void lstm_run(const edgec_lstm_int_t *p, const void *x, const void *h0, c
     const edgec_rnn_dims_t *s = &p->rnn.dims;
     const size_t elem = wide ? 2u : 1u, n = (size_t)s->directions * s->batch * s->hidden;
     int16_t *const cs = (int16_t *)(void *)((uint8_t *)state + n * elem);
-    const work_t w = split_work(work, 4 * s->hidden, wide);
+    const work_t w = split_work(work, 4 * s->hidden, s->hidden, wide);
     int32_t d, i, b;
     if (!s->stateful) {
         reset_state(&p->rnn, h0, c0, state, wide, 1);
@@ -191,36 +243,33 @@ static void lstm_run(const edgec_lstm_int_t *p, const void *x, const void *h0, c
     copy_out(s, y_c, cs, sizeof(int16_t));
 }
 
-/* One GRU step of batch entry (d, b): h in place. */
+/* One GRU step of batch entry (d, b): h in place. Gate rows z, r, h. */
 static void gru_step(const edgec_gru_int_t *p, int32_t d, const void *x, void *h, const work_t *w,
                      int wide)
 {
     const edgec_rnn_int_t *r = &p->rnn;
     const int32_t H = r->dims.hidden, zp = r->hidden_zero_point;
-    int16_t *const z = w->gates, *const reset = z + H, *const cand = reset + H;
+    int16_t *const gx = w->gx, *const gates = w->gates; /* z, r, then the candidate's */
     int32_t j;
-    product(r, &r->input_fc[d], x, r->input_mult, r->input_shift, w->sums, wide, w->gx);
-    product(r, &r->recurrent_fc[d], h, r->recurrent_mult, r->recurrent_shift, w->sums, wide,
-            w->gates); /* z, r (and h under linear_before_reset) */
-    add_gates(r, w->gates, w->gx, 2 * H);
-    edgec_logistic_s16(&r->gate_sigmoid, z, z); /* z, r */
-    if (p->linear_before_reset) {
-        for (j = 0; j < H; ++j) {
-            cand[j] = (int16_t)clamp16(rescale(&p->reset, (int32_t)reset[j] * cand[j]));
-        }
-    } else {
-        for (j = 0; j < H; ++j) {
-            set_hidden(w->row, j, rescale(&p->reset, reset[j] * (hidden_at(h, j, wide) - zp)) + zp, wide);
-        }
-        product(r, &p->candidate_fc[d], w->row, r->recurrent_mult + 2 * H, r->recurrent_shift + 2 * H,
-                w->sums, wide, cand);
+    product(r, &r->input_fc[d], input_row(r, d, x, w), input_rows(r, 0), w->sums, wide, gx);
+    product(r, &r->recurrent_fc[d], h, recurrent_rows(r, 0), w->sums, wide,
+            gates); /* z, r (and h under linear_before_reset) */
+    for (j = 0; j < 2 * H; ++j) {
+        gates[j] = (int16_t)gate_sigmoid(r, pre_activation(r, gx[j], gates[j]));
     }
-    add_gates(r, cand, w->gx + 2 * H, H);
-    edgec_tanh_s16(&r->gate_tanh, cand, cand);
+    if (!p->linear_before_reset) { /* the recurrent product of r * (h - zp), requantized */
+        for (j = 0; j < H; ++j) {
+            set_hidden(w->row, j, rescale(&p->reset, gates[H + j] * (hidden_at(h, j, wide) - zp)) + zp, wide);
+        }
+        product(r, &p->candidate_fc[d], w->row, recurrent_rows(r, 2 * H), w->sums, wide, gates + 2 * H);
+    }
     for (j = 0; j < H; ++j) {
-        const int32_t kept = rescale(&p->update, z[j] * (hidden_at(h, j, wide) - zp));
-        const int32_t added = rescale(&p->candidate, (32768 - z[j]) * cand[j]);
-        set_hidden(h, j, zp + kept + added, wide);
+        const int32_t z = gates[j], recurrent = gates[2 * H + j];
+        const int32_t from_h =
+            p->linear_before_reset ? clamp16(rescale(&p->reset, gates[H + j] * recurrent)) : recurrent;
+        const int32_t cand = gate_tanh(r, pre_activation(r, gx[2 * H + j], from_h));
+        const int32_t kept = rescale(&p->update, z * (hidden_at(h, j, wide) - zp));
+        set_hidden(h, j, zp + kept + rescale(&p->candidate, (32768 - z) * cand), wide);
     }
 }
 
@@ -229,7 +278,7 @@ static void gru_run(const edgec_gru_int_t *p, const void *x, const void *h0, voi
 {
     const edgec_rnn_dims_t *s = &p->rnn.dims;
     const size_t elem = wide ? 2u : 1u;
-    const work_t w = split_work(work, 3 * s->hidden, wide);
+    const work_t w = split_work(work, 3 * s->hidden, s->hidden, wide);
     int32_t d, i, b;
     if (!s->stateful) {
         reset_state(&p->rnn, h0, NULL, state, wide, 0);
