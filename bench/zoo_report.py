@@ -163,8 +163,8 @@ def _qemu_cell(case: dict | None) -> list[str]:
     if case is None:
         return ["–"] * 5
     if case["passed"] is None:  # does not fit the board: the numbers, not a failure
-        sizes = f"weights {_n(case.get('weight_bytes'))}, arena {_n(case.get('arena_bytes'))}"
-        return [f"does not fit ({sizes})", "–", "–", "–", "–"]
+        detail = case["detail"].replace("|", "/")  # the need against the board's memory
+        return [f"does not fit: {detail}", "–", "–", "–", _n(case.get("arena_bytes"))]
     if case["path"] == "qemu_int8" and case.get("bit_exact") is not None:
         verdict = f"{case['bit_exact']}/{case['samples']} bit-exact"
     elif case.get("samples_within") is not None:
@@ -197,7 +197,7 @@ def qemu_section(qemu: dict, res: dict) -> list[str]:
         chosen = [c for c in cases if c["path"] == path]
         unfit = sum(c["passed"] is None for c in chosen)
         passed = sum(c["passed"] is True for c in chosen)
-        fits = f", {unfit} do not fit the board" if unfit else ""
+        fits = f", {unfit} not fitting the board" if unfit else ""
         counts.append(f"{label} {passed}/{len(chosen) - unfit} pass{fits}")
     exports = sorted({c["export"] for c in cases})
     rows = [
@@ -219,9 +219,10 @@ def qemu_section(qemu: dict, res: dict) -> list[str]:
         "when every output equals edgec's integer reference bit for bit (and its SNR vs "
         f"float is ≥ {res['min_snr_db']:g} dB, as on the host); float when every output is "
         f"within rtol {res['rtol']:g}, atol {res['atol']:g} of onnxruntime. Instructions per "
-        "MAC: over the compiled graph's MACs. Flash: the whole firmware image; arena: the "
-        "model's activations. A model that does not fit the board's flash or RAM is listed "
-        "with its sizes, not counted as a failure.",
+        "MAC: over the compiled graph's MACs; instructions, not cycles (on a Cortex-M4 a float "
+        "multiply-accumulate takes several cycles, an SMLAD two int8 ones in one). Flash: the "
+        "whole firmware image; arena: the model's activations. A model that does not fit the "
+        "board's flash or RAM is listed with its sizes, not counted as a failure.",
         "",
         f"Result: {'; '.join(counts)}.",
         "",
