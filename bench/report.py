@@ -514,6 +514,8 @@ def kept_section(name: str, previous: str, exc: Exception) -> list[str]:
         if f"`python bench/{name}.py`" in block:
             lines = ("## " + block).rstrip("\n").split("\n")
             kept = [line for line in lines if not line.startswith("(kept from the previous")]
+            while kept and not kept[-1]:  # the blank line before the old note
+                kept.pop()
             return [*kept, "", note, ""]
     return [note, ""]
 

@@ -33,7 +33,7 @@ def tune_section(res: dict) -> list[str]:
     out = [
         "## Tuning and parallel validation (issue: edgec tune)",
         "",
-        "Command: `python bench/tune.py` "
+        f"Commands: {', '.join(f'`{c}`' for c in res.get('commands', ['python bench/tune.py']))} "
         f"({res.get('machine', '')}). `edgec tune` of the KWS float model for mps2-an386 "
         "with `--flash 40000 --ram 12000` (calibration: kws01 samples 0–199; validation: "
         "200–399; the first 50 samples rank every candidate, the better half within budgets "

@@ -69,9 +69,7 @@ def run_tune(work: Path, calib: Path, data: Path, address: str | None, limit: in
     return {
         "ray_address": address,
         "seconds": round(seconds, 1),
-        "validated_candidates": sum(
-            1 for c in summary["candidates"] if c["error"] is None and c["samples"]
-        ),
+        "validated_candidates": validated(summary["candidates"]),
         "candidates": summary["candidates"],
         "best": result.best.to_json(),
         "best_revalidated": {
@@ -82,6 +80,11 @@ def run_tune(work: Path, calib: Path, data: Path, address: str | None, limit: in
             "ram_bytes": again["memory"]["arena_bytes"] + (again["memory"]["stack_bytes"] or 0),
         },
     }
+
+
+def validated(rows: list[dict]) -> int:
+    """Distinct candidates validated without error (a candidate has a row per stage)."""
+    return len({c["key"] for c in rows if c["error"] is None and c["samples"]})
 
 
 def plain_int8(work: Path, calib: Path, data: Path) -> dict:
@@ -149,6 +152,8 @@ def main() -> None:
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results["machine"] = f"{platform.machine()}, Python {platform.python_version()}"
+    command = " ".join(["python bench/tune.py", *sys.argv[1:]])
+    results["commands"] = [c for c in results.get("commands", []) if c != command] + [command]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     calib, data = kws_sets(work)

@@ -1,6 +1,6 @@
 """Every model of the zoo (tests/zoo) through edgec: analyze, float C and int8 C on the host.
 
-    python bench/zoo.py [-j 2] [--models a,b] [--exports legacy13,dynamo] [--paths float,int8]
+    python bench/zoo.py [-j 2] [--models a,b] [--exports legacy13,dynamo] [--paths float,int8,qemu]
 
 A case is (model, export, path). ``analyze`` passes when the analysis runs and knows every
 op, shape and MAC count. ``float`` compiles for the default target (mps2-an386) and runs the
@@ -8,10 +8,12 @@ host build (ASan/UBSan) on seeded random inputs: every output within rtol 1e-4, 
 onnxruntime on the exported model. ``int8`` quantizes with ``--quantize int8`` (calibration
 on other seeded random inputs from the same distribution), then the host build must equal
 edgec's integer reference bit for bit, with output SNR against the float model in
-onnxruntime >= 25 dB (class-index outputs: bit-exact only). Each case runs in its own process
-(a crash or a hang is a finding, not the end of the sweep); every failure is classified by
-its cause. Results merge into bench/results_zoo.json after each case, so a sweep can be done
-in parts; ``python bench/report.py`` puts the table in BENCHMARKS.md.
+onnxruntime >= 25 dB (class-index outputs: bit-exact only). ``qemu`` runs the int8 and the
+float build of one export per model on the emulated mps2-an386 (bench/zoo_qemu.py). Each
+case runs in its own process (a crash or a hang is a finding, not the end of the sweep);
+every failure is classified by its cause. Results merge into bench/results_zoo.json after
+each case, so a sweep can be done in parts; ``python bench/report.py`` puts the table in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ZOO = ROOT / "tests" / "zoo"
 RESULTS = Path(__file__).with_name("results_zoo.json")
 EXPORTS = ("legacy13", "legacy17", "dynamo")
 PATHS = ("analyze", "float", "int8")
+QEMU_PATHS = ("qemu_int8", "qemu_float")  # ``--paths qemu``: both, on one export
 RTOL, ATOL = 1e-4, 1e-5
 MIN_SNR_DB = 25.0
 SAMPLES, CALIB_SAMPLES = 8, 32
@@ -88,7 +91,10 @@ def run_analyze(model_path: Path) -> dict:
     return {**entry, "passed": True}
 
 
-def run_float(model_path: Path, work: Path) -> dict:
+def run_float(
+    model_path: Path, work: Path, device: str = "host", samples: int | None = None
+) -> dict:
+    """The float build on ``device`` (the host build with sanitizers, or the emulator)."""
     import edgec
 
     data, _ = write_data(model_meta(model_path), work)
@@ -100,13 +106,19 @@ def run_float(model_path: Path, work: Path) -> dict:
         stage = "validate"
         saved = work / "outputs.npy"
         options = edgec.ValidateOptions(
-            str(data), sanitize=True, save_outputs=str(saved), progress=False
+            str(data),
+            device=device,
+            samples=samples,
+            sanitize=device == "host",
+            save_outputs=str(saved),
+            progress=False,
         )
         report = edgec.validate(out, options)
     except Exception as exc:
         return failure(exc, stage)
+    entry.update(device_figures(report, out, device))
     got = np.load(saved)
-    want = onnxruntime_outputs(model_path, data)
+    want = onnxruntime_outputs(model_path, data)[: len(got)]
     within = [
         bool(np.allclose(g.reshape(-1).astype(np.float64), w, rtol=RTOL, atol=ATOL))
         for g, w in zip(got, want)
@@ -131,7 +143,10 @@ def run_float(model_path: Path, work: Path) -> dict:
     return fail(entry, "validate", f"numerics: {where}", detail)
 
 
-def run_int8(model_path: Path, work: Path) -> dict:
+def run_int8(
+    model_path: Path, work: Path, device: str = "host", samples: int | None = None
+) -> dict:
+    """The int8 build on ``device`` (onnxruntime's PTQ as the SNR peer on the host only)."""
     import edgec
 
     data, calib = write_data(model_meta(model_path), work)
@@ -143,30 +158,43 @@ def run_int8(model_path: Path, work: Path) -> dict:
         entry = {"arena_bytes": result.arena_bytes, "weight_bytes": result.weight_bytes}
         entry["float_ops"] = float_steps(out)
         stage = "validate"
-        report = edgec.validate(
-            out, edgec.ValidateOptions(str(data), sanitize=True, progress=False)
+        options = edgec.ValidateOptions(
+            str(data), device=device, samples=samples, sanitize=device == "host", progress=False
         )
+        report = edgec.validate(out, options)
     except Exception as exc:
         return failure(exc, stage)
+    entry.update(device_figures(report, out, device))
     classes = model_meta(model_path)["output_std"] is None  # an ArgMax output: class indices
     entry.update(
         samples=report["samples"],
         bit_exact=report["bit_exact"],
         snr_db=None if classes else report.get("snr_db"),
         agreement=report.get("agreement"),
-        onnxruntime_int8_snr_db=None if classes else onnxruntime_ptq_snr(model_path, data, calib),
     )
+    if device == "host":
+        peer = None if classes else onnxruntime_ptq_snr(model_path, data, calib)
+        entry["onnxruntime_int8_snr_db"] = peer
     if report["bit_exact"] != report["samples"]:
         detail = f"{report['bit_exact']}/{report['samples']} bit-exact"
         return fail(entry, "validate", "numerics: C differs from edgec's integer reference", detail)
     if not classes and not (entry["snr_db"] >= MIN_SNR_DB):
-        peer = entry["onnxruntime_int8_snr_db"]
+        peer = entry.get("onnxruntime_int8_snr_db")
         also = "" if peer is None or peer >= MIN_SNR_DB else ", onnxruntime's PTQ too"
         detail = f"SNR {entry['snr_db']:.1f} dB < {MIN_SNR_DB:g} dB (onnxruntime's PTQ: "
         detail += "–" if peer is None else f"{peer:.1f} dB)"
         cause = f"numerics: int8 SNR vs float < {MIN_SNR_DB:g} dB{also}"
         return fail(entry, "validate", cause, detail)
     return {**entry, "passed": True}
+
+
+def device_figures(report: dict, out: Path, device: str) -> dict:
+    """Instructions, MACs and memory of an emulator run (nothing for the host)."""
+    if device == "host":
+        return {}
+    from bench.zoo_qemu import emulator_figures
+
+    return emulator_figures(report, out)
 
 
 def float_steps(out: Path) -> list[str]:
@@ -298,6 +326,10 @@ def run_case(model: str, export: str, path: str) -> dict:
                 return run_analyze(model_path)
             except Exception as exc:
                 return failure(exc, "analyze")
+        if path in QEMU_PATHS:
+            from bench.zoo_qemu import run_qemu
+
+            return run_qemu(model_path, Path(tmp), path)
         return (run_float if path == "float" else run_int8)(model_path, Path(tmp))
 
 
@@ -325,6 +357,12 @@ def spawn(case: tuple[str, str, str], timeout: float) -> dict:
 def merge(entry: dict) -> None:
     """Replace this case's entry in the results file (other cases stay)."""
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"cases": []}
+    if entry["path"] in QEMU_PATHS:
+        from bench.zoo_qemu import merge_qemu
+
+        merge_qemu(results, entry, [m["name"] for m in zoo_manifest()["models"]])
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        return
     key = (entry["model"], entry["export"], entry["path"])
     results["cases"] = [
         c for c in results["cases"] if (c["model"], c["export"], c["path"]) != key
@@ -407,7 +445,8 @@ def main() -> None:
     parser.add_argument("-j", "--jobs", type=int, default=1, choices=(1, 2))
     parser.add_argument("--models", help="comma-separated (default: the whole zoo)")
     parser.add_argument("--exports", default=",".join(EXPORTS))
-    parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--paths", default=",".join([*PATHS, "qemu"]))
+    parser.add_argument("--qemu-export", default="legacy17", help="the export run on QEMU")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per case")
     parser.add_argument("--coverage", action="store_true", help="only redo the op table")
     parser.add_argument(
@@ -423,15 +462,18 @@ def main() -> None:
     models = [m["name"] for m in zoo_manifest()["models"]]
     if args.models:
         models = [m for m in models if m in args.models.split(",")]
+    paths = [q for p in args.paths.split(",") for q in (QEMU_PATHS if p == "qemu" else [p])]
     cases = [
-        (m, e, p) for m in models for e in args.exports.split(",") for p in args.paths.split(",")
+        (m, e, p) for m in models for e in args.exports.split(",") for p in paths if p in PATHS
     ]
+    cases += [(m, args.qemu_export, p) for m in models for p in paths if p in QEMU_PATHS]
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(spawn, case, args.timeout) for case in cases]
         for future in as_completed(futures):
             entry = future.result()
             merge(entry)
-            verdict = "pass" if entry["passed"] else f"FAIL {entry['detail']}"
+            verdict = {True: "pass", None: "does not fit"}.get(entry["passed"], "FAIL")
+            verdict += "" if entry["passed"] else f" {entry['detail']}"
             print(
                 f"{entry['model']:20s} {entry['export']:9s} {entry['path']:8s} {verdict}",
                 flush=True,

@@ -153,4 +153,79 @@ def zoo_section(res: dict) -> list[str]:
             "",
         ]
     out += ["### Every case", "", *matrix_table(cases, order), ""]
+    if res.get("qemu"):
+        out += qemu_section(res["qemu"], res)
     return out
+
+
+def _qemu_cell(case: dict | None) -> list[str]:
+    """Verdict, instructions per inference, per MAC, flash and arena of one QEMU case."""
+    if case is None:
+        return ["–"] * 5
+    if case["passed"] is None:  # does not fit the board: the numbers, not a failure
+        detail = case["detail"].replace("|", "/")  # the need against the board's memory
+        return [f"does not fit: {detail}", "–", "–", "–", _n(case.get("arena_bytes"))]
+    if case["path"] == "qemu_int8" and case.get("bit_exact") is not None:
+        verdict = f"{case['bit_exact']}/{case['samples']} bit-exact"
+    elif case.get("samples_within") is not None:
+        verdict = f"{case['samples_within']}/{case['samples']} (max {case['max_abs_error']:.1e})"
+    else:
+        verdict = "–"
+    if not case["passed"]:
+        detail = case["detail"].replace("|", "/")
+        verdict = "**fail**: " + (detail if len(detail) <= 100 else detail[:97] + "…")
+    per_mac = case.get("instructions_per_mac")
+    return [
+        verdict,
+        _n((case.get("instructions") or {}).get("median")),
+        "–" if per_mac is None else f"{per_mac:.2f}",
+        _n(case.get("flash_bytes")),
+        _n(case.get("arena_bytes")),
+    ]
+
+
+def _n(value) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+def qemu_section(qemu: dict, res: dict) -> list[str]:
+    """The zoo's int8 and float builds on the emulated board, one export per model."""
+    cases = qemu["cases"]
+    index = {(c["model"], c["path"]): c for c in cases}
+    counts = []
+    for path, label in (("qemu_int8", "int8"), ("qemu_float", "float")):
+        chosen = [c for c in cases if c["path"] == path]
+        unfit = sum(c["passed"] is None for c in chosen)
+        passed = sum(c["passed"] is True for c in chosen)
+        fits = f", {unfit} not fitting the board" if unfit else ""
+        counts.append(f"{label} {passed}/{len(chosen) - unfit} pass{fits}")
+    exports = sorted({c["export"] for c in cases})
+    rows = [
+        [f"`{model}`", *_qemu_cell(index.get((model, "qemu_int8"))),
+         *_qemu_cell(index.get((model, "qemu_float")))]
+        for model in dict.fromkeys(c["model"] for c in cases)
+    ]  # fmt: skip
+    header = ["model", "int8 outputs", "int8 instr.", "int8 instr./MAC", "int8 flash"]
+    header += ["int8 arena", "float outputs within tol. (max abs error)", "float instr."]
+    header += ["float instr./MAC", "float flash", "float arena"]
+    return [
+        f"### On the emulated board ({qemu['board']}, QEMU)",
+        "",
+        "Command: `python bench/zoo.py -j 2 --paths qemu` (part of the default sweep). "
+        f"The {', '.join(exports)} export of every model, compiled as on the host (int8: "
+        "`--quantize int8` on the same calibration inputs; the default build for the board, "
+        f"its optimized DSP kernels), {qemu['samples']} of the same inputs run on QEMU "
+        "(`-icount`: exact instruction counts per inference, median shown). int8 passes "
+        "when every output equals edgec's integer reference bit for bit (and its SNR vs "
+        f"float is ≥ {res['min_snr_db']:g} dB, as on the host); float when every output is "
+        f"within rtol {res['rtol']:g}, atol {res['atol']:g} of onnxruntime. Instructions per "
+        "MAC: over the compiled graph's MACs; instructions, not cycles (on a Cortex-M4 a float "
+        "multiply-accumulate takes several cycles, an SMLAD two int8 ones in one). Flash: the "
+        "whole firmware image; arena: the model's activations. A model that does not fit the "
+        "board's flash or RAM is listed with its sizes, not counted as a failure.",
+        "",
+        f"Result: {'; '.join(counts)}.",
+        "",
+        *_table(header, rows),
+        "",
+    ]

@@ -327,11 +327,15 @@ def draw_unary(draw, dtype: str, index: int):
     return graph, seed
 
 
-@pytest.mark.parametrize("dtype", ["int8", "int16"])
+# optimized int8: Sigmoid, Tanh, HardSwish, LeakyRelu as tables of their 256 outputs
+@pytest.mark.parametrize(
+    "dtype,kernels", [("int8", "portable"), ("int16", "portable"), ("int8", "optimized")]
+)
 @BATCH
 @given(data=st.data())
-def test_activations(dtype, data, tmp_path_factory):
-    run_drawn(lambda d, i: draw_unary(d, dtype, i), data, tmp_path_factory.mktemp("unary"))
+def test_activations(dtype, kernels, data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unary")
+    run_drawn(lambda d, i: draw_unary(d, dtype, i), data, folder, kernels)
 
 
 def draw_softmax(draw, types: tuple[str, str], index: int):

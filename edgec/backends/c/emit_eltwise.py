@@ -36,7 +36,7 @@ from edgec.backends.c.program import Symbol
 from edgec.backends.c.rounding import float_bits, rescale_operands
 from edgec.ir.graph import Node
 from edgec.ops import get_op
-from edgec.ops.integer import integer_params
+from edgec.ops.integer import integer_params, run_integer
 from edgec.ops.integer.common import check_rounding
 from edgec.ops.integer.elementwise import add_float_terms, add_xnnpack_terms, mul_float_scale
 from edgec.ops.integer.tables import SIGMOID_TABLE_UINT16
@@ -233,7 +233,23 @@ def emit_int_binary(lw: Lowering, node: Node) -> None:
     )
 
 
+def int8_table(lw: Lowering, node: Node) -> bool:
+    """In an optimized build, an int8 → int8 function of one input as the 256 outputs of its
+    integer reference (edgec_lut_s8: one load per element instead of the fixed-point
+    evaluation; bit-exact by construction). False where it does not apply."""
+    x, y = node.inputs[0], node.outputs[0]
+    if not (lw.optimized and x.dtype == np.int8 and y.dtype == np.int8):
+        return False
+    every = np.arange(-128, 128, dtype=np.int8)
+    (table,) = run_integer(node, [every], integer_params(node, lw.rounding), lw.rounding)
+    ref = lw.weight(np.asarray(table, np.int8), f"{node.name} table of its 256 outputs")
+    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": ref}, "eltwise_int.c")
+    return True
+
+
 def emit_sigmoid_like(lw: Lowering, node: Node) -> None:
+    if int8_table(lw, node):
+        return
     p = integer_params(node)
     sfx = suffix(node.outputs[0])
     table = None
@@ -253,6 +269,8 @@ def emit_sigmoid_like(lw: Lowering, node: Node) -> None:
 
 
 def emit_hard_swish(lw: Lowering, node: Node) -> None:
+    if int8_table(lw, node):
+        return
     p = integer_params(node)
     fields = {
         "input_zero_point": p.input_zero_point,
@@ -268,6 +286,8 @@ def emit_hard_swish(lw: Lowering, node: Node) -> None:
 
 
 def emit_leaky_relu(lw: Lowering, node: Node) -> None:
+    if int8_table(lw, node):
+        return
     p = integer_params(node)
     fields = {
         "input_zero_point": p.input_zero_point,
