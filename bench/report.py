@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from report_tune import tune_section  # noqa: E402
+from report_zoo_speed import zoo_speed_section  # noqa: E402
 from zoo_report import zoo_section  # noqa: E402
 
 MACS = {"kws": 2_656_768, "ic_resnet8": 12_501_632, "vww": 7_489_664, "ad01": 264_192}
@@ -546,6 +547,7 @@ def main() -> None:
         ("compress", compress_section),
         ("tvm", tvm_section),
         ("zoo", zoo_section),
+        ("zoo_speed", zoo_speed_section),
         ("tune", tune_section),
     ):
         data = load(name)
