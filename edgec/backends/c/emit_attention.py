@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from edgec.backends.c import layout as L
-from edgec.backends.c.emit_common import axis_split, call_elementwise, int_sources, suffix
+from edgec.backends.c.emit_common import axis_split, call_table, int_sources, suffix
 from edgec.backends.c.emit_fast import GEMM_SOURCES, FastRequant, fast_requant
 from edgec.backends.c.int_checks import checked, same_dtype
 from edgec.backends.c.lowering import Emitter, Lowering
@@ -287,8 +287,7 @@ def check_int_layernorm(node: Node) -> str | None:
 
 
 def emit_int_gelu(lw: Lowering, node: Node) -> None:
-    table = lw.weight(integer_params(node).table, f"{node.name} table")
-    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": table}, "eltwise_int.c")
+    call_table(lw, node, integer_params(node).table, f"{node.name} table")
 
 
 def emit_softmax_table(lw: Lowering, node: Node) -> bool:

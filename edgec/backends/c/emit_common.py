@@ -218,3 +218,9 @@ def call_elementwise(
         node.op_type,
         int_sources(source),
     )
+
+
+def call_table(lw: Lowering, node: Node, table, description: str) -> None:
+    """An int8 → int8 elementwise node as its 256 outputs (edgec_lut_s8: table[x + 128])."""
+    ref = lw.weight(np.asarray(table, np.int8), description)
+    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": ref}, "eltwise_int.c")

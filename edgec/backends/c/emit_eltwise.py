@@ -17,6 +17,7 @@ from edgec.backends.c.emit_common import (
     activation_bounds,
     broadcast_operands,
     call_elementwise,
+    call_table,
     int_sources,
     suffix,
 )
@@ -242,8 +243,7 @@ def int8_table(lw: Lowering, node: Node) -> bool:
         return False
     every = np.arange(-128, 128, dtype=np.int8)
     (table,) = run_integer(node, [every], integer_params(node, lw.rounding), lw.rounding)
-    ref = lw.weight(np.asarray(table, np.int8), f"{node.name} table of its 256 outputs")
-    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": ref}, "eltwise_int.c")
+    call_table(lw, node, table, f"{node.name} table of its 256 outputs")
     return True
 
 
@@ -337,8 +337,7 @@ def emit_requantize(lw: Lowering, node: Node) -> None:
 def emit_lookup_table(lw: Lowering, node: Node) -> None:
     """An int8 elementwise op as onnxruntime's table of its float function (rounding float)."""
     table = integer_params(node, lw.rounding).table
-    ref = lw.weight(table.astype(np.int8), f"{node.name} lookup table (onnxruntime's)")
-    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": ref}, "eltwise_int.c")
+    call_table(lw, node, table, f"{node.name} lookup table (onnxruntime's)")
 
 
 def check_lookup_table(node: Node) -> str | None:

@@ -19,6 +19,7 @@ from edgec.backends.c.emit_common import (
     broadcast_operands,
     c_enum,
     call_elementwise,
+    call_table,
     int_sources,
     suffix,
 )
@@ -164,8 +165,7 @@ def _requant(rq) -> Struct:
 
 
 def emit_lut(lw: Lowering, node: Node) -> None:
-    table = lw.weight(integer_params(node).astype(np.int8), f"{node.op_type} table of {node.name}")
-    call_elementwise(lw, node, "edgec_lut_s8", "edgec_lut_s8_t", {"table": table}, "eltwise_int.c")
+    call_table(lw, node, integer_params(node), f"{node.op_type} table of {node.name}")
 
 
 def emit_int_abs(lw: Lowering, node: Node) -> None:
