@@ -80,6 +80,7 @@ def run_cases(
     io_layout: str = "declared",
     core: str = "dsp",
     rounding: str = "tflm",
+    weight_storage: str = "auto",
 ) -> None:
     """Generate, build (sanitized) and run every case; compare with the reference bit for bit.
     ``kernels``: "portable"; "optimized" (fast_*.c where they apply, with its C versions
@@ -105,6 +106,7 @@ def run_cases(
             io_layout=io_layout,
             core=core,
             rounding=rounding,
+            weight_storage=weight_storage,
         )
         for name, text in {**gen.files, **gen.kernel_files}.items():
             (folder / name).write_text(text)

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from edgec.backends.c import emit_compact, emit_int4, emit_mve
+from edgec.backends.c import emit_compact, emit_entropy, emit_int4, emit_mve
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_attention import FLOAT_MATMUL, INT_MATMUL, either, is_batched
 from edgec.backends.c.emit_common import (
@@ -234,6 +234,11 @@ class IntLayer:
         )
 
     @cached_property
+    def entropy(self) -> emit_entropy.Entropy | None:
+        """Huffman-coded weights where they are the smallest form (--weight-storage smallest)."""
+        return emit_entropy.choose(self)
+
+    @cached_property
     def compact_fc(self) -> emit_compact.Compact | None:
         return emit_compact.choose_fc(self.lw, self.node, self.p, self.weights, self.bias)
 
@@ -365,6 +370,7 @@ INT4_CONV_VARIANTS = (
 )
 
 CONV_VARIANTS = (
+    Variant("entropy-coded weights", lambda c: c.entropy is not None, emit_entropy.emit),
     *INT4_CONV_VARIANTS,
     # over its own input, two pixels at a time (its widened rows need scratch)
     Variant(
@@ -480,6 +486,7 @@ def _fc_portable(layer: IntLayer) -> None:
 
 
 FC_VARIANTS = (
+    Variant("entropy-coded weights", lambda c: c.entropy is not None, emit_entropy.emit),
     Variant(
         "int4 GEMM",
         lambda c: c.int4 and c.sfx == "s8" and not c.lean and emit_int4.fast_applies(c),

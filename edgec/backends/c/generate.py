@@ -270,6 +270,7 @@ def generate_c(
             "edgec_kernels_int.h",
             "edgec_kernels_compact.h",
             "edgec_kernels_int4.h",
+            "edgec_kernels_entropy.h",
             "edgec_kernels_f32_fast.h",
             "edgec_kernels_attention.h",
             "edgec_kernels_recurrent.h",

@@ -11,6 +11,8 @@ instructions than the optimized dense kernel on the target core (the caller's co
 - sparse: per row, its non-zeros in column order, each with its column step from the
   previous one (uint8; the first from column 0); a step over 255 is split by filler
   entries of value 0 and step 255. Bytes: 2 per entry + 2 per row (its entry count).
+- entropy (policy "smallest" only): a canonical Huffman code of the values (huffman.py),
+  decoded in chunks into scratch by its own kernels (emit_entropy.py).
 - clustered: at most 16 distinct values in the layer (one table) or in every row (a table
   per row); 4-bit indices, each row starting on a byte, in the order ``pack_indices`` gives
   (the one the kernels' SXTB16 split wants).
@@ -22,9 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgec.backends.c import huffman
+
 # "auto": the fastest storage on the target core (the caller's cost function; compact only
-# where it also saves flash); "small": compact wherever that saves flash; "dense": never
-POLICIES = ("auto", "small", "dense")
+# where it also saves flash); "small": compact wherever that saves flash; "dense": never;
+# "smallest": the fewest bytes of every form, entropy-coded included (emit_entropy.py)
+POLICIES = ("auto", "small", "dense", "smallest")
 MIN_SAVING = 0.125  # of the dense bytes
 MAX_STEP = 255
 MAX_ROW_ENTRIES = 65535  # row_entries is uint16
@@ -56,6 +61,7 @@ class Storage:
             "table_stride": self.table_stride,
             "candidates": dict(self.candidates),
             "density": self.density,
+            "decode_instructions": 0,  # these kernels read the format as they go
         }
 
 
@@ -173,6 +179,9 @@ def choose(matrix: np.ndarray, policy: str = "auto", cost=None) -> Storage:
         kind: sum(int(a.nbytes) for a in arrays.values()) for kind, (arrays, _) in options.items()
     }
     saving = {kind: size for kind, size in sizes.items() if size <= dense * (1 - MIN_SAVING)}
+    if policy == "smallest":  # every byte counts; the Huffman form is emit_entropy's to take
+        saving = {kind: size for kind, size in sizes.items() if size < dense}
+        sizes["entropy"] = huffman.stored_bytes(matrix)
     best = min(saving, key=saving.get, default=None)
     if policy == "auto" and cost is not None and best is not None:
         speeds = {kind: cost(kind, options[kind][0]) for kind in saving}

@@ -250,6 +250,8 @@ void edgec_dequantize_u8_f32(const edgec_quantize_t *p, const uint8_t *input, fl
 #include "edgec_kernels_compact.h"
 /* int8 kernels with 4-bit weights (after the compact ones: it uses their geometry). */
 #include "edgec_kernels_int4.h"
+/* int8 kernels on entropy-coded weights (after the compact ones: they use their structs). */
+#include "edgec_kernels_entropy.h"
 /* Optimized float kernels (packed weights). */
 #include "edgec_kernels_f32_fast.h"
 /* Attention blocks: batched products of two activations, LayerNorm, GELU. */

@@ -1,0 +1,162 @@
+"""Entropy-coded int8 weights (``--weight-storage smallest``: huffman.py, emit_entropy.py,
+entropy_int.c).
+
+The Huffman coder round-trips any int8 matrix through an independent bit-by-bit canonical
+decoder; hand-built Gemm, 1x1, 3x3 (padding, stride, dilation) and depthwise convolutions
+with entropy-coded weights are compiled to C (AddressSanitizer and UBSan) and must equal
+the integer reference executor bit for bit; "smallest" keeps the form of fewest bytes of
+those that apply; memory.json's figures are those of the emitted arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgec.backends.c import huffman
+from edgec.backends.c.emit_entropy import CHUNK_BYTES
+from edgec.backends.c.weight_storage import POLICIES
+from tests.c_cases import random_int, run_cases
+from tests.test_c_int_kernels import act, const, prepare, single_op
+from tests.test_compact_storage import conv_graph, fc_graph, out_scale, sparse_matrix, storages
+
+
+def laplace(rng, shape, spread=4.0) -> np.ndarray:
+    """int8 weights peaked at 0 (few bits of entropy), with both ends of the range present."""
+    w = np.clip(np.round(rng.laplace(0, spread, shape)), -128, 127).astype(np.int8)
+    flat = w.reshape(-1)
+    flat[0], flat[-1] = -128, 127
+    return w
+
+
+def depthwise_graph(weights, hw, seed, **attrs):
+    """A depthwise convolution: weights [c * multiplier][1][kh][kw] over c input channels."""
+    rng = np.random.default_rng(seed)
+    o = weights.shape[0]
+    c = o // attrs.pop("multiplier", 1)
+    s_w = np.float32(2.0 ** rng.uniform(-8, -6, size=o)).astype(np.float32)
+    bias = rng.integers(-(2**10), 2**10, size=o).astype(np.int32)
+    inputs = [
+        act((1, c, *hw), np.int8, 0.05, 9),
+        const("w", weights, s_w, axis=0),
+        const("b", bias, s_w * np.float32(0.05), axis=0),
+    ]
+    full = {"strides": [1, 1], "dilations": [1, 1], "pads": [0] * 4, "group": c, **attrs}
+    scale = out_scale(weights.reshape(o, -1), s_w) / 4
+    return single_op("Conv", inputs, np.int8, scale, -3, full)
+
+
+def entropy_cases():
+    rng = np.random.default_rng(18)
+    return [
+        # k = 700 > CHUNK_BYTES: one row per chunk; 3 batch rows
+        ("fc, one row a chunk", fc_graph(laplace(rng, (9, 700)), 3, 1)),
+        ("fc, rows in chunks", fc_graph(laplace(rng, (37, 45), 2.0), 2, 2)),
+        ("1x1 conv, strided", conv_graph(laplace(rng, (12, 24, 1, 1)), (5, 6), 3, strides=[2, 1])),
+        (
+            "3x3 conv, padded",
+            conv_graph(laplace(rng, (16, 5, 3, 3), 3.0), (7, 5), 4, pads=[1, 1, 1, 1]),
+        ),
+        (
+            "3x3 conv, stride and dilation",
+            conv_graph(
+                laplace(rng, (9, 6, 3, 3)),
+                (7, 7),
+                5,
+                pads=[2, 0, 1, 2],
+                strides=[2, 2],
+                dilations=[2, 1],
+            ),
+        ),
+        (
+            "depthwise 3x3",
+            depthwise_graph(laplace(rng, (40, 1, 3, 3), 2.0), (6, 5), 6, pads=[1, 1, 1, 1]),
+        ),
+        (
+            "depthwise, multiplier 2, strided",
+            depthwise_graph(
+                laplace(rng, (48, 1, 3, 3), 2.0),
+                (7, 6),
+                7,
+                multiplier=2,
+                pads=[0, 1, 2, 1],
+                strides=[2, 1],
+            ),
+        ),
+    ]
+
+
+def test_huffman_round_trips_and_limits_code_lengths():
+    rng = np.random.default_rng(3)
+    fibonacci = [1, 1]
+    while len(fibonacci) < 20:
+        fibonacci.append(fibonacci[-1] + fibonacci[-2])
+    skewed = np.repeat(np.arange(-10, 10), fibonacci)  # 17,710 values; Huffman depth 19
+    matrices = [
+        random_int(rng, (17, 31), np.int8),  # near-uniform: about 8 bits per weight
+        laplace(rng, (40, 50), 1.5),
+        np.full((3, 5), -128, np.int8),  # one value: a 1-bit code
+        rng.permutation(skewed).astype(np.int8).reshape(1, -1),
+    ]
+    for matrix in matrices:
+        stream, code = huffman.encode(matrix)
+        assert int(code.lengths.max()) <= huffman.MAX_BITS
+        assert int(code.counts.sum()) == len(np.unique(matrix)) == code.symbols.size
+        # Kraft: a prefix code (complete unless a single symbol)
+        kraft = sum(int(c) * 2.0**-length for length, c in enumerate(code.counts) if length)
+        assert kraft <= 1.0
+        np.testing.assert_array_equal(huffman.decode(stream, code, matrix.size), matrix.ravel())
+        bits = int(code.lengths[matrix.reshape(-1).astype(np.int64) + 128].sum())
+        assert stream.size == -(-bits // 8) + huffman.PAD
+        assert huffman.stored_bytes(matrix) == stream.nbytes + code.table_bytes
+    # the code follows the distribution: within a bit of the entropy on a peaked matrix
+    w = laplace(rng, (64, 64), 3.0)
+    _, counts = np.unique(w, return_counts=True)
+    entropy = -(counts * np.log2(counts / counts.sum())).sum() / 8
+    stream, _ = huffman.encode(w)
+    assert entropy <= stream.size - huffman.PAD < entropy + w.size / 8
+
+
+@pytest.mark.parametrize("kernels", ["portable", "optimized"])
+def test_entropy_kernels_are_bit_exact_with_the_reference(kernels, tmp_path):
+    cases = []
+    for index, (name, graph) in enumerate(entropy_cases()):
+        (record,), _ = storages(graph, kernels=kernels, weight_storage="smallest")
+        assert record["storage"] == "entropy", (name, record)
+        assert record["kernel"].endswith("huffman_s8")
+        case = prepare(graph, seed=200 + index)
+        assert case is not None, name
+        cases.append(case)
+    run_cases(cases, tmp_path, kernels, weight_storage="smallest")
+
+
+def test_smallest_keeps_the_form_of_fewest_bytes():
+    rng = np.random.default_rng(5)
+    picks = {
+        "entropy": fc_graph(laplace(rng, (16, 64)), 1, 1),
+        "sparse": fc_graph(sparse_matrix(rng, (9, 700), 0.03), 1, 2),  # Huffman: >= 1 bit each
+        "dense": fc_graph(random_int(rng, (8, 64), np.int8), 1, 3),  # 8 bits + the table
+    }
+    assert "smallest" in POLICIES
+    for expected, graph in picks.items():
+        (record,), gen = storages(graph, kernels="optimized", weight_storage="smallest")
+        candidates = record["candidates"]
+        assert record["storage"] == expected, record
+        assert "entropy" in candidates
+        assert record["stored_bytes"] == min([record["dense_bytes"], *candidates.values()])
+        if expected == "entropy":  # memory.json's bytes are those of the emitted arrays
+            coded = [w for w in gen.program.weights.values() if "Huffman" in w.comment]
+            assert record["stored_bytes"] == sum(w.nbytes for w in coded)
+            assert record["decode_instructions"] >= huffman.DECODE_PER_WEIGHT * 16 * 64
+            scratch = [b for b in gen.program.buffers.values() if b.scratch_for]
+            assert [b.shape[0] for b in scratch] == [1024 + CHUNK_BYTES // 64 * 64]
+        else:
+            assert record["decode_instructions"] == 0
+
+
+def test_smallest_build_is_smaller_than_the_default():
+    rng = np.random.default_rng(6)
+    graph = fc_graph(laplace(rng, (64, 128)), 1, 4)
+    (_,), small = storages(graph, kernels="optimized", weight_storage="smallest")
+    (_,), default = storages(graph, kernels="optimized")
+    assert small.weight_bytes < 0.75 * default.weight_bytes
