@@ -67,7 +67,7 @@ AD_SETTINGS = {
 def figures(result, model: Path) -> dict:
     """MACs and parameters after compression, flash (weights, firmware) and arena."""
     report = result.reports.get("compression")
-    if report:
+    if report and report.get("passes"):
         totals = {k: v[1] for k, v in report["totals"].items()}
         budget = next((p["budget"] for p in report["passes"] if "budget" in p), None)
         seconds = sum(p["seconds"] for p in report["passes"])

@@ -31,6 +31,7 @@ from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.passes.prune_budget import METRICS
 from edgec.quantize.observers import METHODS
 from edgec.quantize.rounding import ROUNDINGS as ROUNDINGS_W
+from edgec.reports.compression import summary_lines
 from edgec.targets import DEFAULT_TARGET, list_targets
 
 
@@ -204,7 +205,8 @@ def _add_compression_options(parser: argparse.ArgumentParser) -> None:
         choices=POLICIES,
         help="int8 weight matrices sparse or clustered where that is faster on the target "
         "core and saves flash (auto, the default; compact wherever it saves flash when the "
-        "fastest layout does not fit), wherever it saves flash (small), or always dense",
+        "fastest layout does not fit), wherever it saves flash (small), always dense, or "
+        "the fewest bytes of every form, Huffman-coded weights included (smallest)",
     )
 
 
@@ -238,6 +240,9 @@ def run_compile(args: argparse.Namespace) -> int:
     print(f"  arena    {result.arena_bytes:>10,} B")
     print(f"  weights  {result.weight_bytes:>10,} B (flash)")
     _print_compression(result.reports.get("compression"))
+    compiled = (result.reports.get("compression") or {}).get("compiled")
+    if compiled:
+        print("\n".join(summary_lines(compiled)))
     storage = result.manifest.weight_storage or []
     compact = [s for s in storage if s["storage"] != "dense"]
     if compact:

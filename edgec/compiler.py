@@ -45,6 +45,7 @@ from edgec.quantize.ptq import PTQConfig, quantize_float_graph
 from edgec.quantize.qdq import has_qdq, lower_and_fold
 from edgec.quantize.report import dumps, quantization_report
 from edgec.reports.compile import LayerFacts, render_compile_report
+from edgec.reports.compression import compiled_summary
 from edgec.targets import DEFAULT_TARGET, load_board
 
 __all__ = ["BACKENDS", "CompileOptions", "CompileResult", "compile_model", "prepare_graph"]
@@ -170,9 +171,8 @@ def quantize_with_options(
     return model.graph, report
 
 
-def compile_report(manifest: Manifest, graph: Graph, built: BackendOutput, reports: dict) -> str:
-    """``OUT/report.html``: the compiled model's layers, memory and quantization as charts."""
-    layers = [
+def _layer_facts(graph: Graph) -> list[LayerFacts]:
+    return [
         LayerFacts(
             node.name,
             node.op_type,
@@ -181,7 +181,32 @@ def compile_report(manifest: Manifest, graph: Graph, built: BackendOutput, repor
         )
         for node in graph.nodes
     ]
-    memory = json.loads(built.files["memory.json"]) if "memory.json" in built.files else None
+
+
+def _memory(built: BackendOutput) -> dict | None:
+    return json.loads(built.files["memory.json"]) if "memory.json" in built.files else None
+
+
+def compression_section(graph: Graph, built: BackendOutput, reports: dict) -> dict:
+    """compression.json's ``compiled`` section (reports/compression.py)."""
+    params = [
+        sum(int(const_data(v).size) for _, v in parameter_inputs(node)) for node in graph.nodes
+    ]
+    return compiled_summary(
+        _layer_facts(graph),
+        params,
+        [node.outputs[0].name if node.outputs else "" for node in graph.nodes],
+        [v.name for v in graph.outputs],
+        _memory(built),
+        reports,
+        int(built.manifest.get("weight_bytes") or 0),
+    )
+
+
+def compile_report(manifest: Manifest, graph: Graph, built: BackendOutput, reports: dict) -> str:
+    """``OUT/report.html``: the compiled model's layers, memory and quantization as charts."""
+    layers = _layer_facts(graph)
+    memory = _memory(built)
     arena = manifest.arena_bytes
     summary = [
         ("backend", manifest.backend),
@@ -237,6 +262,8 @@ def compile_model(
     sha = file_sha256(model_path)
     built = backend.build(graph, target, options, sha)
     notices += built.notices
+    compiled = compression_section(graph, built, reports)
+    reports["compression"] = {**reports.get("compression", {}), "compiled": compiled}
     shapes = built.device_shapes
     manifest = Manifest(
         backend=options.backend,

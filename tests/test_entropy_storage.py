@@ -10,13 +10,18 @@ those that apply; memory.json's figures are those of the emitted arrays.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from edgec.backends.c import huffman
 from edgec.backends.c.emit_entropy import CHUNK_BYTES
 from edgec.backends.c.weight_storage import POLICIES
+from edgec.compiler import CompileOptions, compile_model
+from edgec.harness.validate import ValidateOptions, validate
 from tests.c_cases import random_int, run_cases
+from tests.conftest import shared_path
 from tests.test_c_int_kernels import act, const, prepare, single_op
 from tests.test_compact_storage import conv_graph, fc_graph, out_scale, sparse_matrix, storages
 
@@ -160,3 +165,58 @@ def test_smallest_build_is_smaller_than_the_default():
     (_,), small = storages(graph, kernels="optimized", weight_storage="smallest")
     (_,), default = storages(graph, kernels="optimized")
     assert small.weight_bytes < 0.75 * default.weight_bytes
+
+
+def ad_windows(count: int) -> np.ndarray:
+    raw = np.fromfile(
+        shared_path("data", "ad_sample", "normal_id_01_00000000_hist_librosa.bin"), np.float32
+    )
+    slices = raw.reshape(200, 128)
+    return np.stack([slices[i : i + 5].reshape(1, 640) for i in range(count)])
+
+
+def test_ad_smallest_is_bit_exact_and_reports_formats_and_cost(tmp_path):
+    """The AD autoencoder, int8: every layer's storage with its bytes and decode cost in
+    memory.json, the compiled section of compression.json, and the host build (sanitized)
+    bit-exact with the integer reference."""
+    windows = ad_windows(40)
+    np.savez(tmp_path / "calib.npz", x=windows[:32])
+    np.savez(tmp_path / "test.npz", x=windows[32:])
+    model = shared_path("models", "ad_autoencoder", "ad01_fp32.onnx")
+    options = dict(quantize="int8", calib=str(tmp_path / "calib.npz"), force=True)
+    result = compile_model(
+        model, tmp_path / "small", CompileOptions(weight_storage="smallest", **options)
+    )
+    default = compile_model(model, tmp_path / "default", CompileOptions(**options))
+    memory = json.loads((result.out_dir / "memory.json").read_text())
+    rows = memory["weight_storage"]
+    assert len(rows) == 10 and all("decode_instructions" in r for r in rows)
+    coded = [r for r in rows if r["storage"] == "entropy"]
+    assert len(coded) >= 8
+    for r in rows:
+        assert r["stored_bytes"] == min([r["dense_bytes"], *r["candidates"].values()])
+        assert (r["decode_instructions"] > 0) == (r["storage"] == "entropy")
+    saved = sum(r["dense_bytes"] - r["stored_bytes"] for r in rows)
+    assert saved > 0.08 * sum(r["dense_bytes"] for r in rows)
+    compiled = json.loads((result.out_dir / "compression.json").read_text())["compiled"]
+    totals = compiled["totals"]
+    assert totals["weight_bytes"]["entropy"] == sum(r["stored_bytes"] for r in coded)
+    assert totals["params"] == sum(layer["params"] for layer in compiled["layers"]) > 260_000
+    assert totals["macs"] == 264_192 and totals["flash_weight_bytes"] == result.weight_bytes
+    assert compiled["accuracy"]["measured"] and compiled["accuracy"]["output_sqnr_db"] > 30
+    assert all(layer["sqnr_db"] is not None for layer in compiled["layers"])
+    assert result.weight_bytes < default.weight_bytes - 0.8 * saved
+    checked = validate(
+        result.out_dir,
+        ValidateOptions(data=str(tmp_path / "test.npz"), device="host", sanitize=True),
+    )
+    assert checked["bit_exact"] == checked["samples"] == 8
+
+
+def test_compression_json_says_when_accuracy_is_not_measured(tmp_path):
+    """A model quantized elsewhere (QDQ) has no calibration data here."""
+    model = shared_path("models", "ad_autoencoder", "ad01_int8_qdq.onnx")
+    result = compile_model(model, tmp_path / "qdq", CompileOptions(weight_storage="smallest"))
+    accuracy = result.reports["compression"]["compiled"]["accuracy"]
+    assert accuracy["measured"] is False and "no calibration data" in accuracy["note"]
+    assert any(r["storage"] == "entropy" for r in result.manifest.weight_storage)
