@@ -1,7 +1,7 @@
 """Compression (issue: pruning, low-rank, clustering): what each setting saves and costs.
 
     python bench/compress.py [--out bench/results_compress.json] [--device-samples 50]
-                             [--only kws|ad|storage]
+                             [--only kws|ad|storage|smallest]
 
 KWS DS-CNN float model: each setting (a dict of compile options) is compressed and
 quantized to int8 on kws01 samples 0-199 and compiled for mps2-an386; accuracy is scored on
@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DATA, KWS_SCALE, KWS_ZERO_POINT, MODELS, ad_windows, kws_data
-from bench.compress_storage import run_storage_rows
+from bench.compress_storage import ad_smallest_row, run_storage_rows
 from edgec.analysis import analyze
 from edgec.compiler import CompileOptions, compile_model
 from edgec.firmware import build_firmware
@@ -177,7 +177,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(Path(__file__).with_name("results_compress.json")))
     parser.add_argument("--device-samples", type=int, default=50)
-    parser.add_argument("--only", choices=["kws", "ad", "storage"], help="run one table")
+    parser.add_argument(
+        "--only",
+        choices=["kws", "ad", "storage", "smallest"],
+        help="run one table (smallest: only the storage table's AD smallest row)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
@@ -187,6 +191,11 @@ def main() -> None:
             ("ad01", lambda work: ad(work, args.device_samples)),
             ("storage", lambda work: run_storage_rows(work)),
         )
+        if args.only == "smallest":
+            rows = [r for r in results.get("storage", []) if "smallest" not in r]
+            results["storage"] = [*rows, ad_smallest_row(Path(tmp))]
+            out.write_text(json.dumps(results, indent=2) + "\n")
+            return
         for name, bench in tables:
             if args.only and not name.startswith(args.only):
                 continue

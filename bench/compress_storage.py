@@ -12,7 +12,10 @@ table alone).
   reconstruction error (mean squared difference between a window and its reconstruction,
   the anomaly score) against the unclustered int8 model's.
 
-Every build is compiled twice: weight storage auto (sparse / clustered where it pays) and
+- AD int8 with ``--weight-storage smallest`` (Huffman-coded weights where smallest) against
+  the default build (``ad_smallest_row``; ``python bench/compress.py --only smallest``).
+
+Every other build is compiled twice: weight storage auto (sparse / clustered where it pays) and
 dense; each firmware for mps2-an386 is built and run on QEMU (3 inferences) for flash and
 instructions. Flash is the firmware's (text + data), weights the emitted weight arrays.
 ``run_storage_rows`` returns the rows (dicts).
@@ -169,6 +172,60 @@ def ad_rows(work: Path) -> list[dict]:
     return rows
 
 
+def ad_smallest_row(work: Path) -> dict:
+    """AD int8 with ``--weight-storage smallest`` (entropy-coded weights) against the default
+    build, side by side: flash, instructions and bit-exactness on QEMU, host bit-exactness
+    on windows 98-195 (sanitized), and the decode cost (estimated per layer, and measured:
+    the instructions over the default build's)."""
+    windows = ad_windows()
+    calib, test = work / "ad_calib.npz", work / "ad_test.npz"
+    np.savez(calib, x=windows[:98])
+    np.savez(test, x=windows[98:])
+    device_data = work / "ad_device.npz"
+    np.savez(device_data, x=windows[98 : 98 + DEVICE_SAMPLES])
+    model = MODELS / "ad_autoencoder" / "ad01_fp32.onnx"
+    start, builds, layers = time.time(), {}, []
+    for storage in ("auto", "smallest"):
+        options = CompileOptions(
+            weight_storage=storage, force=True, target="mps2-an386", quantize="int8",
+            calib=str(calib),
+        )  # fmt: skip
+        result = compile_model(model, work / f"ad_{storage}", options)
+        host = validate(
+            result.out_dir, ValidateOptions(data=str(test), device="host", sanitize=True)
+        )
+        builds[storage] = {
+            "weight_bytes": result.weight_bytes,
+            "arena_bytes": result.arena_bytes,
+            **_device(result.out_dir, device_data),
+            "host_bit_exact": f"{host['bit_exact']}/{host['samples']}",
+        }
+        if storage == "smallest":
+            keys = ("node", "storage", "dense_bytes", "stored_bytes", "decode_instructions")
+            layers = [{k: s[k] for k in keys} for s in result.manifest.weight_storage]
+    small, default = builds["smallest"], builds["auto"]
+    row = {
+        "model": "ad01",
+        "compression": "int8, --weight-storage smallest",
+        "smallest": small,
+        "default": default,
+        "flash_ratio": round(small["flash_bytes"] / default["flash_bytes"], 4),
+        "decode_instructions_estimate": sum(layer["decode_instructions"] for layer in layers),
+        "extra_instructions_measured": small["instructions"] - default["instructions"],
+        "layers": layers,
+        "seconds": round(time.time() - start, 1),
+    }
+    print(
+        f"ad01 smallest: flash {small['flash_bytes']:,} (default {default['flash_bytes']:,}, "
+        f"{row['flash_ratio']:.3f}x), instructions {small['instructions']:,.0f} (default "
+        f"{default['instructions']:,.0f}), decode estimate "
+        f"{row['decode_instructions_estimate']:,}, host {small['host_bit_exact']}, QEMU "
+        f"{small['device_bit_exact']}",
+        flush=True,
+    )
+    return row
+
+
 def _line(row: dict) -> str:
     c, d = row["compact"], row["dense"]
     quality = (
@@ -187,4 +244,4 @@ def run_storage_rows(work: Path | None = None, quick: bool = False) -> list[dict
     """Every mnist-8 and AD row (see the module docstring)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(work or tmp)
-        return mnist_rows(folder, quick) + ad_rows(folder)
+        return mnist_rows(folder, quick) + ad_rows(folder) + [ad_smallest_row(folder)]

@@ -27,6 +27,7 @@ from bench.report_attention import attention_section
 from bench.report_float import kernels_float_section
 from bench.report_kernels import kernels_section
 from bench.report_recurrent import recurrent_section
+from bench.report_smallest import smallest_storage_table
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -482,6 +483,8 @@ def compress_storage_section(res: list[dict]) -> list[str]:
     ]
     rows = []
     for r in res:
+        if "smallest" in r:
+            continue  # smallest_storage_table
         c, d = r["compact"], r["dense"]
         if "accuracy" in r:
             quality = f"{pct(r['accuracy'])} ({r['host_bit_exact']}/{r['scored']} bit-exact)"
@@ -502,7 +505,8 @@ def compress_storage_section(res: list[dict]) -> list[str]:
         )
     header = ["model", "compression", "storage", "weights B (dense)", "flash B (dense)"]
     out += table([*header, "instructions (dense)", "arena B (dense)", "quality"], rows)
-    return [*out, ""]
+    smallest = [r for r in res if "smallest" in r]
+    return [*out, "", *smallest_storage_table(smallest, n, table)]
 
 
 def kept_section(name: str, previous: str, exc: Exception) -> list[str]:

@@ -1,0 +1,40 @@
+"""The storage table's ``--weight-storage smallest`` rows (bench/compress.py, rendered by
+bench/report.py under the compact weight storage table)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def smallest_storage_table(res: list[dict], n: Callable, table: Callable) -> list[str]:
+    """`--weight-storage smallest` (Huffman-coded weights) against the default build;
+    ``n`` and ``table`` are bench/report.py's number and table formatters."""
+    if not res:
+        return []
+    out = [
+        "`--weight-storage smallest` against the default build (same calibration, same run): "
+        "per layer the fewest bytes of dense, sparse, clustered and canonical Huffman coding, "
+        "decoded in chunks into arena scratch. Decode cost: the per-layer estimate in "
+        "memory.json and the instructions measured over the default build on QEMU.",
+        "",
+    ]
+    rows = []
+    for r in res:
+        s, d = r["smallest"], r["default"]
+        coded = sum(1 for layer in r["layers"] if layer["storage"] == "entropy")
+        rows.append(
+            [
+                r["model"],
+                f"{coded} of {len(r['layers'])}",
+                f"{n(s['weight_bytes'])} ({n(d['weight_bytes'])})",
+                f"{n(s['flash_bytes'])} ({n(d['flash_bytes'])})",
+                f"{r['flash_ratio']:.3f}",
+                f"{n(s['instructions'])} ({n(d['instructions'])})",
+                f"{n(r['decode_instructions_estimate'])} / {n(r['extra_instructions_measured'])}",
+                f"{n(s['arena_bytes'])} ({n(d['arena_bytes'])})",
+                f"{s['host_bit_exact']} / {s['device_bit_exact']}",
+            ]
+        )
+    header = ["model", "Huffman layers", "weights B (default)", "flash B (default)", "ratio"]
+    header += ["instructions (default)", "decode est. / measured", "arena B (default)"]
+    return [*out, *table([*header, "bit-exact host / QEMU"], rows), ""]
