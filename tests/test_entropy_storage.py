@@ -122,17 +122,21 @@ def test_huffman_round_trips_and_limits_code_lengths():
     assert entropy <= stream.size - huffman.PAD < entropy + w.size / 8
 
 
-@pytest.mark.parametrize("kernels", ["portable", "optimized"])
-def test_entropy_kernels_are_bit_exact_with_the_reference(kernels, tmp_path):
+@pytest.mark.parametrize(
+    ("kernels", "rounding"), [("portable", "tflm"), ("optimized", "tflm"), ("portable", "float")]
+)
+def test_entropy_kernels_are_bit_exact_with_the_reference(kernels, rounding, tmp_path):
     cases = []
     for index, (name, graph) in enumerate(entropy_cases()):
-        (record,), _ = storages(graph, kernels=kernels, weight_storage="smallest")
+        (record,), _ = storages(
+            graph, kernels=kernels, weight_storage="smallest", rounding=rounding
+        )
         assert record["storage"] == "entropy", (name, record)
         assert record["kernel"].endswith("huffman_s8")
-        case = prepare(graph, seed=200 + index)
+        case = prepare(graph, seed=200 + index, rounding=rounding)
         assert case is not None, name
         cases.append(case)
-    run_cases(cases, tmp_path, kernels, weight_storage="smallest")
+    run_cases(cases, tmp_path, kernels, rounding=rounding, weight_storage="smallest")
 
 
 def test_smallest_keeps_the_form_of_fewest_bytes():

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgec.backends.c import huffman
-from edgec.backends.c.emit_common import dims, requant_fields
-from edgec.backends.c.emit_compact import _out_struct
+from edgec.backends.c.emit_common import dims
 from edgec.backends.c.program import Struct
+from edgec.backends.c.rounding import float_requant, linear_requant
 from edgec.backends.c.weight_storage import choose as choose_storage
 from edgec.ops import get_op
 from edgec.ops.integer.int4 import pack_nibbles
@@ -116,25 +116,32 @@ def _code_struct(layer, entropy: Entropy) -> Struct:
     )
 
 
-def _depthwise_out(layer, n: int, k: int) -> Struct:
-    """The requantization with the plain bias (the depthwise kernel skips padded taps)."""
-    lw, node, p = layer.lw, layer.node, layer.p
-    bias = np.zeros(n, np.int32) if layer.bias is None else layer.bias
-    bias = np.broadcast_to(np.asarray(bias).reshape(-1), (n,)).astype(np.int32)
-    fields = requant_fields(lw, node, p.requant, n)
+def _out_struct(layer, bias: np.ndarray, n: int, k: int, rows: int) -> Struct:
+    """The requantization (edgec_huffman_out_t): the shifts as int8, a byte per channel."""
+    lw, node, requant = layer.lw, layer.node, layer.p.requant
+    mult, shift = linear_requant(requant, n, lw.rounding, node.outputs[0].dtype)
+    floats = float_requant(lw.rounding, node.outputs[0].dtype)
     return Struct(
         {
-            "rows": 0,
+            "rows": rows,
             "k": k,
             "n": n,
-            "output_zero_point": int(p.requant.zero_point),
-            "act_min": fields["act_min"],
-            "act_max": fields["act_max"],
-            "bias": lw.weight(bias, f"{node.name} bias"),
-            "out_mult": fields["out_mult"],
-            "out_shift": fields["out_shift"],
+            "output_zero_point": int(requant.zero_point),
+            "act_min": int(requant.act_min),
+            "act_max": int(requant.act_max),
+            "bias": lw.weight(bias.astype(np.int32), f"{node.name} bias"),
+            "out_mult": lw.weight(
+                mult, f"{node.name} " + ("float32 scales (bits)" if floats else "multipliers")
+            ),
+            "out_shift": lw.weight(shift.astype(np.int8), f"{node.name} shifts"),
         }
     )
+
+
+def _plain_bias(layer, n: int) -> np.ndarray:
+    """The depthwise kernel's bias (it skips the taps in the padding: nothing folded)."""
+    bias = np.zeros(n, np.int32) if layer.bias is None else layer.bias
+    return np.broadcast_to(np.asarray(bias).reshape(-1), (n,)).astype(np.int32)
 
 
 def emit(layer) -> None:
@@ -145,7 +152,7 @@ def emit(layer) -> None:
     chunk = entropy.chunk_rows * k
     if layer.geometry is None:
         rows = math.prod(node.inputs[0].shape[:-1])
-        out = _out_struct(lw, node, layer.p, layer.folded, n, k, rows=rows)
+        out = _out_struct(layer, layer.folded, n, k, rows=rows)
         kernel, struct = "edgec_fc_huffman_s8", "edgec_huffman_s8_t"
         fields = {"out": out, "code": code}
         scratch, macs = chunk, get_op(node.op_type).macs(node)
@@ -157,10 +164,10 @@ def emit(layer) -> None:
         conv = {"in": dims(x.shape), "out": dims(y.shape), **geometry}
         conv["input_zero_point"] = int(layer.p.input_zero_point)
         if layer.depthwise:
-            out = _depthwise_out(layer, n, k)
+            out = _out_struct(layer, _plain_bias(layer, n), n, k, rows=0)
             kernel, multiplier, scratch = "edgec_dwconv_huffman_s8", n // x.shape[1], chunk
         else:
-            out = _out_struct(lw, node, layer.p, layer.folded, n, k, rows=0)
+            out = _out_struct(layer, layer.folded, n, k, rows=0)
             kernel = "edgec_conv_1x1_huffman_s8" if layer.pointwise else "edgec_conv_huffman_s8"
             multiplier, scratch = 0, chunk + (0 if layer.pointwise else k)
         struct = "edgec_conv_huffman_s8_t"

@@ -37,8 +37,18 @@ typedef struct {
     int32_t chunk_rows;      /* rows decoded into the scratch at a time */
 } edgec_huffman_t;
 
+/* As edgec_compact_out_t, with the shifts (at most 31 either way) as a byte each. */
 typedef struct {
-    edgec_compact_out_t out;
+    int32_t rows, k, n; /* rows: a fully connected layer's batch (0 for a convolution) */
+    int32_t output_zero_point;
+    int32_t act_min, act_max;
+    const int32_t *bias; /* folded as in the compact kernels; depthwise: the plain bias */
+    const int32_t *out_mult;
+    const int8_t *out_shift;
+} edgec_huffman_out_t;
+
+typedef struct {
+    edgec_huffman_out_t out;
     edgec_huffman_t code;
 } edgec_huffman_s8_t;
 

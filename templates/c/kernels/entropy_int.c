@@ -106,7 +106,7 @@ static void decode(huffman_reader *r, int8_t *dst, int32_t count)
     r->have = have;
 }
 
-static inline int8_t requant(const edgec_compact_out_t *q, int32_t acc, int32_t o)
+static inline int8_t requant(const edgec_huffman_out_t *q, int32_t acc, int32_t o)
 {
     const int32_t v = edgec_requant(acc, q->out_mult[o], q->out_shift[o]) + q->output_zero_point;
     return (int8_t)edgec_fp_clamp(v, q->act_min, q->act_max);
@@ -128,7 +128,7 @@ static inline int32_t dot(const int8_t *w, const int8_t *x, int32_t k, int32_t a
 }
 
 /* The outputs of channels o0..o0+rows-1 (decoded in w) for one input row x. */
-static void chunk_outputs(const edgec_compact_out_t *q, const int8_t *w, int32_t o0, int32_t rows, const int8_t *x,
+static void chunk_outputs(const edgec_huffman_out_t *q, const int8_t *w, int32_t o0, int32_t rows, const int8_t *x,
                           int8_t *out)
 {
     int32_t j;
@@ -140,7 +140,7 @@ static void chunk_outputs(const edgec_compact_out_t *q, const int8_t *w, int32_t
 
 void edgec_fc_huffman_s8(const edgec_huffman_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const edgec_compact_out_t *q = &p->out;
+    const edgec_huffman_out_t *q = &p->out;
     huffman_reader reader;
     int32_t o0, r;
     int8_t *w = scratch + EDGEC_HUFFMAN_LOOKUP_BYTES;
@@ -159,7 +159,7 @@ static void conv_chunks(const edgec_conv_huffman_s8_t *p, const int8_t *input, i
                         int8_t *im2col)
 {
     const edgec_compact_conv_t *c = &p->conv;
-    const edgec_compact_out_t *q = &p->weights.out;
+    const edgec_huffman_out_t *q = &p->weights.out;
     const int32_t chunk = p->weights.code.chunk_rows;
     const int32_t pixels = c->out.n * c->out.h * c->out.w;
     huffman_reader reader;
@@ -193,7 +193,7 @@ void edgec_dwconv_huffman_s8(const edgec_conv_huffman_s8_t *p, const int8_t *inp
                              int8_t *scratch)
 {
     const edgec_compact_conv_t *c = &p->conv;
-    const edgec_compact_out_t *q = &p->weights.out;
+    const edgec_huffman_out_t *q = &p->weights.out;
     const int32_t chunk = p->weights.code.chunk_rows, taps = c->kh * c->kw;
     int8_t *weights = scratch + EDGEC_HUFFMAN_LOOKUP_BYTES;
     huffman_reader reader;
