@@ -34,6 +34,23 @@ def laplace(rng, shape, spread=4.0) -> np.ndarray:
     return w
 
 
+def row_correlated(rng, shape) -> np.ndarray:
+    """Each row close to the one above (the "row" predictor pays)."""
+    rows = shape[0]
+    steps = np.round(rng.laplace(0, 1.0, (rows, int(np.prod(shape[1:])))))
+    steps[0] = rng.integers(-60, 60, steps.shape[1])
+    return np.clip(np.cumsum(steps, axis=0), -128, 127).astype(np.int8).reshape(shape)
+
+
+def periodic(rng, shape, period) -> np.ndarray:
+    """Smooth rows that repeat every ``period`` columns, give or take one (the "average"
+    predictor pays)."""
+    n, k = shape
+    base = np.cumsum(np.round(rng.laplace(0, 3.0, (n, period))), axis=1)
+    noise = np.round(rng.laplace(0, 0.7, (n, k)))
+    return np.clip(np.tile(base, k // period) + noise, -128, 127).astype(np.int8)
+
+
 def depthwise_graph(weights, hw, seed, **attrs):
     """A depthwise convolution: weights [c * multiplier][1][kh][kw] over c input channels."""
     rng = np.random.default_rng(seed)
@@ -54,6 +71,14 @@ def depthwise_graph(weights, hw, seed, **attrs):
 def entropy_cases():
     rng = np.random.default_rng(18)
     return [
+        # predictors: "row" across chunks of one row and of several, "average" (period 16)
+        ("fc, row predictor, a row a chunk", fc_graph(row_correlated(rng, (6, 700)), 2, 8)),
+        ("fc, row predictor, chunks", fc_graph(row_correlated(rng, (40, 30)), 1, 9)),
+        ("fc, average predictor", fc_graph(periodic(rng, (12, 160), 16), 1, 10)),
+        (
+            "depthwise, row predictor",
+            depthwise_graph(row_correlated(rng, (70, 1, 3, 3)), (4, 5), 11, pads=[1, 1, 1, 1]),
+        ),
         # k = 700 > CHUNK_BYTES: one row per chunk; 3 batch rows
         ("fc, one row a chunk", fc_graph(laplace(rng, (9, 700)), 3, 1)),
         ("fc, rows in chunks", fc_graph(laplace(rng, (37, 45), 2.0), 2, 2)),
@@ -111,6 +136,11 @@ def test_huffman_round_trips_and_limits_code_lengths():
         kraft = sum(int(c) * 2.0**-length for length, c in enumerate(code.counts) if length)
         assert kraft <= 1.0
         np.testing.assert_array_equal(huffman.decode(stream, code, matrix.size), matrix.ravel())
+        for predictor in huffman.PREDICTORS:
+            for period in (1, 3):
+                residual = huffman.residuals(matrix, predictor, period)
+                back = huffman.unpredict(residual, predictor, period)
+                np.testing.assert_array_equal(back, matrix)
         bits = int(code.lengths[matrix.reshape(-1).astype(np.int64) + 128].sum())
         assert stream.size == -(-bits // 8) + huffman.PAD
         assert huffman.stored_bytes(matrix) == stream.nbytes + code.table_bytes
@@ -133,6 +163,8 @@ def test_entropy_kernels_are_bit_exact_with_the_reference(kernels, rounding, tmp
         )
         assert record["storage"] == "entropy", (name, record)
         assert record["kernel"].endswith("huffman_s8")
+        predictor = name.partition(" predictor")[0].split()[-1] if "predictor" in name else "none"
+        assert record["predictor"] == predictor, (name, record)
         case = prepare(graph, seed=200 + index, rounding=rounding)
         assert case is not None, name
         cases.append(case)

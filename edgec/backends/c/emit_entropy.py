@@ -32,12 +32,15 @@ LOOKUP_BYTES = 1024  # EDGEC_HUFFMAN_LOOKUP_BYTES: the decoder's table, before t
 
 @dataclass(frozen=True)
 class Entropy:
-    """A layer's coded weights: ``matrix`` [n][k] as coded, the stream and its code."""
+    """A layer's coded weights: ``matrix`` [n][k] as the kernel's rows, the stream of its
+    residuals under ``predictor`` (huffman.PREDICTORS) and their code."""
 
     matrix: np.ndarray
     stream: np.ndarray
     code: huffman.HuffmanCode
     candidates: dict[str, int]
+    predictor: str = "none"
+    period: int = 1
 
     @property
     def stored_bytes(self) -> int:
@@ -74,12 +77,12 @@ def choose(layer) -> Entropy | None:
         candidates["int4"] = int(pack_nibbles(matrix).nbytes)
     elif not layer.depthwise:  # the sparse and clustered kernels take matrix products
         candidates.update(choose_storage(matrix, "smallest").candidates)
-    coded = huffman.stored_bytes(matrix)
+    predictor, period, coded = huffman.best_predictor(matrix)
     candidates["entropy"] = coded
     if coded >= min(size for kind, size in candidates.items() if kind != "entropy"):
         return None
-    stream, code = huffman.encode(matrix)
-    return Entropy(matrix, stream, code, candidates)
+    stream, code = huffman.encode(huffman.residuals(matrix, predictor, period))
+    return Entropy(matrix, stream, code, candidates, predictor, period)
 
 
 def _record(layer, entropy: Entropy, kernel: str) -> None:
@@ -97,11 +100,21 @@ def _record(layer, entropy: Entropy, kernel: str) -> None:
             "table_stride": 0,
             "candidates": dict(entropy.candidates),
             "density": float(np.count_nonzero(entropy.matrix)) / entropy.matrix.size,
-            "decode_instructions": huffman.decode_instructions(entropy.matrix, entropy.code),
+            "decode_instructions": _decode_cost(entropy),
+            "predictor": entropy.predictor,
+            "period": entropy.period,
             "bits_per_weight": round(8 * int(entropy.stream.nbytes) / entropy.matrix.size, 3),
             "chunk_rows": entropy.chunk_rows,
         }
     )
+
+
+def _decode_cost(entropy: Entropy) -> int:
+    residual = huffman.residuals(entropy.matrix, entropy.predictor, entropy.period)
+    cost = huffman.decode_instructions(residual, entropy.code)
+    if entropy.predictor != "none":
+        cost += huffman.DECODE_PER_PREDICTED * int(residual.size)
+    return cost
 
 
 def _code_struct(layer, entropy: Entropy) -> Struct:
@@ -112,6 +125,8 @@ def _code_struct(layer, entropy: Entropy) -> Struct:
             "counts": lw.weight(entropy.code.counts, f"{name} Huffman code lengths"),
             "symbols": lw.weight(entropy.code.symbols, f"{name} Huffman symbols"),
             "chunk_rows": entropy.chunk_rows,
+            "predictor": huffman.PREDICTORS.index(entropy.predictor),
+            "period": entropy.period,
         }
     )
 
@@ -149,7 +164,7 @@ def emit(layer) -> None:
     lw, node, entropy = layer.lw, layer.node, layer.entropy
     n, k = entropy.matrix.shape
     code = _code_struct(layer, entropy)
-    chunk = entropy.chunk_rows * k
+    chunk = entropy.chunk_rows * k + (k if entropy.predictor == "row" else 0)  # + the row above
     if layer.geometry is None:
         rows = math.prod(node.inputs[0].shape[:-1])
         out = _out_struct(layer, layer.folded, n, k, rows=rows)

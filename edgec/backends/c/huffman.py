@@ -163,3 +163,58 @@ def decode_instructions(matrix: np.ndarray, code: HuffmanCode) -> int:
         + DECODE_PER_LONG_CODE * int(long.sum())
         + DECODE_PER_LENGTH * steps
     )
+
+
+# ---- prediction: code each weight's difference from a guess made of decoded neighbours ------
+# "row": the weight above (same column, previous row); "average": floor((left + the one
+# `period` columns back) / 2) within the row (a frame x band layout, e.g. AD's 5 x 128 inputs,
+# where a weight resembles its neighbour band's and the same band's in the previous frame)
+PREDICTORS = ("none", "row", "average")
+DECODE_PER_PREDICTED = 10  # the undo pass per weight (AD on QEMU)
+
+
+def _wrap(values: np.ndarray) -> np.ndarray:
+    return ((np.asarray(values, np.int64) + 128) % 256 - 128).astype(np.int8)
+
+
+def _guess(matrix: np.ndarray, predictor: str, period: int) -> np.ndarray:
+    x = np.asarray(matrix, np.int64)
+    guess = np.zeros_like(x)
+    if predictor == "row":
+        guess[1:] = x[:-1]
+    elif predictor == "average":
+        left, back = np.zeros_like(x), np.zeros_like(x)
+        left[:, 1:], back[:, period:] = x[:, :-1], x[:, :-period]
+        guess = (left + back) >> 1  # floor, as ((l + b + 256) >> 1) - 128 in C
+    return guess
+
+
+def residuals(matrix: np.ndarray, predictor: str, period: int = 1) -> np.ndarray:
+    """What is coded: each weight minus its guess, wrapped to int8."""
+    return _wrap(np.asarray(matrix, np.int64) - _guess(matrix, predictor, period))
+
+
+def unpredict(residual: np.ndarray, predictor: str, period: int = 1) -> np.ndarray:
+    """The weights back from ``residuals`` (in decoding order, as entropy_int.c does)."""
+    r = np.asarray(residual, np.int64)
+    if predictor == "none":
+        return r.astype(np.int8)
+    x = np.zeros_like(r)
+    if predictor == "row":
+        return _wrap(np.cumsum(r, axis=0))
+    for j in range(r.shape[1]):
+        left = x[:, j - 1] if j >= 1 else 0
+        back = x[:, j - period] if j >= period else 0
+        x[:, j] = _wrap(r[:, j] + ((left + back) >> 1))
+    return x.astype(np.int8)
+
+
+def best_predictor(matrix: np.ndarray) -> tuple[str, int, int]:
+    """(predictor, period, stored bytes) of the fewest bytes over the predictors and, for
+    "average", the periods that divide the row length."""
+    k = matrix.shape[1]
+    options = [("none", 1), ("row", 1)]
+    options += [("average", p) for p in range(1, k // 2 + 1) if k % p == 0]
+    sizes = {(kind, p): stored_bytes(residuals(matrix, kind, p)) for kind, p in options}
+    (kind, period), size = min(sizes.items(), key=lambda item: item[1])
+    return kind, period, size

@@ -181,7 +181,7 @@ def choose(matrix: np.ndarray, policy: str = "auto", cost=None) -> Storage:
     saving = {kind: size for kind, size in sizes.items() if size <= dense * (1 - MIN_SAVING)}
     if policy == "smallest":  # every byte counts; the Huffman form is emit_entropy's to take
         saving = {kind: size for kind, size in sizes.items() if size < dense}
-        sizes["entropy"] = huffman.stored_bytes(matrix)
+        sizes["entropy"] = huffman.best_predictor(matrix)[2]
     best = min(saving, key=saving.get, default=None)
     if policy == "auto" and cost is not None and best is not None:
         speeds = {kind: cost(kind, options[kind][0]) for kind in saving}

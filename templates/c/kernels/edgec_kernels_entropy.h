@@ -26,6 +26,13 @@ extern "C" {
 #endif
 
 #define EDGEC_HUFFMAN_MAX_BITS 16
+/* The coded values: the weights (NONE), or each weight minus a guess wrapped to int8 (the
+ * residual): ROW the weight above (row o - 1, same column; 0 in row 0), AVERAGE
+ * floor((w[o][j - 1] + w[o][j - period]) / 2) within the row (0 before the row's start).
+ * ROW keeps the previous chunk's last row in the scratch after the chunk (k bytes). */
+#define EDGEC_PREDICT_NONE 0
+#define EDGEC_PREDICT_ROW 1
+#define EDGEC_PREDICT_AVERAGE 2
 /* the decoder's lookup table of the codes up to 9 bits, at the start of the scratch */
 #define EDGEC_HUFFMAN_LOOKUP_BITS 9
 #define EDGEC_HUFFMAN_LOOKUP_BYTES (2u << EDGEC_HUFFMAN_LOOKUP_BITS)
@@ -35,6 +42,8 @@ typedef struct {
     const uint16_t *counts;  /* [EDGEC_HUFFMAN_MAX_BITS + 1]: codes of each length (0 unused) */
     const int8_t *symbols;   /* the values in canonical order */
     int32_t chunk_rows;      /* rows decoded into the scratch at a time */
+    int32_t predictor;       /* what was coded: EDGEC_PREDICT_* */
+    int32_t period;          /* EDGEC_PREDICT_AVERAGE: the column of the second neighbour back */
 } edgec_huffman_t;
 
 /* As edgec_compact_out_t, with the shifts (at most 31 either way) as a byte each. */
@@ -60,13 +69,14 @@ typedef struct {
 } edgec_conv_huffman_s8_t;
 
 /* scratch (each): EDGEC_HUFFMAN_LOOKUP_BYTES (2-byte aligned), then as below */
-/* chunk_rows * k bytes */
+/* chunk_rows * k bytes (then k for EDGEC_PREDICT_ROW) */
 void edgec_fc_huffman_s8(const edgec_huffman_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
-/* chunk_rows * k bytes, then (unless 1x1 without padding) one im2col row of k bytes */
+/* chunk_rows * k bytes (then k for EDGEC_PREDICT_ROW), then (unless 1x1 without padding) one
+ * im2col row of k bytes */
 void edgec_conv_huffman_s8(const edgec_conv_huffman_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 void edgec_conv_1x1_huffman_s8(const edgec_conv_huffman_s8_t *p, const int8_t *input, int8_t *output,
                                int8_t *scratch);
-/* chunk_rows * kh * kw bytes */
+/* chunk_rows * kh * kw bytes (then kh * kw for EDGEC_PREDICT_ROW) */
 void edgec_dwconv_huffman_s8(const edgec_conv_huffman_s8_t *p, const int8_t *input, int8_t *output,
                              int8_t *scratch);
 

@@ -106,6 +106,53 @@ static void decode(huffman_reader *r, int8_t *dst, int32_t count)
     r->have = have;
 }
 
+/* v modulo 256 as an int8 (without an implementation-defined conversion) */
+static inline int8_t wrap8(int32_t v)
+{
+    const int32_t u = v & 255;
+    return (int8_t)(u - ((u & 128) << 1));
+}
+
+/* The weights of a decoded chunk from their residuals (edgec_kernels_entropy.h). `above`:
+ * the previous chunk's last row (EDGEC_PREDICT_ROW; NULL for the first chunk), rewritten
+ * with this chunk's last row. */
+static void unpredict(const edgec_huffman_t *h, int8_t *w, int32_t rows, int32_t k, int8_t *above, int32_t first)
+{
+    int32_t o, j;
+    if (h->predictor == EDGEC_PREDICT_ROW) {
+        for (o = 0; o < rows; ++o) {
+            int8_t *x = w + (size_t)o * k;
+            const int8_t *up = o > 0 ? x - k : (first ? NULL : above);
+            if (up != NULL) {
+                for (j = 0; j < k; ++j) {
+                    x[j] = wrap8((int32_t)x[j] + up[j]);
+                }
+            }
+        }
+        memcpy(above, w + (size_t)(rows - 1) * k, (size_t)k);
+    } else if (h->predictor == EDGEC_PREDICT_AVERAGE) {
+        const int32_t period = h->period;
+        for (o = 0; o < rows; ++o) {
+            int8_t *x = w + (size_t)o * k;
+            for (j = 0; j < k; ++j) {
+                const int32_t left = j >= 1 ? x[j - 1] : 0, back = j >= period ? x[j - period] : 0;
+                x[j] = wrap8((int32_t)x[j] + (((left + back + 256) >> 1) - 128));
+            }
+        }
+    }
+}
+
+/* The chunk's decoded weights: after the lookup table; `above` after them */
+static inline int8_t *above_row(const edgec_huffman_t *h, int8_t *w, int32_t k)
+{
+    return w + (size_t)h->chunk_rows * k;
+}
+
+static inline size_t above_bytes(const edgec_huffman_t *h, int32_t k)
+{
+    return h->predictor == EDGEC_PREDICT_ROW ? (size_t)k : 0u;
+}
+
 static inline int8_t requant(const edgec_huffman_out_t *q, int32_t acc, int32_t o)
 {
     const int32_t v = edgec_requant(acc, q->out_mult[o], q->out_shift[o]) + q->output_zero_point;
@@ -148,6 +195,7 @@ void edgec_fc_huffman_s8(const edgec_huffman_s8_t *p, const int8_t *input, int8_
     for (o0 = 0; o0 < q->n; o0 += p->code.chunk_rows) {
         const int32_t rows = q->n - o0 < p->code.chunk_rows ? q->n - o0 : p->code.chunk_rows;
         decode(&reader, w, rows * q->k);
+        unpredict(&p->code, w, rows, q->k, above_row(&p->code, w, q->k), o0 == 0);
         for (r = 0; r < q->rows; ++r) {
             chunk_outputs(q, w, o0, rows, input + (size_t)r * q->k, output + (size_t)r * q->n);
         }
@@ -169,6 +217,7 @@ static void conv_chunks(const edgec_conv_huffman_s8_t *p, const int8_t *input, i
     for (o0 = 0; o0 < q->n; o0 += chunk) {
         const int32_t rows = q->n - o0 < chunk ? q->n - o0 : chunk;
         decode(&reader, w, rows * q->k);
+        unpredict(&p->weights.code, w, rows, q->k, above_row(&p->weights.code, w, q->k), o0 == 0);
         for (px = 0; px < pixels; ++px) {
             const int8_t *x = edgec_pixel_row(c, input, px, im2col);
             chunk_outputs(q, w, o0, rows, x, output + (size_t)px * q->n);
@@ -178,7 +227,8 @@ static void conv_chunks(const edgec_conv_huffman_s8_t *p, const int8_t *input, i
 
 void edgec_conv_huffman_s8(const edgec_conv_huffman_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const size_t chunk = (size_t)p->weights.code.chunk_rows * (size_t)p->weights.out.k;
+    const edgec_huffman_t *h = &p->weights.code;
+    const size_t chunk = (size_t)h->chunk_rows * (size_t)p->weights.out.k + above_bytes(h, p->weights.out.k);
     conv_chunks(p, input, output, scratch, scratch + EDGEC_HUFFMAN_LOOKUP_BYTES + chunk);
 }
 
@@ -202,6 +252,7 @@ void edgec_dwconv_huffman_s8(const edgec_conv_huffman_s8_t *p, const int8_t *inp
     for (o0 = 0; o0 < q->n; o0 += chunk) {
         const int32_t rows = q->n - o0 < chunk ? q->n - o0 : chunk;
         decode(&reader, weights, rows * taps);
+        unpredict(&p->weights.code, weights, rows, taps, above_row(&p->weights.code, weights, taps), o0 == 0);
         for (b = 0; b < c->out.n; ++b) {
             for (oy = 0; oy < c->out.h; ++oy) {
                 for (ox = 0; ox < c->out.w; ++ox) {
