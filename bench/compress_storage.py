@@ -136,14 +136,19 @@ def _reconstruction_error(out_dir: Path, test: Path, windows: np.ndarray) -> tup
     return float(error.mean()), checked["bit_exact"]
 
 
-def ad_rows(work: Path) -> list[dict]:
+def _ad_data(work: Path) -> tuple[np.ndarray, Path, Path, Path, Path]:
+    """The AD windows; calibration (0-97), test (98-195) and QEMU files; the float model."""
     windows = ad_windows()
     calib, test = work / "ad_calib.npz", work / "ad_test.npz"
     np.savez(calib, x=windows[:98])
     np.savez(test, x=windows[98:])
     device_data = work / "ad_device.npz"
     np.savez(device_data, x=windows[98 : 98 + DEVICE_SAMPLES])
-    model = MODELS / "ad_autoencoder" / "ad01_fp32.onnx"
+    return windows, calib, test, device_data, MODELS / "ad_autoencoder" / "ad01_fp32.onnx"
+
+
+def ad_rows(work: Path) -> list[dict]:
+    windows, calib, test, device_data, model = _ad_data(work)
     rows, base = [], None
     for cluster in AD_CLUSTERS:
         start = time.time()
@@ -177,13 +182,7 @@ def ad_smallest_row(work: Path) -> dict:
     build, side by side: flash, instructions and bit-exactness on QEMU, host bit-exactness
     on windows 98-195 (sanitized), and the decode cost (estimated per layer, and measured:
     the instructions over the default build's)."""
-    windows = ad_windows()
-    calib, test = work / "ad_calib.npz", work / "ad_test.npz"
-    np.savez(calib, x=windows[:98])
-    np.savez(test, x=windows[98:])
-    device_data = work / "ad_device.npz"
-    np.savez(device_data, x=windows[98 : 98 + DEVICE_SAMPLES])
-    model = MODELS / "ad_autoencoder" / "ad01_fp32.onnx"
+    _, calib, test, device_data, model = _ad_data(work)
     start, builds, layers = time.time(), {}, []
     for storage in ("auto", "smallest"):
         options = CompileOptions(
