@@ -45,7 +45,7 @@ from edgec.quantize.ptq import PTQConfig, quantize_float_graph
 from edgec.quantize.qdq import has_qdq, lower_and_fold
 from edgec.quantize.report import dumps, quantization_report
 from edgec.reports.compile import LayerFacts, render_compile_report
-from edgec.reports.compression import compiled_summary
+from edgec.reports.compression import compiled_summary, summary_rows
 from edgec.targets import DEFAULT_TARGET, load_board
 
 __all__ = ["BACKENDS", "CompileOptions", "CompileResult", "compile_model", "prepare_graph"]
@@ -217,6 +217,9 @@ def compile_report(manifest: Manifest, graph: Graph, built: BackendOutput, repor
         ("arena", "allocated at run time" if arena is None else f"{arena:,} B"),
         ("MACs per inference", f"{sum(layer.macs for layer in layers):,}"),
     ]
+    compiled = (reports.get("compression") or {}).get("compiled")
+    if compiled:  # compression.json: bytes by format, the SQNR measured on calibration data
+        summary += summary_rows(compiled)
     title = f"edgec compile: {Path(manifest.source_model).name} for {manifest.target}"
     return render_compile_report(title, summary, layers, memory, reports)
 

@@ -79,18 +79,25 @@ def _accuracy(quant: dict, reports: dict, sqnr: dict, model_outputs: list[str]) 
     return result
 
 
-def summary_lines(compiled: dict) -> list[str]:
-    """The compile summary's lines: weight bytes by format and the measured SQNR."""
+def summary_rows(compiled: dict) -> list[tuple[str, str]]:
+    """The compile summary's rows: weight bytes by format and the measured SQNR."""
     totals, accuracy = compiled["totals"], compiled["accuracy"]
     formats = ", ".join(f"{kind} {n:,} B" for kind, n in totals["weight_bytes"].items())
-    lines = [
-        f"  params {totals['params']:,}, MACs {totals['macs']:,}; weights by format: {formats}"
+    rows = [
+        ("params, MACs", f"{totals['params']:,}, {totals['macs']:,}"),
+        ("weights by format", formats),
     ]
     if accuracy["measured"] and accuracy["output_sqnr_db"] is not None:
-        lines.append(
-            f"  output SQNR {accuracy['output_sqnr_db']:.1f} dB on "
-            f"{accuracy['calibration_samples']} calibration samples (compression.json)"
-        )
+        sqnr = f"{accuracy['output_sqnr_db']:.1f} dB on {accuracy['calibration_samples']} samples"
+        rows.append(("output SQNR (calibration)", sqnr))
     else:
-        lines.append("  accuracy cost not measured: no calibration data (compression.json)")
-    return lines
+        rows.append(("accuracy cost", "not measured: no calibration data"))
+    return rows
+
+
+def summary_lines(compiled: dict) -> list[str]:
+    """The command line's summary lines (the rows, citing compression.json)."""
+    rows = summary_rows(compiled)
+    return [f"  {key}: {value}" for key, value in rows[:-1]] + [
+        f"  {rows[-1][0]}: {rows[-1][1]} (compression.json)"
+    ]
