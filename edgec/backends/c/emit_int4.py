@@ -22,6 +22,7 @@ from edgec.backends.c.emit_common import (
     requant_fields,
     zero_points,
 )
+from edgec.backends.c.emit_fast import dw_stream
 from edgec.backends.c.program import Struct
 from edgec.ops import get_op
 from edgec.ops.integer.fixedpoint import right_shift_requant_params
@@ -215,6 +216,39 @@ def emit_fast_depthwise(layer, wide: bool = False) -> None:
         taps, c = layer.geometry["kh"] * layer.geometry["kw"], layer.channels
         outputs.append(lw.scratch(node, taps * (c // 4 * 8), "decoded weights"))
     _call(layer, kernel, "edgec_dwconv_w4_fast_s8_t", fields, outputs, sources)
+
+
+def stream_parts(stream: np.ndarray, taps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 depthwise stream (emit_fast.dw_stream) as (its constant words [blocks][10],
+    one byte per weight word [blocks][2 * taps]: the halves / 2 as low and high nibble)."""
+    records = stream.reshape(-1, 10 + 2 * taps)
+    constants = np.hstack([records[:, :4], records[:, 4 + 2 * taps :]])
+    weights = (
+        np.ascontiguousarray(records[:, 4 : 4 + 2 * taps]).view(np.int16).astype(np.int64) // 2
+    )  # [lo, hi]
+    nibbles = (weights[:, 0::2] & 15) | (weights[:, 1::2] & 15) << 4
+    return constants.astype(np.int32), nibbles.astype(np.uint8)
+
+
+def emit_stream_depthwise(layer, fields: dict) -> None:
+    """Depthwise, depth multiplier 1, on a DSP core: edgec_dwconv_w4_stream_s8 writes the
+    int8 kernel's stream into scratch from nibbles and constants (fast_int4_stream.c)."""
+    lw, node = layer.lw, layer.node
+    if layer.in_place:
+        layer.plan_in_place()
+    taps = layer.geometry["kh"] * layer.geometry["kw"]
+    stream = dw_stream(layer.weights, layer.bias2, layer.requant)
+    constants, nibbles = stream_parts(stream, taps)
+    fields = {
+        "conv": Struct({**fields, "stream": None}),
+        "nibbles": lw.weight(nibbles.reshape(-1), f"{node.name} weights (int4)"),
+        "constants": lw.weight(constants.reshape(-1), f"{node.name} biases, requantization"),
+    }
+    kernel = "edgec_dwconv_w4_stream_s8"
+    record(layer, kernel, nibbles.nbytes)
+    scratch = lw.scratch(node, stream.nbytes, "int8 depthwise stream")
+    sources = fast_sources("fast_int4_stream.c") | fast_sources("fast_dwconv.c")
+    _call(layer, kernel, f"{kernel}_t", fields, [layer.dst, scratch], sources)
 
 
 def emit_portable(layer) -> None:

@@ -107,6 +107,19 @@ void edgec_dwconv_w4_fast_s8(const edgec_dwconv_w4_fast_s8_t *p, const int8_t *i
 void edgec_dwconv_w4_wide_s8(const edgec_dwconv_w4_fast_s8_t *p, const int8_t *input, int8_t *output,
                              int8_t *scratch);
 
+/* ---- the int8 kernels' streams decoded into scratch (fast_int4_stream.c) ---------------- */
+/* Depthwise, depth multiplier 1: per block of four channels ten constant words (the int8
+ * stream's four doubled biases, four multipliers, two shift words) and 2 * kh * kw bytes, one
+ * per weight word of the stream (low nibble: the word's low half / 2, high nibble: high / 2). */
+typedef struct {
+    edgec_dwconv_fast_s8_t conv; /* stream NULL: decoded into scratch */
+    const uint8_t *nibbles;
+    const int32_t *constants;
+} edgec_dwconv_w4_stream_s8_t;
+#define EDGEC_W4_DW_STREAM_BYTES(taps, c) ((size_t)4u * (10u + 2u * (size_t)(taps)) * (((size_t)(c) + 3u) / 4u))
+void edgec_dwconv_w4_stream_s8(const edgec_dwconv_w4_stream_s8_t *p, const int8_t *input, int8_t *output,
+                               int8_t *scratch);
+
 #ifdef __cplusplus
 }
 #endif
