@@ -31,7 +31,8 @@ from edgec.ops.integer.int4 import pack_nibbles
 DW_MAX_TAPS = 25  # W4_DW_MAX_TAPS in fast_int4.c
 DW_ORDER = (0, 1, 4, 5, 2, 3, 6, 7)  # the channel each nibble of a depthwise word holds
 SOURCES = {"int4_int.c"}
-FAST_SOURCES = fast_sources("fast_int4.c") | {"edgec_im2col.h", "mve_common.h"}
+FAST_SOURCES = fast_sources("fast_int4.c") | {"mve_common.h"}
+GEMM_SOURCES = fast_sources("fast_int4_gemm.c") | {"edgec_im2col.h", "mve_common.h"}
 
 
 def words(nibbles: np.ndarray) -> np.ndarray:
@@ -88,9 +89,14 @@ def _call(layer, kernel: str, struct: str, fields: dict, outputs: list[str], sou
     )  # fmt: skip
 
 
+def gemm_applies(layer) -> bool:
+    """fast_int4_gemm.c's doubled bias and requantization (the int8 kernels') fit."""
+    return layer.lw.optimized and layer.bias2 is not None and layer.requant is not None
+
+
 def fast_applies(layer) -> bool:
-    """The optimized int4 kernels' folded bias fits (any requantization scale does, with a
-    non-negative multiplier)."""
+    """fast_int4.c's folded bias fits (any requantization scale does, with a non-negative
+    multiplier)."""
     multipliers = np.asarray(layer.p.requant.multiplier)
     return (
         layer.lw.optimized
@@ -132,24 +138,27 @@ def requantization(layer) -> tuple[np.ndarray, int]:
     return rows.astype(np.int32), int(requant.zero_point)
 
 
+def gemm_stream(matrix: np.ndarray, bias2: np.ndarray, rq) -> np.ndarray:
+    """edgec_gemm_w4_s8_t's stream: per channel its weight words, doubled bias, multiplier
+    and shift word r1 | K << 16 (emit_fast.FastRequant)."""
+    rr = (rq.shift.astype(np.int64) | (rq.k & 0xFFFF) << 16).astype(np.uint32).view(np.int32)
+    columns = [gemm_words(matrix).view(np.int32), bias2, rq.multiplier, rr]
+    return np.hstack([np.asarray(c, np.int32).reshape(len(matrix), -1) for c in columns])
+
+
 def _gemm(layer, rows: int) -> Struct:
     lw, node, p = layer.lw, layer.node, layer.p
     matrix = layer.weights.reshape(layer.channels, -1)
-    packed = gemm_words(matrix)
-    record(layer, "", packed.nbytes)
-    table, zero_point = requantization(layer)
+    stream = gemm_stream(matrix, layer.bias2, layer.requant)
+    record(layer, "", gemm_words(matrix).nbytes)
     return Struct(
         {
             "rows": rows,
             "k": matrix.shape[1],
             "n": matrix.shape[0],
-            "output_zero_point": zero_point,
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
-            "weights": lw.weight(packed, f"{node.name} weights (int4)"),
-            "bias": lw.weight(layer.folded, f"{node.name} bias + input offset x weight sums"),
-            "requant": lw.weight(table, f"{node.name} requantization"),
-            "plain_rows": int((table[:, 2] < 0).sum()),
+            "stream": lw.weight(stream.reshape(-1), f"{node.name} weights (int4) and constants"),
         }
     )
 
@@ -166,7 +175,7 @@ def emit_fast_gemm(layer) -> None:
         gemm = _gemm(layer, rows=math.prod(node.inputs[0].shape[:-1]))
         kernel = "edgec_fc_w4_fast_s8"
         scratch = lw.scratch(node, _wide_bytes(k), "widened rows")
-        _call(layer, kernel, "edgec_gemm_w4_s8_t", gemm.fields, [layer.dst, scratch], FAST_SOURCES)
+        _call(layer, kernel, "edgec_gemm_w4_s8_t", gemm.fields, [layer.dst, scratch], GEMM_SOURCES)
     else:
         geometry = {
             key: v for key, v in layer.geometry.items() if key not in ("pad_bottom", "pad_right")
@@ -178,7 +187,7 @@ def emit_fast_gemm(layer) -> None:
         fields = {"conv": Struct(conv), "gemm": _gemm(layer, rows=0)}
         rows = 0 if layer.pointwise else -(-k // 4) * 4
         scratch = lw.scratch(node, _wide_bytes(k) + rows, "widened rows, im2col row")
-        _call(layer, kernel, "edgec_conv_w4_fast_s8_t", fields, [layer.dst, scratch], FAST_SOURCES)
+        _call(layer, kernel, "edgec_conv_w4_fast_s8_t", fields, [layer.dst, scratch], GEMM_SOURCES)
     layer.lw.program.weight_storage[-1]["kernel"] = kernel
 
 

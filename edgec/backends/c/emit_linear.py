@@ -355,7 +355,7 @@ INT4_CONV_VARIANTS = (
     Variant(
         "int4 GEMM",
         lambda c: (
-            c.int4 and c.dense_int8 and not c.in_place and not c.lean and emit_int4.fast_applies(c)
+            c.int4 and c.dense_int8 and not c.in_place and not c.lean and emit_int4.gemm_applies(c)
         ),
         emit_int4.emit_fast_gemm,
     ),
@@ -493,7 +493,7 @@ def _fc_portable(layer: IntLayer) -> None:
 FC_VARIANTS = (
     Variant(
         "int4 GEMM",
-        lambda c: c.int4 and c.sfx == "s8" and not c.lean and emit_int4.fast_applies(c),
+        lambda c: c.int4 and c.sfx == "s8" and not c.lean and emit_int4.gemm_applies(c),
         emit_int4.emit_fast_gemm,
     ),
     Variant("int4 portable", lambda c: c.int4, emit_int4.emit_portable),
