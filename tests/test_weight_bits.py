@@ -4,10 +4,12 @@ The small CNN of the compression tests (3x3, 1x1 and depthwise convolutions, Gem
 is quantized with int8 activations and int4 weights. Checked: every weight is an int4 value
 with per-channel scales; the C host build (portable and optimized kernels, sanitizers) and
 the emulated Cortex-M4F (DSP) and Cortex-M55 (Helium) builds are bit-exact with the
-integer reference; the exported ``reference.onnx`` (QDQ with INT4 weights) runs in
-onnxruntime within one output step of the device; the weights take less flash than at 8
-bits; optimized rounding leaves a smaller output error than rounding to nearest on the
-calibration data it was fitted to.
+integer reference (on the M4 the depthwise layer through the int8 kernel's stream decoded
+from nibbles); clustered layers (``--cluster 16``, stored clustered) take the int4 GEMM's
+table loops, bit-exact on the host and the M4; the exported ``reference.onnx`` (QDQ with
+INT4 weights) runs in onnxruntime within one output step of the device; the weights take
+less flash than at 8 bits; optimized rounding leaves a smaller output error than rounding
+to nearest on the calibration data it was fitted to.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ def test_host_builds_are_bit_exact_with_the_integer_reference(work, kernels):
 @pytest.mark.parametrize("target", ["mps2-an386", "mps3-an547"])
 def test_emulated_boards_are_bit_exact(work, target):
     result = build(work, f"board_{target}", weight_bits=4, target=target)
+    kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
+    if target == "mps2-an386":  # the DSP core: depthwise through the int8 kernel's stream
+        assert kernels["dw"] == "edgec_dwconv_w4_stream_s8", kernels
+    assert kernels["conv2"] == "edgec_conv_w4_fast_s8", kernels
     options = ValidateOptions(data=str(work / "data.npz"), device="emulator")
     report = validate(result.out_dir, options)
     assert report["bit_exact"] == report["samples"] == 6
@@ -110,3 +116,18 @@ def test_optimized_rounding_beats_nearest_on_its_calibration_data(work):
         options = ValidateOptions(data=str(work / "calib.npz"), device="host")
         errors[rounding] = validate(result.out_dir, options)["snr_db"]
     assert errors["optimized"] > errors["nearest"], errors
+
+
+@pytest.mark.parametrize("target", [None, "mps2-an386"])
+def test_clustered_layers_take_the_table_loops_bit_exact(work, target):
+    """--cluster 16 stored clustered: the 3x3 (im2col), 1x1 and fully connected layers run the
+    int4 GEMM's table loops (the DSP assembly on the M4), bit-exact on the host with
+    sanitizers and on the emulated board."""
+    result = build(work, f"cluster_{target}", cluster="16", weight_storage="small", target=target)
+    kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
+    assert kernels["conv1"] == kernels["conv2"] == "edgec_conv_w4_fast_s8", kernels
+    assert kernels["fc"] == "edgec_fc_w4_fast_s8", kernels
+    device = "host" if target is None else "emulator"
+    options = ValidateOptions(data=str(work / "data.npz"), device=device, sanitize=target is None)
+    report = validate(result.out_dir, options)
+    assert report["bit_exact"] == report["samples"] == 6

@@ -138,19 +138,40 @@ def requantization(layer) -> tuple[np.ndarray, int]:
     return rows.astype(np.int32), int(requant.zero_point)
 
 
-def gemm_stream(matrix: np.ndarray, bias2: np.ndarray, rq) -> np.ndarray:
-    """edgec_gemm_w4_s8_t's stream: per channel its weight words, doubled bias, multiplier
-    and shift word r1 | K << 16 (emit_fast.FastRequant)."""
+def gemm_stream(words: np.ndarray, bias2: np.ndarray, rq) -> np.ndarray:
+    """edgec_gemm_w4_s8_t's stream: per channel its weight words [n][groups], doubled bias,
+    multiplier and shift word r1 | K << 16 (emit_fast.FastRequant)."""
     rr = (rq.shift.astype(np.int64) | (rq.k & 0xFFFF) << 16).astype(np.uint32).view(np.int32)
-    columns = [gemm_words(matrix).view(np.int32), bias2, rq.multiplier, rr]
-    return np.hstack([np.asarray(c, np.int32).reshape(len(matrix), -1) for c in columns])
+    columns = [words.view(np.int32), bias2, rq.multiplier, rr]
+    return np.hstack([np.asarray(c, np.int32).reshape(len(words), -1) for c in columns])
 
 
-def _gemm(layer, rows: int) -> Struct:
+def code_words(matrix: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A clustered matrix's codes (indices into ``table``) as the weight words of
+    fast_int4_gemm.c: per group of eight k, byte j holds the codes of k j and j + 4."""
+    index = np.searchsorted(table, matrix)
+    n, k = index.shape
+    padded = np.zeros((n, -(-k // 8) * 8), np.int64)
+    padded[:, :k] = index
+    groups = padded.reshape(n, -1, 8)[..., [0, 4, 1, 5, 2, 6, 3, 7]]
+    return words(groups)
+
+
+def _gemm(layer, rows: int, table: np.ndarray | None = None) -> Struct:
+    """The gemm struct of int4 weights, or with ``table`` of clustered ones (their codes)."""
     lw, node, p = layer.lw, layer.node, layer.p
     matrix = layer.weights.reshape(layer.channels, -1)
-    stream = gemm_stream(matrix, layer.bias2, layer.requant)
-    record(layer, "", gemm_words(matrix).nbytes)
+    if table is None:
+        weights = gemm_words(matrix)
+        record(layer, "", weights.nbytes)
+        what, table_ref = "weights (int4)", None
+    else:
+        weights = code_words(matrix, table)
+        what = "weights (clustered codes)"
+        padded = np.zeros(16, np.int8)
+        padded[: table.size] = table
+        table_ref = lw.weight(padded, f"{node.name} weights (clustered table)")
+    stream = gemm_stream(weights, layer.bias2, layer.requant)
     return Struct(
         {
             "rows": rows,
@@ -158,7 +179,8 @@ def _gemm(layer, rows: int) -> Struct:
             "n": matrix.shape[0],
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
-            "stream": lw.weight(stream.reshape(-1), f"{node.name} weights (int4) and constants"),
+            "stream": lw.weight(stream.reshape(-1), f"{node.name} {what} and constants"),
+            "table": table_ref,
         }
     )
 
@@ -167,14 +189,19 @@ def _wide_bytes(k: int) -> int:
     return 64 * -(-k // 8)  # EDGEC_W4_WIDE_BYTES
 
 
-def emit_fast_gemm(layer) -> None:
-    """A groups-1 convolution or a fully connected layer: edgec_*_w4_fast_s8."""
+PAIRS_BYTES = 1024  # a clustered layer's expanded table in scratch
+
+
+def emit_fast_gemm(layer, table: np.ndarray | None = None) -> str:
+    """A groups-1 convolution or a fully connected layer: edgec_*_w4_fast_s8 (with
+    ``table``: clustered weights). Returns the kernel."""
     lw, node = layer.lw, layer.node
     k = int(layer.weights.size // layer.channels)
+    wide = _wide_bytes(k) + (PAIRS_BYTES if table is not None else 0)
     if layer.geometry is None:
-        gemm = _gemm(layer, rows=math.prod(node.inputs[0].shape[:-1]))
+        gemm = _gemm(layer, math.prod(node.inputs[0].shape[:-1]), table)
         kernel = "edgec_fc_w4_fast_s8"
-        scratch = lw.scratch(node, _wide_bytes(k), "widened rows")
+        scratch = lw.scratch(node, wide, "widened rows")
         _call(layer, kernel, "edgec_gemm_w4_s8_t", gemm.fields, [layer.dst, scratch], GEMM_SOURCES)
     else:
         geometry = {
@@ -184,11 +211,38 @@ def emit_fast_gemm(layer) -> None:
         conv = {"in": dims(x.shape), "out": dims(y.shape), **geometry}
         conv["input_zero_point"] = int(layer.p.input_zero_point)
         kernel = "edgec_conv_w4_fast_s8"
-        fields = {"conv": Struct(conv), "gemm": _gemm(layer, rows=0)}
+        fields = {"conv": Struct(conv), "gemm": _gemm(layer, 0, table)}
         rows = 0 if layer.pointwise else -(-k // 4) * 4
-        scratch = lw.scratch(node, _wide_bytes(k) + rows, "widened rows, im2col row")
+        scratch = lw.scratch(node, wide + rows, "widened rows, im2col row")
         _call(layer, kernel, "edgec_conv_w4_fast_s8_t", fields, [layer.dst, scratch], GEMM_SOURCES)
-    layer.lw.program.weight_storage[-1]["kernel"] = kernel
+    if table is None:
+        layer.lw.program.weight_storage[-1]["kernel"] = kernel
+    return kernel
+
+
+def clustered_applies(layer) -> bool:
+    """A layer stored clustered with one table (emit_compact's choice) whose doubled bias and
+    requantization fit fast_int4_gemm.c, on a DSP core (not Helium), with scratch."""
+    compact = layer.compact_conv if layer.geometry is not None else layer.compact_fc
+    return (
+        compact is not None
+        and compact.storage.kind == "clustered"
+        and compact.storage.table_stride == 0
+        and not layer.mve
+        and gemm_applies(layer)
+    )
+
+
+def emit_clustered_gemm(layer) -> None:
+    """The clustered layer through fast_int4_gemm.c's table loops; its memory.json entry
+    (written by emit_compact's choice) names the kernel."""
+    compact = layer.compact_conv if layer.geometry is not None else layer.compact_fc
+    kernel = emit_fast_gemm(layer, compact.storage.arrays["table"].astype(np.int64))
+    entry = next(
+        e for e in reversed(layer.lw.program.weight_storage) if e["node"] == layer.node.name
+    )
+    # the codes as whole words (k padded to a multiple of 8) and the 16-entry table
+    entry.update(kernel=kernel, stored_bytes=layer.channels * 4 * -(-compact.k // 8) + 16)
 
 
 def _window(layer) -> dict:

@@ -383,6 +383,12 @@ CONV_VARIANTS = (
         lambda c: c.in_place and c.dense_int8 and not c.lean and c.fast_fits,
         lambda c: _conv_fast(c, in_place=True),
     ),
+    # clustered weights (one table) through the int4 GEMM's table loops
+    Variant(
+        "clustered, table loops",
+        lambda c: not c.in_place and c.dense_int8 and not c.lean and emit_int4.clustered_applies(c),
+        emit_int4.emit_clustered_gemm,
+    ),
     Variant(
         "compact weights",
         lambda c: not c.in_place and c.dense_int8 and c.compact_conv is not None,
@@ -497,6 +503,12 @@ FC_VARIANTS = (
         emit_int4.emit_fast_gemm,
     ),
     Variant("int4 portable", lambda c: c.int4, emit_int4.emit_portable),
+    # clustered weights (one table) through the int4 GEMM's table loops
+    Variant(
+        "clustered, table loops",
+        lambda c: c.sfx == "s8" and not c.lean and emit_int4.clustered_applies(c),
+        emit_int4.emit_clustered_gemm,
+    ),
     Variant(
         "compact weights",
         lambda c: c.sfx == "s8" and c.compact_fc is not None,

@@ -73,15 +73,19 @@ typedef struct {
     int32_t rows, k, n; /* rows: a fully connected layer's batch (a convolution's: its pixels) */
     int32_t act_min, act_max;
     const int32_t *stream;
+    /* NULL, or clustered weights: the layer's table of 16 int8 values, and in each weight
+     * word bytes of two codes (byte j: w[j] low nibble, w[j + 4] high) instead of nibbles */
+    const int8_t *table;
 } edgec_gemm_w4_s8_t;
 
-/* Scratch: four rows widened to int16 pairs, EDGEC_W4_WIDE_BYTES(k), word-aligned. */
+/* Scratch: four rows widened to int16 pairs, EDGEC_W4_WIDE_BYTES(k), word-aligned; then for
+ * a clustered layer its expanded table, 1024 bytes. */
 #define EDGEC_W4_WIDE_BYTES(k) ((size_t)64u * (((size_t)(k) + 7u) / 8u))
 void edgec_fc_w4_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /* Convolution (groups 1) as that product over the output pixels, k = kh * kw * in_c.
- * Scratch: the widened rows, then (unless kh = kw = 1 without padding) one im2col row of
- * k bytes. */
+ * Scratch: the widened rows (and expanded table), then (unless kh = kw = 1 without padding)
+ * one im2col row of k bytes. */
 typedef struct {
     edgec_compact_conv_t conv; /* the geometry (edgec_kernels_compact.h) */
     edgec_gemm_w4_s8_t gemm;

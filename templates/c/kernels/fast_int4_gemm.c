@@ -18,6 +18,11 @@
  *
  * Every sum is exact: the products are 4096 times the true ones, and chunks of at most 256
  * products stay within 2^30, each shifted back (>> 11: the doubled sum) before the next.
+ *
+ * Clustered weights (one table of at most 16 int8 values for the layer, `table` not NULL)
+ * take the same loops: each byte j of a weight word holds the codes of (w[j], w[j + 4]), and
+ * the table is expanded per call into scratch as pairs[b] = (table[b & 15], table[b >> 4]),
+ * so each code byte is one UXTB and one load (33 instructions for 32 products).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -75,8 +80,10 @@ static inline const int32_t *w4_record(const edgec_gemm_w4_s8_t *g, int32_t o)
 }
 
 /* The doubled sums of a record's weight words with the widened rows at q (`count` rows
- * interleaved, count 1 or 4), added to acc[0..count). */
-ALWAYS_INLINE void w4_dot(const uint32_t *w, const int32_t *q, int32_t groups, int32_t count, int32_t *acc)
+ * interleaved, count 1 or 4), added to acc[0..count): nibbles, or (pairs not NULL) code
+ * bytes through the expanded table. */
+ALWAYS_INLINE void w4_dot(const uint32_t *w, const int32_t *q, int32_t groups, int32_t count, const int32_t *pairs,
+                          int32_t *acc)
 {
     int32_t done, g, j, r;
     for (done = 0; done < groups; done += W4_CHUNK) {
@@ -84,14 +91,14 @@ ALWAYS_INLINE void w4_dot(const uint32_t *w, const int32_t *q, int32_t groups, i
         int32_t s[4] = {0, 0, 0, 0};
         for (g = 0; g < chunk; ++g, ++w) {
             for (j = 0; j < 4; ++j, q += count) {
-                const int32_t t = w4_pair(*w, j);
+                const int32_t t = pairs != NULL ? pairs[(*w >> (8 * j)) & 0xFFu] : w4_pair(*w, j);
                 for (r = 0; r < count; ++r) {
                     s[r] = SMLAD(q[r], t, s[r]);
                 }
             }
         }
         for (r = 0; r < count; ++r) {
-            acc[r] += s[r] >> 11;
+            acc[r] += pairs != NULL ? 2 * s[r] : s[r] >> 11;
         }
     }
 }
@@ -119,6 +126,22 @@ ALWAYS_INLINE void w4_dot(const uint32_t *w, const int32_t *q, int32_t groups, i
     "add %[" #s "], %[" #s "], %[end], asr #16\n" \
     "ssat %[" #s "], #8, %[" #s "], asr #1\n"
 
+/* A group of eight clustered weights: four code bytes, each one load from the expanded
+ * table (at m) of the pair (w[j], w[j + 4]): 33 instructions, 32 products. */
+#define W4_CODE_ASM(extract)                      \
+    extract                                       \
+    "ldr %[t], [%[m], %[t], lsl #2]\n"            \
+    "ldrd %[a], %[b], [%[q]], #8\n"              \
+    "smlad %[s0], %[a], %[t], %[s0]\n"           \
+    "smlad %[s1], %[b], %[t], %[s1]\n"           \
+    "ldrd %[a], %[b], [%[q]], #8\n"              \
+    "smlad %[s2], %[a], %[t], %[s2]\n"           \
+    "smlad %[s3], %[b], %[t], %[s3]\n"
+#define W4_CODES_ASM                                                                   \
+    "ldr %[p], [%[w]], #4\n"                                                           \
+    W4_CODE_ASM("uxtb %[t], %[p]\n") W4_CODE_ASM("uxtb %[t], %[p], ror #8\n")          \
+    W4_CODE_ASM("uxtb %[t], %[p], ror #16\n") W4_CODE_ASM("lsr %[t], %[p], #24\n")
+
 /* What the loop keeps in memory while the registers hold the product. */
 typedef struct {
     const int32_t *wide;
@@ -128,56 +151,64 @@ typedef struct {
     const int8_t *out_end;
 } w4_loop_t;
 
-/* Four widened rows times every channel, for a layer of one chunk (k <= 256) and int8's full
- * output range: out[r * n + o]. */
-static void w4_rows4_asm(const edgec_gemm_w4_s8_t *g, const int32_t *wide, int8_t *out)
+/* Every channel against four widened rows: per channel its groups (GROUP), the doubled sums
+ * (DOUBLE: the operand that turns a sum into twice the true one) plus the doubled bias, the
+ * four requantizations and stores. */
+#define W4_ROWS4_ASM(GROUP, DOUBLE)                                                                              \
+    __asm__ volatile("0:\n"                                                                                    \
+                     "ldr %[q], [%[st], #0]\n"                                                                 \
+                     "ldr %[t], [%[st], #4]\n"                                                                 \
+                     "add %[end], %[w], %[t]\n"                                                                \
+                     "movs %[s0], #0\n"                                                                        \
+                     "movs %[s1], #0\n"                                                                        \
+                     "movs %[s2], #0\n"                                                                        \
+                     "movs %[s3], #0\n"                                                                        \
+                     "tst %[t], #4\n"                                                                          \
+                     "beq 2f\n" GROUP "2:\n"                                                                   \
+                     "cmp %[w], %[end]\n"                                                                      \
+                     "beq 3f\n"                                                                                \
+                     "1:\n" GROUP GROUP "cmp %[w], %[end]\n"                                                   \
+                     "bne 1b\n"                                                                                \
+                     "3:\n"                                                                                    \
+                     "ldr %[b], [%[w]], #4\n"                                                                  \
+                     "add %[s0], %[b], %[s0], " DOUBLE "\n"                                                    \
+                     "add %[s1], %[b], %[s1], " DOUBLE "\n"                                                    \
+                     "add %[s2], %[b], %[s2], " DOUBLE "\n"                                                    \
+                     "add %[s3], %[b], %[s3], " DOUBLE "\n"                                                    \
+                     "ldrd %[p], %[end], [%[w]], #8\n" W4_REQUANT2_ASM(s0) W4_REQUANT2_ASM(s1)                 \
+                         W4_REQUANT2_ASM(s2) W4_REQUANT2_ASM(s3) "ldr %[a], [%[st], #8]\n"                     \
+                                                                 "ldr %[t], [%[st], #12]\n"                    \
+                                                                 "strb %[s0], [%[a]]\n"                        \
+                                                                 "strb %[s1], [%[a], %[t]]\n"                  \
+                                                                 "add %[b], %[a], %[t], lsl #1\n"              \
+                                                                 "strb %[s2], [%[b]]\n"                        \
+                                                                 "strb %[s3], [%[b], %[t]]\n"                  \
+                                                                 "add %[a], %[a], #1\n"                        \
+                                                                 "str %[a], [%[st], #8]\n"                     \
+                                                                 "ldr %[t], [%[st], #16]\n"                    \
+                                                                 "cmp %[a], %[t]\n"                            \
+                                                                 "bne 0b\n"                                    \
+                     : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [w] "+r"(w), [q] "=&r"(q), \
+                       [p] "=&r"(p), [t] "=&r"(t), [a] "=&r"(a), [b] "=&r"(b), [end] "=&r"(end)                \
+                     : [m] "r"(m), [st] "r"(sp)                                                                \
+                     : "cc", "memory")
+
+/* Four widened rows times every channel, for int8's full output range: out[r * n + o].
+ * Nibbles (a layer of one chunk, k <= 256), or (pairs not NULL) codes through the table. */
+static void w4_rows4_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int32_t *wide, int8_t *out)
 {
     w4_loop_t st = {wide, 4 * ((g->k + 7) / 8), out, g->n, out + g->n};
     const int32_t *w = g->stream;
     w4_loop_t *const sp = &st;
     int32_t s0, s1, s2, s3, t, a, b, p, end;
     const int32_t *q;
-    const uint32_t m = W4_MASK;
-    __asm__ volatile(
-        "0:\n"
-        "ldr %[q], [%[st], #0]\n"
-        "ldr %[t], [%[st], #4]\n"
-        "add %[end], %[w], %[t]\n"
-        "movs %[s0], #0\n"
-        "movs %[s1], #0\n"
-        "movs %[s2], #0\n"
-        "movs %[s3], #0\n"
-        "tst %[t], #4\n"
-        "beq 2f\n" W4_GROUP_ASM "2:\n"
-        "cmp %[w], %[end]\n"
-        "beq 3f\n"
-        "1:\n" W4_GROUP_ASM W4_GROUP_ASM
-        "cmp %[w], %[end]\n"
-        "bne 1b\n"
-        "3:\n"
-        "ldr %[b], [%[w]], #4\n"
-        "add %[s0], %[b], %[s0], asr #11\n"
-        "add %[s1], %[b], %[s1], asr #11\n"
-        "add %[s2], %[b], %[s2], asr #11\n"
-        "add %[s3], %[b], %[s3], asr #11\n"
-        "ldrd %[p], %[end], [%[w]], #8\n" W4_REQUANT2_ASM(s0) W4_REQUANT2_ASM(s1) W4_REQUANT2_ASM(s2)
-            W4_REQUANT2_ASM(s3)
-        "ldr %[a], [%[st], #8]\n"
-        "ldr %[t], [%[st], #12]\n"
-        "strb %[s0], [%[a]]\n"
-        "strb %[s1], [%[a], %[t]]\n"
-        "add %[b], %[a], %[t], lsl #1\n"
-        "strb %[s2], [%[b]]\n"
-        "strb %[s3], [%[b], %[t]]\n"
-        "add %[a], %[a], #1\n"
-        "str %[a], [%[st], #8]\n"
-        "ldr %[t], [%[st], #16]\n"
-        "cmp %[a], %[t]\n"
-        "bne 0b\n"
-        : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [w] "+r"(w), [q] "=&r"(q), [p] "=&r"(p),
-          [t] "=&r"(t), [a] "=&r"(a), [b] "=&r"(b), [end] "=&r"(end)
-        : [m] "r"(m), [st] "r"(sp)
-        : "cc", "memory");
+    if (pairs == NULL) {
+        const uint32_t m = W4_MASK;
+        W4_ROWS4_ASM(W4_GROUP_ASM, "asr #11");
+    } else {
+        const int32_t *const m = pairs;
+        W4_ROWS4_ASM(W4_CODES_ASM, "lsl #1");
+    }
 }
 #endif
 
@@ -210,8 +241,8 @@ static int32_t w4_dot_mve(const uint32_t *words, const int8_t *x, int32_t k)
 
 /* `count` rows (1 or 4; widened, or on Helium one int8 row) times every channel:
  * out[r * n + o]. */
-static void w4_rows(const edgec_gemm_w4_s8_t *g, const int8_t *row, const int32_t *wide, int32_t count,
-                    int8_t *out)
+static void w4_rows(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int8_t *row, const int32_t *wide,
+                    int32_t count, int8_t *out)
 {
     const int32_t n = g->n, groups = (g->k + 7) / 8;
     int32_t o, r;
@@ -221,11 +252,12 @@ static void w4_rows(const edgec_gemm_w4_s8_t *g, const int8_t *row, const int32_
         int32_t acc[4] = {0, 0, 0, 0};
 #if EDGEC_HELIUM
         acc[0] = 2 * w4_dot_mve((const uint32_t *)(const void *)rec, row, g->k);
+        (void)pairs;
 #else
         if (count == 4) { /* the count a constant in each call: its loops unrolled */
-            w4_dot((const uint32_t *)(const void *)rec, wide, groups, 4, acc);
+            w4_dot((const uint32_t *)(const void *)rec, wide, groups, 4, pairs, acc);
         } else {
-            w4_dot((const uint32_t *)(const void *)rec, wide, groups, 1, acc);
+            w4_dot((const uint32_t *)(const void *)rec, wide, groups, 1, pairs, acc);
         }
 #endif
         for (r = 0; r < count; ++r) {
@@ -242,9 +274,17 @@ static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of
                     const int8_t *input, int8_t *output, int8_t *scratch, int8_t *im2col)
 {
     int32_t *const wide = (int32_t *)(void *)scratch;
-    int32_t first = 0;
+    int32_t *pairs = NULL, first = 0;
+    if (g->table != NULL) { /* after the widened rows: pairs[b] = (table[b & 15], table[b >> 4]) */
+        int32_t b;
+        pairs = wide + EDGEC_W4_WIDE_BYTES(g->k) / 4u;
+        for (b = 0; b < 256; ++b) {
+            pairs[b] = pack16(g->table[b & 15], g->table[b >> 4]);
+        }
+    }
 #if EDGEC_DSP_ASM
-    const int one_chunk = g->k <= 8 * W4_CHUNK && g->n > 0 && full_range(g->act_min, g->act_max);
+    /* nibble sums stay exact over one chunk; code sums (unscaled) over any k */
+    const int rows4_asm = (g->table != NULL || g->k <= 8 * W4_CHUNK) && g->n > 0 && full_range(g->act_min, g->act_max);
 #endif
     while (first < total) {
         /* Helium reads each row once per channel as it is: no need to group them */
@@ -258,13 +298,13 @@ static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of
 #endif
         }
 #if EDGEC_DSP_ASM
-        if (count == 4 && one_chunk) {
-            w4_rows4_asm(g, wide, output + (size_t)first * g->n);
+        if (count == 4 && rows4_asm) {
+            w4_rows4_asm(g, pairs, wide, output + (size_t)first * g->n);
             first += count;
             continue;
         }
 #endif
-        w4_rows(g, row, wide, count, output + (size_t)first * g->n);
+        w4_rows(g, pairs, row, wide, count, output + (size_t)first * g->n);
         first += count;
     }
 }
@@ -291,6 +331,6 @@ void edgec_conv_w4_fast_s8(const edgec_conv_w4_fast_s8_t *p, const int8_t *input
 {
     const edgec_compact_conv_t *c = &p->conv;
     const int pointwise = c->kh == 1 && c->kw == 1 && c->pad_top == 0 && c->pad_left == 0;
-    int8_t *const im2col = pointwise ? NULL : scratch + EDGEC_W4_WIDE_BYTES(p->gemm.k);
+    int8_t *const im2col = pointwise ? NULL : scratch + EDGEC_W4_WIDE_BYTES(p->gemm.k) + (p->gemm.table ? 1024 : 0);
     w4_gemm(&p->gemm, c->out.n * c->out.h * c->out.w, conv_row, c, input, output, scratch, im2col);
 }
