@@ -212,6 +212,104 @@ static void w4_rows4_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, cons
 }
 #endif
 
+#if EDGEC_DSP_ASM && !EDGEC_HELIUM
+/* edgec_fp_requant2 of s with multiplier m and shift word rr (registers), SSAT to int8. */
+#define W4_RQ2_ASM(s, m, rr)                      \
+    "asr %[t], %[" #s "], #31\n"                 \
+    "smmlar %[" #s "], %[" #s "], %[" #m "], %[t]\n" \
+    "asr %[" #s "], %[" #s "], %[" #rr "]\n"     \
+    "add %[" #s "], %[" #s "], %[" #rr "], asr #16\n" \
+    "ssat %[" #s "], #8, %[" #s "], asr #1\n"
+/* One row, two channels (records at wa, wb): a group of eight codes of each through the
+ * table at m, the four input pairs shared (26 instructions, 16 products). */
+#define W4_CODE1_ASM(x)                           \
+    "ldrb %[t], [%[wa]], #1\n"                   \
+    "ldr %[t], [%[m], %[t], lsl #2]\n"           \
+    "smlad %[s0], %[" #x "], %[t], %[s0]\n"      \
+    "ldrb %[t], [%[wb]], #1\n"                   \
+    "ldr %[t], [%[m], %[t], lsl #2]\n"           \
+    "smlad %[s1], %[" #x "], %[t], %[s1]\n"
+#define W4_CODES1_ASM                             \
+    "ldrd %[x0], %[x1], [%[q]], #8\n"            \
+    "ldrd %[x2], %[x3], [%[q]], #8\n"            \
+    W4_CODE1_ASM(x0) W4_CODE1_ASM(x1) W4_CODE1_ASM(x2) W4_CODE1_ASM(x3)
+/* The same with nibbles (the mask in m): 22 instructions, 16 products. */
+#define W4_NIB1_ASM(shift)                        \
+    "ldr %[x2], [%[q]], #4\n"                    \
+    "and %[t], %[m], %[x0]" shift "\n"           \
+    "smlad %[s0], %[x2], %[t], %[s0]\n"          \
+    "and %[t], %[m], %[x1]" shift "\n"           \
+    "smlad %[s1], %[x2], %[t], %[s1]\n"
+#define W4_NIBS1_ASM                              \
+    "ldr %[x0], [%[wa]], #4\n"                   \
+    "ldr %[x1], [%[wb]], #4\n"                   \
+    W4_NIB1_ASM(", lsl #12") W4_NIB1_ASM(", lsl #8") W4_NIB1_ASM(", lsl #4") W4_NIB1_ASM("")
+
+/* What the one-row loop keeps in memory. */
+typedef struct {
+    const int32_t *wide;
+    int32_t bytes; /* a weight row's */
+    int8_t *out;
+    const int8_t *out_end;
+    int32_t record; /* a channel's record, bytes */
+} w4_row_loop_t;
+
+#define W4_ROW1_ASM(GROUP, DOUBLE)                                                                                 \
+    __asm__ volatile("0:\n"                                                                                      \
+                     "ldr %[q], [%[st], #0]\n"                                                                   \
+                     "ldr %[t], [%[st], #16]\n"                                                                  \
+                     "add %[wb], %[wa], %[t]\n"                                                                  \
+                     "ldr %[t], [%[st], #4]\n"                                                                   \
+                     "add %[end], %[wa], %[t]\n"                                                                 \
+                     "movs %[s0], #0\n"                                                                          \
+                     "movs %[s1], #0\n"                                                                          \
+                     "tst %[t], #4\n" /* an odd count of groups: one first */                                  \
+                     "beq 2f\n" GROUP "2:\n"                                                                     \
+                     "cmp %[wa], %[end]\n"                                                                       \
+                     "beq 3f\n"                                                                                  \
+                     "1:\n" GROUP GROUP "cmp %[wa], %[end]\n"                                                    \
+                     "bne 1b\n"                                                                                  \
+                     "3:\n"                                                                                      \
+                     "ldr %[t], [%[wa]], #4\n"                                                                   \
+                     "add %[s0], %[t], %[s0], " DOUBLE "\n"                                                      \
+                     "ldr %[t], [%[wb]], #4\n"                                                                   \
+                     "add %[s1], %[t], %[s1], " DOUBLE "\n"                                                      \
+                     "ldrd %[x0], %[x1], [%[wa]]\n" W4_RQ2_ASM(s0, x0, x1)                                       \
+                     "ldrd %[x0], %[x1], [%[wb]], #8\n" W4_RQ2_ASM(s1, x0, x1)                                   \
+                     "mov %[wa], %[wb]\n"                                                                        \
+                     "ldr %[t], [%[st], #8]\n"                                                                   \
+                     "strb %[s0], [%[t]]\n"                                                                      \
+                     "strb %[s1], [%[t], #1]\n"                                                                  \
+                     "add %[t], %[t], #2\n"                                                                      \
+                     "str %[t], [%[st], #8]\n"                                                                   \
+                     "ldr %[x0], [%[st], #12]\n"                                                                 \
+                     "cmp %[t], %[x0]\n"                                                                         \
+                     "bne 0b\n"                                                                                  \
+                     : [s0] "=&r"(s0), [s1] "=&r"(s1), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),           \
+                       [x3] "=&r"(x3), [t] "=&r"(t), [wa] "+r"(wa), [wb] "=&r"(wb), [q] "=&r"(q), [end] "=&r"(end) \
+                     : [m] "r"(m), [st] "r"(sp)                                                                  \
+                     : "cc", "memory")
+
+/* One widened row times the channels in pairs (n >= 2; the last of an odd n is left):
+ * out[o]. Nibbles (k <= 256), or (pairs not NULL) codes through the table. */
+static void w4_row1_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int32_t *wide, int8_t *out)
+{
+    const int32_t bytes = 4 * ((g->k + 7) / 8);
+    w4_row_loop_t st = {wide, bytes, out, out + (g->n & ~1), bytes + 12};
+    const int32_t *wa = g->stream;
+    w4_row_loop_t *const sp = &st;
+    int32_t s0, s1, x0, x1, x2, x3, t;
+    const int32_t *wb, *q, *end;
+    if (pairs == NULL) {
+        const uint32_t m = W4_MASK;
+        W4_ROW1_ASM(W4_NIBS1_ASM, "asr #11");
+    } else {
+        const int32_t *const m = pairs;
+        W4_ROW1_ASM(W4_CODES1_ASM, "lsl #1");
+    }
+}
+#endif
+
 #if EDGEC_HELIUM
 /* Helium: the sum of one row of k int8 inputs with one weight row (words of 8 nibbles). */
 static int32_t w4_dot_mve(const uint32_t *words, const int8_t *x, int32_t k)
@@ -239,15 +337,15 @@ static int32_t w4_dot_mve(const uint32_t *words, const int8_t *x, int32_t k)
 }
 #endif
 
-/* `count` rows (1 or 4; widened, or on Helium one int8 row) times every channel:
- * out[r * n + o]. */
+/* `count` rows (1 or 4; widened, or on Helium one int8 row) times the channels from `from`
+ * on: out[r * n + o]. */
 static void w4_rows(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int8_t *row, const int32_t *wide,
-                    int32_t count, int8_t *out)
+                    int32_t count, int32_t from, int8_t *out)
 {
     const int32_t n = g->n, groups = (g->k + 7) / 8;
     int32_t o, r;
     (void)row;
-    for (o = 0; o < n; ++o) {
+    for (o = from; o < n; ++o) {
         const int32_t *rec = w4_record(g, o);
         int32_t acc[4] = {0, 0, 0, 0};
 #if EDGEC_HELIUM
@@ -276,10 +374,17 @@ static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of
     int32_t *const wide = (int32_t *)(void *)scratch;
     int32_t *pairs = NULL, first = 0;
     if (g->table != NULL) { /* after the widened rows: pairs[b] = (table[b & 15], table[b >> 4]) */
-        int32_t b;
+        int32_t lo[16], b, h;
         pairs = wide + EDGEC_W4_WIDE_BYTES(g->k) / 4u;
-        for (b = 0; b < 256; ++b) {
-            pairs[b] = pack16(g->table[b & 15], g->table[b >> 4]);
+        for (b = 0; b < 16; ++b) {
+            lo[b] = pack16(g->table[b], 0);
+        }
+        for (h = 0; h < 16; ++h) {
+            const int32_t high = pack16(0, g->table[h]);
+            int32_t *const dst = pairs + 16 * h;
+            for (b = 0; b < 16; ++b) {
+                dst[b] = lo[b] | high;
+            }
         }
     }
 #if EDGEC_DSP_ASM
@@ -304,7 +409,15 @@ static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of
             continue;
         }
 #endif
-        w4_rows(g, pairs, row, wide, count, output + (size_t)first * g->n);
+#if EDGEC_DSP_ASM && !EDGEC_HELIUM
+        if (count == 1 && rows4_asm && g->n >= 2) { /* the pairs of channels, then an odd last */
+            w4_row1_asm(g, pairs, wide, output + (size_t)first * g->n);
+            w4_rows(g, pairs, row, wide, 1, g->n & ~1, output + (size_t)first * g->n);
+            first += count;
+            continue;
+        }
+#endif
+        w4_rows(g, pairs, row, wide, count, 0, output + (size_t)first * g->n);
         first += count;
     }
 }
