@@ -125,8 +125,8 @@ def test_clustered_layers_take_the_table_loops_bit_exact(work, target):
     sanitizers and on the emulated board."""
     result = build(work, f"cluster_{target}", cluster="16", weight_storage="small", target=target)
     kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
-    assert kernels["conv1"] == kernels["conv2"] == "edgec_conv_w4_fast_s8", kernels
-    assert kernels["fc"] == "edgec_fc_w4_fast_s8", kernels
+    assert kernels["conv1"] == kernels["conv2"] == "edgec_conv_lut_fast_s8", kernels
+    assert kernels["fc"] == "edgec_fc_lut_fast_s8", kernels
     device = "host" if target is None else "emulator"
     options = ValidateOptions(data=str(work / "data.npz"), device=device, sanitize=target is None)
     report = validate(result.out_dir, options)

@@ -200,7 +200,7 @@ def emit_fast_gemm(layer, table: np.ndarray | None = None) -> str:
     wide = _wide_bytes(k) + (PAIRS_BYTES if table is not None else 0)
     if layer.geometry is None:
         gemm = _gemm(layer, math.prod(node.inputs[0].shape[:-1]), table)
-        kernel = "edgec_fc_w4_fast_s8"
+        kernel = "edgec_fc_lut_fast_s8" if table is not None else "edgec_fc_w4_fast_s8"
         scratch = lw.scratch(node, wide, "widened rows")
         _call(layer, kernel, "edgec_gemm_w4_s8_t", gemm.fields, [layer.dst, scratch], GEMM_SOURCES)
     else:
@@ -210,7 +210,7 @@ def emit_fast_gemm(layer, table: np.ndarray | None = None) -> str:
         x, y = node.inputs[0], node.outputs[0]
         conv = {"in": dims(x.shape), "out": dims(y.shape), **geometry}
         conv["input_zero_point"] = int(layer.p.input_zero_point)
-        kernel = "edgec_conv_w4_fast_s8"
+        kernel = "edgec_conv_lut_fast_s8" if table is not None else "edgec_conv_w4_fast_s8"
         fields = {"conv": Struct(conv), "gemm": _gemm(layer, 0, table)}
         rows = 0 if layer.pointwise else -(-k // 4) * 4
         scratch = lw.scratch(node, wide + rows, "widened rows, im2col row")

@@ -82,6 +82,8 @@ typedef struct {
  * a clustered layer its expanded table, 1024 bytes. */
 #define EDGEC_W4_WIDE_BYTES(k) ((size_t)64u * (((size_t)(k) + 7u) / 8u))
 void edgec_fc_w4_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+/* The same with clustered weights (table not NULL). */
+void edgec_fc_lut_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /* Convolution (groups 1) as that product over the output pixels, k = kh * kw * in_c.
  * Scratch: the widened rows (and expanded table), then (unless kh = kw = 1 without padding)
@@ -91,6 +93,7 @@ typedef struct {
     edgec_gemm_w4_s8_t gemm;
 } edgec_conv_w4_fast_s8_t;
 void edgec_conv_w4_fast_s8(const edgec_conv_w4_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+void edgec_conv_lut_fast_s8(const edgec_conv_w4_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /* Depthwise, depth multiplier 1: edgec_dwconv_fast_s8_t's fields, with the weights as words
  * [(out.c + 7) / 8][kh * kw]: tap t of channels 8b..8b+7, whose nibbles 0..7 hold channels

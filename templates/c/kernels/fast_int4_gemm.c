@@ -195,7 +195,7 @@ typedef struct {
 
 /* Four widened rows times every channel, for int8's full output range: out[r * n + o].
  * Nibbles (a layer of one chunk, k <= 256), or (pairs not NULL) codes through the table. */
-static void w4_rows4_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int32_t *wide, int8_t *out)
+ALWAYS_INLINE void w4_rows4_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int32_t *wide, int8_t *out)
 {
     w4_loop_t st = {wide, 4 * ((g->k + 7) / 8), out, g->n, out + g->n};
     const int32_t *w = g->stream;
@@ -254,7 +254,17 @@ typedef struct {
     int32_t record; /* a channel's record, bytes */
 } w4_row_loop_t;
 
-#define W4_ROW1_ASM(GROUP, DOUBLE)                                                                                 \
+/* LOOP: the groups (W4_GROUPS_2: two at a time; W4_GROUPS_1: one, smaller code). */
+#define W4_GROUPS_2(GROUP)                                                                                         \
+    "tst %[t], #4\n" /* an odd count of groups: one first */                                                     \
+    "beq 2f\n" GROUP "2:\n"                                                                                       \
+    "cmp %[wa], %[end]\n"                                                                                         \
+    "beq 3f\n"                                                                                                    \
+    "1:\n" GROUP GROUP "cmp %[wa], %[end]\n"                                                                      \
+    "bne 1b\n"                                                                                                    \
+    "3:\n"
+#define W4_GROUPS_1(GROUP) "1:\n" GROUP "cmp %[wa], %[end]\n" "bne 1b\n"
+#define W4_ROW1_ASM(LOOP, DOUBLE)                                                                                  \
     __asm__ volatile("0:\n"                                                                                      \
                      "ldr %[q], [%[st], #0]\n"                                                                   \
                      "ldr %[t], [%[st], #16]\n"                                                                  \
@@ -262,14 +272,7 @@ typedef struct {
                      "ldr %[t], [%[st], #4]\n"                                                                   \
                      "add %[end], %[wa], %[t]\n"                                                                 \
                      "movs %[s0], #0\n"                                                                          \
-                     "movs %[s1], #0\n"                                                                          \
-                     "tst %[t], #4\n" /* an odd count of groups: one first */                                  \
-                     "beq 2f\n" GROUP "2:\n"                                                                     \
-                     "cmp %[wa], %[end]\n"                                                                       \
-                     "beq 3f\n"                                                                                  \
-                     "1:\n" GROUP GROUP "cmp %[wa], %[end]\n"                                                    \
-                     "bne 1b\n"                                                                                  \
-                     "3:\n"                                                                                      \
+                     "movs %[s1], #0\n" LOOP                                                                     \
                      "ldr %[t], [%[wa]], #4\n"                                                                   \
                      "add %[s0], %[t], %[s0], " DOUBLE "\n"                                                      \
                      "ldr %[t], [%[wb]], #4\n"                                                                   \
@@ -292,7 +295,7 @@ typedef struct {
 
 /* One widened row times the channels in pairs (n >= 2; the last of an odd n is left):
  * out[o]. Nibbles (k <= 256), or (pairs not NULL) codes through the table. */
-static void w4_row1_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int32_t *wide, int8_t *out)
+ALWAYS_INLINE void w4_row1_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int32_t *wide, int8_t *out)
 {
     const int32_t bytes = 4 * ((g->k + 7) / 8);
     w4_row_loop_t st = {wide, bytes, out, out + (g->n & ~1), bytes + 12};
@@ -302,10 +305,10 @@ static void w4_row1_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const
     const int32_t *wb, *q, *end;
     if (pairs == NULL) {
         const uint32_t m = W4_MASK;
-        W4_ROW1_ASM(W4_NIBS1_ASM, "asr #11");
+        W4_ROW1_ASM(W4_GROUPS_1(W4_NIBS1_ASM), "asr #11"); /* leftover rows: the smaller loop */
     } else {
         const int32_t *const m = pairs;
-        W4_ROW1_ASM(W4_CODES1_ASM, "lsl #1");
+        W4_ROW1_ASM(W4_GROUPS_2(W4_CODES1_ASM), "lsl #1"); /* a clustered FC's every row */
     }
 }
 #endif
@@ -351,8 +354,10 @@ static void w4_rows(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int
 #if EDGEC_HELIUM
         acc[0] = 2 * w4_dot_mve((const uint32_t *)(const void *)rec, row, g->k);
         (void)pairs;
+#elif EDGEC_DSP_ASM
+        w4_dot((const uint32_t *)(const void *)rec, wide, groups, count, pairs, acc); /* leftovers: small */
 #else
-        if (count == 4) { /* the count a constant in each call: its loops unrolled */
+        if (count == 4) { /* the main path in C: the count a constant in each call, unrolled */
             w4_dot((const uint32_t *)(const void *)rec, wide, groups, 4, pairs, acc);
         } else {
             w4_dot((const uint32_t *)(const void *)rec, wide, groups, 1, pairs, acc);
@@ -368,12 +373,13 @@ static void w4_rows(const edgec_gemm_w4_s8_t *g, const int32_t *pairs, const int
 /* Rows [first, first + count) of the product, each row got by row(ctx, index, im2col). */
 typedef const int8_t *(*w4_row_fn)(const void *ctx, const int8_t *input, int32_t index, int8_t *im2col);
 
-static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of, const void *ctx,
-                    const int8_t *input, int8_t *output, int8_t *scratch, int8_t *im2col)
+/* table: a constant in each caller (0 nibbles, 1 codes), so that each keeps its loops only */
+ALWAYS_INLINE void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of, const void *ctx,
+                           const int8_t *input, int8_t *output, int8_t *scratch, int8_t *im2col, const int table)
 {
     int32_t *const wide = (int32_t *)(void *)scratch;
     int32_t *pairs = NULL, first = 0;
-    if (g->table != NULL) { /* after the widened rows: pairs[b] = (table[b & 15], table[b >> 4]) */
+    if (table) { /* after the widened rows: pairs[b] = (table[b & 15], table[b >> 4]) */
         int32_t lo[16], b, h;
         pairs = wide + EDGEC_W4_WIDE_BYTES(g->k) / 4u;
         for (b = 0; b < 16; ++b) {
@@ -389,7 +395,7 @@ static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of
     }
 #if EDGEC_DSP_ASM
     /* nibble sums stay exact over one chunk; code sums (unscaled) over any k */
-    const int rows4_asm = (g->table != NULL || g->k <= 8 * W4_CHUNK) && g->n > 0 && full_range(g->act_min, g->act_max);
+    const int rows4_asm = (table || g->k <= 8 * W4_CHUNK) && g->n > 0 && full_range(g->act_min, g->act_max);
 #endif
     while (first < total) {
         /* Helium reads each row once per channel as it is: no need to group them */
@@ -422,6 +428,18 @@ static void w4_gemm(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of
     }
 }
 
+static void w4_gemm_nibbles(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of, const void *ctx,
+                            const int8_t *input, int8_t *output, int8_t *scratch, int8_t *im2col)
+{
+    w4_gemm(g, total, row_of, ctx, input, output, scratch, im2col, 0);
+}
+
+static void w4_gemm_codes(const edgec_gemm_w4_s8_t *g, int32_t total, w4_row_fn row_of, const void *ctx,
+                          const int8_t *input, int8_t *output, int8_t *scratch, int8_t *im2col)
+{
+    w4_gemm(g, total, row_of, ctx, input, output, scratch, im2col, 1);
+}
+
 static const int8_t *fc_row(const void *ctx, const int8_t *input, int32_t index, int8_t *im2col)
 {
     (void)im2col;
@@ -430,7 +448,12 @@ static const int8_t *fc_row(const void *ctx, const int8_t *input, int32_t index,
 
 void edgec_fc_w4_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    w4_gemm(p, p->rows, fc_row, p, input, output, scratch, NULL);
+    w4_gemm_nibbles(p, p->rows, fc_row, p, input, output, scratch, NULL);
+}
+
+void edgec_fc_lut_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    w4_gemm_codes(p, p->rows, fc_row, p, input, output, scratch, NULL);
 }
 
 /* A pixel's im2col row; the widening copies it before the next one is made, so one row of
@@ -440,10 +463,24 @@ static const int8_t *conv_row(const void *ctx, const int8_t *input, int32_t pixe
     return edgec_pixel_row((const edgec_compact_conv_t *)ctx, input, pixel, im2col);
 }
 
-void edgec_conv_w4_fast_s8(const edgec_conv_w4_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+/* The im2col row's place in scratch: after the widened rows (and a clustered layer's table). */
+static int8_t *conv_im2col(const edgec_conv_w4_fast_s8_t *p, int8_t *scratch, size_t table_bytes)
 {
     const edgec_compact_conv_t *c = &p->conv;
     const int pointwise = c->kh == 1 && c->kw == 1 && c->pad_top == 0 && c->pad_left == 0;
-    int8_t *const im2col = pointwise ? NULL : scratch + EDGEC_W4_WIDE_BYTES(p->gemm.k) + (p->gemm.table ? 1024 : 0);
-    w4_gemm(&p->gemm, c->out.n * c->out.h * c->out.w, conv_row, c, input, output, scratch, im2col);
+    return pointwise ? NULL : scratch + EDGEC_W4_WIDE_BYTES(p->gemm.k) + table_bytes;
+}
+
+void edgec_conv_w4_fast_s8(const edgec_conv_w4_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const edgec_compact_conv_t *c = &p->conv;
+    w4_gemm_nibbles(&p->gemm, c->out.n * c->out.h * c->out.w, conv_row, c, input, output, scratch,
+                    conv_im2col(p, scratch, 0));
+}
+
+void edgec_conv_lut_fast_s8(const edgec_conv_w4_fast_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const edgec_compact_conv_t *c = &p->conv;
+    w4_gemm_codes(&p->gemm, c->out.n * c->out.h * c->out.w, conv_row, c, input, output, scratch,
+                  conv_im2col(p, scratch, 1024));
 }
