@@ -106,37 +106,30 @@ ALWAYS_INLINE void w4_dot(const uint32_t *w, const int32_t *q, int32_t groups, i
 #if EDGEC_DSP_ASM
 /* One group of eight k of a weight row (post-incremented w) against four widened rows
  * (post-incremented q): 29 instructions, 32 products. */
-#define W4_PAIR_ASM(shift)                        \
-    "and %[t], %[m], %[p]" shift "\n"            \
+/* Four widened rows' next pairs (post-incremented q) times the weight pair in t. */
+#define W4_MACS4_ASM                              \
     "ldrd %[a], %[b], [%[q]], #8\n"              \
     "smlad %[s0], %[a], %[t], %[s0]\n"           \
     "smlad %[s1], %[b], %[t], %[s1]\n"           \
     "ldrd %[a], %[b], [%[q]], #8\n"              \
     "smlad %[s2], %[a], %[t], %[s2]\n"           \
     "smlad %[s3], %[b], %[t], %[s3]\n"
+#define W4_PAIR_ASM(shift) "and %[t], %[m], %[p]" shift "\n" W4_MACS4_ASM
 #define W4_GROUP_ASM                              \
     "ldr %[p], [%[w]], #4\n"                      \
     W4_PAIR_ASM(", lsl #12") W4_PAIR_ASM(", lsl #8") W4_PAIR_ASM(", lsl #4") W4_PAIR_ASM("")
-/* edgec_fp_requant2 of s (m: the multiplier; rr: r1 in its low byte, K in its high half)
- * and SSAT to int8. */
-#define W4_REQUANT2_ASM(s)                        \
+/* edgec_fp_requant2 of s with multiplier m and shift word rr (registers; r1 in its low byte,
+ * K in its high half), SSAT to int8. */
+#define W4_RQ2_ASM(s, m, rr)                      \
     "asr %[t], %[" #s "], #31\n"                 \
-    "smmlar %[" #s "], %[" #s "], %[p], %[t]\n"  \
-    "asr %[" #s "], %[" #s "], %[end]\n"         \
-    "add %[" #s "], %[" #s "], %[end], asr #16\n" \
+    "smmlar %[" #s "], %[" #s "], %[" #m "], %[t]\n" \
+    "asr %[" #s "], %[" #s "], %[" #rr "]\n"     \
+    "add %[" #s "], %[" #s "], %[" #rr "], asr #16\n" \
     "ssat %[" #s "], #8, %[" #s "], asr #1\n"
 
 /* A group of eight clustered weights: four code bytes, each one load from the expanded
  * table (at m) of the pair (w[j], w[j + 4]): 33 instructions, 32 products. */
-#define W4_CODE_ASM(extract)                      \
-    extract                                       \
-    "ldr %[t], [%[m], %[t], lsl #2]\n"            \
-    "ldrd %[a], %[b], [%[q]], #8\n"              \
-    "smlad %[s0], %[a], %[t], %[s0]\n"           \
-    "smlad %[s1], %[b], %[t], %[s1]\n"           \
-    "ldrd %[a], %[b], [%[q]], #8\n"              \
-    "smlad %[s2], %[a], %[t], %[s2]\n"           \
-    "smlad %[s3], %[b], %[t], %[s3]\n"
+#define W4_CODE_ASM(extract) extract "ldr %[t], [%[m], %[t], lsl #2]\n" W4_MACS4_ASM
 #define W4_CODES_ASM                                                                   \
     "ldr %[p], [%[w]], #4\n"                                                           \
     W4_CODE_ASM("uxtb %[t], %[p]\n") W4_CODE_ASM("uxtb %[t], %[p], ror #8\n")          \
@@ -175,8 +168,8 @@ typedef struct {
                      "add %[s1], %[b], %[s1], " DOUBLE "\n"                                                    \
                      "add %[s2], %[b], %[s2], " DOUBLE "\n"                                                    \
                      "add %[s3], %[b], %[s3], " DOUBLE "\n"                                                    \
-                     "ldrd %[p], %[end], [%[w]], #8\n" W4_REQUANT2_ASM(s0) W4_REQUANT2_ASM(s1)                 \
-                         W4_REQUANT2_ASM(s2) W4_REQUANT2_ASM(s3) "ldr %[a], [%[st], #8]\n"                     \
+                     "ldrd %[p], %[end], [%[w]], #8\n" W4_RQ2_ASM(s0, p, end) W4_RQ2_ASM(s1, p, end)                 \
+                         W4_RQ2_ASM(s2, p, end) W4_RQ2_ASM(s3, p, end) "ldr %[a], [%[st], #8]\n"                     \
                                                                  "ldr %[t], [%[st], #12]\n"                    \
                                                                  "strb %[s0], [%[a]]\n"                        \
                                                                  "strb %[s1], [%[a], %[t]]\n"                  \
@@ -213,13 +206,6 @@ ALWAYS_INLINE void w4_rows4_asm(const edgec_gemm_w4_s8_t *g, const int32_t *pair
 #endif
 
 #if EDGEC_DSP_ASM && !EDGEC_HELIUM
-/* edgec_fp_requant2 of s with multiplier m and shift word rr (registers), SSAT to int8. */
-#define W4_RQ2_ASM(s, m, rr)                      \
-    "asr %[t], %[" #s "], #31\n"                 \
-    "smmlar %[" #s "], %[" #s "], %[" #m "], %[t]\n" \
-    "asr %[" #s "], %[" #s "], %[" #rr "]\n"     \
-    "add %[" #s "], %[" #s "], %[" #rr "], asr #16\n" \
-    "ssat %[" #s "], #8, %[" #s "], asr #1\n"
 /* One row, two channels (records at wa, wb): a group of eight codes of each through the
  * table at m, the four input pairs shared (26 instructions, 16 products). */
 #define W4_CODE1_ASM(x)                           \
