@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from edgec.compiler import CompileOptions, compile_model
 from edgec.harness.validate import ValidateOptions, validate
@@ -130,4 +131,49 @@ def test_clustered_layers_take_the_table_loops_bit_exact(work, target):
     device = "host" if target is None else "emulator"
     options = ValidateOptions(data=str(work / "data.npz"), device=device, sanitize=target is None)
     report = validate(result.out_dir, options)
+    assert report["bit_exact"] == report["samples"] == 6
+
+
+def depthwise_model(channels: int) -> onnx.ModelProto:
+    """A 3x3 convolution, then depthwise 3x3 (bias) and 5x5 (stride 2, an odd tap count)."""
+    rng = np.random.default_rng(1)
+    shapes = {"w1": (channels, 3, 3, 3), "wd": (channels, 1, 3, 3), "wd2": (channels, 1, 5, 5)}
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.5, s).astype(np.float32), n)
+        for n, s in shapes.items()
+    ]
+    inits.append(numpy_helper.from_array(rng.normal(0, 0.1, channels).astype(np.float32), "bd"))
+    group = {"group": channels}
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "wd", "bd"], ["c2"], name="dw", pads=[1] * 4, **group),
+        helper.make_node(
+            "Conv", ["c2", "wd2"], ["y"], name="dw5", pads=[2] * 4, strides=[2, 2], **group
+        ),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 9, 7])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "dw", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("target", [None, "mps2-an386"])
+def test_depthwise_through_the_int8_stream_with_leftover_channels(tmp_path, target):
+    """Six channels (a block of four and two left over), 3x3 and 5x5 windows with padding
+    and stride: edgec_dwconv_w4_stream_s8, bit-exact on the host (sanitizers) and the M4."""
+    onnx.save(depthwise_model(6), tmp_path / "dw.onnx")
+    rng = np.random.default_rng(2)
+    for name, count in (("calib", 32), ("data", 6)):
+        x = rng.uniform(-2, 2, (count, 1, 3, 9, 7)).astype(np.float32)
+        np.savez(tmp_path / f"{name}.npz", x=x)
+    options = CompileOptions(
+        quantize="int8", calib=str(tmp_path / "calib.npz"), weight_bits=4, target=target
+    )
+    result = compile_model(tmp_path / "dw.onnx", tmp_path / "out", options)
+    kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
+    assert kernels["dw"] == kernels["dw5"] == "edgec_dwconv_w4_stream_s8", kernels
+    device = "host" if target is None else "emulator"
+    check = ValidateOptions(data=str(tmp_path / "data.npz"), device=device, sanitize=not target)
+    report = validate(result.out_dir, check)
     assert report["bit_exact"] == report["samples"] == 6
