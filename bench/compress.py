@@ -13,7 +13,10 @@ error of the int8 model (its int8 output dequantized) against the float input, r
 to the uncompressed int8 model's. Flash is the model's weight bytes and the whole
 firmware's flash; MACs and parameters come from ``compression.json`` (or ``edgec analyze``
 for the unpruned model).
-New settings are rows of ``KWS_SETTINGS`` / ``AD_SETTINGS``. The compact weight storage
+New settings are rows of ``KWS_SETTINGS`` / ``AD_SETTINGS``; the rows of ``KWS_RATIOS`` /
+``AD_RATIOS`` also get ``vs``: firmware flash, instructions and accuracy points against
+another row of the same run (issue 18: 4-bit weights against int8, clustered storage
+against the same model stored dense). The compact weight storage
 rows (mnist-8 magnitude pruning, AD clustering; dense against compact storage, with
 instructions on QEMU) come from bench/compress_storage.py under the key ``storage``.
 """
@@ -47,7 +50,20 @@ KWS_SETTINGS = {
     "budget 3 points": {"prune_budget": 3.0},
     "budget 4 points": {"prune_budget": 4.0},
     "budget 3 points + cluster 16": {"prune_budget": 3.0, "cluster": "16"},
+    "budget 3 points + cluster 16, stored clustered": {
+        "prune_budget": 3.0,
+        "cluster": "16",
+        "weight_storage": "small",
+    },
     "magnitude:0.5": {"prune": "magnitude:0.5"},
+    "4-bit weights": {"weight_bits": 4},
+    "4-bit weights + budget 3 points": {"weight_bits": 4, "prune_budget": 3.0},
+}
+# issue 18's ratios: (row, the row it is measured against)
+KWS_RATIOS = {
+    "4-bit weights": "int8 (unpruned)",
+    "4-bit weights + budget 3 points": "int8 (unpruned)",
+    "budget 3 points + cluster 16, stored clustered": "budget 3 points + cluster 16",
 }
 AD_SETTINGS = {
     "int8 (uncompressed)": {},
@@ -61,7 +77,23 @@ AD_SETTINGS = {
     "lowrank energy:0.99 + cluster 16": {"lowrank": "energy:0.99", "cluster": "16"},
     "lowrank energy:0.995 + cluster 16": {"lowrank": "energy:0.995", "cluster": "16"},
     "lowrank rank:64 + cluster 16": {"lowrank": "rank:64", "cluster": "16"},
+    "cluster 16, stored clustered": {"cluster": "16", "weight_storage": "small"},
 }
+AD_RATIOS = {"cluster 16, stored clustered": "cluster 16"}
+
+
+def add_ratios(rows: dict, pairs: dict) -> None:
+    """Each row of ``pairs`` gets ``vs`` (its reference row): flash, instructions, points."""
+    for name, ref in pairs.items():
+        r, b = rows.get(name), rows.get(ref)
+        if r is None or b is None:
+            continue
+        vs = {"row": ref, "flash": round(r["firmware_flash_bytes"] / b["firmware_flash_bytes"], 3)}
+        if r.get("instructions_median") and b.get("instructions_median"):
+            vs["instructions"] = round(r["instructions_median"] / b["instructions_median"], 3)
+        if "accuracy" in r:
+            vs["accuracy_points"] = round(100 * (r["accuracy"] - b["accuracy"]), 3)
+        r["vs"] = vs
 
 
 def figures(result, model: Path) -> dict:
@@ -127,6 +159,7 @@ def kws(work: Path, device_samples: int) -> dict:
         row["seconds"] = round(time.monotonic() - start, 1)
         rows[name] = row
         print(name, row, flush=True)
+    add_ratios(rows, KWS_RATIOS)
     return rows
 
 
@@ -167,9 +200,11 @@ def ad(work: Path, device_samples: int) -> dict:
             ValidateOptions(data=str(work / "ad_device.npz"), device="emulator", progress=False),
         )
         row["device_bit_exact"] = [dev["bit_exact"], dev["samples"]]
+        row["instructions_median"] = (dev.get("instructions") or {}).get("median")
         row["seconds"] = round(time.monotonic() - start, 1)
         rows[name] = row
         print(name, row, flush=True)
+    add_ratios(rows, AD_RATIOS)
     return rows
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report_attention import attention_section
+from bench.report_compress import compress_ratio_section
 from bench.report_float import kernels_float_section
 from bench.report_kernels import kernels_section
 from bench.report_recurrent import recurrent_section
@@ -462,6 +463,7 @@ def compress_section(res: dict) -> list[str]:
             ),
             "",
         ]
+    out += compress_ratio_section(res)
     if res.get("storage"):
         out += compress_storage_section(res["storage"])
     return out

@@ -142,8 +142,10 @@ def test_dense_policy_and_flash_figures_come_from_the_emitted_arrays():
         if expected == "dense":
             assert not compact and gen.weight_bytes == gen_dense.weight_bytes
             continue
-        # the stored bytes are exactly the compact arrays written into model_weights.c
-        assert auto["stored_bytes"] == sum(w.nbytes for w in compact)
+        # the stored bytes are exactly the compact arrays written into model_weights.c (the
+        # int4 GEMM's table loops keep three constant words per channel in the code stream)
+        constants = 12 * auto["n"] if "_lut_" in auto["kernel"] else 0
+        assert auto["stored_bytes"] == sum(w.nbytes for w in compact) - constants
         assert auto["stored_bytes"] <= auto["dense_bytes"] * (1 - MIN_SAVING)
         # the dense build holds the matrix as one array of at least dense_bytes (the optimized
         # kernels pad its rows to a multiple of 4; side tables differ between the builds)

@@ -4,10 +4,12 @@ The small CNN of the compression tests (3x3, 1x1 and depthwise convolutions, Gem
 is quantized with int8 activations and int4 weights. Checked: every weight is an int4 value
 with per-channel scales; the C host build (portable and optimized kernels, sanitizers) and
 the emulated Cortex-M4F (DSP) and Cortex-M55 (Helium) builds are bit-exact with the
-integer reference; the exported ``reference.onnx`` (QDQ with INT4 weights) runs in
-onnxruntime within one output step of the device; the weights take less flash than at 8
-bits; optimized rounding leaves a smaller output error than rounding to nearest on the
-calibration data it was fitted to.
+integer reference (on the M4 the depthwise layer through the int8 kernel's stream decoded
+from nibbles); clustered layers (``--cluster 16``, stored clustered) take the int4 GEMM's
+table loops, bit-exact on the host and the M4; the exported ``reference.onnx`` (QDQ with
+INT4 weights) runs in onnxruntime within one output step of the device; the weights take
+less flash than at 8 bits; optimized rounding leaves a smaller output error than rounding
+to nearest on the calibration data it was fitted to.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from edgec.compiler import CompileOptions, compile_model
 from edgec.harness.validate import ValidateOptions, validate
@@ -65,6 +68,10 @@ def test_host_builds_are_bit_exact_with_the_integer_reference(work, kernels):
 @pytest.mark.parametrize("target", ["mps2-an386", "mps3-an547"])
 def test_emulated_boards_are_bit_exact(work, target):
     result = build(work, f"board_{target}", weight_bits=4, target=target)
+    kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
+    if target == "mps2-an386":  # the DSP core: depthwise through the int8 kernel's stream
+        assert kernels["dw"] == "edgec_dwconv_w4_stream_s8", kernels
+    assert kernels["conv2"] == "edgec_conv_w4_fast_s8", kernels
     options = ValidateOptions(data=str(work / "data.npz"), device="emulator")
     report = validate(result.out_dir, options)
     assert report["bit_exact"] == report["samples"] == 6
@@ -110,3 +117,63 @@ def test_optimized_rounding_beats_nearest_on_its_calibration_data(work):
         options = ValidateOptions(data=str(work / "calib.npz"), device="host")
         errors[rounding] = validate(result.out_dir, options)["snr_db"]
     assert errors["optimized"] > errors["nearest"], errors
+
+
+@pytest.mark.parametrize("target", [None, "mps2-an386"])
+def test_clustered_layers_take_the_table_loops_bit_exact(work, target):
+    """--cluster 16 stored clustered: the 3x3 (im2col), 1x1 and fully connected layers run the
+    int4 GEMM's table loops (the DSP assembly on the M4), bit-exact on the host with
+    sanitizers and on the emulated board."""
+    result = build(work, f"cluster_{target}", cluster="16", weight_storage="small", target=target)
+    kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
+    assert kernels["conv1"] == kernels["conv2"] == "edgec_conv_lut_fast_s8", kernels
+    assert kernels["fc"] == "edgec_fc_lut_fast_s8", kernels
+    device = "host" if target is None else "emulator"
+    options = ValidateOptions(data=str(work / "data.npz"), device=device, sanitize=target is None)
+    report = validate(result.out_dir, options)
+    assert report["bit_exact"] == report["samples"] == 6
+
+
+def depthwise_model(channels: int) -> onnx.ModelProto:
+    """A 3x3 convolution, then depthwise 3x3 (bias) and 5x5 (stride 2, an odd tap count)."""
+    rng = np.random.default_rng(1)
+    shapes = {"w1": (channels, 3, 3, 3), "wd": (channels, 1, 3, 3), "wd2": (channels, 1, 5, 5)}
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.5, s).astype(np.float32), n)
+        for n, s in shapes.items()
+    ]
+    inits.append(numpy_helper.from_array(rng.normal(0, 0.1, channels).astype(np.float32), "bd"))
+    group = {"group": channels}
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "wd", "bd"], ["c2"], name="dw", pads=[1] * 4, **group),
+        helper.make_node(
+            "Conv", ["c2", "wd2"], ["y"], name="dw5", pads=[2] * 4, strides=[2, 2], **group
+        ),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 9, 7])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "dw", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("target", [None, "mps2-an386"])
+def test_depthwise_through_the_int8_stream_with_leftover_channels(tmp_path, target):
+    """Six channels (a block of four and two left over), 3x3 and 5x5 windows with padding
+    and stride: edgec_dwconv_w4_stream_s8, bit-exact on the host (sanitizers) and the M4."""
+    onnx.save(depthwise_model(6), tmp_path / "dw.onnx")
+    rng = np.random.default_rng(2)
+    for name, count in (("calib", 32), ("data", 6)):
+        x = rng.uniform(-2, 2, (count, 1, 3, 9, 7)).astype(np.float32)
+        np.savez(tmp_path / f"{name}.npz", x=x)
+    options = CompileOptions(
+        quantize="int8", calib=str(tmp_path / "calib.npz"), weight_bits=4, target=target
+    )
+    result = compile_model(tmp_path / "dw.onnx", tmp_path / "out", options)
+    kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
+    assert kernels["dw"] == kernels["dw5"] == "edgec_dwconv_w4_stream_s8", kernels
+    device = "host" if target is None else "emulator"
+    check = ValidateOptions(data=str(tmp_path / "data.npz"), device=device, sanitize=not target)
+    report = validate(result.out_dir, check)
+    assert report["bit_exact"] == report["samples"] == 6

@@ -22,6 +22,7 @@ from edgec.backends.c.emit_common import (
     requant_fields,
     zero_points,
 )
+from edgec.backends.c.emit_fast import dw_stream
 from edgec.backends.c.program import Struct
 from edgec.ops import get_op
 from edgec.ops.integer.fixedpoint import right_shift_requant_params
@@ -30,7 +31,8 @@ from edgec.ops.integer.int4 import pack_nibbles
 DW_MAX_TAPS = 25  # W4_DW_MAX_TAPS in fast_int4.c
 DW_ORDER = (0, 1, 4, 5, 2, 3, 6, 7)  # the channel each nibble of a depthwise word holds
 SOURCES = {"int4_int.c"}
-FAST_SOURCES = fast_sources("fast_int4.c") | {"edgec_im2col.h", "mve_common.h"}
+FAST_SOURCES = fast_sources("fast_int4.c") | {"mve_common.h"}
+GEMM_SOURCES = fast_sources("fast_int4_gemm.c") | {"edgec_im2col.h", "mve_common.h"}
 
 
 def words(nibbles: np.ndarray) -> np.ndarray:
@@ -87,9 +89,14 @@ def _call(layer, kernel: str, struct: str, fields: dict, outputs: list[str], sou
     )  # fmt: skip
 
 
+def gemm_applies(layer) -> bool:
+    """fast_int4_gemm.c's doubled bias and requantization (the int8 kernels') fit."""
+    return layer.lw.optimized and layer.bias2 is not None and layer.requant is not None
+
+
 def fast_applies(layer) -> bool:
-    """The optimized int4 kernels' folded bias fits (any requantization scale does, with a
-    non-negative multiplier)."""
+    """fast_int4.c's folded bias fits (any requantization scale does, with a non-negative
+    multiplier)."""
     multipliers = np.asarray(layer.p.requant.multiplier)
     return (
         layer.lw.optimized
@@ -131,24 +138,49 @@ def requantization(layer) -> tuple[np.ndarray, int]:
     return rows.astype(np.int32), int(requant.zero_point)
 
 
-def _gemm(layer, rows: int) -> Struct:
+def gemm_stream(words: np.ndarray, bias2: np.ndarray, rq) -> np.ndarray:
+    """edgec_gemm_w4_s8_t's stream: per channel its weight words [n][groups], doubled bias,
+    multiplier and shift word r1 | K << 16 (emit_fast.FastRequant)."""
+    rr = (rq.shift.astype(np.int64) | (rq.k & 0xFFFF) << 16).astype(np.uint32).view(np.int32)
+    columns = [words.view(np.int32), bias2, rq.multiplier, rr]
+    return np.hstack([np.asarray(c, np.int32).reshape(len(words), -1) for c in columns])
+
+
+def code_words(matrix: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A clustered matrix's codes (indices into ``table``) as the weight words of
+    fast_int4_gemm.c: per group of eight k, byte j holds the codes of k j and j + 4."""
+    index = np.searchsorted(table, matrix)
+    n, k = index.shape
+    padded = np.zeros((n, -(-k // 8) * 8), np.int64)
+    padded[:, :k] = index
+    groups = padded.reshape(n, -1, 8)[..., [0, 4, 1, 5, 2, 6, 3, 7]]
+    return words(groups)
+
+
+def _gemm(layer, rows: int, table: np.ndarray | None = None) -> Struct:
+    """The gemm struct of int4 weights, or with ``table`` of clustered ones (their codes)."""
     lw, node, p = layer.lw, layer.node, layer.p
     matrix = layer.weights.reshape(layer.channels, -1)
-    packed = gemm_words(matrix)
-    record(layer, "", packed.nbytes)
-    table, zero_point = requantization(layer)
+    if table is None:
+        weights = gemm_words(matrix)
+        record(layer, "", weights.nbytes)
+        what, table_ref = "weights (int4)", None
+    else:
+        weights = code_words(matrix, table)
+        what = "weights (clustered codes)"
+        padded = np.zeros(16, np.int8)
+        padded[: table.size] = table
+        table_ref = lw.weight(padded, f"{node.name} weights (clustered table)")
+    stream = gemm_stream(weights, layer.bias2, layer.requant)
     return Struct(
         {
             "rows": rows,
             "k": matrix.shape[1],
             "n": matrix.shape[0],
-            "output_zero_point": zero_point,
             "act_min": int(p.requant.act_min),
             "act_max": int(p.requant.act_max),
-            "weights": lw.weight(packed, f"{node.name} weights (int4)"),
-            "bias": lw.weight(layer.folded, f"{node.name} bias + input offset x weight sums"),
-            "requant": lw.weight(table, f"{node.name} requantization"),
-            "plain_rows": int((table[:, 2] < 0).sum()),
+            "stream": lw.weight(stream.reshape(-1), f"{node.name} {what} and constants"),
+            "table": table_ref,
         }
     )
 
@@ -157,15 +189,20 @@ def _wide_bytes(k: int) -> int:
     return 64 * -(-k // 8)  # EDGEC_W4_WIDE_BYTES
 
 
-def emit_fast_gemm(layer) -> None:
-    """A groups-1 convolution or a fully connected layer: edgec_*_w4_fast_s8."""
+PAIRS_BYTES = 1024  # a clustered layer's expanded table in scratch
+
+
+def emit_fast_gemm(layer, table: np.ndarray | None = None) -> str:
+    """A groups-1 convolution or a fully connected layer: edgec_*_w4_fast_s8 (with
+    ``table``: clustered weights). Returns the kernel."""
     lw, node = layer.lw, layer.node
     k = int(layer.weights.size // layer.channels)
+    wide = _wide_bytes(k) + (PAIRS_BYTES if table is not None else 0)
     if layer.geometry is None:
-        gemm = _gemm(layer, rows=math.prod(node.inputs[0].shape[:-1]))
-        kernel = "edgec_fc_w4_fast_s8"
-        scratch = lw.scratch(node, _wide_bytes(k), "widened rows")
-        _call(layer, kernel, "edgec_gemm_w4_s8_t", gemm.fields, [layer.dst, scratch], FAST_SOURCES)
+        gemm = _gemm(layer, math.prod(node.inputs[0].shape[:-1]), table)
+        kernel = "edgec_fc_lut_fast_s8" if table is not None else "edgec_fc_w4_fast_s8"
+        scratch = lw.scratch(node, wide, "widened rows")
+        _call(layer, kernel, "edgec_gemm_w4_s8_t", gemm.fields, [layer.dst, scratch], GEMM_SOURCES)
     else:
         geometry = {
             key: v for key, v in layer.geometry.items() if key not in ("pad_bottom", "pad_right")
@@ -173,12 +210,39 @@ def emit_fast_gemm(layer) -> None:
         x, y = node.inputs[0], node.outputs[0]
         conv = {"in": dims(x.shape), "out": dims(y.shape), **geometry}
         conv["input_zero_point"] = int(layer.p.input_zero_point)
-        kernel = "edgec_conv_w4_fast_s8"
-        fields = {"conv": Struct(conv), "gemm": _gemm(layer, rows=0)}
+        kernel = "edgec_conv_lut_fast_s8" if table is not None else "edgec_conv_w4_fast_s8"
+        fields = {"conv": Struct(conv), "gemm": _gemm(layer, 0, table)}
         rows = 0 if layer.pointwise else -(-k // 4) * 4
-        scratch = lw.scratch(node, _wide_bytes(k) + rows, "widened rows, im2col row")
-        _call(layer, kernel, "edgec_conv_w4_fast_s8_t", fields, [layer.dst, scratch], FAST_SOURCES)
-    layer.lw.program.weight_storage[-1]["kernel"] = kernel
+        scratch = lw.scratch(node, wide + rows, "widened rows, im2col row")
+        _call(layer, kernel, "edgec_conv_w4_fast_s8_t", fields, [layer.dst, scratch], GEMM_SOURCES)
+    if table is None:
+        layer.lw.program.weight_storage[-1]["kernel"] = kernel
+    return kernel
+
+
+def clustered_applies(layer) -> bool:
+    """A layer stored clustered with one table (emit_compact's choice) whose doubled bias and
+    requantization fit fast_int4_gemm.c, on a DSP core (not Helium), with scratch."""
+    compact = layer.compact_conv if layer.geometry is not None else layer.compact_fc
+    return (
+        compact is not None
+        and compact.storage.kind == "clustered"
+        and compact.storage.table_stride == 0
+        and not layer.mve
+        and gemm_applies(layer)
+    )
+
+
+def emit_clustered_gemm(layer) -> None:
+    """The clustered layer through fast_int4_gemm.c's table loops; its memory.json entry
+    (written by emit_compact's choice) names the kernel."""
+    compact = layer.compact_conv if layer.geometry is not None else layer.compact_fc
+    kernel = emit_fast_gemm(layer, compact.storage.arrays["table"].astype(np.int64))
+    entry = next(
+        e for e in reversed(layer.lw.program.weight_storage) if e["node"] == layer.node.name
+    )
+    # the codes as whole words (k padded to a multiple of 8) and the 16-entry table
+    entry.update(kernel=kernel, stored_bytes=layer.channels * 4 * -(-compact.k // 8) + 16)
 
 
 def _window(layer) -> dict:
@@ -215,6 +279,39 @@ def emit_fast_depthwise(layer, wide: bool = False) -> None:
         taps, c = layer.geometry["kh"] * layer.geometry["kw"], layer.channels
         outputs.append(lw.scratch(node, taps * (c // 4 * 8), "decoded weights"))
     _call(layer, kernel, "edgec_dwconv_w4_fast_s8_t", fields, outputs, sources)
+
+
+def stream_parts(stream: np.ndarray, taps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 depthwise stream (emit_fast.dw_stream) as (its constant words [blocks][10],
+    one byte per weight word [blocks][2 * taps]: the halves / 2 as low and high nibble)."""
+    records = stream.reshape(-1, 10 + 2 * taps)
+    constants = np.hstack([records[:, :4], records[:, 4 + 2 * taps :]])
+    weights = (
+        np.ascontiguousarray(records[:, 4 : 4 + 2 * taps]).view(np.int16).astype(np.int64) // 2
+    )  # [lo, hi]
+    nibbles = (weights[:, 0::2] & 15) | (weights[:, 1::2] & 15) << 4
+    return constants.astype(np.int32), nibbles.astype(np.uint8)
+
+
+def emit_stream_depthwise(layer, fields: dict) -> None:
+    """Depthwise, depth multiplier 1, on a DSP core: edgec_dwconv_w4_stream_s8 writes the
+    int8 kernel's stream into scratch from nibbles and constants (fast_int4_stream.c)."""
+    lw, node = layer.lw, layer.node
+    if layer.in_place:
+        layer.plan_in_place()
+    taps = layer.geometry["kh"] * layer.geometry["kw"]
+    stream = dw_stream(layer.weights, layer.bias2, layer.requant)
+    constants, nibbles = stream_parts(stream, taps)
+    fields = {
+        "conv": Struct({**fields, "stream": None}),
+        "nibbles": lw.weight(nibbles.reshape(-1), f"{node.name} weights (int4)"),
+        "constants": lw.weight(constants.reshape(-1), f"{node.name} biases, requantization"),
+    }
+    kernel = "edgec_dwconv_w4_stream_s8"
+    record(layer, kernel, nibbles.nbytes)
+    scratch = lw.scratch(node, stream.nbytes, "int8 depthwise stream")
+    sources = fast_sources("fast_int4_stream.c") | fast_sources("fast_dwconv.c")
+    _call(layer, kernel, f"{kernel}_t", fields, [layer.dst, scratch], sources)
 
 
 def emit_portable(layer) -> None:

@@ -308,9 +308,20 @@ def _conv_fast_depthwise(layer: IntLayer) -> None:
             lw, node, p, g, layer.weights, layer.folded, layer.requant, layer.src, layer.dst
         )
         return
+    fields = _dw_fast_fields(layer)
+    fields["stream"] = lw.weight(
+        dw_stream(layer.weights, layer.bias2, layer.requant), f"{node.name} weights and constants"
+    )
+    sources = fast_sources("fast_dwconv.c")
+    _call_conv(layer, "edgec_dwconv_fast_s8", "edgec_dwconv_fast_s8_t", fields, sources)
+
+
+def _dw_fast_fields(layer: IntLayer) -> dict:
+    """edgec_dwconv_fast_s8_t's fields but the stream."""
+    lw, node, p, g = layer.lw, layer.node, layer.p, layer.geometry
     x, y = node.inputs[0], node.outputs[0]
     padded = any(g[k] for k in ("pad_top", "pad_left", "pad_bottom", "pad_right"))
-    fields = {
+    return {
         "in": dims(x.shape),
         "out": dims(y.shape),
         **{k: v for k, v in g.items() if k not in ("pad_bottom", "pad_right")},
@@ -322,13 +333,7 @@ def _conv_fast_depthwise(layer: IntLayer) -> None:
         )
         if padded
         else None,
-        "stream": lw.weight(
-            dw_stream(layer.weights, layer.bias2, layer.requant),
-            f"{node.name} weights and constants",
-        ),
     }
-    sources = fast_sources("fast_dwconv.c")
-    _call_conv(layer, "edgec_dwconv_fast_s8", "edgec_dwconv_fast_s8_t", fields, sources)
 
 
 def _conv_portable(layer: IntLayer) -> None:
@@ -355,9 +360,15 @@ INT4_CONV_VARIANTS = (
     Variant(
         "int4 GEMM",
         lambda c: (
-            c.int4 and c.dense_int8 and not c.in_place and not c.lean and emit_int4.fast_applies(c)
+            c.int4 and c.dense_int8 and not c.in_place and not c.lean and emit_int4.gemm_applies(c)
         ),
         emit_int4.emit_fast_gemm,
+    ),
+    # the int8 depthwise kernel's stream decoded into scratch (DSP cores)
+    Variant(
+        "int4 depthwise, int8 stream",
+        lambda c: emit_int4.depthwise_applies(c) and not c.lean and not c.mve and c.fast_fits,
+        lambda c: emit_int4.emit_stream_depthwise(c, _dw_fast_fields(c)),
     ),
     # the weights decoded into scratch first (int16 pairs, as the int8 depthwise kernel's)
     Variant(
@@ -377,6 +388,12 @@ CONV_VARIANTS = (
         "fast, in place",
         lambda c: c.in_place and c.dense_int8 and not c.lean and c.fast_fits,
         lambda c: _conv_fast(c, in_place=True),
+    ),
+    # clustered weights (one table) through the int4 GEMM's table loops
+    Variant(
+        "clustered, table loops",
+        lambda c: not c.in_place and c.dense_int8 and not c.lean and emit_int4.clustered_applies(c),
+        emit_int4.emit_clustered_gemm,
     ),
     Variant(
         "compact weights",
@@ -489,10 +506,16 @@ FC_VARIANTS = (
     Variant("entropy-coded weights", lambda c: c.entropy is not None, emit_entropy.emit),
     Variant(
         "int4 GEMM",
-        lambda c: c.int4 and c.sfx == "s8" and not c.lean and emit_int4.fast_applies(c),
+        lambda c: c.int4 and c.sfx == "s8" and not c.lean and emit_int4.gemm_applies(c),
         emit_int4.emit_fast_gemm,
     ),
     Variant("int4 portable", lambda c: c.int4, emit_int4.emit_portable),
+    # clustered weights (one table) through the int4 GEMM's table loops
+    Variant(
+        "clustered, table loops",
+        lambda c: c.sfx == "s8" and not c.lean and emit_int4.clustered_applies(c),
+        emit_int4.emit_clustered_gemm,
+    ),
     Variant(
         "compact weights",
         lambda c: c.sfx == "s8" and c.compact_fc is not None,
