@@ -15,7 +15,7 @@ a tensor read at another precision passes through a requantizing QuantizeLinear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,7 +25,9 @@ from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ops import get_op
 from edgec.ops.integer.int4 import weight_dtype
 from edgec.ops.quant import quantize
+from edgec.passes.refit import features
 from edgec.quantize.calibrate import calibrate
+from edgec.quantize.lattice import grid_inputs
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
 from edgec.quantize.reconstruct import reconstruct
 from edgec.quantize.recurrent import (
@@ -54,6 +56,7 @@ class PTQConfig:
     input_params: dict[str, tuple[float, int]] = field(default_factory=dict)
     weight_bits: int | str = 8  # 4: int4 weights ([-7, 7]); "auto": 4 or 8 per layer
     weight_rounding: str = "nearest"  # or "optimized" (rounding.py)
+    input_grid: bool = True  # int8 inputs whose calibration data lies on a grid use it
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -366,7 +369,12 @@ class _Builder:
         q = q.astype(np.int8).astype(weight_dtype(bits))
         source = self.source_name.get(id(x), x.name)
         key = "feature_mean" if node.op_type in ("Gemm", "MatMul") else "channel_mean"
-        mean = self.stats[source].extra.get(key) if source in self.stats else None
+        extra = self.stats[source].extra if source in self.stats else {}
+        mean = extra.get(key)
+        if node.op_type == "Conv" and extra.get("mean") is not None:
+            # per weight column, zero padding included (else per input channel)
+            rows = _mean_rows(node, extra["mean"])
+            mean = mean if rows is None else rows
         if self.config.bias_correction and mean is not None and decided is None:
             shift = _bias_shift(node, q, scales, weights, axis, mean)
             b = -shift if b is None else b - shift
@@ -432,6 +440,11 @@ def _bias_shift(
         per_in = delta.reshape(delta.shape[0], delta.shape[1], -1).sum(axis=2)
         per_in = per_in.reshape(group, -1, delta.shape[1])  # [G, C_in/G, O/G]
         return np.einsum("gcj,gc->gj", per_in, mean.reshape(group, -1)).reshape(-1)
+    if node.op_type == "Conv" and mean.size == delta[0].size * node.attrs.get("group", 1):
+        rows = delta.reshape(delta.shape[0], -1)  # [O, Cg * k], mean [C * k] (_mean_rows)
+        group = node.attrs.get("group", 1)
+        by_group = mean.reshape(group, -1)[np.arange(len(rows)) // (len(rows) // group)]
+        return (rows * by_group).sum(axis=1)
     if node.op_type == "Conv":
         group = node.attrs.get("group", 1)
         out_ch, in_per_group = delta.shape[:2]
@@ -441,6 +454,14 @@ def _bias_shift(
         return (per_in * mean[idx]).sum(axis=1)
     rows = delta if axis == 0 else delta.T  # [out, in]
     return rows @ mean.reshape(-1)
+
+
+def _mean_rows(node: Node, mean: np.ndarray) -> np.ndarray | None:
+    """A convolution's mean im2col row ([C * k]) from its input's mean tensor: the mean of
+    what each weight multiplies, zero padding and strides included."""
+    if mean.ndim != len(node.inputs[1].shape):
+        return None
+    return features(node, mean).mean(axis=0)
 
 
 def synthetic_quantization(graph: Graph) -> Graph:
@@ -469,6 +490,9 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
     for node in graph.nodes:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             raise node_error(QuantizationError, node, "the model is already quantized")
+    if config.input_grid and config.mode == "int8" and not config.float_io:
+        found = grid_inputs(data.inputs, [v.name for v in graph.inputs])
+        config = replace(config, input_params={**found, **config.input_params})
     base = "int16" if config.mode == "int16x8" else "int8"
     precision = {}
     for node in graph.nodes:
