@@ -74,6 +74,26 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="do not correct biases for the mean weight-rounding error",
     )
     parser.add_argument(
+        "--no-input-grid",
+        dest="input_grid",
+        action="store_false",
+        help="quantize float inputs by their range even when the calibration data lies on "
+        "an int8 grid (default: that grid, so such inputs lose nothing)",
+    )
+    parser.add_argument(
+        "--no-range-search",
+        dest="range_search",
+        action="store_false",
+        help="take the ranges of tensors a pooling op shares from --calib-method alone "
+        "(default: the candidate range with the least error downstream)",
+    )
+    parser.add_argument(
+        "--empirical-bias",
+        action="store_true",
+        help="re-solve each layer's bias so that its mean pre-activation on the calibration "
+        "data matches the float model's (activation errors included)",
+    )
+    parser.add_argument(
         "--no-float-fallback",
         dest="float_fallback",
         action="store_false",

@@ -25,10 +25,11 @@ from edgec.ir.graph import Graph, Node, QuantParams, Value
 from edgec.ops import get_op
 from edgec.ops.integer.int4 import weight_dtype
 from edgec.ops.quant import quantize
-from edgec.passes.refit import features
 from edgec.quantize.calibrate import calibrate
+from edgec.quantize.correct import correct_biases, mean_rows, rounding_shift
 from edgec.quantize.lattice import grid_inputs
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
+from edgec.quantize.ranges import search_ranges
 from edgec.quantize.reconstruct import reconstruct
 from edgec.quantize.recurrent import (
     RECURRENT,
@@ -57,6 +58,11 @@ class PTQConfig:
     weight_bits: int | str = 8  # 4: int4 weights ([-7, 7]); "auto": 4 or 8 per layer
     weight_rounding: str = "nearest"  # or "optimized" (rounding.py)
     input_grid: bool = True  # int8 inputs whose calibration data lies on a grid use it
+    # int8 ranges of tensors a pooling op shares judged by the error downstream (ranges.py)
+    range_search: bool = True
+    # each layer's bias re-solved on the integer graph's own inputs (correct.py); off by
+    # default: on KWS it fits the calibration samples, not the held-out ones
+    empirical_bias: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -373,10 +379,10 @@ class _Builder:
         mean = extra.get(key)
         if node.op_type == "Conv" and extra.get("mean") is not None:
             # per weight column, zero padding included (else per input channel)
-            rows = _mean_rows(node, extra["mean"])
+            rows = mean_rows(node, extra["mean"])
             mean = mean if rows is None else rows
         if self.config.bias_correction and mean is not None and decided is None:
-            shift = _bias_shift(node, q, scales, weights, axis, mean)
+            shift = rounding_shift(node, q, scales, weights, axis, mean)
             b = -shift if b is None else b - shift
         wq = g.add_constant(f"{w.name}_q", q)
         if per_channel:
@@ -422,46 +428,6 @@ def _const_stats(data: np.ndarray) -> TensorStats:
     stats = TensorStats()
     stats.update_range(np.asarray(data, np.float64))
     return stats
-
-
-def _bias_shift(
-    node: Node, q: np.ndarray, scales: np.ndarray, w: np.ndarray, axis: int, mean: np.ndarray
-) -> np.ndarray:
-    """Mean output error per channel caused by weight rounding: (W_q - W) · E[x]."""
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    delta = (
-        q.astype(np.float64)
-        * scales.astype(np.float64).reshape(shape if scales.size > 1 else [1] * w.ndim)
-        - w
-    )
-    if node.op_type == "ConvTranspose":  # delta [C_in, O/group, k…]; o = g * O/group + j
-        group = node.attrs.get("group", 1)
-        per_in = delta.reshape(delta.shape[0], delta.shape[1], -1).sum(axis=2)
-        per_in = per_in.reshape(group, -1, delta.shape[1])  # [G, C_in/G, O/G]
-        return np.einsum("gcj,gc->gj", per_in, mean.reshape(group, -1)).reshape(-1)
-    if node.op_type == "Conv" and mean.size == delta[0].size * node.attrs.get("group", 1):
-        rows = delta.reshape(delta.shape[0], -1)  # [O, Cg * k], mean [C * k] (_mean_rows)
-        group = node.attrs.get("group", 1)
-        by_group = mean.reshape(group, -1)[np.arange(len(rows)) // (len(rows) // group)]
-        return (rows * by_group).sum(axis=1)
-    if node.op_type == "Conv":
-        group = node.attrs.get("group", 1)
-        out_ch, in_per_group = delta.shape[:2]
-        per_in = delta.reshape(out_ch, in_per_group, -1).sum(axis=2)  # [O, Cg]
-        groups = np.arange(out_ch) // (out_ch // group)
-        idx = groups[:, None] * in_per_group + np.arange(in_per_group)[None, :]
-        return (per_in * mean[idx]).sum(axis=1)
-    rows = delta if axis == 0 else delta.T  # [out, in]
-    return rows @ mean.reshape(-1)
-
-
-def _mean_rows(node: Node, mean: np.ndarray) -> np.ndarray | None:
-    """A convolution's mean im2col row ([C * k]) from its input's mean tensor: the mean of
-    what each weight multiplies, zero padding and strides included."""
-    if mean.ndim != len(node.inputs[1].shape):
-        return None
-    return features(node, mean).mean(axis=0)
 
 
 def synthetic_quantization(graph: Graph) -> Graph:
@@ -529,9 +495,16 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
 def _quantize(graph, data, config, precision, decisions, bits) -> QuantizedModel:
     """Calibrate and build; ``auto`` mode moves the layers below the SQNR threshold to 16x8."""
     stats = calibrate(graph, data, histogram=config.method != "minmax")
+    if config.range_search and config.method != "minmax":
+        tensors = _searched_tensors(graph, stats, precision, config)
+        found = search_ranges(graph, data, stats, tensors, set(precision))
+        for name, chosen in found.items():
+            stats[name].extra["range"] = chosen
     model = QuantizedModel(
         _Builder(graph, stats, precision, config, decisions, bits).build(), dict(precision)
     )
+    if config.empirical_bias and config.mode != "auto":
+        correct_biases(graph, model.graph, data, stats)
     if config.mode == "auto":
         model.layer_sqnr = layer_sqnr(graph, model.graph, data)
         for name, db in model.layer_sqnr.items():
@@ -546,7 +519,35 @@ def _quantize(graph, data, config, precision, decisions, bits) -> QuantizedModel
             dict(precision),
             model.layer_sqnr,
         )
+        if config.empirical_bias:
+            correct_biases(graph, model.graph, data, stats)
     return model
+
+
+def _searched_tensors(graph, stats, precision, config) -> dict[str, tuple[float, float]]:
+    """The int8 activations whose range comes from calibration: name → the observers' range."""
+    symmetric = symmetric_operands(graph)
+    names = []
+    for node in graph.nodes:
+        if precision.get(node.name) != "int8" or node.op_type in RECURRENT:
+            continue
+        op = get_op(node.op_type)
+        fixed = (*op.const_inputs, *op.operand_inputs)
+        reads = [0] if op.is_weighted(node) else range(len(node.inputs))
+        names += [
+            node.inputs[i].name for i in reads if i not in fixed and node.inputs[i] is not None
+        ]
+        if not op.fixed_output.get("int8") and not op.keeps_input_quant:
+            names.append(node.outputs[0].name)
+    inherited = {  # a data-movement op's output keeps its input's parameters
+        v.name for n in graph.nodes if _integer_kind(n) == "move" for v in n.outputs
+    }
+    names = [
+        n
+        for n in dict.fromkeys(names)
+        if n in stats and n not in symmetric | inherited and n not in config.input_params
+    ]
+    return {n: choose_range(stats[n], config.method, 8, config.percentile) for n in names}
 
 
 def graph_op(graph: Graph, node_name: str) -> str:
