@@ -12,11 +12,19 @@ from edgec.frontend import load_model
 from edgec.interp import Interpreter
 from edgec.ops.quant import dequantize, quantize
 from edgec.passes import fold
+from edgec.passes.refit import replace_input
+from edgec.quantize.correct import mean_rows, rounding_shift
 from edgec.quantize.lattice import input_grid
 from edgec.quantize.ptq import PTQConfig, quantize_float_graph
+from edgec.quantize.rounding import round_weights
 
 SHAPE = (1, 4, 9, 7)
 NO_LEVERS = dict(input_grid=False, empirical_bias=False, range_search=False)
+
+
+def _stored(array) -> np.ndarray:
+    array = np.asarray(array)
+    return array if array.dtype == np.int64 else array.astype(np.float32)
 
 
 def model(nodes, inits, out_shape=None):
@@ -25,7 +33,7 @@ def model(nodes, inits, out_shape=None):
         "levers",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(SHAPE))],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
-        [numpy_helper.from_array(np.asarray(a, np.float32), n) for n, a in inits.items()],
+        [numpy_helper.from_array(_stored(a), n) for n, a in inits.items()],
     )
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     return fold(load_model(onnx_model))
@@ -166,17 +174,7 @@ def pooled_head(seed: int = 0):
         helper.make_node("Reshape", ["p", "flat"], ["f"]),
         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], name="fc", transB=1),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "pooled",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(SHAPE))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [
-            numpy_helper.from_array(np.asarray(a, np.int64 if n == "flat" else np.float32), n)
-            for n, a in inits.items()
-        ],
-    )
-    return fold(load_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])))
+    return model(nodes, inits)
 
 
 def test_range_search_narrows_a_pooled_tensor_and_lowers_the_output_error(rng):
@@ -190,3 +188,28 @@ def test_range_search_narrows_a_pooled_tensor_and_lowers_the_output_error(rng):
     conv = {k: next(n for n in g.nodes if n.op_type == "Conv") for k, g in models.items()}
     assert float(conv[True].outputs[0].quant.scale) < float(conv[False].outputs[0].quant.scale)
     assert snr(graph, models[True], x) > snr(graph, models[False], x) + 1.0
+
+
+def test_rounding_shift_is_the_mean_error_the_float_executor_measures(rng):
+    """The analytic correction per im2col column equals the mean output change the rounded
+    weights make in the float reference executor (zero padding, stride 2); per input
+    channel alone it would miss the padding."""
+    graph = two_convs(3)
+    node = next(n for n in graph.nodes if n.name == "c1")
+    w = node.inputs[1].const.astype(np.float64)
+    q, scales = round_weights(w, 0, 8)
+    rounded = graph.copy()
+    target = next(n for n in rounded.nodes if n.name == "c1")
+    replace_input(rounded, target, 1, (q * scales.reshape(-1, 1, 1, 1)).astype(np.float32))
+    x = rng.uniform(0.5, 2.0, (32, *SHAPE)).astype(np.float32)
+    before, after = Interpreter(graph), Interpreter(rounded)
+    diff = [
+        after.run({"x": s}, keep_all=True)["c1"] - before.run({"x": s}, keep_all=True)["c1"]
+        for s in x
+    ]
+    measured = np.mean(diff, axis=(0, 1, 3, 4), dtype=np.float64)
+    mean = x.astype(np.float64).mean(axis=0)  # [1, C, H, W]
+    by_column = rounding_shift(node, q, scales, w, 0, mean_rows(node, mean))
+    np.testing.assert_allclose(by_column, measured, rtol=1e-4, atol=1e-6)
+    by_channel = rounding_shift(node, q, scales, w, 0, mean.mean(axis=(0, 2, 3)))
+    assert np.max(np.abs(by_channel - measured)) > 10 * np.max(np.abs(by_column - measured))
