@@ -51,14 +51,15 @@ EDGEC_METHODS = ("minmax", "percentile", "mse", "entropy")
 LEVERS = {
     "edgec int8 default": {},
     "edgec int8 default without input grid": {"input_grid": False},
-    "edgec int8 default without range search": {"range_search": False},
+    "edgec int8 default without range search": {"range_search": "none"},
+    "edgec int8 default, range search of every tensor": {"range_search": "all"},
     "edgec int8 default without bias correction": {"bias_correction": False},
     "edgec int8 default + empirical bias correction": {"empirical_bias": True},
     "edgec int8 default + optimized weight rounding": {"weight_rounding": "optimized"},
     "edgec int8 default + cross-layer equalization": {"equalize": True},
     "edgec int8 percentile, no levers": {
         "input_grid": False,
-        "range_search": False,
+        "range_search": "none",
         "bias_correction": False,
     },
 }

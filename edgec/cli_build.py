@@ -81,11 +81,11 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "an int8 grid (default: that grid, so such inputs lose nothing)",
     )
     parser.add_argument(
-        "--no-range-search",
-        dest="range_search",
-        action="store_false",
-        help="take the ranges of tensors a pooling op shares from --calib-method alone "
-        "(default: the candidate range with the least error downstream)",
+        "--range-search",
+        default="pooled",
+        choices=("pooled", "all", "none"),
+        help="int8 ranges chosen among --calib-method's candidates by the error the next "
+        "layers see: of the tensors a pooling op shares (default), of all, or none",
     )
     parser.add_argument(
         "--empirical-bias",

@@ -19,7 +19,7 @@ from edgec.quantize.ptq import PTQConfig, quantize_float_graph
 from edgec.quantize.rounding import round_weights
 
 SHAPE = (1, 4, 9, 7)
-NO_LEVERS = dict(input_grid=False, empirical_bias=False, range_search=False)
+NO_LEVERS = dict(input_grid=False, empirical_bias=False, range_search="none")
 
 
 def _stored(array) -> np.ndarray:
@@ -182,12 +182,12 @@ def test_range_search_narrows_a_pooled_tensor_and_lowers_the_output_error(rng):
     x = rng.normal(0, 1, (64, *SHAPE)).astype(np.float32)
     data = dataset(graph, x)
     models = {}
-    for search in (False, True):
+    for search in ("none", "pooled"):
         config = PTQConfig(method="percentile", **{**NO_LEVERS, "range_search": search})
         models[search] = quantize_float_graph(graph, data, config).graph
     conv = {k: next(n for n in g.nodes if n.op_type == "Conv") for k, g in models.items()}
-    assert float(conv[True].outputs[0].quant.scale) < float(conv[False].outputs[0].quant.scale)
-    assert snr(graph, models[True], x) > snr(graph, models[False], x) + 1.0
+    assert float(conv["pooled"].outputs[0].quant.scale) < float(conv["none"].outputs[0].quant.scale)
+    assert snr(graph, models["pooled"], x) > snr(graph, models["none"], x) + 1.0
 
 
 def test_rounding_shift_is_the_mean_error_the_float_executor_measures(rng):

@@ -29,7 +29,7 @@ from edgec.quantize.calibrate import calibrate
 from edgec.quantize.correct import correct_biases, mean_rows, rounding_shift
 from edgec.quantize.lattice import grid_inputs
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
-from edgec.quantize.ranges import search_ranges
+from edgec.quantize.ranges import RANGE_SEARCHES, search_ranges
 from edgec.quantize.reconstruct import reconstruct
 from edgec.quantize.recurrent import (
     RECURRENT,
@@ -58,8 +58,9 @@ class PTQConfig:
     weight_bits: int | str = 8  # 4: int4 weights ([-7, 7]); "auto": 4 or 8 per layer
     weight_rounding: str = "nearest"  # or "optimized" (rounding.py)
     input_grid: bool = True  # int8 inputs whose calibration data lies on a grid use it
-    # int8 ranges of tensors a pooling op shares judged by the error downstream (ranges.py)
-    range_search: bool = True
+    # int8 ranges judged by the error downstream (ranges.py): of the tensors a pooling op
+    # shares ("pooled"), of every calibrated tensor ("all"), or none
+    range_search: str = "pooled"
     # each layer's bias re-solved on the integer graph's own inputs (correct.py); off by
     # default: on KWS it fits the calibration samples, not the held-out ones
     empirical_bias: bool = False
@@ -76,6 +77,10 @@ class PTQConfig:
         if self.weight_rounding not in ROUNDINGS:
             raise QuantizationError(
                 f"weight rounding {self.weight_rounding!r}: choose from {', '.join(ROUNDINGS)}"
+            )
+        if self.range_search not in RANGE_SEARCHES:
+            raise QuantizationError(
+                f"range search {self.range_search!r}: choose from {', '.join(RANGE_SEARCHES)}"
             )
         if self.weight_bits != "auto":
             weight_dtype(self.weight_bits)  # 4 or 8
@@ -495,9 +500,10 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
 def _quantize(graph, data, config, precision, decisions, bits) -> QuantizedModel:
     """Calibrate and build; ``auto`` mode moves the layers below the SQNR threshold to 16x8."""
     stats = calibrate(graph, data, histogram=config.method != "minmax")
-    if config.range_search and config.method != "minmax":
+    if config.range_search != "none" and config.method != "minmax":
         tensors = _searched_tensors(graph, stats, precision, config)
-        found = search_ranges(graph, data, stats, tensors, set(precision))
+        pooled = config.range_search == "pooled"
+        found = search_ranges(graph, data, stats, tensors, set(precision), pooled)
         for name, chosen in found.items():
             stats[name].extra["range"] = chosen
     model = QuantizedModel(

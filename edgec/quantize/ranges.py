@@ -28,6 +28,7 @@ from edgec.ops.quant import dequantize, quantize
 from edgec.quantize.calibrate import progress
 from edgec.quantize.observers import TensorStats, choose_range
 
+RANGE_SEARCHES = ("pooled", "all", "none")
 SAMPLES = 200  # calibration samples each candidate is scored on (rare tails need many)
 PERCENTILES = (99.9, 99.95, 99.99, 99.995, 99.999)
 
