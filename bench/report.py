@@ -75,21 +75,21 @@ def ptq_section(ptq: dict) -> list[str]:
     ):
         rows = []
         for setting, r in ptq[name].items():
-            seconds = r.get("seconds")
+            seconds = [r.get(k) for k in ("cpu_seconds", "seconds")]
             rows.append(
                 [
                     setting,
                     pct(r.get("accuracy")),
                     pct(r.get("agreement")),
                     db(r.get("snr_db")),
-                    "–" if seconds is None else f"{seconds:.1f}",
+                    " / ".join("–" if s is None else f"{s:.1f}" for s in seconds),
                 ]
             )
         header = ["setting", "accuracy", "top-1 agreement with float", "output SNR vs float (dB)"]
         out += [
             f"### {title}",
             "",
-            *table([*header, "quantization time (s)"], rows),
+            *table([*header, "quantization time, CPU / wall (s)"], rows),
             "",
         ]
     out += [

@@ -5,15 +5,16 @@ observers judge that trade on the tensor alone. Here each candidate range is jud
 its error lands: the tensor is quantized, passed through the ops that keep its parameters
 (pooling, reshapes: their outputs are requantized on the same grid, so an average pool's
 output loses the resolution its averaging gained) and through the first nodes that read it
-with parameters of their own (the next convolution, Gemm, activation...), in float, on a few
-calibration samples; the range whose outputs there are closest to the float model's wins.
+with parameters of their own (the next convolution, Gemm, activation...), in float, on the
+calibration samples (up to ``SAMPLES``: a tail of rare values needs many); the range whose
+outputs there are closest to the float model's wins.
 Candidates: the percentile ranges of ``PERCENTILES``, the ``mse`` range and the observed
 range; the observers' choice wins ties.
 
-By default only the tensors whose parameters a pooling op shares are searched: for the
-others, on KWS, the error at the next layer preferred ranges that cost output SNR (the
-error at the model's output, which would judge them right, costs a run of the rest of the
-model per candidate).
+By default ("pooled") only the tensors whose parameters an averaging pool shares are
+searched, the case the observers cannot see. For the others ("all"), on KWS, the error at
+the next layer preferred ranges that cost output SNR (the error at the model's output,
+which would judge them right, costs a run of the rest of the model per candidate).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from edgec.quantize.calibrate import progress
 from edgec.quantize.observers import TensorStats, choose_range
 
 RANGE_SEARCHES = ("pooled", "all", "none")
-SAMPLES = 200  # calibration samples each candidate is scored on (rare tails need many)
+# pools whose output, an average, needs a finer grid than their input (a max does not)
+AVERAGING = ("AveragePool", "GlobalAveragePool")
+SAMPLES = 200  # calibration samples each candidate is scored on
 PERCENTILES = (99.9, 99.95, 99.99, 99.995, 99.999)
 
 
@@ -108,8 +111,7 @@ def search_ranges(
 ) -> dict[str, tuple[float, float]]:
     """For each tensor of ``tensors`` (name → the observers' int8 range), the candidate
     range with the least error downstream; ``integer``: names of the nodes made integer.
-    ``shared_only``: search only the tensors whose parameters a pooling op shares (not a
-    mere reshape: its output is the same values)."""
+    ``shared_only``: search only the tensors whose parameters an averaging pool shares."""
     values = {v.name: v for v in graph.values()}
     walks = {}
     for name in tensors:
@@ -117,7 +119,7 @@ def search_ranges(
         if value is None or name not in stats or stats[name].histogram is None:
             continue
         shared, ends = _reach(graph, value, integer)
-        pooled = any(get_op(n.op_type, n.domain).keeps_input_quant for n in shared)
+        pooled = any(n.op_type in AVERAGING for n in shared)
         if ends and (pooled or not shared_only):
             walks[name] = (value, shared, ends)
     chosen = dict(tensors)
