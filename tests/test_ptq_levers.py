@@ -108,6 +108,7 @@ def test_input_grid_recovers_the_parameters_of_int8_data(rng):
     assert input_grid(rng.normal(0, 1, (50, *SHAPE)).astype(np.float32)) is None
     assert input_grid(np.arange(300, dtype=np.float32)) is None  # more than 256 levels
     assert input_grid(np.arange(1, 300, 2, dtype=np.float32)) is None  # 0 not on the grid
+    assert input_grid(np.array([0.0, 1.0], np.float32)) is None  # binary: too coarse a grid
 
 
 def test_the_grid_is_the_quantized_models_input_parameters(rng):

@@ -1,6 +1,8 @@
 """Inputs already on an int8 grid: float calibration data whose values are ``k * step``
-for at most 256 consecutive integers ``k`` (0 among them) — features an int8 front end
-produced, or 8-bit pixels — quantized with that grid, so the model's input loses nothing.
+for at most 256 consecutive integers ``k`` (0 among them), spanning at least half of them
+— features an int8 front end produced, or 8-bit pixels — quantized with that grid, so the
+model's input loses nothing. (A coarser grid, such as 0/1 data, is left to the observers:
+other values would lose more on it than on the range's own.)
 
 Found from the calibration samples alone; a value outside the observed span is clipped as
 with any range."""
@@ -31,8 +33,8 @@ def input_grid(values: np.ndarray) -> tuple[float, int] | None:
     lo, hi = int(np.rint(k[0])), int(np.rint(k[-1]))
     lo, hi = min(lo, 0), max(hi, 0)
     spare = LEVELS - 1 - (hi - lo)
-    if spare < 0:
-        return None
+    if spare < 0 or hi - lo < LEVELS // 2:
+        return None  # off the grid, or a grid much coarser than the range's own
     lo -= spare // 2  # the unused levels on both sides: room for values not yet seen
     zero_point = -128 - lo
     scale = float(np.float32(step))
