@@ -85,7 +85,7 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         default="pooled",
         choices=("pooled", "all", "none"),
         help="int8 ranges chosen among --calib-method's candidates by the error the next "
-        "layers see: of the tensors a pooling op shares (default), of all, or none",
+        "layers see: of the tensors an averaging pool shares (default), of all, or none",
     )
     parser.add_argument(
         "--empirical-bias",

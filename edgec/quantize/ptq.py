@@ -58,7 +58,7 @@ class PTQConfig:
     weight_bits: int | str = 8  # 4: int4 weights ([-7, 7]); "auto": 4 or 8 per layer
     weight_rounding: str = "nearest"  # or "optimized" (rounding.py)
     input_grid: bool = True  # int8 inputs whose calibration data lies on a grid use it
-    # int8 ranges judged by the error downstream (ranges.py): of the tensors a pooling op
+    # int8 ranges judged by the error downstream (ranges.py): of the tensors an averaging pool
     # shares ("pooled"), of every calibrated tensor ("all"), or none
     range_search: str = "pooled"
     # each layer's bias re-solved on the integer graph's own inputs (correct.py); off by
