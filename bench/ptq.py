@@ -2,8 +2,10 @@
 
     python bench/ptq.py [--out bench/results_ptq.json]
 
-- KWS (float model): calibrate on kws01 samples 0-199, score on 200-999: accuracy, top-1
-  agreement with the float model and output SNR against it.
+- KWS (float model): calibrate on kws01 samples 0-199 (float samples only; the scored
+  samples never reach the quantizer), score on 200-999: accuracy, top-1 agreement with the
+  float model and output SNR against it, for edgec's default int8 PTQ, each of its levers
+  taken away or added (``LEVERS``), every calibration method, and onnxruntime's.
 - mnist-8: calibrate on 500 test images, score on the other 9500.
 - AD autoencoder: the 196 windows of the AD sample, output SNR against the float model, for
   edgec int8 / auto and for the TFLite int8 model run in TFLite Micro.
@@ -36,11 +38,31 @@ from bench.common import (
     mnist_data,
     snr_db,
 )
-from edgec.compiler import CompileOptions, prepare_graph
+from edgec.compiler import CompileOptions, prepare_graph, quantize_with_options
+from edgec.frontend import load_model
 from edgec.interp import Interpreter
 from edgec.ops.quant import quantize
+from edgec.passes import fold
+from edgec.quantize.weight_choice import equalized
 
 EDGEC_METHODS = ("minmax", "percentile", "mse", "entropy")
+# edgec's default int8 PTQ (percentile ranges, input grid, range search of pooled tensors,
+# im2col bias correction), then each lever taken from it or added to it (CompileOptions)
+LEVERS = {
+    "edgec int8 default": {},
+    "edgec int8 default without input grid": {"input_grid": False},
+    "edgec int8 default without range search": {"range_search": "none"},
+    "edgec int8 default, range search of every tensor": {"range_search": "all"},
+    "edgec int8 default without bias correction": {"bias_correction": False},
+    "edgec int8 default + empirical bias correction": {"empirical_bias": True},
+    "edgec int8 default + optimized weight rounding": {"weight_rounding": "optimized"},
+    "edgec int8 default + cross-layer equalization": {"equalize": True},
+    "edgec int8 percentile, no levers": {
+        "input_grid": False,
+        "range_search": "none",
+        "bias_correction": False,
+    },
+}
 
 
 def float_outputs(model: Path, x: np.ndarray) -> np.ndarray:
@@ -68,12 +90,20 @@ def edgec_outputs(graph, x_float: np.ndarray, x_int: np.ndarray | None = None) -
     return np.stack(results).reshape(len(x_float), -1)
 
 
-def edgec_quantized(model: Path, calib: np.ndarray, mode: str, method: str, **extra):
+def edgec_quantized(
+    model: Path, calib: np.ndarray, mode: str, method: str, equalize: bool = False, **extra
+):
+    """The integer graph ``compile --quantize`` makes (``equalize``: of the float model after
+    cross-layer equalization)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "calib.npz"
         np.savez(path, x=calib)
         options = CompileOptions(quantize=mode, calib=str(path), calib_method=method, **extra)
-        return prepare_graph(model, options)
+        if not equalize:
+            return prepare_graph(model, options)
+        graph = fold(load_model(model))
+        graph = equalized(graph) or graph
+        return quantize_with_options(graph, options)[0]
 
 
 def ort_quantized(model: Path, calib: np.ndarray, method: str) -> Path:
@@ -110,6 +140,17 @@ def ort_quantized(model: Path, calib: np.ndarray, method: str) -> Path:
     return out
 
 
+def timed(function, *args, **kwargs):
+    """``function``'s result and its time: wall ("seconds") and this process's CPU time
+    over all its threads ("cpu_seconds": the wall time on a busy machine says little)."""
+    wall, cpu = time.monotonic(), time.process_time()
+    result = function(*args, **kwargs)
+    return result, {
+        "seconds": round(time.monotonic() - wall, 1),
+        "cpu_seconds": round(time.process_time() - cpu, 1),
+    }
+
+
 def scores(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
     row = {
         "agreement": float(np.mean(outputs.argmax(1) == reference.argmax(1))),
@@ -121,10 +162,19 @@ def scores(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None
 
 
 def classification(
-    name: str, model: Path, calib, test, labels, calib_int=None, test_int=None, extra=None
+    name: str,
+    model: Path,
+    calib,
+    test,
+    labels,
+    levers: dict,
+    calib_int=None,
+    test_int=None,
+    extra=None,
 ) -> dict:
-    """Every calibration method of both tools; with ``test_int``/``extra`` also edgec fed the
-    integer data unchanged (its input quantized with the data's own parameters)."""
+    """The ``levers`` rows and every calibration method of both tools; with
+    ``test_int``/``extra`` also edgec fed the integer data unchanged (its input quantized
+    with the data's own parameters)."""
     reference = float_outputs(model, test)
     result = {"float": {"accuracy": float(np.mean(reference.argmax(1) == labels))}}
     if extra:
@@ -133,20 +183,17 @@ def classification(
             edgec_outputs(graph, test, test_int), reference, labels
         )
         print(name, "int8 data in", result["edgec int8 percentile, int8 data in"], flush=True)
-    for method in EDGEC_METHODS:
-        start = time.monotonic()
-        graph = edgec_quantized(model, calib, "int8", method)
-        result[f"edgec int8 {method}"] = {
-            **scores(edgec_outputs(graph, test), reference, labels),
-            "seconds": round(time.monotonic() - start, 1),
-        }
-        print(name, method, result[f"edgec int8 {method}"], flush=True)
+    settings = {label: ("percentile", extra) for label, extra in levers.items()}
+    settings.update({f"edgec int8 {m}": (m, {}) for m in EDGEC_METHODS if m != "percentile"})
+    for label, (method, options) in settings.items():
+        graph, timing = timed(edgec_quantized, model, calib, "int8", method, **options)
+        result[label] = {**scores(edgec_outputs(graph, test), reference, labels), **timing}
+        print(name, label, result[label], flush=True)
     for method in ("MinMax", "Entropy", "Percentile"):
-        start = time.monotonic()
-        quantized = ort_quantized(model, calib, method)
+        quantized, timing = timed(ort_quantized, model, calib, method)
         result[f"onnxruntime {method}"] = {
             **scores(float_outputs(quantized, test), reference, labels),
-            "seconds": round(time.monotonic() - start, 1),
+            **timing,
         }
         print(name, method, result[f"onnxruntime {method}"], flush=True)
     return result
@@ -159,7 +206,7 @@ def autoencoder() -> dict:
     windows = ad_windows()
     reference = float_outputs(model, windows)
     result = {}
-    for mode in ("int8", "auto"):
+    for mode in ("int8", "auto"):  # the default levers on (none applies to this model)
         for method in ("minmax", "percentile", "mse"):
             graph = edgec_quantized(model, windows, mode, method)
             precision = {}
@@ -199,6 +246,7 @@ def main() -> None:
         kws_float(x[:200]),
         kws_float(x[200:]),
         labels[200:],
+        LEVERS,
         calib_int=x[:200],
         test_int=x[200:],
         extra={"data_scale": KWS_SCALE, "data_zero_point": KWS_ZERO_POINT},
@@ -210,6 +258,7 @@ def main() -> None:
         images[:500],
         images[500:],
         digits[500:],
+        {k: LEVERS[k] for k in ("edgec int8 default", "edgec int8 percentile, no levers")},
     )
     results = {
         "kws": kws,

@@ -77,18 +77,32 @@ def ptq_section(ptq: dict) -> list[str]:
     ):
         rows = []
         for setting, r in ptq[name].items():
+            seconds = [r.get(k) for k in ("cpu_seconds", "seconds")]
             rows.append(
-                [setting, pct(r.get("accuracy")), pct(r.get("agreement")), db(r.get("snr_db"))]
+                [
+                    setting,
+                    pct(r.get("accuracy")),
+                    pct(r.get("agreement")),
+                    db(r.get("snr_db")),
+                    " / ".join("–" if s is None else f"{s:.1f}" for s in seconds),
+                ]
             )
+        header = ["setting", "accuracy", "top-1 agreement with float", "output SNR vs float (dB)"]
         out += [
             f"### {title}",
             "",
-            *table(
-                ["setting", "accuracy", "top-1 agreement with float", "output SNR vs float (dB)"],
-                rows,
-            ),
+            *table([*header, "quantization time, CPU / wall (s)"], rows),
             "",
         ]
+    out += [
+        "edgec's default int8 PTQ: percentile ranges; float inputs whose calibration samples "
+        "lie on an int8 grid keep that grid (KWS's MFCCs, MNIST's pixels); the ranges of "
+        "tensors a pooling op shares chosen by the error downstream; biases corrected for the "
+        "mean weight-rounding error per im2col column (zero padding counted). The lever rows "
+        "take one away or add one (empirical bias correction, GPTQ-style weight rounding, "
+        "cross-layer equalization); the method rows keep the default levers.",
+        "",
+    ]
     rows = [
         [setting, db(r["snr_db"]), " ".join(v for v in (r.get("layers") or {}).values()) or "–"]
         for setting, r in ptq["ad_autoencoder"].items()

@@ -75,6 +75,26 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="do not correct biases for the mean weight-rounding error",
     )
     parser.add_argument(
+        "--no-input-grid",
+        dest="input_grid",
+        action="store_false",
+        help="quantize float inputs by their range even when the calibration data lies on "
+        "an int8 grid (default: that grid, so such inputs lose nothing)",
+    )
+    parser.add_argument(
+        "--range-search",
+        default="pooled",
+        choices=("pooled", "all", "none"),
+        help="int8 ranges chosen among --calib-method's candidates by the error the next "
+        "layers see: of the tensors an averaging pool shares (default), of all, or none",
+    )
+    parser.add_argument(
+        "--empirical-bias",
+        action="store_true",
+        help="re-solve each layer's bias so that its mean pre-activation on the calibration "
+        "data matches the float model's (activation errors included)",
+    )
+    parser.add_argument(
         "--no-float-fallback",
         dest="float_fallback",
         action="store_false",

@@ -36,6 +36,9 @@ class CompileOptions:
     data_zero_point: int | None = None
     float_io: bool = False
     bias_correction: bool = True
+    input_grid: bool = True  # float inputs on an int8 grid keep it (quantize/lattice.py)
+    range_search: str = "pooled"  # ranges by downstream error: pooled|all|none (quantize/ranges.py)
+    empirical_bias: bool = False  # biases re-solved on the integer inputs (quantize/correct.py)
     sqnr_threshold_db: float = 40.0
     # an integer node the backend cannot run in integer runs in float (DQ, float op, Q)
     float_fallback: bool = True

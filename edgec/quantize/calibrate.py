@@ -84,11 +84,23 @@ def calibrate(graph: Graph, data: Dataset, histogram: bool = True) -> dict[str, 
                         mean = channel_means(x, axis)
                         total = sums.get((name, key))
                         sums[name, key] = mean if total is None else total + mean
+                    # the whole mean tensor: a convolution's mean im2col rows (zero padding)
+                    sums[name, "mean"] = _add(sums.get((name, "mean")), x, first=i == 0)
                 else:
                     stats[name].update_histogram(x)
     for (name, key), total in sums.items():
-        stats[name].extra[key] = total / len(data)
+        if total is not None:
+            stats[name].extra[key] = total / len(data)
     return stats
+
+
+def _add(total: np.ndarray | None, x: np.ndarray, first: bool) -> np.ndarray | None:
+    """Running elementwise sum; None once two samples disagree in shape."""
+    if first:
+        return np.asarray(x, np.float64).copy()
+    if total is None or total.shape != np.shape(x):
+        return None
+    return total + x
 
 
 def _value(value, values: dict, feeds: dict):

@@ -15,7 +15,7 @@ a tensor read at another precision passes through a requantizing QuantizeLinear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,7 +26,10 @@ from edgec.ops import get_op
 from edgec.ops.integer.int4 import weight_dtype
 from edgec.ops.quant import quantize
 from edgec.quantize.calibrate import calibrate
+from edgec.quantize.correct import correct_biases, mean_rows, rounding_shift
+from edgec.quantize.lattice import grid_inputs
 from edgec.quantize.observers import METHODS, TensorStats, choose_range
+from edgec.quantize.ranges import RANGE_SEARCHES, search_ranges
 from edgec.quantize.reconstruct import reconstruct
 from edgec.quantize.recurrent import (
     RECURRENT,
@@ -54,6 +57,13 @@ class PTQConfig:
     input_params: dict[str, tuple[float, int]] = field(default_factory=dict)
     weight_bits: int | str = 8  # 4: int4 weights ([-7, 7]); "auto": 4 or 8 per layer
     weight_rounding: str = "nearest"  # or "optimized" (rounding.py)
+    input_grid: bool = True  # int8 inputs whose calibration data lies on a grid use it
+    # int8 ranges judged by the error downstream (ranges.py): of the tensors an averaging pool
+    # shares ("pooled"), of every calibrated tensor ("all"), or none
+    range_search: str = "pooled"
+    # each layer's bias re-solved on the integer graph's own inputs (correct.py); off by
+    # default: on KWS it fits the calibration samples, not the held-out ones
+    empirical_bias: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -67,6 +77,10 @@ class PTQConfig:
         if self.weight_rounding not in ROUNDINGS:
             raise QuantizationError(
                 f"weight rounding {self.weight_rounding!r}: choose from {', '.join(ROUNDINGS)}"
+            )
+        if self.range_search not in RANGE_SEARCHES:
+            raise QuantizationError(
+                f"range search {self.range_search!r}: choose from {', '.join(RANGE_SEARCHES)}"
             )
         if self.weight_bits != "auto":
             weight_dtype(self.weight_bits)  # 4 or 8
@@ -366,9 +380,14 @@ class _Builder:
         q = q.astype(np.int8).astype(weight_dtype(bits))
         source = self.source_name.get(id(x), x.name)
         key = "feature_mean" if node.op_type in ("Gemm", "MatMul") else "channel_mean"
-        mean = self.stats[source].extra.get(key) if source in self.stats else None
+        extra = self.stats[source].extra if source in self.stats else {}
+        mean = extra.get(key)
+        if node.op_type == "Conv" and extra.get("mean") is not None:
+            # per weight column, zero padding included (else per input channel)
+            rows = mean_rows(node, extra["mean"])
+            mean = mean if rows is None else rows
         if self.config.bias_correction and mean is not None and decided is None:
-            shift = _bias_shift(node, q, scales, weights, axis, mean)
+            shift = rounding_shift(node, q, scales, weights, axis, mean)
             b = -shift if b is None else b - shift
         wq = g.add_constant(f"{w.name}_q", q)
         if per_channel:
@@ -416,33 +435,6 @@ def _const_stats(data: np.ndarray) -> TensorStats:
     return stats
 
 
-def _bias_shift(
-    node: Node, q: np.ndarray, scales: np.ndarray, w: np.ndarray, axis: int, mean: np.ndarray
-) -> np.ndarray:
-    """Mean output error per channel caused by weight rounding: (W_q - W) · E[x]."""
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    delta = (
-        q.astype(np.float64)
-        * scales.astype(np.float64).reshape(shape if scales.size > 1 else [1] * w.ndim)
-        - w
-    )
-    if node.op_type == "ConvTranspose":  # delta [C_in, O/group, k…]; o = g * O/group + j
-        group = node.attrs.get("group", 1)
-        per_in = delta.reshape(delta.shape[0], delta.shape[1], -1).sum(axis=2)
-        per_in = per_in.reshape(group, -1, delta.shape[1])  # [G, C_in/G, O/G]
-        return np.einsum("gcj,gc->gj", per_in, mean.reshape(group, -1)).reshape(-1)
-    if node.op_type == "Conv":
-        group = node.attrs.get("group", 1)
-        out_ch, in_per_group = delta.shape[:2]
-        per_in = delta.reshape(out_ch, in_per_group, -1).sum(axis=2)  # [O, Cg]
-        groups = np.arange(out_ch) // (out_ch // group)
-        idx = groups[:, None] * in_per_group + np.arange(in_per_group)[None, :]
-        return (per_in * mean[idx]).sum(axis=1)
-    rows = delta if axis == 0 else delta.T  # [out, in]
-    return rows @ mean.reshape(-1)
-
-
 def synthetic_quantization(graph: Graph) -> Graph:
     """The int8 graph PTQ builds from ``graph`` with every tensor's range taken as [-1, 1]:
     which nodes get an integer kernel and with what operands, for checks of the kernels
@@ -469,6 +461,9 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
     for node in graph.nodes:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             raise node_error(QuantizationError, node, "the model is already quantized")
+    if config.input_grid and config.mode == "int8" and not config.float_io:
+        found = grid_inputs(data.inputs, [v.name for v in graph.inputs])
+        config = replace(config, input_params={**found, **config.input_params})
     base = "int16" if config.mode == "int16x8" else "int8"
     precision = {}
     for node in graph.nodes:
@@ -505,9 +500,17 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
 def _quantize(graph, data, config, precision, decisions, bits) -> QuantizedModel:
     """Calibrate and build; ``auto`` mode moves the layers below the SQNR threshold to 16x8."""
     stats = calibrate(graph, data, histogram=config.method != "minmax")
+    if config.range_search != "none" and config.method != "minmax":
+        tensors = _searched_tensors(graph, stats, precision, config)
+        pooled = config.range_search == "pooled"
+        found = search_ranges(graph, data, stats, tensors, set(precision), pooled)
+        for name, chosen in found.items():
+            stats[name].extra["range"] = chosen
     model = QuantizedModel(
         _Builder(graph, stats, precision, config, decisions, bits).build(), dict(precision)
     )
+    if config.empirical_bias and config.mode != "auto":
+        correct_biases(graph, model.graph, data, stats)
     if config.mode == "auto":
         model.layer_sqnr = layer_sqnr(graph, model.graph, data)
         for name, db in model.layer_sqnr.items():
@@ -522,7 +525,35 @@ def _quantize(graph, data, config, precision, decisions, bits) -> QuantizedModel
             dict(precision),
             model.layer_sqnr,
         )
+        if config.empirical_bias:
+            correct_biases(graph, model.graph, data, stats)
     return model
+
+
+def _searched_tensors(graph, stats, precision, config) -> dict[str, tuple[float, float]]:
+    """The int8 activations whose range comes from calibration: name → the observers' range."""
+    symmetric = symmetric_operands(graph)
+    names = []
+    for node in graph.nodes:
+        if precision.get(node.name) != "int8" or node.op_type in RECURRENT:
+            continue
+        op = get_op(node.op_type)
+        fixed = (*op.const_inputs, *op.operand_inputs)
+        reads = [0] if op.is_weighted(node) else range(len(node.inputs))
+        names += [
+            node.inputs[i].name for i in reads if i not in fixed and node.inputs[i] is not None
+        ]
+        if not op.fixed_output.get("int8") and not op.keeps_input_quant:
+            names.append(node.outputs[0].name)
+    inherited = {  # a data-movement op's output keeps its input's parameters
+        v.name for n in graph.nodes if _integer_kind(n) == "move" for v in n.outputs
+    }
+    names = [
+        n
+        for n in dict.fromkeys(names)
+        if n in stats and n not in symmetric | inherited and n not in config.input_params
+    ]
+    return {n: choose_range(stats[n], config.method, 8, config.percentile) for n in names}
 
 
 def graph_op(graph: Graph, node_name: str) -> str:
