@@ -93,8 +93,8 @@ def side_by_side_ms(out: Path, model: Path, data: Path, threads: int, rounds: in
     import tvm
     from tvm.runtime.vm import VirtualMachine
 
-    tvm.get_global_func("runtime.config_threadpool")(0, threads)
     vm = VirtualMachine(tvm.runtime.load_module(str(out / "model.so")), tvm.cpu())
+    start_threads(out / "model.so", threads)
     run_tvm = vm["main"]
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -119,6 +119,15 @@ def side_by_side_ms(out: Path, model: Path, data: Path, threads: int, rounds: in
             ours.append(middle - start)
             theirs.append(time.perf_counter_ns() - middle)
     return float(np.median(ours)) / 1e6, float(np.median(theirs)) / 1e6
+
+
+def start_threads(library: Path, threads: int) -> None:
+    """The runner's thread setup in this process: edgec's launcher in the library."""
+    import ctypes
+
+    start = ctypes.CDLL(str(library)).edgec_threads_start
+    start.argtypes, start.restype = [ctypes.c_int], ctypes.c_int
+    assert start(threads) == threads
 
 
 def run_one(key, device, model, data, folder, threads_list) -> list[dict]:

@@ -305,8 +305,26 @@ class TiledKernel(_Rule):
         # The tile is computed into registers, then stored through the fused epilogue.
         store = sch.cache_write(block, 0, "global")
         sch.reverse_compute_at(store, head, preserve_unit_loops=True)
+        # Elementwise steps inlined forward into their consumers first (SiLU's sigmoid and
+        # the add both read by the multiply): the last block then reads the accumulator
+        # only, and is inlined backwards into the tile's store. TVM's reverse inlining of a
+        # block whose result has two consumers leaves a buffer undefined.
+        kept = []
+        for info in epilogue[:-1]:
+            try:
+                sch.compute_inline(info.block_rv)
+            except ScheduleError:
+                kept.append(info)
+        epilogue = [*kept, *epilogue[-1:]]
+        shape = _written_shape(stmt)
+        # A broadcast consumer (a squeeze-excitation scale) crashes TVM's inliner rather
+        # than raising ScheduleError, and inlining the blocks before it leaves their buffers
+        # undefined: such an epilogue is left whole to the elementwise schedule.
+        broadcast = any(_written_shape(sch.get(info.block_rv)) != shape for info in epilogue)
         for position, info in enumerate(epilogue):
             try:
+                if broadcast:
+                    raise ScheduleError("not elementwise")
                 sch.reverse_compute_inline(info.block_rv)
             except ScheduleError:  # not one-to-one: the rest run as loop nests of their own
                 for rest in epilogue[position:]:
@@ -338,6 +356,10 @@ class TiledKernel(_Rule):
         if len(sizes) < 2:
             return False
         return sizes[1] > sizes[0]
+
+
+def _written_shape(stmt) -> list[int]:
+    return [int(d) for d in stmt.writes[0].source.shape]
 
 
 def _pixel_tile(extent: int, limit: int) -> int:
