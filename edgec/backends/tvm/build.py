@@ -142,7 +142,9 @@ def build_library(
             str(exc),
         ) from None
     log.info("TVM %s built %s for %s", tvm.__version__, library.name, llvm)
-    schedule = SCHEDULE if database is None else "MetaSchedule records, else " + SCHEDULE
+    schedule = SCHEDULE
+    if database is not None:
+        schedule = f"MetaSchedule records where tuned, else {SCHEDULE}"
     return TvmBuild(library, tvm.__version__, llvm, library.stat().st_size, schedule)
 
 
