@@ -84,3 +84,16 @@ def test_the_tuning_database_survives_a_rebuild_of_the_same_out(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["schedule"].startswith("edgec CPU rules")  # no record: nothing applied
     shutil.rmtree(out)
+
+
+def test_tuning_with_an_ffi_that_crashes_serializing_is_refused_clearly(
+    tmp_path, monkeypatch, capsys
+):
+    import tvm_ffi
+
+    monkeypatch.setattr(tvm_ffi, "__version__", "0.1.15.post2")
+    model = shared_path("models", "hello_world_sine", "hello_world_float.onnx")
+    assert _compile(model, tmp_path / "o", "--target", "host", "--tune-trials", "4") != 0
+    err = capsys.readouterr().err
+    assert "apache-tvm-ffi 0.1.15.post2 crashes serializing" in err and "Traceback" not in err
+    assert "pip install 'edgec[tvm-tune]'" in err and not (tmp_path / "o").exists()

@@ -53,7 +53,7 @@ def check_search_available() -> None:
         raise EdgecError(
             f"--tune-trials: apache-tvm-ffi {tvm_ffi.__version__} crashes serializing TVM "
             "0.27's IR (MetaSchedule's database does): pip install 'edgec[tvm-tune]' "
-            "(apache-tvm-ffi 0.1.14)"
+            "(apache-tvm-ffi 0.1.14.post0)"
         )
     for module in ("psutil", "xgboost"):
         try:
