@@ -10,11 +10,14 @@ model zoo (tests/tvm_cases.py). Each is compiled with ``--backend tvm`` (``host`
 reference) at each thread count. Its latency (the library in TVM's VM, in this process) is
 set beside onnxruntime's median ``session.run`` of the same ONNX file on the same inputs and
 thread count, the two called in turn so that both see the same load on a shared machine
-(the runner's own median, which adds its process, is kept as ``runner_ms``). Under
-qemu-aarch64 the latency is
-emulated time on this computer (the runner's, with no onnxruntime beside it here): a ratio
-to the host figure, not a board's speed. Results are merged into bench/results_tvm.json
-(one entry per model, device and thread count).
+(the runner's own median, which adds its process, is kept as ``runner_ms``); an int8 model
+is also timed beside its float twin's build (when this run built it: ``vs_float``). Under
+qemu-aarch64 (``--devices emulator`` for aarch64-linux, ``emulator-rpi5`` for the Cortex-A76
+target with int8 dot products) the same side-by-side runs in the emulated aarch64 Python
+against onnxruntime's aarch64 wheel (bench/tvm_qemu.py): emulated time on this computer, of
+which the ratio counts, not a board's speed. Each entry keeps the 1-minute load average.
+Results are merged into bench/results_tvm.json (one entry per model, device and thread
+count).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +39,11 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 from bench.tvm_models import ZOO, zoo_model  # noqa: E402
+from bench.tvm_qemu import side_by_side_emulated  # noqa: E402
 from edgec.compiler import CompileOptions, compile_model  # noqa: E402
 from edgec.errors import EdgecError  # noqa: E402
 from edgec.harness.validate import FLOAT_ATOL, FLOAT_RTOL, ValidateOptions, validate  # noqa: E402
+from edgec.targets import load_board  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
 from tests.tvm_cases import (  # noqa: E402
     SHARED_FLOAT_MODELS,
@@ -47,7 +53,8 @@ from tests.tvm_cases import (  # noqa: E402
     shared_inputs,
 )
 
-TARGETS = {"host": "host", "emulator": "aarch64-linux"}
+# device → target; every device but the host is qemu-aarch64 emulating the target's core
+TARGETS = {"host": "host", "emulator": "aarch64-linux", "emulator-rpi5": "rpi5"}
 INT8_MODELS = {
     "kws_int8": ("kws_dscnn", "kws_ref_model_int8_qdq.onnx"),
     "ic_int8": ("ic_resnet8", "pretrainedResnet_quant_int8_qdq.onnx"),
@@ -85,40 +92,39 @@ def prepare(key: str, folder: Path, samples: int) -> tuple[Path, Path]:
     return model, data
 
 
-def side_by_side_ms(out: Path, model: Path, data: Path, threads: int, rounds: int = 30):
+def side_by_side_ms(out: Path, model: Path, data: Path, threads: int, other=None) -> dict:
     """Median ms per inference of the built library (TVM's VM, in this process) and of
-    onnxruntime on the same ONNX file, inputs and thread count, calls interleaved so that
-    both see the same load on a shared machine."""
-    import onnxruntime as ort
-    import tvm
-    from tvm.runtime.vm import VirtualMachine
+    onnxruntime on the same ONNX file, inputs and thread count (and of ``other``, a second
+    build with its inputs: the float twin), calls interleaved so that all see the same load
+    on a shared machine."""
+    from bench.tvm_side_by_side import side_by_side
 
-    tvm.get_global_func("runtime.config_threadpool")(0, threads)
-    vm = VirtualMachine(tvm.runtime.load_module(str(out / "model.so")), tvm.cpu())
-    run_tvm = vm["main"]
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    arrays = dict(np.load(data))
-    metas = session.get_inputs()
-    count = len(next(iter(arrays.values())))
+    return side_by_side(
+        str(out / "model.so"), str(model), str(data), threads, 30, *map(str, other or ())
+    )
 
-    def sample(meta, i):
-        shape = [d if isinstance(d, int) else 1 for d in meta.shape]
-        return arrays[meta.name if meta.name in arrays else "x"][i].reshape(shape)
 
-    feeds = [{m.name: sample(m, i) for m in metas} for i in range(count)]
-    tensors = [[tvm.runtime.tensor(v) for v in feed.values()] for feed in feeds]
-    ours, theirs = [], []
-    for _ in range(max(2, rounds // count)):
-        for feed, args in zip(feeds, tensors):
-            start = time.perf_counter_ns()
-            run_tvm(*args)
-            middle = time.perf_counter_ns()
-            session.run(None, feed)
-            ours.append(middle - start)
-            theirs.append(time.perf_counter_ns() - middle)
-    return float(np.median(ours)) / 1e6, float(np.median(theirs)) / 1e6
+def timed(out, model, data, threads, device, folder, key) -> dict:
+    """Latency beside onnxruntime (and, for an int8 model, beside its float twin's build
+    when this run built it), with the load average over the measurement."""
+    twin = FLOAT_TWIN.get(key)
+    twin_out = folder / f"{twin}-{device}"
+    other = (twin_out / "model.so", folder / f"{twin}.npz") if twin and twin_out.is_dir() else None
+    if device == "host":
+        times = side_by_side_ms(out, model, data, threads, other)
+    else:
+        cpu = load_board(TARGETS[device], "linux").emulator.cpu
+        times = side_by_side_emulated(out / "model.so", model, data, threads, cpu, other=other)
+    entry = {
+        "latency_ms": round(times["edgec_ms"], 4),
+        "onnxruntime_ms": round(times["onnxruntime_ms"], 4),
+        "ratio": round(times["edgec_ms"] / times["onnxruntime_ms"], 3),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+    if "other_ms" in times:
+        entry.update(float_ms=round(times["other_ms"], 4))
+        entry.update(vs_float=round(times["edgec_ms"] / times["other_ms"], 3))
+    return entry
 
 
 def run_one(key, device, model, data, folder, threads_list) -> list[dict]:
@@ -138,7 +144,13 @@ def run_one(key, device, model, data, folder, threads_list) -> list[dict]:
         entry = {**base, "threads": threads}
         try:
             report = validate(
-                out, ValidateOptions(data=str(data), device=device, progress=False, threads=threads)
+                out,
+                ValidateOptions(
+                    data=str(data),
+                    device="host" if device == "host" else "emulator",
+                    progress=False,
+                    threads=threads,
+                ),
             )
         except EdgecError as exc:
             entries.append({**entry, "error": str(exc)})
@@ -149,15 +161,12 @@ def run_one(key, device, model, data, folder, threads_list) -> list[dict]:
             entry["bit_exact"] = report["bit_exact"]
         else:
             entry["samples_within"] = report["vs_float_tolerance"]["samples_within"]
-        if device == "host":
-            ours, theirs = side_by_side_ms(out, model, data, threads)
-            entry.update(
-                latency_ms=round(ours, 4),
-                onnxruntime_ms=round(theirs, 4),
-                ratio=round(ours / theirs, 3),
-            )
-        else:
-            entry.update(latency_ms=entry["runner_ms"], timing=report.get("timing"))
+        if device != "host":
+            entry["timing"] = report.get("timing")
+        try:
+            entry.update(timed(out, model, data, threads, device, folder, key))
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            entry["timing_error"] = str(exc)
         entries.append(entry)
     return entries
 

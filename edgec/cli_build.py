@@ -132,6 +132,15 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "int8 kernels), litert (LiteRT with XNNPACK)",
     )
     parser.add_argument(
+        "--tune-trials",
+        type=int,
+        default=0,
+        metavar="N",
+        help="TVM builds for --target host: N trials of TVM's MetaSchedule search (default 0: "
+        "edgec's schedules, untuned); the records are kept in OUT/tuning/ and applied again "
+        "when OUT is rebuilt",
+    )
+    parser.add_argument(
         "--io-layout",
         default="declared",
         choices=IO_LAYOUTS,

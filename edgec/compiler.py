@@ -66,13 +66,15 @@ class Backend:
     precheck: Callable[[Graph, object, CompileOptions], None] | None = None
     # why an integer node cannot run in integer while its float kernel can (float fallback)
     integer_refusal: Callable[[Node, CompileOptions], str | None] | None = None
+    # build(..., previous=OUT) gets the folder it replaces (TVM: its tuning database)
+    reads_previous: bool = False
 
 
 BACKENDS: dict[str, Backend] = {
     "c": Backend(
         "mcu", DEFAULT_TARGET, check_c_options, compile_c, check_weights_fit, integer_refusal
     ),
-    "tvm": Backend("linux", "aarch64-linux", check_tvm_options, compile_tvm),
+    "tvm": Backend("linux", "aarch64-linux", check_tvm_options, compile_tvm, reads_previous=True),
 }
 
 
@@ -266,7 +268,8 @@ def compile_model(
     if options.stateful:  # quantized on whole sequences, then run a few steps per call
         graph, stream = make_stateful(graph, options.stream_steps)
     sha = file_sha256(model_path)
-    built = backend.build(graph, target, options, sha)
+    previous = {"previous": out_dir} if backend.reads_previous and out_dir.is_dir() else {}
+    built = backend.build(graph, target, options, sha, **previous)
     notices += built.notices
     compiled = compression_section(graph, built, reports)
     reports["compression"] = {**reports.get("compression", {}), "compiled": compiled}

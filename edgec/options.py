@@ -62,6 +62,9 @@ class CompileOptions:
     # "nearest", or "optimized" (GPTQ-style, quantize/rounding.py; None: optimized for 4 bits)
     weight_bits: int | str = 8
     weight_rounding: str | None = None
+    # TVM builds: MetaSchedule trials on this computer (0: edgec's schedules, untuned; the
+    # database is kept in OUT/tuning/ and applied again on recompiles into the same OUT)
+    tune_trials: int = 0
 
     @property
     def rounding_method(self) -> str:

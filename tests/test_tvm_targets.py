@@ -16,7 +16,7 @@ TARGETS = Path(__file__).resolve().parent.parent / "targets"
 
 def test_shipped_linux_targets():
     linux = {t.name: t for t in list_targets("linux")}
-    assert set(linux) == {"host", "aarch64-linux", "rpi4"}
+    assert set(linux) == {"host", "aarch64-linux", "rpi4", "rpi5"}
     assert all(isinstance(t, LinuxTarget) and t.count_unit == "nanoseconds" for t in linux.values())
     a64 = linux["aarch64-linux"]
     assert a64.llvm_target() == {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon"]}
@@ -24,6 +24,8 @@ def test_shipped_linux_targets():
     assert a64.emulated and a64.emulator.binary == "qemu-aarch64" and a64.emulator.cpu is None
     rpi4 = linux["rpi4"]
     assert rpi4.llvm_target()["mcpu"] == "cortex-a72" and rpi4.emulator.cpu == "cortex-a72"
+    rpi5 = linux["rpi5"]
+    assert "+dotprod" in rpi5.llvm_target()["mattr"] and rpi5.emulator.cpu == "cortex-a76"
     host = linux["host"]
     assert host.llvm_target() == {"kind": "llvm"} and host.cc is None and not host.emulated
     assert host.runs_here and host.arch == platform.machine()

@@ -45,7 +45,7 @@ UNSUPPORTED = {
 class Model:
     """The compiled library in TVM's Relax virtual machine, with the manifest's I/O."""
 
-    def __init__(self, out_dir: Path, manifest: dict):
+    def __init__(self, out_dir: Path, manifest: dict, threads: int):
         import numpy as np
         import tvm
         from tvm.runtime.vm import VirtualMachine
@@ -55,9 +55,11 @@ class Model:
         self.outputs = manifest["outputs"]
         self.in_shapes = manifest["io_shapes"]["inputs"]
         self.out_shapes = manifest["io_shapes"]["outputs"]
-        library = tvm.runtime.load_module(str(out_dir / manifest["library"]))
+        path = out_dir / manifest["library"]
+        library = tvm.runtime.load_module(str(path))
         self.vm = VirtualMachine(library, tvm.cpu())
         self.main = self.vm["main"]
+        start_threads(path, threads)
 
     def nbytes(self, spec: dict, shape) -> int:
         count = 1
@@ -214,6 +216,21 @@ class Runner:
         self.respond(seq, cmd, P.Status.OK, self.results[port][offset : offset + length])
 
 
+def start_threads(library: Path, threads: int) -> bool:
+    """Run the loaded library's parallel loops on edgec's launcher with ``threads`` threads
+    (``edgec_threads.c``, linked into the library); False for a library without it, which
+    keeps TVM's thread pool (sized by TVM_NUM_THREADS)."""
+    import ctypes
+
+    start = getattr(ctypes.CDLL(str(library)), "edgec_threads_start", None)
+    if start is None:
+        return False
+    start.argtypes, start.restype = [ctypes.c_int], ctypes.c_int
+    if start(threads) != threads:
+        raise RuntimeError(f"could not start {threads} threads")
+    return True
+
+
 def _text(value: str) -> bytes:
     raw = value.encode("ascii", "replace")[:255]
     return bytes([len(raw)]) + raw
@@ -245,8 +262,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads < 0:
         parser.error("--threads must be positive")
-    # Read by TVM's thread pool when the runtime loads (Model imports tvm).
-    os.environ["TVM_NUM_THREADS"] = str(args.threads or os.cpu_count() or 1)
+    threads = args.threads or os.cpu_count() or 1
+    # Read by TVM's thread pool when the runtime loads (Model imports tvm); unset, TVM reads
+    # /sys for the core count at every parallel loop.
+    os.environ["TVM_NUM_THREADS"] = str(threads)
     if args.serial:
         in_fd = out_fd = open_serial(args.serial, args.baud)
     else:
@@ -264,7 +283,7 @@ def main(argv=None) -> int:
             view = view[os.write(out_fd, view) :]
 
     try:
-        model = Model(out_dir, manifest)
+        model = Model(out_dir, manifest, threads)
     except ImportError as exc:  # the last stderr line is what the host reports
         sys.stderr.write(
             f"runner: needs numpy and the TVM runtime (pip install apache-tvm): {exc}\n"

@@ -37,6 +37,8 @@ def check_c_options(options: CompileOptions, target: Target) -> None:
         raise EdgecError(f"--kernel-scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     if options.weight_storage not in POLICIES:
         raise EdgecError(f"--weight-storage must be one of {', '.join(POLICIES)}")
+    if options.tune_trials:
+        raise EdgecError("--tune-trials tunes TVM builds (--backend tvm)")
 
 
 def integer_refusal(node: Node, options: CompileOptions) -> str | None:

@@ -25,10 +25,13 @@ import onnx
 
 from edgec.errors import BuildError, EdgecError, UnsupportedOpError
 from edgec.linux_targets import LinuxTarget
+from edgec.resources import templates_dir
 
 log = logging.getLogger(__name__)
 
 LIBRARY = "model.so"
+# Linked into every library: the parallel launcher the runner installs (``edgec_threads_start``).
+THREADS_SOURCE = templates_dir() / "tvm" / "edgec_threads.c"
 QDQ_NUMERICS = (
     "relax QDQ import: float32 arithmetic between QuantizeLinear and DequantizeLinear (ONNX "
     "QDQ semantics, as onnxruntime), not TFLite Micro's integer requantization; int8 outputs "
@@ -132,14 +135,16 @@ def build_library(
         raise BuildError(f"relax.build for {llvm} failed: {_first_line(exc)}", str(exc)) from None
     kwargs = {"cc": target.cc} if target.cc else {}
     try:
-        executable.export_library(str(library), **kwargs)
+        executable.export_library(str(library), addons=[str(THREADS_SOURCE)], **kwargs)
     except Exception as exc:
         raise BuildError(
             f"export_library with {target.cc or 'the host compiler'} failed: {_first_line(exc)}",
             str(exc),
         ) from None
     log.info("TVM %s built %s for %s", tvm.__version__, library.name, llvm)
-    schedule = SCHEDULE if database is None else "MetaSchedule records, else " + SCHEDULE
+    schedule = SCHEDULE
+    if database is not None:
+        schedule = f"MetaSchedule records where tuned, else {SCHEDULE}"
     return TvmBuild(library, tvm.__version__, llvm, library.stat().st_size, schedule)
 
 

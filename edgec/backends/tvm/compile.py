@@ -20,6 +20,7 @@ from edgec.artifact import BackendOutput
 from edgec.backends.tvm.build import LIBRARY, QDQ_NUMERICS, build_library, relax_module
 from edgec.backends.tvm.cpu import cpu_info
 from edgec.backends.tvm.integer import integer_module, unsupported
+from edgec.backends.tvm.tuning import check_tuning, database_files, previous_database, tune
 from edgec.errors import EdgecError
 from edgec.ir import Graph, to_onnx
 from edgec.linux_targets import LinuxTarget
@@ -49,12 +50,19 @@ def check_tvm_options(options: CompileOptions, target: LinuxTarget) -> None:
             f"--rounding {options.rounding}: the TVM backend requantizes as TFLite Micro (tflm) "
             "or as onnxruntime (float)"
         )
+    check_tuning(options.tune_trials, target.mtriple is not None)
 
 
 def compile_tvm(
-    graph: Graph, target: LinuxTarget, options: CompileOptions, sha256: str
+    graph: Graph,
+    target: LinuxTarget,
+    options: CompileOptions,
+    sha256: str,
+    previous: Path | None = None,
 ) -> BackendOutput:
-    """Build ``graph`` with TVM for ``target``: the library, the runner, the manifest fields."""
+    """Build ``graph`` with TVM for ``target``: the library, the runner, the manifest fields
+    (and ``tuning/``, MetaSchedule's database, when tuned now or in ``previous``, the OUT
+    this build replaces)."""
     reference = to_onnx(to_qdq(graph))
     quantized = any(n.op_type in QDQ_OPS for n in reference.graph.node)
     notices: list[str] = []
@@ -62,11 +70,17 @@ def compile_tvm(
         mod, numerics = _quantized_module(graph, reference, target, options, notices)
     else:
         mod, numerics = relax_module(reference), "float32"
+    float_graph = numerics == "float32"
     with tempfile.TemporaryDirectory(prefix="edgec-tvm-") as tmp:
-        build = build_library(mod, target, Path(tmp) / LIBRARY, float_graph=numerics == "float32")
+        work = Path(tmp) / "tuning"
+        seed = previous_database(previous)
+        tuned = tune(mod, cpu_info(target), float_graph, options.tune_trials, work, seed)
+        database = work if tuned else None
+        build = build_library(mod, target, Path(tmp) / LIBRARY, float_graph, database)
         library = build.library.read_bytes()
+        tuning = database_files(work)
     return BackendOutput(
-        files={LIBRARY: library, **runner_files()},
+        files={LIBRARY: library, **runner_files(), **tuning},
         manifest={
             "tvm_version": build.tvm_version,
             "llvm_target": build.llvm_target,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgec.backends.tvm.dot_kernels import DotInstruction
 from edgec.linux_targets import LinuxTarget
 
 
@@ -20,6 +21,7 @@ class CpuInfo:
     arch: str  # x86_64, aarch64, ...
     vector_bits: int  # the widest SIMD register the schedules fill
     registers: int  # SIMD registers available for a tile of accumulators
+    dot: DotInstruction | None = None  # the int8 dot-product instruction, if the CPU has one
 
     @property
     def f32_lanes(self) -> int:
@@ -55,15 +57,22 @@ def cpu_info(target: LinuxTarget) -> CpuInfo:
         with tvm_target:
             return bool(codegen.llvm_cpu_has_features(list(features), tvm_target))
 
+    dot = None
     if arch in ("x86_64", "i686"):
         if has("avx512f", "avx512bw"):
             bits, registers = 512, 32
+            if has("avx512vnni"):
+                dot = DotInstruction("llvm.x86.avx512.vpdpbusd.512", 16, True)
         elif has("avx2", "fma"):
             bits, registers = 256, 16
+            if has("avxvnni"):
+                dot = DotInstruction("llvm.x86.avx512.vpdpbusd.256", 8, True)
         else:
             bits, registers = 128, 16
     elif arch == "aarch64":
         bits, registers = 128, 32
+        if has("dotprod"):
+            dot = DotInstruction("llvm.aarch64.neon.sdot.v4i32.v16i8", 4, False)
     else:
         bits, registers = 128, 16
-    return CpuInfo(llvm, arch, bits, registers)
+    return CpuInfo(llvm, arch, bits, registers, dot)

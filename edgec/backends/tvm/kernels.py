@@ -53,8 +53,9 @@ def pack_dense_weights(w_nk: np.ndarray, tile: int) -> np.ndarray:
 # ---- tensor expressions -------------------------------------------------------------------
 
 
-def pad_nhwc(x, pads, value, dtype=None):
-    """``x`` padded by (top, left, bottom, right) with ``value``; cast to ``dtype`` if given."""
+def pad_nhwc(x, pads, value, dtype=None, channels_after: int = 0):
+    """``x`` padded by (top, left, bottom, right) with ``value`` (and by ``channels_after``
+    channels at the end); cast to ``dtype`` if given."""
     from tvm import te, tirx
 
     top, left, bottom, right = (int(p) for p in pads)
@@ -64,16 +65,17 @@ def pad_nhwc(x, pads, value, dtype=None):
     def convert(v):
         return v if _dtype(v) == dtype else _cast(v, dtype)
 
-    if not any((top, left, bottom, right)) and dtype == x.dtype:
+    if not any((top, left, bottom, right, channels_after)) and dtype == x.dtype:
         return x
 
     def body(b, i, j, k):
-        inside = tirx.all(i >= top, i < h + top, j >= left, j < w + left)
+        inside = tirx.all(i >= top, i < h + top, j >= left, j < w + left, k < c)
         return tirx.if_then_else(
-            inside, convert(x[b, i - top, j - left, k]), tirx.const(value, dtype)
+            inside, convert(x[b, i - top, j - left, tirx.min(k, c - 1)]), tirx.const(value, dtype)
         )
 
-    return te.compute((n, h + top + bottom, w + left + right, c), body, name="pad")
+    shape = (n, h + top + bottom, w + left + right, c + channels_after)
+    return te.compute(shape, body, name="pad")
 
 
 def _dtype(expr) -> str:

@@ -26,6 +26,7 @@ def legalize_map(cpu: CpuInfo) -> dict:
         "relax.matmul": _matmul(cpu),
         "relax.permute_dims": _permute_dims,
         "relax.reshape": _reshape,
+        "relax.sigmoid": _sigmoid,
     }
 
 
@@ -46,6 +47,23 @@ def _default(op_name: str):
     import tvm
 
     return tvm.ir.Op.get(op_name).get_attr("FLegalize")
+
+
+def _sigmoid(bb, call):
+    """float32 Sigmoid as 1 / (1 + fast_exp(-x)): TOPI's polynomial exp (relative error
+    below 5e-6) vectorizes, where the default lowers to one libm ``expf`` call per element
+    (half of EfficientNet-B0's time, its SiLUs)."""
+    from tvm import te, tirx, topi
+
+    if _dtype(call.args[0]) != "float32":
+        return _default("relax.sigmoid")(bb, call)
+
+    def sigmoid(x):
+        exp = topi.fast_exp(topi.negative(x))
+        one = tirx.const(1.0, "float32")
+        return te.compute(x.shape, lambda *i: one / (one + exp(*i)), name="sigmoid")
+
+    return bb.call_te(sigmoid, call.args[0], primfunc_name_hint="sigmoid")
 
 
 def _reshape(bb, call):

@@ -1,0 +1,93 @@
+"""Time a TVM build beside onnxruntime in one process, calls interleaved; prints JSON.
+
+    python tvm_side_by_side.py MODEL.SO MODEL.ONNX DATA.NPZ THREADS [ROUNDS] [OTHER.SO OTHER.NPZ]
+
+Imports numpy, the TVM runtime and onnxruntime only (no edgec): bench/tvm.py runs it with
+the aarch64 Python under qemu-aarch64 (bench/tvm_qemu.py), where onnxruntime is the aarch64
+wheel. ``OTHER.SO`` (with its own inputs) is a third build timed in the same rounds: the
+float twin of an int8 model. The libraries run on edgec's thread launcher when they have it
+(``edgec_threads_start``, as the runner does).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import sys
+import time
+from pathlib import Path
+
+# Run as a script, its folder comes first on sys.path, where bench/tvm.py would shadow `tvm`.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+
+def load_vm(library: str, threads: int):
+    import tvm
+    from tvm.runtime.vm import VirtualMachine
+
+    vm = VirtualMachine(tvm.runtime.load_module(library), tvm.cpu())
+    start = getattr(ctypes.CDLL(library), "edgec_threads_start", None)
+    if start is not None:
+        start.argtypes, start.restype = [ctypes.c_int], ctypes.c_int
+        if start(threads) != threads:
+            raise RuntimeError(f"could not start {threads} threads")
+    return vm["main"]
+
+
+def inputs(data: str, metas) -> list[dict]:
+    """One feed per sample of the .npz (array ``x`` or one array per input name)."""
+    import numpy as np
+
+    arrays = dict(np.load(data))
+    count = len(next(iter(arrays.values())))
+
+    def sample(name, shape, i):
+        shape = [d if isinstance(d, int) else 1 for d in shape]
+        return arrays[name if name in arrays else "x"][i].reshape(shape)
+
+    return [{name: sample(name, shape, i) for name, shape in metas} for i in range(count)]
+
+
+def side_by_side(library, model, data, threads, rounds=30, other=None, other_data=None) -> dict:
+    """Median ms of the library, onnxruntime (and ``other``) over the same samples."""
+    import numpy as np
+    import onnxruntime as ort
+    import tvm
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    metas = [(m.name, m.shape) for m in session.get_inputs()]
+    feeds = inputs(data, metas)
+    tensors = [[tvm.runtime.tensor(v) for v in feed.values()] for feed in feeds]
+    runs = [(load_vm(library, threads), tensors)]
+    if other:  # the float twin: same input shape, its own (float) samples
+        twin = inputs(other_data, [("x", metas[0][1])])
+        runs.append((load_vm(other, threads), [[tvm.runtime.tensor(f["x"])] for f in twin]))
+    times: list[list[int]] = [[] for _ in range(len(runs) + 1)]
+    for _ in range(max(2, rounds // len(feeds))):
+        for i, feed in enumerate(feeds):
+            for k, (run, tensors) in enumerate(runs):
+                start = time.perf_counter_ns()
+                run(*tensors[i % len(tensors)])
+                times[k].append(time.perf_counter_ns() - start)
+            start = time.perf_counter_ns()
+            session.run(None, feed)
+            times[-1].append(time.perf_counter_ns() - start)
+    medians = [float(np.median(t)) / 1e6 for t in times]
+    result = {"edgec_ms": medians[0], "onnxruntime_ms": medians[-1]}
+    if other:
+        result["other_ms"] = medians[1]
+    return result
+
+
+def main(argv: list[str]) -> None:
+    library, model, data, threads = argv[:4]
+    rounds = int(argv[4]) if len(argv) > 4 else 30
+    other, other_data = (argv[5], argv[6]) if len(argv) > 6 else (None, None)
+    print(json.dumps(side_by_side(library, model, data, int(threads), rounds, other, other_data)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

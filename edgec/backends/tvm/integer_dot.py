@@ -1,0 +1,149 @@
+"""int8 convolutions and fully connected layers of ``integer.py`` on dot-product instructions.
+
+Where the target CPU has them (``CpuInfo.dot``), a convolution that is not depthwise or
+grouped, and every fully connected layer, becomes one ``dot_kernels.py`` function instead of
+a widening tensor expression: the input padded (the zero point) to whole groups of four
+channels first where needed, the bias, zero-point corrections and requantization constants
+of each output channel in one int32 matrix (``params``), the same ``Lowering.requant``
+expression as the widening kernels in the epilogue, so both are bit-exact with edgec's
+integer reference in the same way. Output channels that do not fill a register are computed
+padded and sliced off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgec.backends.tvm import dot_kernels as dk
+from edgec.backends.tvm import fixedpoint_te as fx
+from edgec.backends.tvm import kernels
+
+PARALLEL_MIN_MACS = 1 << 18  # below this a layer runs on one thread (a launch costs µs)
+SPARE_REGISTERS = 6  # vector registers a tile leaves for weights and the broadcast input
+
+
+class _Columns:
+    """One of ``Lowering.requant``'s per-channel constant tables, read from ``params``."""
+
+    def __init__(self, params, first: int, is_float: bool = False):
+        self.params, self.first, self.is_float = params, first, is_float
+
+    def __getitem__(self, index):
+        from tvm import tirx
+
+        if isinstance(index, tuple):
+            k, channel = index
+            return self.params[self.first + k, channel]
+        value = self.params[self.first, index]
+        return tirx.reinterpret("float32", value) if self.is_float else value
+
+
+def _params_matrix(bias: np.ndarray, constants: dict[str, np.ndarray], channels: int):
+    """``[1 + k, channels]`` int32: the bias, then each requantization table's rows (one
+    row per constant, channels contiguous: the epilogue reads them as vectors); and where
+    each table starts."""
+    columns = [kernels_int32(bias).reshape(1, -1)]
+    starts, at = {}, 1
+    for key, table in constants.items():
+        table = np.asarray(table)
+        if table.dtype == np.float32:
+            table = table.view(np.int32)
+        table = table.astype(np.int32).reshape(-1, channels)
+        starts[key] = at
+        at += table.shape[0]
+        columns.append(table)
+    return np.ascontiguousarray(np.concatenate(columns, axis=0)), starts
+
+
+def kernels_int32(values: np.ndarray) -> np.ndarray:
+    """int64 → int32 with C's wrap (the reference accumulates in int32)."""
+    values = np.asarray(values, np.int64)
+    return (((values + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int32)
+
+
+def _tile(channels: int, lanes: int, registers: int, positions: int) -> tuple[int, int]:
+    """(output channels, output pixels) of a register tile."""
+    vectors = next(v for v in (4, 3, 2, 1) if channels % (v * lanes) == 0)
+    budget = max(1, (registers - SPARE_REGISTERS - vectors) // vectors)
+    return vectors * lanes, max(1, min(budget, positions))
+
+
+def lower_dot_linear(lowering, name: str, data, shape: dict, w_ohwi: np.ndarray, bias, p):
+    """Emit the dot-product layer ``data (NHWC int8) → NHWC int8``; returns the relax value.
+
+    ``shape``: batch, height, width, channels of ``data``; pads (top, left, bottom, right),
+    strides, dilation, out_height, out_width. ``bias`` (int64) already holds the input zero
+    point's correction."""
+    from tvm import relax
+
+    cpu, bb = lowering.cpu, lowering.bb
+    dot = cpu.dot
+    out_channels, kh, kw, channels = w_ohwi.shape
+    padded_out = -(-out_channels // dot.lanes) * dot.lanes
+    groups4 = -(-channels // 4)
+    zp = p.input_zero_point
+    pads = shape["pads"]
+    if any(pads) or groups4 * 4 != channels:
+        extra = groups4 * 4 - channels
+
+        def pad(x):
+            return kernels.pad_nhwc(x, pads, zp, channels_after=extra)
+
+        data = bb.emit_te(pad, data, primfunc_name_hint="qpad")
+    weights = np.zeros((padded_out, kh, kw, channels), np.int8)
+    weights[:out_channels] = w_ohwi
+    total_bias = np.zeros(padded_out, np.int64)
+    total_bias[:out_channels] = bias
+    if dot.unsigned_input:
+        total_bias += dk.unsigned_bias(weights)
+    constants = {
+        key: _pad_channels(np.asarray(table), padded_out)
+        for key, table in lowering.requant_constants(p, out_channels).items()
+    }
+    params, starts = _params_matrix(total_bias, constants, padded_out)
+    height = shape["height"] + pads[0] + pads[2]
+    width = shape["width"] + pads[1] + pads[3]
+    positions = shape["batch"] * shape["out_height"] * shape["out_width"]
+    tile, pixels = _tile(padded_out, dot.lanes, cpu.registers, positions)
+    conv = dk.DotConv(
+        batch=shape["batch"],
+        height=height,
+        width=width,
+        groups4=groups4,
+        out_height=shape["out_height"],
+        out_width=shape["out_width"],
+        out_channels=padded_out,
+        kernel=(kh, kw),
+        strides=tuple(shape["strides"]),
+        dilation=tuple(shape["dilation"]),
+        tile=tile,
+        pixels=pixels,
+    )
+
+    def epilogue(acc, channel, table):
+        bufs = {key: _Columns(table, starts[key], key == "scale") for key in constants}
+        value = fx.wrap_int32(fx.i64(acc) + fx.i64(table[0, channel]))
+        return lowering.requant(value, channel, p, bufs)
+
+    func = dk.dot_conv_func(
+        conv,
+        dot,
+        params.shape[0],
+        epilogue,
+        parallel=conv.macs >= PARALLEL_MIN_MACS,
+        weights_first=weights.size > height * width * channels,
+    )
+    gv = bb.add_func(func, name)
+    out_shape = [shape["batch"], shape["out_height"], shape["out_width"], padded_out]
+    args = [data, lowering.const(dk.pack_weights(weights, tile)), lowering.const(params)]
+    out = bb.emit(relax.call_tir(gv, args, relax.TensorType(out_shape, "int8")))
+    if padded_out != out_channels:
+        out = bb.emit(relax.op.strided_slice(out, axes=[3], begin=[0], end=[out_channels]))
+    return out
+
+
+def _pad_channels(table: np.ndarray, channels: int) -> np.ndarray:
+    """``table`` (channels last) with zero channels appended up to ``channels``."""
+    padded = np.zeros((*table.shape[:-1], channels), table.dtype)
+    padded[..., : table.shape[-1]] = table
+    return padded
