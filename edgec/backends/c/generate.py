@@ -55,6 +55,24 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
 
 
 SCRATCH_POLICIES = ("always", "free")
+MEMORY_MODES = ("fast", "balanced", "min")
+# An in-place layer's kernel and the kernel it replaces, where it runs no more instructions
+# (mps2-an386, QEMU -icount: KWS's 1x1 layers 608,734 -> 607,828 each, VWW's first 3x3
+# convolution 1,672,043 -> 1,656,867); every other kernel in place is the same kernel.
+IN_PLACE_TWINS = {
+    "edgec_conv_1x1_fast_s8": "edgec_conv_1x1_fast_inplace_s8",
+    "edgec_conv_fast_s8": "edgec_conv_fast_inplace_s8",
+}
+
+
+def _same_cost(program: Program, trial: Program) -> bool:
+    """Every call of ``trial`` runs the kernel of ``program``'s or its in-place twin."""
+    if len(trial.calls) != len(program.calls):
+        return False
+    return all(
+        t.node == c.node and t.kernel in (c.kernel, IN_PLACE_TWINS.get(c.kernel))
+        for c, t in zip(program.calls, trial.calls)
+    )
 
 
 def lower_and_plan(
@@ -67,37 +85,40 @@ def lower_and_plan(
     core: str = "dsp",
     rounding: str = "tflm",
     stateful: bool = False,
+    memory: str = "balanced",
 ) -> tuple[Program, Plan]:
-    """Lower and plan; with ``scratch="free"``, the smallest arena the layers allow.
+    """Lower and plan, following the arena's peak down with layers written in place.
 
-    The optimized convolutions ask for working memory (two im2col rows). Under "free", the
-    nodes whose scratch is live at the arena's peak are lowered again "lean" (the portable
-    kernel, which needs none), and the convolutions at the peak are planned in place over
-    their input (overlap.py; also the portable kernel), as long as that lowers the peak:
-    the smallest RAM, at the price of those layers' speed.
+    Every mode plans in place over their input the layers at the peak whose kernel does not
+    change or changes to its no-slower twin (``IN_PLACE_TWINS``; overlap.py): RAM for no
+    instructions. With ``scratch="free"`` or ``memory="min"`` any layer at the peak may also
+    run in place or "lean" (the portable kernel, which needs no im2col scratch) as long as
+    that lowers the peak: the smallest RAM, at the price of those layers' speed.
     """
     if scratch not in SCRATCH_POLICIES:
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
+    if memory not in MEMORY_MODES:
+        raise ValueError(f"memory must be one of {', '.join(MEMORY_MODES)}")
+    trade = scratch == "free" or memory == "min"  # instructions may buy RAM
+
+    def lowered(more_lean: frozenset[str], more_in_place: frozenset[str]) -> Program:
+        return lower(
+            graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core,
+            rounding, stateful,
+        )  # fmt: skip
+
     lean: frozenset[str] = frozenset()
     in_place: frozenset[str] = frozenset()
-    program = lower(
-        graph,
-        io_layout,
-        kernels,
-        lean,
-        weight_storage,
-        core=core,
-        rounding=rounding,
-        stateful=stateful,
-    )
+    program = lowered(lean, in_place)
     plan = plan_program(program, alignment)
+    fastest = program
     best = (program, plan, lean, in_place)
     # Follow the peak down one change at a time: the lean scratch users at the peak, or one
-    # more layer in place (two neighbours in place chain into one block that can outgrow
-    # the pair it replaces, so each is tried alone). A change counts if it lowers the arena
-    # or the peak of live bytes (the arena's lower bound); the smallest arena seen is kept.
-    while scratch == "free":
-        culprits = scratch_at_peak(program, alignment) - lean
+    # more layer in place (each tried alone: two neighbours in place can cost more than the
+    # one). A change counts if it lowers the arena or the peak of live bytes (the arena's
+    # lower bound); the smallest arena seen is kept.
+    while True:
+        culprits = scratch_at_peak(program, alignment) - lean if trade else frozenset()
         changes = [(lean | culprits, in_place)] if culprits else []
         changes += [
             (lean | culprits, in_place | {node})
@@ -105,17 +126,9 @@ def lower_and_plan(
         ]
         trials = []
         for more_lean, more_in_place in changes:
-            trial = lower(
-                graph,
-                io_layout,
-                kernels,
-                more_lean,
-                weight_storage,
-                more_in_place,
-                core,
-                rounding,
-                stateful,
-            )
+            trial = lowered(more_lean, more_in_place)
+            if not trade and not _same_cost(fastest, trial):
+                continue
             trial_plan = plan_program(trial, alignment)
             key = (trial.arena_bytes, *_peak_key(trial, alignment))
             if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
@@ -186,9 +199,9 @@ def scratch_at_peak(program: Program, alignment: int) -> frozenset[str]:
 
 
 def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
-    """int8 convolutions and permutes at a peak step (of live bytes, or where the plan
-    reaches the arena's top) whose input dies there: they could write over it (overlap.py
-    models their kernels' order)."""
+    """int8 convolutions, permutes and residual Adds at a peak step (of live bytes, or where
+    the plan reaches the arena's top) whose input dies there: they could write over it
+    (overlap.py models their kernels' order; an Add writes element i after reading it)."""
     live, spans = live_bytes(program, alignment)
     top = [0] * len(live)
     for b in _owners(program):
@@ -204,7 +217,19 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
     outputs = {_root(program, port.buffer) for port in program.outputs}
     found = set()
     for step, call in enumerate(program.calls):
-        if step not in at_peak or not call.inputs or call.inputs[0] not in program.buffers:
+        if step not in at_peak or not call.inputs:
+            continue
+        if call.kernel == "edgec_add_fast_s8":  # over whichever input dies here
+            dying = [
+                k
+                for k, name in enumerate(call.inputs)
+                if name in program.buffers
+                and last_read[_root(program, name)] == step
+                and _root(program, name) not in outputs
+            ]
+            found |= {call.node if k == 0 else f"{call.node}:{k}" for k in dying[:1]}
+            continue
+        if call.inputs[0] not in program.buffers:
             continue
         source = _root(program, call.inputs[0])
         out = program.buffers[call.main_output]
@@ -246,6 +271,7 @@ def generate_c(
     core: str = "dsp",
     rounding: str = "tflm",
     stateful: bool = False,
+    memory: str = "balanced",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
@@ -255,9 +281,18 @@ def generate_c(
     faster on ``core``, "small" wherever it saves flash, "dense" never (weight_storage.py);
     ``core`` "dsp", "scalar" or "mve": the optimized kernels' family; ``rounding`` the
     integer kernels' requantization; ``stateful`` keeps recurrent states across calls
-    (``model_reset`` sets them)."""
+    (``model_reset`` sets them); ``memory`` "fast", "balanced" or "min" (lower_and_plan)."""
     program, plan = lower_and_plan(
-        graph, io_layout, kernels, alignment, scratch, weight_storage, core, rounding, stateful
+        graph,
+        io_layout,
+        kernels,
+        alignment,
+        scratch,
+        weight_storage,
+        core,
+        rounding,
+        stateful,
+        memory,
     )
     if fits is not None:
         fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C

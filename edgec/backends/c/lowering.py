@@ -140,6 +140,14 @@ class Lowering:
         if node in self.in_place:
             self.program.buffers[dst].overlap = (src, permute_lag(fields))
 
+    def elementwise_in_place(self, node: str, inputs: list[str], dst: str) -> None:
+        """Plan an elementwise output over one of its same-shaped inputs (element i written
+        after element i is read: no lag) when ``node`` is to run in place: ``node`` names
+        its first input, ``node:k`` its k-th."""
+        for k, src in enumerate(inputs):
+            if (node if k == 0 else f"{node}:{k}") in self.in_place:
+                self.program.buffers[dst].overlap = (src, 0)
+
     def write(self, value: Value, layout: str) -> str:
         """Declare the buffer a node's output is written into."""
         layout = L.normalize(len(value.shape), layout)

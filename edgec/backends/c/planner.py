@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgec.backends.c.planner_fit import plan_free
 from edgec.errors import EdgecError
 
 
@@ -51,7 +52,7 @@ class Plan:
         return self.buffers[name].offset
 
 
-def _align(value: int, alignment: int) -> int:
+def align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
@@ -84,7 +85,7 @@ def _blocks(
     for b in by_name.values():
         if b.overlap is not None:
             out, inp = root_of[b.name], root_of[b.overlap[0]]
-            lag = _align(b.overlap[1], alignment)
+            lag = align(b.overlap[1], alignment)
             edges[out].append((inp, lag))
             edges[inp].append((out, -lag))
     blocks: dict[str, list[str]] = {}
@@ -110,11 +111,34 @@ def _blocks(
 
 
 def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
-    """Assign offsets to ``buffers`` (in place) and return the plan."""
+    """Assign offsets to ``buffers`` (in place) and return the plan: the smallest of the
+    block layout (each in-place pair exactly at its lag) and, when there are in-place pairs,
+    the free layouts (an output anywhere at least its lag below its input, or clear of it;
+    planner_fit.py), first fit and best fit."""
     by_name = {b.name: b for b in buffers}
     if len(by_name) != len(buffers):
         raise EdgecError("duplicate buffer names in the arena plan")
     alias_groups = _groups(by_name)
+    layouts = []
+    if any(b.overlap is not None for b in buffers):
+        layouts += [plan_free(by_name, alias_groups, alignment, fit) for fit in (True, False)]
+    try:
+        layouts.append(_plan_blocks(by_name, alias_groups, alignment))
+    except EdgecError:  # in-place pairs that do not chain into one block: the free layouts
+        if not layouts:
+            raise
+    arena, offsets = min(layouts, key=lambda layout: layout[0])
+    for root, members in alias_groups.items():
+        for m in members:
+            by_name[m].offset = offsets[root]
+    return Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
+
+
+def _plan_blocks(
+    by_name: dict[str, Buffer], alias_groups: dict[str, list[str]], alignment: int
+) -> tuple[int, dict[str, int]]:
+    """Greedy by size with each in-place pair laid out as one block: (arena, offset per
+    alias root)."""
     blocks, rel = _blocks(by_name, alias_groups, alignment)
     # each alias group's extent: (first, last, offset inside its block, size)
     parts = {
@@ -122,7 +146,7 @@ def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
             min(by_name[m].first for m in alias_groups[a]),
             max(by_name[m].last for m in alias_groups[a]),
             rel[a],
-            _align(max(by_name[m].size for m in alias_groups[a]), alignment),
+            align(max(by_name[m].size for m in alias_groups[a]), alignment),
         )
         for a in alias_groups
     }
@@ -140,12 +164,8 @@ def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
         else:  # an in-place block: its parts are live at different steps
             offsets[root] = _lowest_fit(placed, members, alignment)
         placed += [(f, l_, offsets[root] + r, s) for f, l_, r, s in members]
-    for root, roots in blocks.items():
-        for a in roots:
-            for m in alias_groups[a]:
-                by_name[m].offset = offsets[root] + rel[a]
     arena = max((o + s for _, _, o, s in placed), default=0)
-    return Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
+    return arena, {a: offsets[root] + rel[a] for root, roots in blocks.items() for a in roots}
 
 
 def _lowest_fit(
@@ -158,7 +178,7 @@ def _lowest_fit(
         for f, l_, r, s in parts:
             for pf, pl, po, ps in placed:
                 if pf <= l_ and f <= pl and s and ps and po < base + r + s and base + r < po + ps:
-                    return _align(po + ps - r, alignment)
+                    return align(po + ps - r, alignment)
         return None
 
     base = 0
@@ -175,7 +195,7 @@ def _best_fit(live: list[tuple[int, int]], size: int, alignment: int) -> int:
         gap = offset - cursor
         if gap >= size and (best_gap is None or gap < best_gap):
             best, best_gap = cursor, gap
-        cursor = max(cursor, _align(offset + block, alignment))
+        cursor = max(cursor, align(offset + block, alignment))
     return best if best is not None else cursor
 
 
