@@ -13,6 +13,8 @@ from edgec.backends.c.planner import Buffer, Plan, check_plan, plan_arena
 from edgec.backends.c.program import Program
 from edgec.backends.c.render import render, weight_bytes
 from edgec.backends.c.rounding import fixedpoint_header
+from edgec.backends.c.tile_search import BUDGETS, choose_stage
+from edgec.backends.c.tiling import Stage
 from edgec.ir.graph import Graph
 from edgec.resources import templates_dir
 
@@ -44,7 +46,16 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
         first = buf.first
         last = max(buf.last, first)
         buffers.append(
-            Buffer(buf.name, buf.nbytes, first, min(last, end), buf.alias_of, overlap=buf.overlap)
+            Buffer(
+                buf.name,
+                buf.nbytes,
+                first,
+                min(last, end),
+                buf.alias_of,
+                overlap=buf.overlap,
+                view_offset=buf.view_offset,
+                tiled=buf.tiled,
+            )
         )
     plan = plan_arena(buffers, alignment)
     check_plan(plan)
@@ -87,26 +98,59 @@ def lower_and_plan(
     stateful: bool = False,
     memory: str = "balanced",
 ) -> tuple[Program, Plan]:
-    """Lower and plan, following the arena's peak down with layers written in place.
+    """Lower and plan, following the arena's peak down with layers written in place, and
+    (``memory`` "balanced" or "min") with one stage of early layers run tile by tile.
 
     Every mode plans in place over their input the layers at the peak whose kernel does not
     change or changes to its no-slower twin (``IN_PLACE_TWINS``; overlap.py): RAM for no
     instructions. With ``scratch="free"`` or ``memory="min"`` any layer at the peak may also
     run in place or "lean" (the portable kernel, which needs no im2col scratch) as long as
-    that lowers the peak: the smallest RAM, at the price of those layers' speed.
+    that lowers the peak: the smallest RAM, at the price of those layers' speed. The tiled
+    stage (tiling.py) is chosen by tile_search.py: the smallest arena within the mode's
+    instruction budget.
     """
     if scratch not in SCRATCH_POLICIES:
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
     if memory not in MEMORY_MODES:
         raise ValueError(f"memory must be one of {', '.join(MEMORY_MODES)}")
     trade = scratch == "free" or memory == "min"  # instructions may buy RAM
+    memo: dict = {}
 
-    def lowered(more_lean: frozenset[str], more_in_place: frozenset[str]) -> Program:
+    def lowered(
+        more_lean: frozenset[str], more_in_place: frozenset[str], tiling: Stage | None = None
+    ) -> Program:
         return lower(
             graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core,
-            rounding, stateful,
+            rounding, stateful, tiling, memo,
         )  # fmt: skip
 
+    def follow_peak(tiling: Stage | None) -> tuple[Program, Plan]:
+        def with_tiling(lean: frozenset[str], in_place: frozenset[str]) -> Program:
+            return lowered(lean, in_place, tiling)
+
+        if tiling is None:
+            return _follow_peak(with_tiling, alignment, trade)
+        # a tile's small layers pack differently: also try their neighbours together first
+        found = [_follow_peak(with_tiling, alignment, trade, eager) for eager in (False, True)]
+        return min(found, key=lambda f: f[0].arena_bytes)
+
+    program, plan = follow_peak(None)
+    if memory != "fast":
+
+        def quick(tiling: Stage | None) -> Program:  # without the in-place search
+            trial = lowered(frozenset(), frozenset(), tiling)
+            plan_program(trial, alignment)
+            return trial
+
+        program, plan = choose_stage(
+            graph, program, plan, quick, follow_peak, alignment, core, BUDGETS[memory]
+        )
+    return program, plan
+
+
+def _follow_peak(lowered, alignment: int, trade: bool, eager: bool = False) -> tuple[Program, Plan]:
+    """The in-place (and, with ``trade``, lean) search for one tiling; ``eager`` tries the
+    layers at the peak all together alongside each alone."""
     lean: frozenset[str] = frozenset()
     in_place: frozenset[str] = frozenset()
     program = lowered(lean, in_place)
@@ -115,15 +159,18 @@ def lower_and_plan(
     best = (program, plan, lean, in_place)
     # Follow the peak down one change at a time: the lean scratch users at the peak, or one
     # more layer in place (each tried alone: two neighbours in place can cost more than the
-    # one). A change counts if it lowers the arena or the peak of live bytes (the arena's
-    # lower bound); the smallest arena seen is kept.
+    # one; when none helps alone, all of them together: neighbours may pay only together,
+    # through the plan's fragmentation). A change counts if it lowers the arena or the peak
+    # of live bytes (the arena's lower bound); the smallest arena seen is kept.
+    together = False
     while True:
         culprits = scratch_at_peak(program, alignment) - lean if trade else frozenset()
-        changes = [(lean | culprits, in_place)] if culprits else []
-        changes += [
-            (lean | culprits, in_place | {node})
-            for node in sorted(in_place_at_peak(program, alignment) - in_place)
-        ]
+        changes = [(lean | culprits, in_place)] if culprits and not together else []
+        candidates = sorted(in_place_at_peak(program, alignment) - in_place)
+        if together or (eager and len(candidates) > 1):
+            changes += [(lean | culprits, in_place | set(candidates))]
+        if not together:
+            changes += [(lean | culprits, in_place | {node}) for node in candidates]
         trials = []
         for more_lean, more_in_place in changes:
             trial = lowered(more_lean, more_in_place)
@@ -134,7 +181,11 @@ def lower_and_plan(
             if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
                 trials.append((key, trial, trial_plan, more_lean, more_in_place))
         if not trials:
-            break
+            if together or len(candidates) < 2:
+                break
+            together = True
+            continue
+        together = False
         _, program, plan, lean, in_place = min(trials, key=lambda t: t[0])
         if program.arena_bytes < best[0].arena_bytes:
             best = (program, plan, lean, in_place)
@@ -216,9 +267,15 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
         last_read[root] = max(last_read.get(root, -1), b.last)
     outputs = {_root(program, port.buffer) for port in program.outputs}
     found = set()
+    tiled = {s for t in program.tiles for s in range(t["first_step"], t["last_step"] + 1)}
     for step, call in enumerate(program.calls):
         if step not in at_peak or not call.inputs:
             continue
+        node = call.node
+        if step in tiled:  # a layer inside a tile: in place in every tile, or in none
+            if program.buffers[call.main_output].alias_of is not None:
+                continue  # it writes the stage's output rows
+            node = node.rsplit(" tile ", 1)[0] + " tiles"
         if call.kernel == "edgec_add_fast_s8":  # over whichever input dies here
             dying = [
                 k
@@ -227,7 +284,7 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
                 and last_read[_root(program, name)] == step
                 and _root(program, name) not in outputs
             ]
-            found |= {call.node if k == 0 else f"{call.node}:{k}" for k in dying[:1]}
+            found |= {node if k == 0 else f"{node}:{k}" for k in dying[:1]}
             continue
         if call.inputs[0] not in program.buffers:
             continue
@@ -239,7 +296,7 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
             and last_read[source] == step
             and source not in outputs
         ):
-            found.add(call.node)
+            found.add(node)
     return frozenset(found)
 
 
@@ -247,7 +304,7 @@ def in_place_report(program: Program, alignment: int) -> list[dict]:
     """memory.json's account of the layers planned in place and the bytes each saves."""
     return [
         {
-            "node": next(c.node for c in program.calls if b.name in c.outputs),
+            "node": next((c.node for c in program.calls if b.name in c.outputs), b.source),
             "input": b.overlap[0],
             "output": b.name,
             "lag_bytes": b.overlap[1],
@@ -329,6 +386,8 @@ def memory_report(gen: GeneratedC) -> dict:
         "lean_nodes": program.lean_nodes,
         # layers whose output is planned over their input (overlap.py), and what each saves
         "in_place": program.in_place,
+        # the stage run tile by tile (tiling.py): its layers, tiles, rows and steps
+        "tiles": program.tiles,
         # each int8 matrix-product layer's weight storage: dense, sparse or clustered, and
         # the bytes of each format that applies (compact kept only where it pays)
         "weight_storage": program.weight_storage,
@@ -358,6 +417,9 @@ def memory_report(gen: GeneratedC) -> dict:
                 "scratch_for": b.scratch_for,
                 # [input, lag]: written in place over input, which lies >= lag bytes above
                 "in_place_over": list(b.overlap) if b.overlap else None,
+                # a tiled stage's output over its input (tiling.py): its views are checked
+                "tiled": b.tiled,
+                "view_offset": b.view_offset,
             }
             for b in program.buffers.values()
         ],

@@ -40,6 +40,8 @@ class Buffer:
     alias_of: str | None = None
     offset: int = -1
     overlap: tuple[str, int] | None = None  # (input, lag): written in place over input
+    view_offset: int = 0  # an alias lying this many bytes into its group's storage
+    tiled: bool = False  # the overlap is a tiled stage's (its views are checked one by one)
 
 
 @dataclass
@@ -130,7 +132,7 @@ def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
     arena, offsets = min(layouts, key=lambda layout: layout[0])
     for root, members in alias_groups.items():
         for m in members:
-            by_name[m].offset = offsets[root]
+            by_name[m].offset = offsets[root] + by_name[m].view_offset
     return Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
 
 
@@ -140,13 +142,17 @@ def _plan_blocks(
     """Greedy by size with each in-place pair laid out as one block: (arena, offset per
     alias root)."""
     blocks, rel = _blocks(by_name, alias_groups, alignment)
+
+    def members(root: str) -> list[Buffer]:
+        return [by_name[m] for m in alias_groups[root]]
+
     # each alias group's extent: (first, last, offset inside its block, size)
     parts = {
         a: (
             min(by_name[m].first for m in alias_groups[a]),
             max(by_name[m].last for m in alias_groups[a]),
             rel[a],
-            align(max(by_name[m].size for m in alias_groups[a]), alignment),
+            align(max(m_.view_offset + m_.size for m_ in members(a)), alignment),
         )
         for a in alias_groups
     }
@@ -200,16 +206,18 @@ def _best_fit(live: list[tuple[int, int]], size: int, alignment: int) -> int:
 
 
 def _in_place_ok(plan: Plan, aliased: dict[str, int], inp: Buffer, out: Buffer) -> bool:
-    """``out`` is declared written over ``inp`` (or an alias of it) and the layout keeps every
-    write below what is still to be read: the input is last read by out's own step and lies
-    at least the lag above it."""
-    if out.overlap is None:
+    """``out`` (or the buffer it is a view of) is declared written over ``inp`` (or an alias
+    of it) and the layout keeps every write below what is still to be read: the input is
+    last read by the output's own step and lies at least the lag above it."""
+    while out.overlap is None and out.alias_of is not None:  # a tile's view of the output
+        out = plan.buffers[out.alias_of]
+    if out.overlap is None or out.tiled:  # a tiled stage's views are checked one by one
         return False
     declared, lag = out.overlap
     return (
         aliased[inp.name] == aliased[declared]
         and inp.last <= out.first
-        and inp.offset - out.offset >= lag
+        and plan.buffers[declared].offset - out.offset >= lag
     )
 
 
@@ -221,6 +229,11 @@ def check_plan(plan: Plan) -> None:
     for i, a in enumerate(items):
         if a.offset < 0 or a.offset + a.size > plan.arena_bytes:
             raise EdgecError(f"buffer {a.name!r} lies outside the arena")
+        root = a
+        while root.alias_of is not None:
+            root = plan.buffers[root.alias_of]
+        if a.offset < root.offset or a.offset + a.size > root.offset + root.size:
+            raise EdgecError(f"view {a.name!r} reaches outside the buffer {root.name!r}")
         for b in items[i + 1 :]:
             if aliased[a.name] == aliased[b.name]:
                 continue

@@ -37,14 +37,16 @@ def in_place_lags(
     by_name: dict[str, Buffer], alias_groups: dict[str, list[str]], extents: dict[str, Group]
 ) -> dict[tuple[str, str], int]:
     """(output root, input root) -> lag, for the declared pairs whose input group is last
-    read at the output's own step (any other pair is planned as two plain neighbours)."""
+    read at the output's own step, or a tiled stage's (whose views check_plan checks one by
+    one); any other pair is planned as two plain neighbours."""
     root_of = {m: r for r, members in alias_groups.items() for m in members}
     lags: dict[tuple[str, str], int] = {}
     for b in by_name.values():
         if b.overlap is None:
             continue
         out, inp = root_of[b.name], root_of[b.overlap[0]]
-        if out != inp and extents[inp][1] <= b.first and extents[out][0] == b.first:
+        timely = extents[inp][1] <= b.first and extents[out][0] == b.first
+        if out != inp and (timely or b.tiled):
             lags[(out, inp)] = max(lags.get((out, inp), 0), b.overlap[1])
     return lags
 
@@ -60,7 +62,7 @@ def plan_free(
         root: (
             min(by_name[m].first for m in members),
             max(by_name[m].last for m in members),
-            _up(max(by_name[m].size for m in members), alignment),
+            _up(max(by_name[m].view_offset + by_name[m].size for m in members), alignment),
         )
         for root, members in alias_groups.items()
     }
