@@ -30,7 +30,8 @@ DEPTHWISE_PER_MAC = 3.4
 PIXEL = 300
 PER_ELEMENT = {"add": 19, "permute": 8}
 CALL_COST = 400  # a kernel call: its parameters and the loops' set-up
-TILE_COUNTS = (2, 3, 6, 8)
+TILE_COUNTS = (2, 3, 6, 8, 12, 16, 24)
+BUDGETED_TILES = 8  # more tiles recompute more than a +10 % budget allows: not tried
 SHORTLIST = 2
 
 
@@ -88,7 +89,8 @@ def choose_stage(
 ) -> tuple[Program, Plan]:
     """The untiled ``program`` or a tiled one with a smaller arena within ``budget`` (the
     stages tried are those over the top of the plain build's arena, ``quick(None)``)."""
-    peak = _peak_nodes(graph, quick(None), alignment)
+    plain = quick(None)
+    peak = _peak_nodes(graph, plain, alignment)
     if not peak:
         return program, plan
     index = {n.name: i for i, n in enumerate(graph.nodes)}
@@ -110,10 +112,13 @@ def choose_stage(
 
     ranked = sorted((r for r in map(tried, stages) if r is not None), key=lambda r: r[:2])
     for _, _, stage in ranked[:SHORTLIST]:
-        more = [Stage(stage.nodes, k) for k in TILE_COUNTS]
+        counts = [k for k in TILE_COUNTS if budget is None or k <= BUDGETED_TILES]
+        more = [Stage(stage.nodes, k) for k in counts]
         heights = graph.nodes[index[stage.nodes[-1]]].outputs[0].shape[2]
         ranked += [r for s in more if s.tiles <= heights and (r := tried(s)) is not None]
     best = (program, plan)
+    # only stages that lower the plain build's arena are worth the in-place search
+    ranked = [r for r in ranked if r[0] < plain.arena_bytes]
     for _, _, stage in sorted(ranked, key=lambda r: r[:2])[:SHORTLIST]:
         tiled, tiled_plan = follow_peak(stage)
         if tiled.arena_bytes < best[0].arena_bytes:
