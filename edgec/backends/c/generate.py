@@ -43,7 +43,13 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
     end = len(program.calls)
     buffers = []
     for buf in program.buffers.values():
-        first = buf.first
+        first, into = buf.first, 0
+        link = buf
+        while link is not None:  # an alias of a tile's view lies where the view does
+            if link.view_offset or link.strides is not None:
+                first = min(first, link.first)  # and its bytes live since the view's
+            into += link.view_offset
+            link = program.buffers[link.alias_of] if link.alias_of is not None else None
         last = max(buf.last, first)
         buffers.append(
             Buffer(
@@ -53,7 +59,7 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
                 min(last, end),
                 buf.alias_of,
                 overlap=buf.overlap,
-                view_offset=buf.view_offset,
+                view_offset=into,
                 tiled=buf.tiled,
             )
         )
