@@ -416,6 +416,8 @@ def emit_int_conv(lw: Lowering, node: Node) -> None:
         bias=node.input(2).const if node.input(2) is not None else None,
         geometry=window_fields(node, x, tuple(w.shape[2:])),
     )
+    if layer.in_place and layer.dense_int8 and not layer.int4:
+        layer.compact_conv  # noqa: B018 - records the storage choice (memory.json) in place too
     next(v for v in CONV_VARIANTS if v.applies(layer)).emit(layer)
 
 
