@@ -2,13 +2,15 @@
 
     python bench/memory.py [--out bench/results_memory.json]
 
-For every int8 model in ../shared/models (and the float KWS / mnist-8 quantized by edgec):
-edgec's planned arena, its weight bytes, the text/data/bss of the generated library built
-with arm-none-eabi-gcc for Cortex-M4F (-Os), and the RAM and flash of the whole
-mps2-an386 firmware; the arena of the smallest-RAM build (``--kernel-scratch free``: im2col
-scratch only where it does not grow the arena, layers placed in place over their input);
-TFLite Micro's arena for the ``.tflite`` original, read from
-``print_allocations()`` (head = activations, tail = persistent data).
+For every int8 model in ../shared/models (and the float KWS / mnist-8 quantized by edgec),
+each ``--memory`` mode (fast, balanced = the default, min) on mps2-an386: the planned arena
+(inputs and outputs inside it), the measured stack, instructions per inference (QEMU
+``-icount``) against ``fast``, bit-exactness on seeded random inputs, the layers in place
+and the tiled stage; for the default build its weight bytes, the text/data/bss of the
+generated library built with arm-none-eabi-gcc for Cortex-M4F (-Os), the RAM and flash of
+the whole firmware; and TFLite Micro's arena for the ``.tflite`` original, read from
+``print_allocations()`` (head = activations, tail = persistent data), with the issue's
+target: arena + stack <= 0.6x TFLM's whole arena.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import KWS_SCALE, KWS_ZERO_POINT, MODELS, kws_data, mnist_data
 from edgec.compiler import CompileOptions, compile_model
 from edgec.firmware import build_firmware
+from edgec.harness.validate import ValidateOptions, validate
 
 M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-std=c99"]
 INT8 = {
@@ -89,16 +92,57 @@ def library_sizes(folder: Path) -> dict:
     return {"text": text, "data": data, "bss": bss}
 
 
-def measure(name: str, model: Path, options: CompileOptions, work: Path) -> dict:
-    result = compile_model(model, work / name, options)
-    fw = build_firmware(result.out_dir, "mps2-an386")
-    # the smallest-RAM build: scratch only where free, layers in place over their input
-    lean = compile_model(model, work / f"{name}_free", replace(options, kernel_scratch="free"))
-    in_place = json.loads((lean.out_dir / "memory.json").read_text()).get("in_place", [])
+MODES = ("fast", "balanced", "min")
+SAMPLES = 3
+TFLM_SHARE = 0.6  # issue 17: arena + stack within 0.6x TFLM's whole arena
+
+
+def run_mode(name: str, model: Path, options: CompileOptions, work: Path) -> dict:
+    """One ``--memory`` mode on mps2-an386: arena, measured stack, instructions per
+    inference (QEMU -icount) and bit-exactness against edgec's integer reference."""
+    out = work / f"{name}_{options.memory}"
+    result = compile_model(model, out, replace(options, force=True))
+    plan = json.loads((out / "memory.json").read_text())
+    rng = np.random.default_rng(2026)
+    inputs = {}
+    for spec in result.manifest.inputs:
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            inputs[spec.name] = rng.uniform(-1, 1, (SAMPLES, *spec.shape)).astype(dtype)
+        else:
+            info = np.iinfo(dtype)
+            inputs[spec.name] = rng.integers(info.min, info.max + 1, (SAMPLES, *spec.shape))
+            inputs[spec.name] = inputs[spec.name].astype(dtype)
+    np.savez(work / f"{name}_{options.memory}.npz", **inputs)
+    data = str(work / f"{name}_{options.memory}.npz")
+    report = validate(out, ValidateOptions(data=data, device="emulator"))
     return {
         "arena_bytes": result.arena_bytes,
-        "arena_bytes_free": lean.arena_bytes,
-        "in_place_layers": len(in_place),
+        "stack_bytes": report["memory"]["stack_bytes"],
+        "instructions": int(report["instructions"]["median"]),
+        "samples": report["samples"],
+        "bit_exact": report["bit_exact"],
+        "in_place_layers": len(plan["in_place"]),
+        "tiles": [{"nodes": t["nodes"], "tiles": t["tiles"]} for t in plan["tiles"]],
+        "result": result,
+    }
+
+
+def measure(name: str, model: Path, options: CompileOptions, work: Path) -> dict:
+    modes = {mode: run_mode(name, model, replace(options, memory=mode), work) for mode in MODES}
+    default = modes["balanced"]  # what the compiler does without flags
+    result = default.pop("result")
+    for row in modes.values():
+        row.pop("result", None)
+    fast = modes["fast"]["instructions"]
+    for row in modes.values():
+        row["instructions_vs_fast"] = round(row["instructions"] / fast, 4)
+    fw = build_firmware(result.out_dir, "mps2-an386")
+    return {
+        "arena_bytes": result.arena_bytes,
+        "stack_bytes": default["stack_bytes"],
+        "ram_bytes": result.arena_bytes + default["stack_bytes"],  # inputs, outputs inside
+        "modes": modes,
         "weight_bytes": result.weight_bytes,
         "library": library_sizes(result.out_dir),
         "firmware": {
@@ -107,6 +151,13 @@ def measure(name: str, model: Path, options: CompileOptions, work: Path) -> dict
             "stack_reserved": fw.stack_reserved,
         },
     }
+
+
+def against_tflm(row: dict, tflm: dict) -> None:
+    """The issue's target: arena + stack within 0.6x TFLM's whole arena."""
+    row["tflm_arena"] = tflm
+    row["tflm_budget_bytes"] = int(TFLM_SHARE * tflm["total"])
+    row["within_tflm_budget"] = row["ram_bytes"] <= row["tflm_budget_bytes"]
 
 
 def main() -> None:
@@ -120,7 +171,7 @@ def main() -> None:
             row = measure(
                 name, MODELS / onnx_path, CompileOptions(prefix=name, target="mps2-an386"), work
             )
-            row["tflm_arena"] = tflm_arena(MODELS / tflite)
+            against_tflm(row, tflm_arena(MODELS / tflite))
             results[name] = row
             print(name, row, flush=True)
         x, _, _ = kws_data()

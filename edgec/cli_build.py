@@ -10,7 +10,7 @@ import sys
 
 from edgec.artifact import Manifest
 from edgec.backends.c.compile import IO_LAYOUTS, KERNEL_CHOICES
-from edgec.backends.c.generate import SCRATCH_POLICIES
+from edgec.backends.c.generate import MEMORY_MODES, SCRATCH_POLICIES
 from edgec.backends.c.weight_storage import POLICIES
 from edgec.backends.tvm.build import QDQ_NUMERICS
 from edgec.cli_common import UsageError, add_data_options, parse_input_shapes, split_shapes
@@ -160,6 +160,14 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         help="im2col rows for the optimized convolutions: always (the default), or only "
         "where they do not grow the arena, with the layers at the peak written in place over "
         "their input where that lowers it (free: the smallest RAM, some convolutions slower)",
+    )
+    parser.add_argument(
+        "--memory",
+        default="balanced",
+        choices=MEMORY_MODES,
+        help="RAM against speed: fast (never trades instructions for RAM), balanced (the "
+        "default: at most +10 %% instructions over fast) or min (the least RAM; slower). Every "
+        "mode writes layers in place over their input where their kernel runs no slower",
     )
     parser.add_argument(
         "--stateful",

@@ -217,8 +217,8 @@ def check_fits(manifest: Manifest, target: Target) -> None:
     ram_need = arena + target.stack_bytes + firmware
     if ram_need > target.ram.length:
         hint = ""
-        if manifest.options.get("kernel_scratch") != "free":
-            hint = " (compile with --kernel-scratch free for the smallest arena)"
+        if manifest.options.get("memory") != "min":
+            hint = " (compile with --memory min for the smallest arena)"
         raise TargetError(
             f"the model does not fit {target.name}'s RAM: arena {arena} B"
             f" + stack {target.stack_bytes} B + firmware ~{firmware} B"

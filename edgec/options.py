@@ -25,6 +25,10 @@ class CompileOptions:
     # the arena; "free": only where it does not (the portable kernel runs instead), and the
     # convolutions and permutes at the peak are planned in place over their input (overlap.py)
     kernel_scratch: str = "always"
+    # RAM against instructions: "fast" never trades instructions for RAM (layers are written
+    # in place over their input only where their kernel runs no slower), "balanced" at most
+    # +10 %, "min" the least RAM (as --kernel-scratch free, and every layer in place that helps)
+    memory: str = "balanced"
     input_shapes: dict[str, Sequence[int]] = field(default_factory=dict)
     force: bool = False
     # Post-training quantization (``--quantize``): calibration data and how to read it.

@@ -155,8 +155,11 @@ def test_free_scratch_policy_never_grows_the_arena(tmp_path):
         tmp_path / "conv.onnx", tmp_path / "data.npz", tmp_path, io_layout="nhwc"
     )
     arena = {build: r.arena_bytes for build, r in results.items()}
-    # free: no scratch, and the output planned in place over the input (overlap.py)
-    assert arena["optimized"] < arena["portable"] < arena["always"]
+    # free: no scratch, and the output planned in place over the input (overlap.py); the
+    # portable build runs the same kernel in place (no instructions spent): the same arena
+    assert arena["optimized"] == arena["portable"] < arena["always"]
+    portable = json.loads((results["portable"].out_dir / "memory.json").read_text())
+    assert [layer["node"] for layer in portable["in_place"]] == ["conv"]
     memory = json.loads((results["optimized"].out_dir / "memory.json").read_text())
     assert memory["lean_nodes"] == ["conv"]
     assert [layer["node"] for layer in memory["in_place"]] == ["conv"]

@@ -128,7 +128,7 @@ def test_weights_too_big_for_flash_is_refused_before_compiling(tmp_path):
 def test_arena_too_big_for_ram_is_refused(kws_float):
     arena = kws_float.arena_bytes
     with pytest.raises(
-        TargetError, match=rf"microbit's RAM: arena {arena} B .* > 16384 B .*--kernel-scratch free"
+        TargetError, match=rf"microbit's RAM: arena {arena} B .* > 16384 B .*--memory min"
     ):
         build_firmware(kws_float.out_dir, "microbit")
 

@@ -16,6 +16,7 @@ from conftest import shared_path
 
 from edgec.backends.c import generate, generate_c
 from edgec.backends.c.layout import permute_fields
+from edgec.backends.c.lower import lower
 from edgec.backends.c.overlap import conv_lag, permute_lag
 from edgec.backends.c.planner import Buffer, check_plan, plan_arena
 from edgec.compiler import CompileOptions, compile_model, prepare_graph
@@ -157,6 +158,30 @@ def test_checker_refuses_in_place_over_an_input_read_later():
         check_plan(plan_arena(buffers, alignment=16))
 
 
+def test_planner_places_an_output_further_below_its_input_than_its_lag():
+    """Laid out as one block at exactly its lag, this pair leaves no room for ``other`` below
+    the input (arena 112); the output may start any distance >= the lag below it (96)."""
+    buffers = [
+        Buffer("x", 48, 0, 1),
+        Buffer("y", 80, 1, 2, overlap=("x", 16)),
+        Buffer("other", 48, 0, 0),
+    ]
+    plan = plan_arena(buffers, alignment=16)
+    check_plan(plan)
+    x, y = plan.buffers["x"], plan.buffers["y"]
+    assert plan.arena_bytes == 96
+    assert x.offset - y.offset == 48 and y.offset + y.size > x.offset  # overlapping, 48 >= 16
+
+
+def test_checker_refuses_an_output_above_the_input_it_overlaps():
+    plan = plan_arena(in_place_pair(40), alignment=16)
+    x, y = plan.buffers["x"], plan.buffers["y"]
+    x.offset, y.offset = 0, 16  # the output's writes would land on input still to be read
+    plan.arena_bytes = 112
+    with pytest.raises(EdgecError, match="overlap while both live"):
+        check_plan(plan)
+
+
 # ---- bit-exact on the host -----------------------------------------------------------------------
 def conv_graph(seed, c, o, hw, k, stride, pad, depthwise=False):
     rng = np.random.default_rng(seed)
@@ -217,7 +242,9 @@ def test_convolutions_planned_in_place_are_bit_exact(tmp_path, monkeypatch):
 def test_vww_int8_arena_falls_below_its_largest_layer(io_layout):
     options = CompileOptions(io_layout=io_layout)
     graph = prepare_graph(shared_path("models", "vww_mobilenet", "vww_96_int8_qdq.onnx"), options)
-    gen = generate_c(graph, kernels="optimized", scratch="free", io_layout=io_layout)
+    gen = generate_c(
+        graph, kernels="optimized", scratch="free", io_layout=io_layout, memory="fast"
+    )  # untiled: tiles have smaller layers (test_tiling.py)
     report = json.loads(gen.files["memory.json"])
     check_memory_report(report)
     largest_layer = max(
@@ -239,27 +266,54 @@ def test_in_place_plans_of_the_shared_models_pass_the_independent_check(name):
     assert all(layer["saved_bytes"] > 0 for layer in report["in_place"])
 
 
+def test_fast_mode_writes_layers_in_place_without_changing_their_kernels():
+    """--memory fast: KWS's 1x1 layers switch to their in-place twins and nothing else
+    changes; the ResNet's residual Add writes over an input: below three 32x32x16
+    activations."""
+    arenas = {}
+    for name in ("kws_int8", "ic_int8"):
+        graph = prepare_graph(shared_path("models", *MODELS[name]), CompileOptions())
+        gen = generate_c(graph, kernels="optimized", memory="fast")
+        check_lifetimes_cover_every_use(gen)
+        report = json.loads(gen.files["memory.json"])
+        check_memory_report(report)
+        assert report["in_place"] and report["lean_nodes"] == []
+        untouched = lower(graph, "declared", "optimized")
+        for before, after in zip(untouched.calls, gen.program.calls, strict=True):
+            assert after.kernel in (before.kernel, generate.IN_PLACE_TWINS.get(before.kernel))
+        arenas[name] = gen.arena_bytes
+    assert arenas["kws_int8"] < 16000  # the arena without layers in place
+    assert arenas["ic_int8"] < 3 * 32 * 32 * 16
+
+
 def report_bytes(report: dict, name: str) -> int:
     return next((t["bytes"] for t in report["tensors"] if t["buffer"] == name), 0)
 
 
 @needs_tools("qemu-system-arm", "arm-none-eabi-gcc")
 def test_vww_int8_in_place_is_bit_exact_on_the_emulated_board(tmp_path):
-    """--kernel-scratch free on mps2-an386: a smaller arena than the default build, the
-    in-place layers reported, and the board's outputs bit-exact with the reference."""
+    """--memory fast and min on mps2-an386: layers in place (reported); fast's arena below
+    the largest layer's input and output together; min's smaller still, tiled; outputs
+    bit-exact."""
     model = shared_path("models", "vww_mobilenet", "vww_96_int8_qdq.onnx")
     rng = np.random.default_rng(7)
     samples = rng.integers(-128, 128, (3, 1, 3, 96, 96)).astype(np.int8)
     np.savez(tmp_path / "data.npz", input_1_int8=samples)
     arena = {}
-    for scratch in ("always", "free"):
-        options = CompileOptions(target="mps2-an386", kernel_scratch=scratch)
-        result = compile_model(model, tmp_path / scratch, options)
-        arena[scratch] = result.arena_bytes
+    for memory in ("fast", "min"):
+        options = CompileOptions(target="mps2-an386", memory=memory)
+        result = compile_model(model, tmp_path / memory, options)
+        arena[memory] = result.arena_bytes
         report = validate(
             result.out_dir, ValidateOptions(data=str(tmp_path / "data.npz"), device="emulator")
         )
         assert report["samples"] == report["bit_exact"] == 3
-    memory = json.loads((tmp_path / "free" / "memory.json").read_text())
-    assert arena["free"] < arena["always"] and memory["in_place"]
-    assert arena["free"] == memory["arena_bytes"]
+        plan = json.loads((tmp_path / memory / "memory.json").read_text())
+        assert plan["in_place"] and result.arena_bytes == plan["arena_bytes"]
+        sizes = {t["buffer"]: t["bytes"] for t in plan["tensors"]}
+        steps = {s["step"]: s["output"] for s in plan["steps"]}
+        readers = [t for t in plan["tensors"] if t["last_step"] in steps and not t["scratch_for"]]
+        largest = max(t["bytes"] + sizes[steps[t["last_step"]]] for t in readers)
+        assert result.arena_bytes < largest or memory == "min"
+        assert bool(plan["tiles"]) == (memory == "min")
+    assert arena["min"] < arena["fast"]

@@ -122,13 +122,17 @@ def alias_root(tensors: dict[str, dict], name: str) -> str:
     return name
 
 
-def written_in_place(roots: dict, a: dict, b: dict) -> bool:
-    """``b`` is declared written over ``a``'s storage (overlap.py): allowed when ``a`` is last
-    read at b's own step and lies at least the declared lag above it."""
+def written_in_place(tensors: dict, roots: dict, a: dict, b: dict) -> bool:
+    """``b`` (or the buffer it is a tile's view of) is declared written over ``a``'s storage
+    (overlap.py): allowed when ``a`` is last read at that buffer's own step and lies at least
+    the declared lag above it. A tiled stage's output over its input exempts nothing: its
+    views are checked one by one."""
+    while b.get("in_place_over") is None and b["alias_of"] is not None:
+        b = tensors[b["alias_of"]]
     over = b.get("in_place_over")
-    if over is None or roots[over[0]] != roots[a["buffer"]]:
+    if over is None or b.get("tiled") or roots[over[0]] != roots[a["buffer"]]:
         return False
-    return a["last_step"] <= b["first_step"] and a["offset"] - b["offset"] >= over[1]
+    return a["last_step"] <= b["first_step"] and tensors[over[0]]["offset"] - b["offset"] >= over[1]
 
 
 def check_memory_report(report: dict) -> None:
@@ -148,7 +152,7 @@ def check_memory_report(report: dict) -> None:
         for b in items[i + 1 :]:
             if not b["bytes"] or roots[a["buffer"]] == roots[b["buffer"]]:
                 continue
-            if written_in_place(roots, a, b) or written_in_place(roots, b, a):
+            if written_in_place(tensors, roots, a, b) or written_in_place(tensors, roots, b, a):
                 continue
             b_last = max(b["last_step"], b["first_step"])
             in_time = a["first_step"] <= b_last and b["first_step"] <= a_last

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgec.analysis import analyze_graph, const_data, parameter_inputs
 from edgec.artifact import BackendOutput
-from edgec.backends.c.generate import SCRATCH_POLICIES, generate_c
+from edgec.backends.c.generate import MEMORY_MODES, SCRATCH_POLICIES, generate_c
 from edgec.backends.c.lower import FLOAT_EMITTERS, KERNEL_SETS, TFLM_ROUNDING_ONLY, emitter_for
 from edgec.backends.c.weight_storage import POLICIES
 from edgec.errors import EdgecError, TargetError
@@ -35,6 +35,8 @@ def check_c_options(options: CompileOptions, target: Target) -> None:
         raise EdgecError(f"--io-layout must be one of {', '.join(IO_LAYOUTS)}")
     if options.kernel_scratch not in SCRATCH_POLICIES:
         raise EdgecError(f"--kernel-scratch must be one of {', '.join(SCRATCH_POLICIES)}")
+    if options.memory not in MEMORY_MODES:
+        raise EdgecError(f"--memory must be one of {', '.join(MEMORY_MODES)}")
     if options.weight_storage not in POLICIES:
         raise EdgecError(f"--weight-storage must be one of {', '.join(POLICIES)}")
     if options.tune_trials:
@@ -141,6 +143,7 @@ def compile_c(graph: Graph, target: Target, options: CompileOptions, sha256: str
             core=kernel_core(target),
             rounding=options.rounding,
             stateful=options.stateful,
+            memory=options.memory,
         )
 
     try:

@@ -162,7 +162,10 @@ def choose_conv(
     folded = folded_bias(matrix, bias, p.input_zero_point)
     lean = node.name in lw.lean
     pixels = math.prod(node.outputs[0].shape) // n
-    storage = _storage(lw, matrix, None if lean and not pointwise else folded, p, pixels)
+    key = ("storage", id(node.inputs[1]), pixels, lean and not pointwise, lw.weight_storage)
+    if key not in lw.memo:  # the same for every lowering of a compile
+        lw.memo[key] = _storage(lw, matrix, None if lean and not pointwise else folded, p, pixels)
+    storage = lw.memo[key]
     variant = "1x1_" if pointwise else ""
     pairs = _pairs_scratch(storage) if not lean else 0
     suffix = "_lean" if storage.kind == "clustered" and pointwise and not pairs else ""

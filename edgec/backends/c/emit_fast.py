@@ -327,6 +327,7 @@ def emit_add_fast(lw: Lowering, node: Node, p, refs, dst, loop, strides) -> bool
         "out_mult": p.output_multiplier,
         "out_shift": out_shift,
     }
+    lw.elementwise_in_place(node.name, refs, dst)
     lw.call(
         "edgec_add_fast_s8",
         "edgec_add_fast_s8_t",

@@ -212,8 +212,12 @@ class IntLayer:
 
     @cached_property
     def bias2(self) -> np.ndarray | None:
-        """The doubled folded bias of the DSP kernels (None: a doubled sum could overflow)."""
-        return doubled_bias(self.folded, self.reach, self.p.requant)
+        """The doubled folded bias of the DSP kernels (None: a doubled sum could overflow);
+        the same for every tile of a layer and every lowering of a compile (``lw.memo``)."""
+        key = ("bias2", id(self.node.inputs[1]), id(self.node.outputs[0].quant))
+        if key not in self.lw.memo:
+            self.lw.memo[key] = doubled_bias(self.folded, self.reach, self.p.requant)
+        return self.lw.memo[key]
 
     @property
     def mve(self) -> bool:
@@ -435,6 +439,8 @@ def emit_int_conv(lw: Lowering, node: Node) -> None:
         bias=node.input(2).const if node.input(2) is not None else None,
         geometry=window_fields(node, x, tuple(w.shape[2:])),
     )
+    if layer.in_place and layer.dense_int8 and not layer.int4:
+        layer.compact_conv  # noqa: B018 - records the storage choice (memory.json) in place too
     next(v for v in CONV_VARIANTS if v.applies(layer)).emit(layer)
 
 

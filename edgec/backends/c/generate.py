@@ -13,6 +13,8 @@ from edgec.backends.c.planner import Buffer, Plan, check_plan, plan_arena
 from edgec.backends.c.program import Program
 from edgec.backends.c.render import render, weight_bytes
 from edgec.backends.c.rounding import fixedpoint_header
+from edgec.backends.c.tile_search import BUDGETS, choose_stage
+from edgec.backends.c.tiling import Stage
 from edgec.ir.graph import Graph
 from edgec.resources import templates_dir
 
@@ -41,10 +43,25 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
     end = len(program.calls)
     buffers = []
     for buf in program.buffers.values():
-        first = buf.first
+        first, into = buf.first, 0
+        link = buf
+        while link is not None:  # an alias of a tile's view lies where the view does
+            if link.view_offset or link.strides is not None:
+                first = min(first, link.first)  # and its bytes live since the view's
+            into += link.view_offset
+            link = program.buffers[link.alias_of] if link.alias_of is not None else None
         last = max(buf.last, first)
         buffers.append(
-            Buffer(buf.name, buf.nbytes, first, min(last, end), buf.alias_of, overlap=buf.overlap)
+            Buffer(
+                buf.name,
+                buf.nbytes,
+                first,
+                min(last, end),
+                buf.alias_of,
+                overlap=buf.overlap,
+                view_offset=into,
+                tiled=buf.tiled,
+            )
         )
     plan = plan_arena(buffers, alignment)
     check_plan(plan)
@@ -55,6 +72,24 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
 
 
 SCRATCH_POLICIES = ("always", "free")
+MEMORY_MODES = ("fast", "balanced", "min")
+# An in-place layer's kernel and the kernel it replaces, where it runs no more instructions
+# (mps2-an386, QEMU -icount: KWS's 1x1 layers 608,734 -> 607,828 each, VWW's first 3x3
+# convolution 1,672,043 -> 1,656,867); every other kernel in place is the same kernel.
+IN_PLACE_TWINS = {
+    "edgec_conv_1x1_fast_s8": "edgec_conv_1x1_fast_inplace_s8",
+    "edgec_conv_fast_s8": "edgec_conv_fast_inplace_s8",
+}
+
+
+def _same_cost(program: Program, trial: Program) -> bool:
+    """Every call of ``trial`` runs the kernel of ``program``'s or its in-place twin."""
+    if len(trial.calls) != len(program.calls):
+        return False
+    return all(
+        t.node == c.node and t.kernel in (c.kernel, IN_PLACE_TWINS.get(c.kernel))
+        for c, t in zip(program.calls, trial.calls)
+    )
 
 
 def lower_and_plan(
@@ -67,61 +102,96 @@ def lower_and_plan(
     core: str = "dsp",
     rounding: str = "tflm",
     stateful: bool = False,
+    memory: str = "balanced",
 ) -> tuple[Program, Plan]:
-    """Lower and plan; with ``scratch="free"``, the smallest arena the layers allow.
+    """Lower and plan, following the arena's peak down with layers written in place, and
+    (``memory`` "balanced" or "min") with one stage of early layers run tile by tile.
 
-    The optimized convolutions ask for working memory (two im2col rows). Under "free", the
-    nodes whose scratch is live at the arena's peak are lowered again "lean" (the portable
-    kernel, which needs none), and the convolutions at the peak are planned in place over
-    their input (overlap.py; also the portable kernel), as long as that lowers the peak:
-    the smallest RAM, at the price of those layers' speed.
+    Every mode plans in place over their input the layers at the peak whose kernel does not
+    change or changes to its no-slower twin (``IN_PLACE_TWINS``; overlap.py): RAM for no
+    instructions. With ``scratch="free"`` or ``memory="min"`` any layer at the peak may also
+    run in place or "lean" (the portable kernel, which needs no im2col scratch) as long as
+    that lowers the peak: the smallest RAM, at the price of those layers' speed. The tiled
+    stage (tiling.py) is chosen by tile_search.py: the smallest arena within the mode's
+    instruction budget.
     """
     if scratch not in SCRATCH_POLICIES:
         raise ValueError(f"scratch must be one of {', '.join(SCRATCH_POLICIES)}")
+    if memory not in MEMORY_MODES:
+        raise ValueError(f"memory must be one of {', '.join(MEMORY_MODES)}")
+    trade = scratch == "free" or memory == "min"  # instructions may buy RAM
+    memo: dict = {}
+
+    def lowered(
+        more_lean: frozenset[str], more_in_place: frozenset[str], tiling: Stage | None = None
+    ) -> Program:
+        return lower(
+            graph, io_layout, kernels, more_lean, weight_storage, more_in_place, core,
+            rounding, stateful, tiling, memo,
+        )  # fmt: skip
+
+    def follow_peak(tiling: Stage | None) -> tuple[Program, Plan]:
+        def with_tiling(lean: frozenset[str], in_place: frozenset[str]) -> Program:
+            return lowered(lean, in_place, tiling)
+
+        if tiling is None:
+            return _follow_peak(with_tiling, alignment, trade)
+        # a tile's small layers pack differently: also try their neighbours together first
+        found = [_follow_peak(with_tiling, alignment, trade, eager) for eager in (False, True)]
+        return min(found, key=lambda f: f[0].arena_bytes)
+
+    program, plan = follow_peak(None)
+    if memory != "fast":
+
+        def quick(tiling: Stage | None) -> Program:  # without the in-place search
+            trial = lowered(frozenset(), frozenset(), tiling)
+            plan_program(trial, alignment)
+            return trial
+
+        program, plan = choose_stage(
+            graph, program, plan, quick, follow_peak, alignment, core, BUDGETS[memory]
+        )
+    return program, plan
+
+
+def _follow_peak(lowered, alignment: int, trade: bool, eager: bool = False) -> tuple[Program, Plan]:
+    """The in-place (and, with ``trade``, lean) search for one tiling; ``eager`` tries the
+    layers at the peak all together alongside each alone."""
     lean: frozenset[str] = frozenset()
     in_place: frozenset[str] = frozenset()
-    program = lower(
-        graph,
-        io_layout,
-        kernels,
-        lean,
-        weight_storage,
-        core=core,
-        rounding=rounding,
-        stateful=stateful,
-    )
+    program = lowered(lean, in_place)
     plan = plan_program(program, alignment)
+    fastest = program
     best = (program, plan, lean, in_place)
     # Follow the peak down one change at a time: the lean scratch users at the peak, or one
-    # more layer in place (two neighbours in place chain into one block that can outgrow
-    # the pair it replaces, so each is tried alone). A change counts if it lowers the arena
-    # or the peak of live bytes (the arena's lower bound); the smallest arena seen is kept.
-    while scratch == "free":
-        culprits = scratch_at_peak(program, alignment) - lean
-        changes = [(lean | culprits, in_place)] if culprits else []
-        changes += [
-            (lean | culprits, in_place | {node})
-            for node in sorted(in_place_at_peak(program, alignment) - in_place)
-        ]
+    # more layer in place (each tried alone: two neighbours in place can cost more than the
+    # one; when none helps alone, all of them together: neighbours may pay only together,
+    # through the plan's fragmentation). A change counts if it lowers the arena or the peak
+    # of live bytes (the arena's lower bound); the smallest arena seen is kept.
+    together = False
+    while True:
+        culprits = scratch_at_peak(program, alignment) - lean if trade else frozenset()
+        changes = [(lean | culprits, in_place)] if culprits and not together else []
+        candidates = sorted(in_place_at_peak(program, alignment) - in_place)
+        if together or (eager and len(candidates) > 1):
+            changes += [(lean | culprits, in_place | set(candidates))]
+        if not together:
+            changes += [(lean | culprits, in_place | {node}) for node in candidates]
         trials = []
         for more_lean, more_in_place in changes:
-            trial = lower(
-                graph,
-                io_layout,
-                kernels,
-                more_lean,
-                weight_storage,
-                more_in_place,
-                core,
-                rounding,
-                stateful,
-            )
+            trial = lowered(more_lean, more_in_place)
+            if not trade and not _same_cost(fastest, trial):
+                continue
             trial_plan = plan_program(trial, alignment)
             key = (trial.arena_bytes, *_peak_key(trial, alignment))
             if key[0] < program.arena_bytes or key[1:] < _peak_key(program, alignment):
                 trials.append((key, trial, trial_plan, more_lean, more_in_place))
         if not trials:
-            break
+            if together or len(candidates) < 2:
+                break
+            together = True
+            continue
+        together = False
         _, program, plan, lean, in_place = min(trials, key=lambda t: t[0])
         if program.arena_bytes < best[0].arena_bytes:
             best = (program, plan, lean, in_place)
@@ -186,9 +256,9 @@ def scratch_at_peak(program: Program, alignment: int) -> frozenset[str]:
 
 
 def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
-    """int8 convolutions and permutes at a peak step (of live bytes, or where the plan
-    reaches the arena's top) whose input dies there: they could write over it (overlap.py
-    models their kernels' order)."""
+    """int8 convolutions, permutes and residual Adds at a peak step (of live bytes, or where
+    the plan reaches the arena's top) whose input dies there: they could write over it
+    (overlap.py models their kernels' order; an Add writes element i after reading it)."""
     live, spans = live_bytes(program, alignment)
     top = [0] * len(live)
     for b in _owners(program):
@@ -203,8 +273,26 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
         last_read[root] = max(last_read.get(root, -1), b.last)
     outputs = {_root(program, port.buffer) for port in program.outputs}
     found = set()
+    tiled = {s for t in program.tiles for s in range(t["first_step"], t["last_step"] + 1)}
     for step, call in enumerate(program.calls):
-        if step not in at_peak or not call.inputs or call.inputs[0] not in program.buffers:
+        if step not in at_peak or not call.inputs:
+            continue
+        node = call.node
+        if step in tiled:  # a layer inside a tile: in place in every tile, or in none
+            if program.buffers[call.main_output].alias_of is not None:
+                continue  # it writes the stage's output rows
+            node = node.rsplit(" tile ", 1)[0] + " tiles"
+        if call.kernel == "edgec_add_fast_s8":  # over whichever input dies here
+            dying = [
+                k
+                for k, name in enumerate(call.inputs)
+                if name in program.buffers
+                and last_read[_root(program, name)] == step
+                and _root(program, name) not in outputs
+            ]
+            found |= {node if k == 0 else f"{node}:{k}" for k in dying[:1]}
+            continue
+        if call.inputs[0] not in program.buffers:
             continue
         source = _root(program, call.inputs[0])
         out = program.buffers[call.main_output]
@@ -214,7 +302,7 @@ def in_place_at_peak(program: Program, alignment: int) -> frozenset[str]:
             and last_read[source] == step
             and source not in outputs
         ):
-            found.add(call.node)
+            found.add(node)
     return frozenset(found)
 
 
@@ -222,7 +310,7 @@ def in_place_report(program: Program, alignment: int) -> list[dict]:
     """memory.json's account of the layers planned in place and the bytes each saves."""
     return [
         {
-            "node": next(c.node for c in program.calls if b.name in c.outputs),
+            "node": next((c.node for c in program.calls if b.name in c.outputs), b.source),
             "input": b.overlap[0],
             "output": b.name,
             "lag_bytes": b.overlap[1],
@@ -246,6 +334,7 @@ def generate_c(
     core: str = "dsp",
     rounding: str = "tflm",
     stateful: bool = False,
+    memory: str = "balanced",
 ) -> GeneratedC:
     """Lower a folded (optionally quantized) graph and render its C sources; ``kernels``
     "optimized" uses the fast_*.c int8 kernels where they apply; ``scratch`` "always" gives
@@ -255,9 +344,18 @@ def generate_c(
     faster on ``core``, "small" wherever it saves flash, "dense" never (weight_storage.py);
     ``core`` "dsp", "scalar" or "mve": the optimized kernels' family; ``rounding`` the
     integer kernels' requantization; ``stateful`` keeps recurrent states across calls
-    (``model_reset`` sets them)."""
+    (``model_reset`` sets them); ``memory`` "fast", "balanced" or "min" (lower_and_plan)."""
     program, plan = lower_and_plan(
-        graph, io_layout, kernels, alignment, scratch, weight_storage, core, rounding, stateful
+        graph,
+        io_layout,
+        kernels,
+        alignment,
+        scratch,
+        weight_storage,
+        core,
+        rounding,
+        stateful,
+        memory,
     )
     if fits is not None:
         fits(weight_bytes(program), program.arena_bytes)  # before rendering megabytes of C
@@ -295,6 +393,8 @@ def memory_report(gen: GeneratedC) -> dict:
         "lean_nodes": program.lean_nodes,
         # layers whose output is planned over their input (overlap.py), and what each saves
         "in_place": program.in_place,
+        # the stage run tile by tile (tiling.py): its layers, tiles, rows and steps
+        "tiles": program.tiles,
         # each int8 matrix-product layer's weight storage: dense, sparse or clustered, and
         # the bytes of each format that applies (compact kept only where it pays)
         "weight_storage": program.weight_storage,
@@ -324,6 +424,9 @@ def memory_report(gen: GeneratedC) -> dict:
                 "scratch_for": b.scratch_for,
                 # [input, lag]: written in place over input, which lies >= lag bytes above
                 "in_place_over": list(b.overlap) if b.overlap else None,
+                # a tiled stage's output over its input (tiling.py): its views are checked
+                "tiled": b.tiled,
+                "view_offset": b.view_offset,
             }
             for b in program.buffers.values()
         ],

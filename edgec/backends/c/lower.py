@@ -29,6 +29,7 @@ from edgec.backends.c import layout as L
 from edgec.backends.c.emit_float_fast import with_fast_variants
 from edgec.backends.c.lowering import Emitter, Lowering
 from edgec.backends.c.program import IOPort, Program
+from edgec.backends.c.tiling import Stage, emit_stage
 from edgec.errors import UnsupportedOpError
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ops import get_op
@@ -154,19 +155,28 @@ def lower(
     core: str = "dsp",
     rounding: str = "tflm",
     stateful: bool = False,
+    tiling: Stage | None = None,
+    memo: dict | None = None,
 ) -> Program:
-    """Lower a folded (and optionally quantized) graph to a Program (unplanned)."""
+    """Lower a folded (and optionally quantized) graph to a Program (unplanned); ``tiling``
+    runs one stage of layers tile by tile (tiling.py)."""
     if kernels not in KERNEL_SETS:
         raise ValueError(f"kernels must be one of {', '.join(KERNEL_SETS)}, not {kernels!r}")
     check_supported(graph, rounding)
     lw = Lowering(
-        graph, io_layout, kernels, lean, weight_storage, in_place, core, rounding, stateful
+        graph, io_layout, kernels, lean, weight_storage, in_place, core, rounding, stateful, memo
     )
     for value in graph.inputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL
         buf = lw.add_input(value, layout)
         lw.program.inputs.append(_port(value, buf, lw))
+    staged = set(tiling.nodes) if tiling is not None else set()
     for node in graph.nodes:
+        if node.name in staged:
+            if node.name == tiling.nodes[0]:
+                nodes = [n for n in graph.nodes if n.name in staged]
+                emit_stage(lw, emitter_for, nodes, tiling.tiles)
+            continue
         emitter_for(node, rounding).emit(lw, node)
     for value in graph.outputs:
         layout = L.CHANNELS_LAST if io_layout == "nhwc" else L.LOGICAL

@@ -48,8 +48,12 @@ class Lowering:
         core: str = "dsp",
         rounding: str = "tflm",
         stateful: bool = False,
+        memo: dict | None = None,
     ):
         self.graph = graph
+        # what emitters compute from a layer's constants alone, kept across the lowerings of
+        # one compile (the planner's search lowers a graph many times)
+        self.memo = memo if memo is not None else {}
         # the optimized int8 kernels' family: "dsp" (fast_*.c: Cortex-M4/M7/M33 assembly, C
         # elsewhere), "scalar" (the same layouts, RV32 and Cortex-M0 paths: fast_scalar.h) or
         # "mve" (Helium, Cortex-M55/M85); only that family's layouts are emitted
@@ -71,6 +75,8 @@ class Lowering:
         self._stored: dict[tuple[int, str], str] = {}
         self._primary: dict[int, str] = {}
         self._count = {"t": 0, "w": 0}
+        self._shared: dict[tuple, Ref] | None = None  # weights by content, while tiling
+        self._held: list = []  # values made while lowering (buffers are keyed by their id)
 
     # ---- naming ---------------------------------------------------------------------------
     def _fresh(self, kind: str) -> str:
@@ -80,6 +86,10 @@ class Lowering:
     # ---- buffers --------------------------------------------------------------------------
     def stored_layout(self, value: Value) -> str:
         return self._primary[id(value)]
+
+    def stored_buffer(self, value: Value) -> str:
+        """The buffer holding ``value`` in the layout it was first stored in."""
+        return self._stored[(id(value), self._primary[id(value)])]
 
     def _new_buffer(self, value: Value, layout: str, first: int) -> str:
         name = self._fresh("t")
@@ -123,6 +133,9 @@ class Lowering:
         fields = L.permute_fields(
             L.memory_shape(value.shape, src_layout), perm, value.dtype.itemsize
         )
+        strides = self.program.buffers[src].strides
+        if strides is not None:  # a tile's rows of a channels-first tensor (tiling.py)
+            fields["in_stride"] = [0] * (len(fields["in_shape"]) - len(strides)) + list(strides)
         self.permute_in_place(f"layout of {value.name}", fields, src, dst)
         self.call(
             "edgec_permute",
@@ -139,6 +152,14 @@ class Lowering:
         """Plan a permute's output over its input when ``node`` is to run in place."""
         if node in self.in_place:
             self.program.buffers[dst].overlap = (src, permute_lag(fields))
+
+    def elementwise_in_place(self, node: str, inputs: list[str], dst: str) -> None:
+        """Plan an elementwise output over one of its same-shaped inputs (element i written
+        after element i is read: no lag) when ``node`` is to run in place: ``node`` names
+        its first input, ``node:k`` its k-th."""
+        for k, src in enumerate(inputs):
+            if (node if k == 0 else f"{node}:{k}") in self.in_place:
+                self.program.buffers[dst].overlap = (src, 0)
 
     def write(self, value: Value, layout: str) -> str:
         """Declare the buffer a node's output is written into."""
@@ -194,9 +215,24 @@ class Lowering:
 
     # ---- constants and calls ----------------------------------------------------------------
     def weight(self, data: np.ndarray, comment: str = "") -> Ref:
+        data = np.ascontiguousarray(data)
+        key = (data.dtype.str, data.shape, data.tobytes())
+        if self._shared is not None and key in self._shared:
+            return self._shared[key]
         name = self._fresh("w")
-        self.program.weights[name] = WeightArray(name, np.ascontiguousarray(data), comment)
+        self.program.weights[name] = WeightArray(name, data, comment)
+        if self._shared is not None:
+            self._shared[key] = Ref(name)
         return Ref(name)
+
+    def hold(self, *objects) -> None:
+        """Keep values and nodes made during lowering (tiling.py) alive: a freed value's id
+        could name another value's buffer."""
+        self._held.extend(objects)
+
+    def share_weights(self, on: bool) -> None:
+        """While on, equal constant arrays are stored once (the tiles of a stage)."""
+        self._shared = {} if on else None
 
     def call(
         self,

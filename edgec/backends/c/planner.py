@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgec.backends.c.planner_fit import plan_free
 from edgec.errors import EdgecError
 
 
@@ -39,6 +40,8 @@ class Buffer:
     alias_of: str | None = None
     offset: int = -1
     overlap: tuple[str, int] | None = None  # (input, lag): written in place over input
+    view_offset: int = 0  # an alias lying this many bytes into its group's storage
+    tiled: bool = False  # the overlap is a tiled stage's (its views are checked one by one)
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Plan:
         return self.buffers[name].offset
 
 
-def _align(value: int, alignment: int) -> int:
+def align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
@@ -84,7 +87,7 @@ def _blocks(
     for b in by_name.values():
         if b.overlap is not None:
             out, inp = root_of[b.name], root_of[b.overlap[0]]
-            lag = _align(b.overlap[1], alignment)
+            lag = align(b.overlap[1], alignment)
             edges[out].append((inp, lag))
             edges[inp].append((out, -lag))
     blocks: dict[str, list[str]] = {}
@@ -110,19 +113,46 @@ def _blocks(
 
 
 def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
-    """Assign offsets to ``buffers`` (in place) and return the plan."""
+    """Assign offsets to ``buffers`` (in place) and return the plan: the smallest of the
+    block layout (each in-place pair exactly at its lag) and, when there are in-place pairs,
+    the free layouts (an output anywhere at least its lag below its input, or clear of it;
+    planner_fit.py), first fit and best fit."""
     by_name = {b.name: b for b in buffers}
     if len(by_name) != len(buffers):
         raise EdgecError("duplicate buffer names in the arena plan")
     alias_groups = _groups(by_name)
+    layouts = []
+    if any(b.overlap is not None for b in buffers):
+        layouts += [plan_free(by_name, alias_groups, alignment, fit) for fit in (True, False)]
+    try:
+        layouts.append(_plan_blocks(by_name, alias_groups, alignment))
+    except EdgecError:  # in-place pairs that do not chain into one block: the free layouts
+        if not layouts:
+            raise
+    arena, offsets = min(layouts, key=lambda layout: layout[0])
+    for root, members in alias_groups.items():
+        for m in members:
+            by_name[m].offset = offsets[root] + by_name[m].view_offset
+    return Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
+
+
+def _plan_blocks(
+    by_name: dict[str, Buffer], alias_groups: dict[str, list[str]], alignment: int
+) -> tuple[int, dict[str, int]]:
+    """Greedy by size with each in-place pair laid out as one block: (arena, offset per
+    alias root)."""
     blocks, rel = _blocks(by_name, alias_groups, alignment)
+
+    def members(root: str) -> list[Buffer]:
+        return [by_name[m] for m in alias_groups[root]]
+
     # each alias group's extent: (first, last, offset inside its block, size)
     parts = {
         a: (
             min(by_name[m].first for m in alias_groups[a]),
             max(by_name[m].last for m in alias_groups[a]),
             rel[a],
-            _align(max(by_name[m].size for m in alias_groups[a]), alignment),
+            align(max(m_.view_offset + m_.size for m_ in members(a)), alignment),
         )
         for a in alias_groups
     }
@@ -140,12 +170,8 @@ def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
         else:  # an in-place block: its parts are live at different steps
             offsets[root] = _lowest_fit(placed, members, alignment)
         placed += [(f, l_, offsets[root] + r, s) for f, l_, r, s in members]
-    for root, roots in blocks.items():
-        for a in roots:
-            for m in alias_groups[a]:
-                by_name[m].offset = offsets[root] + rel[a]
     arena = max((o + s for _, _, o, s in placed), default=0)
-    return Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
+    return arena, {a: offsets[root] + rel[a] for root, roots in blocks.items() for a in roots}
 
 
 def _lowest_fit(
@@ -158,7 +184,7 @@ def _lowest_fit(
         for f, l_, r, s in parts:
             for pf, pl, po, ps in placed:
                 if pf <= l_ and f <= pl and s and ps and po < base + r + s and base + r < po + ps:
-                    return _align(po + ps - r, alignment)
+                    return align(po + ps - r, alignment)
         return None
 
     base = 0
@@ -175,21 +201,23 @@ def _best_fit(live: list[tuple[int, int]], size: int, alignment: int) -> int:
         gap = offset - cursor
         if gap >= size and (best_gap is None or gap < best_gap):
             best, best_gap = cursor, gap
-        cursor = max(cursor, _align(offset + block, alignment))
+        cursor = max(cursor, align(offset + block, alignment))
     return best if best is not None else cursor
 
 
 def _in_place_ok(plan: Plan, aliased: dict[str, int], inp: Buffer, out: Buffer) -> bool:
-    """``out`` is declared written over ``inp`` (or an alias of it) and the layout keeps every
-    write below what is still to be read: the input is last read by out's own step and lies
-    at least the lag above it."""
-    if out.overlap is None:
+    """``out`` (or the buffer it is a view of) is declared written over ``inp`` (or an alias
+    of it) and the layout keeps every write below what is still to be read: the input is
+    last read by the output's own step and lies at least the lag above it."""
+    while out.overlap is None and out.alias_of is not None:  # a tile's view of the output
+        out = plan.buffers[out.alias_of]
+    if out.overlap is None or out.tiled:  # a tiled stage's views are checked one by one
         return False
     declared, lag = out.overlap
     return (
         aliased[inp.name] == aliased[declared]
         and inp.last <= out.first
-        and inp.offset - out.offset >= lag
+        and plan.buffers[declared].offset - out.offset >= lag
     )
 
 
@@ -201,6 +229,11 @@ def check_plan(plan: Plan) -> None:
     for i, a in enumerate(items):
         if a.offset < 0 or a.offset + a.size > plan.arena_bytes:
             raise EdgecError(f"buffer {a.name!r} lies outside the arena")
+        root = a
+        while root.alias_of is not None:
+            root = plan.buffers[root.alias_of]
+        if a.offset < root.offset or a.offset + a.size > root.offset + root.size:
+            raise EdgecError(f"view {a.name!r} reaches outside the buffer {root.name!r}")
         for b in items[i + 1 :]:
             if aliased[a.name] == aliased[b.name]:
                 continue

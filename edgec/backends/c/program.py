@@ -33,9 +33,19 @@ class TensorBuffer:
     overlap: tuple[str, int] | None = None
     # a stateful build's recurrent state: live across model_run calls (the whole schedule)
     persistent: bool = False
+    # a view (tiling.py): ``view_offset`` bytes into the buffer it aliases; a band of rows
+    # of a channels-first tensor is strided (``strides``, elements per memory axis) and
+    # reaches ``span`` bytes from its start
+    view_offset: int = 0
+    strides: tuple[int, ...] | None = None
+    span: int | None = None
+    # the overlap is a tiled stage's output over the stage's input (checked per tile view)
+    tiled: bool = False
 
     @property
     def nbytes(self) -> int:
+        if self.span is not None:
+            return self.span
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
@@ -107,6 +117,7 @@ class Program:
     in_place: list[dict] = field(default_factory=list)  # see generate.in_place_report
     weight_storage: list[dict] = field(default_factory=list)  # see emit_compact
     resets: list[StateReset] = field(default_factory=list)  # what model_reset() calls
+    tiles: list[dict] = field(default_factory=list)  # the tiled stages (tiling.py)
 
 
 @dataclass

@@ -31,7 +31,9 @@ from edgec.resources import templates_dir
 RUNNER = "runner/runner.py"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # CompileOptions fields only the C generator reads: refused for TVM unless at their default
-C_ONLY_OPTIONS = ("io_layout", "kernels", "kernel_scratch", "prefix", "weight_storage")
+C_ONLY_OPTIONS = (
+    "io_layout", "kernels", "kernel_scratch", "memory", "prefix", "weight_storage",
+)  # fmt: skip
 ROUNDINGS = ("tflm", "float")  # TFLite Micro's fixed point, or onnxruntime's float rescale
 # edgec's own modules the runner imports, copied beside it (not a second implementation).
 RUNNER_MODULES = ("__init__.py", "version.py", "errors.py", "protocol.py")

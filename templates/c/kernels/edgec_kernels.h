@@ -32,6 +32,8 @@ typedef struct {
     int32_t elem_size;
     int32_t in_shape[EDGEC_MAX_RANK];
     int32_t perm[EDGEC_MAX_RANK];
+    int32_t in_stride[EDGEC_MAX_RANK]; /* a strided input's element strides (a tile's rows of a
+                                          channels-first tensor), or all 0: dense */
 } edgec_permute_t;
 void edgec_permute(const edgec_permute_t *p, const void *input, void *output);
 

@@ -44,7 +44,7 @@ void edgec_permute(const edgec_permute_t *p, const void *input, void *output)
     int32_t k;
     int32_t step = 1;
     for (k = EDGEC_MAX_RANK - 1; k >= 0; --k) {
-        in_stride[k] = step;
+        in_stride[k] = p->in_stride[EDGEC_MAX_RANK - 1] != 0 ? p->in_stride[k] : step;
         step *= p->in_shape[k];
     }
     for (k = 0; k < EDGEC_MAX_RANK; ++k) {
