@@ -24,11 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report_attention import attention_section
-from bench.report_compress import compress_ratio_section
+from bench.report_compress import _signed, compress_ratio_section
+from bench.report_float import _table as table
 from bench.report_float import kernels_float_section
 from bench.report_kernels import kernels_section
 from bench.report_recurrent import recurrent_section
 from bench.report_smallest import smallest_storage_table
+from bench.report_tvm import tvm_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -55,11 +57,6 @@ def db(value) -> str:
 
 def n(value) -> str:
     return "–" if value is None else f"{int(value):,}"
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def ptq_section(ptq: dict) -> list[str]:
@@ -335,83 +332,11 @@ def fuzz_section(res: dict) -> list[str]:
     return [*out, ""]
 
 
-def _ms(value: float) -> str:
-    return f"{value:.3f}" if value < 1 else f"{value:,.1f}"
-
-
-def tvm_section(res: dict) -> list[str]:
-    runs = [r for r in res["runs"] if "threads" in r]
-    loads = [r["load_average"] for r in runs if "load_average" in r]
-    load = (
-        f"load average {min(loads):.1f}–{max(loads):.1f} over the measurements"
-        if loads
-        else "load average not recorded"
-    )
-    out = [
-        "## TVM backend against onnxruntime (issue 21: ARM Linux boards)",
-        "",
-        "Command: `python bench/tvm.py --devices host,emulator,emulator-rpi5` (the float "
-        "models in ../shared, their int8 QDQ twins, ResNet-18 / MobileNetV2 / EfficientNet-B0 "
-        "with random weights from `bench/tvm_models.py`; `--backend tvm`, default build: "
-        f"edgec's CPU schedules, untuned; TVM {res['tvm_version']}; {res['machine']}). Float "
-        f"builds are validated against onnxruntime (rtol {res['rtol']:g}, atol "
-        f"{res['atol']:g}), int8 builds bit for bit against edgec's integer reference. "
-        "Latency: the built library's median per inference in TVM's VM beside onnxruntime's "
-        "median `session.run` of the same ONNX file (the int8 rows: onnxruntime on the QDQ "
-        "file), inputs and thread count, called in turn in one process (ratio < 1: edgec is "
-        "faster); an int8 row's *vs float* is its build beside its float twin's build in the "
-        "same rounds (< 1: int8 is faster). qemu-aarch64 rows run the same side-by-side in "
-        "the emulated aarch64 Python against onnxruntime's aarch64 wheel: emulated time on "
-        "this computer, whose ratio counts, not a board's speed (`emulator`: generic Armv8-A "
-        "target `aarch64-linux`; `emulator-rpi5`: Cortex-A76 with int8 dot products). The "
-        f"2 cores were shared with other jobs ({load}): the ratios carry that noise, the "
-        "2-thread rows most of all.",
-        "",
-    ]
-    devices = {"host": "host", "emulator": "qemu-aarch64", "emulator-rpi5": "qemu-aarch64 A76"}
-    rows = []
-    for r in sorted(runs, key=lambda r: (r["model"], r["device"], r["threads"])):
-        device = devices.get(r["device"], r["device"])
-        if "error" in r:
-            rows.append(
-                [r["model"], device, str(r.get("threads", "–")), "error: " + r["error"][:60]]
-                + ["–"] * 5
-            )
-            continue
-        checked = (
-            f"{r['bit_exact']}/{r['samples']} bit-exact"
-            if "bit_exact" in r
-            else f"{r['samples_within']}/{r['samples']} within tol."
-        )
-        ort = _ms(r["onnxruntime_ms"]) if "onnxruntime_ms" in r else "–"
-        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "–"
-        rows.append(
-            [
-                r["model"],
-                device,
-                str(r["threads"]),
-                checked,
-                _ms(r["latency_ms"]) if "latency_ms" in r else "–",
-                ort,
-                ratio,
-                f"{r['vs_float']:.2f}" if "vs_float" in r else "–",
-                f"{r['compile_seconds']:.0f}",
-            ]
-        )
-    header = ["model", "device", "threads", "outputs", "edgec ms", "onnxruntime ms", "ratio"]
-    out += table([*header, "vs float", "compile s"], rows)
-    return [*out, ""]
-
-
 def _with_change(value, base) -> str:
     """``12,345 (−20.1 %)``; the base row itself shows the figure alone."""
     if value == base or not base:
         return n(value)
     return f"{n(value)} ({100 * (value / base - 1):+.1f} %)".replace("-", "−")
-
-
-def _signed(value: float) -> str:
-    return f"{value:+.2f}".replace("-", "−")
 
 
 def compress_section(res: dict) -> list[str]:
