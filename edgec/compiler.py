@@ -111,12 +111,14 @@ def prepare_graph(
     notices = notices if notices is not None else []
     reports = reports if reports is not None else {}
     graph = fold(load_model(model, options.input_shapes, notices))
+    unpruned = None  # the model before compression: the optimized rounding aims at it
     # what --calib holds: the model's own inputs (before quantization changes their dtype)
     data_specs = input_specs(graph)
     if wants_compression(options):
         if has_qdq(graph):
             raise EdgecError("pruning and low-rank apply to float models; this one is quantized")
         data = calibration_dataset(data_specs, options)
+        unpruned = graph.copy()
         graph, reports["compression"] = compress_graph(graph, options, data)
     if options.prune and prune_kind(options.prune) == "magnitude":
         data = calibration_dataset(data_specs, options) if options.prune_refit else None
@@ -131,7 +133,7 @@ def prepare_graph(
     elif options.quantizing:
         if precheck is not None:
             precheck(graph)
-        graph, reports["quantization"] = quantize_with_options(graph, options, refusal)
+        graph, reports["quantization"] = quantize_with_options(graph, options, refusal, unpruned)
     if options.cluster:
         data = calibration_dataset(data_specs, options)
         graph, reports["clustering"] = cluster_weights(graph, options.cluster, data)
@@ -139,7 +141,10 @@ def prepare_graph(
 
 
 def quantize_with_options(
-    graph: Graph, options: CompileOptions, refusal: Callable[[Node], str | None] | None = None
+    graph: Graph,
+    options: CompileOptions,
+    refusal: Callable[[Node], str | None] | None = None,
+    original: Graph | None = None,
 ) -> tuple[Graph, dict]:
     """PTQ of a folded float graph as ``compile --quantize`` asks; returns it and its report
     (integer nodes ``refusal`` gives a reason for stay in float)."""
@@ -164,7 +169,7 @@ def quantize_with_options(
         weight_bits="auto" if options.weight_bits == "auto" else int(options.weight_bits),
         weight_rounding=options.rounding_method,
     )
-    model = quantize_float_graph(graph, data, config)
+    model = quantize_float_graph(graph, data, config, original)
     kept = float_fallback(model.graph, refusal) if refusal is not None else []
     precision = {k: v for k, v in model.precision.items() if k not in {r["node"] for r in kept}}
     report = quantization_report(graph, model.graph, data, precision, options.rounding)

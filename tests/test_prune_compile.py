@@ -30,8 +30,10 @@ def write_data(path, data) -> str:
         (residual, {"prune": "channels:0.5"}),
         (depthwise, {"prune": "channels:0.25", "lowrank": "rank:2"}),
         (mlp_graph, {"lowrank": "energy:0.95"}),
+        # 4-bit weights: optimized rounding aiming at the model before compression
+        (residual, {"prune": "channels:0.5", "weight_bits": 4}),
     ],
-    ids=["residual-prune", "depthwise-prune-lowrank", "mlp-lowrank"],
+    ids=["residual-prune", "depthwise-prune-lowrank", "mlp-lowrank", "residual-prune-4bit"],
 )
 def test_compressed_int8_c_is_bit_exact_with_the_integer_reference(tmp_path, build, extra):
     graph = build()

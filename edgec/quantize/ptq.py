@@ -451,13 +451,16 @@ def synthetic_quantization(graph: Graph) -> Graph:
     return _Builder(graph, stats, precision, PTQConfig(bias_correction=False)).build()
 
 
-def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> QuantizedModel:
+def quantize_float_graph(
+    graph: Graph, data: Dataset, config: PTQConfig, original: Graph | None = None
+) -> QuantizedModel:
     """Calibrate ``graph`` on ``data`` and return its integer version.
 
     With optimized rounding the weights are first reconstructed layer by layer
     (reconstruct.py), on the graph as given and on its cross-layer-equalized version; the
     quantized model whose outputs are closer to the float model's on the calibration data
-    is kept (``choices`` says which, and both SNRs)."""
+    is kept (``choices`` says which, and both SNRs). ``original``: the model before pruning,
+    which the reconstruction of the graph as given aims at (reconstruct.py)."""
     for node in graph.nodes:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             raise node_error(QuantizationError, node, "the model is already quantized")
@@ -485,7 +488,8 @@ def quantize_float_graph(graph: Graph, data: Dataset, config: PTQConfig) -> Quan
             bits = choose_weight_bits(candidate, data, weighted)
         decisions = None
         if config.weight_rounding == "optimized":
-            candidate, decisions = reconstruct(candidate, data, bits)
+            aim = original if label == "as given" else None  # equalizing rescales outputs
+            candidate, decisions = reconstruct(candidate, data, bits, aim)
         model = _quantize(candidate, data, config, dict(precision), decisions, bits)
         if len(candidates) > 1:
             scores[label] = round(output_snr(graph, model.graph, data), 2)
