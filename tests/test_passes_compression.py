@@ -203,7 +203,10 @@ def test_compile_clusters_and_stores_4_bit_indices_bit_exactly(model_and_data):
     storage = {s["node"]: s for s in result.manifest.weight_storage}
     # the FC (192 x 10) and conv2 (8 x 12) pay for a table; conv1's 27 x 8 pays too
     assert storage["fc"]["storage"] == "clustered"
-    assert storage["fc"]["stored_bytes"] == 10 * 96 + len(np.unique(_fc_codes(result)))
+    # two codes a byte (192 -> 96 per output) and the table loops' 16-entry table
+    # (fast_int4_gemm.c), which holds the FC's distinct values
+    assert len(np.unique(_fc_codes(result))) <= 16
+    assert storage["fc"]["stored_bytes"] == 10 * 96 + 16
     assert result.weight_bytes < plain.weight_bytes
     for out in (result.out_dir, plain.out_dir):
         checked = validate(out, ValidateOptions(data=str(work / "data.npz"), device="host"))

@@ -32,8 +32,16 @@ def write_data(path, data) -> str:
         (mlp_graph, {"lowrank": "energy:0.95"}),
         # 4-bit weights: optimized rounding aiming at the model before compression
         (residual, {"prune": "channels:0.5", "weight_bits": 4}),
+        # tiled by default, two outputs written over one input: the block layout refused
+        (depthwise, {"prune": "channels:0.25", "lowrank": "rank:2", "weight_bits": 4}),
     ],
-    ids=["residual-prune", "depthwise-prune-lowrank", "mlp-lowrank", "residual-prune-4bit"],
+    ids=[
+        "residual-prune",
+        "depthwise-prune-lowrank",
+        "mlp-lowrank",
+        "residual-prune-4bit",
+        "depthwise-prune-lowrank-4bit",
+    ],
 )
 def test_compressed_int8_c_is_bit_exact_with_the_integer_reference(tmp_path, build, extra):
     graph = build()

@@ -169,8 +169,12 @@ class IntLayer:
 
     @property
     def in_place(self) -> bool:
-        """Planned over its input (overlap.py models the kernels that may run it)."""
-        return self.node.name in self.lw.in_place and self.sfx == "s8"
+        """Planned over its input (overlap.py models the kernels that may run it). Not a
+        depthwise layer with channels beyond whole blocks of four: the DSP kernel runs a 3x3
+        row's blocks first and its leftover channels after, out of the modelled order."""
+        if self.node.name not in self.lw.in_place or self.sfx != "s8":
+            return False
+        return not (self.depthwise and self.channels % 4)
 
     @property
     def lean(self) -> bool:

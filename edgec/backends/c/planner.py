@@ -129,11 +129,21 @@ def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
     except EdgecError:  # in-place pairs that do not chain into one block: the free layouts
         if not layouts:
             raise
-    arena, offsets = min(layouts, key=lambda layout: layout[0])
-    for root, members in alias_groups.items():
-        for m in members:
-            by_name[m].offset = offsets[root] + by_name[m].view_offset
-    return Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
+    # smallest first; a layout check_plan refuses is passed over (the block layout can put
+    # two outputs written over one input, both live, at the same place)
+    refused: EdgecError | None = None
+    for arena, offsets in sorted(layouts, key=lambda layout: layout[0]):
+        for root, members in alias_groups.items():
+            for m in members:
+                by_name[m].offset = offsets[root] + by_name[m].view_offset
+        plan = Plan(arena, by_name, [sorted(m) for m in alias_groups.values()])
+        try:
+            check_plan(plan)
+        except EdgecError as error:
+            refused = error
+            continue
+        return plan
+    raise refused
 
 
 def _plan_blocks(
