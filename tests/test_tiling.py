@@ -9,6 +9,7 @@ on input rows still to be read, or a view outside its buffer.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -23,6 +24,7 @@ from edgec.compiler import CompileOptions, compile_model, prepare_graph
 from edgec.errors import EdgecError
 from edgec.harness.validate import ValidateOptions, validate
 from edgec.ir.graph import Node, Value
+from edgec.reports.memory import memory_svg
 
 
 def early_heavy_cnn(seed: int = 4, channels: int = 3) -> onnx.ModelProto:
@@ -130,6 +132,10 @@ def test_default_build_of_a_shared_model_tiles_bit_exact(parts, tmp_path):
     result = compile_model(model, tmp_path / "out", CompileOptions())
     memory = json.loads((tmp_path / "out" / "memory.json").read_text())
     assert memory["tiles"], "the default build runs its early stage tile by tile"
+    (stage,) = memory["tiles"]
+    timeline = memory_svg(memory)  # the report's timeline shades each tile's steps
+    labels = re.findall(r">tile (\d+)/(\d+)<", timeline)
+    assert labels == [(str(t + 1), str(stage["tiles"])) for t in range(stage["tiles"])]
     spec = result.manifest.inputs[0]
     rng = np.random.default_rng(3)
     samples = rng.integers(-128, 128, (2, *spec.shape)).astype(np.int8)

@@ -32,6 +32,7 @@ def memory_svg(memory: dict) -> str:
         y = top + frac * plot_h
         body.append(text(left - 6, y + 4, f"{round(frac * arena):,}", "end"))
     body.append(axis_label(top + plot_h / 2, "arena offset (bytes)"))
+    body += _tile_bands(memory.get("tiles") or [], left, top, col, plot_h)
     every = max(1, math.ceil(columns / 30))
     for k, step in enumerate(steps):
         x = left + (k + 1) * col
@@ -80,6 +81,11 @@ def memory_svg(memory: dict) -> str:
     )
     if outside:
         note += f" {len(outside)} buffer(s) live outside the arena."
+    for stage in memory.get("tiles") or []:
+        note += (
+            f" Steps {stage['first_step']}…{stage['last_step']} run {stage['tiles']} tiles of"
+            f" rows (shaded; memory.json tiles): {', '.join(stage['nodes'])}."
+        )
     return svg(width, height, body, "memory timeline") + "\n" + note + "</p>"
 
 
@@ -89,3 +95,20 @@ def _owner(tensor: dict, by_name: dict) -> str:
         seen.add(tensor["buffer"])
         tensor = by_name[tensor["alias_of"]]
     return tensor["buffer"]
+
+
+def _tile_bands(stages: list[dict], left: float, top: float, col: float, plot_h: float):
+    """A shaded band behind each tile's steps of a tiled stage, labelled "tile k/n"."""
+    body = []
+    for stage in stages:
+        starts = list(stage["steps"])
+        ends = [s - 1 for s in starts[1:]] + [stage["last_step"]]
+        for k, (first, last) in enumerate(zip(starts, ends)):
+            x = left + (first + 1) * col
+            label = f"tile {k + 1}/{stage['tiles']}"
+            rows = stage["rows"][k]
+            title = f"{label}: output rows {rows[0]}…{rows[1] - 1}, steps {first}…{last}"
+            fill = "#dde8f6" if k % 2 == 0 else "#eef3fa"
+            body.append(rect(x, top, (last - first + 1) * col, plot_h, fill, title))
+            body.append(text(x + 2, top + 10, label, "start", ' font-size="9"'))
+    return body
