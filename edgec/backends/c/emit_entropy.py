@@ -76,7 +76,8 @@ def choose(layer) -> Entropy | None:
     if layer.int4:
         candidates["int4"] = int(pack_nibbles(matrix).nbytes)
     elif not layer.depthwise:  # the sparse and clustered kernels take matrix products
-        candidates.update(choose_storage(matrix, "smallest").candidates)
+        # the sparse and clustered sizes ("small": without the Huffman size computed below)
+        candidates.update(choose_storage(matrix, "small").candidates)
     predictor, period, coded = huffman.best_predictor(matrix)
     candidates["entropy"] = coded
     if coded >= min(size for kind, size in candidates.items() if kind != "entropy"):

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgec.backends.c.emit_common import FIXEDPOINT
 from edgec.backends.c.lower import lower
-from edgec.backends.c.planner import Buffer, Plan, check_plan, plan_arena
+from edgec.backends.c.planner import Buffer, Plan, plan_arena
 from edgec.backends.c.program import Program
 from edgec.backends.c.render import render, weight_bytes
 from edgec.backends.c.rounding import fixedpoint_header
@@ -63,8 +63,7 @@ def plan_program(program: Program, alignment: int = 16) -> Plan:
                 tiled=buf.tiled,
             )
         )
-    plan = plan_arena(buffers, alignment)
-    check_plan(plan)
+    plan = plan_arena(buffers, alignment)  # checked there (check_plan)
     for name, planned in plan.buffers.items():
         program.buffers[name].offset = planned.offset
     program.arena_bytes = plan.arena_bytes

@@ -116,7 +116,7 @@ def plan_arena(buffers: list[Buffer], alignment: int = 16) -> Plan:
     """Assign offsets to ``buffers`` (in place) and return the plan: the smallest of the
     block layout (each in-place pair exactly at its lag) and, when there are in-place pairs,
     the free layouts (an output anywhere at least its lag below its input, or clear of it;
-    planner_fit.py), first fit and best fit."""
+    planner_fit.py), first fit and best fit, that :func:`check_plan` accepts."""
     by_name = {b.name: b for b in buffers}
     if len(by_name) != len(buffers):
         raise EdgecError("duplicate buffer names in the arena plan")
