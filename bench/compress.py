@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DATA, KWS_SCALE, KWS_ZERO_POINT, MODELS, ad_windows, kws_data
-from bench.compress_storage import ad_smallest_row, run_storage_rows
+from bench.compress_storage import ad_smallest_rows, run_storage_rows
 from edgec.analysis import analyze
 from edgec.compiler import CompileOptions, compile_model
 from edgec.firmware import build_firmware
@@ -228,7 +228,7 @@ def main() -> None:
         )
         if args.only == "smallest":
             rows = [r for r in results.get("storage", []) if "smallest" not in r]
-            results["storage"] = [*rows, ad_smallest_row(Path(tmp))]
+            results["storage"] = [*rows, *ad_smallest_rows(Path(tmp))]
             out.write_text(json.dumps(results, indent=2) + "\n")
             return
         for name, bench in tables:

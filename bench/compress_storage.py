@@ -13,7 +13,8 @@ table alone).
   the anomaly score) against the unclustered int8 model's.
 
 - AD int8 with ``--weight-storage smallest`` (Huffman-coded weights where smallest) against
-  the default build (``ad_smallest_row``; ``python bench/compress.py --only smallest``).
+  the default build, and the same with 7-bit weights (``ad_smallest_rows``;
+  ``python bench/compress.py --only smallest``).
 
 Every other build is compiled twice: weight storage auto (sparse / clustered where it pays) and
 dense; each firmware for mps2-an386 is built and run on QEMU (3 inferences) for flash and
@@ -30,9 +31,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import MODELS, ad_windows, mnist_data
+from bench.common import MODELS, ad_windows, mnist_data, snr_db
 from edgec.compiler import CompileOptions, compile_model
 from edgec.harness.validate import ValidateOptions, validate
 
@@ -177,52 +179,78 @@ def ad_rows(work: Path) -> list[dict]:
     return rows
 
 
-def ad_smallest_row(work: Path) -> dict:
-    """AD int8 with ``--weight-storage smallest`` (entropy-coded weights) against the default
-    build, side by side: flash, instructions and bit-exactness on QEMU, host bit-exactness
-    on windows 98-195 (sanitized), and the decode cost (estimated per layer, and measured:
-    the instructions over the default build's)."""
-    _, calib, test, device_data, model = _ad_data(work)
-    start, builds, layers = time.time(), {}, []
-    for storage in ("auto", "smallest"):
-        options = CompileOptions(
-            weight_storage=storage, force=True, target="mps2-an386", quantize="int8",
-            calib=str(calib),
-        )  # fmt: skip
-        result = compile_model(model, work / f"ad_{storage}", options)
-        host = validate(
-            result.out_dir, ValidateOptions(data=str(test), device="host", sanitize=True)
-        )
-        builds[storage] = {
-            "weight_bytes": result.weight_bytes,
-            "arena_bytes": result.arena_bytes,
-            **_device(result.out_dir, device_data),
-            "host_bit_exact": f"{host['bit_exact']}/{host['samples']}",
-        }
-        if storage == "smallest":
-            keys = ("node", "storage", "dense_bytes", "stored_bytes", "decode_instructions")
-            layers = [{k: s[k] for k in keys} for s in result.manifest.weight_storage]
-    small, default = builds["smallest"], builds["auto"]
-    row = {
-        "model": "ad01",
-        "compression": "int8, --weight-storage smallest",
-        "smallest": small,
-        "default": default,
-        "flash_ratio": round(small["flash_bytes"] / default["flash_bytes"], 4),
-        "decode_instructions_estimate": sum(layer["decode_instructions"] for layer in layers),
-        "extra_instructions_measured": small["instructions"] - default["instructions"],
-        "layers": layers,
-        "seconds": round(time.time() - start, 1),
+SMALLEST_BUILDS = {  # label → options over the default build's
+    "int8, --weight-storage smallest": {"weight_storage": "smallest"},
+    "int8, --weight-storage smallest --weight-bits 7": {
+        "weight_storage": "smallest",
+        "weight_bits": 7,
+    },
+}
+
+
+def _ad_build(model: Path, out: Path, calib: Path, test: Path, windows, device_data, **extra):
+    """One AD build for mps2-an386: sizes, QEMU figures, host bit-exactness (sanitized) and
+    the reconstruction error and output SNR against the float model on windows 98-195."""
+    options = CompileOptions(
+        force=True, target="mps2-an386", quantize="int8", calib=str(calib), **extra
+    )  # fmt: skip
+    result = compile_model(model, out, options)
+    host = validate(result.out_dir, ValidateOptions(data=str(test), device="host", sanitize=True))
+    error, _ = _reconstruction_error(result.out_dir, test, windows)
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    reference = np.stack([session.run(None, {name: w.reshape(1, -1)})[0] for w in windows])
+    recon = np.load(result.out_dir / "outputs.npy").astype(np.float64)
+    spec = result.manifest.outputs[0]
+    recon = (recon.reshape(reference.shape) - spec.zero_point) * spec.scale
+    keys = ("node", "storage", "dense_bytes", "stored_bytes", "decode_instructions")
+    return {
+        "weight_bytes": result.weight_bytes,
+        "arena_bytes": result.arena_bytes,
+        **_device(result.out_dir, device_data),
+        "host_bit_exact": f"{host['bit_exact']}/{host['samples']}",
+        "reconstruction_error": round(error, 4),
+        "output_snr_db": round(snr_db(recon, reference), 2),
+        "layers": [{k: s.get(k, 0) for k in keys} for s in result.manifest.weight_storage],
     }
-    print(
-        f"ad01 smallest: flash {small['flash_bytes']:,} (default {default['flash_bytes']:,}, "
-        f"{row['flash_ratio']:.3f}x), instructions {small['instructions']:,.0f} (default "
-        f"{default['instructions']:,.0f}), decode estimate "
-        f"{row['decode_instructions_estimate']:,}, host {small['host_bit_exact']}, QEMU "
-        f"{small['device_bit_exact']}",
-        flush=True,
-    )
-    return row
+
+
+def ad_smallest_rows(work: Path) -> list[dict]:
+    """AD int8 with ``--weight-storage smallest`` (entropy-coded weights; lossless: the same
+    weights as the default build), and with 7-bit weights (lossy: int8 codes in [-63, 63]),
+    each against the default build, side by side: flash, instructions and bit-exactness on
+    QEMU, host bit-exactness on windows 98-195 (sanitized), reconstruction error and output
+    SNR against the float model, and the decode cost (estimated per layer, and measured:
+    the instructions over the default build's)."""
+    windows, calib, test, device_data, model = _ad_data(work)
+    start = time.time()
+    data = (calib, test, windows[98:], device_data)
+    default = _ad_build(model, work / "ad_default", *data)
+    rows = []
+    for label, extra in SMALLEST_BUILDS.items():
+        small = _ad_build(model, work / f"ad_{len(rows)}", *data, **extra)
+        layers = small.pop("layers")
+        row = {
+            "model": "ad01",
+            "compression": label,
+            "smallest": small,
+            "default": {k: v for k, v in default.items() if k != "layers"},
+            "flash_ratio": round(small["flash_bytes"] / default["flash_bytes"], 4),
+            "decode_instructions_estimate": sum(layer["decode_instructions"] for layer in layers),
+            "extra_instructions_measured": small["instructions"] - default["instructions"],
+            "layers": layers,
+            "seconds": round(time.time() - start, 1),
+        }
+        print(
+            f"ad01 {label}: flash {small['flash_bytes']:,} (default "
+            f"{default['flash_bytes']:,}, {row['flash_ratio']:.3f}x), instructions "
+            f"{small['instructions']:,.0f} (default {default['instructions']:,.0f}), SNR "
+            f"{small['output_snr_db']} dB (default {default['output_snr_db']}), host "
+            f"{small['host_bit_exact']}, QEMU {small['device_bit_exact']}",
+            flush=True,
+        )
+        rows.append(row)
+    return rows
 
 
 def _line(row: dict) -> str:
@@ -243,4 +271,4 @@ def run_storage_rows(work: Path | None = None, quick: bool = False) -> list[dict
     """Every mnist-8 and AD row (see the module docstring)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(work or tmp)
-        return mnist_rows(folder, quick) + ad_rows(folder) + [ad_smallest_row(folder)]
+        return mnist_rows(folder, quick) + ad_rows(folder) + ad_smallest_rows(folder)

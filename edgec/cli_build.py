@@ -27,6 +27,7 @@ from edgec.harness.validate import (
     validate,
 )
 from edgec.ops.integer.common import ROUNDINGS
+from edgec.ops.integer.int4 import WEIGHT_BITS
 from edgec.options import QUANTIZE_MODES, CompileOptions
 from edgec.passes.prune_budget import METRICS
 from edgec.quantize.observers import METHODS
@@ -113,9 +114,11 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
         "--weight-bits",
         default=8,
         type=_weight_bits,
-        metavar="4|8|auto",
+        metavar="4..8|auto",
         help="bits of the int8 / 16x8 layers' weights: 8 (default), 4 (two per byte in flash), "
-        "or auto (4 where the calibration data says the output barely changes)",
+        "5-7 (int8 codes in a narrower range: the same kernels; with --weight-storage "
+        "smallest about a bit less flash per weight per bit), or auto (4 where the "
+        "calibration data says the output barely changes)",
     )
     parser.add_argument(
         "--weight-rounding",
@@ -193,9 +196,9 @@ def configure_compile(parser: argparse.ArgumentParser) -> None:
 
 
 def _weight_bits(text: str) -> int | str:
-    if text in ("4", "8", "auto"):
+    if text == "auto" or text in {str(bits) for bits in WEIGHT_BITS}:
         return text if text == "auto" else int(text)
-    raise argparse.ArgumentTypeError(f"expected 4, 8 or auto, not {text!r}")
+    raise argparse.ArgumentTypeError(f"expected 4 to 8 or auto, not {text!r}")
 
 
 def _add_compression_options(parser: argparse.ArgumentParser) -> None:

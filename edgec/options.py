@@ -61,8 +61,9 @@ class CompileOptions:
     # calibration still runs whole sequences).
     stateful: bool = False
     stream_steps: int | None = None
-    # Weights of int8 / int16x8 layers: 8 or 4 bits (int4, two per byte in flash), or "auto"
-    # (4 bits where the calibration data says it costs little); and how they are rounded:
+    # Weights of int8 / int16x8 layers: 8 or 4 bits (int4, two per byte in flash), 5 to 7 bits
+    # (int8 codes in a narrower range, for entropy-coded storage), or "auto" (4 bits where
+    # the calibration data says it costs little); and how they are rounded:
     # "nearest", or "optimized" (GPTQ-style, quantize/rounding.py; None: optimized for 4 bits)
     weight_bits: int | str = 8
     weight_rounding: str | None = None
@@ -75,7 +76,7 @@ class CompileOptions:
         """``weight_rounding`` resolved: "optimized" for 4-bit weights unless asked."""
         if self.weight_rounding is not None:
             return self.weight_rounding
-        return "nearest" if str(self.weight_bits) == "8" else "optimized"
+        return "optimized" if str(self.weight_bits) in ("4", "auto") else "nearest"
 
     @property
     def quantizing(self) -> bool:

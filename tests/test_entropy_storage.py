@@ -10,10 +10,13 @@ those that apply; memory.json's figures are those of the emitted arrays.
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 
 from edgec.backends.c import huffman
 from edgec.backends.c.emit_entropy import CHUNK_BYTES
@@ -282,3 +285,54 @@ def test_ad_int4_smallest_codes_the_4bit_weights_bit_exact(tmp_path):
         ValidateOptions(data=str(tmp_path / "test.npz"), device="host", sanitize=True),
     )
     assert checked["bit_exact"] == checked["samples"] == 8
+
+
+def test_ad_7bit_weights_shrink_the_entropy_coded_build_bit_exact(tmp_path):
+    """--weight-bits 7: int8 codes in [-63, 63] (each channel's largest at 63), run by the
+    int8 kernels unchanged; Huffman coded they take about a bit less per weight than the
+    8-bit build's, and the host build (sanitized) is bit-exact with the integer reference."""
+    windows = ad_windows(40)
+    np.savez(tmp_path / "calib.npz", x=windows[:32])
+    np.savez(tmp_path / "test.npz", x=windows[32:])
+    model = shared_path("models", "ad_autoencoder", "ad01_fp32.onnx")
+    options = dict(quantize="int8", calib=str(tmp_path / "calib.npz"), weight_storage="smallest")
+    builds = {
+        bits: compile_model(
+            model, tmp_path / f"w{bits}", CompileOptions(weight_bits=bits, **options)
+        )
+        for bits in (8, 7)
+    }
+    graph = onnx.load(builds[7].out_dir / "reference.onnx")
+    weights = [
+        numpy_helper.to_array(t)
+        for t in graph.graph.initializer
+        if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2
+    ]
+    assert len(weights) == 10
+    for w in weights:  # Gemm weights [k][n] (transB 0) or [n][k]: 63 on one axis everywhere
+        assert np.abs(w).max() == 63
+        assert (np.abs(w).max(axis=0) == 63).all() or (np.abs(w).max(axis=1) == 63).all()
+    coded = {
+        bits: sum(r["stored_bytes"] for r in b.manifest.weight_storage)
+        for bits, b in builds.items()
+    }
+    params = sum(r["dense_bytes"] for r in builds[7].manifest.weight_storage)
+    assert coded[7] < coded[8] - 0.8 * params / 8
+    checked = validate(
+        builds[7].out_dir,
+        ValidateOptions(data=str(tmp_path / "test.npz"), device="host", sanitize=True),
+    )
+    assert checked["bit_exact"] == checked["samples"] == 8
+
+
+@pytest.mark.parametrize(
+    "text, ok", [("4", 4), ("7", 7), ("8", 8), ("auto", "auto"), ("3", None), ("9", None)]
+)
+def test_weight_bits_option_takes_4_to_8(text, ok):
+    from edgec.cli_build import _weight_bits
+
+    if ok is None:
+        with pytest.raises(argparse.ArgumentTypeError, match="4 to 8"):
+            _weight_bits(text)
+    else:
+        assert _weight_bits(text) == ok

@@ -83,7 +83,7 @@ class PTQConfig:
                 f"range search {self.range_search!r}: choose from {', '.join(RANGE_SEARCHES)}"
             )
         if self.weight_bits != "auto":
-            weight_dtype(self.weight_bits)  # 4 or 8
+            weight_dtype(self.weight_bits)  # 4 to 8
 
 
 @dataclass

@@ -22,15 +22,20 @@ def is_int4(dtype) -> bool:
     return dtype is not None and np.dtype(dtype) == INT4
 
 
+WEIGHT_BITS = (4, 5, 6, 7, 8)
+
+
 def weight_dtype(bits: int) -> np.dtype:
-    """The weight element type of ``bits`` (4 or 8)."""
-    if bits not in (4, 8):
-        raise QuantizationError(f"weights have 4 or 8 bits, not {bits}")
+    """The weight element type of ``bits``: int4, or int8 for 5 to 8 bits (5-7 bits are int8
+    codes in a narrower range: the int8 kernels run them unchanged, and entropy-coded
+    storage, ``--weight-storage smallest``, spends about a bit less per weight per bit)."""
+    if bits not in WEIGHT_BITS:
+        raise QuantizationError(f"weights have 4 to 8 bits, not {bits}")
     return INT4 if bits == 4 else np.dtype(np.int8)
 
 
 def weight_max(bits: int) -> int:
-    """The largest magnitude of a symmetric weight of ``bits`` bits (7 or 127)."""
+    """The largest magnitude of a symmetric weight of ``bits`` bits (7 ... 127)."""
     return 2 ** (bits - 1) - 1
 
 
