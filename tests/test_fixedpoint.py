@@ -106,6 +106,25 @@ def test_quantize_multipliers_vectorized_and_nonfinite_rejected():
     for bad in (float("nan"), float("inf")):
         with pytest.raises(QuantizationError):
             fp.quantize_multiplier(bad)
+        with pytest.raises(QuantizationError):
+            fp.quantize_multipliers(np.array([0.5, bad]))
+
+
+@FAST
+@given(
+    st.lists(
+        st.floats(-(2.0**20), 2.0**20, allow_nan=False, allow_infinity=False)
+        | st.sampled_from([0.0, 1.0 - 2.0**-40, -(1.0 - 2.0**-40), 2.0**-32 * 0.9, 2.0**-31]),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_quantize_multipliers_equal_the_scalar_form(reals):
+    """The vectorized form, element for element the scalar one (TFLite's QuantizeMultiplier)."""
+    mult, shift = fp.quantize_multipliers(np.array(reals).reshape(-1, 1))
+    assert mult.shape == shift.shape == (len(reals), 1)
+    pairs = list(zip(mult.ravel().tolist(), shift.ravel().tolist()))
+    assert pairs == [fp.quantize_multiplier(r) for r in reals]
 
 
 # ------------------------------------------------------------------- SRDHM and the rounding shift

@@ -143,7 +143,14 @@ class IntLayer:
 
     @cached_property
     def p(self):
-        return integer_params(self.node)
+        # the same in every lowering of a compile; the node is kept with its parameters so
+        # that its id cannot be reused by a node made later (tiling makes some per lowering)
+        key = ("integer_params", id(self.node))
+        node, params = self.lw.memo.get(key, (None, None))
+        if node is not self.node:
+            params = integer_params(self.node)
+            self.lw.memo[key] = (self.node, params)
+        return params
 
     @property
     def sfx(self) -> str:

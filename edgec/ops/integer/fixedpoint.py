@@ -107,12 +107,20 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 
 def quantize_multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`quantize_multiplier` over an array of doubles; returns (multipliers, shifts)."""
-    pairs = [quantize_multiplier(r) for r in np.asarray(reals, np.float64).ravel()]
-    shape = np.shape(reals)
-    mult = np.array([p[0] for p in pairs], np.int64).reshape(shape)
-    shift = np.array([p[1] for p in pairs], np.int64).reshape(shape)
-    return mult, shift
+    """:func:`quantize_multiplier` over an array of doubles; returns (multipliers, shifts).
+    Vectorized (a compile derives every channel's multiplier many times); equal to the
+    scalar form value for value (tests/test_fixedpoint.py)."""
+    real = np.asarray(reals, np.float64)
+    if not np.isfinite(real).all():
+        bad = real[~np.isfinite(real)].ravel()[0]
+        raise QuantizationError(f"multiplier {bad} is not finite")
+    q, shift = np.frexp(real)
+    q_fixed = round_half_away(q * float(1 << 31)).astype(np.int64)
+    full = q_fixed == (1 << 31)  # as TFLite: a negative -2**31 stays
+    q_fixed = np.where(full, q_fixed // 2, q_fixed)
+    shift = np.where(full, shift + 1, shift).astype(np.int64)
+    flushed = (real == 0.0) | (shift < -31)
+    return np.where(flushed, 0, q_fixed), np.where(flushed, 0, shift)
 
 
 def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
