@@ -1,4 +1,4 @@
-"""Time a TVM build beside onnxruntime in one process, calls interleaved; prints JSON.
+"""Time a TVM build beside onnxruntime in one process, in alternating blocks; prints JSON.
 
     python tvm_side_by_side.py MODEL.SO MODEL.ONNX DATA.NPZ THREADS [ROUNDS] [OTHER.SO OTHER.NPZ]
 
@@ -6,7 +6,8 @@ Imports numpy, the TVM runtime and onnxruntime only (no edgec): bench/tvm.py run
 the aarch64 Python under qemu-aarch64 (bench/tvm_qemu.py), where onnxruntime is the aarch64
 wheel. ``OTHER.SO`` (with its own inputs) is a third build timed in the same rounds: the
 float twin of an int8 model. The libraries run on edgec's thread launcher when they have it
-(``edgec_threads_start``, as the runner does).
+(``edgec_threads_start``, as the runner does). Each round times every engine on every sample
+in turn, one engine's block after the other, so that all see the same load on a shared machine.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from pathlib import Path
 # Run as a script, its folder comes first on sys.path, where bench/tvm.py would shadow `tvm`.
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+
+# Pause before each engine's block at several threads. onnxruntime's workers spin for about
+# 45 ms after each run (edgec's for a few): called in turn sample by sample, each engine ran
+# while the other's workers held a core, and 2-thread times came out 4x their own (ResNet-18
+# at 64x64: 10 ms for both, against 2.6 ms and 3.2 ms run alone).
+SETTLE_SECONDS = 0.1
 
 
 def load_vm(library: str, threads: int):
@@ -49,6 +57,23 @@ def inputs(data: str, metas) -> list[dict]:
     return [{name: sample(name, shape, i) for name, shape in metas} for i in range(count)]
 
 
+def _timed_calls(run, samples, unpack: bool = True):
+    """A function timing one block: a call to wake the engine's thread pool, then one timed
+    call per sample (ns)."""
+
+    def block() -> list[int]:
+        call = (lambda sample: run(*sample)) if unpack else run
+        call(samples[0])
+        spans = []
+        for sample in samples:
+            start = time.perf_counter_ns()
+            call(sample)
+            spans.append(time.perf_counter_ns() - start)
+        return spans
+
+    return block
+
+
 def side_by_side(library, model, data, threads, rounds=30, other=None, other_data=None) -> dict:
     """Median ms of the library, onnxruntime (and ``other``) over the same samples."""
     import numpy as np
@@ -65,16 +90,14 @@ def side_by_side(library, model, data, threads, rounds=30, other=None, other_dat
     if other:  # the float twin: same input shape, its own (float) samples
         twin = inputs(other_data, [("x", metas[0][1])])
         runs.append((load_vm(other, threads), [[tvm.runtime.tensor(f["x"])] for f in twin]))
-    times: list[list[int]] = [[] for _ in range(len(runs) + 1)]
+    engines = [*(_timed_calls(run, tensors) for run, tensors in runs)]
+    engines.append(_timed_calls(lambda feed: session.run(None, feed), feeds, unpack=False))
+    times: list[list[int]] = [[] for _ in engines]
     for _ in range(max(2, rounds // len(feeds))):
-        for i, feed in enumerate(feeds):
-            for k, (run, tensors) in enumerate(runs):
-                start = time.perf_counter_ns()
-                run(*tensors[i % len(tensors)])
-                times[k].append(time.perf_counter_ns() - start)
-            start = time.perf_counter_ns()
-            session.run(None, feed)
-            times[-1].append(time.perf_counter_ns() - start)
+        for k, engine in enumerate(engines):
+            if threads > 1:
+                time.sleep(SETTLE_SECONDS)  # the other engine's workers stop spinning
+            times[k] += engine()
     medians = [float(np.median(t)) / 1e6 for t in times]
     result = {"edgec_ms": medians[0], "onnxruntime_ms": medians[-1]}
     if other:
