@@ -99,7 +99,7 @@ def _winograd_functions(model: onnx.ModelProto) -> int:
 
 
 def test_residual_block_on_an_odd_map_matches_onnxruntime(tmp_path):
-    model = _residual_block((9, 11), 16)  # 99 pixels: Winograd, with a partial last tile
+    model = _residual_block((9, 11), 16)  # 5x6 tiles: Winograd, the last row and column partial
     assert _winograd_functions(model) == 2
     path = tmp_path / "residual.onnx"
     onnx.save(model, str(path))
