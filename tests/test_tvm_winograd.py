@@ -1,6 +1,7 @@
 """Winograd F(2x2, 3x3) for the TVM backend's 3x3 stride-1 float convolutions: the weight
 transform against a direct convolution in numpy (float64), and a residual block on an odd
-map (partial 2x2 tiles) built for the host and validated against onnxruntime."""
+map (partial 2x2 tiles), two images a batch, built for the host and validated against
+onnxruntime."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_transformed_weights_give_the_direct_convolution():
     np.testing.assert_allclose(out, _direct(x, w), rtol=1e-6, atol=1e-6)
 
 
-def _residual_block(size: tuple[int, int], channels: int) -> onnx.ModelProto:
+def _residual_block(size: tuple[int, int], channels: int, batch: int = 1) -> onnx.ModelProto:
     """conv3x3 → ReLU → conv3x3 → + input → ReLU, random weights."""
     rng = np.random.default_rng(21)
     weights, nodes = [], []
@@ -73,7 +74,7 @@ def _residual_block(size: tuple[int, int], channels: int) -> onnx.ModelProto:
             x = "r0"
     nodes.append(helper.make_node("Add", [x, "input"], ["sum"]))
     nodes.append(helper.make_node("Relu", ["sum"], ["output"]))
-    shape = [1, channels, *size]
+    shape = [batch, channels, *size]
     graph = helper.make_graph(
         nodes,
         "residual",
@@ -98,12 +99,13 @@ def _winograd_functions(model: onnx.ModelProto) -> int:
     return sum(WINOGRAD_ATTR in func.script() for _, func in mod.functions_items())
 
 
-def test_residual_block_on_an_odd_map_matches_onnxruntime(tmp_path):
-    model = _residual_block((9, 11), 16)  # 5x6 tiles: Winograd, the last row and column partial
+def test_residual_blocks_on_an_odd_map_match_onnxruntime(tmp_path):
+    # 5x6 tiles per image: Winograd, the last row and column partial; two images a batch
+    model = _residual_block((9, 11), 16, batch=2)
     assert _winograd_functions(model) == 2
     path = tmp_path / "residual.onnx"
     onnx.save(model, str(path))
-    x = np.random.default_rng(5).standard_normal((10, 1, 16, 9, 11)).astype(np.float32)
+    x = np.random.default_rng(5).standard_normal((10, 2, 16, 9, 11)).astype(np.float32)
     np.savez(tmp_path / "data.npz", x=x)
     out = tmp_path / "out"
     compile_tvm(path, out, "host")

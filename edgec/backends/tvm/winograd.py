@@ -76,28 +76,29 @@ def conv2d_nhwc(x, u, out_dtype: str):
     n, h, w, c = (int(d) for d in x.shape)
     _, _, blocks, _, tile = (int(d) for d in u.shape)
     rows, cols = (h + 1) // 2, (w + 1) // 2
+    tiles = rows * cols  # per image; the tile index runs over the batch too
     # One more row and column of zeros where the map is odd: every 4x4 window is in bounds.
     padded = pad_nhwc(x, (1, 1, 1 + 2 * rows - h, 1 + 2 * cols - w), 0.0)
 
     def window(p, k):
-        y, z = (p // cols) * 2, (p % cols) * 2
-        return [[padded[0, y + i, z + j, k] for j in range(4)] for i in range(4)]
+        image, y, z = p // tiles, (p % tiles // cols) * 2, (p % cols) * 2
+        return [[padded[image, y + i, z + j, k] for j in range(4)] for i in range(4)]
 
     def transform_input(a, b, p, k):
         d = window(p, k)
         return _input_row(b, [_input_row(a, [d[i][j] for i in range(4)]) for j in range(4)])
 
-    v = te.compute((4, 4, rows * cols, c), transform_input, name="winograd_input")
+    v = te.compute((4, 4, n * tiles, c), transform_input, name="winograd_input")
     rc = te.reduce_axis((0, c), "rc")
 
     def product(a, b, p, o):
         return te.sum(v[a, b, p, rc] * u[a, b, o // tile, rc, o % tile], axis=[rc])
 
     attrs = {TILE_ATTR: tile, WINOGRAD_ATTR: 1}
-    m = te.compute((4, 4, rows * cols, blocks * tile), product, name="edgec_winograd", attrs=attrs)
+    m = te.compute((4, 4, n * tiles, blocks * tile), product, name="edgec_winograd", attrs=attrs)
 
     def transform_output(b, i, j, o):
-        p = (i // 2) * cols + j // 2
+        p = b * tiles + (i // 2) * cols + j // 2
         values = [_output_row(j % 2, [m[a, e, p, o] for e in range(4)]) for a in range(4)]
         return _output_row(i % 2, values).astype(out_dtype)
 
