@@ -1,4 +1,4 @@
-"""Time a TVM build beside onnxruntime in one process, in alternating blocks; prints JSON.
+"""Time a TVM build beside onnxruntime in one process, calls in turn; prints JSON.
 
     python tvm_side_by_side.py MODEL.SO MODEL.ONNX DATA.NPZ THREADS [ROUNDS] [OTHER.SO OTHER.NPZ]
 
@@ -6,8 +6,8 @@ Imports numpy, the TVM runtime and onnxruntime only (no edgec): bench/tvm.py run
 the aarch64 Python under qemu-aarch64 (bench/tvm_qemu.py), where onnxruntime is the aarch64
 wheel. ``OTHER.SO`` (with its own inputs) is a third build timed in the same rounds: the
 float twin of an int8 model. The libraries run on edgec's thread launcher when they have it
-(``edgec_threads_start``, as the runner does). Each round times every engine on every sample
-in turn, one engine's block after the other, so that all see the same load on a shared machine.
+(``edgec_threads_start``, as the runner does). Each round times every engine on every sample,
+in turn, so that all see the same load on a shared machine (see ``SETTLE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 
-# Pause before each engine's block at several threads. onnxruntime's workers spin for about
-# 45 ms after each run (edgec's for a few): called in turn sample by sample, each engine ran
-# while the other's workers held a core, and 2-thread times came out 4x their own (ResNet-18
-# at 64x64: 10 ms for both, against 2.6 ms and 3.2 ms run alone).
+# At several threads each engine runs its samples as one block, after this pause: onnxruntime's
+# workers spin for about 45 ms after each run (edgec's for a few), and called in turn sample
+# by sample each engine ran while the other's workers held a core (ResNet-18 at 64x64, 2
+# threads: 10 ms for both, against 2.6 ms and 3.2 ms run alone). At one thread no worker
+# spins, and sample-by-sample turns see the same load more closely than blocks do.
 SETTLE_SECONDS = 0.1
 
 
@@ -57,21 +58,29 @@ def inputs(data: str, metas) -> list[dict]:
     return [{name: sample(name, shape, i) for name, shape in metas} for i in range(count)]
 
 
-def _timed_calls(run, samples, unpack: bool = True):
-    """A function timing one block: a call to wake the engine's thread pool, then one timed
-    call per sample (ns)."""
+def _elapsed_ns(call, sample) -> int:
+    start = time.perf_counter_ns()
+    call(sample)
+    return time.perf_counter_ns() - start
 
-    def block() -> list[int]:
-        call = (lambda sample: run(*sample)) if unpack else run
-        call(samples[0])
-        spans = []
-        for sample in samples:
-            start = time.perf_counter_ns()
-            call(sample)
-            spans.append(time.perf_counter_ns() - start)
+
+def _round(engines, threads: int) -> list[list[int]]:
+    """One round: each engine ``(call, samples)`` on each of its samples (ns); sample by
+    sample in turn at one thread, else engine by engine (a pause and a call to wake its
+    thread pool first)."""
+    if threads == 1:
+        count = max(len(samples) for _, samples in engines)
+        spans: list[list[int]] = [[] for _ in engines]
+        for i in range(count):
+            for k, (call, samples) in enumerate(engines):
+                spans[k].append(_elapsed_ns(call, samples[i % len(samples)]))
         return spans
-
-    return block
+    blocks = []
+    for call, samples in engines:
+        time.sleep(SETTLE_SECONDS)  # the other engine's workers stop spinning
+        call(samples[0])
+        blocks.append([_elapsed_ns(call, sample) for sample in samples])
+    return blocks
 
 
 def side_by_side(library, model, data, threads, rounds=30, other=None, other_data=None) -> dict:
@@ -90,14 +99,12 @@ def side_by_side(library, model, data, threads, rounds=30, other=None, other_dat
     if other:  # the float twin: same input shape, its own (float) samples
         twin = inputs(other_data, [("x", metas[0][1])])
         runs.append((load_vm(other, threads), [[tvm.runtime.tensor(f["x"])] for f in twin]))
-    engines = [*(_timed_calls(run, tensors) for run, tensors in runs)]
-    engines.append(_timed_calls(lambda feed: session.run(None, feed), feeds, unpack=False))
+    engines = [(lambda sample, run=run: run(*sample), tensors) for run, tensors in runs]
+    engines.append((lambda feed: session.run(None, feed), feeds))
     times: list[list[int]] = [[] for _ in engines]
     for _ in range(max(2, rounds // len(feeds))):
-        for k, engine in enumerate(engines):
-            if threads > 1:
-                time.sleep(SETTLE_SECONDS)  # the other engine's workers stop spinning
-            times[k] += engine()
+        for k, spans in enumerate(_round(engines, threads)):
+            times[k] += spans
     medians = [float(np.median(t)) / 1e6 for t in times]
     result = {"edgec_ms": medians[0], "onnxruntime_ms": medians[-1]}
     if other:
