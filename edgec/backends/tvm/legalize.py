@@ -3,8 +3,9 @@
 Relax's own legalization (TOPI) gives one naive loop nest per op. Instead, after relax's
 ``ConvertLayout`` has made every 2-D convolution's activations NHWC, each float
 ``nn.conv2d`` and each ``matmul`` by a constant matrix becomes one of ``kernels.py``'s
-compute definitions, with its weights packed once here (numpy) for the target's vector
-width; ``schedule.py`` then tiles them. Anything else keeps relax's default legalization.
+compute definitions (a 3x3 stride-1 one on a large enough map: ``winograd.py``'s), with its
+weights packed once here (numpy) for the target's vector width; ``schedule.py`` then tiles
+them. Anything else keeps relax's default legalization.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ These rules give every function a schedule at compile time, DLight-style:
   accumulated in registers over the whole reduction, the fused epilogue (bias, activation,
   residual add, requantization) applied to the tile before it is stored, the tile loop
   parallel.
+- ``WinogradKernel``: ``winograd.py``'s convolutions (their matrix products as ``TiledKernel``
+  tiles, the transforms unrolled and vectorized over channels).
 - ``PooledReduction``: windows and means over NHWC (the channel loop innermost, vectorized).
 - DLight's own ``cpu.Reduction`` for softmax-like functions (reducing the innermost axis).
 - ``Injective``: everything elementwise (fused loops, parallel outer, vectorized inner).
