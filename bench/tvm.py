@@ -9,7 +9,8 @@ model zoo (tests/tvm_cases.py). Each is compiled with ``--backend tvm`` (``host`
 (float: against onnxruntime within rtol/atol; int8: bit for bit against edgec's integer
 reference) at each thread count. Its latency (the library in TVM's VM, in this process) is
 set beside onnxruntime's median ``session.run`` of the same ONNX file on the same inputs and
-thread count, the two called in turn so that both see the same load on a shared machine
+thread count, the two called in turn (at several threads engine by engine, after a pause:
+``tvm_side_by_side.SETTLE_SECONDS``) so that both see the same load on a shared machine
 (the runner's own median, which adds its process, is kept as ``runner_ms``); an int8 model
 is also timed beside its float twin's build (when this run built it: ``vs_float``). Under
 qemu-aarch64 (``--devices emulator`` for aarch64-linux, ``emulator-rpi5`` for the Cortex-A76

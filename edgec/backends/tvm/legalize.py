@@ -3,15 +3,16 @@
 Relax's own legalization (TOPI) gives one naive loop nest per op. Instead, after relax's
 ``ConvertLayout`` has made every 2-D convolution's activations NHWC, each float
 ``nn.conv2d`` and each ``matmul`` by a constant matrix becomes one of ``kernels.py``'s
-compute definitions, with its weights packed once here (numpy) for the target's vector
-width; ``schedule.py`` then tiles them. Anything else keeps relax's default legalization.
+compute definitions (a 3x3 stride-1 one on a large enough map: ``winograd.py``'s), with its
+weights packed once here (numpy) for the target's vector width; ``schedule.py`` then tiles
+them. Anything else keeps relax's default legalization.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgec.backends.tvm import kernels
+from edgec.backends.tvm import kernels, winograd
 from edgec.backends.tvm.cpu import CpuInfo
 
 # The layouts ConvertLayout gives every conv2d: NHWC activations; the weights keep ONNX's
@@ -142,6 +143,14 @@ def _conv2d(cpu: CpuInfo):
             packed = kernels.pack_depthwise_weights(w)
             return bb.call_te(depthwise, data, relax.const(packed), primfunc_name_hint="dwconv")
         tile = kernels.channel_tile(out_channels // groups, cpu.f32_lanes)
+        out_hw = _shape(call)[1:3]
+        if winograd.eligible(w.shape[1:3], strides, dilation, groups, pads, out_hw):
+
+            def conv_winograd(x, u):
+                return winograd.conv2d_nhwc(x, u, out_dtype)
+
+            u = winograd.transform_weights(w_oihw, tile)
+            return bb.call_te(conv_winograd, data, relax.const(u), primfunc_name_hint="conv2d")
 
         def conv(x, wp):
             padded = kernels.pad_nhwc(x, pads, 0.0)

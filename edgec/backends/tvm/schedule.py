@@ -9,6 +9,8 @@ These rules give every function a schedule at compile time, DLight-style:
   accumulated in registers over the whole reduction, the fused epilogue (bias, activation,
   residual add, requantization) applied to the tile before it is stored, the tile loop
   parallel.
+- ``WinogradKernel``: ``winograd.py``'s convolutions (their matrix products as ``TiledKernel``
+  tiles, the transforms unrolled and vectorized over channels).
 - ``PooledReduction``: windows and means over NHWC (the channel loop innermost, vectorized).
 - DLight's own ``cpu.Reduction`` for softmax-like functions (reducing the innermost axis).
 - ``Injective``: everything elementwise (fused loops, parallel outer, vectorized inner).
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import logging
 
-from edgec.backends.tvm import kernels
+from edgec.backends.tvm import kernels, winograd
 from edgec.backends.tvm.cpu import CpuInfo
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ def default_rules(cpu: CpuInfo) -> list:
     from tvm.s_tir import dlight
 
     return [
+        WinogradKernel(cpu).rule(),
         TiledKernel(cpu).rule(),
         Small(cpu).rule(),
         # Before DLight's rule, which would take a mean over NHWC's H and W too, one strided
@@ -384,6 +387,58 @@ class TiledKernel(_Rule):
         if len(sizes) < 2:
             return False
         return sizes[1] > sizes[0]
+
+
+class WinogradKernel(_Rule):
+    """``winograd.py``'s convolutions: the input transform vectorized over channels with its
+    4x4 window unrolled, the 16 matrix products as ``TiledKernel``'s tiles, the output
+    transform and the epilogue as one loop nest over 2x2 output blocks (unrolled: the
+    transforms' selects fold away and the 16 products of a block are loaded once)."""
+
+    def apply(self, func):
+        from tvm import s_tir
+
+        sch = s_tir.Schedule(func)
+        infos = _blocks(sch)
+        marked = [b for b in infos if winograd.WINOGRAD_ATTR in sch.get(b.block_rv).annotations]
+        if len(marked) != 1:
+            return None
+        main = marked[0]
+        position = infos.index(main)
+        before, after = infos[:position], infos[position + 1 :]
+        for info in before[:-1]:  # the padding: read through by the input transform
+            sch.compute_inline(info.block_rv)
+        self._transform(sch, before[-1].block_rv, [0, 1])
+        TiledKernel(self.cpu)._schedule_main(sch, main, [])
+        for info in after[:-1]:  # the output transform and the epilogue, into the last
+            sch.compute_inline(info.block_rv)
+        self._output(sch, after[-1].block_rv)
+        return sch
+
+    def _transform(self, sch, block, unrolled: list[int]) -> None:
+        """The loops at ``unrolled`` moved inside, unrolled; the last (channels) vectorized;
+        the others fused outermost, parallel."""
+        loops = sch.get_loops(block)
+        inner = [loops[i] for i in unrolled]
+        outer = [loop for i, loop in enumerate(loops[:-1]) if i not in unrolled]
+        sch.reorder(*outer, *inner, loops[-1])
+        for loop in inner:
+            sch.unroll(loop)
+        factor = _vector_factor(_extent(sch, loops[-1]) or 1, self.cpu.f32_lanes)
+        if factor > 1:
+            _, vector = sch.split(loops[-1], [None, factor])
+            sch.vectorize(vector)
+        head = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+        if _work(sch, block) >= PARALLEL_MIN_WORK:
+            sch.parallel(head)
+
+    def _output(self, sch, block) -> None:
+        """The last block over ``[N, H, W, C]``: rows and columns split in pairs."""
+        n, h, w, channel = sch.get_loops(block)
+        h_outer, h_inner = sch.split(h, [None, 2])
+        w_outer, w_inner = sch.split(w, [None, 2])
+        sch.reorder(n, h_outer, w_outer, h_inner, w_inner, channel)
+        self._transform(sch, block, [3, 4])
 
 
 def _written_shape(stmt) -> list[int]:
