@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from edgec.backends.c import emit_compact, emit_entropy, emit_int4, emit_mve
+from edgec.backends.c import emit_compact, emit_entropy, emit_int4, emit_lut, emit_mve
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_attention import FLOAT_MATMUL, INT_MATMUL, either, is_batched
 from edgec.backends.c.emit_common import (
@@ -397,6 +397,11 @@ CONV_VARIANTS = (
         lambda c: c.in_place and c.dense_int8 and not c.lean and c.fast_fits,
         lambda c: _conv_fast(c, in_place=True),
     ),
+    Variant(
+        "clustered, one row, four channels",
+        lambda c: c.sfx == "s8" and not c.lean and emit_lut.one_row_applies(c),
+        emit_lut.emit_one_row,
+    ),
     # clustered weights (one table) through the int4 GEMM's table loops
     Variant(
         "clustered, table loops",
@@ -520,6 +525,11 @@ FC_VARIANTS = (
         emit_int4.emit_fast_gemm,
     ),
     Variant("int4 portable", lambda c: c.int4, emit_int4.emit_portable),
+    Variant(
+        "clustered, one row, four channels",
+        lambda c: c.sfx == "s8" and not c.lean and emit_lut.one_row_applies(c),
+        emit_lut.emit_one_row,
+    ),
     # clustered weights (one table) through the int4 GEMM's table loops
     Variant(
         "clustered, table loops",
