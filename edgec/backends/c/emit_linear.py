@@ -41,6 +41,7 @@ from edgec.backends.c.emit_fast import (
     fast_sources,
     folded_bias,
     gemm_fields,
+    quad_fields,
     quad_stream,
 )
 from edgec.backends.c.int_checks import check_conv as check_int_conv
@@ -481,18 +482,8 @@ def _fc_one_row_applies(layer: IntLayer) -> bool:
 
 def _fc_fast_one_row(layer: IntLayer) -> None:
     lw, node, p = layer.lw, layer.node, layer.p
-    n, k = layer.weights.shape
-    fields = {
-        "rows": 1,
-        "k": k,
-        "n": n,
-        "act_min": int(p.requant.act_min),
-        "act_max": int(p.requant.act_max),
-        "stream": lw.weight(
-            quad_stream(layer.weights, layer.bias2 // 2, layer.requant),
-            f"{node.name} weights and constants",
-        ),
-    }
+    stream = quad_stream(layer.weights, layer.bias2 // 2, layer.requant)
+    fields = quad_fields(lw, node, p, stream, "weights and constants")
     lw.call(
         "edgec_fc1_fast_s8", "edgec_gemm_s8_t", fields, [layer.src], [layer.dst], node.name,
         node.op_type, GEMM_SOURCES, macs=get_op(node.op_type).macs(node),

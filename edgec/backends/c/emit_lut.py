@@ -11,7 +11,7 @@ import numpy as np
 
 from edgec.backends.c import emit_int4
 from edgec.backends.c.emit_common import fast_sources
-from edgec.backends.c.emit_fast import quad_stream
+from edgec.backends.c.emit_fast import quad_fields, quad_stream
 from edgec.ops import get_op
 
 KERNEL = "edgec_fc1_lut_fast_s8"
@@ -49,20 +49,12 @@ def emit_one_row(layer) -> None:
     lw, node, p = layer.lw, layer.node, layer.p
     compact = layer.compact_fc
     table = compact.storage.arrays["table"].astype(np.int64)
-    n, k = layer.weights.shape
     codes = code_bytes(np.searchsorted(table, layer.weights))
     stream = quad_stream(codes.view(np.int8), layer.bias2 // 2, layer.requant)
     padded = np.zeros(16, np.int8)
     padded[: table.size] = table
-    fields = {
-        "rows": 1,
-        "k": k,
-        "n": n,
-        "act_min": int(p.requant.act_min),
-        "act_max": int(p.requant.act_max),
-        "stream": lw.weight(stream, f"{node.name} weights (clustered codes) and constants"),
-        "table": lw.weight(padded, f"{node.name} weights (clustered table)"),
-    }
+    fields = quad_fields(lw, node, p, stream, "weights (clustered codes) and constants")
+    fields["table"] = lw.weight(padded, f"{node.name} weights (clustered table)")
     scratch = lw.scratch(node, 4 * codes.shape[1] + PAIRS_BYTES, "widened row, expanded table")
     lw.call(
         KERNEL, "edgec_gemm_w4_s8_t", fields, [layer.src], [layer.dst, scratch], node.name,

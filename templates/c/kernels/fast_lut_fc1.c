@@ -164,15 +164,6 @@ void edgec_lut1_dsp(const lut1_args_t *a);
     "ldrd r4, r5, [r11], #8\n"              \
     "ldrd r6, r7, [r11], #8\n"              \
     LUT1_CHANNEL("r0") LUT1_CHANNEL("r1") LUT1_CHANNEL("r2") LUT1_CHANNEL("r3")
-/* The sum in `a` doubled, then edgec_fp_requant2 with r1 in `r`'s low byte and K in lr. */
-#define LUT1_REQUANT(a, m, r)           \
-    "lsl " a ", " a ", #1\n"            \
-    "asr r11, " a ", #31\n"             \
-    "smmlar " a ", " a ", " m ", r11\n" \
-    "asr " a ", " a ", " r "\n"         \
-    "add " a ", " a ", lr\n"            \
-    "ssat " a ", #8, " a ", asr #1\n"
-
 /* r0..r3: the sums; r10: the stream; r11: the widened row; lr: its end; r12: the expanded
  * table; the stack: wide, wide_end, the loop's entry, stream_end, out. The groups loop is
  * unrolled four times and entered where groups % 4 remain. */
@@ -187,35 +178,13 @@ __asm__(".pushsection .text.edgec_lut1_dsp,\"ax\",%progbits\n"
         "push {r4-r11, lr}\n"
         "ldm r0, {r1-r7}\n"
         "mov r12, r7\n"
-        "adr r7, .Llut1_loop\n"
-        "movs r8, #(.Llut1_second - .Llut1_loop)\n"
-        "mla r3, r3, r8, r7\n"
-        "orr r3, r3, #1\n"
-        "mov r10, r5\n"
-        "push {r1-r4, r6}\n"
-        "1:\n"
-        "ldm r10!, {r0-r3}\n"
-        "ldrd r11, lr, [sp]\n"
-        "ldr r4, [sp, #8]\n"
-        "bx r4\n"
-        ".p2align 2\n"
+        QUAD_ENTRY_ASM(".Llut1_loop", ".Llut1_second")
         ".Llut1_loop:\n" LUT1_GROUP ".Llut1_second:\n" LUT1_GROUP LUT1_GROUP LUT1_GROUP "cmp r11, lr\n"
         "bne .Llut1_loop\n"
         ".if (.Llut1_second - .Llut1_loop) != 200\n"
         ".error \"LUT1_GROUP must be 200 bytes\"\n"
         ".endif\n"
-        "ldm r10!, {r4-r7}\n"
-        "ldrd r8, r9, [r10], #8\n"
-        "asr lr, r8, #16\n" LUT1_REQUANT("r0", "r4", "r8") "lsr r8, r8, #8\n" LUT1_REQUANT("r1", "r5", "r8")
-            LUT1_REQUANT("r2", "r6", "r9") "lsr r9, r9, #8\n" LUT1_REQUANT("r3", "r7", "r9") "ldr r11, [sp, #16]\n"
-        "strb r0, [r11], #1\n"
-        "strb r1, [r11], #1\n"
-        "strb r2, [r11], #1\n"
-        "strb r3, [r11], #1\n"
-        "str r11, [sp, #16]\n"
-        "ldr r8, [sp, #12]\n"
-        "cmp r10, r8\n"
-        "bne 1b\n"
+        QUAD_TAIL_ASM("lr")
         "add sp, #20\n"
         "pop {r4-r11, pc}\n"
         ".size edgec_lut1_dsp, .-edgec_lut1_dsp\n"
