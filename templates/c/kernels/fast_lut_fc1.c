@@ -10,17 +10,15 @@
  * w[8g + j + 4] (high nibble) is one load from the table and one SMLAD. The stream
  * (emit_lut.py) holds per four channels their folded biases (not doubled); per group the
  * four channels' code bytes j = 0..3 in turn (one post-incremented byte load each, the four
- * widened pairs staying in registers); then the four multipliers and
- * two shift words (r1[0] | r1[1] << 8 | K << 16, r1[2] | r1[3] << 8 | K << 16), as the quad
- * stream. On the DSP extension that is 50 instructions per 32 products in assembly.
+ * widened pairs staying in registers); then the four multipliers and two shift words
+ * (r1[0] | r1[1] << 8 | K << 16, r1[2] | r1[3] << 8 | K << 16), as the quad stream. On the
+ * DSP extension that is 50 instructions per 32 products in assembly.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "fast_common.h"
-
-#define LUT1_PAIRS 256
 
 /* pairs[b] = (table[b & 15], table[b >> 4]): the first sixteen, then each row of sixteen as
  * the first plus its high half's difference (the low halves are the same in every row). */
@@ -111,7 +109,7 @@ static void lut1_widen(const int8_t *x, int32_t k, int32_t *wide)
 }
 
 /* The plain-C form (host builds, clamps inside int8). */
-static void lut1_quads_c(const edgec_gemm_w4_s8_t *g, const int32_t *wide, const int32_t *pairs, int8_t *out)
+FAST_COLD static void lut1_quads_c(const edgec_gemm_w4_s8_t *g, const int32_t *wide, const int32_t *pairs, int8_t *out)
 {
     const int32_t groups = (g->k + 7) / 8;
     const int32_t *s = g->stream;
