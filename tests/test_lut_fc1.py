@@ -3,7 +3,9 @@ channels per pass (fast_lut_fc1.c): every layer of a small MLP takes the kernel,
 bytes decode back to the layer's weights, and the host build (sanitizers, the C form) and
 the emulated Cortex-M4F (the assembly) are bit-exact with the integer reference. The
 layers' reduction lengths cover a partial last group of eight (k 20, 36), one group (k 8)
-and group counts of every remainder mod 4 (the unrolled loop's entry points)."""
+and group counts of every remainder mod 4 (the unrolled loop's entry points). After a
+clustered convolution (fast_int4_gemm.c's table loops linked) a one-row layer takes those
+loops instead, without this kernel's code."""
 
 from __future__ import annotations
 
@@ -92,3 +94,44 @@ def test_emulated_m4_is_bit_exact(work):
     options = ValidateOptions(data=str(work / "data.npz"), device="emulator")
     report = validate(result.out_dir, options)
     assert report["bit_exact"] == report["samples"] == 8
+
+
+def conv_then_fc() -> onnx.ModelProto:
+    rng = np.random.default_rng(6)
+    w = numpy_helper.from_array(rng.normal(0, 0.4, (8, 4, 3, 3)).astype(np.float32), "w")
+    wf = numpy_helper.from_array(rng.normal(0, 0.2, (12, 128)).astype(np.float32), "wf")
+    flat = numpy_helper.from_array(np.array([1, -1], np.int64), "flat")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Reshape", ["c", "flat"], ["f"]),
+        helper.make_node("Gemm", ["f", "wf"], ["y"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv_fc",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w, wf, flat],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_after_the_table_loops_a_one_row_layer_takes_them_too(tmp_path):
+    onnx.save(conv_then_fc(), tmp_path / "m.onnx")
+    rng = np.random.default_rng(7)
+    for name, count in (("calib", 32), ("data", 4)):
+        x = rng.uniform(-2, 2, (count, 1, 4, 6, 6)).astype(np.float32)
+        np.savez(tmp_path / f"{name}.npz", x=x)
+    options = CompileOptions(
+        quantize="int8",
+        calib=str(tmp_path / "calib.npz"),
+        cluster="16",
+        weight_storage="small",
+        target="mps2-an386",
+    )
+    result = compile_model(tmp_path / "m.onnx", tmp_path / "out", options)
+    kernels = {e["node"]: e["kernel"] for e in result.manifest.weight_storage}
+    assert kernels == {"conv": "edgec_conv_lut_fast_s8", "fc": "edgec_fc_lut_fast_s8"}, kernels
+    check = ValidateOptions(data=str(tmp_path / "data.npz"), device="host", sanitize=True)
+    report = validate(result.out_dir, check)
+    assert report["bit_exact"] == report["samples"] == 4
