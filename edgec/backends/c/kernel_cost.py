@@ -15,7 +15,8 @@ and Cortex-M0 paths of the DSP layouts (fast_scalar.h), fitted on riscv32-virt (
 1x1 layers, KWS clustered to 16 values) and taken for the M0 too. A layer of one row (a
 batch-1 fully connected layer) runs other kernels on the DSP cores: ``ONE_ROW``, fitted on
 mps2-an386 to the AD autoencoder's ten layers (k and n from 8 to 640) and KWS's classifier
-(dense, clustered) and to a 64x256 layer at 5, 10 and 20 % non-zeros (sparse).
+(four channels per pass), layers of 10x256, 6x104 and 22x64 with 16 values (other shapes)
+and a 64x256 layer at 5, 10 and 20 % non-zeros (sparse).
 """
 
 from __future__ import annotations
@@ -41,14 +42,16 @@ COSTS: dict[str, dict[str, Cost]] = {
         "clustered": (12.9, 10.0, 0.0, 0.0),
     },
 }
-# one row: fast_gemm.c's quad stream (20 instructions per 16 products), compact_int.c's
-# sparse rows alone (7 per entry), fast_lut_fc1.c (50 per 32: a table load and an SMLAD per
-# code byte; the table expanded in assembly)
-ONE_ROW: dict[str, dict[str, Cost]] = {
+# one row: (four channels per pass, other shapes). Dense: fast_gemm.c's quad stream (20
+# instructions per 16 products; n and k multiples of 4), else its pair GEMM's plain C for a
+# lone row; sparse: compact_int.c's rows alone (7 per entry); clustered: fast_lut_fc1.c (50
+# per 32: a table load and an SMLAD per code byte, the table expanded in assembly; n a
+# multiple of 4), else fast_int4_gemm.c's table loops (26 per 16, the table expanded in C)
+ONE_ROW: dict[str, dict[str, tuple[Cost, Cost]]] = {
     "dsp": {
-        "dense": (1.28, 10.7, 0.2, 70.0),
-        "sparse": (7.0, 62.0, 0.0, 0.0),
-        "clustered": (1.58, 10.8, 3.4, 554.0),
+        "dense": ((1.28, 10.7, 0.2, 70.0), (2.63, 22.5, 0.0, 120.0)),
+        "sparse": ((7.0, 62.0, 0.0, 0.0), (7.0, 62.0, 0.0, 0.0)),
+        "clustered": ((1.58, 10.8, 3.4, 554.0), (2.0, 10.0, 0.0, 1950.0)),
     },
 }
 
@@ -56,7 +59,11 @@ ONE_ROW: dict[str, dict[str, Cost]] = {
 def layer_cost(core: str, kind: str, n: int, k: int, pixels: int, entries: int = 0) -> float:
     """Estimated instructions of a layer with ``n`` outputs of ``k`` products per pixel (or
     row) over ``pixels`` pixels, its weights stored as ``kind``."""
-    one_row = ONE_ROW.get(core, {}) if pixels == 1 else {}
-    per, per_output, per_input, per_layer = one_row.get(kind) or COSTS[core][kind]
+    one_row = ONE_ROW.get(core, {}).get(kind) if pixels == 1 else None
+    if one_row is not None:
+        quads = n % 4 == 0 and (k % 4 == 0 or kind != "dense")
+        per, per_output, per_input, per_layer = one_row[0 if quads else 1]
+    else:
+        per, per_output, per_input, per_layer = COSTS[core][kind]
     work = per * entries if kind == "sparse" else per * n * k
     return pixels * (work + per_output * n + per_input * k) + per_layer
