@@ -179,6 +179,20 @@ def quad_stream(rows: np.ndarray, folded: np.ndarray, rq: FastRequant) -> np.nda
     return records.reshape(-1).astype(np.int32)
 
 
+def quad_fields(lw: Lowering, node: Node, p, stream: np.ndarray, what: str) -> dict:
+    """The struct fields of a one-row, four-channel kernel (edgec_fc1_fast_s8 and its
+    clustered twin) around its quad ``stream``."""
+    n, k = node.outputs[0].shape[-1], node.inputs[0].shape[-1]
+    return {
+        "rows": 1,
+        "k": k,
+        "n": n,
+        "act_min": int(p.requant.act_min),
+        "act_max": int(p.requant.act_max),
+        "stream": lw.weight(stream, f"{node.name} {what}"),
+    }
+
+
 def dw_stream(weights: np.ndarray, bias2: np.ndarray, rq: FastRequant) -> np.ndarray:
     """edgec_dwconv_fast_s8_t's stream from the weights [kh][kw][c]: per block of four
     channels (zeros beyond the last), the doubled biases, per pair of taps the channels'

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from edgec.backends.c import emit_compact, emit_entropy, emit_int4, emit_mve
+from edgec.backends.c import emit_compact, emit_entropy, emit_int4, emit_lut, emit_mve
 from edgec.backends.c import layout as L
 from edgec.backends.c.emit_attention import FLOAT_MATMUL, INT_MATMUL, either, is_batched
 from edgec.backends.c.emit_common import (
@@ -41,6 +41,7 @@ from edgec.backends.c.emit_fast import (
     fast_sources,
     folded_bias,
     gemm_fields,
+    quad_fields,
     quad_stream,
 )
 from edgec.backends.c.int_checks import check_conv as check_int_conv
@@ -404,6 +405,11 @@ CONV_VARIANTS = (
         lambda c: c.in_place and c.dense_int8 and not c.lean and c.fast_fits,
         lambda c: _conv_fast(c, in_place=True),
     ),
+    Variant(
+        "clustered, one row, four channels",
+        lambda c: c.sfx == "s8" and not c.lean and emit_lut.one_row_applies(c),
+        emit_lut.emit_one_row,
+    ),
     # clustered weights (one table) through the int4 GEMM's table loops
     Variant(
         "clustered, table loops",
@@ -483,18 +489,8 @@ def _fc_one_row_applies(layer: IntLayer) -> bool:
 
 def _fc_fast_one_row(layer: IntLayer) -> None:
     lw, node, p = layer.lw, layer.node, layer.p
-    n, k = layer.weights.shape
-    fields = {
-        "rows": 1,
-        "k": k,
-        "n": n,
-        "act_min": int(p.requant.act_min),
-        "act_max": int(p.requant.act_max),
-        "stream": lw.weight(
-            quad_stream(layer.weights, layer.bias2 // 2, layer.requant),
-            f"{node.name} weights and constants",
-        ),
-    }
+    stream = quad_stream(layer.weights, layer.bias2 // 2, layer.requant)
+    fields = quad_fields(lw, node, p, stream, "weights and constants")
     lw.call(
         "edgec_fc1_fast_s8", "edgec_gemm_s8_t", fields, [layer.src], [layer.dst], node.name,
         node.op_type, GEMM_SOURCES, macs=get_op(node.op_type).macs(node),
@@ -527,6 +523,11 @@ FC_VARIANTS = (
         emit_int4.emit_fast_gemm,
     ),
     Variant("int4 portable", lambda c: c.int4, emit_int4.emit_portable),
+    Variant(
+        "clustered, one row, four channels",
+        lambda c: c.sfx == "s8" and not c.lean and emit_lut.one_row_applies(c),
+        emit_lut.emit_one_row,
+    ),
     # clustered weights (one table) through the int4 GEMM's table loops
     Variant(
         "clustered, table loops",

@@ -84,6 +84,11 @@ typedef struct {
 void edgec_fc_w4_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 /* The same with clustered weights (table not NULL). */
 void edgec_fc_lut_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+/* A clustered fully connected layer whose rows go one at a time, four channels per pass
+ * (fast_lut_fc1.c; n a multiple of 4): its own stream (see there), `table` as above.
+ * Scratch: one widened row, EDGEC_LUT1_WIDE_BYTES(k), then the expanded table (1024 bytes). */
+#define EDGEC_LUT1_WIDE_BYTES(k) ((size_t)16u * (((size_t)(k) + 7u) / 8u))
+void edgec_fc1_lut_fast_s8(const edgec_gemm_w4_s8_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /* Convolution (groups 1) as that product over the output pixels, k = kh * kw * in_c.
  * Scratch: the widened rows (and expanded table), then (unless kh = kw = 1 without padding)

@@ -83,4 +83,50 @@ static inline int32_t word_at(const int8_t *p)
     return v;
 }
 
+/* The start of the one-row, four-channel routines (fast_gemm.c's edgec_fc1_dsp,
+ * fast_lut_fc1.c's edgec_lut1_dsp), their arguments in r1..r6 (row start, row end, groups
+ * the first loop turn skips, stream end, stream, out): the loop's entry (`loop` plus the
+ * skipped groups' bytes) and the arguments to the stack (row, row end, entry, stream end,
+ * out); then label 1, each pass: the four biases into r0..r3, the row into r11, its end
+ * into lr, and the jump into the loop. */
+#define QUAD_ENTRY_ASM(loop, second)                \
+    "adr r7, " loop "\n"                            \
+    "movs r8, #(" second " - " loop ")\n"           \
+    "mla r3, r3, r8, r7\n"                          \
+    "orr r3, r3, #1\n"                              \
+    "mov r10, r5\n"                                 \
+    "push {r1-r4, r6}\n"                            \
+    "1:\n"                                          \
+    "ldm r10!, {r0-r3}\n"                           \
+    "ldrd r11, lr, [sp]\n"                          \
+    "ldr r4, [sp, #8]\n"                            \
+    "bx r4\n"                                       \
+    ".p2align 2\n"
+/* The end of a pass of the one-row, four-channel routines (fast_gemm.c's edgec_fc1_dsp,
+ * fast_lut_fc1.c's edgec_lut1_dsp): the sums in r0..r3, the stream (r10) at the four
+ * multipliers and two shift words; each sum doubled and requantized (edgec_fp_requant2: r11
+ * a temporary, K in register `k`), the outputs stored at the stack's out (sp + 16), then back
+ * to label 1 until the stream reaches the stack's stream end (sp + 12). */
+#define QUAD_REQUANT_ASM(a, m, r, k)    \
+    "lsl " a ", " a ", #1\n"            \
+    "asr r11, " a ", #31\n"             \
+    "smmlar " a ", " a ", " m ", r11\n" \
+    "asr " a ", " a ", " r "\n"         \
+    "add " a ", " a ", " k "\n"         \
+    "ssat " a ", #8, " a ", asr #1\n"
+#define QUAD_TAIL_ASM(k)                                                                        \
+    "ldm r10!, {r4-r7}\n"                                                                       \
+    "ldrd r8, r9, [r10], #8\n"                                                                  \
+    "asr " k ", r8, #16\n" QUAD_REQUANT_ASM("r0", "r4", "r8", k) "lsr r8, r8, #8\n"             \
+        QUAD_REQUANT_ASM("r1", "r5", "r8", k) QUAD_REQUANT_ASM("r2", "r6", "r9", k) "lsr r9, r9, #8\n" \
+            QUAD_REQUANT_ASM("r3", "r7", "r9", k) "ldr r11, [sp, #16]\n"                        \
+    "strb r0, [r11], #1\n"                                                                      \
+    "strb r1, [r11], #1\n"                                                                      \
+    "strb r2, [r11], #1\n"                                                                      \
+    "strb r3, [r11], #1\n"                                                                      \
+    "str r11, [sp, #16]\n"                                                                      \
+    "ldr r8, [sp, #12]\n"                                                                       \
+    "cmp r10, r8\n"                                                                             \
+    "bne 1b\n"
+
 #endif /* EDGEC_FAST_COMMON_H */

@@ -413,14 +413,6 @@ void edgec_fc1_dsp(const fc1_args_t *a);
     "sxtb16 r5, r4, ror #8\n"                                                                     \
     "sxtb16 r4, r4\n" FC1_CHANNEL("r0", "r6") FC1_CHANNEL("r1", "r7") FC1_CHANNEL("r2", "r8") \
         FC1_CHANNEL("r3", "r9")
-/* The sum in `a` doubled, then as REQUANT2 with r1 in `r`'s low byte and K in r12. */
-#define FC1_REQUANT(a, m, r)           \
-    "lsl " a ", " a ", #1\n"           \
-    "asr r11, " a ", #31\n"            \
-    "smmlar " a ", " a ", " m ", r11\n" \
-    "asr " a ", " a ", " r "\n"        \
-    "add " a ", " a ", r12\n"          \
-    "ssat " a ", #8, " a ", asr #1\n"
 
 /* r0..r3: the sums; r10: the stream; r11: the row; lr: its end; the stack: x, x_end, the
  * loop's entry, stream_end, out. The groups loop is unrolled four times and entered where
@@ -435,35 +427,13 @@ __asm__(".pushsection .text.edgec_fc1_dsp,\"ax\",%progbits\n"
         "edgec_fc1_dsp:\n"
         "push {r4-r11, lr}\n"
         "ldm r0, {r1-r6}\n"
-        "adr r7, .Lfc1_loop\n"
-        "movs r8, #(.Lfc1_second - .Lfc1_loop)\n"
-        "mla r3, r3, r8, r7\n"
-        "orr r3, r3, #1\n"
-        "mov r10, r5\n"
-        "push {r1-r4, r6}\n"
-        "1:\n"
-        "ldm r10!, {r0-r3}\n"
-        "ldrd r11, lr, [sp]\n"
-        "ldr r4, [sp, #8]\n"
-        "bx r4\n"
-        ".p2align 2\n"
+        QUAD_ENTRY_ASM(".Lfc1_loop", ".Lfc1_second")
         ".Lfc1_loop:\n" FC1_GROUP ".Lfc1_second:\n" FC1_GROUP FC1_GROUP FC1_GROUP "cmp r11, lr\n"
         "bne .Lfc1_loop\n"
         ".if (.Lfc1_second - .Lfc1_loop) != 80\n"
         ".error \"FC1_GROUP must be 80 bytes\"\n"
         ".endif\n"
-        "ldm r10!, {r4-r7}\n"
-        "ldrd r8, r9, [r10], #8\n"
-        "asr r12, r8, #16\n" FC1_REQUANT("r0", "r4", "r8") "lsr r8, r8, #8\n" FC1_REQUANT("r1", "r5", "r8")
-            FC1_REQUANT("r2", "r6", "r9") "lsr r9, r9, #8\n" FC1_REQUANT("r3", "r7", "r9") "ldr r11, [sp, #16]\n"
-        "strb r0, [r11], #1\n"
-        "strb r1, [r11], #1\n"
-        "strb r2, [r11], #1\n"
-        "strb r3, [r11], #1\n"
-        "str r11, [sp, #16]\n"
-        "ldr r8, [sp, #12]\n"
-        "cmp r10, r8\n"
-        "bne 1b\n"
+        QUAD_TAIL_ASM("r12")
         "add sp, #20\n"
         "pop {r4-r11, pc}\n"
         ".size edgec_fc1_dsp, .-edgec_fc1_dsp\n"
