@@ -163,9 +163,10 @@ class Lowering:
                 else tirx.const(float(rq.scale.ravel()[0]), "float32")
             )
             out = fx.requantize_float(acc, scale, rq.zero_point, rq.act_min, rq.act_max)
-        elif "right" in bufs:  # one 64-bit multiply, zero point folded in
+        elif "right" in bufs:  # one 64-bit multiply, zero point folded in, int32 lanes
             row = [bufs["right"][k, channel] for k in range(3)]
             out = fx.multiply_by_quantized_multiplier_right(acc, *row)
+            return tirx.Cast("int8", fx.clamp32(out, rq.act_min, rq.act_max))
         else:
             m = bufs["multiplier"][channel] if "multiplier" in bufs else int(rq.multiplier[0])
             s = bufs["shift"][channel] if "shift" in bufs else int(rq.shift[0])

@@ -79,11 +79,19 @@ def lower_dot_linear(lowering, name: str, data, shape: dict, w_ohwi: np.ndarray,
     cpu, bb = lowering.cpu, lowering.bb
     dot = cpu.dot
     out_channels, kh, kw, channels = w_ohwi.shape
+    if out_channels % dot.lanes and cpu.half_dot and out_channels % cpu.half_dot.lanes == 0:
+        dot = cpu.half_dot
     padded_out = -(-out_channels // dot.lanes) * dot.lanes
     groups4 = -(-channels // 4)
     zp = p.input_zero_point
     pads = shape["pads"]
-    if any(pads) or groups4 * 4 != channels:
+    word_input = channels < 4  # an RGB or mono input layer: a word per pixel, not 4 bytes
+    if word_input:
+        words = bb.emit_te(pack_words, data, pads, zp, primfunc_name_hint="qpack")
+        padded = [shape["batch"], shape["height"] + pads[0] + pads[2]]
+        padded += [shape["width"] + pads[1] + pads[3], 4]
+        data = bb.emit(relax.op.memory.view(words, shape=padded, dtype="int8"))
+    elif any(pads) or groups4 * 4 != channels:
         extra = groups4 * 4 - channels
 
         def pad(x):
@@ -120,10 +128,9 @@ def lower_dot_linear(lowering, name: str, data, shape: dict, w_ohwi: np.ndarray,
         pixels=pixels,
     )
 
-    def epilogue(acc, channel, table):
+    def epilogue(acc, channel, table):  # the bias is in the accumulator already
         bufs = {key: _Columns(table, starts[key], key == "scale") for key in constants}
-        value = fx.wrap_int32(fx.i64(acc) + fx.i64(table[0, channel]))
-        return lowering.requant(value, channel, p, bufs)
+        return lowering.requant(acc, channel, p, bufs)
 
     func = dk.dot_conv_func(
         conv,
@@ -147,3 +154,26 @@ def _pad_channels(table: np.ndarray, channels: int) -> np.ndarray:
     padded = np.zeros((*table.shape[:-1], channels), table.dtype)
     padded[..., : table.shape[-1]] = table
     return padded
+
+
+def pack_words(x, pads, zero_point: int):
+    """NHWC int8 ``x`` of fewer than four channels, padded by (top, left, bottom, right) with
+    the zero point → ``[N, H, W]`` int32, a pixel's channels in its bytes (little-endian, as
+    the kernels read four channels; the missing channels zero, their weights are zero): a
+    quarter of the elements of a padded int8 copy."""
+    from tvm import te, tirx
+
+    top, left, bottom, right = (int(v) for v in pads)
+    n, h, w, c = (int(d) for d in x.shape)
+    byte = zero_point & 0xFF
+    border = tirx.const(byte * 0x01010101 - (1 << 32 if byte >= 0x80 else 0), "int32")
+
+    def body(b, i, j):
+        word = fx.i64(0)
+        for k in range(c):
+            value = fx.i64(x[b, i - top, j - left, k]) & fx.i64(0xFF)
+            word = word | (value << fx.i64(8 * k))
+        inside = tirx.all(i >= top, i < h + top, j >= left, j < w + left)
+        return tirx.if_then_else(inside, tirx.Cast("int32", word), border)
+
+    return te.compute((n, h + top + bottom, w + left + right), body, name="pack_words")
