@@ -82,7 +82,8 @@ def _run_te(compute, inputs: list[np.ndarray], out_dtype: str, vector_lanes: int
         schedule = tvm.s_tir.Schedule(func)
         (loop,) = schedule.get_loops(schedule.get_sblock(out.op.name))
         schedule.vectorize(schedule.split(loop, [None, vector_lanes])[1])
-        func, target = schedule.mod["main"], tvm.target.Target(llvm_target(load_board("host", "linux")))
+        func = schedule.mod["main"]
+        target = tvm.target.Target(llvm_target(load_board("host", "linux")))
     library = tvm.compile(tvm.IRModule({"main": func}), target=target).jit()
     result = tvm.runtime.tensor(np.zeros([int(d) for d in out.shape], out_dtype))
     library["main"](*map(tvm.runtime.tensor, inputs), result)
