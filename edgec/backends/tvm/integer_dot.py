@@ -20,6 +20,10 @@ from edgec.backends.tvm import kernels
 
 PARALLEL_MIN_MACS = 1 << 18  # below this a layer runs on one thread (a launch costs µs)
 SPARE_REGISTERS = 6  # vector registers a tile leaves for weights and the broadcast input
+# With a window (3x3) on x86, the pixels' addresses take registers too: at 6 spare, LLVM
+# spilled broadcasts to unaligned 64-byte stack slots, and whenever the caller's stack left
+# them straddling cache lines (by the process's environment size) IC int8 ran 2.7x slower.
+SPARE_REGISTERS_WINDOW_X86 = 18
 
 
 class _Columns:
@@ -61,10 +65,12 @@ def kernels_int32(values: np.ndarray) -> np.ndarray:
     return (((values + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int32)
 
 
-def _tile(channels: int, lanes: int, registers: int, positions: int) -> tuple[int, int]:
+def _tile(
+    channels: int, lanes: int, registers: int, positions: int, spare: int = SPARE_REGISTERS
+) -> tuple[int, int]:
     """(output channels, output pixels) of a register tile."""
     vectors = next(v for v in (4, 3, 2, 1) if channels % (v * lanes) == 0)
-    budget = max(1, (registers - SPARE_REGISTERS - vectors) // vectors)
+    budget = max(1, (registers - spare - vectors) // vectors)
     return vectors * lanes, max(1, min(budget, positions))
 
 
@@ -112,7 +118,9 @@ def lower_dot_linear(lowering, name: str, data, shape: dict, w_ohwi: np.ndarray,
     height = shape["height"] + pads[0] + pads[2]
     width = shape["width"] + pads[1] + pads[3]
     positions = shape["batch"] * shape["out_height"] * shape["out_width"]
-    tile, pixels = _tile(padded_out, dot.lanes, cpu.registers, positions)
+    windowed = kh * kw > 1 and cpu.arch == "x86_64"
+    spare = SPARE_REGISTERS_WINDOW_X86 if windowed else SPARE_REGISTERS
+    tile, pixels = _tile(padded_out, dot.lanes, cpu.registers, positions, spare)
     conv = dk.DotConv(
         batch=shape["batch"],
         height=height,
