@@ -151,6 +151,35 @@ def test_fixed_point_expressions_match_the_numpy_helpers():
         np.testing.assert_array_equal(got, want + zero_point)
 
 
+def test_pack_words_puts_each_pixels_channels_in_one_word():
+    from edgec.backends.tvm.integer_dot import pack_words
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (1, 5, 6, 3)).astype(np.int8)
+    pads = (1, 0, 2, 1)  # top, left, bottom, right
+    for zero_point in (-128, 17):
+        got = _run_te(lambda v, z=zero_point: pack_words(v, pads, z), [x], "int32")
+        # numpy: pad with the zero point, a zero fourth channel, read as little-endian words
+        padded = np.full((1, 8, 7, 4), zero_point, np.int8)
+        padded[:, 1:6, 0:6, :3] = x
+        padded[:, 1:6, 0:6, 3] = 0
+        np.testing.assert_array_equal(got, padded.view("<i4")[..., 0])
+
+
+def test_depthwise_in_float_only_where_every_sum_is_exact():
+    from edgec.backends.tvm.integer import _exact_in_float
+
+    weights = np.full((4, 1, 3, 3), -127, np.int64)  # |sum| <= 9 * 127 * 128 = 146304
+    bias = np.zeros(4, np.int64)
+    assert _exact_in_float(weights, bias)
+    bias[2] = (1 << 24) - 146304 - 1
+    assert _exact_in_float(weights, bias)
+    bias[2] += 1  # a bound of 2**24: refused (from 2**24 + 1 on, float32 skips integers)
+    assert not _exact_in_float(weights, bias)
+    bias[2] = -(1 << 24)
+    assert not _exact_in_float(weights, bias)
+
+
 def test_reciprocal_stages_match_get_reciprocal():
     from edgec.backends.tvm import fixedpoint_te as fx
 
