@@ -64,7 +64,8 @@ def built(tmp_path_factory):
 # ---- the fixed-point expressions ------------------------------------------------------------
 
 
-def _run_te(compute, inputs: list[np.ndarray], out_dtype: str) -> np.ndarray:
+def _run_te(compute, inputs: list[np.ndarray], out_dtype: str, vector_lanes: int = 0):
+    """``compute`` built for this computer, its (1-D) loop vectorized if ``vector_lanes``."""
     import tvm
     from tvm import te
 
@@ -73,7 +74,17 @@ def _run_te(compute, inputs: list[np.ndarray], out_dtype: str) -> np.ndarray:
     ]
     out = compute(*placeholders)
     func = te.create_prim_func([*placeholders, out])
-    library = tvm.compile(tvm.IRModule({"main": func}), target="llvm").jit()
+    target = "llvm"
+    if vector_lanes:
+        from edgec.backends.tvm.cpu import llvm_target
+        from edgec.targets import load_board
+
+        schedule = tvm.s_tir.Schedule(func)
+        (loop,) = schedule.get_loops(schedule.get_sblock(out.op.name))
+        schedule.vectorize(schedule.split(loop, [None, vector_lanes])[1])
+        func = schedule.mod["main"]
+        target = tvm.target.Target(llvm_target(load_board("host", "linux")))
+    library = tvm.compile(tvm.IRModule({"main": func}), target=target).jit()
     result = tvm.runtime.tensor(np.zeros([int(d) for d in out.shape], out_dtype))
     library["main"](*map(tvm.runtime.tensor, inputs), result)
     return result.numpy()
@@ -116,20 +127,57 @@ def test_fixed_point_expressions_match_the_numpy_helpers():
             "int64",
         )
         np.testing.assert_array_equal(got, fp.multiply_by_quantized_multiplier(values, m, s))
+    # The right-shift form (int32 lanes): every int32, the largest multipliers, vectorized
+    # on the host's widest registers as the kernels run it.
     small, small_shifts = fp.quantize_multipliers(rng.uniform(1e-4, 0.24, 16))  # its range
-    rows = fp.right_shift_requant_params(small, small_shifts, -7)
-    got = _run_te(
-        lambda v, r, c: te.compute(
-            v.shape,
-            lambda i: fx.multiply_by_quantized_multiplier_right(
-                v[i], r[c[i], 0], r[c[i], 1], r[c[i], 2]
+    small[0], small_shifts[0] = fp.INT32_MAX, -2
+    x = np.concatenate([[fp.INT32_MIN], x, rng.integers(fp.INT32_MIN, fp.INT32_MAX, 4000)])
+    x = x[: x.size // 16 * 16].astype(np.int32)
+    channel = np.arange(x.size) % 16
+    for zero_point in (-7, 100):
+        rows = fp.right_shift_requant_params(small, small_shifts, zero_point)
+        got = _run_te(
+            lambda v, r: te.compute(
+                v.shape,
+                lambda i: fx.multiply_by_quantized_multiplier_right(
+                    v[i], r[i % 16, 0], r[i % 16, 1], r[i % 16, 2]
+                ),
             ),
-        ),
-        [x, rows, channel.astype(np.int32)],
-        "int64",
-    )
-    want = fp.multiply_by_quantized_multiplier(x, small[channel], small_shifts[channel]) - 7
-    np.testing.assert_array_equal(got, want)
+            [x, rows],
+            "int32",
+            vector_lanes=16,
+        )
+        want = fp.multiply_by_quantized_multiplier(x, small[channel], small_shifts[channel])
+        np.testing.assert_array_equal(got, want + zero_point)
+
+
+def test_pack_words_puts_each_pixels_channels_in_one_word():
+    from edgec.backends.tvm.integer_dot import pack_words
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (1, 5, 6, 3)).astype(np.int8)
+    pads = (1, 0, 2, 1)  # top, left, bottom, right
+    for zero_point in (-128, 17):
+        got = _run_te(lambda v, z=zero_point: pack_words(v, pads, z), [x], "int32")
+        # numpy: pad with the zero point, a zero fourth channel, read as little-endian words
+        padded = np.full((1, 8, 7, 4), zero_point, np.int8)
+        padded[:, 1:6, 0:6, :3] = x
+        padded[:, 1:6, 0:6, 3] = 0
+        np.testing.assert_array_equal(got, padded.view("<i4")[..., 0])
+
+
+def test_depthwise_in_float_only_where_every_sum_is_exact():
+    from edgec.backends.tvm.integer import _exact_in_float
+
+    weights = np.full((4, 1, 3, 3), -127, np.int64)  # |sum| <= 9 * 127 * 128 = 146304
+    bias = np.zeros(4, np.int64)
+    assert _exact_in_float(weights, bias)
+    bias[2] = (1 << 24) - 146304 - 1
+    assert _exact_in_float(weights, bias)
+    bias[2] += 1  # a bound of 2**24: refused (from 2**24 + 1 on, float32 skips integers)
+    assert not _exact_in_float(weights, bias)
+    bias[2] = -(1 << 24)
+    assert not _exact_in_float(weights, bias)
 
 
 def test_reciprocal_stages_match_get_reciprocal():

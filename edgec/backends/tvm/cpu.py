@@ -22,6 +22,9 @@ class CpuInfo:
     vector_bits: int  # the widest SIMD register the schedules fill
     registers: int  # SIMD registers available for a tile of accumulators
     dot: DotInstruction | None = None  # the int8 dot-product instruction, if the CPU has one
+    # The same instruction on half the lanes, for layers whose output channels fill only
+    # half of ``dot``'s register (8 channels on AVX-512: no padded channels to slice off).
+    half_dot: DotInstruction | None = None
 
     @property
     def f32_lanes(self) -> int:
@@ -57,12 +60,13 @@ def cpu_info(target: LinuxTarget) -> CpuInfo:
         with tvm_target:
             return bool(codegen.llvm_cpu_has_features(list(features), tvm_target))
 
-    dot = None
+    dot = half_dot = None
     if arch in ("x86_64", "i686"):
         if has("avx512f", "avx512bw"):
             bits, registers = 512, 32
             if has("avx512vnni"):
                 dot = DotInstruction("llvm.x86.avx512.vpdpbusd.512", 16, True)
+                half_dot = DotInstruction("llvm.x86.avx512.vpdpbusd.256", 8, True)  # AVX512VL
         elif has("avx2", "fma"):
             bits, registers = 256, 16
             if has("avxvnni"):
@@ -75,4 +79,4 @@ def cpu_info(target: LinuxTarget) -> CpuInfo:
             dot = DotInstruction("llvm.aarch64.neon.sdot.v4i32.v16i8", 4, False)
     else:
         bits, registers = 128, 16
-    return CpuInfo(llvm, arch, bits, registers, dot)
+    return CpuInfo(llvm, arch, bits, registers, dot, half_dot)

@@ -90,7 +90,8 @@ def dot_conv_func(
     weights_first: bool,
 ):
     """The PrimFunc ``(x, w, params, out)``: ``params[:, o]`` are the int32 constants of
-    output channel ``o`` that ``epilogue(acc, o, params)`` (int32 → int8 expression) reads."""
+    output channel ``o`` that ``epilogue(acc, o, params)`` (int32 → int8 expression) reads.
+    The accumulators start at ``params[0]`` (the bias)."""
     from tvm.script import tirx as T
 
     s = shape
@@ -152,8 +153,11 @@ def dot_conv_func(
             acc = T.alloc_buffer(
                 (pixels * tile,), "int32", annotations={"disable_lower_builtin": 1}
             )
-            for i in T.unroll(pixels * vectors):
-                acc[T.ramp(i * lanes, 1, lanes)] = T.broadcast(T.int32(0), lanes)
+            for p in T.unroll(pixels):  # the bias: one add fewer per output
+                for v in T.unroll(vectors):
+                    acc[T.ramp((p * vectors + v) * lanes, 1, lanes)] = params.vload(
+                        [0, ct * tile + v * lanes], acc_type
+                    )
             for ky, kx, c4 in T.grid(kh, kw, s.groups4):
                 for p in T.unroll(pixels):
                     for v in T.unroll(vectors):

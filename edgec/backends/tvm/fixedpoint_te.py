@@ -176,11 +176,45 @@ def reciprocal_stages(total, x_integer_digits: int):
 
 
 def multiply_by_quantized_multiplier_right(x, multiplier, round_hi, shift_hi):
-    """``multiply_by_quantized_multiplier(x, m, shift) + zero_point`` in one 64-bit multiply
-    and two shifts, for the rows of ``fixedpoint.right_shift_requant_params`` (m >= 0,
-    shift <= -2): floor((x*m + N) / 2**32) >> (r - 1), N's high word round_hi - [x < 0],
-    its low word 2**30 | (x & 2**31) (``fixedpoint.multiply_by_quantized_multiplier_right``)."""
-    x = i64(x)
-    negative = _select(x < 0, 1, 0)
-    n = ((i64(round_hi) - negative) << i64(32)) + (i64(1 << 30) | (negative << i64(31)))
-    return ((x * i64(multiplier) + n) >> i64(32)) >> i64(shift_hi)
+    """``multiply_by_quantized_multiplier(x, m, shift) + zero_point`` of an int32 ``x`` as an
+    int32 expression, for the rows of ``fixedpoint.right_shift_requant_params`` (m >= 0,
+    shift <= -2): floor((x*m + N) / 2**32) >> (r - 1), N's high word round_hi - [x < 0], its
+    low word c = 2**30 | (x & 2**31) (``fixedpoint.multiply_by_quantized_multiplier_right``).
+
+    Only the 64-bit product is wide (a sign-extending 32x32 multiply: ``vpmuldq``, ``smull``):
+    floor((x*m + c) / 2**32) is its high word plus the carry of c into it, which is
+    ``low >= 2**32 - c`` unsigned, i.e. ``low ^ 2**31 >= c`` signed. Everything else runs in
+    int32 lanes, without overflow (|high| <= 2**30, |round_hi| < 2**30); on AVX-512 this is
+    half the instructions of the same formula in int64 lanes."""
+    from tvm import tirx
+
+    x = _i32(x)
+    sign = tirx.const(INT32_MIN, "int32")
+
+    def body(x):
+        product = i64(x) * i64(multiplier)
+        high = tirx.Cast("int32", product >> i64(32))
+        low = tirx.Cast("int32", product) ^ sign
+        c = (x & sign) | tirx.const(1 << 30, "int32")
+        carry = tirx.Cast("int32", low >= c)
+        negative = x >> tirx.const(31, "int32")  # -1 or 0
+        return ((high + carry) + (_i32(round_hi) + negative)) >> _i32(shift_hi)
+
+    return body(x)
+
+
+def _i32(value):
+    """``value`` (a Python int, or an int32 / int64 expression holding an int32) as int32."""
+    from tvm import tirx
+
+    if isinstance(value, int):
+        return tirx.const(value, "int32")
+    value = as_expr(value)
+    return value if dtype_of(value) == "int32" else tirx.Cast("int32", value)
+
+
+def clamp32(x, low: int, high: int):
+    """``clamp`` of an int32 expression, in int32."""
+    from tvm import te
+
+    return te.min(te.max(_i32(x), _i32(low)), _i32(high))

@@ -163,9 +163,10 @@ class Lowering:
                 else tirx.const(float(rq.scale.ravel()[0]), "float32")
             )
             out = fx.requantize_float(acc, scale, rq.zero_point, rq.act_min, rq.act_max)
-        elif "right" in bufs:  # one 64-bit multiply, zero point folded in
+        elif "right" in bufs:  # one 64-bit multiply, zero point folded in, int32 lanes
             row = [bufs["right"][k, channel] for k in range(3)]
             out = fx.multiply_by_quantized_multiplier_right(acc, *row)
+            return tirx.Cast("int8", fx.clamp32(out, rq.act_min, rq.act_max))
         else:
             m = bufs["multiplier"][channel] if "multiplier" in bufs else int(rq.multiplier[0])
             s = bufs["shift"][channel] if "shift" in bufs else int(rq.shift[0])
@@ -193,7 +194,7 @@ class Lowering:
     def linear(self, name: str, data, weights, bias, p, channels: int, compute) -> object:
         """Emit ``compute`` (data, packed weights → int32 accumulator) with its bias and
         requantization as one function."""
-        from tvm import te
+        from tvm import te, tirx
 
         constants = self.requant_constants(p, channels)
         keys = list(constants)
@@ -203,7 +204,13 @@ class Lowering:
             bufs = dict(zip(keys, extra))
 
             def out(*i):
-                value = fx.wrap_int32(fx.i64(acc[i]) + fx.i64(b[i[-1]]))
+                if fx.dtype_of(acc[i]) == "float32":  # exact integers: bias + sum < 2**24
+                    # (An int32 add here let LLVM widen the sum before the 64-bit product,
+                    # which then took AVX-512's slow vpmullq instead of vpmuldq.)
+                    total = fx.as_expr(acc[i]) + tirx.Cast("float32", fx.as_expr(b[i[-1]]))
+                    value = tirx.Cast("int32", total)
+                else:
+                    value = fx.wrap_int32(fx.i64(acc[i]) + fx.i64(b[i[-1]]))
                 return self.requant(value, i[-1], p, bufs)
 
             return te.compute(acc.shape, out, name="requantize")
@@ -234,12 +241,21 @@ class Lowering:
             return self.define(node.outputs[0], expr, True)
         if group == channels == out_channels and w.shape[1] == 1:
             tile = kernels.channel_tile(channels, self.cpu.i32_lanes)
+            # x86 has no widening multiply-accumulate: int8 through int16 costs four
+            # instructions a tap, a float FMA one; the sums are exact integers in float32.
+            dtype = (
+                "float32" if self.cpu.arch == "x86_64" and _exact_in_float(wq, bias) else "int32"
+            )
 
             def compute(data, wp):
-                padded = kernels.pad_nhwc(data, pads, zp)
-                return kernels.depthwise_nhwc(padded, wp, strides, dilation, "int32", tile)
+                padded = kernels.pad_nhwc(
+                    data, pads, zp, dtype="float32" if dtype != "int32" else None
+                )
+                return kernels.depthwise_nhwc(padded, wp, strides, dilation, dtype, tile)
 
             packed = kernels.pack_depthwise_weights(ohwi)
+            if dtype == "float32":
+                packed = packed.astype(np.float32)
         else:
             tile = kernels.channel_tile(out_channels // group, self.cpu.i32_lanes)
 
@@ -503,6 +519,13 @@ def _bias(node: Node, channels: int) -> np.ndarray:
     if bias is None or bias.const is None:
         return np.zeros(channels, np.int64)
     return np.broadcast_to(bias.const.astype(np.int64).reshape(-1), (channels,)).copy()
+
+
+def _exact_in_float(weights: np.ndarray, bias: np.ndarray) -> bool:
+    """Whether a depthwise layer's int8 sums (|x| <= 128) plus the bias stay below 2**24,
+    where float32 represents every integer (so no int32 wrap to reproduce either)."""
+    bound = 128 * np.abs(weights.reshape(weights.shape[0], -1)).sum(1)
+    return bool((np.abs(bias) + bound).max() < 1 << 24)
 
 
 def _int32(values: np.ndarray) -> np.ndarray:

@@ -18,8 +18,15 @@ from edgec.backends.tvm import dot_kernels as dk
 from edgec.backends.tvm import fixedpoint_te as fx
 from edgec.backends.tvm import kernels
 
-PARALLEL_MIN_MACS = 1 << 18  # below this a layer runs on one thread (a launch costs µs)
+# Below this a layer runs on one thread: as a parallel loop (TVM's closure) even one thread
+# ran it slower (KWS int8 50 -> 43 us, VWW 173 -> 150 us at 1 thread on AVX-512 when no
+# layer of theirs was parallel), and on 2 shared cores the second thread did not win it back.
+PARALLEL_MIN_MACS = 1 << 22
 SPARE_REGISTERS = 6  # vector registers a tile leaves for weights and the broadcast input
+# With a window (3x3) on x86, the pixels' addresses take registers too: at 6 spare, LLVM
+# spilled broadcasts to unaligned 64-byte stack slots, and whenever the caller's stack left
+# them straddling cache lines (by the process's environment size) IC int8 ran 2.7x slower.
+SPARE_REGISTERS_WINDOW_X86 = 18
 
 
 class _Columns:
@@ -61,10 +68,12 @@ def kernels_int32(values: np.ndarray) -> np.ndarray:
     return (((values + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)).astype(np.int32)
 
 
-def _tile(channels: int, lanes: int, registers: int, positions: int) -> tuple[int, int]:
+def _tile(
+    channels: int, lanes: int, registers: int, positions: int, spare: int = SPARE_REGISTERS
+) -> tuple[int, int]:
     """(output channels, output pixels) of a register tile."""
     vectors = next(v for v in (4, 3, 2, 1) if channels % (v * lanes) == 0)
-    budget = max(1, (registers - SPARE_REGISTERS - vectors) // vectors)
+    budget = max(1, (registers - spare - vectors) // vectors)
     return vectors * lanes, max(1, min(budget, positions))
 
 
@@ -79,11 +88,19 @@ def lower_dot_linear(lowering, name: str, data, shape: dict, w_ohwi: np.ndarray,
     cpu, bb = lowering.cpu, lowering.bb
     dot = cpu.dot
     out_channels, kh, kw, channels = w_ohwi.shape
+    if out_channels % dot.lanes and cpu.half_dot and out_channels % cpu.half_dot.lanes == 0:
+        dot = cpu.half_dot
     padded_out = -(-out_channels // dot.lanes) * dot.lanes
     groups4 = -(-channels // 4)
     zp = p.input_zero_point
     pads = shape["pads"]
-    if any(pads) or groups4 * 4 != channels:
+    word_input = channels < 4  # an RGB or mono input layer: a word per pixel, not 4 bytes
+    if word_input:
+        words = bb.emit_te(pack_words, data, pads, zp, primfunc_name_hint="qpack")
+        padded = [shape["batch"], shape["height"] + pads[0] + pads[2]]
+        padded += [shape["width"] + pads[1] + pads[3], 4]
+        data = bb.emit(relax.op.memory.view(words, shape=padded, dtype="int8"))
+    elif any(pads) or groups4 * 4 != channels:
         extra = groups4 * 4 - channels
 
         def pad(x):
@@ -104,7 +121,9 @@ def lower_dot_linear(lowering, name: str, data, shape: dict, w_ohwi: np.ndarray,
     height = shape["height"] + pads[0] + pads[2]
     width = shape["width"] + pads[1] + pads[3]
     positions = shape["batch"] * shape["out_height"] * shape["out_width"]
-    tile, pixels = _tile(padded_out, dot.lanes, cpu.registers, positions)
+    windowed = kh * kw > 1 and cpu.arch == "x86_64"
+    spare = SPARE_REGISTERS_WINDOW_X86 if windowed else SPARE_REGISTERS
+    tile, pixels = _tile(padded_out, dot.lanes, cpu.registers, positions, spare)
     conv = dk.DotConv(
         batch=shape["batch"],
         height=height,
@@ -120,10 +139,9 @@ def lower_dot_linear(lowering, name: str, data, shape: dict, w_ohwi: np.ndarray,
         pixels=pixels,
     )
 
-    def epilogue(acc, channel, table):
+    def epilogue(acc, channel, table):  # the bias is in the accumulator already
         bufs = {key: _Columns(table, starts[key], key == "scale") for key in constants}
-        value = fx.wrap_int32(fx.i64(acc) + fx.i64(table[0, channel]))
-        return lowering.requant(value, channel, p, bufs)
+        return lowering.requant(acc, channel, p, bufs)
 
     func = dk.dot_conv_func(
         conv,
@@ -147,3 +165,26 @@ def _pad_channels(table: np.ndarray, channels: int) -> np.ndarray:
     padded = np.zeros((*table.shape[:-1], channels), table.dtype)
     padded[..., : table.shape[-1]] = table
     return padded
+
+
+def pack_words(x, pads, zero_point: int):
+    """NHWC int8 ``x`` of fewer than four channels, padded by (top, left, bottom, right) with
+    the zero point → ``[N, H, W]`` int32, a pixel's channels in its bytes (little-endian, as
+    the kernels read four channels; the missing channels zero, their weights are zero): a
+    quarter of the elements of a padded int8 copy."""
+    from tvm import te, tirx
+
+    top, left, bottom, right = (int(v) for v in pads)
+    n, h, w, c = (int(d) for d in x.shape)
+    byte = zero_point & 0xFF
+    border = tirx.const(byte * 0x01010101 - (1 << 32 if byte >= 0x80 else 0), "int32")
+
+    def body(b, i, j):
+        word = fx.i64(0)
+        for k in range(c):
+            value = fx.i64(x[b, i - top, j - left, k]) & fx.i64(0xFF)
+            word = word | (value << fx.i64(8 * k))
+        inside = tirx.all(i >= top, i < h + top, j >= left, j < w + left)
+        return tirx.if_then_else(inside, tirx.Cast("int32", word), border)
+
+    return te.compute((n, h + top + bottom, w + left + right), body, name="pack_words")
