@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgec.cli import main
 from edgec.cli_build import parse_tolerance
 from edgec.cli_common import UsageError
+from edgec.harness.validate import within_tolerance
 
 
 def float_model(path: Path, rng) -> Path:
@@ -87,3 +88,20 @@ def test_tolerance_syntax():
     for bad in ("x", "1,2,3", "-1", "nan"):
         with pytest.raises(UsageError):
             parse_tolerance(bad)
+
+
+def test_tolerance_scales_with_the_port_peak():
+    """atol + rtol * max|want| per port: float32 rounding of large sums may move a logit near
+    zero by more than 1e-5 (kept), a real fault does not hide behind the peak (refused), a
+    NaN fails unless expected there, and the shapes must agree."""
+    want = np.array([50.0, -20.0, 1e-3, 0.0])
+    rounding = want + np.array([4e-5, -3e-5, 5e-5, -5e-5])
+    assert within_tolerance(rounding, want, 1e-4, 1e-5)  # bound 1e-5 + 5e-3
+    assert not np.allclose(rounding, want, rtol=1e-4, atol=1e-5)  # elementwise would refuse
+    assert not within_tolerance(want + np.array([0, 0, 6e-3, 0]), want, 1e-4, 1e-5)
+    assert within_tolerance(want + np.array([0, 0, 4e-3, 0]), want, 1e-4, 1e-5)
+    assert not within_tolerance(np.array([50.0, -20.0, np.nan, 0.0]), want, 1e-4, 1e-5)
+    assert within_tolerance(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]), 1e-4, 1e-5)
+    assert not within_tolerance(want[:3], want, 1e-4, 1e-5)
+    assert within_tolerance(np.zeros(3) + 9e-6, np.zeros(3), 1e-4, 1e-5)  # atol alone
+    assert not within_tolerance(np.zeros(3) + 2e-5, np.zeros(3), 1e-4, 1e-5)
