@@ -123,19 +123,24 @@ def mnist_rows(work: Path, quick: bool = False) -> list[dict]:
     return rows
 
 
-def _reconstruction_error(out_dir: Path, test: Path, windows: np.ndarray) -> tuple[float, int]:
-    """Mean over windows of mean((window - reconstruction)²), from the host C build."""
+def _reconstruction_error(
+    out_dir: Path, test: Path, windows: np.ndarray, sanitize: bool = False
+) -> tuple[float, int, np.ndarray]:
+    """Mean over windows of mean((window - reconstruction)²), from the host C build (with
+    AddressSanitizer and UBSan if ``sanitize``); the bit-exact count; the reconstructions."""
     outputs = out_dir / "outputs.npy"
     checked = validate(
         out_dir,
-        ValidateOptions(data=str(test), device="host", save_outputs=str(outputs)),
+        ValidateOptions(
+            data=str(test), device="host", save_outputs=str(outputs), sanitize=sanitize
+        ),
     )
     manifest = json.loads((out_dir / "manifest.json").read_text())
     spec = manifest["outputs"][0]
     q = np.load(outputs).astype(np.float64).reshape(windows.shape)
     recon = (q - spec.get("zero_point", 0)) * spec.get("scale", 1.0)
     error = np.mean((windows.astype(np.float64) - recon) ** 2, axis=(1, 2))
-    return float(error.mean()), checked["bit_exact"]
+    return float(error.mean()), checked["bit_exact"], recon
 
 
 def _ad_data(work: Path) -> tuple[np.ndarray, Path, Path, Path, Path]:
@@ -157,7 +162,7 @@ def ad_rows(work: Path) -> list[dict]:
         name = f"ad_{cluster or 'int8'}".replace(":", "_")
         options = dict(quantize="int8", calib=str(calib), cluster=cluster)
         pair = _build_pair(model, work, name, options, device_data)
-        error, exact = _reconstruction_error(pair["out_dir"], test, windows[98:])
+        error, exact, _ = _reconstruction_error(pair["out_dir"], test, windows[98:])
         base = base if base is not None else error
         clustering = pair["reports"].get("clustering", {})
         rows.append(
@@ -188,27 +193,29 @@ SMALLEST_BUILDS = {  # label → options over the default build's
 }
 
 
-def _ad_build(model: Path, out: Path, calib: Path, test: Path, windows, device_data, **extra):
+def _float_reconstructions(model: Path, windows: np.ndarray) -> np.ndarray:
+    """The float model's outputs in onnxruntime, shaped as ``windows``."""
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    outputs = [session.run(None, {name: w.reshape(1, -1)})[0] for w in windows]
+    return np.stack(outputs).reshape(windows.shape)
+
+
+def _ad_build(model: Path, out: Path, calib, test, windows, reference, device_data, **extra):
     """One AD build for mps2-an386: sizes, QEMU figures, host bit-exactness (sanitized) and
-    the reconstruction error and output SNR against the float model on windows 98-195."""
+    the reconstruction error and output SNR against the float model's ``reference``
+    outputs on windows 98-195."""
     options = CompileOptions(
         force=True, target="mps2-an386", quantize="int8", calib=str(calib), **extra
     )  # fmt: skip
     result = compile_model(model, out, options)
-    host = validate(result.out_dir, ValidateOptions(data=str(test), device="host", sanitize=True))
-    error, _ = _reconstruction_error(result.out_dir, test, windows)
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    reference = np.stack([session.run(None, {name: w.reshape(1, -1)})[0] for w in windows])
-    recon = np.load(result.out_dir / "outputs.npy").astype(np.float64)
-    spec = result.manifest.outputs[0]
-    recon = (recon.reshape(reference.shape) - spec.zero_point) * spec.scale
+    error, exact, recon = _reconstruction_error(result.out_dir, test, windows, sanitize=True)
     keys = ("node", "storage", "dense_bytes", "stored_bytes", "decode_instructions")
     return {
         "weight_bytes": result.weight_bytes,
         "arena_bytes": result.arena_bytes,
         **_device(result.out_dir, device_data),
-        "host_bit_exact": f"{host['bit_exact']}/{host['samples']}",
+        "host_bit_exact": f"{exact}/{len(windows)}",
         "reconstruction_error": round(error, 4),
         "output_snr_db": round(snr_db(recon, reference), 2),
         "layers": [{k: s.get(k, 0) for k in keys} for s in result.manifest.weight_storage],
@@ -224,7 +231,8 @@ def ad_smallest_rows(work: Path) -> list[dict]:
     the instructions over the default build's)."""
     windows, calib, test, device_data, model = _ad_data(work)
     start = time.time()
-    data = (calib, test, windows[98:], device_data)
+    scored = windows[98:]
+    data = (calib, test, scored, _float_reconstructions(model, scored), device_data)
     default = _ad_build(model, work / "ad_default", *data)
     rows = []
     for label, extra in SMALLEST_BUILDS.items():

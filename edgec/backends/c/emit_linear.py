@@ -405,11 +405,6 @@ CONV_VARIANTS = (
         lambda c: c.in_place and c.dense_int8 and not c.lean and c.fast_fits,
         lambda c: _conv_fast(c, in_place=True),
     ),
-    Variant(
-        "clustered, one row, four channels",
-        lambda c: c.sfx == "s8" and not c.lean and emit_lut.one_row_applies(c),
-        emit_lut.emit_one_row,
-    ),
     # clustered weights (one table) through the int4 GEMM's table loops
     Variant(
         "clustered, table loops",

@@ -190,17 +190,13 @@ def multiply_by_quantized_multiplier_right(x, multiplier, round_hi, shift_hi):
 
     x = _i32(x)
     sign = tirx.const(INT32_MIN, "int32")
-
-    def body(x):
-        product = i64(x) * i64(multiplier)
-        high = tirx.Cast("int32", product >> i64(32))
-        low = tirx.Cast("int32", product) ^ sign
-        c = (x & sign) | tirx.const(1 << 30, "int32")
-        carry = tirx.Cast("int32", low >= c)
-        negative = x >> tirx.const(31, "int32")  # -1 or 0
-        return ((high + carry) + (_i32(round_hi) + negative)) >> _i32(shift_hi)
-
-    return body(x)
+    product = i64(x) * i64(multiplier)
+    high = tirx.Cast("int32", product >> i64(32))
+    low = tirx.Cast("int32", product) ^ sign
+    c = (x & sign) | tirx.const(1 << 30, "int32")
+    carry = tirx.Cast("int32", low >= c)
+    negative = x >> tirx.const(31, "int32")  # -1 or 0
+    return ((high + carry) + (_i32(round_hi) + negative)) >> _i32(shift_hi)
 
 
 def _i32(value):
