@@ -28,7 +28,7 @@ def smallest_storage_table(res: list[dict], n: Callable, table: Callable) -> lis
         rows.append(
             [
                 r["model"],
-                r.get("compression", "int8, --weight-storage smallest").replace("int8, ", ""),
+                r["compression"].replace("int8, ", ""),
                 f"{coded} of {len(r['layers'])}",
                 f"{n(s['weight_bytes'])} ({n(d['weight_bytes'])})",
                 f"{n(s['flash_bytes'])} ({n(d['flash_bytes'])})",
@@ -37,7 +37,7 @@ def smallest_storage_table(res: list[dict], n: Callable, table: Callable) -> lis
                 f"{n(r['decode_instructions_estimate'])} / {n(r['extra_instructions_measured'])}",
                 f"{n(s['arena_bytes'])} ({n(d['arena_bytes'])})",
                 f"{s['host_bit_exact']} / {s['device_bit_exact']}",
-                _snr(s, d),
+                f"{s['output_snr_db']:.2f} ({d['output_snr_db']:.2f})",
             ]
         )
     header = [
@@ -51,9 +51,3 @@ def smallest_storage_table(res: list[dict], n: Callable, table: Callable) -> lis
     header += ["instructions (default)", "decode est. / measured", "arena B (default)"]
     header += ["bit-exact host / QEMU", "output SNR dB (default)"]
     return [*out, *table(header, rows), ""]
-
-
-def _snr(small: dict, default: dict) -> str:
-    if "output_snr_db" not in small:
-        return "–"
-    return f"{small['output_snr_db']:.2f} ({default['output_snr_db']:.2f})"
