@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.tvm_helpers import (
@@ -99,13 +100,42 @@ def _winograd_functions(model: onnx.ModelProto) -> int:
     return sum(WINOGRAD_ATTR in func.script() for _, func in mod.functions_items())
 
 
-def test_residual_blocks_on_an_odd_map_match_onnxruntime(tmp_path):
-    # 5x6 tiles per image: Winograd, the last row and column partial; two images a batch
-    model = _residual_block((9, 11), 16, batch=2)
+@pytest.mark.parametrize("channels", [16, 96])
+def _loop_nests(model: onnx.ModelProto) -> list[int]:
+    """Outermost loops of each scheduled function that holds a Winograd product."""
+    import tvm
+    from tvm.s_tir import dlight
+
+    from edgec.backends.tvm.build import relax_module
+    from edgec.backends.tvm.cpu import cpu_info
+    from edgec.backends.tvm.pipeline import fused_module
+    from edgec.backends.tvm.schedule import default_rules
+    from edgec.backends.tvm.winograd import WINOGRAD_ATTR
+    from edgec.targets import load_target
+
+    cpu = cpu_info(load_target("host"))
+    mod = fused_module(relax_module(model), cpu, True)
+    with tvm.target.Target(cpu.llvm):
+        mod = dlight.ApplyDefaultSchedule(*default_rules(cpu))(mod)
+    scripts = [func.script() for _, func in mod.functions_items()]
+    return [
+        sum(line.startswith("    for ") for line in text.splitlines())
+        for text in scripts
+        if WINOGRAD_ATTR in text
+    ]
+
+
+@pytest.mark.parametrize("channels", [16, 96])
+def test_residual_blocks_on_an_odd_map_match_onnxruntime(tmp_path, channels):
+    # 5x6 tiles per image: Winograd, the last row and column partial; two images a batch.
+    # 16 channels run by rows of tiles (one loop nest), 96 (590 KB of transformed weights)
+    # in three (the transforms and the products over all tiles)
+    model = _residual_block((9, 11), channels, batch=2)
     assert _winograd_functions(model) == 2
+    assert _loop_nests(model) == ([1, 1] if channels == 16 else [3, 3])
     path = tmp_path / "residual.onnx"
     onnx.save(model, str(path))
-    x = np.random.default_rng(5).standard_normal((10, 2, 16, 9, 11)).astype(np.float32)
+    x = np.random.default_rng(5).standard_normal((10, 2, channels, 9, 11)).astype(np.float32)
     np.savez(tmp_path / "data.npz", x=x)
     out = tmp_path / "out"
     compile_tvm(path, out, "host")

@@ -66,7 +66,8 @@ def cpu_info(target: LinuxTarget) -> CpuInfo:
             bits, registers = 512, 32
             if has("avx512vnni"):
                 dot = DotInstruction("llvm.x86.avx512.vpdpbusd.512", 16, True)
-                half_dot = DotInstruction("llvm.x86.avx512.vpdpbusd.256", 8, True)  # AVX512VL
+                if has("avx512vl") or has("avxvnni"):  # the 256-bit form of the same instruction
+                    half_dot = DotInstruction("llvm.x86.avx512.vpdpbusd.256", 8, True)
         elif has("avx2", "fma"):
             bits, registers = 256, 16
             if has("avxvnni"):

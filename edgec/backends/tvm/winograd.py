@@ -8,8 +8,10 @@ matrix products over the input channels (``M[a, b] = V[a, b] · U[a, b]``, sched
 only). F(2, 3)'s matrices hold only 0, ±1 and ±1/2, so its rounding error stays near the
 direct convolution's (F(4, 3) would need 1/4, 1/6 and 1/24).
 
-Layout: NHWC activations; ``V`` and ``M`` are ``[4, 4, tiles, channels]``, the weights
-``[4, 4, OC / T, C, T]`` (``T`` output channels side by side, as ``kernels.py`` packs them).
+Layout: NHWC activations; ``V`` and ``M`` are ``[4, 4, N, rows, columns, channels]`` (a
+row and column per 2x2 output tile: ``schedule.py`` can run a row of tiles from input to
+output in one step), the weights ``[4, 4, OC / T, C, T]`` (``T`` output channels side by
+side, as ``kernels.py`` packs them).
 """
 
 from __future__ import annotations
@@ -76,30 +78,26 @@ def conv2d_nhwc(x, u, out_dtype: str):
     n, h, w, c = (int(d) for d in x.shape)
     _, _, blocks, _, tile = (int(d) for d in u.shape)
     rows, cols = (h + 1) // 2, (w + 1) // 2
-    tiles = rows * cols  # per image; the tile index runs over the batch too
     # One more row and column of zeros where the map is odd: every 4x4 window is in bounds.
     padded = pad_nhwc(x, (1, 1, 1 + 2 * rows - h, 1 + 2 * cols - w), 0.0)
 
-    def window(p, k):
-        image, y, z = p // tiles, (p % tiles // cols) * 2, (p % cols) * 2
-        return [[padded[image, y + i, z + j, k] for j in range(4)] for i in range(4)]
-
-    def transform_input(a, b, p, k):
-        d = window(p, k)
+    def transform_input(a, b, image, row, col, k):
+        d = [[padded[image, 2 * row + i, 2 * col + j, k] for j in range(4)] for i in range(4)]
         return _input_row(b, [_input_row(a, [d[i][j] for i in range(4)]) for j in range(4)])
 
-    v = te.compute((4, 4, n * tiles, c), transform_input, name="winograd_input")
+    v = te.compute((4, 4, n, rows, cols, c), transform_input, name="winograd_input")
     rc = te.reduce_axis((0, c), "rc")
 
-    def product(a, b, p, o):
-        return te.sum(v[a, b, p, rc] * u[a, b, o // tile, rc, o % tile], axis=[rc])
+    def product(a, b, image, row, col, o):
+        return te.sum(v[a, b, image, row, col, rc] * u[a, b, o // tile, rc, o % tile], axis=[rc])
 
     attrs = {TILE_ATTR: tile, WINOGRAD_ATTR: 1}
-    m = te.compute((4, 4, n * tiles, blocks * tile), product, name="edgec_winograd", attrs=attrs)
+    shape = (4, 4, n, rows, cols, blocks * tile)
+    m = te.compute(shape, product, name="edgec_winograd", attrs=attrs)
 
-    def transform_output(b, i, j, o):
-        p = b * tiles + (i // 2) * cols + j // 2
-        values = [_output_row(j % 2, [m[a, e, p, o] for e in range(4)]) for a in range(4)]
-        return _output_row(i % 2, values).astype(out_dtype)
+    def transform_output(image, y, z, o):
+        window = [[m[a, e, image, y // 2, z // 2, o] for e in range(4)] for a in range(4)]
+        values = [_output_row(z % 2, row) for row in window]
+        return _output_row(y % 2, values).astype(out_dtype)
 
     return te.compute((n, h, w, blocks * tile), transform_output, name="winograd_output")
