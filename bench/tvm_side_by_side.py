@@ -33,6 +33,11 @@ SETTLE_SECONDS = 0.1
 # they take under BLOCK_SECONDS (MobileNetV2-0.35, 2 threads, 3 rounds: ratios 0.67 and 1.02
 # in two runs; 10 rounds: 0.58 and 0.49; each alone: 0.35 ms and 0.52 ms).
 BLOCK_ROUNDS = 10
+# A block repeats its samples for at least this long: the first milliseconds after the pause
+# run cold on both engines (IC at 2 threads, 10 samples, 1 ms a block: 0.13-0.17 ms a call
+# for edgec, whose steady state is 0.11 ms, and onnxruntime's medians spread over
+# 0.14-0.22 ms between runs).
+BLOCK_MIN_SECONDS = 0.05
 BLOCK_SECONDS = 10.0
 
 
@@ -84,7 +89,11 @@ def _round(engines, threads: int) -> list[list[int]]:
     for call, samples in engines:
         time.sleep(SETTLE_SECONDS)  # the other engine's workers stop spinning
         call(samples[0])
-        blocks.append([_elapsed_ns(call, sample) for sample in samples])
+        spans: list[int] = []
+        started = time.perf_counter()
+        while not spans or time.perf_counter() - started < BLOCK_MIN_SECONDS:
+            spans += [_elapsed_ns(call, sample) for sample in samples]
+        blocks.append(spans)
     return blocks
 
 
