@@ -337,10 +337,22 @@ class Lowering:
 
             table_a = rescaled(p.input1_zero_point, p.input1_multiplier, p.input1_shift)
             table_b = rescaled(p.input2_zero_point, p.input2_multiplier, p.input2_shift)
+            # The output's requantization in int32 lanes where its scale allows, the int64
+            # formula otherwise (IC's three adds: 3 us less of its 0.15 ms).
+            rows = fp.right_shift_requant_params(
+                p.output_multiplier, p.output_shift, p.output_zero_point
+            )
+            row = None if rows is None else [int(v) for v in rows.reshape(-1)]
+
+            def code(q):  # table index of an int8 code, in int32 lanes
+                return tirx.Cast("int32", q) + tirx.const(128, "int32")
 
             def add(x, y, ta, tb):
                 def value(*i):
-                    total = fx.i64(ta[fx.i64(x[i]) + 128]) + fx.i64(tb[fx.i64(y[i]) + 128])
+                    total = ta[code(x[i])] + tb[code(y[i])]  # int32, as TFLM's raw sum
+                    if row is not None:
+                        out = fx.multiply_by_quantized_multiplier_right(total, *row)
+                        return tirx.Cast("int8", fx.clamp32(out, p.act_min, p.act_max))
                     out = fx.multiply_by_quantized_multiplier(
                         total, int(p.output_multiplier), int(p.output_shift)
                     )

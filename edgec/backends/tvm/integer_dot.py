@@ -20,8 +20,10 @@ from edgec.backends.tvm import kernels
 
 # Below this a layer runs on one thread: as a parallel loop (TVM's closure) even one thread
 # ran it slower (KWS int8 50 -> 43 us, VWW 173 -> 150 us at 1 thread on AVX-512 when no
-# layer of theirs was parallel), and on 2 shared cores the second thread did not win it back.
-PARALLEL_MIN_MACS = 1 << 22
+# layer of theirs was parallel; IC at 2**19: 0.150 -> 0.161 ms), and on 2 shared cores the
+# second thread did not win it back. IC's 3x3 layers (2.4 M MACs each) are above it: at 2
+# threads 0.16 -> 0.12 ms, the same at one.
+PARALLEL_MIN_MACS = 1 << 21
 SPARE_REGISTERS = 6  # vector registers a tile leaves for weights and the broadcast input
 # With a window (3x3) on x86, the pixels' addresses take registers too: at 6 spare, LLVM
 # spilled broadcasts to unaligned 64-byte stack slots, and whenever the caller's stack left
