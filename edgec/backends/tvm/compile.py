@@ -25,6 +25,7 @@ from edgec.errors import EdgecError
 from edgec.ir import Graph, to_onnx
 from edgec.linux_targets import LinuxTarget
 from edgec.options import CompileOptions
+from edgec.passes.conv_bias import FuseConvBias
 from edgec.quantize.export import to_qdq
 from edgec.resources import templates_dir
 
@@ -65,6 +66,7 @@ def compile_tvm(
     """Build ``graph`` with TVM for ``target``: the library, the runner, the manifest fields
     (and ``tuning/``, MetaSchedule's database, when tuned now or in ``previous``, the OUT
     this build replaces)."""
+    FuseConvBias()(graph)  # relax would keep such an Add in NCHW, between two transposes
     reference = to_onnx(to_qdq(graph))
     quantized = any(n.op_type in QDQ_OPS for n in reference.graph.node)
     notices: list[str] = []
