@@ -21,6 +21,7 @@ from edgec.backends.tvm import fixedpoint_te as fx
 from edgec.backends.tvm import kernels
 from edgec.backends.tvm.cpu import CpuInfo
 from edgec.backends.tvm.integer_dot import lower_dot_linear
+from edgec.backends.tvm.schedule import ELEMENT_COST_ATTR
 from edgec.ir.graph import Graph, Node, Value
 from edgec.ops.integer import fixedpoint as fp
 from edgec.ops.integer import integer_params, is_integer_node, run_integer
@@ -359,7 +360,8 @@ class Lowering:
                     out = out + fx.i64(p.output_zero_point)
                     return tirx.Cast("int8", fx.clamp(out, p.act_min, p.act_max))
 
-                return te.compute(x.shape, value, name="qadd")
+                # two table lookups (not vectorized) and a requantization an element
+                return te.compute(x.shape, value, name="qadd", attrs={ELEMENT_COST_ATTR: 8})
 
             tables = (table_a.astype(np.int32), table_b.astype(np.int32))
             args = [left, right, *map(self.const, tables)]

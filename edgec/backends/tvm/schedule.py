@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # Work (output elements × reduction) below which a loop nest runs on one thread: a parallel
 # launch costs a few microseconds.
 PARALLEL_MIN_WORK = 1 << 15
+# An elementwise block's annotation: what one of its elements costs in plain elementwise
+# operations, counted as that much work against PARALLEL_MIN_WORK.
+ELEMENT_COST_ATTR = "edgec_element_cost"
 SPARE_REGISTERS = 4  # vector registers a tile leaves for weights and broadcast inputs
 # An accumulator tile under this many bytes is a stack array (registers after LLVM), larger
 # ones a TVMBackendAllocWorkspace call per tile (TVM lowers only small "global" allocations to
@@ -138,7 +141,7 @@ def schedule_injective(sch, block, cpu: CpuInfo) -> None:
     loops = sch.get_loops(block)
     if not loops:
         return
-    work = _work(sch, block)
+    work = _work(sch, block) * int(sch.get(block).annotations.get(ELEMENT_COST_ATTR, 1))
     access = _access(sch, block)
     if access == "same":
         loops = [sch.fuse(*loops)] if len(loops) > 1 else loops
