@@ -473,6 +473,8 @@ class WinogradKernel(_Rule):
         TiledKernel(self.cpu).register_tile(sch, product, outer, cols, channels, [reduction])
 
     def _by_steps(self, sch, transform, product, output) -> None:
+        """The input transform, the products over all tiles and the output transform as
+        three loop nests, each parallel above ``PARALLEL_MIN_WORK``."""
         self._transform(sch, transform, [0, 1])
         a, b, *tiles, channels, reduction = sch.get_loops(product)
         pixels = sch.fuse(*tiles)
