@@ -18,12 +18,13 @@ from edgec.backends.tvm import dot_kernels as dk
 from edgec.backends.tvm import fixedpoint_te as fx
 from edgec.backends.tvm import kernels
 
-# Below this a layer runs on one thread: as a parallel loop (TVM's closure) even one thread
-# ran it slower (KWS int8 50 -> 43 us, VWW 173 -> 150 us at 1 thread on AVX-512 when no
-# layer of theirs was parallel; IC at 2**19: 0.150 -> 0.161 ms), and on 2 shared cores the
-# second thread did not win it back. IC's 3x3 layers (2.4 M MACs each) are above it: at 2
-# threads 0.16 -> 0.12 ms, the same at one.
-PARALLEL_MIN_MACS = 1 << 21
+# Below this a layer runs on one thread: a parallel launch costs a few microseconds (every
+# dot-product convolution of the shared int8 models is above it; KWS's smallest has 512 K
+# MACs, its classifier 768 MACs). (Parallel loops once cost their tiles a
+# workspace allocation each, which made a layer slower even at one thread; dot_kernels.py
+# no longer allocates there. Side by side against a threshold of 2**21, at 2 threads: KWS
+# 0.77x, VWW 0.68x, IC 0.95x; at one: 1.02-1.10x.)
+PARALLEL_MIN_MACS = 1 << 17
 SPARE_REGISTERS = 6  # vector registers a tile leaves for weights and the broadcast input
 # With a window (3x3) on x86, the pixels' addresses take registers too: at 6 spare, LLVM
 # spilled broadcasts to unaligned 64-byte stack slots, and whenever the caller's stack left
