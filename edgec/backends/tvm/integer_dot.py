@@ -18,13 +18,12 @@ from edgec.backends.tvm import dot_kernels as dk
 from edgec.backends.tvm import fixedpoint_te as fx
 from edgec.backends.tvm import kernels
 
-# Below this a layer runs on one thread: a parallel launch costs a few microseconds (every
-# dot-product convolution of the shared int8 models is above it; KWS's smallest has 512 K
-# MACs, its classifier 768 MACs). (Parallel loops once cost their tiles a
-# workspace allocation each, which made a layer slower even at one thread; dot_kernels.py
-# no longer allocates there. Side by side against a threshold of 2**21, at 2 threads: KWS
-# 0.77x, VWW 0.68x, IC 0.95x; at one: 1.02-1.10x.)
-PARALLEL_MIN_MACS = 1 << 17
+# Below this a layer runs on one thread: as a parallel loop (TVM's closure) a layer runs
+# a few per cent slower even on one thread. Side by side against 2**21, at 2 threads / 1
+# thread: 2**19 gave KWS 0.82 / 1.03, VWW 0.86 / 1.02, IC 0.91 / 1.05; 2**17 (every KWS
+# layer parallel) KWS 0.77 / 1.10, VWW 0.68 / 1.02, IC 0.95 / 1.02. (Parallel loops also
+# cost each tile a workspace allocation before dot_kernels.py stopped making one there.)
+PARALLEL_MIN_MACS = 1 << 19
 SPARE_REGISTERS = 6  # vector registers a tile leaves for weights and the broadcast input
 # With a window (3x3) on x86, the pixels' addresses take registers too: at 6 spare, LLVM
 # spilled broadcasts to unaligned 64-byte stack slots, and whenever the caller's stack left
