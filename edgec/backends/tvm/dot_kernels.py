@@ -150,8 +150,8 @@ def dot_conv_func(
         for t in loop(tiles):
             # The tile's indices as expressions, not names: a name assigned here is a 4-byte
             # workspace allocation (TVMBackendAllocWorkspace), once per call in a serial loop
-            # but once per tile in a parallel one (KWS int8, every layer parallel: 18 % slower
-            # at one thread, a quarter of the time in TVM's workspace pool).
+            # but once per tile in a parallel one (KWS int8 with every layer parallel spent
+            # 24 % of its time in TVM's runtime, mostly its workspace pool; 8 % without).
             # One stack array: LLVM keeps it in registers (TVM would otherwise allocate an
             # accumulator tile over 1 KB from its workspace pool, in memory).
             acc = T.alloc_buffer(
