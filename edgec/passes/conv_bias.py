@@ -14,6 +14,8 @@ import numpy as np
 
 from edgec.ir.graph import Graph, Node, Value
 from edgec.passes.base import Pass, PassResult
+from edgec.passes.dead_code import drop_if_unused
+from edgec.passes.refit import replace_input
 
 
 def _float(value: Value | None) -> bool:
@@ -69,16 +71,10 @@ class FuseConvBias(Pass):
             y, result = node.outputs[0], add.outputs[0]
             old = node.input(2)
             total = row.astype(np.float64) + (0.0 if old is None else old.const.astype(np.float64))
-            bias = graph.add_constant(f"{node.name}_bias", total.astype(y.dtype))
             graph.remove_node(add)
             for operand in add.inputs:
-                if operand is not None and operand.is_const and not operand.users:
-                    graph.remove_value(operand)
-            if len(node.inputs) < 3:
-                node.inputs.append(None)
-            graph.set_input(node, 2, bias)
-            if old is not None and not old.users:
-                graph.remove_value(old)
+                drop_if_unused(graph, operand)
+            replace_input(graph, node, 2, total.astype(y.dtype), absent_name=f"{node.name}_bias")
             node.fused = add.fused
             node.outputs[0] = result
             result.producer = node

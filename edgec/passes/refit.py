@@ -20,6 +20,7 @@ from edgec.interp import Interpreter
 from edgec.ir.graph import Graph, Node
 from edgec.ops.registry import get_op
 from edgec.ops.spatial import pad_spatial, resolve_window, windows
+from edgec.passes.dead_code import drop_if_unused
 
 # Ridge strength relative to the mean diagonal of the Gram matrix.
 RIDGE = 1e-3
@@ -85,20 +86,21 @@ def set_weight_matrix(graph: Graph, node: Node, w: np.ndarray, b: np.ndarray | N
         data = w.T
     replace_input(graph, node, 1, data.astype(dtype))
     if b is not None:
-        if node.input(2) is not None:
-            replace_input(graph, node, 2, b.astype(dtype))
-        else:
-            node.inputs += [None] * (3 - len(node.inputs))
-            graph.set_input(node, 2, graph.add_constant(f"{node.name}_bias", b.astype(dtype)))
+        replace_input(graph, node, 2, b.astype(dtype), absent_name=f"{node.name}_bias")
 
 
-def replace_input(graph: Graph, node: Node, index: int, data: np.ndarray) -> None:
-    """Give ``node.inputs[index]`` new constant data without touching other readers."""
+def replace_input(
+    graph: Graph, node: Node, index: int, data: np.ndarray, absent_name: str | None = None
+) -> None:
+    """Give ``node.inputs[index]`` new constant data without touching other readers. An
+    optional input the node lacks (a Conv's bias) is added, named ``absent_name`` (default:
+    the node's name)."""
+    node.inputs += [None] * (index + 1 - len(node.inputs))
     old = node.inputs[index]
-    value = graph.add_constant(old.name if old is not None else node.name, np.asarray(data))
+    name = old.name if old is not None else absent_name or node.name
+    value = graph.add_constant(name, np.asarray(data))
     graph.set_input(node, index, value)
-    if old is not None and old.is_const and not old.users and not graph.is_output(old):
-        graph.remove_value(old)
+    drop_if_unused(graph, old)
 
 
 class Normal:
